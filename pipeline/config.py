@@ -1,0 +1,153 @@
+"""``pipeline.toml``: per-file host, time zone and format override, plus thresholds.
+
+Layout::
+
+    [defaults]
+    timezone = "Europe/Berlin"     # zone for timestamps that carry none (default UTC)
+    host = "web-1"                 # default host for every file below this folder
+
+    [[files]]
+    glob = "mariadb*.log"          # matched against the path relative to this file's folder,
+    host = "db-1"                  # and against the bare file name
+    timezone = "UTC"
+    format = "mariadb"             # skip detection (a family name, see `pipeline formats`)
+
+    [correlate]
+    gap_seconds = 120              # thresholds read by pipeline.correlate
+
+A ``pipeline.toml`` applies to the folder it sits in and everything below it;
+the nearest one to a file wins.  ``--config FILE`` is consulted before any of
+them.  Without a setting, a file's host is the name of the folder that holds it
+(``logs/web-1/app.log`` -> ``web-1``) and its time zone is UTC.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+CONFIG_NAME = "pipeline.toml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class FileSettings:
+    host: str
+    timezone: str = "UTC"
+    format: str | None = None
+
+
+@dataclass
+class Config:
+    """One parsed pipeline.toml."""
+
+    folder: Path
+    defaults: dict[str, Any] = field(default_factory=dict)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    correlate: dict[str, Any] = field(default_factory=dict)
+    digest: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Config:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        files = data.get("files", [])
+        if not isinstance(files, list):
+            raise ConfigError(f"{path}: [[files]] must be an array of tables")
+        for entry in files:
+            if "glob" not in entry:
+                raise ConfigError(f"{path}: every [[files]] entry needs a glob")
+        for tz in [data.get("defaults", {}).get("timezone")] + [e.get("timezone") for e in files]:
+            if tz:
+                _check_zone(tz, path)
+        return cls(
+            folder=path.resolve().parent,
+            defaults=data.get("defaults", {}),
+            files=files,
+            correlate=data.get("correlate", {}),
+            digest=data.get("digest", {}),
+            raw=data,
+        )
+
+    def match(self, file: Path) -> dict[str, Any]:
+        """Settings this config gives ``file`` (defaults overlaid by the first matching glob)."""
+        out = dict(self.defaults)
+        try:
+            rel = file.resolve().relative_to(self.folder).as_posix()
+        except ValueError:
+            rel = file.name
+        for entry in self.files:
+            pattern = entry["glob"]
+            if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(file.name, pattern):
+                out.update({k: v for k, v in entry.items() if k != "glob"})
+                break
+        return out
+
+
+def _check_zone(tz: str, where: Path) -> None:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"{where}: unknown time zone {tz!r}") from exc
+
+
+class SettingsResolver:
+    """Finds the settings for each file of an ingest run, caching parsed tomls."""
+
+    def __init__(self, explicit: str | Path | None = None):
+        self.explicit = Config.load(explicit) if explicit else None
+        self._cache: dict[Path, Config | None] = {}
+
+    def _config_in(self, folder: Path) -> Config | None:
+        if folder not in self._cache:
+            candidate = folder / CONFIG_NAME
+            self._cache[folder] = Config.load(candidate) if candidate.is_file() else None
+        return self._cache[folder]
+
+    def nearest(self, file: Path) -> list[Config]:
+        """Configs that apply to ``file``, most specific first."""
+        found = []
+        for folder in file.resolve().parents:
+            cfg = self._config_in(folder)
+            if cfg is not None:
+                found.append(cfg)
+        if self.explicit is not None:
+            found.insert(0, self.explicit)
+        return found
+
+    def settings_for(self, file: Path) -> FileSettings:
+        merged: dict[str, Any] = {}
+        # least specific first, so nearer configs override
+        for cfg in reversed(self.nearest(file)):
+            merged.update(cfg.match(file))
+        host = merged.get("host") or default_host(file)
+        return FileSettings(
+            host=str(host),
+            timezone=str(merged.get("timezone") or "UTC"),
+            format=merged.get("format"),
+        )
+
+
+def default_host(file: Path) -> str:
+    """The name of the folder holding the file: ``logs/web-1/app.log`` -> ``web-1``."""
+    parent = file.resolve().parent.name
+    return parent or "localhost"
+
+
+def correlate_settings(config_path: str | Path | None = None, cwd: Path | None = None) -> dict[str, Any]:
+    """The ``[correlate]`` table from ``--config`` or ``./pipeline.toml``, else {}."""
+    if config_path:
+        return Config.load(config_path).correlate
+    candidate = (cwd or Path.cwd()) / CONFIG_NAME
+    return Config.load(candidate).correlate if candidate.is_file() else {}

@@ -1,0 +1,130 @@
+"""Building blocks families share: folding multi-line events and time zones.
+
+All of it is polars expressions over a whole chunk; nothing here loops per line.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline.ingest.families.base import EVENT_SCHEMA, REJECT_SCHEMA, Parsed
+
+LEVELS = {
+    "WARN": "WARNING",
+    "ERR": "ERROR",
+    "FATAL": "CRITICAL",
+    "CRIT": "CRITICAL",
+    "NOTE": "INFO",
+    "SYSTEM": "INFO",
+    "TRACE": "DEBUG",
+}
+
+
+def normalize_level(expr: pl.Expr) -> pl.Expr:
+    """Upper-case and map aliases (WARN -> WARNING, Note -> INFO ...)."""
+    upper = expr.str.strip_chars().str.to_uppercase()
+    return upper.replace(LEVELS)
+
+
+def fold(chunk: pl.DataFrame, starts: pl.Expr | pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Fold continuation lines into the event that precedes them.
+
+    ``starts`` marks the lines that begin an event.  Returns ``(heads, orphans)``:
+    ``heads`` holds every column of ``chunk`` for each event's first line plus
+    ``raw`` (all its lines joined by newlines) and ``n_lines``; ``orphans`` are
+    the lines before the first event start (``line_no``, ``line``), which the
+    caller rejects.  Only continuation lines are aggregated (most events are one
+    line), then joined back: much cheaper than grouping every line.
+    """
+    df = chunk.with_columns(_start=starts).with_columns(
+        _ev=pl.col("_start").cast(pl.Int64).cum_sum()
+    )
+    orphans = df.filter(pl.col("_ev") == 0).select("line_no", "line")
+    df = df.filter(pl.col("_ev") > 0)
+    heads = df.filter(pl.col("_start"))
+    cont = df.filter(~pl.col("_start"))
+    if cont.height:
+        agg = cont.group_by("_ev").agg(
+            pl.col("line").str.join("\n").alias("_cont"), pl.len().alias("_nc")
+        )
+        heads = heads.join(agg, on="_ev", how="left")
+        heads = heads.with_columns(
+            raw=pl.when(pl.col("_cont").is_null())
+            .then(pl.col("line"))
+            .otherwise(pl.col("line") + "\n" + pl.col("_cont")),
+            n_lines=1 + pl.col("_nc").fill_null(0).cast(pl.Int64),
+        ).drop("_cont", "_nc")
+    else:
+        heads = heads.with_columns(raw=pl.col("line"), n_lines=pl.lit(1, pl.Int64))
+    return heads.drop("_start", "_ev").sort("line_no"), orphans
+
+
+def pending_from(heads: pl.DataFrame, final: bool) -> int | None:
+    """Line number of the last event start, when more lines may still follow it."""
+    if final or heads.height == 0:
+        return None
+    return int(heads["line_no"][-1])
+
+
+def to_utc(naive: pl.Expr, tz: str) -> pl.Expr:
+    """Local wall-clock datetimes in ``tz`` -> UTC.
+
+    A time that does not exist (a DST gap) becomes null, so the caller rejects it
+    with a reason; a repeated hour takes its first occurrence.
+    """
+    if tz in ("UTC", "Etc/UTC", "Z"):
+        return naive.dt.replace_time_zone("UTC")
+    return naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
+        "UTC"
+    )
+
+
+def event_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """Select and cast the event columns in schema order; missing ones become null."""
+    cols = []
+    for name, dtype in EVENT_SCHEMA.items():
+        if name in frame.columns:
+            cols.append(pl.col(name).cast(dtype))
+        else:
+            cols.append(pl.lit(None, dtype).alias(name))
+    return frame.select(cols)
+
+
+def reject_frame(frame: pl.DataFrame, reason: str | pl.Expr, raw_col: str = "line") -> pl.DataFrame:
+    """Rejects from a frame with ``line_no`` and a raw text column."""
+    reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
+    return frame.select(
+        pl.col("line_no").cast(pl.Int64),
+        reason_expr.cast(pl.Utf8).alias("reason"),
+        pl.col(raw_col).cast(pl.Utf8).alias("raw"),
+    )
+
+
+def concat_rejects(*frames: pl.DataFrame) -> pl.DataFrame:
+    frames = [f for f in frames if f.height]
+    if not frames:
+        return pl.DataFrame(schema=REJECT_SCHEMA)
+    return pl.concat([f.cast(REJECT_SCHEMA) for f in frames])
+
+
+def split_bad_timestamps(heads: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Events whose timestamp came out null (DST gap, impossible date) become rejects."""
+    bad = heads.filter(pl.col("ts").is_null())
+    if bad.height == 0:
+        return heads, pl.DataFrame(schema=REJECT_SCHEMA)
+    good = heads.filter(pl.col("ts").is_not_null())
+    reason = f"timestamp does not exist or cannot be read in time zone {tz}"
+    return good, reject_frame(bad, reason, raw_col="raw")
+
+
+__all__ = [
+    "Parsed",
+    "fold",
+    "pending_from",
+    "to_utc",
+    "event_frame",
+    "reject_frame",
+    "concat_rejects",
+    "split_bad_timestamps",
+    "normalize_level",
+]

@@ -1,0 +1,89 @@
+"""The two fixed vocabularies of the store: event kinds and incident causes.
+
+Every parser maps what it reads onto these names, and everything downstream
+(correlation, dashboard, digest) relies on them, so they are defined here once
+with a one-line meaning each.  The README's tables are generated from these dicts
+(see ``tests/test_kinds.py``, which fails when they drift apart).
+"""
+
+from __future__ import annotations
+
+# Event kinds: what happened, normalized across log families.
+EVENT_KINDS: dict[str, str] = {
+    # connection lifecycle, as seen by the client pool
+    "conn_open": "a new DBAPI connection was created",
+    "conn_close": "a connection was closed on purpose",
+    "checkout": "a connection was checked out of the pool",
+    "checkin": "a connection was returned to the pool",
+    "reset": "a connection was reset (rollback) on return to the pool",
+    "pre_ping": "the pool pinged a connection before handing it out",
+    "pre_ping_fail": "the pool's pre-ping found the connection dead",
+    "invalidate": "the pool invalidated a connection (usually after a disconnect error)",
+    "recycle": "the pool recycled a connection older than pool_recycle",
+    "reset_fail": "resetting a returned connection failed (\"Exception during reset or similar\")",
+    # client-side errors, by MySQL client error code
+    "server_gone": "2006 MySQL server has gone away",
+    "lost_connection": "2013/2055 Lost connection to MySQL server (during query)",
+    "cant_connect": "2003 Can't connect to MySQL server (refused, unreachable, DNS)",
+    "unknown_host": "2005 Unknown MySQL server host",
+    "too_many_connections": "1040 Too many connections (client or server side)",
+    "access_denied": "1045/1130 Access denied / host not allowed (client or server side)",
+    "idle_disconnect": "4031 or PostgreSQL idle-session timeout: disconnected for inactivity",
+    "pool_timeout": "SQLAlchemy QueuePool limit reached, connection timed out",
+    "query_error": "any other database error",
+    # server-side evidence
+    "aborted_connection": "server aborted a connection; the reason is kept in the message",
+    "server_start": "server is ready for connections",
+    "server_stop": "server shut down or crashed (normal shutdown, signal, crash recovery)",
+    "connection_reset": "server saw the client reset the connection",
+    "other": "anything else worth keeping",
+}
+
+# Kinds that mean "the application lost (or could not get) a database connection".
+# Correlation groups these into incidents.
+CLIENT_DROP_KINDS: tuple[str, ...] = (
+    "server_gone",
+    "lost_connection",
+    "cant_connect",
+    "unknown_host",
+    "too_many_connections",
+    "access_denied",
+    "idle_disconnect",
+    "pool_timeout",
+    "invalidate",
+    "pre_ping_fail",
+    "reset_fail",
+)
+
+# Incident causes: the verdict correlation gives.
+CAUSES: dict[str, str] = {
+    "idle_timeout": "a connection sat idle longer than the server's wait_timeout or a middlebox's idle limit",
+    "network": "latency spikes, lost packets or resets between application and server",
+    "max_connections": "the server refused connections: max_connections reached",
+    "pool_exhausted": "the application's pool had no free connection within pool_timeout",
+    "server_restart": "the server shut down, crashed or restarted",
+    "access_denied": "the server refused the credentials or the client host",
+    "unknown": "the evidence is too thin to name a cause",
+}
+
+# Where an event came from.
+SOURCES: dict[str, str] = {
+    "app": "application logs (Python logging text or JSON lines)",
+    "sqlalchemy": "SQLAlchemy pool/engine logging and pool event listeners",
+    "mysql": "MySQL or MariaDB server error log",
+    "postgres": "PostgreSQL server log",
+}
+
+# MySQL client/server error codes and the kind they map to.
+ERROR_CODE_KINDS: dict[int, str] = {
+    2006: "server_gone",
+    2013: "lost_connection",
+    2055: "lost_connection",
+    1927: "lost_connection",  # MariaDB: connection was killed
+    2003: "cant_connect",
+    2005: "unknown_host",
+    1040: "too_many_connections",
+    1045: "access_denied",
+    1130: "access_denied",
+    4031: "idle_disconnect",
+}

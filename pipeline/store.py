@@ -1,0 +1,253 @@
+"""The DuckDB store: schema, forward migrations, and short-lived connections.
+
+DuckDB lets one process write a database file and, while it does, no other
+process may open it.  So nothing in this project holds a connection for long:
+every reader and writer opens the file, does its work, and closes it, retrying
+while another process holds the lock.  Ingest parses into staging files first
+and only opens the store for the short transaction that copies a file's rows in
+(see ``pipeline.ingest.runner``).  That is what lets the dashboard, notebooks and
+``pipeline incidents`` keep answering while an ingest runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+DEFAULT_DB = "pipeline.duckdb"
+ENV_DB = "PIPELINE_DB"
+
+# How long an open waits for another process to release the file, by default.
+DEFAULT_LOCK_WAIT_S = 60.0
+# DuckDB's buffer pool grows to 80% of RAM unless told otherwise.
+DEFAULT_MEMORY_LIMIT = "1GB"
+
+# Forward migrations, applied in order.  Each is (name, SQL).  Never edit one
+# that has shipped: append a new one.  ``meta`` records which have been applied.
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE IF NOT EXISTS events (
+            event_id   VARCHAR NOT NULL,   -- md5 of file path and line number: stable across re-ingests
+            ts         TIMESTAMPTZ NOT NULL,
+            source     VARCHAR NOT NULL,   -- app | sqlalchemy | mysql | postgres
+            host       VARCHAR,
+            file       VARCHAR NOT NULL,
+            line_no    BIGINT NOT NULL,    -- 1-based line where the event starts
+            level      VARCHAR,
+            kind       VARCHAR NOT NULL,   -- pipeline.kinds.EVENT_KINDS
+            error_code INTEGER,
+            conn_ref   VARCHAR,
+            message    VARCHAR,            -- first line of the event
+            raw        VARCHAR             -- the whole event text, tracebacks included
+        );
+        CREATE TABLE IF NOT EXISTS latency (
+            ts      TIMESTAMPTZ NOT NULL,
+            host    VARCHAR,
+            target  VARCHAR,
+            rtt_ms  DOUBLE,                -- NULL when the probe was lost
+            lost    BOOLEAN NOT NULL,
+            file    VARCHAR NOT NULL,
+            line_no BIGINT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS metrics (
+            ts      TIMESTAMPTZ NOT NULL,
+            host    VARCHAR,
+            name    VARCHAR NOT NULL,      -- lower case: threads_connected, max_connections, ...
+            value   DOUBLE,
+            file    VARCHAR NOT NULL,
+            line_no BIGINT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS rejects (
+            file    VARCHAR NOT NULL,
+            line_no BIGINT NOT NULL,
+            reason  VARCHAR NOT NULL,
+            raw     VARCHAR
+        );
+        CREATE TABLE IF NOT EXISTS files (
+            path        VARCHAR PRIMARY KEY,  -- absolute path
+            format      VARCHAR NOT NULL,     -- family name, or 'unknown'
+            host        VARCHAR,
+            timezone    VARCHAR,
+            compressed  BOOLEAN NOT NULL,
+            size        BIGINT NOT NULL,      -- size on disk when last read
+            mtime       DOUBLE,
+            head_len    INTEGER NOT NULL,     -- bytes covered by head_md5
+            head_md5    VARCHAR NOT NULL,     -- identity: a file whose head changed was rotated/truncated
+            bytes_done  BIGINT NOT NULL,      -- (uncompressed) offset up to which lines are stored
+            lines_done  BIGINT NOT NULL,
+            events      BIGINT NOT NULL,
+            rejects     BIGINT NOT NULL,
+            latency     BIGINT NOT NULL,
+            metrics     BIGINT NOT NULL,
+            state       VARCHAR,              -- parser state (JSON) to resume a stateful family
+            ingested_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS incidents (
+            incident_id VARCHAR PRIMARY KEY,  -- stable: derived from the first drop event
+            start_ts    TIMESTAMPTZ NOT NULL,
+            end_ts      TIMESTAMPTZ NOT NULL,
+            cause       VARCHAR NOT NULL,     -- pipeline.kinds.CAUSES
+            confidence  DOUBLE NOT NULL,      -- 0..1
+            hosts       VARCHAR[],
+            errors      INTEGER NOT NULL,     -- client-side drop events in the incident
+            summary     VARCHAR NOT NULL,
+            advice      VARCHAR[],
+            scores      VARCHAR,              -- JSON {cause: score} for every cause with evidence
+            details     VARCHAR               -- JSON: inferred limits, peaks, anything the advice used
+        );
+        CREATE TABLE IF NOT EXISTS incident_evidence (
+            incident_id VARCHAR NOT NULL,
+            seq         INTEGER NOT NULL,
+            source      VARCHAR NOT NULL,     -- app | sqlalchemy | mysql | postgres | latency | metrics
+            ts          TIMESTAMPTZ,
+            kind        VARCHAR,
+            line        VARCHAR,              -- the raw line
+            why         VARCHAR,              -- what it shows
+            event_id    VARCHAR,
+            file        VARCHAR,
+            line_no     BIGINT
+        );
+        """,
+    ),
+]
+
+
+class StoreError(RuntimeError):
+    """A store problem worth a one-line message to the user."""
+
+
+class StoreBusy(StoreError):
+    """Another process holds the store and did not let go in time."""
+
+
+def resolve_db_path(db: str | os.PathLike | None) -> Path:
+    """The store path: the argument, else ``$PIPELINE_DB``, else ``./pipeline.duckdb``."""
+    return Path(db or os.environ.get(ENV_DB) or DEFAULT_DB)
+
+
+def _is_lock_conflict(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text and ("conflicting" in text or "could not set" in text)
+
+
+def connect(
+    path: str | os.PathLike,
+    *,
+    read_only: bool = False,
+    wait_s: float = DEFAULT_LOCK_WAIT_S,
+    on_wait=None,
+) -> duckdb.DuckDBPyConnection:
+    """Open the store, retrying while another process holds its lock.
+
+    A read-only open of a file that does not exist is an error (there is nothing
+    to read); a read-write open creates it and applies migrations.
+    ``on_wait`` is called once with a message when the open has to wait.
+    """
+    path = Path(path)
+    if read_only and not path.exists():
+        raise StoreError(f"no store at {path} (run `pipeline ingest` first, or pass --db)")
+    deadline = time.monotonic() + wait_s
+    delay = 0.02
+    warned = False
+    while True:
+        try:
+            con = duckdb.connect(
+                str(path), read_only=read_only, config={"memory_limit": DEFAULT_MEMORY_LIMIT}
+            )
+            break
+        except duckdb.IOException as exc:
+            if not _is_lock_conflict(exc):
+                raise StoreError(f"cannot open store {path}: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise StoreBusy(
+                    f"store {path} is locked by another process (waited {wait_s:.0f}s)"
+                ) from exc
+            if on_wait and not warned:
+                on_wait(f"store {path} is in use by another process; waiting...")
+                warned = True
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+    if not read_only:
+        try:
+            migrate(con)
+        except Exception:
+            con.close()
+            raise
+    return con
+
+
+@contextlib.contextmanager
+def opened(path, *, read_only: bool = False, wait_s: float = DEFAULT_LOCK_WAIT_S, on_wait=None):
+    """``with opened(db) as con:`` -- connect, yield, always close."""
+    con = connect(path, read_only=read_only, wait_s=wait_s, on_wait=on_wait)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply every migration not yet applied; return the schema version."""
+    con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    applied = {
+        row[0]
+        for row in con.execute("SELECT key FROM meta WHERE key LIKE 'migration:%'").fetchall()
+    }
+    for name, sql in MIGRATIONS:
+        key = f"migration:{name}"
+        if key in applied:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO meta VALUES (?, current_timestamp::VARCHAR)", [key])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    version = len(MIGRATIONS)
+    con.execute(
+        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)]
+    )
+    return version
+
+
+def touch_changed(con: duckdb.DuckDBPyConnection) -> None:
+    """Record that the store's content changed (caches key on this)."""
+    con.execute(
+        "INSERT OR REPLACE INTO meta VALUES ('last_change', strftime(now(), '%Y-%m-%dT%H:%M:%S.%f'))"
+    )
+
+
+@contextlib.contextmanager
+def writer_lock(path, *, wait: bool = True, on_wait=None) -> Iterator[None]:
+    """Serialize whole ingest/correlate runs on one store across processes.
+
+    DuckDB's own lock only covers the moments a connection is open; this lock
+    file covers a whole run, so a second ``pipeline ingest`` waits (or, with
+    ``wait=False``, fails) instead of interleaving its files with the first.
+    The lock is released by the kernel if the process dies.
+    """
+    lock_path = Path(str(path) + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(lock_path, "a+")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise StoreBusy(f"another ingest is writing to {path}") from None
+            if on_wait:
+                on_wait(f"another ingest is writing to {path}; waiting for it to finish...")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+    finally:
+        fh.close()
