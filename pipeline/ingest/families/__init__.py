@@ -14,6 +14,8 @@ from pipeline.ingest.families.base import LogFamily
 FAMILY_MODULES: list[str] = [
     "python_text",
     "json_lines",
+    "mysql_error",
+    "mariadb",
 ]
 
 

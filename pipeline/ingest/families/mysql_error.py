@@ -1,0 +1,192 @@
+"""MySQL server error log: 5.5 (``YYMMDD HH:MM:SS``), 5.7 and 8.0 (``...Z`` stamps, 8.0
+with ``[MY-xxxxxx] [Subsystem]``), ``log_timestamps=SYSTEM`` offsets, mysqld_safe lines.
+
+The MariaDB family (``mariadb.py``) shares this parser; only detection and the
+family name differ.  Lines without a timestamp (``Version: ...``, InnoDB blocks,
+crash reports, blank lines) are folded into the event before them.
+
+conn_ref is the server thread id, except for ``Aborted connection N to db:`` where
+the connection id N is used (it matches Id in the processlist; MariaDB 10.0-10.2
+write the OS thread id in the thread column).  error_code is the MY- number as an
+integer, or a numeric server error code named in the message.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from pipeline.ingest.families.base import FileContext, Parsed
+from pipeline.ingest.families.common import (
+    concat_rejects,
+    event_frame,
+    fold,
+    normalize_level,
+    pending_from,
+    reject_frame,
+    split_bad_timestamps,
+)
+from pipeline.ingest.families.server_common import (
+    classify,
+    combine_ts,
+    frame_lines,
+    offset_minutes,
+    strip_wrappers,
+    strip_wrappers_py,
+)
+
+LEVEL_WORDS = r"(?i:note|warning|warn|error|system|info|debug|critical|fatal)"
+
+# 5.7/8.0 ISO stamps and MariaDB 10.x+ "YYYY-MM-DD  H:MM:SS": level in brackets required.
+MAIN_RE = (
+    r"^(?<date>\d{4}-\d\d-\d\d)[T ] ?(?<hms>\d{1,2}:\d\d:\d\d)(?<frac>\.\d{1,9})?"
+    r"(?<off>Z|[+-]\d\d:?\d\d)?"
+    r"(?:\s+(?<thread>\d+))?\s+\[(?<level>" + LEVEL_WORDS + r")\]\s*"
+    r"(?:\[(?<code>MY-\d+)\]\s*(?:\[(?<subsys>[^\]]+)\]\s*)?|\[(?<tag>[A-Za-z][\w -]*)\]:\s*)?"
+    r"(?<msg>.*)$"
+)
+# 5.5 / MariaDB <= 10.0 / crash reports / mysqld_safe: "YYMMDD HH:MM:SS", level optional.
+OLD_RE = (
+    r"^(?<ymd>\d{6})\s+(?<hms>\d{1,2}:\d\d:\d\d)"
+    r"(?:\s+(?<thread>\d+))?(?:\s+\[(?<level>" + LEVEL_WORDS + r")\])?\s+(?<msg>.*)$"
+)
+
+MAIN_PY = re.compile(MAIN_RE.replace("(?<", "(?P<"))
+OLD_PY = re.compile(OLD_RE.replace("(?<", "(?P<"))
+
+# kind rules over the message, first match wins
+KIND_RULES: list[tuple[str, str]] = [
+    (r"(?i)disconnected by the server because of inactivity", "idle_disconnect"),
+    (r"(?i)Aborted connection .*\(Too many connections\)", "too_many_connections"),
+    (r"(?i)Aborted connection \d+", "aborted_connection"),
+    (r"(?i)Too many connections", "too_many_connections"),
+    (r"(?i)Access denied for user|Host '[^']*' is not allowed to connect|is blocked because of many connection errors",
+     "access_denied"),
+    (r"(?i)Connection reset by peer", "connection_reset"),
+    (r"^(?:X Plugin|Plugin mysqlx)", "other"),
+    (r"(?i)ready for connections", "server_start"),
+    (r"(?i)(?:^|: )Shutdown complete\b|Normal shutdown|Received SHUTDOWN|got signal \d+|"
+     r"mysqld from pid file .* ended|Database was not shutdown normally|Starting crash recovery",
+     "server_stop"),
+]
+
+CODE_IN_MESSAGE = r"(?i)(?:Internal (?:MariaDB|MySQL) error code:|Error_code:|error code[: ]|errno[: ])\s*(\d{3,5})"
+
+
+def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql") -> Parsed:
+    """Shared parser for MySQL and MariaDB error logs."""
+    tz = ctx.timezone or "UTC"
+    df = frame_lines(chunk).with_columns(_p=strip_wrappers(pl.col("line")))
+    m = pl.col("_p").str.extract_groups(MAIN_RE)
+    o = pl.col("_p").str.extract_groups(OLD_RE)
+    df = df.with_columns(_m=m, _o=o)
+    old_date = (
+        "20" + pl.col("_o").struct.field("ymd").str.slice(0, 2)
+        + "-" + pl.col("_o").struct.field("ymd").str.slice(2, 2)
+        + "-" + pl.col("_o").struct.field("ymd").str.slice(4, 2)
+    )
+    main_ok = pl.col("_m").struct.field("date").is_not_null()
+    old_ok = pl.col("_o").struct.field("ymd").is_not_null()
+
+    def pick(field_main: str | None, field_old: str | None) -> pl.Expr:
+        a = pl.col("_m").struct.field(field_main) if field_main else pl.lit(None, pl.Utf8)
+        b = pl.col("_o").struct.field(field_old) if field_old else pl.lit(None, pl.Utf8)
+        return pl.when(main_ok).then(a).otherwise(b)
+
+    df = df.with_columns(
+        _start=main_ok | old_ok,
+        _date=pl.when(main_ok).then(pl.col("_m").struct.field("date")).otherwise(old_date),
+        _hms=pick("hms", "hms"),
+        _frac=pick("frac", None),
+        _off=pick("off", None),
+        _thread=pick("thread", "thread"),
+        _level=pick("level", "level"),
+        _code=pick("code", None),
+        message=pick("msg", "msg"),
+    )
+    heads, orphans = fold(df, pl.col("_start"))
+    heads = heads.with_columns(
+        ts=combine_ts(pl.col("_date"), pl.col("_hms"), pl.col("_frac"), offset_minutes(pl.col("_off")), tz),
+    )
+    pend = pending_from(heads, ctx.final)
+    heads, bad_ts = split_bad_timestamps(heads, tz)
+    msg = pl.col("message").str.strip_chars_end()
+    aborted_id = msg.str.extract(r"Aborted connection (\d+)", 1)
+    code_from_msg = msg.str.extract(CODE_IN_MESSAGE, 1)
+    events = heads.with_columns(
+        source=pl.lit(source),
+        level=normalize_level(pl.col("_level").fill_null("INFO")),
+        kind=classify(msg, KIND_RULES),
+        error_code=pl.coalesce(
+            pl.col("_code").str.replace("MY-", "").cast(pl.Int32, strict=False),
+            code_from_msg.cast(pl.Int32, strict=False),
+        ),
+        conn_ref=pl.coalesce(aborted_id, pl.col("_thread")),
+        message=msg,
+    )
+    rejects = concat_rejects(
+        reject_frame(orphans, "no MySQL/MariaDB error-log timestamp before this line"), bad_ts
+    )
+    return Parsed(events=event_frame(events), rejects=rejects, pending_from=pend)
+
+
+def line_flavour(line: str) -> str | None:
+    """'mysql', 'mariadb', 'old' or None for one line (detection helper)."""
+    p = strip_wrappers_py(line.rstrip("\r\n"))
+    m = MAIN_PY.match(p)
+    if m:
+        if m.group("code") or "T" == p[10:11] or m.group("off"):
+            return "mysql"
+        return "mariadb"
+    if OLD_PY.match(p) and (
+        OLD_PY.match(p).group("level") or re.search(r"\d\s+(?:InnoDB:|mysqld_safe |mysqld )", p)
+    ):
+        return "old"
+    return None
+
+
+def head_profile(head: list[str]) -> tuple[int, int, int, int, bool]:
+    """Counts of (non-blank lines, mysql-style, mariadb-style, old-style) and a MariaDB hint."""
+    counts = {"mysql": 0, "mariadb": 0, "old": 0}
+    nonblank = 0
+    hint = False
+    for line in head:
+        if not line.strip():
+            continue
+        nonblank += 1
+        flav = line_flavour(line)
+        if flav:
+            counts[flav] += 1
+        if "MariaDB" in line or "mariadbd" in line or "mariadb" in line.lower()[:40]:
+            hint = True
+    return nonblank, counts["mysql"], counts["mariadb"], counts["old"], hint
+
+
+def _score(ratio: float) -> float:
+    if ratio <= 0:
+        return 0.0
+    return min(1.0, 0.5 + ratio / 2) if ratio >= 0.2 else ratio * 2
+
+
+class MySQLErrorFamily:
+    name = "mysql_error"
+
+    def sniff(self, head: list[str]) -> float:
+        try:
+            nonblank, my, maria, old, hint = head_profile(head)
+        except Exception:  # pragma: no cover - sniff must never raise
+            return 0.0
+        if nonblank == 0:
+            return 0.0
+        # ISO/Z and MY- codes are MySQL; YYMMDD-only logs without MariaDB hints too
+        score = _score((my + (0 if hint else old)) / nonblank)
+        if maria > my or hint:
+            score = min(score, 0.45)
+        return score
+
+    def parse(self, chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
+        return parse_error_log(chunk, ctx, source="mysql")
+
+
+FAMILY = MySQLErrorFamily()
