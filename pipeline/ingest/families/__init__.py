@@ -16,6 +16,7 @@ FAMILY_MODULES: list[str] = [
     "json_lines",
     "mysql_error",
     "mariadb",
+    "postgres",
 ]
 
 
