@@ -17,6 +17,8 @@ FAMILY_MODULES: list[str] = [
     "mysql_error",
     "mariadb",
     "postgres",
+    "ping",
+    "latency_table",
 ]
 
 
