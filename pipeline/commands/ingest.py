@@ -1,0 +1,143 @@
+"""``pipeline ingest`` and ``pipeline status``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from pipeline import status as status_mod
+from pipeline.commands.common import db_option, fail, json_option, print_json
+from pipeline.config import ConfigError
+from pipeline.ingest import files as files_mod
+from pipeline.ingest.runner import Ingest
+from pipeline.store import StoreError, resolve_db_path
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@db_option
+@click.option("--config", type=click.Path(exists=True, dir_okay=False),
+              help="A pipeline.toml consulted before the ones found beside the logs.")
+@click.option("--no-correlate", is_flag=True, help="Skip correlation at the end of the run.")
+@click.option("--no-wait", is_flag=True, help="Fail at once if another ingest is writing to the store.")
+@click.option("--chunk-mb", type=click.IntRange(1, 1024), default=files_mod.DEFAULT_CHUNK_BYTES // 2**20,
+              show_default=True, help="Bytes read per chunk; bounds memory.")
+@json_option
+def ingest(paths, db, config, no_correlate, no_wait, chunk_mb, as_json):
+    """Read log files and folders (recursively; .gz too) into the store.
+
+    Each file's format is detected from its content.  Re-running is
+    incremental: unchanged files are skipped, grown files continue where they
+    stopped, rotated or truncated files are read again.
+    """
+    err = Console(stderr=True)
+    db_path = resolve_db_path(db)
+    total = _total_bytes(paths)
+    show_progress = sys.stderr.isatty() and not as_json
+    progress = Progress(
+        TextColumn("[bold]ingest[/] {task.fields[name]}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err,
+        transient=True,
+        disable=not show_progress,
+    )
+    with progress:
+        task = progress.add_task("ingest", total=total or None, name="")
+
+        def on_progress(nbytes: int, name: str) -> None:
+            progress.update(task, advance=nbytes, name=name)
+
+        try:
+            runner = Ingest(
+                db_path,
+                config=config,
+                chunk_bytes=chunk_mb * 2**20,
+                on_progress=on_progress,
+                on_message=lambda msg: err.print(msg),
+                lock_wait_s=0 if no_wait else 3600,
+            )
+            if no_wait:
+                from pipeline import store as store_mod
+
+                with store_mod.writer_lock(db_path, wait=False):
+                    pass
+            summary = runner.run(list(paths), correlate=not no_correlate)
+        except (StoreError, ConfigError) as exc:
+            fail(str(exc))
+    if as_json:
+        print_json(summary.to_dict())
+    else:
+        _print_summary(summary)
+    if all(f.status == "error" for f in summary.files) and summary.files:
+        sys.exit(1)
+
+
+def _total_bytes(paths) -> int:
+    total = 0
+    for found in files_mod.discover(list(paths)):
+        if not found.problem:
+            try:
+                total += found.path.stat().st_size
+            except OSError:
+                pass
+    return total
+
+
+def _print_summary(summary) -> None:
+    console = Console()
+    table = Table(title=f"ingest into {summary.db}", show_lines=False)
+    for col, justify in [("file", "left"), ("format", "left"), ("host", "left"), ("status", "left"),
+                         ("events", "right"), ("latency", "right"), ("metrics", "right"),
+                         ("rejects", "right"), ("MB", "right")]:
+        table.add_column(col, justify=justify)
+    for f in summary.files:
+        table.add_row(
+            _short(f.path), f.format, f.host or "", f.status + (f" ({f.error})" if f.error else ""),
+            f"{f.events:,}", f"{f.latency:,}", f"{f.metrics:,}", f"{f.rejects:,}", f"{f.bytes / 1e6:.1f}",
+        )
+    console.print(table)
+    totals = summary.totals()
+    console.print(
+        f"{totals['files']} files, {totals['events']:,} events, {totals['latency']:,} latency samples, "
+        f"{totals['metrics']:,} metrics, {totals['rejects']:,} rejects; "
+        f"{totals['bytes'] / 1e6:.1f} MB in {summary.seconds:.2f} s ({summary.mb_per_s:.1f} MB/s)"
+    )
+    for f in summary.files:
+        for warning in f.warnings:
+            console.print(f"[yellow]warning[/] {_short(f.path)}: {warning}")
+    if summary.correlation is not None:
+        c = summary.correlation
+        console.print(f"correlated: {c.get('incidents', 0)} incidents")
+
+
+def _short(path: str) -> str:
+    from pathlib import Path
+
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+@click.command()
+@db_option
+@json_option
+def status(db, as_json):
+    """What is in the store: files, formats, events per source and kind, rejects, time spans."""
+    try:
+        report = status_mod.store_status(resolve_db_path(db))
+    except StoreError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(report)
+        return
+    status_mod.print_status(report, Console())
+
+
+COMMANDS = [ingest, status]

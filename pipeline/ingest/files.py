@@ -1,0 +1,216 @@
+"""Finding input files and reading them in bounded chunks of whole lines.
+
+Reading is byte-oriented: a chunk is a block of at most ``chunk_bytes`` cut at
+its last newline, decoded as UTF-8 (invalid bytes become U+FFFD and are counted
+so the summary can warn), split into lines by C code (``str.split``) and handed
+to polars as one column.  Memory is bounded by the chunk size whatever the file
+size.  ``.gz`` files are decompressed on the fly (detected by magic bytes).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
+HEAD_BYTES = 4096  # identity of a file: the md5 of its first bytes
+SNIFF_BYTES = 64 * 1024
+SNIFF_LINES = 200
+GZIP_MAGIC = b"\x1f\x8b"
+
+# Files in an input tree that are never logs.
+IGNORED_NAMES = {"pipeline.toml", ".DS_Store"}
+IGNORED_SUFFIXES = (".duckdb", ".duckdb.wal", ".duckdb.lock", ".parquet")
+
+
+@dataclass
+class Discovered:
+    path: Path
+    problem: str | None = None  # set when the path cannot be read at all
+
+
+def discover(paths: list[str | Path]) -> Iterator[Discovered]:
+    """Every file under ``paths`` (recursively), sorted, each once.
+
+    Directory symlinks are not followed (no loops); file symlinks are read.
+    Unreadable entries are yielded with a ``problem`` instead of raising.
+    """
+    seen: set[Path] = set()
+    for given in paths:
+        root = Path(given)
+        if not root.exists() and not root.is_symlink():
+            yield Discovered(root, "no such file or directory")
+            continue
+        if root.is_file():
+            candidates = [root]
+        elif root.is_dir():
+            candidates = []
+            errors: list[OSError] = []
+            for folder, dirs, files in os.walk(root, followlinks=False, onerror=errors.append):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".pipeline-staging"))
+                candidates.extend(Path(folder) / name for name in sorted(files))
+            for err in errors:
+                yield Discovered(Path(err.filename or root), f"cannot list folder: {err.strerror}")
+        else:
+            yield Discovered(root, "not a regular file (broken link or special file)")
+            continue
+        for path in candidates:
+            if path.name in IGNORED_NAMES or path.name.endswith(IGNORED_SUFFIXES):
+                continue
+            if path.name.startswith(".") and path.name.endswith(".lock"):
+                continue
+            try:
+                resolved = path.resolve(strict=True)
+            except (OSError, RuntimeError) as exc:  # broken link, link loop
+                yield Discovered(path.absolute(), f"cannot resolve path: {exc}")
+                continue
+            if not resolved.is_file():
+                continue
+            if resolved in seen:
+                continue
+            seen.add(resolved)
+            yield Discovered(path.absolute())
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == GZIP_MAGIC
+
+
+def head_md5(path: Path, length: int) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.md5(fh.read(length)).hexdigest()
+
+
+def open_text_stream(path: Path, compressed: bool):
+    """A binary stream of the file's (uncompressed) bytes."""
+    return gzip.open(path, "rb") if compressed else open(path, "rb")
+
+
+def read_head(path: Path, compressed: bool) -> tuple[bytes, str | None]:
+    """Up to SNIFF_BYTES of the uncompressed content, and a problem if unreadable."""
+    try:
+        with open_text_stream(path, compressed) as fh:
+            return fh.read(SNIFF_BYTES), None
+    except (OSError, EOFError, zlib.error) as exc:
+        return b"", f"cannot read: {exc}"
+
+
+def head_lines(data: bytes) -> list[str]:
+    text = data.decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    if len(data) >= SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # last one is probably cut
+    return [ln.rstrip("\r") for ln in lines[:SNIFF_LINES] if ln.strip()]
+
+
+def looks_binary(data: bytes) -> bool:
+    """NUL bytes or mostly non-text: not a log (a few stray bytes are tolerated)."""
+    if not data:
+        return False
+    sample = data[:8192]
+    if sample.count(b"\x00") > len(sample) // 100:
+        return True
+    control = sum(1 for b in sample if b < 9 or 13 < b < 32)
+    return control > len(sample) // 10
+
+
+@dataclass
+class Chunk:
+    frame: pl.DataFrame  # line_no, line
+    start_offset: int  # byte offset (uncompressed) of the first line
+    end_offset: int  # byte offset just past the last line
+    final: bool
+    replaced_chars: int  # U+FFFD produced by invalid UTF-8 in this chunk
+    nul_lines: int
+
+
+def iter_chunks(
+    path: Path,
+    *,
+    compressed: bool,
+    start_offset: int = 0,
+    start_line: int = 1,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> Iterator[Chunk]:
+    """Whole-line chunks of the file from ``start_offset``.
+
+    The final chunk includes a last line without a trailing newline.  Raises
+    OSError/EOFError/zlib.error for unreadable or truncated input; the caller
+    turns that into a reject and keeps what was read before.
+    """
+    with open_text_stream(path, compressed) as fh:
+        if start_offset:
+            if compressed:
+                _skip(fh, start_offset)
+            else:
+                fh.seek(start_offset)
+        offset = start_offset
+        line_no = start_line
+        carry = b""
+        yielded = False
+        while True:
+            block = fh.read(chunk_bytes)
+            at_eof = len(block) < chunk_bytes  # plain and gzip reads only come up short at EOF
+            data = carry + block
+            if not data:
+                if yielded:  # the previous chunk ended exactly at EOF: say the file is done
+                    empty = pl.DataFrame(schema={"line_no": pl.Int64, "line": pl.Utf8})
+                    yield Chunk(empty, offset, offset, True, 0, 0)
+                return
+            if at_eof:
+                body, carry = data, b""
+            else:
+                cut = data.rfind(b"\n")
+                if cut < 0:  # one line longer than a chunk: keep reading
+                    carry = data
+                    continue
+                body, carry = data[: cut + 1], data[cut + 1 :]
+            frame, replaced, nul_lines = _lines_frame(body, line_no)
+            yield Chunk(
+                frame=frame,
+                start_offset=offset,
+                end_offset=offset + len(body),
+                final=at_eof,
+                replaced_chars=replaced,
+                nul_lines=nul_lines,
+            )
+            yielded = True
+            offset += len(body)
+            line_no += frame.height
+            if at_eof:
+                return
+
+
+def _skip(fh, count: int) -> None:
+    while count > 0:
+        got = fh.read(min(count, 1 << 20))
+        if not got:
+            break
+        count -= len(got)
+
+
+def _lines_frame(body: bytes, first_line: int) -> tuple[pl.DataFrame, int, int]:
+    text = body.decode("utf-8", errors="replace")
+    replaced = text.count("\ufffd")
+    nul_lines = 0
+    if "\x00" in text:
+        nul_lines = text.count("\x00")
+        text = text.replace("\x00", "\ufffd")  # DuckDB/polars handle NUL badly; keep a visible mark
+    if text.endswith("\n"):
+        text = text[:-1]
+    lines = pl.Series("line", text.split("\n"), dtype=pl.Utf8)
+    frame = pl.DataFrame(
+        {
+            "line_no": pl.int_range(first_line, first_line + len(lines), eager=True, dtype=pl.Int64),
+            "line": lines.str.strip_suffix("\r"),
+        }
+    )
+    return frame, replaced, nul_lines

@@ -1,0 +1,492 @@
+"""One ingest run: discover files, detect, parse in chunks, commit file by file.
+
+The order of work for each file:
+
+1. decide what to read: nothing (unchanged), the appended tail (its head still
+   matches what was stored), or everything again (new, rotated or truncated);
+2. detect its family from its first lines (or take the configured format);
+3. parse it chunk by chunk into staged frames (spilled to Parquet beyond a
+   memory budget), redacting secrets on the way;
+4. commit: one short transaction replaces/extends the file's rows and its
+   ``files`` bookkeeping together, so a run killed at any moment leaves the
+   store exactly as it was before that file.
+
+The store is opened only for step 4 (several finished files share one open),
+so readers can use it between commits.  A lock file serializes whole runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from pipeline import store as store_mod
+from pipeline.config import SettingsResolver
+from pipeline.ingest import detect, files
+from pipeline.ingest.families.base import (
+    EVENT_SCHEMA,
+    LATENCY_SCHEMA,
+    METRICS_SCHEMA,
+    REJECT_SCHEMA,
+    FileContext,
+    Parsed,
+)
+from pipeline.ingest.redact import redact_columns
+
+SPILL_BYTES = 128 * 1024 * 1024  # staged data kept in memory before spilling to Parquet
+FLUSH_BYTES = 64 * 1024 * 1024  # finished files wait for one shared store open up to this size
+FLUSH_FILES = 64
+PLAUSIBLE_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+
+TABLES = ("events", "latency", "metrics", "rejects")
+
+
+@dataclass
+class FileReport:
+    """What happened to one file; the rows of the ingest summary."""
+
+    path: str
+    format: str
+    host: str | None
+    status: str  # new | appended | restarted | unchanged | unknown | error
+    events: int = 0
+    rejects: int = 0
+    latency: int = 0
+    metrics: int = 0
+    lines: int = 0
+    bytes: int = 0
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class IngestSummary:
+    db: str
+    files: list[FileReport]
+    seconds: float
+    correlation: dict | None = None
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes / 1e6 / self.seconds if self.seconds > 0 else 0.0
+
+    def totals(self) -> dict:
+        keys = ("events", "rejects", "latency", "metrics", "lines", "bytes")
+        out = {k: sum(getattr(f, k) for f in self.files) for k in keys}
+        out["files"] = len(self.files)
+        out["unknown"] = sum(1 for f in self.files if f.status == "unknown")
+        out["errors"] = sum(1 for f in self.files if f.status == "error")
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "db": self.db,
+            "seconds": round(self.seconds, 3),
+            "mb_per_s": round(self.mb_per_s, 2),
+            "totals": self.totals(),
+            "files": [asdict(f) for f in self.files],
+            "correlation": self.correlation,
+        }
+
+
+class Staging:
+    """Parsed rows of one file on their way to the store: in memory, then Parquet."""
+
+    def __init__(self, spill_dir: Path, key: str):
+        self.spill_dir = spill_dir
+        self.key = key
+        self.frames: dict[str, list[pl.DataFrame]] = {t: [] for t in TABLES}
+        self.spilled: dict[str, list[Path]] = {t: [] for t in TABLES}
+        self.mem_bytes = 0
+        self.counts = {t: 0 for t in TABLES}
+
+    def add(self, table: str, frame: pl.DataFrame) -> None:
+        if frame.height == 0:
+            return
+        self.frames[table].append(frame)
+        self.counts[table] += frame.height
+        self.mem_bytes += frame.estimated_size()
+        if self.mem_bytes > SPILL_BYTES:
+            self.spill()
+
+    def spill(self) -> None:
+        for table, frames in self.frames.items():
+            if frames:
+                path = self.spill_dir / f"{self.key}-{table}-{len(self.spilled[table])}.parquet"
+                pl.concat(frames).write_parquet(path, compression="lz4")
+                self.spilled[table].append(path)
+                self.frames[table] = []
+        self.mem_bytes = 0
+
+    def sources(self, table: str) -> tuple[pl.DataFrame | None, list[Path]]:
+        frames = self.frames[table]
+        return (pl.concat(frames) if frames else None), self.spilled[table]
+
+    def discard(self) -> None:
+        for paths in self.spilled.values():
+            for path in paths:
+                path.unlink(missing_ok=True)
+
+
+@dataclass
+class PendingFile:
+    report: FileReport
+    staging: Staging
+    restart: bool
+    files_row: dict
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _stored_file(con, path: str) -> dict | None:
+    row = con.execute("SELECT * FROM files WHERE path = ?", [path]).fetchone()
+    if row is None:
+        return None
+    cols = [d[0] for d in con.description]
+    return dict(zip(cols, row))
+
+
+class Ingest:
+    """An ingest run over some paths into one store."""
+
+    def __init__(
+        self,
+        db: str | Path,
+        *,
+        config: str | Path | None = None,
+        chunk_bytes: int = files.DEFAULT_CHUNK_BYTES,
+        on_progress: Callable[[int, str], None] | None = None,
+        on_message: Callable[[str], None] | None = None,
+        lock_wait_s: float = store_mod.DEFAULT_LOCK_WAIT_S,
+    ):
+        self.db = Path(db)
+        self.resolver = SettingsResolver(config)
+        self.chunk_bytes = chunk_bytes
+        self.on_progress = on_progress or (lambda n, name: None)
+        self.on_message = on_message or (lambda msg: None)
+        self.lock_wait_s = lock_wait_s
+        self.pending: list[PendingFile] = []
+        self.pending_bytes = 0
+        self.reports: list[FileReport] = []
+
+    # -- the run ---------------------------------------------------------------
+
+    def run(self, paths: list[str | Path], *, correlate: bool = True) -> IngestSummary:
+        started = time.perf_counter()
+        self.db.parent.mkdir(parents=True, exist_ok=True)
+        with store_mod.writer_lock(self.db, on_wait=self.on_message):
+            # a staging folder left by a killed run is garbage: we hold the lock now
+            for stale in self.db.parent.glob(f".pipeline-staging-{self.db.name}-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            spill_dir = Path(
+                tempfile.mkdtemp(prefix=f".pipeline-staging-{self.db.name}-", dir=self.db.parent)
+            )
+            try:
+                with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
+                    known = {
+                        row[0]: row
+                        for row in con.execute("SELECT path FROM files").fetchall()
+                    }
+                    stored = {p: _stored_file(con, p) for p in known}
+                for found in files.discover(paths):
+                    if found.problem:
+                        self.reports.append(
+                            FileReport(str(found.path), "unknown", None, "error", error=found.problem)
+                        )
+                        continue
+                    self._ingest_file(found.path, stored.get(str(found.path)), spill_dir)
+                    if self.pending_bytes >= FLUSH_BYTES or len(self.pending) >= FLUSH_FILES:
+                        self._flush()
+                self._flush()
+                correlation = self._correlate() if correlate else None
+            finally:
+                for pending in self.pending:
+                    pending.staging.discard()
+                shutil.rmtree(spill_dir, ignore_errors=True)
+        return IngestSummary(
+            db=str(self.db),
+            files=self.reports,
+            seconds=time.perf_counter() - started,
+            correlation=correlation,
+        )
+
+    # -- one file ----------------------------------------------------------------
+
+    def _ingest_file(self, path: Path, stored: dict | None, spill_dir: Path) -> None:
+        spath = str(path)
+        settings = self.resolver.settings_for(path)
+        report = FileReport(spath, "unknown", settings.host, "new")
+        self.reports.append(report)
+        try:
+            stat = path.stat()
+            compressed = files.is_gzip(path)
+        except OSError as exc:
+            report.status, report.error = "error", f"cannot read: {exc.strerror or exc}"
+            return
+
+        start_offset, start_line, restart = 0, 1, stored is not None
+        state: dict = {}
+        if stored is not None and stored["format"] != "unknown":
+            same_head = (
+                stat.st_size >= stored["head_len"]
+                and _safe_head_md5(path, stored["head_len"]) == stored["head_md5"]
+            )
+            if same_head and stat.st_size == stored["size"] and (
+                compressed or stat.st_size == stored["bytes_done"] or stored["bytes_done"] >= stat.st_size
+            ):
+                report.status, report.format = "unchanged", stored["format"]
+                return
+            if same_head and not compressed and stat.st_size > stored["bytes_done"]:
+                start_offset, start_line, restart = stored["bytes_done"], stored["lines_done"] + 1, False
+                state = json.loads(stored["state"] or "{}")
+                report.status = "appended"
+            else:
+                report.status = "restarted"
+
+        head, problem = files.read_head(path, compressed)
+        if problem:
+            report.status, report.error = "error", problem
+            return
+        family, reason = detect.choose(head, settings.format)
+        if family is None:
+            report.status = "unknown"
+            report.warnings.append(reason)
+            if stored is not None and stored["format"] != "unknown":
+                # it used to be a log we understood: drop its old rows with it
+                self._queue(report, Staging(spill_dir, str(len(self.reports))), True,
+                            self._files_row(path, stat, compressed, settings, "unknown", 0, 0, {}, None))
+            return
+        report.format = family.name
+        if stored is not None and stored["format"] != family.name:
+            start_offset, start_line, restart, state = 0, 1, stored is not None, {}
+            report.status = "restarted"
+
+        staging = Staging(spill_dir, str(len(self.reports)))
+        ctx = FileContext(path=spath, host=settings.host, timezone=settings.timezone, state=state)
+        offset, line_no = start_offset, start_line
+        carry: pl.DataFrame | None = None
+        try:
+            for chunk in files.iter_chunks(
+                path, compressed=compressed, start_offset=start_offset,
+                start_line=start_line, chunk_bytes=self.chunk_bytes,
+            ):
+                frame = chunk.frame if carry is None else pl.concat([carry, chunk.frame])
+                ctx.final = chunk.final
+                parsed = _safe_parse(family, frame, ctx)
+                carry = None
+                if parsed.pending_from is not None and not chunk.final:
+                    carry = frame.filter(pl.col("line_no") >= parsed.pending_from)
+                    parsed = _drop_from(parsed, parsed.pending_from)
+                self._stage(staging, parsed, spath, settings.host, report)
+                if chunk.replaced_chars:
+                    _warn_once(report, "invalid UTF-8 bytes were replaced by U+FFFD")
+                if chunk.nul_lines:
+                    _warn_once(report, "NUL bytes were replaced by U+FFFD")
+                report.bytes += chunk.end_offset - chunk.start_offset
+                report.lines += chunk.frame.height
+                offset, line_no = chunk.end_offset, line_no + chunk.frame.height
+                self.on_progress(chunk.end_offset - chunk.start_offset, path.name)
+        except (OSError, EOFError, zlib.error) as exc:
+            # keep what was read; say where and why reading stopped
+            staging.add("rejects", pl.DataFrame(
+                {"line_no": [line_no], "reason": [f"reading stopped: {exc}"], "raw": [None]},
+                schema=REJECT_SCHEMA,
+            ))
+            report.rejects += 1
+            report.warnings.append(f"reading stopped at line {line_no}: {exc}")
+        if carry is not None:  # the file ended while an event was pending (cannot happen at EOF)
+            staging.add("rejects", carry.select("line_no", pl.lit("unfinished event").alias("reason"),
+                                                pl.col("line").alias("raw")))
+
+        counted = report.events + report.rejects + report.latency + report.metrics
+        if counted == 0 and report.lines and report.status == "new" and not report.warnings:
+            report.warnings.append("no line produced a row")
+        files_row = self._files_row(
+            path, stat, compressed, settings, family.name, offset, line_no - 1, ctx.state, stored,
+            restart=restart, report=report,
+        )
+        self._queue(report, staging, restart, files_row)
+
+    def _stage(self, staging: Staging, parsed: Parsed, path: str, host: str, report: FileReport) -> None:
+        events = parsed.events
+        if events.height:
+            events = redact_columns(events, ["message", "raw"]).with_columns(
+                host=pl.lit(host), file=pl.lit(path)
+            )
+            implausible = events.filter(
+                (pl.col("ts") < PLAUSIBLE_FROM) | (pl.col("ts") > _now() + dt.timedelta(days=2))
+            ).height
+            if implausible:
+                _warn_once(report, f"{implausible} events have implausible timestamps (before 2000 or in the future)")
+            staging.add("events", events.drop("n_lines"))
+            report.events += events.height
+        if parsed.latency.height:
+            staging.add("latency", redact_columns(parsed.latency, ["target"]).with_columns(
+                host=pl.lit(host), file=pl.lit(path)))
+            report.latency += parsed.latency.height
+        if parsed.metrics.height:
+            staging.add("metrics", parsed.metrics.with_columns(host=pl.lit(host), file=pl.lit(path)))
+            report.metrics += parsed.metrics.height
+        if parsed.rejects.height:
+            staging.add("rejects", redact_columns(parsed.rejects, ["raw"]).with_columns(file=pl.lit(path)))
+            report.rejects += parsed.rejects.height
+        for warning in parsed.warnings:
+            _warn_once(report, warning)
+
+    def _files_row(self, path, stat, compressed, settings, fmt, offset, lines_done, state, stored,
+                   *, restart=True, report: FileReport | None = None) -> dict:
+        head_len = min(stat.st_size, files.HEAD_BYTES)
+        base = stored if (stored is not None and not restart) else None
+        def prev(key):
+            return base[key] if base else 0
+        return {
+            "path": str(path),
+            "format": fmt,
+            "host": settings.host,
+            "timezone": settings.timezone,
+            "compressed": compressed,
+            "size": stat.st_size,
+            "mtime": stat.st_mtime,
+            "head_len": head_len,
+            "head_md5": _safe_head_md5(path, head_len) or "",
+            "bytes_done": offset,
+            "lines_done": lines_done,
+            "events": prev("events") + (report.events if report else 0),
+            "rejects": prev("rejects") + (report.rejects if report else 0),
+            "latency": prev("latency") + (report.latency if report else 0),
+            "metrics": prev("metrics") + (report.metrics if report else 0),
+            "state": json.dumps(state, sort_keys=True, default=str),
+            "ingested_at": _now(),
+        }
+
+    def _queue(self, report, staging, restart, files_row) -> None:
+        self.pending.append(PendingFile(report, staging, restart, files_row))
+        self.pending_bytes += report.bytes
+
+    # -- commits -------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
+            for pending in self.pending:
+                try:
+                    _commit_file(con, pending)
+                except Exception as exc:  # disk full, read-only file...: this file is not stored
+                    pending.report.status = "error"
+                    pending.report.error = f"could not write to the store: {exc}"
+                finally:
+                    pending.staging.discard()
+            store_mod.touch_changed(con)
+        self.pending, self.pending_bytes = [], 0
+
+    def _correlate(self) -> dict | None:
+        try:
+            from pipeline.correlate import correlate_store
+        except ImportError:
+            return None
+        with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
+            result = correlate_store(con)
+            store_mod.touch_changed(con)
+            return result
+
+
+INSERT_SQL = {
+    "events": """INSERT INTO events SELECT substr(md5(file || ':' || line_no::VARCHAR), 1, 16),
+                 ts, source, host, file, line_no, level, kind, error_code, conn_ref, message, raw FROM {src}""",
+    "latency": "INSERT INTO latency SELECT ts, host, target, rtt_ms, lost, file, line_no FROM {src}",
+    "metrics": "INSERT INTO metrics SELECT ts, host, name, value, file, line_no FROM {src}",
+    "rejects": "INSERT INTO rejects SELECT file, line_no, reason, raw FROM {src}",
+}
+
+
+def _commit_file(con, pending: PendingFile) -> None:
+    path = pending.files_row["path"]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if pending.restart:
+            for table in TABLES:
+                con.execute(f"DELETE FROM {table} WHERE file = ?", [path])
+        for table in TABLES:
+            frame, spilled = pending.staging.sources(table)
+            if spilled:
+                con.execute(INSERT_SQL[table].format(src="read_parquet(?)"), [[str(p) for p in spilled]])
+            if frame is not None and frame.height:
+                con.register("staged_rows", frame.to_arrow())
+                try:
+                    con.execute(INSERT_SQL[table].format(src="staged_rows"))
+                finally:
+                    con.unregister("staged_rows")
+        row = pending.files_row
+        cols = list(row)
+        con.execute(
+            f"INSERT OR REPLACE INTO files ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [row[c] for c in cols],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _safe_head_md5(path: Path, length: int) -> str | None:
+    try:
+        return files.head_md5(path, length)
+    except OSError:
+        return None
+
+
+def _safe_parse(family, frame: pl.DataFrame, ctx: FileContext) -> Parsed:
+    """A parser bug must not lose lines: the whole chunk becomes rejects with the error."""
+    try:
+        return family.parse(frame, ctx)
+    except Exception as exc:  # noqa: BLE001 - any parser failure is reported, not raised
+        return Parsed(
+            rejects=frame.select(
+                "line_no",
+                pl.lit(f"parser {family.name} failed: {type(exc).__name__}: {exc}").alias("reason"),
+                pl.col("line").alias("raw"),
+            )
+        )
+
+
+def _drop_from(parsed: Parsed, line_no: int) -> Parsed:
+    keep = pl.col("line_no") < line_no
+    return Parsed(
+        events=parsed.events.filter(keep),
+        latency=parsed.latency.filter(keep),
+        metrics=parsed.metrics.filter(keep),
+        rejects=parsed.rejects.filter(keep),
+        skipped=parsed.skipped,
+        warnings=parsed.warnings,
+    )
+
+
+def _warn_once(report: FileReport, message: str) -> None:
+    if message not in report.warnings:
+        report.warnings.append(message)
+
+
+def ingest_paths(paths: list[str | Path], db: str | Path | None = None, **kwargs) -> IngestSummary:
+    """Ingest files and folders into the store at ``db`` (see :class:`Ingest`)."""
+    correlate = kwargs.pop("correlate", True)
+    return Ingest(store_mod.resolve_db_path(db), **kwargs).run(list(paths), correlate=correlate)
+
+
+__all__ = ["Ingest", "IngestSummary", "FileReport", "ingest_paths", "EVENT_SCHEMA", "LATENCY_SCHEMA", "METRICS_SCHEMA"]
