@@ -19,6 +19,7 @@ FAMILY_MODULES: list[str] = [
     "postgres",
     "ping",
     "latency_table",
+    "status",
 ]
 
 
