@@ -1,0 +1,163 @@
+"""MariaDB error-log family: local time without zone, space-padded hours, old layout,
+mysqld_safe lines, folded InnoDB and crash blocks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from pipeline.ingest.families import mariadb, mysql_error
+from pipeline.ingest.families.base import FileContext
+
+UTC = dt.timezone.utc
+FAMILY = mariadb.FAMILY
+
+
+def parse(lines, tz="UTC", final=True):
+    df = pl.DataFrame(
+        {"line_no": list(range(1, len(lines) + 1)), "line": lines},
+        schema={"line_no": pl.Int64, "line": pl.Utf8},
+    )
+    return FAMILY.parse(df, FileContext(path="mariadb.err", host="db1", timezone=tz, final=final))
+
+
+def accounted(parsed):
+    return int(parsed.events["n_lines"].sum() or 0) + parsed.rejects.height + parsed.skipped
+
+
+def test_local_time_takes_configured_zone():
+    lines = ["2026-11-20 14:45:01 42 [Warning] Aborted connection 42 to db: 'app' user: 'app' host: '10.0.0.5' "
+             "(Got timeout reading communication packets)"]
+    ev = parse(lines, tz="Europe/Berlin").events.row(0, named=True)
+    assert ev["ts"] == dt.datetime(2026, 11, 20, 13, 45, 1, tzinfo=UTC)
+    assert ev["level"] == "WARNING"
+    assert ev["kind"] == "aborted_connection"
+    assert ev["conn_ref"] == "42"
+    assert ev["source"] == "mysql"
+    ev = parse(lines, tz="UTC").events.row(0, named=True)
+    assert ev["ts"] == dt.datetime(2026, 11, 20, 14, 45, 1, tzinfo=UTC)
+
+
+def test_space_padded_hour():
+    ev = parse(["2026-11-21  9:04:49 0 [Note] mariadbd (initiated by: unknown): Normal shutdown"]).events
+    assert ev["ts"][0] == dt.datetime(2026, 11, 21, 9, 4, 49, tzinfo=UTC)
+    assert ev["kind"][0] == "server_stop"
+    assert ev["conn_ref"][0] == "0"
+
+
+def test_dst_gap_is_rejected_and_repeated_hour_takes_first():
+    parsed = parse(
+        [
+            "2026-03-29  2:30:00 0 [Note] in the gap",
+            "2026-10-25  2:30:00 0 [Note] in the repeated hour",
+        ],
+        tz="Europe/Berlin",
+    )
+    assert parsed.rejects["line_no"].to_list() == [1]
+    assert parsed.events["ts"][0] == dt.datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+
+
+def test_pthread_thread_column_uses_connection_id():
+    ev = parse(
+        ["2026-05-16 12:10:01 140156782810880 [Warning] Aborted connection 718 to db: 'matomo' user: 'matomo' "
+         "host: '172.18.0.5' (Got timeout reading communication packets)"]
+    ).events
+    assert ev["conn_ref"][0] == "718"
+
+
+def test_access_denied_is_thread_id():
+    ev = parse(["2026-03-23 22:18:20 22 [Warning] Access denied for user 'app'@'172.26.0.8' (using password: YES)"]).events
+    assert ev["kind"][0] == "access_denied"
+    assert ev["conn_ref"][0] == "22"
+
+
+def test_unauthenticated_and_too_many_connections_at_log_warnings_4():
+    lines = [
+        "2026-11-20 13:45:01 405 [Warning] Aborted connection 405 to db: 'unconnected' user: 'unauthenticated' "
+        "host: '172.20.0.5' (This connection closed normally without authentication)",
+        "2026-11-20 13:45:02 406 [Warning] Aborted connection 406 to db: 'unconnected' user: 'unauthenticated' "
+        "host: '10.0.0.5' (Too many connections)",
+        "2026-11-20 13:45:03 407 [Warning] Aborted connection 407 to db: 'app' user: 'app' host: '10.0.0.5' "
+        "(Got an error writing communication packets)",
+    ]
+    ev = parse(lines).events
+    assert ev["kind"].to_list() == ["aborted_connection", "too_many_connections", "aborted_connection"]
+    assert ev["conn_ref"].to_list() == ["405", "406", "407"]
+
+
+def test_start_sequence_with_version_line_and_innodb():
+    lines = [
+        "2026-11-20 13:45:01 0 [Note] Starting MariaDB 11.4.2-MariaDB-ubu2404 source revision x as process 1",
+        "2026-11-20 13:45:01 0 [Note] InnoDB: Buffer pool(s) load completed at 261120 13:45:01",
+        "2026-11-20 13:45:02 0 [Note] mariadbd: ready for connections.",
+        "Version: '11.4.2-MariaDB-ubu2404'  socket: '/run/mysqld/mysqld.sock'  port: 3306  mariadb.org binary distribution",
+        "2026-11-20 13:46:02 0 [Note] mariadbd: Shutdown complete",
+    ]
+    parsed = parse(lines)
+    ev = parsed.events
+    assert ev["kind"].to_list() == ["other", "other", "server_start", "server_stop"]
+    assert ev["n_lines"].to_list() == [1, 1, 2, 1]
+    assert accounted(parsed) == len(lines)
+
+
+def test_old_layout_crash_report_is_one_event():
+    lines = [
+        "261010 11:17:39 [ERROR] mysqld got signal 11 ;",
+        "This could be because you hit a bug. It is also possible that this binary",
+        "or one of the libraries it was linked against is corrupt, improperly built,",
+        "",
+        "Server version: 10.4.13-MariaDB",
+        "key_buffer_size=16777216",
+        "261010 11:17:45 mysqld_safe Number of processes running now: 0",
+        "261010 11:17:45 mysqld_safe mysqld restarted",
+    ]
+    parsed = parse(lines, tz="Europe/Berlin")
+    ev = parsed.events
+    assert ev.height == 3
+    assert ev["ts"][0] == dt.datetime(2026, 10, 10, 9, 17, 39, tzinfo=UTC)
+    assert ev["kind"][0] == "server_stop"
+    assert ev["level"][0] == "ERROR"
+    assert ev["n_lines"][0] == 6
+    assert ev["message"][0] == "mysqld got signal 11 ;"
+    assert accounted(parsed) == len(lines)
+
+
+def test_crash_recovery_marks_a_stop():
+    ev = parse([
+        "2026-05-06  8:31:34 0 [Note] InnoDB: Starting crash recovery from checkpoint LSN=42132,42132",
+        "2026-05-06  8:31:34 0 [Note] InnoDB: Database was not shutdown normally!",
+    ]).events
+    assert ev["kind"].to_list() == ["server_stop", "server_stop"]
+
+
+def test_docker_local_time_prefix_and_syslog_wrapper():
+    lines = [
+        "2026-06-13 13:08:54 2026-06-13 12:08:54 140443127027392 [Note] mysqld: ready for connections.",
+        "Aug 23 11:14:34 vserver mysqld[7409]: 2026-08-23 11:14:34 139789470383296 [Note] WSREP: backend: asio",
+        "25/9/2026 20:00:33 | 2026-09-25 23:00:33 155 [Warning] Access denied for user 'frappe'@'10.42.11.41' (using password: NO)",
+        "db    | 2026-01-06 20:21:38 13 [Warning] Access denied for user 'root'@'localhost' (using password: NO)",
+        "mariadbd[658]: 2026-02-04 12:00:03 1157 [Warning] Aborted connection 1157 to db: 'unconnected' user: 'unauthenticated' host: 'localhost' (This connection closed normally without authentication)",
+    ]
+    ev = parse(lines).events
+    assert ev["ts"].to_list() == [
+        dt.datetime(2026, 6, 13, 12, 8, 54, tzinfo=UTC),
+        dt.datetime(2026, 8, 23, 11, 14, 34, tzinfo=UTC),
+        dt.datetime(2026, 9, 25, 23, 0, 33, tzinfo=UTC),
+        dt.datetime(2026, 1, 6, 20, 21, 38, tzinfo=UTC),
+        dt.datetime(2026, 2, 4, 12, 0, 3, tzinfo=UTC),
+    ]
+    assert ev["kind"].to_list() == ["server_start", "other", "access_denied", "access_denied", "aborted_connection"]
+
+
+def test_sniff_prefers_mariadb_for_zone_less_stamps():
+    lines = [
+        "2026-11-20 13:45:01 0 [Note] InnoDB: Using Linux native AIO",
+        "2026-11-20 13:45:01 0 [Note] mariadbd: ready for connections.",
+        "Version: '10.11.6-MariaDB-0+deb12u1'  socket: '/run/mysqld/mysqld.sock'  port: 3306  Debian 12",
+    ]
+    assert FAMILY.sniff(lines) > mysql_error.FAMILY.sniff(lines)
+    assert FAMILY.sniff(lines) >= 0.5
+    old = ["200310 22:19:55 mysqld_safe Starting mariadbd daemon with databases from /var/lib/mysql"]
+    assert FAMILY.sniff(old) >= 0.5
+    assert mysql_error.FAMILY.sniff(old) < 0.5
