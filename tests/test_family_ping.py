@@ -1,0 +1,147 @@
+"""ping family: iputils -D/-O, BSD timeouts, start-time files, chunk continuity."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from pipeline.ingest.families import ping
+from pipeline.ingest.families.base import FileContext
+
+UTC = dt.timezone.utc
+FAMILY = ping.FAMILY
+
+
+def frame(lines, start=1):
+    return pl.DataFrame(
+        {"line_no": list(range(start, start + len(lines))), "line": lines},
+        schema={"line_no": pl.Int64, "line": pl.Utf8},
+    )
+
+
+def parse(lines, state=None, tz="UTC"):
+    ctx = FileContext(path="ping.txt", host="app1", timezone=tz, final=True, state=state if state is not None else {})
+    return FAMILY.parse(frame(lines), ctx)
+
+
+def accounted(parsed):
+    return parsed.latency.height + parsed.rejects.height + parsed.skipped
+
+
+D_O = [
+    "PING db.internal (10.0.0.5) 56(84) bytes of data.",
+    "[1795996201.123456] 64 bytes from 10.0.0.5: icmp_seq=1 ttl=64 time=0.412 ms",
+    "[1795996202.123999] no answer yet for icmp_seq=2",
+    "[1795996203.124001] 64 bytes from db.internal (10.0.0.5): icmp_seq=3 ttl=64 time=250 ms",
+    "",
+    "--- db.internal ping statistics ---",
+    "3 packets transmitted, 2 received, 33.3333% packet loss, time 2003ms",
+    "rtt min/avg/max/mdev = 0.412/125.206/250.000/124.794 ms",
+]
+
+
+def test_epoch_stamps_are_exact_and_loss_is_null_rtt():
+    parsed = parse(D_O)
+    lat = parsed.latency
+    assert lat["ts"].to_list() == [
+        dt.datetime(2026, 11, 29, 23, 50, 1, 123456, tzinfo=UTC),
+        dt.datetime(2026, 11, 29, 23, 50, 2, 123999, tzinfo=UTC),
+        dt.datetime(2026, 11, 29, 23, 50, 3, 124001, tzinfo=UTC),
+    ]
+    assert lat["rtt_ms"].to_list() == [0.412, None, 250.0]
+    assert lat["lost"].to_list() == [False, True, False]
+    assert lat["target"].unique().to_list() == ["icmp:db.internal"]
+    assert lat["line_no"].to_list() == [2, 3, 4]
+    assert parsed.rejects.height == 0
+    assert accounted(parsed) == len(D_O)
+
+
+def test_without_stamps_a_start_line_gives_the_time():
+    lines = [
+        "2026-11-24T23:50:00Z",
+        "PING 10.0.0.5 (10.0.0.5): 56 data bytes",
+        "64 bytes from 10.0.0.5: icmp_seq=0 ttl=64 time=0.052 ms",
+        "Request timeout for icmp_seq 1",
+        "64 bytes from 10.0.0.5: icmp_seq=2 ttl=64 time=0.050 ms",
+        "92 bytes from gw (10.0.0.1): Destination Host Unreachable",
+        "Vr HL TOS  Len   ID Flg  off TTL Pro  cks      Src      Dst",
+        " 4  5  00 5400 567b   0 0000  3f  01 a024 10.0.0.9  10.0.0.5 ",
+    ]
+    parsed = parse(lines)
+    lat = parsed.latency
+    assert lat["ts"].to_list() == [
+        dt.datetime(2026, 11, 24, 23, 50, 0, tzinfo=UTC),
+        dt.datetime(2026, 11, 24, 23, 50, 1, tzinfo=UTC),
+        dt.datetime(2026, 11, 24, 23, 50, 2, tzinfo=UTC),
+    ]
+    assert lat["lost"].to_list() == [False, True, False]
+    assert lat["target"][0] == "icmp:10.0.0.5"
+    assert accounted(parsed) == len(lines)
+
+
+def test_date_output_as_start_and_configured_interval():
+    lines = [
+        "Tue Nov 24 23:50:00 UTC 2026",
+        "PING db (10.0.0.5) 56(84) bytes of data.",
+        "64 bytes from db (10.0.0.5): icmp_seq=1 ttl=64 time=1.0 ms",
+        "64 bytes from db (10.0.0.5): icmp_seq=3 ttl=64 time=1.0 ms",
+    ]
+    parsed = parse(lines, state={"interval_s": 0.5})
+    assert parsed.latency["ts"].to_list() == [
+        dt.datetime(2026, 11, 24, 23, 50, 0, tzinfo=UTC),
+        dt.datetime(2026, 11, 24, 23, 50, 1, tzinfo=UTC),
+    ]
+
+
+def test_without_any_time_lines_are_rejected():
+    lines = ["PING db (10.0.0.5) 56(84) bytes of data.", "64 bytes from db (10.0.0.5): icmp_seq=1 ttl=64 time=1.0 ms"]
+    parsed = parse(lines)
+    assert parsed.latency.height == 0
+    assert parsed.rejects.height == 1
+    assert "start time" in parsed.rejects["reason"][0]
+    assert accounted(parsed) == len(lines)
+    # a configured start time fixes it
+    parsed = parse(lines, state={"start_time": "2026-11-24T23:50:00Z"})
+    assert parsed.latency["ts"].to_list() == [dt.datetime(2026, 11, 24, 23, 50, tzinfo=UTC)]
+
+
+def test_dup_unreachable_busybox_ipv6_and_junk():
+    lines = [
+        "PING 2a04:4e42:600::323(2a04:4e42:600::323) 56 data bytes",
+        "[1595102942.853155] 64 bytes from 2a04:4e42:600::323: icmp_seq=1 ttl=59 time=28.4 ms",
+        "[1595102942.953155] 64 bytes from 2a04:4e42:600::324: icmp_seq=1 ttl=59 time=38.4 ms (DUP!)",
+        "[1595102943.853155] From 10.0.0.1 icmp_seq=2 Destination Host Unreachable",
+        "[1595102944.853155] 64 bytes from 8.8.8.8: seq=3 ttl=42 time=1.637 ms",
+        "this is a weird error message",
+    ]
+    parsed = parse(lines)
+    assert parsed.latency["lost"].to_list() == [False, True, False]
+    assert parsed.latency["target"][0] == "icmp:2a04:4e42:600::323"
+    assert parsed.rejects["line_no"].to_list() == [6]
+    assert parsed.skipped == 2  # header + DUP
+    assert accounted(parsed) == len(lines)
+
+
+def test_state_carries_target_and_start_across_chunks():
+    lines = [
+        "2026-11-24T23:50:00Z",
+        "PING db (10.0.0.5) 56(84) bytes of data.",
+        "64 bytes from db (10.0.0.5): icmp_seq=1 ttl=64 time=1.0 ms",
+        "64 bytes from db (10.0.0.5): icmp_seq=2 ttl=64 time=1.0 ms",
+        "64 bytes from db (10.0.0.5): icmp_seq=3 ttl=64 time=1.0 ms",
+        "no answer yet for icmp_seq=4",
+    ]
+    whole = parse(lines).latency
+    state: dict = {}
+    parts = []
+    for lo, hi in ((0, 3), (3, 6)):
+        ctx = FileContext(path="p", host="h", timezone="UTC", final=hi == 6, state=state)
+        parts.append(FAMILY.parse(frame(lines[lo:hi], start=lo + 1), ctx).latency)
+    assert pl.concat(parts).equals(whole)
+
+
+def test_sniff():
+    assert FAMILY.sniff(D_O) >= 0.8
+    assert FAMILY.sniff(["2026-11-24 23:50:01,123 - app - ERROR - boom"]) == 0.0
+    assert FAMILY.sniff(["timestamp,target,rtt_ms", "2026-11-24T23:50:01Z,tcp:db:3306,0.4"]) == 0.0
