@@ -1,0 +1,321 @@
+"""Correlation: group client-side drops into incidents, name the cause, keep the proof.
+
+``correlate_store(con, settings)`` rebuilds the ``incidents`` and
+``incident_evidence`` tables from ``events``, ``latency`` and ``metrics`` inside
+one transaction on an open read-write connection.  The result depends only on
+the stored rows and the settings: the same data gives the same ids and rows.
+
+Stages (modules of this package):
+
+``incidents``  group drops separated by less than ``gap_seconds``;
+``idle``       idle time of each pooled connection before checkout, idle limit per host;
+``evidence``   server lines, latency and metrics around each incident;
+``causes``     score each cause from client / server / network / metrics evidence;
+``advice``     summary sentence, why each line matters, what to change.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from pathlib import Path
+
+from pipeline.correlate import advice as _advice
+from pipeline.correlate.causes import score_causes, verdict
+from pipeline.correlate.evidence import gather, pool_demand
+from pipeline.correlate.idle import build_pool, idle_limits
+from pipeline.correlate.incidents import build_incidents
+from pipeline.correlate.settings import DEFAULTS, resolve
+
+__all__ = ["correlate_store", "DEFAULTS"]
+
+# Evidence categories that support each cause, in the order they are shown.
+CAUSE_EVIDENCE: dict[str, tuple[str, ...]] = {
+    "idle_timeout": (
+        "idle_fail", "idle_ok", "srv:abort_timeout", "metric:wait_timeout", "client:idle_disconnect",
+        "client:server_gone", "client:lost_connection", "client:pre_ping_fail", "client:invalidate",
+    ),
+    "network": (
+        "latency_high", "latency_lost", "client:lost_connection", "client:cant_connect",
+        "client:server_gone", "srv:abort_error",
+    ),
+    "max_connections": ("client:too_many_connections", "srv:srv_tmc", "threads_connected"),
+    "pool_exhausted": ("client:pool_timeout",),
+    "server_restart": (
+        "srv:srv_stop", "srv:srv_start", "uptime_reset", "client:cant_connect", "client:lost_connection",
+        "client:server_gone",
+    ),
+    "access_denied": ("client:access_denied", "srv:srv_access"),
+}
+MAX_EVIDENCE = 24
+TEMP_TABLES = (
+    "c_drops", "c_inc", "c_checkouts", "c_idle_limit", "c_lim", "c_srv", "c_srv_inc",
+    "c_lat", "c_lat_inc", "c_met", "c_met_inc",
+)
+
+
+def correlate_store(con, settings: dict | None = None) -> dict:
+    """Rebuild incidents and their evidence; return {"incidents", "by_cause", "seconds"}."""
+    t0 = time.perf_counter()
+    s = resolve(settings)
+    own_tx = _begin(con)
+    try:
+        summary = _correlate(con, s)
+        if own_tx:
+            con.execute("COMMIT")
+    except Exception:
+        if own_tx:
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in TEMP_TABLES:
+            try:
+                con.execute(f"DROP TABLE IF EXISTS {name}")
+            except Exception:  # pragma: no cover - connection already broken
+                pass
+    summary["seconds"] = round(time.perf_counter() - t0, 3)
+    return summary
+
+
+def _begin(con) -> bool:
+    try:
+        con.execute("BEGIN TRANSACTION")
+        return True
+    except Exception as exc:  # the caller already holds a transaction: work inside it
+        if "transaction" in str(exc).lower():
+            return False
+        raise
+
+
+def _correlate(con, s: dict) -> dict:
+    build_incidents(con, s)
+    build_pool(con, s)
+    limits = idle_limits(con)
+    features, rows, ctx = gather(con, s, limits)
+    incs = _fetch_incidents(con)
+    pool_grps = [i["grp"] for i in incs if (features.get(i["grp"], {}).get("n_pool_timeout") or 0) > 0]
+    demand = pool_demand(con, pool_grps)
+
+    inc_rows, ev_rows = [], []
+    by_cause: dict[str, int] = {}
+    for inc in incs:
+        grp = inc["grp"]
+        f = features.get(grp, {})
+        scores = score_causes(f, s)
+        cause, confidence = verdict(scores, s)
+        det = _details(inc, f, limits, ctx, demand.get(grp, {}))
+        evidence = _pick_evidence(cause, scores, rows.get(grp, []), inc, ctx)
+        for r in evidence:
+            r["why"] = _advice.why(r, f)
+        inc_rows.append(
+            {
+                "grp": grp,
+                "incident_id": inc["incident_id"],
+                "cause": cause,
+                "confidence": confidence,
+                "errors": inc["errors"],
+                "summary": _advice.summarize(cause, inc, f, det),
+                "advice": _advice.advise(cause, inc, f, det),
+                "scores": json.dumps({c: v["score"] for c, v in sorted(scores.items())}, sort_keys=True),
+                "details": json.dumps(
+                    {"scores": scores, "features": _clean(f), **det}, sort_keys=True, default=str
+                ),
+            }
+        )
+        for seq, r in enumerate(evidence, 1):
+            ev_rows.append((inc["incident_id"], seq, r))
+        by_cause[cause] = by_cause.get(cause, 0) + 1
+
+    _resolve_lines([r for _, _, r in ev_rows])
+    _write(con, inc_rows, ev_rows)
+    return {"incidents": len(incs), "by_cause": dict(sorted(by_cause.items())), "idle_limits": limits}
+
+
+def _fetch_incidents(con) -> list[dict]:
+    cur = con.execute(
+        "SELECT grp, incident_id, start_ms, end_ms, hosts, errors, n_lines FROM c_inc ORDER BY grp"
+    )
+    cols = [d[0] for d in cur.description]
+    out = []
+    for r in cur.fetchall():
+        d = dict(zip(cols, r))
+        d["hosts"] = list(d["hosts"] or [])
+        out.append(d)
+    return out
+
+
+def _clean(f: dict) -> dict:
+    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in sorted(f.items()) if v is not None}
+
+
+def _details(inc: dict, f: dict, limits: dict, ctx: dict, demand: dict) -> dict:
+    det: dict = {"wait_timeout": ctx.get("wait_timeout")}
+    host_limits = {h: limits[h] for h in inc["hosts"] if h in limits}
+    if host_limits:
+        det["idle_limits"] = host_limits
+        det["idle_limit"] = max(host_limits.values(), key=lambda v: (v["failed_over"], -v["fail_min_s"]))
+    det["server_abort_lines"] = f.get("abort_timeout") or 0
+    for key in ("pool_size", "max_overflow", "pool_timeout_s"):
+        if f.get(key) is not None:
+            det[key] = f[key]
+    if demand:
+        det.update(demand)
+        in_use = demand.get("in_use_peak")
+        cap = (f["pool_size"] + f["max_overflow"]) if f.get("pool_size") is not None and f.get("max_overflow") is not None else None
+        base = max(x for x in (in_use, cap) if x is not None) if (in_use is not None or cap is not None) else None
+        if base is not None:
+            det["demand_peak"] = base + demand.get("waiting_peak", 0)
+    if f.get("stop_ms") is not None:
+        det["restart_at"] = _advice.iso(f["stop_ms"])
+    elif f.get("start_ms_srv") is not None:
+        det["restart_at"] = _advice.iso(f["start_ms_srv"])
+    if f.get("stop_ms") is not None and f.get("start_ms_srv") is not None and f["start_ms_srv"] >= f["stop_ms"]:
+        det["downtime_s"] = round((f["start_ms_srv"] - f["stop_ms"]) / 1000.0, 1)
+    return det
+
+
+def _pick_evidence(cause: str, scores: dict, rows: list[dict], inc: dict, ctx: dict) -> list[dict]:
+    """Evidence for the named cause first, then for the other causes that scored."""
+    order = [cause] + [c for c, _ in sorted(scores.items(), key=lambda kv: -kv[1]["score"]) if c != cause]
+    pool = list(rows)
+    if "idle_timeout" in scores or cause == "idle_timeout":
+        for h in inc["hosts"]:
+            if h in ctx["ok_by_host"]:
+                pool.append(dict(ctx["ok_by_host"][h]))
+        pool.extend(dict(r) for r in ctx["wait_rows"])
+    chosen: list[dict] = []
+    seen = set()
+    for c in order:
+        cats = CAUSE_EVIDENCE.get(c, ())
+        picked = sorted(
+            (r for r in pool if r["category"] in cats),
+            key=lambda r: (cats.index(r["category"]), r["t_ms"] or 0, r.get("file") or "", r.get("line_no") or 0),
+        )
+        for r in picked:
+            key = (r["category"], r.get("file"), r.get("line_no"), r.get("t_ms"))
+            if key in seen:
+                continue
+            seen.add(key)
+            r["for_cause"] = c
+            chosen.append(r)
+    if cause == "unknown" or not chosen:
+        for r in sorted((r for r in pool if r["category"].startswith("client:")), key=lambda r: r["t_ms"]):
+            key = (r["category"], r.get("file"), r.get("line_no"), r.get("t_ms"))
+            if key not in seen:
+                seen.add(key)
+                r["for_cause"] = "unknown"
+                chosen.append(r)
+    return chosen[:MAX_EVIDENCE]
+
+
+def _event_line(raw: str | None, fallback: str | None) -> str:
+    """The event's first line; for a traceback, plus the line naming the database error."""
+    text = raw or fallback or ""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    first = lines[0]
+    if len(lines) > 1:
+        for ln in reversed(lines[1:]):
+            if "Error" in ln and ("(" in ln or ":" in ln) and not ln.lstrip().startswith(("File ", "^", "[SQL", "(Background")):
+                if ln.strip() not in first:
+                    return f"{first} | {ln.strip()}"
+                break
+    return first
+
+
+def _resolve_lines(rows: list[dict]) -> None:
+    """The raw line for each evidence row: the event text, or the file's line for samples."""
+    wanted: dict[str, set[int]] = {}
+    for r in rows:
+        if r.get("event_id") is not None:
+            r["line"] = _event_line(r.get("raw"), r.get("line"))
+        elif r.get("file") and r.get("line_no"):
+            wanted.setdefault(r["file"], set()).add(int(r["line_no"]))
+    found = {}
+    for path, nums in wanted.items():
+        found.update({(path, n): t for n, t in _read_lines(path, nums).items()})
+    for r in rows:
+        if r.get("event_id") is None and (r.get("file"), r.get("line_no")) in found:
+            r["line"] = found[(r["file"], r["line_no"])]
+
+
+def _read_lines(path: str, nums: set[int], max_bytes: int = 256 * 1024 * 1024) -> dict[int, str]:
+    p = Path(path)
+    try:
+        if not p.is_file() or p.stat().st_size > max_bytes:
+            return {}
+        opener = gzip.open if p.suffix == ".gz" else open
+        out, last = {}, max(nums)
+        with opener(p, "rt", encoding="utf-8", errors="replace") as fh:
+            for i, line in enumerate(fh, 1):
+                if i in nums:
+                    out[i] = line.rstrip("\r\n")
+                if i >= last:
+                    break
+        return out
+    except OSError:
+        return {}
+
+
+def _write(con, inc_rows: list[dict], ev_rows: list[tuple]) -> None:
+    import pyarrow as pa
+
+    con.execute("DELETE FROM incident_evidence")
+    con.execute("DELETE FROM incidents")
+    if not inc_rows:
+        return
+    inc_tab = pa.table(
+        {
+            "grp": pa.array([r["grp"] for r in inc_rows], pa.int64()),
+            "cause": [r["cause"] for r in inc_rows],
+            "confidence": pa.array([r["confidence"] for r in inc_rows], pa.float64()),
+            "summary": [r["summary"] for r in inc_rows],
+            "advice": pa.array([r["advice"] for r in inc_rows], pa.list_(pa.string())),
+            "scores": [r["scores"] for r in inc_rows],
+            "details": [r["details"] for r in inc_rows],
+        }
+    )
+    con.register("c_py_inc", inc_tab)
+    try:
+        con.execute(
+            """
+            INSERT INTO incidents (incident_id, start_ts, end_ts, cause, confidence, hosts, errors,
+                                   summary, advice, scores, details)
+            SELECT i.incident_id, i.start_ts, i.end_ts, p.cause, p.confidence, i.hosts, i.errors,
+                   p.summary, p.advice, p.scores, p.details
+            FROM c_py_inc p JOIN c_inc i USING (grp)
+            ORDER BY i.start_ts, i.incident_id
+            """
+        )
+    finally:
+        con.unregister("c_py_inc")
+    if not ev_rows:
+        return
+    ev_tab = pa.table(
+        {
+            "incident_id": [i for i, _, _ in ev_rows],
+            "seq": pa.array([q for _, q, _ in ev_rows], pa.int32()),
+            "source": [r["source"] for _, _, r in ev_rows],
+            "t_ms": pa.array([r["t_ms"] for _, _, r in ev_rows], pa.int64()),
+            "kind": [r.get("kind") for _, _, r in ev_rows],
+            "line": [r.get("line") for _, _, r in ev_rows],
+            "why": [r.get("why") for _, _, r in ev_rows],
+            "event_id": [r.get("event_id") for _, _, r in ev_rows],
+            "file": [r.get("file") for _, _, r in ev_rows],
+            "line_no": pa.array([r.get("line_no") for _, _, r in ev_rows], pa.int64()),
+        }
+    )
+    con.register("c_py_ev", ev_tab)
+    try:
+        con.execute(
+            """
+            INSERT INTO incident_evidence
+            SELECT incident_id, seq, source, timezone('UTC', epoch_ms(t_ms)), kind, line, why,
+                   event_id, file, line_no
+            FROM c_py_ev ORDER BY incident_id, seq
+            """
+        )
+    finally:
+        con.unregister("c_py_ev")

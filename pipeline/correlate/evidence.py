@@ -1,0 +1,403 @@
+"""Evidence around each incident, gathered set-wise in SQL.
+
+``gather`` returns, per incident number (``grp``):
+
+* ``features``: counts the cause rules score (client error kinds, server lines by
+  category, high/lost latency samples, metric peaks, idle failures);
+* ``rows``: a bounded number of candidate evidence lines per category, each with
+  the file and line number it came from.
+
+Windows: server lines, latency samples and metrics count for an incident when
+they fall between ``lookback_seconds`` before its first drop and
+``lookahead_seconds`` after its last.  "timeout reading" aborts (idle kills) are
+looked for further back: as far as the longest idle time of a connection that
+failed in the incident (the server logs the kill when the connection expires,
+the client notices at its next checkout), capped by ``idle_lookback_seconds``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+# Server-side line categories (events from mysql/postgres sources).
+SERVER_CATEGORY_SQL = """
+    CASE
+        WHEN kind = 'server_stop' THEN 'srv_stop'
+        WHEN kind = 'server_start' THEN 'srv_start'
+        WHEN kind = 'too_many_connections' OR msg ILIKE '%too many connections%' THEN 'srv_tmc'
+        WHEN kind = 'access_denied' OR msg ILIKE '%access denied%'
+             OR msg ILIKE '%not allowed to connect%' OR msg ILIKE '%no pg_hba.conf entry%'
+             OR msg ILIKE '%password authentication failed%' THEN 'srv_access'
+        WHEN kind = 'idle_disconnect' OR msg ILIKE '%timeout reading communication packets%'
+             OR msg ILIKE '%idle-session timeout%' OR msg ILIKE '%idle_session_timeout%'
+             OR msg ILIKE '%idle-in-transaction timeout%' THEN 'abort_timeout'
+        WHEN kind = 'connection_reset' OR msg ILIKE '%error reading communication packets%'
+             OR msg ILIKE '%error writing communication packets%'
+             OR msg ILIKE '%timeout writing communication packets%'
+             OR msg ILIKE '%could not receive data from client%'
+             OR msg ILIKE '%connection reset by peer%' THEN 'abort_error'
+    END
+"""
+
+
+def _rows(con, sql, params=None):
+    cur = con.execute(sql, params or [])
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def gather(con, s: dict, limits: dict[str, dict]) -> tuple[dict[int, dict], dict[int, list[dict]]]:
+    pre = float(s["lookback_seconds"]) * 1000.0
+    post = float(s["lookahead_seconds"]) * 1000.0
+    idle_back = float(s["idle_lookback_seconds"]) * 1000.0
+    n_per = int(s["evidence_per_kind"])
+    features: dict[int, dict] = defaultdict(dict)
+    rows: dict[int, list[dict]] = defaultdict(list)
+
+    # --- idle limits per host, as a table for joins
+    con.execute("CREATE OR REPLACE TEMP TABLE c_lim (host VARCHAR, fail_min DOUBLE, ok_max DOUBLE)")
+    if limits:
+        con.executemany(
+            "INSERT INTO c_lim VALUES (?, ?, ?)",
+            [[h, v["fail_min_s"], v["ok_max_s"]] for h, v in limits.items()],
+        )
+    # --- server wait_timeout from metrics (the smallest one seen: it is the one that kills)
+    wait_timeout = con.execute(
+        "SELECT min(v) FROM (SELECT host, arg_max(value, ts) AS v FROM metrics "
+        "WHERE name = 'wait_timeout' GROUP BY host)"
+    ).fetchone()[0]
+
+    # --- client-side features
+    for r in _rows(
+        con,
+        """
+        WITH base AS (
+            SELECT d.*, i.n_app FROM c_drops d JOIN c_inc i USING (grp)
+            WHERE (i.n_app > 0 AND d.source = 'app') OR (i.n_app = 0 AND d.source = 'sqlalchemy')
+        )
+        SELECT grp,
+               count(*) AS n_base,
+               count(*) FILTER (WHERE kind = 'too_many_connections') AS n_1040,
+               count(*) FILTER (WHERE kind = 'pool_timeout') AS n_pool_timeout,
+               count(*) FILTER (WHERE kind = 'access_denied') AS n_access,
+               count(*) FILTER (WHERE kind IN ('cant_connect', 'unknown_host')) AS n_cant_connect,
+               count(*) FILTER (WHERE kind = 'cant_connect' AND is_refused) AS n_refused,
+               count(*) FILTER (WHERE kind = 'server_gone') AS n_2006,
+               count(*) FILTER (WHERE kind = 'lost_connection') AS n_2013,
+               count(*) FILTER (WHERE kind = 'idle_disconnect') AS n_4031,
+               count(*) FILTER (WHERE kind IN ('invalidate', 'pre_ping_fail', 'reset_fail')) AS n_pool_drop,
+               count(*) FILTER (WHERE is_timed_out) AS n_timed_out,
+               count(*) FILTER (WHERE is_reset) AS n_reset,
+               count(*) FILTER (WHERE is_during_query AND kind = 'lost_connection') AS n_during_query,
+               max(TRY_CAST(regexp_extract(message, 'QueuePool limit of size (\\d+)', 1) AS INTEGER)) AS pool_size,
+               max(TRY_CAST(regexp_extract(message, 'overflow (\\d+) reached', 1) AS INTEGER)) AS max_overflow,
+               max(TRY_CAST(regexp_extract(message, 'timeout (\\d+(?:\\.\\d+)?)', 1) AS DOUBLE))
+                   FILTER (WHERE kind = 'pool_timeout') AS pool_timeout_s
+        FROM base GROUP BY grp
+        """,
+    ):
+        features[r.pop("grp")].update(r)
+
+    # --- idle time of the connections that failed in each incident
+    wt = "NULL" if wait_timeout is None else str(float(wait_timeout))
+    for r in _rows(
+        con,
+        f"""
+        SELECT d.grp,
+               count(*) AS n_fail_checkouts,
+               count(*) FILTER (WHERE c.idle_s IS NOT NULL) AS n_fail_known_idle,
+               count(*) FILTER (WHERE c.idle_s >= l.fail_min) AS n_idle_over_limit,
+               count(*) FILTER (WHERE c.idle_s >= {wt}) AS n_idle_over_wait,
+               max(c.idle_s) AS max_fail_idle,
+               min(c.idle_s) AS min_fail_idle,
+               count(*) FILTER (WHERE (c.fail_ms - c.t_ms) > 1000.0 AND coalesce(c.idle_s < l.fail_min, true))
+                   AS n_mid_use
+        FROM c_checkouts c
+        JOIN c_drops d ON d.event_id = c.fail_event
+        LEFT JOIN c_lim l ON l.host = c.host
+        WHERE c.failed
+        GROUP BY d.grp
+        """,
+    ):
+        features[r.pop("grp")].update(r)
+
+    # --- server lines
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_srv AS
+        SELECT * FROM (
+            SELECT event_id, epoch_ms(ts) AS t_ms, source, host, file, line_no, kind, raw,
+                   msg, {SERVER_CATEGORY_SQL} AS cat
+            FROM (SELECT *, coalesce(message, '') AS msg FROM events
+                  WHERE source IN ('mysql', 'postgres'))
+        ) WHERE cat IS NOT NULL
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_srv_inc AS
+        WITH idle_back AS (
+            SELECT i.grp, i.start_ms, i.end_ms,
+                   least({idle_back}, coalesce(f.max_idle * 1000.0 + 30000.0, {pre})) AS back_ms
+            FROM c_inc i LEFT JOIN (
+                SELECT d.grp, max(c.idle_s) AS max_idle FROM c_checkouts c
+                JOIN c_drops d ON d.event_id = c.fail_event WHERE c.failed GROUP BY d.grp
+            ) f USING (grp)
+        )
+        SELECT i.grp, s.* FROM c_srv s JOIN c_inc i
+          ON s.t_ms BETWEEN i.start_ms - {pre} AND i.end_ms + {post}
+        WHERE s.cat <> 'abort_timeout'
+        UNION ALL
+        SELECT b.grp, s.* FROM c_srv s JOIN idle_back b
+          ON s.t_ms BETWEEN b.start_ms - greatest(b.back_ms, {pre}) AND b.end_ms + {post}
+        WHERE s.cat = 'abort_timeout'
+        """
+    )
+    for r in _rows(
+        con,
+        """
+        SELECT grp,
+               count(*) FILTER (WHERE cat = 'srv_stop') AS srv_stop,
+               count(*) FILTER (WHERE cat = 'srv_start') AS srv_start,
+               count(*) FILTER (WHERE cat = 'srv_tmc') AS srv_tmc,
+               count(*) FILTER (WHERE cat = 'srv_access') AS srv_access,
+               count(*) FILTER (WHERE cat = 'abort_timeout') AS abort_timeout,
+               count(*) FILTER (WHERE cat = 'abort_error') AS abort_error,
+               min(t_ms) FILTER (WHERE cat = 'srv_stop') AS stop_ms,
+               max(t_ms) FILTER (WHERE cat = 'srv_start') AS start_ms_srv
+        FROM c_srv_inc GROUP BY grp
+        """,
+    ):
+        features[r.pop("grp")].update(r)
+    rows_srv = _rows(
+        con,
+        f"""
+        SELECT grp, 'srv:' || cat AS category, source, t_ms, kind, raw, msg AS line, file, line_no, event_id,
+               NULL::DOUBLE AS value, NULL::DOUBLE AS ref
+        FROM (SELECT *, row_number() OVER (PARTITION BY grp, cat ORDER BY t_ms, file, line_no) AS rn
+              FROM c_srv_inc) WHERE rn <= {n_per}
+        """,
+    )
+
+    # --- latency: per-target robust baseline, then high / lost samples near incidents
+    k = float(s["latency_mad_k"])
+    rel = float(s["latency_rel_floor"])
+    floor_ms = float(s["latency_abs_floor_ms"])
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_lat AS
+        WITH base AS (
+            SELECT host, target, median(rtt_ms) AS med, mad(rtt_ms) AS mad,
+                   avg(lost::INTEGER) AS loss_rate, count(*) AS n
+            FROM latency GROUP BY host, target
+        )
+        SELECT epoch_ms(l.ts) AS t_ms, l.host, l.target, l.rtt_ms, l.lost, l.file, l.line_no,
+               b.med, b.loss_rate,
+               b.med + greatest({k} * 1.4826 * coalesce(b.mad, 0), {rel} * coalesce(b.med, 0), {floor_ms}) AS limit_ms
+        FROM latency l JOIN base b
+          ON l.host IS NOT DISTINCT FROM b.host AND l.target IS NOT DISTINCT FROM b.target
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_lat_inc AS
+        SELECT i.grp, l.* FROM c_lat l JOIN c_inc i
+          ON l.t_ms BETWEEN i.start_ms - {pre} AND i.end_ms + {post}
+        """
+    )
+    for r in _rows(
+        con,
+        """
+        SELECT grp, count(*) AS lat_samples,
+               count(*) FILTER (WHERE NOT lost AND rtt_ms > limit_ms) AS lat_high,
+               count(*) FILTER (WHERE lost) AS lat_lost,
+               -- lost probes beyond what the target loses anyway
+               greatest(0, count(*) FILTER (WHERE lost) - sum(loss_rate)) AS lat_lost_excess,
+               max(rtt_ms) AS lat_max, median(med) AS lat_med,
+               list(DISTINCT target ORDER BY target) FILTER (WHERE lost OR rtt_ms > limit_ms) AS lat_targets,
+               min(t_ms) FILTER (WHERE lost OR rtt_ms > limit_ms) AS lat_first_ms,
+               max(t_ms) FILTER (WHERE lost OR rtt_ms > limit_ms) AS lat_last_ms
+        FROM c_lat_inc GROUP BY grp
+        """,
+    ):
+        features[r.pop("grp")].update(r)
+    rows_lat = _rows(
+        con,
+        f"""
+        SELECT grp, category, 'latency' AS source, t_ms, category AS kind, NULL AS raw,
+               coalesce(target, '?') || CASE WHEN lost THEN ' probe lost'
+                   ELSE ' rtt=' || round(rtt_ms, 1) || ' ms' END AS line,
+               file, line_no, NULL AS event_id, rtt_ms AS value, med AS ref
+        FROM (
+            SELECT *, CASE WHEN lost THEN 'latency_lost' ELSE 'latency_high' END AS category,
+                   row_number() OVER (PARTITION BY grp, lost ORDER BY
+                       CASE WHEN lost THEN t_ms ELSE -rtt_ms END, file, line_no) AS rn
+            FROM c_lat_inc WHERE lost OR rtt_ms > limit_ms
+        ) WHERE rn <= {n_per}
+        """,
+    )
+
+    # --- metrics: threads_connected against max_connections, uptime resets, wait_timeout
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_met AS
+        WITH tc AS (SELECT ts, host, value, file, line_no FROM metrics WHERE name = 'threads_connected'),
+             mc AS (SELECT ts, host, value FROM metrics WHERE name = 'max_connections'),
+             mcl AS (SELECT host, arg_max(value, ts) AS value FROM mc GROUP BY host),
+             up AS (SELECT ts, host, value, file, line_no,
+                           lag(value) OVER (PARTITION BY host ORDER BY ts, file, line_no) AS prev
+                    FROM metrics WHERE name = 'uptime')
+        SELECT epoch_ms(tc.ts) AS t_ms, tc.host, 'threads_connected' AS category, tc.value,
+               coalesce(m.value, mcl.value) AS ref, tc.file, tc.line_no
+        FROM tc ASOF LEFT JOIN mc m ON tc.host IS NOT DISTINCT FROM m.host AND tc.ts >= m.ts
+        LEFT JOIN mcl ON tc.host IS NOT DISTINCT FROM mcl.host
+        UNION ALL
+        SELECT epoch_ms(ts), host, 'uptime_reset', value, prev, file, line_no
+        FROM up WHERE prev IS NOT NULL AND value < prev
+        """
+    )
+    ratio = float(s["max_connections_ratio"])
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_met_inc AS
+        SELECT i.grp, m.* FROM c_met m JOIN c_inc i
+          ON m.t_ms BETWEEN i.start_ms - {pre} AND i.end_ms + {post}
+        """
+    )
+    for r in _rows(
+        con,
+        f"""
+        SELECT grp,
+               max(value) FILTER (WHERE category = 'threads_connected') AS threads_peak,
+               max(ref) FILTER (WHERE category = 'threads_connected') AS max_connections,
+               max(value / ref) FILTER (WHERE category = 'threads_connected' AND ref > 0) AS threads_ratio,
+               count(*) FILTER (WHERE category = 'threads_connected') AS threads_samples,
+               count(*) FILTER (WHERE category = 'uptime_reset') AS uptime_resets
+        FROM c_met_inc GROUP BY grp
+        """,
+    ):
+        features[r.pop("grp")].update(r)
+    rows_met = _rows(
+        con,
+        f"""
+        SELECT grp, category, 'metrics' AS source, t_ms, category AS kind, NULL AS raw,
+               CASE WHEN category = 'uptime_reset'
+                    THEN 'uptime ' || value::BIGINT || ' (was ' || ref::BIGINT || ')'
+                    ELSE 'threads_connected ' || value::BIGINT || coalesce(' of max_connections ' || ref::BIGINT, '')
+               END AS line, file, line_no, NULL AS event_id, value, ref
+        FROM (
+            SELECT *, row_number() OVER (PARTITION BY grp, category ORDER BY
+                CASE WHEN category = 'threads_connected' THEN -value ELSE t_ms END, t_ms, file, line_no) AS rn
+            FROM c_met_inc WHERE category = 'uptime_reset' OR (ref > 0 AND value / ref >= {ratio})
+        ) WHERE rn <= 1
+        """,
+    )
+    wait_rows = _rows(
+        con,
+        """
+        SELECT 'metric:wait_timeout' AS category, 'metrics' AS source, epoch_ms(ts) AS t_ms,
+               'wait_timeout' AS kind, NULL AS raw, 'wait_timeout ' || value::BIGINT AS line,
+               file, line_no, NULL AS event_id, value, NULL::DOUBLE AS ref
+        FROM metrics WHERE name = 'wait_timeout' ORDER BY value, ts, file, line_no LIMIT 1
+        """,
+    )
+
+    # --- client lines: one per failure (the same failure logged by several files of a
+    # host shows once), the first and last few of each kind
+    rows_cli = _rows(
+        con,
+        f"""
+        WITH d AS (
+            SELECT *, row_number() OVER (
+                       PARTITION BY grp, host, kind, t_ms // 1000
+                       ORDER BY CASE WHEN file ILIKE '%.json%' THEN 1 ELSE 0 END, file, line_no) AS dup
+            FROM c_drops
+        ), r AS (
+            SELECT *, row_number() OVER (PARTITION BY grp, kind ORDER BY t_ms, file, line_no) AS rn_first,
+                      row_number() OVER (PARTITION BY grp, kind ORDER BY t_ms DESC, file, line_no) AS rn_last
+            FROM d WHERE dup = 1
+        )
+        SELECT grp, 'client:' || kind AS category, source, t_ms, kind, raw, message AS line,
+               file, line_no, event_id, NULL::DOUBLE AS value, NULL::DOUBLE AS ref,
+               is_refused, is_timed_out, is_reset, is_during_query
+        FROM r WHERE rn_first <= {max(1, n_per - 1)} OR rn_last = 1
+        """,
+    )
+    # --- idle connections that failed, and the longest idle that worked (per host)
+    rows_idle = _rows(
+        con,
+        f"""
+        SELECT grp, 'idle_fail' AS category, 'sqlalchemy' AS source, t_ms, 'checkout' AS kind, raw,
+               message AS line, file, line_no, event_id, idle_s AS value, (fail_ms - t_ms) / 1000.0 AS ref,
+               host
+        FROM (
+            SELECT d.grp, c.*, e.raw, e.message,
+                   row_number() OVER (PARTITION BY d.grp ORDER BY c.idle_s DESC, c.t_ms, c.file, c.line_no) AS rn_hi,
+                   row_number() OVER (PARTITION BY d.grp ORDER BY c.idle_s, c.t_ms, c.file, c.line_no) AS rn_lo
+            FROM c_checkouts c JOIN c_drops d ON d.event_id = c.fail_event
+            JOIN events e ON e.event_id = c.event_id
+            WHERE c.failed AND c.idle_s IS NOT NULL
+        ) WHERE rn_hi <= {max(1, n_per - 1)} OR rn_lo = 1
+        """,
+    )
+    rows_ok = _rows(
+        con,
+        """
+        SELECT 'idle_ok' AS category, 'sqlalchemy' AS source, c.t_ms, 'checkout' AS kind, e.raw,
+               e.message AS line, c.file, c.line_no, c.event_id, c.idle_s AS value, NULL::DOUBLE AS ref, c.host
+        FROM c_checkouts c JOIN c_idle_limit l USING (host) JOIN events e ON e.event_id = c.event_id
+        WHERE l.valid AND NOT c.failed AND c.idle_s = l.ok_max
+        QUALIFY row_number() OVER (PARTITION BY c.host ORDER BY c.t_ms, c.file, c.line_no) = 1
+        """,
+    )
+    ok_by_host = {r["host"]: r for r in rows_ok}
+
+    for r in rows_srv + rows_lat + rows_met + rows_cli + rows_idle:
+        rows[r.pop("grp")].append(r)
+    for grp, feats in features.items():
+        feats["wait_timeout"] = wait_timeout
+    ctx = {"wait_rows": wait_rows, "ok_by_host": ok_by_host, "wait_timeout": wait_timeout}
+    return features, rows, ctx
+
+
+def pool_demand(con, grp_ids: list[int]) -> dict[int, dict]:
+    """Peak connections in use and pool timeouts at once, for incidents with pool timeouts.
+
+    In use: a running count of checkouts minus checkins per host (the pool's own
+    debug lines).  Waiting: the most pool-timeout errors within one ``pool_timeout``
+    of each other; each was a request that wanted a connection at that moment.
+    """
+    if not grp_ids:
+        return {}
+    ids = ", ".join(str(int(g)) for g in grp_ids)
+    out: dict[int, dict] = {}
+    for grp, waiting in con.execute(
+        f"""
+        SELECT grp, max(n) FROM (
+            SELECT grp, count(*) OVER (
+                PARTITION BY grp, host ORDER BY t_ms
+                RANGE BETWEEN 30000 PRECEDING AND CURRENT ROW) AS n
+            FROM c_drops WHERE kind = 'pool_timeout' AND source = 'app' AND grp IN ({ids})
+        ) GROUP BY grp
+        """
+    ).fetchall():
+        out.setdefault(grp, {})["waiting_peak"] = int(waiting)
+    for grp, in_use in con.execute(
+        f"""
+        WITH ev AS (
+            SELECT host, epoch_ms(ts) AS t_ms, file, line_no,
+                   CASE WHEN kind = 'checkout' THEN 1 ELSE -1 END AS delta
+            FROM events WHERE source = 'sqlalchemy' AND kind IN ('checkout', 'checkin')
+              AND host IN (SELECT DISTINCT host FROM c_drops WHERE grp IN ({ids}))
+        ), run AS (
+            SELECT host, t_ms, sum(delta) OVER (PARTITION BY host ORDER BY t_ms, file, line_no
+                                                ROWS UNBOUNDED PRECEDING) AS in_use
+            FROM ev
+        )
+        SELECT i.grp, max(r.in_use) FROM run r JOIN c_inc i
+          ON r.t_ms BETWEEN i.start_ms - 60000 AND i.end_ms
+        WHERE i.grp IN ({ids}) GROUP BY i.grp
+        """
+    ).fetchall():
+        out.setdefault(grp, {})["in_use_peak"] = None if in_use is None else int(in_use)
+    return out

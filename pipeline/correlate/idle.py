@@ -1,0 +1,126 @@
+"""Idle time of pooled connections, and the idle limit inferred from it.
+
+From SQLAlchemy pool lines (``conn_ref`` is the DBAPI connection's repr):
+
+* the idle time before a checkout is the checkout time minus the previous
+  checkin of the same connection on the same host (a ``Created new connection``
+  or invalidation in between means the repr was reused by a new connection, so
+  there is no idle time);
+* a checkout *failed* when the next thing that happened to that connection was
+  a pre-ping failure or an invalidation rather than a checkin.
+
+Per host, the idle limit is the threshold ``t`` (one of the failed idle times)
+that best separates failures from successes: most failures idle >= t, fewest
+successes idle >= t.  It is reported as a range: the longest successful idle
+time below ``t`` (``ok_max``) and the shortest failing idle time at or above it
+(``fail_min``): "connections idle fail_min-fail_max s failed, none idle ok_max s
+or less did: the limit is between ok_max and fail_min".
+"""
+
+from __future__ import annotations
+
+
+def build_pool(con, s: dict) -> None:
+    """Create ``c_checkouts`` (one row per checkout) and ``c_idle_limit`` (per host)."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_checkouts AS
+        WITH p AS (
+            SELECT host, conn_ref, ts, epoch_ms(ts) AS t_ms, kind, event_id, file, line_no
+            FROM events
+            WHERE source = 'sqlalchemy' AND conn_ref IS NOT NULL
+              AND kind IN ('checkout', 'checkin', 'invalidate', 'pre_ping_fail', 'conn_open', 'conn_close')
+        ), q AS (
+            SELECT *,
+                last_value(CASE WHEN kind = 'checkin' THEN t_ms END IGNORE NULLS) OVER w_prev AS last_in,
+                last_value(CASE WHEN kind IN ('conn_open', 'conn_close', 'invalidate') THEN t_ms END IGNORE NULLS)
+                    OVER w_prev AS last_new,
+                lead(kind) OVER w AS next_kind,
+                lead(t_ms) OVER w AS next_ms,
+                lead(event_id) OVER w AS next_event
+            FROM p
+            WINDOW w AS (PARTITION BY host, conn_ref ORDER BY t_ms, file, line_no),
+                   w_prev AS (PARTITION BY host, conn_ref ORDER BY t_ms, file, line_no
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+        )
+        SELECT host, conn_ref, t_ms, event_id, file, line_no,
+               CASE WHEN last_in IS NOT NULL AND (last_new IS NULL OR last_in >= last_new)
+                    THEN (t_ms - last_in) / 1000.0 END AS idle_s,
+               coalesce(next_kind IN ('invalidate', 'pre_ping_fail'), false) AS failed,
+               CASE WHEN next_kind IN ('invalidate', 'pre_ping_fail') THEN next_ms END AS fail_ms,
+               CASE WHEN next_kind IN ('invalidate', 'pre_ping_fail') THEN next_event END AS fail_event
+        FROM q WHERE kind = 'checkout'
+        """
+    )
+    min_idle = float(s["min_idle_limit_seconds"])
+    tol = float(s["idle_ok_tolerance"])
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_idle_limit AS
+        WITH c AS (
+            SELECT host, idle_s, failed FROM c_checkouts WHERE idle_s IS NOT NULL
+        ), cum AS (
+            SELECT host, idle_s, failed,
+                   sum(failed::INTEGER) OVER w AS f_ge,
+                   sum((NOT failed)::INTEGER) OVER w AS ok_ge
+            FROM c
+            WINDOW w AS (PARTITION BY host ORDER BY idle_s DESC
+                         RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+        ), best AS (
+            SELECT host,
+                   arg_max(idle_s, (f_ge - 3 * ok_ge) * 1e9 - idle_s) AS t,
+                   arg_max(f_ge, (f_ge - 3 * ok_ge) * 1e9 - idle_s) AS f_ge,
+                   arg_max(ok_ge, (f_ge - 3 * ok_ge) * 1e9 - idle_s) AS ok_ge
+            FROM cum WHERE failed AND idle_s >= {min_idle}
+            GROUP BY host
+        ), stats AS (
+            SELECT c.host, b.t, b.f_ge, b.ok_ge,
+                   count(*) FILTER (WHERE c.failed) AS f_all,
+                   max(c.idle_s) FILTER (WHERE NOT c.failed AND c.idle_s < b.t) AS ok_max,
+                   max(c.idle_s) FILTER (WHERE c.failed AND c.idle_s >= b.t) AS fail_max,
+                   min(c.idle_s) FILTER (WHERE c.failed AND c.idle_s >= b.t) AS fail_min,
+                   count(*) FILTER (WHERE NOT c.failed) AS ok_all
+            FROM c JOIN best b USING (host)
+            GROUP BY ALL
+        )
+        SELECT *, (f_ge >= 1 AND ok_ge <= {tol} * f_ge
+                   AND coalesce(ok_max, 0) < fail_min) AS valid
+        FROM stats
+        """
+    )
+
+
+def idle_limits(con) -> dict[str, dict]:
+    """Per host: the inferred idle limit range (only hosts with a valid limit)."""
+    rows = con.execute(
+        "SELECT host, ok_max, fail_min, fail_max, f_ge, f_all, ok_ge, ok_all FROM c_idle_limit "
+        "WHERE valid ORDER BY host"
+    ).fetchall()
+    out = {}
+    for host, ok_max, fail_min, fail_max, f_ge, f_all, ok_ge, ok_all in rows:
+        out[host] = {
+            "ok_max_s": None if ok_max is None else round(ok_max, 1),
+            "fail_min_s": round(fail_min, 1),
+            "fail_max_s": round(fail_max, 1),
+            "failed_over": int(f_ge),
+            "failed_total": int(f_all),
+            "ok_over": int(ok_ge),
+            "ok_total": int(ok_all),
+        }
+    return out
+
+
+def describe_limit(lim: dict) -> str:
+    """'connections idle 301-360 s failed, none idle 290 s or less did: the limit is between 290 s and 301 s'."""
+    lo, hi, top = lim["ok_max_s"], lim["fail_min_s"], lim["fail_max_s"]
+    span = f"{_fmt(hi)} s" if hi == top else f"{_fmt(hi)}-{_fmt(top)} s"
+    if lo is None:
+        return f"connections idle {span} failed and none idle longer worked: the limit is below {_fmt(hi)} s"
+    return (
+        f"connections idle {span} failed, none idle {_fmt(lo)} s or less did: "
+        f"the limit is between {_fmt(lo)} s and {_fmt(hi)} s"
+    )
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.0f}" if x >= 10 else f"{x:.1f}"

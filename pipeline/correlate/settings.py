@@ -1,0 +1,57 @@
+"""Correlation thresholds: defaults, and how ``[correlate]`` in pipeline.toml overrides them.
+
+Every number here is a threshold the rules use; each one is explained where it is
+defined, and the README's "Incidents and causes" section gives the reasoning.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # Drops closer than this to the previous drop belong to the same incident.
+    # A failing pool retries within seconds, a restart or a latency spike keeps
+    # failing for tens of seconds, and in the lab recordings no two distinct faults
+    # were closer than a few minutes; 120 s joins the retries of one fault
+    # without merging the next one.
+    "gap_seconds": 120.0,
+    # Server lines, latency samples and metrics this long before the first drop
+    # and after the last one still count as evidence for the incident.
+    "lookback_seconds": 120.0,
+    "lookahead_seconds": 60.0,
+    # An idle kill is logged by the server when the connection *expires*, long
+    # before the client notices at its next checkout: "timeout reading" aborts
+    # are looked for up to this long before the incident (capped by the longest
+    # idle time of a connection that failed in it).
+    "idle_lookback_seconds": 3600.0,
+    # Shortest idle time that can be an idle limit (below it, "idle" is just a busy pool).
+    "min_idle_limit_seconds": 2.0,
+    # Successful checkouts idle at least as long as the inferred limit, tolerated per
+    # failure above it before the limit is declared unreliable.
+    "idle_ok_tolerance": 0.1,
+    # Latency: a sample is "high" when it exceeds the target's median by more than
+    # latency_mad_k robust standard deviations (1.4826 * MAD), and by at least
+    # latency_rel_floor times the median and latency_abs_floor_ms milliseconds
+    # (a very steady link has a MAD near zero, where any jitter would count).
+    "latency_mad_k": 6.0,
+    "latency_rel_floor": 1.0,
+    "latency_abs_floor_ms": 20.0,
+    # High or lost samples needed in the window for full network evidence.
+    "latency_samples_full": 3,
+    # threads_connected / max_connections at or above this is "at the limit".
+    "max_connections_ratio": 0.9,
+    # Below this score no cause is named: the incident is "unknown".
+    "min_score": 0.5,
+    # How many lines of each kind of evidence are stored per incident.
+    "evidence_per_kind": 3,
+}
+
+
+def resolve(settings: dict[str, Any] | None) -> dict[str, Any]:
+    """DEFAULTS overlaid with ``settings`` (unknown keys are ignored, numbers coerced)."""
+    out = dict(DEFAULTS)
+    for key, value in (settings or {}).items():
+        if key in DEFAULTS and value is not None:
+            default = DEFAULTS[key]
+            out[key] = type(default)(value) if isinstance(default, (int, float)) else value
+    return out
