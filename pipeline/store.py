@@ -117,6 +117,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0002_deliveries",
+        """
+        CREATE TABLE IF NOT EXISTS deliveries (
+            period       VARCHAR NOT NULL,      -- digest period key: '2026-11-23 UTC' or 'start/end'
+            channel      VARCHAR NOT NULL,      -- mail | webhook
+            target       VARCHAR NOT NULL,      -- recipients, or the webhook's host and a hash of its URL
+            delivered_at TIMESTAMPTZ NOT NULL,
+            forced       BOOLEAN NOT NULL,      -- sent again with --force
+            digest_sha256 VARCHAR NOT NULL      -- of the Markdown digest that was sent
+        );
+        """,
+    ),
 ]
 
 
