@@ -15,6 +15,9 @@ from pipeline import __version__
 
 COMMAND_MODULES = [
     "pipeline.commands.ingest",
+    "pipeline.commands.dashboard",
+    "pipeline.commands.probe",
+    "pipeline.commands.lab",
 ]
 
 
