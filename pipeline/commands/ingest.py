@@ -89,8 +89,13 @@ def _total_bytes(paths) -> int:
     return total
 
 
+def _console() -> Console:
+    # piped output keeps full paths readable instead of folding them at 80 columns
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
 def _print_summary(summary) -> None:
-    console = Console()
+    console = _console()
     table = Table(title=f"ingest into {summary.db}", show_lines=False)
     for col, justify in [("file", "left"), ("format", "left"), ("host", "left"), ("status", "left"),
                          ("events", "right"), ("latency", "right"), ("metrics", "right"),
@@ -137,7 +142,7 @@ def status(db, as_json):
     if as_json:
         print_json(report)
         return
-    status_mod.print_status(report, Console())
+    status_mod.print_status(report, _console())
 
 
 COMMANDS = [ingest, status]

@@ -52,12 +52,17 @@ NAME = r"[\w.\-\[\]<>]+"
 @dataclass(frozen=True)
 class Layout:
     name: str
-    pattern: str  # named groups: ts, level, msg; optional: logger
+    pattern: str  # named groups: ts, msg; optional: level, logger
     with_offset: bool = False
+    ts_format: str = "%Y-%m-%d %H:%M:%S%.f"
+    # Every line carries the prefix (docker's own time stamps): a line starts an
+    # event only when its payload does not look like a traceback continuation.
+    prefix_only: bool = False
 
 
 LAYOUTS: list[Layout] = [
     Layout("dash", rf"^(?P<ts>{TS}) - (?:(?P<logger>{NAME}) - )?(?P<level>{LVL}) - (?P<msg>.*)$"),
+    Layout("thread", rf"^(?P<ts>{TS}) (?P<level>{LVL}) \[(?P<logger>[^\]]+)\] (?:\[[^\]]*\] )?- (?P<msg>.*)$"),
     Layout("space", rf"^(?P<ts>{TS}) (?:\d+ )?(?P<level>{LVL}) (?P<logger>{NAME}):? (?P<msg>.*)$"),
     Layout("bracket", rf"^(?P<ts>{TS}) \[(?P<level>{LVL})\] (?:(?P<logger>{NAME}):? )?(?P<msg>.*)$"),
     Layout("flask", rf"^\[(?P<ts>{TS})\] (?P<level>{LVL}) in (?P<logger>{NAME}): (?P<msg>.*)$"),
@@ -69,28 +74,60 @@ LAYOUTS: list[Layout] = [
     Layout("celery", rf"^\[(?P<ts>{TS}): (?P<level>{LVL})/(?P<logger>[^\]]+)\] (?P<msg>.*)$"),
     Layout("loguru", rf"^(?P<ts>{TS}) \| (?P<level>{LVL})\s*\| (?P<logger>[^\s:]+)\S* - (?P<msg>.*)$"),
     Layout("colon", rf"^(?P<ts>{TS}):\d+:(?P<level>{LVL}):(?P<logger>[^:]+):(?P<msg>.*)$"),
-    Layout("thread", rf"^(?P<ts>{TS}) (?P<level>{LVL}) \[(?P<logger>[^\]]+)\] (?:\[[^\]]*\] )?- (?P<msg>.*)$"),
+    # tornado: [E 191012 10:18:08 base:689] msg  (level letter, yymmdd)
+    Layout(
+        "tornado",
+        r"^\[(?P<level>[DIWEC]) (?P<ts>\d{6} \d\d:\d\d:\d\d) (?P<logger>[^\]\s]+)\] (?P<msg>.*)$",
+        ts_format="%y%m%d %H:%M:%S",
+    ),
+    # docker logs --timestamps: 2017-05-30T14:14:14.054758090Z payload
+    Layout(
+        "docker",
+        r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z) (?P<msg>.*)$",
+        prefix_only=True,
+    ),
 ]
+TORNADO_LEVELS = {"D": "DEBUG", "I": "INFO", "W": "WARNING", "E": "ERROR", "C": "CRITICAL"}
 LAYOUT_BY_NAME = {layout.name: layout for layout in LAYOUTS}
 _COMPILED = [(layout, re.compile(layout.pattern)) for layout in LAYOUTS]
 
-COMPOSE_PREFIX = r"^[\w.\-]+\s+\| "
-_COMPOSE = re.compile(COMPOSE_PREFIX)
+# Wrappers some collectors add in front of every line; stripped when most lines have one.
+PREFIXES = {
+    "compose": r"^[\w.\-]+\s+\|(?: |$)",  # docker compose: "api-1   | "
+    "syslog": r"^[A-Z][a-z]{2} [ \d]?\d \d\d:\d\d:\d\d \S+ [^:\s]+: ",  # journald/syslog
+}
+_PREFIXES = {name: re.compile(rx) for name, rx in PREFIXES.items()}
 
 
-def _best_layout(lines: list[str]) -> tuple[Layout | None, bool, float]:
-    """The layout most lines match, whether a compose prefix must be stripped, and the share."""
+# Lines that continue an event (tracebacks, SQLAlchemy's [SQL: ...] trailers): they do
+# not count against a layout when sniffing, or a file of long tracebacks would look foreign.
+_CONTINUATION = re.compile(
+    r"^(?:$|\s|Traceback \(most recent call last\)|During handling of the above|The above exception"
+    r"|\[SQL: |\[parameters: |\(Background on this error|[\w.]+(?:Error|Exception|Warning)\b)"
+)
+
+
+def _best_layout(lines: list[str]) -> tuple[Layout | None, str | None, float]:
+    """The layout most lines match, whether a compose prefix must be stripped, and the share
+    of the lines that could start an event which do match it."""
     if not lines:
         return None, False, 0.0
-    best: tuple[Layout | None, bool, float] = (None, False, 0.0)
-    stripped = [_COMPOSE.sub("", ln, count=1) for ln in lines]
-    compose = sum(1 for ln in lines if _COMPOSE.match(ln)) > len(lines) / 2
-    candidates = stripped if compose else lines
+    best: tuple[Layout | None, str | None, float] = (None, None, 0.0)
+    prefix = None
+    candidates = lines
+    for name, rx in _PREFIXES.items():
+        if sum(1 for ln in lines if rx.match(ln)) > len(lines) / 2:
+            prefix = name
+            candidates = [rx.sub("", ln, count=1) for ln in lines]
+            break
     for layout, rx in _COMPILED:
         hits = sum(1 for ln in candidates if rx.match(ln))
-        share = hits / len(candidates)
+        others = sum(1 for ln in candidates if not rx.match(ln) and not _CONTINUATION.match(ln))
+        share = hits / (hits + others) if hits else 0.0
+        if layout.prefix_only:  # a bare time stamp proves little: demand more
+            share *= 0.8
         if hits and share > best[2]:
-            best = (layout, compose, share)
+            best = (layout, prefix, share)
     return best
 
 
@@ -101,36 +138,47 @@ class PythonTextFamily:
         layout, _, share = _best_layout(head)
         if layout is None:
             return 0.0
-        # tracebacks dilute the share; a third of the lines is already convincing
-        return min(1.0, 0.5 + share) if share >= 0.2 else share
+        # half of the lines that could start an event is convincing (the rest may be
+        # print() output or another program's lines interleaved)
+        return min(1.0, 0.25 + share) if share >= 0.5 else share / 2
 
     def parse(self, chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
         state = ctx.state
         if "layout" not in state:
-            layout, compose, _ = _best_layout(chunk["line"].head(200).to_list())
+            layout, prefix, _ = _best_layout(chunk["line"].head(200).to_list())
             if layout is None:
                 return Parsed(
                     rejects=reject_frame(chunk, "no line matches a known Python logging layout"),
                     pending_from=None,
                 )
-            state["layout"], state["compose"] = layout.name, compose
+            state["layout"], state["prefix"] = layout.name, prefix
         layout = LAYOUT_BY_NAME[state["layout"]]
 
         line = pl.col("line")
-        if state.get("compose"):
-            line = line.str.replace(COMPOSE_PREFIX, "")
+        if state.get("prefix"):
+            line = line.str.replace(PREFIXES[state["prefix"]], "")
         frame = chunk.with_columns(line=line)
         frame = frame.with_columns(_g=pl.col("line").str.extract_groups(layout.pattern)).unnest("_g")
-        if "logger" not in frame.columns:
-            frame = frame.with_columns(logger=pl.lit(None, pl.Utf8))
+        for optional in ("logger", "level"):
+            if optional not in frame.columns:
+                frame = frame.with_columns(pl.lit(None, pl.Utf8).alias(optional))
+        starts = pl.col("ts").is_not_null()
+        if layout.prefix_only:
+            starts = starts & ~pl.col("msg").fill_null("").str.contains(_CONTINUATION.pattern)
+            frame = frame.with_columns(line=pl.coalesce("msg", "line"))
+        if layout.name == "tornado":
+            frame = frame.with_columns(level=pl.col("level").replace(TORNADO_LEVELS))
 
-        heads, orphans = fold(frame, pl.col("ts").is_not_null())
+        heads, orphans = fold(frame, starts)
         pending = pending_from(heads, ctx.final)
         if layout.with_offset:
             ts = pl.col("ts").str.to_datetime("%Y-%m-%d %H:%M:%S %z", strict=False, time_zone="UTC")
         else:
             text = pl.col("ts").str.replace(",", ".", literal=True).str.replace("T", " ", literal=True)
-            ts = to_utc(text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False), ctx.timezone)
+            text = text.str.strip_suffix("Z")  # docker stamps are UTC
+            ts = to_utc(text.str.to_datetime(layout.ts_format, strict=False), ctx.timezone)
+            if layout.name == "docker":
+                ts = text.str.to_datetime(layout.ts_format, strict=False).dt.replace_time_zone("UTC")
         heads = heads.with_columns(
             ts=ts.dt.cast_time_unit("us"),
             level=normalize_level(pl.col("level")),
