@@ -18,6 +18,8 @@ COMMAND_MODULES = [
     "pipeline.commands.dashboard",
     "pipeline.commands.probe",
     "pipeline.commands.lab",
+    "pipeline.commands.correlate",
+    "pipeline.commands.evaluate",
 ]
 
 

@@ -390,7 +390,7 @@ def pool_demand(con, grp_ids: list[int]) -> dict[int, dict]:
             FROM events WHERE source = 'sqlalchemy' AND kind IN ('checkout', 'checkin')
               AND host IN (SELECT DISTINCT host FROM c_drops WHERE grp IN ({ids}))
         ), run AS (
-            SELECT host, t_ms, sum(delta) OVER (PARTITION BY host ORDER BY t_ms, file, line_no
+            SELECT host, t_ms, sum(delta) OVER (PARTITION BY host, file ORDER BY t_ms, line_no
                                                 ROWS UNBOUNDED PRECEDING) AS in_use
             FROM ev
         )

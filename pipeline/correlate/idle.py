@@ -3,7 +3,8 @@
 From SQLAlchemy pool lines (``conn_ref`` is the DBAPI connection's repr):
 
 * the idle time before a checkout is the checkout time minus the previous
-  checkin of the same connection on the same host (a ``Created new connection``
+  checkin of the same connection in the same file (a file is one consistent
+  stream; the same pool lines copied to a second log are followed apart) (a ``Created new connection``
   or invalidation in between means the repr was reused by a new connection, so
   there is no idle time);
 * a checkout *failed* when the next thing that happened to that connection was
@@ -39,8 +40,8 @@ def build_pool(con, s: dict) -> None:
                 lead(t_ms) OVER w AS next_ms,
                 lead(event_id) OVER w AS next_event
             FROM p
-            WINDOW w AS (PARTITION BY host, conn_ref ORDER BY t_ms, file, line_no),
-                   w_prev AS (PARTITION BY host, conn_ref ORDER BY t_ms, file, line_no
+            WINDOW w AS (PARTITION BY host, file, conn_ref ORDER BY t_ms, line_no),
+                   w_prev AS (PARTITION BY host, file, conn_ref ORDER BY t_ms, line_no
                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
         )
         SELECT host, conn_ref, t_ms, event_id, file, line_no,

@@ -15,9 +15,10 @@ ids (and an incident that merely grows at its end keeps its id).
 ``errors`` counts failures, not log lines: one failure is typically written to
 several files of the same host (the text log, the JSON log, and the pool's
 ``Invalidate connection`` line, often preceded by a failed pre-ping for the same
-connection).  Per file we count drop lines, with a pre-ping failure and the
-invalidation it causes counted once; per host we take the file that saw the most;
-``errors`` is the sum over hosts.
+connection).  Per file and source (application lines and pool lines are counted
+apart, even when they share a file) we count drop lines, with a pre-ping failure
+and the invalidation it causes counted once; per host we take the file and
+source that saw the most; ``errors`` is the sum over hosts.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def build_incidents(con, s: dict) -> int:
         """
         CREATE OR REPLACE TEMP TABLE c_inc AS
         WITH per_file AS (
-            SELECT grp, host, file,
+            SELECT grp, host, file, source,
                    count(*) FILTER (WHERE kind NOT IN ('invalidate', 'pre_ping_fail'))
                    + greatest(count(*) FILTER (WHERE kind = 'invalidate'),
                               count(*) FILTER (WHERE kind = 'pre_ping_fail')) AS n

@@ -1,0 +1,265 @@
+"""``pipeline correlate``, ``pipeline incidents`` and ``pipeline explain``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+import textwrap
+from datetime import datetime, timedelta, timezone
+
+import click
+
+from pipeline import store as store_mod
+from pipeline.commands.common import db_option, fail, json_option, print_json
+from pipeline.config import ConfigError, correlate_settings
+from pipeline.kinds import CAUSES
+from pipeline.store import StoreError, resolve_db_path
+
+_ISO = "%Y-%m-%dT%H:%M:%S.%gZ"
+
+
+@click.command()
+@db_option
+@click.option("--config", type=click.Path(exists=True, dir_okay=False),
+              help="pipeline.toml whose [correlate] table sets the thresholds (default: ./pipeline.toml).")
+@json_option
+def correlate(db, config, as_json):
+    """Rebuild incidents from everything in the store (e.g. after changing thresholds)."""
+    from pipeline.correlate import correlate_store
+
+    db_path = resolve_db_path(db)
+    if not db_path.exists():
+        fail(f"no store at {db_path} (run `pipeline ingest` first, or pass --db)")
+    try:
+        settings = correlate_settings(config)
+        with store_mod.writer_lock(db_path, on_wait=lambda m: click.echo(m, err=True)):
+            with store_mod.opened(db_path, on_wait=lambda m: click.echo(m, err=True)) as con:
+                summary = correlate_store(con, settings)
+                store_mod.touch_changed(con)
+    except (StoreError, ConfigError) as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(summary)
+        return
+    by = ", ".join(f"{c} {n}" for c, n in summary["by_cause"].items()) or "none"
+    click.echo(f"{summary['incidents']} incidents ({by}) in {summary['seconds']:.2f} s")
+
+
+def parse_when(text: str, now: datetime | None = None) -> datetime:
+    """``24h``/``30m``/``7d``/``90s``/``2w`` ago, or an ISO-8601 time (UTC unless it has a zone)."""
+    now = now or datetime.now(timezone.utc)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if m:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
+        return now - timedelta(**{unit: float(m.group(1))})
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: use a duration like 24h, 30m, 7d, or an ISO-8601 time") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def load_incidents(con, *, since=None, until=None, cause=None, host=None, incident_id=None) -> list[dict]:
+    where, params = [], []
+    if since is not None:
+        where.append("end_ts >= ?::TIMESTAMPTZ")
+        params.append(since.isoformat())
+    if until is not None:
+        where.append("start_ts <= ?::TIMESTAMPTZ")
+        params.append(until.isoformat())
+    if cause:
+        where.append("cause = ?")
+        params.append(cause)
+    if host:
+        where.append("list_contains(hosts, ?)")
+        params.append(host)
+    if incident_id:
+        where.append("incident_id = ?")
+        params.append(incident_id)
+    cur = con.execute(
+        f"""
+        SELECT incident_id, strftime(timezone('UTC', start_ts), '{_ISO}') AS start,
+               strftime(timezone('UTC', end_ts), '{_ISO}') AS "end", cause, confidence, hosts, errors,
+               summary, advice, scores, details
+        FROM incidents {('WHERE ' + ' AND '.join(where)) if where else ''}
+        ORDER BY start_ts, incident_id
+        """,
+        params,
+    )
+    cols = [d[0] for d in cur.description]
+    incs = [dict(zip(cols, r)) for r in cur.fetchall()]
+    if not incs:
+        return []
+    ev: dict[str, list] = {}
+    ids = [i["incident_id"] for i in incs]
+    for row in con.execute(
+        f"""
+        SELECT incident_id, source, strftime(timezone('UTC', ts), '{_ISO}'), kind, line, why, file, line_no
+        FROM incident_evidence WHERE incident_id IN (SELECT unnest(?::VARCHAR[]))
+        ORDER BY incident_id, seq
+        """,
+        [ids],
+    ).fetchall():
+        ev.setdefault(row[0], []).append(
+            {"source": row[1], "ts": row[2], "kind": row[3], "line": row[4], "why": row[5],
+             "file": row[6], "line_no": row[7]}
+        )
+    out = []
+    for i in incs:
+        out.append(
+            {
+                "id": i["incident_id"],
+                "start": i["start"],
+                "end": i["end"],
+                "cause": i["cause"],
+                "confidence": i["confidence"],
+                "hosts": list(i["hosts"] or []),
+                "errors": i["errors"],
+                "summary": i["summary"],
+                "scores": json.loads(i["scores"] or "{}"),
+                "evidence": ev.get(i["incident_id"], []),
+                "advice": list(i["advice"] or []),
+                "details": json.loads(i["details"] or "{}"),
+            }
+        )
+    return out
+
+
+@click.command()
+@db_option
+@click.option("--since", help="Only incidents still going on after this: a duration ago (24h, 30m, 7d) or an ISO time.")
+@click.option("--until", help="Only incidents that started before this: a duration ago or an ISO time.")
+@click.option("--cause", type=click.Choice(sorted(CAUSES)), help="Only incidents with this cause.")
+@click.option("--host", help="Only incidents that involve this host.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True, help="Output format.")
+def incidents(db, since, until, cause, host, fmt):
+    """List incidents: when, cause, confidence, hosts, errors, summary."""
+    since_dt = parse_when(since) if since else None
+    until_dt = parse_when(until) if until else None
+    try:
+        with store_mod.opened(resolve_db_path(db), read_only=True) as con:
+            rows = load_incidents(con, since=since_dt, until=until_dt, cause=cause, host=host)
+    except StoreError as exc:
+        fail(str(exc))
+    if fmt == "json":
+        for r in rows:
+            r.pop("details", None)
+            for e in r["evidence"]:
+                e.pop("file", None)
+                e.pop("line_no", None)
+        print_json(rows)
+    elif fmt == "csv":
+        w = csv.writer(sys.stdout)
+        w.writerow(["id", "start", "end", "cause", "confidence", "hosts", "errors", "summary", "advice"])
+        for r in rows:
+            w.writerow([r["id"], r["start"], r["end"], r["cause"], r["confidence"], " ".join(r["hosts"]),
+                        r["errors"], r["summary"], " | ".join(r["advice"])])
+    else:
+        _print_table(rows)
+
+
+def _print_table(rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    if not rows:
+        console.print("no incidents")
+        return
+    table = Table(show_lines=False)
+    for col, justify in [("id", "left"), ("start (UTC)", "left"), ("dur", "right"), ("cause", "left"),
+                         ("conf", "right"), ("hosts", "left"), ("errors", "right"), ("summary", "left")]:
+        table.add_column(col, justify=justify, overflow="fold")
+    for r in rows:
+        table.add_row(r["id"], r["start"][:19].replace("T", " "), _duration(r), r["cause"],
+                      f"{r['confidence']:.2f}", ", ".join(r["hosts"]), str(r["errors"]), r["summary"])
+    console.print(table)
+
+
+def _duration(r: dict) -> str:
+    a = datetime.fromisoformat(r["start"].replace("Z", "+00:00"))
+    b = datetime.fromisoformat(r["end"].replace("Z", "+00:00"))
+    return f"{(b - a).total_seconds():.0f}s"
+
+
+@click.command()
+@click.argument("incident_id")
+@db_option
+@json_option
+def explain(incident_id, db, as_json):
+    """Tell the story of one incident: cause, the lines that prove it, what to change.
+
+    INCIDENT_ID is an id from `pipeline incidents` (a unique prefix is enough).
+    """
+    try:
+        with store_mod.opened(resolve_db_path(db), read_only=True) as con:
+            ids = [r[0] for r in con.execute(
+                "SELECT incident_id FROM incidents WHERE starts_with(incident_id, ?) ORDER BY incident_id",
+                [incident_id]).fetchall()]
+            if incident_id in ids:
+                ids = [incident_id]
+            if not ids:
+                fail(f"no incident {incident_id!r} (see `pipeline incidents`)")
+            if len(ids) > 1:
+                fail(f"{incident_id!r} matches {len(ids)} incidents: {', '.join(ids[:5])}...")
+            inc = load_incidents(con, incident_id=ids[0])[0]
+    except StoreError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(inc)
+        return
+    click.echo(render_explain(inc))
+
+
+def render_explain(inc: dict, width: int = 100) -> str:
+    """Plain-text story of one incident."""
+    wrap = lambda text, indent="": textwrap.fill(  # noqa: E731
+        text, width=width, initial_indent=indent, subsequent_indent=" " * len(indent))
+    out = [
+        f"Incident {inc['id']}: {inc['cause']} (confidence {inc['confidence']:.2f})",
+        f"{inc['start'][:19].replace('T', ' ')} -> {inc['end'][11:19]} UTC ({_duration(inc)}), "
+        f"hosts: {', '.join(inc['hosts']) or '-'}, {inc['errors']} client errors",
+        "",
+        wrap(inc["summary"]),
+    ]
+    others = {c: v for c, v in inc["scores"].items() if c != inc["cause"]}
+    top = inc["scores"].get(inc["cause"])
+    if top is not None or others:
+        ranked = sorted(inc["scores"].items(), key=lambda kv: -kv[1])
+        out += ["", "Scores: " + ", ".join(f"{c} {v:.2f}" for c, v in ranked)]
+    details = inc.get("details") or {}
+    for host, lim in sorted((details.get("idle_limits") or {}).items()):
+        from pipeline.correlate.idle import describe_limit
+
+        out.append(f"Idle limit on {host}: {describe_limit(lim)}")
+    out += ["", "Evidence:"]
+    for e in inc["evidence"]:
+        ts = (e["ts"] or "")[11:23]
+        out.append(f"  {ts}  {e['source']:<10} {e['why']}")
+        line = e["line"] or ""
+        if len(line) > width - 6:
+            line = line[: width - 9] + "..."
+        out.append(f"      {line}")
+        if e.get("file"):
+            out.append(f"      ({_short(e['file'])}:{e['line_no']})")
+    out += ["", "What to change:"]
+    for n, a in enumerate(inc["advice"], 1):
+        out.append(wrap(a, f"  {n}. "))
+    return "\n".join(out)
+
+
+def _short(path: str) -> str:
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        parts = p.parts
+        return str(Path(*parts[-3:])) if len(parts) > 3 else path
+
+
+COMMANDS = [correlate, incidents, explain]

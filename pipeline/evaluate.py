@@ -1,0 +1,167 @@
+"""``pipeline eval``: score correlation against recorded scenarios with known faults.
+
+Every folder under the given directory that holds a ``truth.json`` is a
+scenario: a list of ``{"start", "end", "cause"}`` windows (empty for a
+fault-free baseline).  Each scenario is ingested into a temporary store and
+correlated with the thresholds of its own ``pipeline.toml`` (``[correlate]``).
+
+Matching: an incident matches a truth window when it overlaps the window
+extended by ``MATCH_GRACE_S`` (120 s) after its end *and* names the same cause.
+
+* recall of a cause: truth windows of that cause matched by at least one incident;
+* precision of a cause: incidents naming that cause that match a window of it;
+* false incidents on fault-free time: incidents overlapping no (extended) truth window.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from pipeline import store as store_mod
+from pipeline.config import CONFIG_NAME, Config
+
+MATCH_GRACE_S = 120.0
+TRUTH_NAME = "truth.json"
+NOT_LOGS = {TRUTH_NAME, CONFIG_NAME}
+
+
+def _ts(text: str) -> datetime:
+    value = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+@dataclass
+class Scenario:
+    name: str
+    path: Path
+    truth: list[dict]
+    incidents: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    def matches(self, inc: dict, win: dict) -> bool:
+        return (
+            inc["cause"] == win["cause"]
+            and _overlaps(inc, win)
+        )
+
+    def false_on_fault_free(self) -> list[dict]:
+        return [i for i in self.incidents if not any(_overlaps(i, w) for w in self.truth)]
+
+
+def _overlaps(inc: dict, win: dict) -> bool:
+    start, end = _ts(inc["start"]), _ts(inc["end"])
+    w0, w1 = _ts(win["start"]), _ts(win["end"]) + timedelta(seconds=MATCH_GRACE_S)
+    return start <= w1 and end >= w0
+
+
+def find_scenarios(root: Path) -> list[Path]:
+    root = Path(root)
+    found = sorted({p.parent for p in root.rglob(TRUTH_NAME)})
+    return found
+
+
+def load_truth(folder: Path) -> list[dict]:
+    data = json.loads((folder / TRUTH_NAME).read_text(encoding="utf-8"))
+    if isinstance(data, dict):  # tolerate {"windows": [...]}
+        data = data.get("windows", [])
+    return [{"start": w["start"], "end": w["end"], "cause": w["cause"]} for w in data]
+
+
+def scenario_settings(folder: Path) -> dict:
+    cfg = folder / CONFIG_NAME
+    return Config.load(cfg).correlate if cfg.is_file() else {}
+
+
+def run_scenario(folder: Path, root: Path, settings_override: dict | None = None) -> Scenario:
+    from pipeline.correlate import correlate_store
+    from pipeline.ingest.runner import ingest_paths
+
+    name = str(folder.relative_to(root)) if folder != root else folder.name
+    sc = Scenario(name=name, path=folder, truth=load_truth(folder))
+    t0 = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="pipeline-eval-"))
+    try:
+        db = tmp / "eval.duckdb"
+        logs = sorted(p for p in folder.iterdir() if p.name not in NOT_LOGS and not p.name.endswith(".md"))
+        ingest_paths(logs, db, correlate=False)
+        settings = {**scenario_settings(folder), **(settings_override or {})}
+        with store_mod.opened(db) as con:
+            correlate_store(con, settings)
+            rows = con.execute(
+                """
+                SELECT incident_id, strftime(timezone('UTC', start_ts), '%Y-%m-%dT%H:%M:%S.%gZ'),
+                       strftime(timezone('UTC', end_ts), '%Y-%m-%dT%H:%M:%S.%gZ'), cause, confidence, errors
+                FROM incidents ORDER BY start_ts, incident_id
+                """
+            ).fetchall()
+        sc.incidents = [
+            {"id": r[0], "start": r[1], "end": r[2], "cause": r[3], "confidence": r[4], "errors": r[5]}
+            for r in rows
+        ]
+    except Exception as exc:  # one broken scenario must not hide the others
+        sc.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    sc.seconds = round(time.perf_counter() - t0, 2)
+    return sc
+
+
+def score(scenarios: list[Scenario]) -> dict:
+    causes = sorted({w["cause"] for s in scenarios for w in s.truth}
+                    | {i["cause"] for s in scenarios for i in s.incidents})
+    per_cause = {}
+    for c in causes:
+        windows = [(s, w) for s in scenarios for w in s.truth if w["cause"] == c]
+        named = [(s, i) for s in scenarios for i in s.incidents if i["cause"] == c]
+        found = sum(1 for s, w in windows if any(s.matches(i, w) for i in s.incidents))
+        correct = sum(1 for s, i in named if any(s.matches(i, w) for w in s.truth))
+        per_cause[c] = {
+            "windows": len(windows),
+            "found": found,
+            "recall": round(found / len(windows), 3) if windows else None,
+            "incidents": len(named),
+            "correct": correct,
+            "precision": round(correct / len(named), 3) if named else None,
+        }
+    per_scenario = []
+    for s in scenarios:
+        false = s.false_on_fault_free()
+        per_scenario.append(
+            {
+                "scenario": s.name,
+                "windows": len(s.truth),
+                "incidents": len(s.incidents),
+                "matched_windows": sum(1 for w in s.truth if any(s.matches(i, w) for i in s.incidents)),
+                "false_on_fault_free_time": len(false),
+                "false_incidents": false,
+                "incident_list": s.incidents,
+                "seconds": s.seconds,
+                "error": s.error,
+            }
+        )
+    baseline_false = sum(p["incidents"] for p in per_scenario if p["windows"] == 0)
+    return {
+        "match_grace_seconds": MATCH_GRACE_S,
+        "per_cause": per_cause,
+        "per_scenario": per_scenario,
+        "baseline_incidents": baseline_false,
+        "false_on_fault_free_time": sum(p["false_on_fault_free_time"] for p in per_scenario),
+    }
+
+
+def evaluate(root: str | Path, settings_override: dict | None = None, on_scenario=None) -> dict:
+    root = Path(root)
+    scenarios = []
+    for folder in find_scenarios(root):
+        sc = run_scenario(folder, root, settings_override)
+        if on_scenario:
+            on_scenario(sc)
+        scenarios.append(sc)
+    return score(scenarios)
