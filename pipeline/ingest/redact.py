@@ -23,8 +23,9 @@ _KEYS = r"(?:password|passwd|pwd|pass|secret|token|api[_-]?key|access[_-]?key|au
 RULES: list[tuple[str, str]] = [
     # scheme://user:password@host
     (r"([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"]*:)[^\s@'\"/]*(@)", "${1}" + MASK + "${2}"),
-    # "password": "x"  (JSON)
+    # "password": "x"  (JSON) and 'password': 'x' (a Python dict's repr)
     (r'(?i)("' + _KEYS + r'"\s*:\s*")[^"]*(")', "${1}" + MASK + "${2}"),
+    (r"(?i)('" + _KEYS + r"'\s*:\s*')[^']*(')", "${1}" + MASK + "${2}"),
     # password='x' / password="x"
     (r"(?i)(\b" + _KEYS + r"\s*[=:]\s*)'[^']*'", "${1}'" + MASK + "'"),
     (r'(?i)(\b' + _KEYS + r'\s*[=:]\s*)"[^"]*"', '${1}"' + MASK + '"'),
