@@ -61,12 +61,8 @@ def ingest(paths, db, config, no_correlate, no_wait, chunk_mb, as_json):
                 on_progress=on_progress,
                 on_message=lambda msg: err.print(msg),
                 lock_wait_s=0 if no_wait else 3600,
+                wait_for_writer=not no_wait,
             )
-            if no_wait:
-                from pipeline import store as store_mod
-
-                with store_mod.writer_lock(db_path, wait=False):
-                    pass
             summary = runner.run(list(paths), correlate=not no_correlate)
         except (StoreError, ConfigError) as exc:
             fail(str(exc))

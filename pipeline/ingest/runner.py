@@ -174,6 +174,7 @@ class Ingest:
         on_progress: Callable[[int, str], None] | None = None,
         on_message: Callable[[str], None] | None = None,
         lock_wait_s: float = store_mod.DEFAULT_LOCK_WAIT_S,
+        wait_for_writer: bool = True,
     ):
         self.db = Path(db)
         self.resolver = SettingsResolver(config)
@@ -181,6 +182,7 @@ class Ingest:
         self.on_progress = on_progress or (lambda n, name: None)
         self.on_message = on_message or (lambda msg: None)
         self.lock_wait_s = lock_wait_s
+        self.wait_for_writer = wait_for_writer
         self.pending: list[PendingFile] = []
         self.pending_bytes = 0
         self.reports: list[FileReport] = []
@@ -190,7 +192,7 @@ class Ingest:
     def run(self, paths: list[str | Path], *, correlate: bool = True) -> IngestSummary:
         started = time.perf_counter()
         self.db.parent.mkdir(parents=True, exist_ok=True)
-        with store_mod.writer_lock(self.db, on_wait=self.on_message):
+        with store_mod.writer_lock(self.db, wait=self.wait_for_writer, on_wait=self.on_message):
             # a staging folder left by a killed run is garbage: we hold the lock now
             for stale in self.db.parent.glob(f".pipeline-staging-{self.db.name}-*"):
                 shutil.rmtree(stale, ignore_errors=True)
