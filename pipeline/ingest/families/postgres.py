@@ -26,13 +26,13 @@ from pipeline.ingest.families.common import (
     normalize_level,
     pending_from,
     reject_frame,
-    split_bad_timestamps,
 )
 from pipeline.ingest.families.server_common import (
     classify,
     combine_ts,
     frame_lines,
     offset_minutes,
+    split_bad_timestamps_per_line,
     strip_wrappers,
     zone_abbrev_minutes,
 )
@@ -108,7 +108,7 @@ def parse_postgres(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
     off = pl.coalesce(offset_minutes(pl.col("_off")), zone_abbrev_minutes(pl.col("_zone")))
     heads = heads.with_columns(ts=combine_ts(pl.col("_date"), pl.col("_hms"), pl.col("_frac"), off, tz))
     pend = pending_from(heads, ctx.final)
-    heads, bad_ts = split_bad_timestamps(heads, tz)
+    heads, bad_ts = split_bad_timestamps_per_line(heads, tz)
     level = pl.col("_level")
     events = heads.with_columns(
         source=pl.lit("postgres"),

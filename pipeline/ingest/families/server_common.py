@@ -10,6 +10,7 @@ import re
 
 import polars as pl
 
+from pipeline.ingest.families.base import REJECT_SCHEMA
 from pipeline.ingest.families.common import to_utc
 
 # Wrappers put in front of server lines by the things that collect them.  Applied in
@@ -166,3 +167,23 @@ def classify(message: pl.Expr, rules: list[tuple[str, str]], default: str = "oth
 def frame_lines(chunk: pl.DataFrame) -> pl.DataFrame:
     """The chunk with ``line`` never null (blank lines may come back as null)."""
     return chunk.with_columns(pl.col("line").cast(pl.Utf8).fill_null(""), pl.col("line_no").cast(pl.Int64))
+
+
+def split_bad_timestamps_per_line(heads: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Like ``common.split_bad_timestamps`` but an event whose timestamp cannot be read
+    becomes one reject per input line (its head and each folded continuation), so the
+    accounting "one line, one place" holds for multi-line events too."""
+    bad = heads.filter(pl.col("ts").is_null())
+    if bad.height == 0:
+        return heads, pl.DataFrame(schema=REJECT_SCHEMA)
+    good = heads.filter(pl.col("ts").is_not_null())
+    reason = f"timestamp does not exist or cannot be read in time zone {tz}"
+    lines = (
+        bad.select("line_no", pl.col("raw").str.split("\n").alias("raw"))
+        .with_columns(_i=pl.int_ranges(0, pl.col("raw").list.len()))
+        .explode("raw", "_i")
+        .with_columns(line_no=pl.col("line_no") + pl.col("_i"))
+    )
+    return good, lines.select(
+        pl.col("line_no").cast(pl.Int64), pl.lit(reason).alias("reason"), pl.col("raw").cast(pl.Utf8)
+    )
