@@ -1,0 +1,176 @@
+"""``pipeline probe``: file formats, URL handling, and a real run against the lab's MariaDB."""
+
+from __future__ import annotations
+
+import csv
+import re
+import socket
+import threading
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline import probe as probe_mod
+from pipeline.probe import LatencyWriter, Probe, ProbeError, format_status, parse_url, tcp_probe
+
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+
+def test_parse_url():
+    t = parse_url("mysql+pymysql://app:s%40cret@127.0.0.1:3307/shop?charset=utf8mb4")
+    assert (t.driver, t.host, t.port, t.user, t.password, t.database) == (
+        "pymysql", "127.0.0.1", 3307, "app", "s@cret", "shop"
+    )
+    assert "s@cret" not in t.redacted() and "***" in t.redacted()
+    assert parse_url("mysql+mysqlconnector://u:p@db:3306/x").driver == "mysqlconnector"
+    assert parse_url("mysql://u:p@db/x").port == 3306
+    bare = parse_url("db.internal:3310")
+    assert (bare.host, bare.port, bare.user) == ("db.internal", 3310, None)
+    with pytest.raises(ProbeError):
+        parse_url("postgresql://u:p@h/db")
+
+
+def test_latency_csv_format(tmp_path):
+    w = LatencyWriter(tmp_path / "latency.csv")
+    w.write("2026-11-24T23:50:01.123456Z", "tcp:127.0.0.1:3307", 0.4123)
+    w.write("2026-11-24T23:50:01.223456Z", "select1:127.0.0.1:3307", None)
+    w.close()
+    # Appending later keeps a single header.
+    w = LatencyWriter(tmp_path / "latency.csv")
+    w.write("2026-11-24T23:50:02.123456Z", "select1:127.0.0.1:3307", 1.02)
+    w.close()
+    assert (tmp_path / "latency.csv").read_text() == (
+        "timestamp,target,rtt_ms\n"
+        "2026-11-24T23:50:01.123456Z,tcp:127.0.0.1:3307,0.412\n"
+        "2026-11-24T23:50:01.223456Z,select1:127.0.0.1:3307,\n"
+        "2026-11-24T23:50:02.123456Z,select1:127.0.0.1:3307,1.020\n"
+    )
+
+
+def test_status_format():
+    text = format_status("2026-11-24T23:50:00.000000Z", [("Threads_connected", "4"), ("max_connections", "151")])
+    assert text == (
+        "# 2026-11-24T23:50:00.000000Z\n"
+        "Variable_name\tValue\n"
+        "Threads_connected\t4\n"
+        "max_connections\t151\n"
+        "\n"
+    )
+
+
+def test_status_filter():
+    assert probe_mod._wanted_status("Threads_connected")
+    assert probe_mod._wanted_status("Connection_errors_max_connections")
+    assert not probe_mod._wanted_status("Com_select")
+
+
+def test_tcp_probe_without_credentials(tmp_path):
+    """A bare host:port target: TCP connect plus the greeting; a silent server is lost."""
+    greeter = socket.socket()
+    greeter.bind(("127.0.0.1", 0))
+    greeter.listen(8)
+    port = greeter.getsockname()[1]
+    silent_mode = {"on": False}
+
+    def serve():
+        while True:
+            try:
+                c, _ = greeter.accept()
+            except OSError:
+                return
+            if not silent_mode["on"]:
+                c.sendall(b"\x0a5.5.5-fake\x00")
+            threading.Timer(1.0, c.close).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        assert tcp_probe("127.0.0.1", port, 1.0) is not None
+        silent_mode["on"] = True
+        assert tcp_probe("127.0.0.1", port, 0.3) is None
+        silent_mode["on"] = False
+        p = Probe(f"127.0.0.1:{port}", tmp_path, interval=0.1)
+        p.run(count=3)
+        rows = list(csv.DictReader((tmp_path / "latency.csv").open()))
+        assert len(rows) == 3 and all(r["target"] == f"tcp:127.0.0.1:{port}" for r in rows)
+        assert not (tmp_path / "status.tsv").exists()
+    finally:
+        greeter.close()
+
+
+def test_refused_is_lost(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = Probe(f"mysql+pymysql://u:pw@127.0.0.1:{port}/db", tmp_path, interval=0.1, timeout=0.5)
+    p.run(count=2)
+    rows = list(csv.DictReader((tmp_path / "latency.csv").open()))
+    assert len(rows) == 4 and all(r["rtt_ms"] == "" for r in rows)
+    assert p.lost == 4
+
+
+# ---------------------------------------------------------------- real MariaDB
+
+@pytest.fixture(scope="module")
+def mariadb(tmp_path_factory):
+    from lab.mariadb import MariaDBServer, find_install_db, find_mariadbd
+
+    if not find_mariadbd() or not find_install_db():
+        pytest.skip("mariadbd not installed: apt-get install mariadb-server")
+    pytest.importorskip("pymysql")
+    folder = tmp_path_factory.mktemp("probe-db")
+    server = MariaDBServer(folder / "mariadb-error.log", {"max_connections": 20})
+    server.start()
+    server.prepare_app("app-pw", "monitor-pw-XYZ", "batch-pw")
+    yield server
+    server.cleanup()
+
+
+@pytest.mark.parametrize("driver", ["pymysql", "mysqlconnector"])
+def test_probe_against_mariadb(mariadb, tmp_path, driver):
+    pytest.importorskip("mysql.connector" if driver == "mysqlconnector" else "pymysql")
+    url = f"mysql+{driver}://monitor:monitor-pw-XYZ@127.0.0.1:{mariadb.port}/lab"
+    result = CliRunner().invoke(
+        __import__("pipeline.commands.probe", fromlist=["x"]).probe_command,
+        [url, "--out", str(tmp_path), "--interval", "0.2", "--count", "4", "--status-every", "0.3", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "monitor-pw-XYZ" not in result.output
+    rows = list(csv.DictReader((tmp_path / "latency.csv").open()))
+    assert len(rows) == 8
+    assert {r["target"] for r in rows} == {f"tcp:127.0.0.1:{mariadb.port}", f"select1:127.0.0.1:{mariadb.port}"}
+    assert all(STAMP.match(r["timestamp"]) and float(r["rtt_ms"]) > 0 for r in rows)
+    status = (tmp_path / "status.tsv").read_text()
+    snapshots = [b for b in status.split("\n\n") if b.strip()]
+    assert len(snapshots) >= 2
+    first = snapshots[0].splitlines()
+    assert first[0].startswith("# ") and STAMP.match(first[0][2:])
+    assert first[1] == "Variable_name\tValue"
+    values = dict(line.split("\t") for line in first[2:])
+    for name in ("Threads_connected", "Aborted_clients", "Aborted_connects", "Uptime",
+                 "Connection_errors_max_connections", "max_connections", "wait_timeout"):
+        assert name in values
+    assert values["max_connections"] == "20"
+    for path in tmp_path.iterdir():
+        assert "monitor-pw-XYZ" not in path.read_text()
+
+
+def test_probe_logs_no_aborted_connections(mariadb, tmp_path):
+    """Probing with credentials leaves the server's error log clean."""
+    before = mariadb.error_log.read_text().count("Aborted connection")
+    Probe(f"mysql+pymysql://monitor:monitor-pw-XYZ@127.0.0.1:{mariadb.port}/lab", tmp_path, interval=0.1).run(count=5)
+    assert mariadb.error_log.read_text().count("Aborted connection") == before
+
+
+def test_probe_loses_samples_while_server_is_down(mariadb, tmp_path):
+    url = f"mysql+pymysql://monitor:monitor-pw-XYZ@127.0.0.1:{mariadb.port}/lab"
+    p = Probe(url, tmp_path, interval=0.1, timeout=0.5)
+    p.sample()
+    mariadb.stop()
+    try:
+        out = p.sample()
+        assert out["tcp"] is None and out["select1"] is None
+    finally:
+        mariadb.start()
+    out = p.sample()
+    assert out["tcp"] is not None and out["select1"] is not None
+    p.close()
