@@ -81,6 +81,7 @@ ERROR_CODE_KINDS: dict[int, str] = {
     2055: "lost_connection",
     1927: "lost_connection",  # MariaDB: connection was killed
     2003: "cant_connect",
+    2002: "cant_connect",  # local socket / server not reachable
     2005: "unknown_host",
     1040: "too_many_connections",
     1045: "access_denied",

@@ -14,7 +14,8 @@ Rules, first match wins:
    PyMySQL/mysqlclient ``(2013, 'Lost connection ...')``, mysql-connector
    ``2013 (HY000): Lost connection ...``, ``2055: Lost connection ...`` ->
    ``pipeline.kinds.ERROR_CODE_KINDS``, other codes -> ``query_error``.
-4. The server's words without a code (``MySQL server has gone away`` ...).
+4. The server's words without a code (``MySQL server has gone away`` ...), and
+   PostgreSQL clients' messages (``sorry, too many clients already`` ...).
 5. Any other database exception -> ``query_error``; everything else ``other``.
 """
 
@@ -65,6 +66,16 @@ TEXT_CODES: list[tuple[str, int]] = [
     (r"Access denied for user", 1045),
     (r"is not allowed to connect to this (?:MySQL|MariaDB) server", 1130),
     (r"disconnected by the server because of inactivity", 4031),
+]
+
+# PostgreSQL clients (psycopg2, asyncpg...) give no numeric code; their words map to kinds.
+TEXT_KINDS: list[tuple[str, str]] = [
+    (r"sorry, too many clients already|remaining connection slots are reserved", "too_many_connections"),
+    (r"terminating connection due to idle(?:-in-transaction|-session) timeout", "idle_disconnect"),
+    (r"server closed the connection unexpectedly|terminating connection due to administrator command",
+     "lost_connection"),
+    (r"password authentication failed for user|no pg_hba\.conf entry", "access_denied"),
+    (r"could not connect to server|Connection refused\s+Is the server running", "cant_connect"),
 ]
 
 # Driver spellings of an error code, most specific first.
@@ -131,6 +142,9 @@ def classify(frame: pl.DataFrame, logger_col: str | None = None, text_col: str =
             pool_ref = pl.when(hit).then(pl.lit(None, pl.Utf8)).otherwise(pool_ref)
 
     code = pl.coalesce(_first_code(raw), _text_code(raw))
+    text_kind = pl.lit(None, pl.Utf8)
+    for pattern, kind_name in reversed(TEXT_KINDS):
+        text_kind = pl.when(raw.str.contains(pattern)).then(pl.lit(kind_name)).otherwise(text_kind)
     is_db_error = raw.str.contains(DB_EXCEPTION)
     kind = (
         pl.when(pool_kind.is_not_null())
@@ -139,6 +153,8 @@ def classify(frame: pl.DataFrame, logger_col: str | None = None, text_col: str =
         .then(pl.lit("pool_timeout"))
         .when(code.is_not_null())
         .then(_code_kind(code))
+        .when(text_kind.is_not_null())
+        .then(text_kind)
         .when(is_db_error)
         .then(pl.lit("query_error"))
         .otherwise(pl.lit("other"))
