@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "pipeline.commands.lab",
     "pipeline.commands.correlate",
     "pipeline.commands.evaluate",
+    "pipeline.commands.digest",
 ]
 
 
