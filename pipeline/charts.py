@@ -1,0 +1,571 @@
+"""Plotly figures shared by the dashboard, the notebooks and the daily digest.
+
+Every builder takes polars DataFrames shaped like the aggregates
+:class:`pipeline.api.Store` returns (never a store, never raw events of a whole
+store) and returns a ``plotly.graph_objects.Figure``:
+
+=============================  ===============================================
+builder                        input frames (columns)
+=============================  ===============================================
+:func:`timeline`               ``Store.event_counts`` (bucket, source, kind, n),
+                               ``Store.latency`` (bucket, host, target, samples,
+                               lost, rtt_min, rtt_median, rtt_max),
+                               ``Store.metrics`` (bucket, host, name, value, ...),
+                               ``Store.incidents`` (incident_id, start_ts,
+                               end_ts, cause, confidence, summary, ...)
+:func:`latency_chart`          ``Store.latency``, or raw rows (ts, rtt_ms, lost)
+:func:`idle_times_chart`       ``Store.idle_times`` (ts, host, idle_s, failed)
+:func:`incidents_by_cause_chart`  ``Store.incident_counts`` (day, cause, n)
+=============================  ===============================================
+
+Incidents are drawn as shaded bands coloured by cause, one fixed colour per
+cause (:data:`CAUSE_COLORS`), the same everywhere.  pandas frames are accepted
+too (converted with ``polars.from_pandas``); ``None`` means "no data".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from pipeline.kinds import CAUSES, CLIENT_DROP_KINDS
+
+__all__ = [
+    "CAUSE_COLORS",
+    "KIND_COLORS",
+    "LANES",
+    "timeline",
+    "latency_chart",
+    "idle_times_chart",
+    "incidents_by_cause_chart",
+    "cause_color",
+    "kind_color",
+]
+
+# One colour per incident cause, everywhere (bands, bars, badges).
+CAUSE_COLORS: dict[str, str] = {
+    "idle_timeout": "#1f77b4",     # blue
+    "network": "#ff7f0e",          # orange
+    "max_connections": "#d62728",  # red
+    "pool_exhausted": "#9467bd",   # purple
+    "server_restart": "#8c564b",   # brown
+    "access_denied": "#e377c2",    # pink
+    "unknown": "#7f7f7f",          # grey
+}
+assert set(CAUSE_COLORS) == set(CAUSES), "every cause needs a colour"
+
+# Event kinds: errors in warm colours, pool lifecycle in cool ones.
+KIND_COLORS: dict[str, str] = {
+    "server_gone": "#d62728",
+    "lost_connection": "#ff7f0e",
+    "cant_connect": "#8c564b",
+    "unknown_host": "#bcbd22",
+    "too_many_connections": "#e31a1c",
+    "access_denied": "#e377c2",
+    "idle_disconnect": "#1f77b4",
+    "pool_timeout": "#9467bd",
+    "query_error": "#fdbf6f",
+    "invalidate": "#fb9a99",
+    "pre_ping_fail": "#cab2d6",
+    "reset_fail": "#b15928",
+    "conn_open": "#a6cee3",
+    "conn_close": "#b2df8a",
+    "checkout": "#6baed6",
+    "checkin": "#74c476",
+    "reset": "#c7e9c0",
+    "pre_ping": "#c6dbef",
+    "recycle": "#9ecae1",
+    "aborted_connection": "#ff9896",
+    "server_start": "#2ca02c",
+    "server_stop": "#8c564b",
+    "connection_reset": "#ffbb78",
+    "other": "#c7c7c7",
+}
+
+_PALETTE = ("#17becf", "#bcbd22", "#7f7f7f", "#aec7e8", "#98df8a", "#c49c94", "#f7b6d2", "#dbdb8d")
+
+# Timeline lanes, top to bottom: (key, title).
+LANES: tuple[tuple[str, str], ...] = (
+    ("app", "app errors"),
+    ("sqlalchemy", "SQLAlchemy pool"),
+    ("server", "server log"),
+    ("latency", "latency (ms)"),
+    ("connections", "server connections"),
+)
+
+_FONT = dict(family="Inter, Helvetica, Arial, sans-serif", size=12)
+
+
+def cause_color(cause: str | None) -> str:
+    """The fixed colour of a cause (grey for anything unknown)."""
+    return CAUSE_COLORS.get(cause or "unknown", CAUSE_COLORS["unknown"])
+
+
+def kind_color(kind: str | None) -> str:
+    """The colour of an event kind; stable for kinds outside the vocabulary too."""
+    if kind in KIND_COLORS:
+        return KIND_COLORS[kind]
+    digest = hashlib.md5(str(kind).encode()).digest()
+    return _PALETTE[digest[0] % len(_PALETTE)]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _frame(data: Any) -> pl.DataFrame:
+    if data is None:
+        return pl.DataFrame()
+    if isinstance(data, pl.DataFrame):
+        return data
+    if isinstance(data, pl.LazyFrame):
+        return data.collect()
+    try:
+        import pandas as pd
+
+        if isinstance(data, pd.DataFrame):
+            return pl.from_pandas(data)
+    except ImportError:  # pragma: no cover
+        pass
+    return pl.DataFrame(data)
+
+
+def _has(frame: pl.DataFrame, *columns: str) -> bool:
+    return frame.height > 0 and all(c in frame.columns for c in columns)
+
+
+def _bucket_width(frame: pl.DataFrame, column: str = "bucket") -> dt.timedelta | None:
+    """The bucket width: the smallest gap between distinct bucket starts."""
+    if not _has(frame, column):
+        return None
+    values = frame[column].drop_nulls().unique().sort()
+    if values.len() < 2:
+        return None
+    gaps = values.diff().drop_nulls()
+    gap = gaps.min()
+    return gap if isinstance(gap, dt.timedelta) and gap.total_seconds() > 0 else None
+
+
+def _incident_spans(incidents: Any) -> list[dict]:
+    """[{id, start, end, cause, confidence, summary}] from a frame, Incident(s) or dicts."""
+    if incidents is None:
+        return []
+    items: list[Any]
+    if isinstance(incidents, (pl.DataFrame, pl.LazyFrame)) or type(incidents).__name__ == "DataFrame":
+        frame = _frame(incidents)
+        if not _has(frame, "start_ts", "end_ts"):
+            return []
+        items = frame.to_dicts()
+    elif isinstance(incidents, Sequence) and not isinstance(incidents, (str, bytes)):
+        items = list(incidents)
+    else:
+        items = [incidents]
+    spans = []
+    for item in items:
+        if isinstance(item, Mapping):
+            get = item.get
+        else:
+            get = lambda key, default=None, _i=item: getattr(_i, key, default)  # noqa: E731
+        start = get("start_ts") or get("start")
+        end = get("end_ts") or get("end") or start
+        if start is None:
+            continue
+        spans.append({
+            "id": get("incident_id") or "",
+            "start": start,
+            "end": end,
+            "cause": get("cause") or "unknown",
+            "confidence": get("confidence"),
+            "summary": get("summary") or "",
+        })
+    return spans
+
+
+def _x_range(*frames_and_columns: tuple[pl.DataFrame, str], spans: list[dict] = ()) -> tuple | None:
+    lo = hi = None
+    for frame, column in frames_and_columns:
+        if _has(frame, column):
+            col = frame[column].drop_nulls()
+            if col.len():
+                a, b = col.min(), col.max()
+                lo = a if lo is None or a < lo else lo
+                hi = b if hi is None or b > hi else hi
+    for s in spans:
+        lo = s["start"] if lo is None or s["start"] < lo else lo
+        hi = s["end"] if hi is None or s["end"] > hi else hi
+    if lo is None:
+        return None
+    return lo, hi
+
+
+def _min_width(x_range: tuple | None) -> dt.timedelta | None:
+    """Bands narrower than this (1/300 of the range) are widened to stay visible."""
+    if x_range is None or not isinstance(x_range[0], dt.datetime):
+        return None
+    return max((x_range[1] - x_range[0]) / 300, dt.timedelta(seconds=1))
+
+
+def _add_bands(fig: go.Figure, spans: list[dict], *, rows: int = 1, legend: bool = True,
+               hover_row: int | None = None, min_width: dt.timedelta | None = None) -> None:
+    """Shaded bands for incidents, one colour per cause, a legend entry per cause.
+
+    ``rows`` is the number of subplot rows the bands span (shapes are built
+    directly: ``add_vrect`` is far too slow for many incidents).
+    """
+    seen: set[str] = set()
+    shapes = []
+    for s in spans:
+        start, end = s["start"], s["end"]
+        if min_width is not None and end - start < min_width:
+            pad = (min_width - (end - start)) / 2
+            start, end = start - pad, end + pad
+        color = cause_color(s["cause"])
+        for row in range(1, rows + 1):
+            suffix = "" if row == 1 else str(row)
+            shapes.append(dict(type="rect", xref=f"x{suffix}", yref=f"y{suffix} domain",
+                               x0=start, x1=end, y0=0, y1=1, fillcolor=color, opacity=0.18,
+                               line_width=0, layer="below"))
+        if legend and s["cause"] not in seen:
+            seen.add(s["cause"])
+            fig.add_trace(
+                go.Scatter(
+                    x=[None], y=[None], mode="markers", name=f"incident: {s['cause']}",
+                    marker=dict(symbol="square", size=12, color=color, opacity=0.5),
+                    legendgroup="incidents", legendgrouptitle_text="incidents",
+                    showlegend=True, hoverinfo="skip",
+                ),
+                **({} if hover_row is None else {"row": hover_row, "col": 1}),
+            )
+    if shapes:
+        fig.update_layout(shapes=list(fig.layout.shapes or ()) + shapes)
+    if hover_row is not None and spans:
+        # invisible markers at each band's middle: hovering shows what the band is
+        mids, texts, colors = [], [], []
+        for s in spans:
+            mids.append(s["start"] + (s["end"] - s["start"]) / 2)
+            conf = f" ({s['confidence']:.0%})" if isinstance(s["confidence"], (int, float)) else ""
+            texts.append(f"<b>{s['cause']}</b>{conf}<br>{s['id']}<br>{_wrap(s['summary'])}")
+            colors.append(cause_color(s["cause"]))
+        fig.add_trace(
+            go.Scatter(
+                x=mids, y=[0] * len(mids), mode="markers", name="incidents",
+                marker=dict(symbol="triangle-up", size=11, color=colors),
+                hovertext=texts, hoverinfo="text", showlegend=False,
+            ),
+            row=hover_row, col=1,
+        )
+
+
+def _wrap(text: str, width: int = 70) -> str:
+    words, lines, line = str(text).split(), [], ""
+    for word in words:
+        if line and len(line) + len(word) + 1 > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    if line:
+        lines.append(line)
+    return "<br>".join(lines[:6])
+
+
+def _empty(title: str | None, message: str = "no data in this range") -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font=dict(size=14, color="#888"))
+    fig.update_layout(title=title, template="plotly_white", font=_FONT, height=260,
+                      xaxis=dict(visible=False), yaxis=dict(visible=False))
+    return fig
+
+
+def _count_bars(fig: go.Figure, frame: pl.DataFrame, row: int, lane: str,
+                width: dt.timedelta | None) -> None:
+    """Stacked bars of counts per kind in one lane."""
+    per_kind = frame.group_by(["bucket", "kind"]).agg(pl.col("n").sum()).sort("bucket")
+    # drop kinds first in the legend, then the rest by volume
+    totals = per_kind.group_by("kind").agg(pl.col("n").sum()).sort("n", descending=True)
+    kinds = sorted(totals["kind"].to_list(), key=lambda k: (k not in CLIENT_DROP_KINDS,))
+    offset = width / 2 if width else dt.timedelta(0)
+    for kind in kinds:
+        part = per_kind.filter(pl.col("kind") == kind)
+        fig.add_trace(
+            go.Bar(
+                x=(part["bucket"] + offset).to_list(), y=part["n"].to_list(), name=kind,
+                marker_color=kind_color(kind), marker_line_width=0,
+                width=(width.total_seconds() * 1000 * 0.9) if width else None,
+                legendgroup=lane, legendgrouptitle_text=dict(LANES)[lane],
+                hovertemplate=f"{kind}: %{{y}}<br>%{{x}}<extra>{dict(LANES)[lane]}</extra>",
+            ),
+            row=row, col=1,
+        )
+
+
+def _latency_traces(fig: go.Figure, lat: pl.DataFrame, *, row: int | None, legendgroup: str | None,
+                    band: bool = True) -> None:
+    """Median line with min-max band per host/target; lost probes as red crosses."""
+    kw = {} if row is None else {"row": row, "col": 1}
+    group_title = dict(LANES).get("latency") if legendgroup else None
+    if "rtt_median" not in lat.columns and "rtt_ms" in lat.columns:
+        # raw probes
+        ts_col = "ts" if "ts" in lat.columns else "bucket"
+        for key, part in lat.sort(ts_col).group_by(["host", "target"], maintain_order=True):
+            host, target = key
+            label = f"{host or '?'} → {target or '?'}"
+            ok = part.filter(~pl.col("lost"))
+            fig.add_trace(go.Scatter(x=ok[ts_col].to_list(), y=ok["rtt_ms"].to_list(), mode="lines+markers",
+                                     marker=dict(size=4), name=label, legendgroup=legendgroup,
+                                     legendgrouptitle_text=group_title), **kw)
+            lost = part.filter(pl.col("lost"))
+            if lost.height:
+                top = ok["rtt_ms"].max() or 1.0
+                fig.add_trace(go.Scatter(x=lost[ts_col].to_list(), y=[top * 1.05] * lost.height, mode="markers",
+                                         marker=dict(symbol="x", size=9, color="#d62728"),
+                                         name=f"lost {label}", legendgroup=legendgroup,
+                                         hovertemplate="lost probe<br>%{x}<extra></extra>"), **kw)
+        return
+    width = _bucket_width(lat)
+    offset = width / 2 if width else dt.timedelta(0)
+    top = lat["rtt_max"].max() if "rtt_max" in lat.columns else None
+    top = float(top) if top is not None else 1.0
+    for key, part in lat.sort("bucket").group_by(["host", "target"], maintain_order=True):
+        host, target = key
+        label = f"{host or '?'} → {target or '?'}"
+        x = (part["bucket"] + offset).to_list()
+        if band and "rtt_min" in part.columns:
+            both = part.filter(pl.col("rtt_min").is_not_null() & pl.col("rtt_max").is_not_null())
+            if both.height > 1:
+                bx = (both["bucket"] + offset).to_list()
+                fig.add_trace(go.Scatter(x=bx + bx[::-1],
+                                         y=both["rtt_max"].to_list() + both["rtt_min"].to_list()[::-1],
+                                         mode="lines", line=dict(width=0), fill="toself",
+                                         fillcolor="rgba(31,119,180,0.15)", showlegend=False,
+                                         hoverinfo="skip", legendgroup=legendgroup), **kw)
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=part["rtt_median"].to_list(), mode="lines", name=label, line=dict(width=1.5),
+                legendgroup=legendgroup, legendgrouptitle_text=group_title,
+                customdata=list(zip(part["rtt_min"].to_list(), part["rtt_max"].to_list(),
+                                    part["samples"].to_list(), part["lost"].to_list())),
+                hovertemplate=("median %{y:.1f} ms (min %{customdata[0]:.1f}, max %{customdata[1]:.1f})"
+                               "<br>%{customdata[2]} probes, %{customdata[3]} lost<br>%{x}<extra>"
+                               + label + "</extra>"),
+            ),
+            **kw,
+        )
+        lost = part.filter(pl.col("lost") > 0)
+        if lost.height:
+            fig.add_trace(
+                go.Scatter(
+                    x=(lost["bucket"] + offset).to_list(), y=[top * 1.05] * lost.height, mode="markers",
+                    marker=dict(symbol="x", size=9, color="#d62728"), name=f"lost probes {label}",
+                    legendgroup=legendgroup, customdata=lost["lost"].to_list(),
+                    hovertemplate="%{customdata} lost probes<br>%{x}<extra>" + label + "</extra>",
+                ),
+                **kw,
+            )
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def timeline(
+    events_counts: Any,
+    latency: Any,
+    metrics: Any,
+    incidents: Any,
+    *,
+    title: str | None = None,
+    lanes: Sequence[str] | None = None,
+    height_per_lane: int = 150,
+) -> go.Figure:
+    """One lane per source, on a shared time axis, with incidents as coloured bands.
+
+    Lanes (top to bottom, only those with data unless ``lanes`` names them):
+    app errors by kind, SQLAlchemy pool events by kind, server log events by
+    kind (stacked bars of ``events_counts``); latency (median line, min-max
+    band, lost probes as red crosses); server threads_connected against
+    max_connections (``metrics``).  Hovering the triangle at the foot of a
+    band tells the incident's cause and summary.
+    """
+    ev = _frame(events_counts)
+    lat = _frame(latency)
+    met = _frame(metrics)
+    spans = _incident_spans(incidents)
+
+    parts: dict[str, pl.DataFrame] = {}
+    if _has(ev, "bucket", "source", "kind", "n"):
+        parts["app"] = ev.filter(pl.col("source") == "app")
+        parts["sqlalchemy"] = ev.filter(pl.col("source") == "sqlalchemy")
+        parts["server"] = ev.filter(~pl.col("source").is_in(["app", "sqlalchemy"]))
+    if _has(lat, "bucket") or _has(lat, "ts"):
+        parts["latency"] = lat
+    if _has(met, "bucket", "name", "value"):
+        parts["connections"] = met.filter(pl.col("name").is_in(["threads_connected", "max_connections"]))
+
+    if lanes is None:
+        chosen = [key for key, _ in LANES if key in parts and parts[key].height > 0]
+    else:
+        unknown = set(lanes) - {k for k, _ in LANES}
+        if unknown:
+            raise ValueError(f"unknown lanes {sorted(unknown)}; choose from {[k for k, _ in LANES]}")
+        chosen = [key for key, _ in LANES if key in lanes]
+    if not chosen:
+        if spans:
+            chosen = ["app"]
+        else:
+            return _empty(title)
+
+    titles = [dict(LANES)[k] for k in chosen]
+    fig = make_subplots(rows=len(chosen), cols=1, shared_xaxes=True, vertical_spacing=0.045,
+                        subplot_titles=titles)
+    width = _bucket_width(ev)
+    for row, lane in enumerate(chosen, start=1):
+        frame = parts.get(lane, pl.DataFrame())
+        if lane in ("app", "sqlalchemy", "server"):
+            if frame.height:
+                _count_bars(fig, frame, row, lane, width)
+            fig.update_yaxes(title_text="events", row=row, col=1, rangemode="tozero")
+        elif lane == "latency":
+            if frame.height:
+                _latency_traces(fig, frame, row=row, legendgroup="latency")
+            fig.update_yaxes(title_text="ms", row=row, col=1, rangemode="tozero")
+        elif lane == "connections":
+            if frame.height:
+                mw = _bucket_width(frame)
+                offset = mw / 2 if mw else dt.timedelta(0)
+                for key, part in frame.sort("bucket").group_by(["host", "name"], maintain_order=True):
+                    host, name = key
+                    is_max = name == "max_connections"
+                    fig.add_trace(
+                        go.Scatter(
+                            x=(part["bucket"] + offset).to_list(), y=part["value"].to_list(),
+                            mode="lines", name=f"{host or '?'} {name}",
+                            line=dict(dash="dash" if is_max else "solid", width=1.5,
+                                      color="#d62728" if is_max else None, shape="hv" if is_max else "linear"),
+                            legendgroup="connections", legendgrouptitle_text="server connections",
+                            hovertemplate=f"{name}: %{{y:.0f}}<br>%{{x}}<extra>{host or ''}</extra>",
+                        ),
+                        row=row, col=1,
+                    )
+            fig.update_yaxes(title_text="threads", row=row, col=1, rangemode="tozero")
+
+    min_width = _min_width(_x_range((ev, "bucket"), (lat, "bucket"), (met, "bucket"), spans=spans))
+    _add_bands(fig, spans, rows=len(chosen), hover_row=1, min_width=min_width)
+
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        font=_FONT,
+        barmode="stack",
+        bargap=0,
+        height=max(300, 90 + height_per_lane * len(chosen)),
+        margin=dict(l=60, r=20, t=60 if title else 30, b=40),
+        legend=dict(groupclick="toggleitem", tracegroupgap=8),
+        hovermode="closest",
+    )
+    fig.update_xaxes(showgrid=True, gridcolor="#eee")
+    fig.update_xaxes(title_text="time (UTC)", row=len(chosen), col=1)
+    return fig
+
+
+def latency_chart(latency: Any, incident: Any = None, *, title: str | None = None) -> go.Figure:
+    """Latency over time: per host → target, median with min-max band and lost probes.
+
+    ``latency`` is a ``Store.latency`` frame, or raw rows (ts, host, target,
+    rtt_ms, lost).  ``incident`` (an ``Incident``, a mapping or an incidents
+    frame) is drawn as a band.
+    """
+    lat = _frame(latency)
+    spans = _incident_spans(incident)
+    if not (_has(lat, "bucket") or _has(lat, "ts")):
+        return _empty(title or "latency", "no latency probes in this range")
+    fig = go.Figure()
+    _latency_traces(fig, lat, row=None, legendgroup=None)
+    _add_bands(fig, spans, legend=True, min_width=_min_width(_x_range((lat, "bucket"), (lat, "ts"), spans=spans)))
+    fig.update_layout(title=title or "latency", template="plotly_white", font=_FONT, height=340,
+                      yaxis_title="round trip (ms)", xaxis_title="time (UTC)",
+                      yaxis_rangemode="tozero", margin=dict(l=60, r=20, t=50, b=40))
+    return fig
+
+
+def idle_times_chart(idle: Any, limit_range: tuple[float | None, float] | None = None, *,
+                     title: str | None = None, incident: Any = None) -> go.Figure:
+    """How long each connection sat idle before checkout; failed checkouts in red.
+
+    ``idle`` is a ``Store.idle_times`` frame (ts, host, idle_s, failed).
+    ``limit_range`` = (low, high) seconds draws the inferred idle limit as a
+    band (a line when low is None or equal to high): checkouts above it failed.
+    """
+    frame = _frame(idle)
+    if not _has(frame, "ts", "idle_s"):
+        return _empty(title or "idle time before checkout", "no pooled checkouts with a known idle time")
+    frame = frame.filter(pl.col("idle_s").is_not_null())
+    if frame.height == 0:
+        return _empty(title or "idle time before checkout", "no pooled checkouts with a known idle time")
+    if "failed" not in frame.columns:
+        frame = frame.with_columns(pl.lit(False).alias("failed"))
+    fig = go.Figure()
+    for failed, name, color, symbol in ((False, "checkout worked", "#2ca02c", "circle"),
+                                        (True, "checkout failed", "#d62728", "x")):
+        part = frame.filter(pl.col("failed") == failed)
+        if not part.height:
+            continue
+        hosts = part["host"].to_list() if "host" in part.columns else [""] * part.height
+        conns = part["conn_ref"].to_list() if "conn_ref" in part.columns else [""] * part.height
+        fig.add_trace(
+            go.Scatter(
+                x=part["ts"].to_list(), y=part["idle_s"].to_list(), mode="markers", name=name,
+                marker=dict(color=color, symbol=symbol, size=8 if failed else 6, opacity=0.85),
+                customdata=list(zip(hosts, conns)),
+                hovertemplate="idle %{y:.1f} s<br>%{x}<br>%{customdata[0]} %{customdata[1]}<extra>"
+                              + name + "</extra>",
+            )
+        )
+    if limit_range is not None:
+        lo, hi = limit_range
+        if hi is not None:
+            if lo is None or lo == hi:
+                fig.add_hline(y=hi, line=dict(color="#d62728", dash="dash"),
+                              annotation_text=f"idle limit ≈ {hi:g} s", annotation_position="top left")
+            else:
+                fig.add_hrect(y0=lo, y1=hi, fillcolor="#d62728", opacity=0.15, line_width=0,
+                              annotation_text=f"inferred idle limit: {lo:g}-{hi:g} s",
+                              annotation_position="top left")
+    spans = _incident_spans(incident)
+    _add_bands(fig, spans, legend=False, min_width=_min_width(_x_range((frame, "ts"), spans=spans)))
+    fig.update_layout(title=title or "idle time before checkout", template="plotly_white", font=_FONT,
+                      height=360, yaxis_title="idle before checkout (s)", xaxis_title="checkout time (UTC)",
+                      yaxis_rangemode="tozero", margin=dict(l=60, r=20, t=50, b=40))
+    return fig
+
+
+def incidents_by_cause_chart(counts: Any, *, title: str | None = None) -> go.Figure:
+    """Incidents per day, stacked by cause in the cause colours.
+
+    ``counts`` is a ``Store.incident_counts`` frame (day, cause, n); an
+    incidents frame (start_ts, cause) is counted per day here.
+    """
+    frame = _frame(counts)
+    if _has(frame, "start_ts", "cause") and "n" not in frame.columns:
+        frame = (frame.with_columns(pl.col("start_ts").dt.truncate("1d").alias("day"))
+                 .group_by(["day", "cause"]).agg(pl.len().alias("n")))
+    if not _has(frame, "day", "cause", "n"):
+        return _empty(title or "incidents by cause", "no incidents")
+    frame = frame.sort("day")
+    fig = go.Figure()
+    order = [c for c in CAUSE_COLORS if c in set(frame["cause"])] + sorted(
+        set(frame["cause"]) - set(CAUSE_COLORS))
+    for cause in order:
+        part = frame.filter(pl.col("cause") == cause)
+        fig.add_trace(go.Bar(x=part["day"].to_list(), y=part["n"].to_list(), name=cause,
+                             marker_color=cause_color(cause),
+                             hovertemplate=f"{cause}: %{{y}}<br>%{{x|%Y-%m-%d}}<extra></extra>"))
+    fig.update_layout(title=title or "incidents by cause", template="plotly_white", font=_FONT,
+                      barmode="stack", height=320, yaxis_title="incidents", xaxis_title="day (UTC)",
+                      margin=dict(l=60, r=20, t=50, b=40), legend_title_text="cause")
+    return fig
