@@ -12,14 +12,16 @@ from functools import cache
 from pipeline.ingest.families.base import LogFamily
 
 FAMILY_MODULES: list[str] = [
-    "python_text",
-    "json_lines",
+    # server and network formats first: their layouts are strict (a bracketed level and
+    # thread id, a pid, a ping reply), so on a tie they are the more specific claim
     "mysql_error",
     "mariadb",
     "postgres",
     "ping",
     "latency_table",
     "status",
+    "python_text",
+    "json_lines",
 ]
 
 
