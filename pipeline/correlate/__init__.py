@@ -161,11 +161,8 @@ def _details(inc: dict, f: dict, limits: dict, ctx: dict, demand: dict) -> dict:
             det[key] = f[key]
     if demand:
         det.update(demand)
-        in_use = demand.get("in_use_peak")
-        cap = (f["pool_size"] + f["max_overflow"]) if f.get("pool_size") is not None and f.get("max_overflow") is not None else None
-        base = max(x for x in (in_use, cap) if x is not None) if (in_use is not None or cap is not None) else None
-        if base is not None:
-            det["demand_peak"] = base + demand.get("waiting_peak", 0)
+        if f.get("pool_size") is not None and f.get("max_overflow") is not None:
+            det["demand_peak"] = f["pool_size"] + f["max_overflow"] + demand.get("waiting_peak", 0)
     if f.get("stop_ms") is not None:
         det["restart_at"] = _advice.iso(f["stop_ms"])
     elif f.get("start_ms_srv") is not None:

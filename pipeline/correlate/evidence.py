@@ -113,7 +113,7 @@ def gather(con, s: dict, limits: dict[str, dict]) -> tuple[dict[int, dict], dict
                count(*) FILTER (WHERE (c.fail_ms - c.t_ms) > 1000.0 AND coalesce(c.idle_s < l.fail_min, true))
                    AS n_mid_use
         FROM c_checkouts c
-        JOIN c_drops d ON d.event_id = c.fail_event
+        JOIN c_drops d ON d.rid = c.fail_rid
         LEFT JOIN c_lim l ON l.host = c.host
         WHERE c.failed
         GROUP BY d.grp
@@ -141,7 +141,7 @@ def gather(con, s: dict, limits: dict[str, dict]) -> tuple[dict[int, dict], dict
                    least({idle_back}, coalesce(f.max_idle * 1000.0 + 30000.0, {pre})) AS back_ms
             FROM c_inc i LEFT JOIN (
                 SELECT d.grp, max(c.idle_s) AS max_idle FROM c_checkouts c
-                JOIN c_drops d ON d.event_id = c.fail_event WHERE c.failed GROUP BY d.grp
+                JOIN c_drops d ON d.rid = c.fail_rid WHERE c.failed GROUP BY d.grp
             ) f USING (grp)
         )
         SELECT i.grp, s.* FROM c_srv s JOIN c_inc i
@@ -327,27 +327,32 @@ def gather(con, s: dict, limits: dict[str, dict]) -> tuple[dict[int, dict], dict
     rows_idle = _rows(
         con,
         f"""
-        SELECT grp, 'idle_fail' AS category, 'sqlalchemy' AS source, t_ms, 'checkout' AS kind, raw,
-               message AS line, file, line_no, event_id, idle_s AS value, (fail_ms - t_ms) / 1000.0 AS ref,
-               host
-        FROM (
-            SELECT d.grp, c.*, e.raw, e.message,
-                   row_number() OVER (PARTITION BY d.grp ORDER BY c.idle_s DESC, c.t_ms, c.file, c.line_no) AS rn_hi,
-                   row_number() OVER (PARTITION BY d.grp ORDER BY c.idle_s, c.t_ms, c.file, c.line_no) AS rn_lo
-            FROM c_checkouts c JOIN c_drops d ON d.event_id = c.fail_event
-            JOIN events e ON e.event_id = c.event_id
-            WHERE c.failed AND c.idle_s IS NOT NULL
-        ) WHERE rn_hi <= {max(1, n_per - 1)} OR rn_lo = 1
+        WITH pick AS (
+            SELECT * FROM (
+                SELECT d.grp, c.*,
+                       row_number() OVER (PARTITION BY d.grp ORDER BY c.idle_s DESC, c.t_ms, c.rid) AS rn_hi,
+                       row_number() OVER (PARTITION BY d.grp ORDER BY c.idle_s, c.t_ms, c.rid) AS rn_lo
+                FROM c_checkouts c JOIN c_drops d ON d.rid = c.fail_rid
+                WHERE c.failed AND c.idle_s IS NOT NULL
+            ) WHERE rn_hi <= {max(1, n_per - 1)} OR rn_lo = 1
+        )
+        SELECT p.grp, 'idle_fail' AS category, 'sqlalchemy' AS source, p.t_ms, 'checkout' AS kind, e.raw,
+               e.message AS line, e.file, e.line_no, e.event_id, p.idle_s AS value,
+               (p.fail_ms - p.t_ms) / 1000.0 AS ref, p.host
+        FROM pick p JOIN events e ON e.rowid = p.rid
         """,
     )
     rows_ok = _rows(
         con,
         """
-        SELECT 'idle_ok' AS category, 'sqlalchemy' AS source, c.t_ms, 'checkout' AS kind, e.raw,
-               e.message AS line, c.file, c.line_no, c.event_id, c.idle_s AS value, NULL::DOUBLE AS ref, c.host
-        FROM c_checkouts c JOIN c_idle_limit l USING (host) JOIN events e ON e.event_id = c.event_id
-        WHERE l.valid AND NOT c.failed AND c.idle_s = l.ok_max
-        QUALIFY row_number() OVER (PARTITION BY c.host ORDER BY c.t_ms, c.file, c.line_no) = 1
+        WITH pick AS (
+            SELECT c.* FROM c_checkouts c JOIN c_idle_limit l USING (host)
+            WHERE l.valid AND NOT c.failed AND c.idle_s = l.ok_max
+            QUALIFY row_number() OVER (PARTITION BY c.host ORDER BY c.t_ms, c.rid) = 1
+        )
+        SELECT 'idle_ok' AS category, 'sqlalchemy' AS source, p.t_ms, 'checkout' AS kind, e.raw,
+               e.message AS line, e.file, e.line_no, e.event_id, p.idle_s AS value, NULL::DOUBLE AS ref, p.host
+        FROM pick p JOIN events e ON e.rowid = p.rid
         """,
     )
     ok_by_host = {r["host"]: r for r in rows_ok}
@@ -361,11 +366,12 @@ def gather(con, s: dict, limits: dict[str, dict]) -> tuple[dict[int, dict], dict
 
 
 def pool_demand(con, grp_ids: list[int]) -> dict[int, dict]:
-    """Peak connections in use and pool timeouts at once, for incidents with pool timeouts.
+    """Requests left waiting at once, for incidents with pool timeouts.
 
-    In use: a running count of checkouts minus checkins per host (the pool's own
-    debug lines).  Waiting: the most pool-timeout errors within one ``pool_timeout``
-    of each other; each was a request that wanted a connection at that moment.
+    When a QueuePool timeout is raised every connection of the pool is checked
+    out (pool_size + max_overflow, both in the error message), so demand is that
+    plus the requests that were waiting: the most pool-timeout errors of one host
+    within ``pool_timeout`` (30 s when the message does not say) of each other.
     """
     if not grp_ids:
         return {}
@@ -373,31 +379,19 @@ def pool_demand(con, grp_ids: list[int]) -> dict[int, dict]:
     out: dict[int, dict] = {}
     for grp, waiting in con.execute(
         f"""
-        SELECT grp, max(n) FROM (
-            SELECT grp, count(*) OVER (
-                PARTITION BY grp, host ORDER BY t_ms
-                RANGE BETWEEN 30000 PRECEDING AND CURRENT ROW) AS n
+        WITH t AS (
+            SELECT grp, host, t_ms,
+                   coalesce(TRY_CAST(regexp_extract(message, 'timeout (\\d+(?:\\.\\d+)?)', 1) AS DOUBLE), 30.0)
+                       AS timeout_s
             FROM c_drops WHERE kind = 'pool_timeout' AND source = 'app' AND grp IN ({ids})
-        ) GROUP BY grp
-        """
-    ).fetchall():
-        out.setdefault(grp, {})["waiting_peak"] = int(waiting)
-    for grp, in_use in con.execute(
-        f"""
-        WITH ev AS (
-            SELECT host, epoch_ms(ts) AS t_ms, file, line_no,
-                   CASE WHEN kind = 'checkout' THEN 1 ELSE -1 END AS delta
-            FROM events WHERE source = 'sqlalchemy' AND kind IN ('checkout', 'checkin')
-              AND host IN (SELECT DISTINCT host FROM c_drops WHERE grp IN ({ids}))
-        ), run AS (
-            SELECT host, t_ms, sum(delta) OVER (PARTITION BY host, file ORDER BY t_ms, line_no
-                                                ROWS UNBOUNDED PRECEDING) AS in_use
-            FROM ev
         )
-        SELECT i.grp, max(r.in_use) FROM run r JOIN c_inc i
-          ON r.t_ms BETWEEN i.start_ms - 60000 AND i.end_ms
-        WHERE i.grp IN ({ids}) GROUP BY i.grp
+        SELECT a.grp, max(n) FROM (
+            SELECT a.grp, a.host, a.t_ms, count(*) AS n
+            FROM t a JOIN t b ON a.grp = b.grp AND a.host IS NOT DISTINCT FROM b.host
+             AND b.t_ms BETWEEN a.t_ms - a.timeout_s * 1000 AND a.t_ms
+            GROUP BY ALL
+        ) a GROUP BY a.grp
         """
     ).fetchall():
-        out.setdefault(grp, {})["in_use_peak"] = None if in_use is None else int(in_use)
+        out[grp] = {"waiting_peak": int(waiting)}
     return out

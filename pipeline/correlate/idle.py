@@ -2,11 +2,11 @@
 
 From SQLAlchemy pool lines (``conn_ref`` is the DBAPI connection's repr):
 
-* the idle time before a checkout is the checkout time minus the previous
-  checkin of the same connection in the same file (a file is one consistent
-  stream; the same pool lines copied to a second log are followed apart) (a ``Created new connection``
-  or invalidation in between means the repr was reused by a new connection, so
-  there is no idle time);
+* the idle time before a checkout is the checkout time minus the checkin just
+  before it, for the same connection in the same file (a file is one consistent
+  stream; the same pool lines copied to a second log are followed apart).  When
+  the line before the checkout is a ``Created new connection``, a close or an
+  invalidation, the repr was reused by a new connection: there is no idle time;
 * a checkout *failed* when the next thing that happened to that connection was
   a pre-ping failure or an invalidation rather than a checkin.
 
@@ -23,34 +23,31 @@ from __future__ import annotations
 
 def build_pool(con, s: dict) -> None:
     """Create ``c_checkouts`` (one row per checkout) and ``c_idle_limit`` (per host)."""
+    # Compact rows (a hash for the connection key, a small code for the kind, the
+    # event's rowid) keep the sort of millions of pool lines in memory.
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE c_checkouts AS
         WITH p AS (
-            SELECT host, conn_ref, ts, epoch_ms(ts) AS t_ms, kind, event_id, file, line_no
+            SELECT rowid AS rid, host, hash(host, file, conn_ref) AS k, epoch_ms(ts) AS t_ms, line_no,
+                   CASE kind WHEN 'checkout' THEN 1 WHEN 'checkin' THEN 2
+                             WHEN 'invalidate' THEN 3 WHEN 'pre_ping_fail' THEN 4 ELSE 5 END AS kc
             FROM events
             WHERE source = 'sqlalchemy' AND conn_ref IS NOT NULL
               AND kind IN ('checkout', 'checkin', 'invalidate', 'pre_ping_fail', 'conn_open', 'conn_close')
         ), q AS (
-            SELECT *,
-                last_value(CASE WHEN kind = 'checkin' THEN t_ms END IGNORE NULLS) OVER w_prev AS last_in,
-                last_value(CASE WHEN kind IN ('conn_open', 'conn_close', 'invalidate') THEN t_ms END IGNORE NULLS)
-                    OVER w_prev AS last_new,
-                lead(kind) OVER w AS next_kind,
-                lead(t_ms) OVER w AS next_ms,
-                lead(event_id) OVER w AS next_event
+            SELECT rid, host, t_ms, kc,
+                   lag(kc) OVER w AS prev_kc, lag(t_ms) OVER w AS prev_ms,
+                   lead(kc) OVER w AS next_kc, lead(t_ms) OVER w AS next_ms, lead(rid) OVER w AS next_rid
             FROM p
-            WINDOW w AS (PARTITION BY host, file, conn_ref ORDER BY t_ms, line_no),
-                   w_prev AS (PARTITION BY host, file, conn_ref ORDER BY t_ms, line_no
-                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+            WINDOW w AS (PARTITION BY k ORDER BY t_ms, line_no)
         )
-        SELECT host, conn_ref, t_ms, event_id, file, line_no,
-               CASE WHEN last_in IS NOT NULL AND (last_new IS NULL OR last_in >= last_new)
-                    THEN (t_ms - last_in) / 1000.0 END AS idle_s,
-               coalesce(next_kind IN ('invalidate', 'pre_ping_fail'), false) AS failed,
-               CASE WHEN next_kind IN ('invalidate', 'pre_ping_fail') THEN next_ms END AS fail_ms,
-               CASE WHEN next_kind IN ('invalidate', 'pre_ping_fail') THEN next_event END AS fail_event
-        FROM q WHERE kind = 'checkout'
+        SELECT rid, host, t_ms,
+               CASE WHEN prev_kc = 2 THEN (t_ms - prev_ms) / 1000.0 END AS idle_s,
+               coalesce(next_kc IN (3, 4), false) AS failed,
+               CASE WHEN next_kc IN (3, 4) THEN next_ms END AS fail_ms,
+               CASE WHEN next_kc IN (3, 4) THEN next_rid END AS fail_rid
+        FROM q WHERE kc = 1
         """
     )
     min_idle = float(s["min_idle_limit_seconds"])

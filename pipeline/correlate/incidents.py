@@ -39,7 +39,7 @@ def build_incidents(con, s: dict) -> int:
         f"""
         CREATE OR REPLACE TEMP TABLE c_drops AS
         WITH d AS (
-            SELECT event_id, ts, source, host, file, line_no, kind, error_code, conn_ref,
+            SELECT rowid AS rid, event_id, ts, source, host, file, line_no, kind, error_code, conn_ref,
                    message, raw, epoch_ms(ts) AS t_ms
             FROM events
             WHERE source IN ({_in_list(CLIENT_SOURCES)})

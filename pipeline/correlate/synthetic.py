@@ -89,7 +89,7 @@ class StoreBuilder:
         return self
 
 
-def fill_synthetic(con, n_events: int = 10_000_000, hosts: int = 8, seed_every: int = 2000) -> None:
+def fill_synthetic(con, n_events: int = 10_000_000, hosts: int = 8, seed_every: int = 600) -> None:
     """A large store in SQL: pool traffic on ``hosts`` app hosts, with a drop burst every
     ``seed_every`` seconds, server aborts, one latency sample per second and metrics every 10 s."""
     con.execute(
@@ -139,3 +139,33 @@ def fill_synthetic(con, n_events: int = 10_000_000, hosts: int = 8, seed_every: 
              (VALUES ('threads_connected', 0), ('max_connections', 1), ('uptime', 2)) n(name, k)
         """
     )
+
+
+def main(argv=None) -> None:
+    """``python -m pipeline.correlate.synthetic STORE [N_EVENTS]``: fill a store, then time correlation."""
+    import sys
+    import time
+    from pathlib import Path
+
+    from pipeline import store
+    from pipeline.correlate import correlate_store
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        raise SystemExit("usage: python -m pipeline.correlate.synthetic STORE [N_EVENTS]")
+    path, n = Path(args[0]), int(float(args[1])) if len(args) > 1 else 10_000_000
+    if not path.exists():
+        with store.opened(path) as con:
+            t = time.perf_counter()
+            fill_synthetic(con, n)
+            print(f"generated {n:,} events in {time.perf_counter() - t:.1f} s")
+    with store.opened(path) as con:
+        counts = con.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM latency), "
+                             "(SELECT count(*) FROM metrics)").fetchone()
+        result = correlate_store(con)
+    print(f"store: {counts[0]:,} events, {counts[1]:,} latency samples, {counts[2]:,} metrics")
+    print(f"correlated: {result['incidents']} incidents in {result['seconds']:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
