@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(report(result))
         failed += bool(result["problems"])
+    if args.cmd == "run-all":
+        from lab.samples import write_readme
+
+        print(f"wrote {write_readme(args.out)}", file=sys.stderr)
     return 1 if failed else 0
 
 

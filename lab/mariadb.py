@@ -84,18 +84,26 @@ def _template() -> Path:
         root = Path(tempfile.mkdtemp(prefix="lab-mariadb-template-"))
         atexit.register(shutil.rmtree, root, True)
         datadir = root / "data"
+        tmpdir = root / "tmp"
+        tmpdir.mkdir()
         cmd = [
             install,
             "--no-defaults",
             f"--datadir={datadir}",
+            f"--tmpdir={tmpdir}",
             "--user=root",
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
+            "--skip-name-resolve",
             *BASE_OPTIONS,
         ]
-        proc = subprocess.run(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(), timeout=180
-        )
+        for _attempt in range(2):
+            proc = subprocess.run(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(), timeout=180
+            )
+            if proc.returncode == 0:
+                break
+            shutil.rmtree(datadir, ignore_errors=True)
         if proc.returncode != 0:
             raise RuntimeError(
                 "mariadb-install-db failed:\n" + proc.stdout.decode(errors="replace")[-2000:]
@@ -125,6 +133,7 @@ class MariaDBServer:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="lab-mariadb-"))
         self.datadir = self.workdir / "data"
+        self.tmpdir = self.workdir / "tmp"
         self.socket = str(self.workdir / "mariadb.sock")
         self.pid_file = str(self.workdir / "mariadb.pid")
         self.host = "127.0.0.1"
@@ -138,6 +147,7 @@ class MariaDBServer:
             "--no-defaults",
             "--user=root",
             f"--datadir={self.datadir}",
+            f"--tmpdir={self.tmpdir}",
             f"--socket={self.socket}",
             f"--pid-file={self.pid_file}",
             f"--port={self.port}",
@@ -155,6 +165,7 @@ class MariaDBServer:
     def start(self, timeout: float = 60.0) -> "MariaDBServer":
         if not self.datadir.exists():
             shutil.copytree(_template(), self.datadir, symlinks=True)
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
         self.error_log.parent.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             self._command(),

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -79,6 +81,7 @@ class ScenarioRun:
 
     # ------------------------------------------------------------------ run
     def run(self) -> dict:
+        _exit_on_sigterm()
         self.out.mkdir(parents=True, exist_ok=True)
         for name in RECORDED_FILES:
             (self.out / name).unlink(missing_ok=True)
@@ -214,6 +217,17 @@ class ScenarioRun:
                 pass
         if self.proxy:
             self.proxy.stop()
+
+
+def _exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so the server and proxy are always stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        def _handler(signum, frame):
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, _handler)
 
 
 def check_expectations(scenario: Scenario, counts: dict) -> list[str]:

@@ -170,3 +170,24 @@ def format_counts(counts: dict[str, dict[str, int]]) -> str:
         body = ", ".join(f"{k}: {v}" for k, v in c.items()) or "(none)"
         lines.append(f"  {name:<18} {body}")
     return "\n".join(lines)
+
+
+def errors_outside_truth(folder: str | Path) -> list[str]:
+    """Timestamps of app.jsonl ERROR records that fall outside every truth window."""
+    folder = Path(folder)
+    truth_path, app = folder / "truth.json", folder / "app.jsonl"
+    if not truth_path.exists() or not app.exists():
+        return []
+    windows = [(w["start"], w["end"]) for w in json.loads(truth_path.read_text())]
+    out = []
+    with app.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if rec.get("level") in ("ERROR", "CRITICAL"):
+                ts = rec.get("timestamp", "")
+                if not any(a <= ts <= b for a, b in windows):
+                    out.append(ts)
+    return out

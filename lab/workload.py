@@ -119,7 +119,13 @@ def make_engine(url: str, pool: PoolSettings, timeout: float, driver: str):
     from sqlalchemy import create_engine, event, exc
 
     if driver == "mysqlconnector":
-        connect_args = {"connection_timeout": int(timeout), "use_pure": True}
+        # connection_timeout only covers connecting; reads need read_timeout.
+        connect_args = {
+            "connection_timeout": int(timeout),
+            "read_timeout": int(timeout),
+            "write_timeout": int(timeout),
+            "use_pure": True,
+        }
     else:
         connect_args = {"connect_timeout": int(timeout), "read_timeout": int(timeout), "write_timeout": int(timeout)}
     engine = create_engine(
@@ -245,8 +251,9 @@ class Workload:
         self._stop.set()
         with self._phase_changed:
             self._phase_changed.notify_all()
+        deadline = time.monotonic() + timeout
         for t in self._threads:
-            t.join(timeout)
+            t.join(max(0.1, deadline - time.monotonic()))
         for engine in self._engines:
             try:
                 engine.dispose()

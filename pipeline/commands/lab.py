@@ -84,7 +84,12 @@ def lab_run_all(out_dir, only, as_json):
     """Run every scenario into OUT/<scenario>/ (this is how sample_logs/ is made)."""
     scenarios, *_ = _lab()
     names = list(only) or list(scenarios.SCENARIOS)
-    _record(names, lambda name: Path(out_dir) / name, as_json)
+    try:
+        _record(names, lambda name: Path(out_dir) / name, as_json)
+    finally:
+        from lab.samples import write_readme
+
+        click.echo(f"wrote {write_readme(out_dir)}", err=True)
 
 
 @lab_group.command("counts")
