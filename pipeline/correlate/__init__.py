@@ -56,7 +56,10 @@ TEMP_TABLES = (
 
 
 def correlate_store(con, settings: dict | None = None) -> dict:
-    """Rebuild incidents and their evidence; return {"incidents", "by_cause", "seconds"}."""
+    """Rebuild incidents and their evidence; return {"incidents", "by_cause", "seconds"}.
+
+    Runs in its own transaction: call it on a connection with none open.
+    """
     t0 = time.perf_counter()
     s = resolve(settings)
     own_tx = _begin(con)
@@ -79,13 +82,9 @@ def correlate_store(con, settings: dict | None = None) -> dict:
 
 
 def _begin(con) -> bool:
-    try:
-        con.execute("BEGIN TRANSACTION")
-        return True
-    except Exception as exc:  # the caller already holds a transaction: work inside it
-        if "transaction" in str(exc).lower():
-            return False
-        raise
+    """Open the one transaction the rebuild runs in (the caller must not hold one)."""
+    con.execute("BEGIN TRANSACTION")
+    return True
 
 
 def _correlate(con, s: dict) -> dict:
