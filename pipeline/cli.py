@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "pipeline.commands.correlate",
     "pipeline.commands.evaluate",
     "pipeline.commands.digest",
+    "pipeline.commands.postmortem",
 ]
 
 
