@@ -62,12 +62,12 @@ def make_store(path: str | Path, *, events: int = 20_000, incidents: bool = True
             INSERT INTO events
             SELECT substr(md5('pool:' || i::VARCHAR), 1, 16),
                    ?::TIMESTAMPTZ + to_microseconds((i * ?::DOUBLE * 1000000 / ?)::BIGINT),
-                   'sqlalchemy', CASE WHEN i % 2 = 0 THEN 'app-1' ELSE 'app-2' END,
-                   CASE WHEN i % 2 = 0 THEN '/logs/app-1/app.log' ELSE '/logs/app-2/app.log' END,
+                   'sqlalchemy', CASE WHEN i // 2 % 2 = 0 THEN 'app-1' ELSE 'app-2' END,
+                   CASE WHEN i // 2 % 2 = 0 THEN '/logs/app-1/app.log' ELSE '/logs/app-2/app.log' END,
                    i + 1, 'DEBUG',
                    CASE WHEN i % 2 = 0 THEN 'checkout' ELSE 'checkin' END, NULL,
-                   '<pymysql.connections.Connection object at 0x7f' || (i // 2 % 8)::VARCHAR || '>',
-                   'Connection <pymysql.connections.Connection object at 0x7f' || (i // 2 % 8)::VARCHAR
+                   '<pymysql.connections.Connection object at 0x7f' || (i // 4 % 8)::VARCHAR || '>',
+                   'Connection <pymysql.connections.Connection object at 0x7f' || (i // 4 % 8)::VARCHAR
                        || '> ' || CASE WHEN i % 2 = 0 THEN 'checked out from pool' ELSE 'being returned to pool' END,
                    NULL
             FROM range(?) t(i)
@@ -177,10 +177,17 @@ def _incident(con, inc) -> None:
                        "(Got timeout reading communication packets)",
                        f"{ts:%Y-%m-%dT%H:%M:%S}.000000Z {100 + k} [Note] [MY-010914] [Server] Aborted connection "
                        f"{100 + k} to db: 'shop' user: 'app' host: '10.0.0.5' (Got timeout reading communication packets)"))
-            ev.append((f"{iid}-inv{k}", t0 + dt.timedelta(seconds=k), "sqlalchemy", "app-1", "/logs/app-1/app.log",
-                       600000 + k, "INFO", "invalidate", None, f"<conn {k}>",
+            ev.append((f"{iid}-inv{k}", t0 + dt.timedelta(seconds=k, milliseconds=5), "sqlalchemy", "app-1",
+                       "/logs/app-1/app.log", 600000 + k, "INFO", "invalidate", None, f"<conn {k}>",
                        f"Invalidate connection <conn {k}> (reason: OperationalError:(2006, 'MySQL server has gone away'))",
                        None))
+        # idle connections: those idle 300 s or more failed on checkout, shorter ones worked
+        for k, idle in enumerate([300, 305, 310, 320, 90, 120, 180, 240, 60, 200]):
+            ref = f"<conn {k}>"
+            out_ts = t0 + dt.timedelta(seconds=k if k < 4 else -600 + 30 * k)
+            for tag, ts, kind in (("in", out_ts - dt.timedelta(seconds=idle), "checkin"), ("out", out_ts, "checkout")):
+                ev.append((f"{iid}-{tag}{k}", ts, "sqlalchemy", "app-1", "/logs/app-1/app.log", 610000 + 2 * k
+                           + (tag == "out"), "DEBUG", kind, None, ref, f"Connection {ref} {kind}", None))
     con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", ev)
     if cause == "network":
         con.execute("""
@@ -192,7 +199,7 @@ def _incident(con, inc) -> None:
                     [t0 - dt.timedelta(seconds=60), t1])
     details = {"cause": cause}
     if cause == "idle_timeout":
-        details["idle_limit"] = {"app-1": {"ok_max": 240.0, "fail_min": 300.0, "fail_max": 320.0, "failed": 6}}
+        details["idle_limits"] = {"app-1": {"ok_max_s": 240.0, "fail_min_s": 300.0, "fail_max_s": 320.0, "failed_over": 4}}
     con.execute("INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
         iid, t0, t1, cause, confidence, hosts, errors, summary, advice,
         json.dumps({cause: confidence, "unknown": 0.1}), json.dumps(details)])

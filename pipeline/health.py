@@ -154,3 +154,39 @@ def health_report(con) -> dict:
         "rejected_lines": con.execute("SELECT count(*) FROM rejects").fetchone()[0],
         "incidents": con.execute("SELECT count(*) FROM incidents").fetchone()[0],
     }
+
+
+def coverage_chart(buckets: list[dict], *, title: str | None = None):
+    """Rows per source over time as a heat strip: gaps show when a source is missing."""
+    import plotly.graph_objects as go
+
+    if not buckets:
+        fig = go.Figure()
+        fig.add_annotation(text="no data", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+        fig.update_layout(height=200, template="plotly_white", xaxis_visible=False, yaxis_visible=False)
+        return fig
+    order = [s for s in SOURCES if any(b["source"] == s for b in buckets)]
+    order += sorted({b["source"] for b in buckets} - set(order))
+    fig = go.Figure()
+    for source in order:
+        part = [b for b in buckets if b["source"] == source]
+        fig.add_trace(go.Bar(
+            x=[b["bucket_start"] + (b["bucket_end"] - b["bucket_start"]) / 2 for b in part],
+            y=[0.8] * len(part),
+            base=[order.index(source) - 0.4] * len(part),
+            width=[(b["bucket_end"] - b["bucket_start"]).total_seconds() * 1000 for b in part],
+            customdata=[b["rows"] for b in part],
+            name=source, showlegend=False,
+            marker=dict(opacity=0.85),
+            hovertemplate=f"{source}: %{{customdata:,}} rows<br>%{{x}}<extra></extra>",
+        ))
+    fig.update_layout(
+        title=title or "data per source over time (gaps: no data)", template="plotly_white",
+        height=120 + 40 * len(order), barmode="overlay", bargap=0,
+        yaxis=dict(tickmode="array", tickvals=list(range(len(order))), ticktext=order,
+                   range=[len(order) - 0.4, -0.6], showgrid=False),
+        xaxis=dict(title="time (UTC)", range=[min(b["bucket_start"] for b in buckets),
+                                              max(b["bucket_end"] for b in buckets)]),
+        margin=dict(l=90, r=20, t=50, b=40),
+    )
+    return fig

@@ -39,6 +39,7 @@ def streamlit_command(db: Path, *, host: str, port: int) -> list[str]:
         "--server.runOnSave", "false",
         "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "viewer",
         "--", "--db", str(db),
     ]
 

@@ -1,0 +1,219 @@
+"""Cached reads for the dashboard.
+
+Every loader goes through :class:`pipeline.api.Store` (read-only, a short open
+per query, aggregation in DuckDB) and is cached with ``st.cache_data`` keyed on
+the store path and its *version*: the size and modification time of the
+database file and its WAL.  Any commit by ``pipeline ingest`` or correlation
+changes the version, so the next rerun reads fresh data; reruns in between are
+served from the cache without opening the store at all.
+
+While an ingest holds the store, an open waits at most ``READ_WAIT_S``; then
+:class:`Busy` is raised and the app shows the data of the last version it read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime as dt
+import os
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from pipeline import health as health_mod
+from pipeline import store as store_mod
+from pipeline.api import IncidentNotFound, Store, choose_bucket
+from pipeline.kinds import EVENT_KINDS
+
+# How long one read waits for a committing ingest before the app falls back to cached data.
+READ_WAIT_S = 4.0
+# Buckets on the overview timeline: enough for a smooth chart, few enough to stay light.
+OVERVIEW_POINTS = 400
+INCIDENT_POINTS = 300
+
+# What the dashboard's "server" source means in the events table.
+SERVER_SOURCES = ("mysql", "postgres")
+# Application events drawn on the timeline: everything but routine lines.
+APP_LANE_KINDS = [k for k in EVENT_KINDS if k != "other"]
+
+
+class Busy(store_mod.StoreBusy):
+    """The store stayed locked by a writer for longer than ``READ_WAIT_S``."""
+
+
+def db_path() -> Path:
+    """The store: ``-- --db FILE`` on the streamlit command line, else $PIPELINE_DB, else the default."""
+    import sys
+
+    argv = sys.argv[1:]
+    for i, arg in enumerate(argv):
+        if arg == "--db" and i + 1 < len(argv):
+            return Path(argv[i + 1]).expanduser().resolve()
+        if arg.startswith("--db="):
+            return Path(arg.split("=", 1)[1]).expanduser().resolve()
+    return store_mod.resolve_db_path(None).expanduser().resolve()
+
+
+def version(db: Path) -> tuple:
+    """What changes whenever the store's content changes (no open needed)."""
+    sig = []
+    for path in (db, Path(str(db) + ".wal")):
+        try:
+            stat = os.stat(path)
+            sig.append((stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            sig.append(None)
+    return tuple(sig)
+
+
+_wait_s: contextvars.ContextVar[float] = contextvars.ContextVar("wait_s", default=READ_WAIT_S)
+
+
+@contextlib.contextmanager
+def quick_reads(wait_s: float = 0.3):
+    """Loaders called inside this block give up on a locked store almost at once."""
+    token = _wait_s.set(wait_s)
+    try:
+        yield
+    finally:
+        _wait_s.reset(token)
+
+
+def _store(db: str) -> Store:
+    return Store(db, read_only=True, wait_s=_wait_s.get())
+
+
+def _guard(fn):
+    """Turn a lock timeout into :class:`Busy` (not cached: the next rerun tries again)."""
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except store_mod.StoreBusy as exc:
+            raise Busy(str(exc)) from exc
+    wrapper.__wrapped__ = fn
+    return wrapper
+
+
+# --------------------------------------------------------------------------- loaders
+# The first two arguments of every loader are (db, ver); ver only keys the cache.
+
+
+@_guard
+@st.cache_data(show_spinner=False, max_entries=16)
+def meta(db: str, ver: tuple) -> dict:
+    """What the filters need: span, hosts, counts, sources present."""
+    store = _store(db)
+    with store.connection() as con:
+        tables = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+    missing = {"events", "latency", "metrics", "incidents", "incident_evidence", "files"} - tables
+    if missing:
+        raise store_mod.StoreError(
+            f"{db} is not a pipeline store (missing tables: {', '.join(sorted(missing))})")
+    span = store.span()
+    counts = store.counts()
+    hosts = set(store.hosts())
+    if counts.get("incidents"):
+        hosts |= {h for h in store.sql("SELECT DISTINCT unnest(hosts) AS h FROM incidents")["h"].to_list() if h}
+    present = store.sql("""
+        SELECT DISTINCT CASE WHEN source IN ('mysql', 'postgres') THEN 'server' ELSE source END AS s FROM events
+        UNION ALL SELECT 'latency' FROM (SELECT 1 FROM latency LIMIT 1)
+        UNION ALL SELECT 'metrics' FROM (SELECT 1 FROM metrics LIMIT 1)
+    """)["s"].to_list()
+    return {
+        "span": span,
+        "hosts": sorted(hosts),
+        "counts": counts,
+        "sources": sorted(set(present)),
+        "last_change": store.last_change(),
+    }
+
+
+def _event_sources(sources: tuple[str, ...]) -> list[str] | None:
+    if not sources:
+        return None
+    out = []
+    for s in sources:
+        out += list(SERVER_SOURCES) if s == "server" else [s]
+    return out
+
+
+@_guard
+@st.cache_data(show_spinner=False, max_entries=64)
+def overview(db: str, ver: tuple, start: dt.datetime, end: dt.datetime,
+             hosts: tuple[str, ...], causes: tuple[str, ...], sources: tuple[str, ...]) -> dict:
+    """Bucketed series for the timeline, and the incidents in range."""
+    store = _store(db)
+    bucket = choose_bucket(start, end, OVERVIEW_POINTS)
+    host_list = list(hosts) or None
+    want = set(sources) or {"app", "sqlalchemy", "server", "latency", "metrics"}
+    ev_sources = [s for s in (_event_sources(tuple(want & {"app", "sqlalchemy", "server"})) or [])]
+    counts = _counts(store, start, end, bucket, host_list, ev_sources) if ev_sources else None
+    latency = store.latency(start, end, hosts=host_list, bucket=bucket) if "latency" in want else None
+    metrics = _metrics(store, start, end, host_list, bucket) if "metrics" in want else None
+    incidents = store.incidents(since=start, until=end, cause=list(causes) or None, hosts=host_list)
+    return {"bucket": bucket, "counts": counts, "latency": latency, "metrics": metrics, "incidents": incidents}
+
+
+def _counts(store: Store, start, end, bucket, hosts, sources: list[str]) -> pl.DataFrame:
+    """Event counts for the timeline; the app lane shows errors, not every routine line."""
+    parts = []
+    others = [s for s in sources if s != "app"]
+    if others:
+        parts.append(store.event_counts(start, end, bucket=bucket, hosts=hosts, sources=others))
+    if "app" in sources:
+        parts.append(store.event_counts(start, end, bucket=bucket, hosts=hosts, sources=["app"],
+                                        kinds=APP_LANE_KINDS))
+    return pl.concat(parts) if parts else pl.DataFrame()
+
+
+def _metrics(store: Store, start, end, hosts, bucket) -> pl.DataFrame:
+    """Connections against max_connections.  Status snapshots come from the server,
+    whose host name rarely matches the application hosts, so a host filter that
+    leaves nothing falls back to every host."""
+    frame = store.metrics(start, end, hosts=hosts, bucket=bucket)
+    if hosts and frame.height == 0:
+        frame = store.metrics(start, end, bucket=bucket)
+    return frame
+
+
+@_guard
+@st.cache_data(show_spinner=False, max_entries=64)
+def incidents(db: str, ver: tuple, start: dt.datetime, end: dt.datetime,
+              hosts: tuple[str, ...], causes: tuple[str, ...]) -> pl.DataFrame:
+    return _store(db).incidents(since=start, until=end, cause=list(causes) or None, hosts=list(hosts) or None)
+
+
+@_guard
+@st.cache_data(show_spinner=False, max_entries=64)
+def incident(db: str, ver: tuple, incident_id: str, window_s: float) -> dict | None:
+    """One incident with every series its page draws; None when there is no such incident."""
+    store = _store(db)
+    try:
+        inc = store.incident(incident_id)
+    except IncidentNotFound:
+        return None
+    window = dt.timedelta(seconds=window_s)
+    start, end = inc.around(window)
+    bucket = choose_bucket(start, end, INCIDENT_POINTS)
+    idle = inc.idle_times(window=max(window, dt.timedelta(hours=1)))
+    return {
+        "incident": inc.as_dict(),
+        "evidence": inc.evidence,
+        "limit": inc.limit_range(),
+        "window": (start, end),
+        "counts": _counts(store, start, end, bucket, None, ["app", "sqlalchemy", *SERVER_SOURCES]),
+        "latency": inc.latency(window, bucket=bucket),
+        "metrics": _metrics(store, start, end, None, bucket),
+        "neighbours": store.incidents(since=start, until=end),
+        "idle": idle,
+    }
+
+
+@_guard
+@st.cache_data(show_spinner=False, max_entries=8)
+def health(db: str, ver: tuple) -> dict:
+    with _store(db).connection() as con:
+        return health_mod.health_report(con)

@@ -1,0 +1,576 @@
+"""The dashboard's pages.  Figures come from :mod:`pipeline.charts`; this module arranges them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from dashboard import data, state
+from pipeline import charts, health as health_mod
+from pipeline.kinds import CAUSES, CLIENT_DROP_KINDS
+from pipeline.store import StoreError
+
+EVIDENCE_SHOWN = 8  # evidence lines shown before the rest fold into an expander
+IDLE_POINTS = 5000  # idle-time points drawn at most
+BUSY_RETRIES = 40  # reruns (about 2 s apart) while an ingest keeps the store locked
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _plain(text) -> str:
+    """Untrusted text made safe to put inside Markdown (no markup, no links, no HTML)."""
+    text = str(text if text is not None else "")
+    for ch in "\\`*_{}[]()<>#+|!~$":
+        text = text.replace(ch, "\\" + ch)
+    return text.replace("\n", " ")
+
+
+def _fmt_ts(ts) -> str:
+    if ts is None:
+        return "-"
+    return ts.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = float(seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class _Stale(Exception):
+    """Raised out of a page when the store stayed busy: main() shows a notice and retries."""
+
+
+def load(fn, *args):
+    """Call a cached loader for the current store version; while an ingest holds the
+    store, fall back to the version this session last read successfully."""
+    db, ver = st.session_state["_db"], st.session_state["_ver"]
+    try:
+        result = fn(db, ver, *args)
+        st.session_state["_good_ver"] = ver
+        return result
+    except data.Busy:
+        good = st.session_state.get("_good_ver")
+        if good is not None and good != ver:
+            try:
+                with data.quick_reads():
+                    result = fn(db, good, *args)
+                st.session_state["_stale"] = True
+                return result
+            except data.Busy:
+                pass
+        raise _Stale() from None
+
+
+# ----------------------------------------------------------------------------- state <-> URL
+
+
+def _current_params() -> dict[str, list[str]]:
+    return {key: list(st.query_params.get_all(key)) for key in st.query_params}
+
+
+def _normalized(params: dict) -> dict[str, list[str]]:
+    return {k: ([v] if isinstance(v, str) else list(v)) for k, v in params.items()}
+
+
+def _init_from_url(meta: dict) -> None:
+    """(Re)initialise the widgets from the URL on a session's first run, or when the URL changed."""
+    params = _current_params()
+    if st.session_state.get("_qp") == params:
+        return
+    view = state.from_params(st.query_params, hosts=meta["hosts"], causes=list(CAUSES))
+    st.session_state["w_page"] = view.page
+    st.session_state["w_range"] = view.range
+    first, last = meta["span"] or (None, None)
+    st.session_state["w_start"] = state.format_ts(view.start or first) if (view.start or first) else ""
+    st.session_state["w_end"] = state.format_ts(view.end or last) if (view.end or last) else ""
+    st.session_state["w_hosts"] = view.hosts
+    st.session_state["w_causes"] = view.causes
+    st.session_state["w_sources"] = view.sources
+    st.session_state["w_incident_url"] = view.incident
+    if view.incident:
+        st.session_state["w_incident"] = view.incident
+    st.session_state["_ignored"] = view.ignored
+
+
+def _sidebar(meta: dict) -> state.View:
+    sb = st.sidebar
+    sb.title("dropout-pipeline")
+    sb.radio("Page", list(state.PAGES), format_func=state.PAGES.get, key="w_page")
+    sb.divider()
+    sb.selectbox("Time range", list(state.RANGES), format_func=lambda k: state.RANGES[k][0], key="w_range")
+    view = state.View(page=st.session_state["w_page"], range=st.session_state["w_range"])
+    if view.range == "custom":
+        first, last = meta["span"] or (None, None)
+        if not st.session_state.get("w_start") and first:
+            st.session_state["w_start"] = state.format_ts(first)
+        if not st.session_state.get("w_end") and last:
+            st.session_state["w_end"] = state.format_ts(last)
+        sb.text_input("From (UTC)", key="w_start", help="ISO time, e.g. 2025-01-31T12:00:00Z")
+        sb.text_input("To (UTC)", key="w_end", help="ISO time, e.g. 2025-01-31T18:00:00Z")
+        for key, attr in (("w_start", "start"), ("w_end", "end")):
+            raw = st.session_state.get(key) or ""
+            ts = state.parse_ts(raw)
+            if raw and ts is None:
+                sb.warning(f"Not a time: {_plain(raw[:60])} (use e.g. 2025-01-31T12:00:00Z)")
+            setattr(view, attr, ts)
+    sb.multiselect("Hosts", meta["hosts"], key="w_hosts", placeholder="all hosts")
+    sb.multiselect("Causes", list(CAUSES), key="w_causes", placeholder="all causes",
+                   help="Incident causes; applies to incident bands, counts and the incidents table.")
+    sb.multiselect("Sources", list(state.SOURCES), format_func=state.SOURCES.get, key="w_sources",
+                   placeholder="all sources", help="Timeline lanes to draw.")
+    view.hosts = list(st.session_state["w_hosts"])
+    view.causes = list(st.session_state["w_causes"])
+    view.sources = list(st.session_state["w_sources"])
+    view.incident = st.session_state.get("w_incident") or st.session_state.get("w_incident_url")
+    ignored = st.session_state.get("_ignored") or []
+    if ignored:
+        sb.warning("Ignored link values the store does not know: "
+                   + ", ".join(_plain(v[:60]) for v in ignored[:5]))
+    sb.divider()
+    sb.caption(f"Store: {_plain(st.session_state['_db'])}")
+    if meta.get("last_change"):
+        sb.caption(f"Last change: {_plain(meta['last_change'][:19])} UTC")
+    return view
+
+
+def _write_url(view: state.View) -> None:
+    params = view.to_params()
+    normalized = _normalized(params)
+    if _current_params() != normalized:
+        st.query_params.from_dict(params)
+    st.session_state["_qp"] = normalized
+
+
+def _go_to_incident(incident_id: str) -> None:
+    st.session_state["w_page"] = "incident"
+    st.session_state["w_incident"] = incident_id
+
+
+def _on_table_select() -> None:
+    table = st.session_state.get("incidents_table")
+    rows = table.selection.rows if table is not None else []
+    ids = st.session_state.get("_table_ids") or []
+    if rows and rows[0] < len(ids):
+        _go_to_incident(ids[rows[0]])
+
+
+def _on_open_select() -> None:
+    chosen = st.session_state.get("w_open")
+    if chosen:
+        _go_to_incident(chosen)
+        st.session_state["w_open"] = None
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    db = data.db_path()
+    st.session_state["_db"] = str(db)
+    st.session_state["_stale"] = False
+    if not db.exists():
+        st.title("dropout-pipeline")
+        st.info(f"There is no store at `{_plain(db)}` yet.\n\n"
+                f"Load logs with `pipeline ingest LOG_DIR --db {_plain(db)}`, then reload this page "
+                "(or start the dashboard with `pipeline dashboard --db FILE` for another store).")
+        return
+    st.session_state["_ver"] = data.version(db)
+    try:
+        meta = load(data.meta)
+    except _Stale:
+        _busy_notice()
+        return
+    except StoreError as exc:
+        st.title("dropout-pipeline")
+        st.error(f"Cannot read the store: {_plain(exc)}")
+        return
+    st.session_state.pop("_busy_tries", None)
+
+    _init_from_url(meta)
+    view = _sidebar(meta)
+    _write_url(view)
+
+    first, last = meta["span"] or (None, None)
+    start, end = state.time_window(view, first, last)
+    try:
+        if view.page == "health":
+            page_health(meta)
+        elif meta["span"] is None:
+            _empty_store(meta)
+        elif view.page == "incidents":
+            page_incidents(meta, view, start, end)
+        elif view.page == "incident":
+            page_incident(meta, view, start, end)
+        else:
+            page_overview(meta, view, start, end)
+    except _Stale:
+        _busy_notice()
+        return
+    if st.session_state.get("_stale"):
+        st.caption("An ingest is writing to the store: showing the data as it was before; "
+                   "the page refreshes when it is done.")
+        time.sleep(2)
+        st.rerun()
+
+
+def _busy_notice() -> None:
+    tries = st.session_state.get("_busy_tries", 0) + 1
+    st.session_state["_busy_tries"] = tries
+    st.info("An ingest is writing to the store right now; this page will load as soon as it lets go.")
+    if tries < BUSY_RETRIES:
+        time.sleep(2)
+        st.rerun()
+    elif st.button("Try again"):
+        st.session_state["_busy_tries"] = 0
+        st.rerun()
+
+
+def _empty_store(meta: dict) -> None:
+    st.title("Database connection drops")
+    counts = meta["counts"]
+    if counts.get("files") or counts.get("rejects"):
+        st.info(f"The store has {counts.get('files', 0)} files but no events, latency samples or "
+                "metrics: every line was rejected or unrecognised. See **Data health** for why.")
+    else:
+        st.info("The store is empty. Load logs with `pipeline ingest LOG_DIR --db "
+                f"{_plain(st.session_state['_db'])}`; this page picks them up on the next reload.")
+
+
+def _range_caption(start, end, view: state.View) -> str:
+    parts = [f"{_fmt_ts(start)} to {_fmt_ts(end)} UTC"]
+    if view.hosts:
+        parts.append("hosts: " + ", ".join(_plain(h) for h in view.hosts))
+    if view.causes:
+        parts.append("causes: " + ", ".join(view.causes))
+    return " · ".join(parts)
+
+
+def _missing_notes(meta: dict, view: state.View) -> None:
+    present = set(meta["sources"])
+    notes = []
+    if "latency" not in present:
+        notes.append(health_mod.MISSING_MEANS["latency"])
+    if "metrics" not in present:
+        notes.append(health_mod.MISSING_MEANS["metrics"])
+    if "server" not in present:
+        notes.append(health_mod.MISSING_MEANS["server"])
+    if "sqlalchemy" not in present:
+        notes.append(health_mod.MISSING_MEANS["sqlalchemy"])
+    for note in notes:
+        st.caption("⚠️ " + note[0].upper() + note[1:] + ".")
+
+
+# ----------------------------------------------------------------------------- overview
+
+
+def page_overview(meta: dict, view: state.View, start, end) -> None:
+    st.title("Database connection drops")
+    st.caption(_range_caption(start, end, view))
+    ov = load(data.overview, start, end, tuple(view.hosts), tuple(view.causes), tuple(view.sources))
+    incidents: pl.DataFrame = ov["incidents"]
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Incidents", f"{incidents.height:,}")
+    c2.metric("Client errors in incidents", f"{int(incidents['errors'].sum() or 0):,}" if incidents.height else "0")
+    top = (incidents.group_by("cause").len().sort("len", descending=True)["cause"][0]
+           if incidents.height else "-")
+    c3.metric("Most frequent cause", top)
+    c4.metric("Hosts affected", len({h for hs in incidents["hosts"].to_list() for h in (hs or [])})
+              if incidents.height else 0)
+
+    fig = charts.timeline(ov["counts"], ov["latency"], ov["metrics"], incidents)
+    st.plotly_chart(fig, key="timeline", config={"displaylogo": False})
+    _missing_notes(meta, view)
+
+    if incidents.height == 0:
+        if meta["counts"].get("incidents"):
+            st.info("No incidents in this range with these filters. Widen the time range or clear "
+                    "the host and cause filters.")
+        else:
+            st.info("No incidents in this store: correlation found no dropped connections "
+                    "(or has not run yet; `pipeline ingest` runs it at the end).")
+        return
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(charts.incidents_by_cause_chart(incidents), key="by_cause_chart",
+                        config={"displaylogo": False})
+    with right:
+        st.subheader("By cause")
+        by_cause = (incidents.group_by("cause")
+                    .agg(pl.len().alias("incidents"), pl.col("errors").sum().alias("errors"))
+                    .sort("incidents", descending=True))
+        st.dataframe(by_cause, hide_index=True, key="by_cause")
+        st.subheader("By host")
+        by_host = (incidents.select("hosts", "errors").explode("hosts")
+                   .rename({"hosts": "host"})
+                   .group_by("host").agg(pl.len().alias("incidents"), pl.col("errors").sum().alias("errors"))
+                   .sort("incidents", descending=True))
+        st.dataframe(by_host, hide_index=True, key="by_host")
+
+
+# ----------------------------------------------------------------------------- incidents
+
+
+def _incident_table(incidents: pl.DataFrame) -> pl.DataFrame:
+    return incidents.select(
+        pl.col("start_ts").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S").alias("start (UTC)"),
+        pl.col("duration_s").map_elements(_fmt_duration, return_dtype=pl.String).alias("duration"),
+        "cause",
+        "confidence",
+        pl.col("hosts").list.join(", ").alias("hosts"),
+        "errors",
+        "summary",
+        "incident_id",
+    )
+
+
+def page_incidents(meta: dict, view: state.View, start, end) -> None:
+    st.title("Incidents")
+    st.caption(_range_caption(start, end, view))
+    incidents = load(data.incidents, start, end, tuple(view.hosts), tuple(view.causes))
+    if incidents.height == 0:
+        if meta["counts"].get("incidents"):
+            st.info("No incidents in this range with these filters.")
+        else:
+            st.info("No incidents in this store: correlation found no dropped connections.")
+        return
+    st.session_state["_table_ids"] = incidents["incident_id"].to_list()
+    st.caption(f"{incidents.height:,} incidents, newest first. Select a row to open it.")
+    st.dataframe(
+        _incident_table(incidents),
+        hide_index=True,
+        key="incidents_table",
+        on_select=_on_table_select,
+        selection_mode="single-row",
+        column_config={
+            "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0,
+                                                          format="percent"),
+            "summary": st.column_config.TextColumn("summary", width="large"),
+        },
+    )
+    labels = _incident_labels(incidents)
+    st.selectbox("Open an incident", list(labels), format_func=labels.get, index=None,
+                 key="w_open", on_change=_on_open_select, placeholder="choose an incident")
+
+
+def _incident_labels(incidents: pl.DataFrame) -> dict[str, str]:
+    return {
+        row["incident_id"]: f"{_fmt_ts(row['start_ts'])} · {row['cause']} · {row['incident_id']}"
+        for row in incidents.select("incident_id", "start_ts", "cause").to_dicts()
+    }
+
+
+# ----------------------------------------------------------------------------- incident
+
+
+def page_incident(meta: dict, view: state.View, start, end) -> None:
+    incidents = load(data.incidents, start, end, tuple(view.hosts), tuple(view.causes))
+    labels = _incident_labels(incidents)
+    wanted = view.incident
+    if wanted and wanted not in labels:
+        labels = {wanted: f"{wanted} (outside the current filters)", **labels}
+    if not labels:
+        st.title("Incident")
+        st.info("No incidents in this range with these filters: pick a wider range on the left."
+                if meta["counts"].get("incidents") else
+                "No incidents in this store: correlation found no dropped connections.")
+        return
+    if st.session_state.get("w_incident") not in labels:
+        st.session_state["w_incident"] = next(iter(labels))
+    st.selectbox("Incident", list(labels), format_func=labels.get, key="w_incident")
+    incident_id = st.session_state["w_incident"]
+    view.incident = incident_id
+    _write_url(view)
+
+    probe = load(data.incident, incident_id, 0.0)
+    if probe is None:
+        st.warning("There is no incident with that id in this store (the link may be from another store, "
+                   "or correlation has run again since).")
+        return
+    inc = probe["incident"]
+    window_s = max(600.0, (inc["end_ts"] - inc["start_ts"]).total_seconds())
+    detail = load(data.incident, incident_id, window_s)
+
+    color = charts.cause_color(inc["cause"])
+    st.markdown(f"## <span style='color:{color}'>■</span> {_plain(inc['cause'])} "
+                f"<small>({inc['confidence']:.0%} confidence)</small>", unsafe_allow_html=True)
+    st.caption(f"{_plain(inc['incident_id'])} · {_fmt_ts(inc['start_ts'])} to {_fmt_ts(inc['end_ts'])} UTC "
+               f"({_fmt_duration((inc['end_ts'] - inc['start_ts']).total_seconds())}) · "
+               f"{inc['errors']} errors on {_plain(', '.join(inc['hosts']) or 'unknown hosts')}")
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("Explanation")
+        st.markdown(_plain(inc["summary"]))
+        if inc["advice"]:
+            st.subheader("What to change")
+            st.markdown("\n".join(f"- {_plain(a)}" for a in inc["advice"]))
+    with right:
+        ranked = _ranked(inc["scores"])
+        if ranked:
+            st.subheader("Causes weighed")
+            st.dataframe(pl.DataFrame(ranked, schema=["cause", "score"], orient="row"), hide_index=True,
+                         key="scores",
+                         column_config={"score": st.column_config.ProgressColumn(
+                             "score", min_value=0.0, max_value=max(1.0, max(s for _, s in ranked)))})
+
+    st.subheader("Timeline around the incident")
+    fig = charts.timeline(detail["counts"], detail["latency"], detail["metrics"], detail["neighbours"])
+    _mark_evidence(fig, detail["evidence"])
+    st.plotly_chart(fig, key="incident_timeline", config={"displaylogo": False})
+
+    lat_col, idle_col = st.columns(2)
+    with lat_col:
+        latency = detail["latency"]
+        if latency is None or latency.height == 0:
+            st.subheader("Latency")
+            st.info("No latency data around this incident: `network` cannot be judged."
+                    if "latency" in meta["sources"] else
+                    "No latency data in this store: `network` cannot be judged. Record it with "
+                    "`pipeline probe` or ping -D next time.")
+        else:
+            st.plotly_chart(charts.latency_chart(latency, inc, title="Latency around the incident"),
+                            key="incident_latency", config={"displaylogo": False})
+    with idle_col:
+        idle = detail["idle"]
+        known = idle.filter(pl.col("idle_s").is_not_null()) if idle is not None and idle.height else idle
+        if known is not None and known.height > IDLE_POINTS:  # keep every failure, thin the rest
+            ok = known.filter(~pl.col("failed"))
+            known = pl.concat([known.filter(pl.col("failed")),
+                               ok.gather_every(max(1, ok.height // IDLE_POINTS))]).sort("ts")
+        if known is None or known.height == 0:
+            st.subheader("Idle times")
+            st.info("No SQLAlchemy pool checkouts with a known idle time around this incident, "
+                    "so idle times cannot be compared with a limit (log `sqlalchemy.pool` at DEBUG).")
+        else:
+            limit = detail["limit"]
+            st.plotly_chart(charts.idle_times_chart(known, limit, incident=inc,
+                                                    title="Idle time of connections before checkout"),
+                            key="incident_idle", config={"displaylogo": False})
+            failed = known.filter(pl.col("failed"))
+            if limit:
+                lo, hi = limit
+                st.caption(f"{failed.height} checkouts failed. Inferred idle limit: "
+                           + (f"between {lo:g} s and {hi:g} s." if lo is not None and lo != hi else f"about {hi:g} s."))
+            else:
+                st.caption(f"{failed.height} checkouts failed; no idle limit was inferred.")
+
+    st.subheader("Evidence")
+    evidence: pl.DataFrame = detail["evidence"]
+    if evidence.height == 0:
+        st.info("Correlation kept no evidence lines for this incident.")
+    rows = evidence.to_dicts()
+    for i, row in enumerate(rows):
+        if i == EVIDENCE_SHOWN:
+            more = st.expander(f"{len(rows) - EVIDENCE_SHOWN} more evidence lines")
+        with (more if i >= EVIDENCE_SHOWN else st.container()):
+            _evidence_line(row)
+
+
+def _evidence_line(row: dict) -> None:
+    where = f"{row['file']}:{row['line_no']}" if row.get("file") else ""
+    st.markdown(f"**{_fmt_ts(row['ts'])}** · `{_plain(row['source'])}`"
+                + (f" · {_plain(row['kind'])}" if row.get("kind") else "")
+                + (f" — {_plain(row['why'])}" if row.get("why") else "")
+                + (f" · <small>{_plain(where)}</small>" if where else ""), unsafe_allow_html=True)
+    st.code(row.get("line") or "", language=None, wrap_lines=True)
+
+
+def _ranked(scores: dict) -> list[tuple[str, float]]:
+    out = []
+    for cause, value in (scores or {}).items():
+        score = value.get("score") if isinstance(value, dict) else value
+        try:
+            out.append((str(cause), float(score)))
+        except (TypeError, ValueError):
+            continue
+    return sorted(out, key=lambda kv: -kv[1])
+
+
+def _mark_evidence(fig: go.Figure, evidence: pl.DataFrame) -> None:
+    """Evidence points as diamonds at the foot of the top lane, hover shows the line."""
+    if evidence is None or evidence.height == 0 or "ts" not in evidence.columns:
+        return
+    rows = [r for r in evidence.to_dicts() if r.get("ts") is not None]
+    if not rows:
+        return
+    texts = [f"<b>{r['source']}</b> {r.get('kind') or ''}<br>{_short(r.get('line'))}<br><i>{r.get('why') or ''}</i>"
+             for r in rows]
+    fig.add_trace(go.Scatter(
+        x=[r["ts"] for r in rows], y=[0] * len(rows), mode="markers", name="evidence",
+        marker=dict(symbol="diamond", size=10, color="#000", line=dict(color="#fff", width=1)),
+        hovertext=texts, hoverinfo="text", xaxis="x", yaxis="y",
+    ))
+
+
+def _short(text, width: int = 120) -> str:
+    text = str(text or "").splitlines()[0] if text else ""
+    text = text.replace("<", "&lt;").replace(">", "&gt;")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# ----------------------------------------------------------------------------- data health
+
+
+def page_health(meta: dict) -> None:
+    st.title("Data health")
+    report = load(data.health)
+    coverage = report["coverage"]
+    counts = meta["counts"]
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Files ingested", f"{len(report['files']):,}")
+    c2.metric("Formats", f"{len({f['format'] for f in report['files']}):,}")
+    c3.metric("Rejected lines", f"{report['rejected_lines']:,}")
+    c4.metric("Incidents", f"{counts.get('incidents', 0):,}")
+
+    st.subheader("Coverage per source")
+    for item in report["missing"]:
+        st.warning(f"**{item['source']}**: {item['means']}.")
+    if not report["missing"]:
+        st.success("Every source is present: all causes can be judged.")
+    rows = {r["source"]: r["rows"] for r in coverage}
+    shown = [r for r in coverage  # one server log kind is enough: hide the other when empty
+             if r["rows"] or r["source"] not in ("mysql", "postgres") or not (rows.get("mysql") or rows.get("postgres"))]
+    st.caption("Over the whole store, whatever the filters.")
+    st.dataframe(
+        pl.DataFrame([{**r, "first": _fmt_ts(r["first"]), "last": _fmt_ts(r["last"])} for r in shown]),
+        hide_index=True, key="coverage",
+    )
+    if report["buckets"]:
+        st.plotly_chart(health_mod.coverage_chart(report["buckets"]), key="coverage_chart",
+                        config={"displaylogo": False})
+
+    st.subheader("Formats")
+    if report["formats"]:
+        st.dataframe(pl.DataFrame(report["formats"]), hide_index=True, key="formats")
+    else:
+        st.info("No files ingested yet.")
+
+    st.subheader("Rejected lines")
+    if not report["rejects"]:
+        st.success("No rejected lines.")
+    else:
+        by_reason: dict[str, list[dict]] = {}
+        for r in report["rejects"]:
+            by_reason.setdefault(r["reason"], []).append(r)
+        for reason, rows in by_reason.items():
+            with st.expander(f"{reason}: {rows[0]['lines']:,} lines", expanded=len(by_reason) <= 3):
+                for r in rows:
+                    st.caption(f"{_plain(r['file'])}:{r['line_no']}")
+                    st.code(r["raw"] or "", language=None, wrap_lines=True)
+
+    st.subheader("Files")
+    if report["files"]:
+        files = pl.DataFrame(report["files"]).with_columns(
+            pl.col("ingested_at").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S"))
+        st.dataframe(files, hide_index=True, key="files")
