@@ -173,7 +173,9 @@ def connect(
     while True:
         try:
             con = duckdb.connect(
-                str(path), read_only=read_only, config={"memory_limit": DEFAULT_MEMORY_LIMIT}
+                str(path),
+                read_only=read_only,
+                config={"memory_limit": DEFAULT_MEMORY_LIMIT, "enable_progress_bar": False},
             )
             break
         except duckdb.IOException as exc:

@@ -7,8 +7,8 @@ polars expression over the chunk.
 Rules, first match wins:
 1. SQLAlchemy pool messages (``Created new connection <...>``, ``Connection <...>
    checked out from pool``, ``Invalidate connection <...> (reason: ...)`` ...) and
-   the messages popular tutorials' pool listeners log.  These carry the
-   connection's identity, kept in ``conn_ref``.
+   the messages popular tutorials' pool listeners log.  SQLAlchemy's carry the
+   connection's repr, kept in ``conn_ref``.
 2. ``QueuePool limit of size N overflow M reached`` -> ``pool_timeout``.
 3. A MySQL error code in the text, as the drivers print it:
    PyMySQL/mysqlclient ``(2013, 'Lost connection ...')``, mysql-connector
@@ -21,39 +21,43 @@ Rules, first match wins:
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 from pipeline.kinds import ERROR_CODE_KINDS
 
-# conn_ref group: SQLAlchemy prints the DBAPI connection repr, e.g.
-# <pymysql.connections.Connection object at 0x7f...> or <_mysql.connection open to 'x' at 0x..>
-_REF = r"(<[^>]*>|\S+)"
+# SQLAlchemy logs the DBAPI connection's repr, e.g. <pymysql.connections.Connection
+# object at 0x7f...> or <_mysql.connection open to 'x' at 0x...>: that is conn_ref.
+CONN_REF = (
+    r"^(?:Created new connection|Connection|Pool pre-ping on connection|(?:Soft )?Invalidate connection"
+    r"|(?:Hard )?[Cc]losing connection|Exception closing connection) (<[^>]*>)"
+)
 
-# (regex on the message's first line, kind); group 1 when present is conn_ref.
+# (literal phrase in the message's first line, kind), first match wins.  Literal
+# searches are far cheaper than regexes and these phrases are unambiguous.
 POOL_MESSAGES: list[tuple[str, str]] = [
-    (r"^Created new connection " + _REF, "conn_open"),
-    (r"^Connection " + _REF + r" checked out from pool", "checkout"),
-    (r"^Connection " + _REF + r" being returned to pool", "checkin"),
-    (r"^Connection " + _REF + r" (?:rollback|commit)-on-return", "reset"),
-    (r"^Connection " + _REF + r" reset", "reset"),
-    (r"^Pool pre-ping on connection " + _REF + r" failed", "pre_ping_fail"),
-    (r"^Pool pre-ping on connection " + _REF, "pre_ping"),
-    (r"^(?:Soft )?Invalidate connection " + _REF, "invalidate"),
-    (r"^Connection " + _REF + r" invalidated due to pool invalidation", "invalidate"),
-    (r"^Disconnection detected on checkout", "invalidate"),
-    (r"^Connection " + _REF + r" exceeded timeout; recycling", "recycle"),
-    (r"^Connection " + _REF + r" invalidated due to local soft invalidation; recycling", "recycle"),
-    (r"^Exception during reset or similar", "reset_fail"),
-    (r"^Exception closing connection " + _REF, "reset_fail"),
-    (r"^(?:Hard )?[Cc]losing connection " + _REF, "conn_close"),
-    (r"^Connection " + _REF + r" (?:closed|detached)", "conn_close"),
-    # tutorial-style listener messages
-    (r"^Database connection established", "conn_open"),
-    (r"^Connection checked out from pool", "checkout"),
-    (r"^Connection returned to pool", "checkin"),
-    (r"^Connection ping failed during checkout", "pre_ping_fail"),
-    (r"^Connection invalidated", "invalidate"),
-    (r"^Connection closed", "conn_close"),
+    ("Created new connection <", "conn_open"),
+    ("> checked out from pool", "checkout"),
+    ("> being returned to pool", "checkin"),
+    ("> rollback-on-return", "reset"),
+    ("> commit-on-return", "reset"),
+    ("Pool pre-ping on connection", "pre_ping"),  # refined below when it "failed"
+    ("nvalidate connection <", "invalidate"),
+    ("invalidated due to pool invalidation", "invalidate"),
+    ("Disconnection detected on checkout", "invalidate"),
+    ("exceeded timeout; recycling", "recycle"),
+    ("invalidated due to local soft invalidation; recycling", "recycle"),
+    ("Exception during reset or similar", "reset_fail"),
+    ("Exception closing connection <", "reset_fail"),
+    ("losing connection <", "conn_close"),
+    # tutorial-style pool event listener messages
+    ("Database connection established", "conn_open"),
+    ("Connection checked out from pool", "checkout"),
+    ("Connection returned to pool", "checkin"),
+    ("Connection ping failed during checkout", "pre_ping_fail"),
+    ("Connection invalidated", "invalidate"),
+    ("Connection closed", "conn_close"),
 ]
 
 # The server's words, for text that carries no numeric code.
@@ -114,13 +118,64 @@ def _code_kind(code: pl.Expr) -> pl.Expr:
     )
 
 
+# Cheap pre-filters (regex alternations of literals run on SIMD substring search):
+# a row can only get a pool kind if its message has a pool phrase, and can only get
+# an error kind if its text has one of these words.  Most lines of a busy log have
+# neither and skip the thirty-odd rule passes; pool chatter skips the error rules.
+POOL_HINT = "|".join(re.escape(phrase) for phrase, _ in POOL_MESSAGES)
+ERROR_HINT = "|".join(
+    re.escape(word)
+    for word in [
+        "rror", "ERROR", "xception", "HY000", "gone away", "Lost connection", "Too many",
+        "denied", "not allowed", "inactivity", "QueuePool", "clients", "closed the connection",
+        "terminating connection", "efused", "connect to", "Unknown MySQL", "pg_hba",
+        "authentication failed", "slots are reserved",
+    ]
+)
+
+
 def classify(frame: pl.DataFrame, logger_col: str | None = None, text_col: str = "raw") -> pl.DataFrame:
-    """Add ``kind``, ``error_code``, ``conn_ref`` and ``source`` from ``message`` and ``raw``.
+    """Add ``kind``, ``error_code``, ``conn_ref`` and ``source`` (see the module doc).
 
     ``logger_col`` names a column with the logger name, when the layout has one:
     ``sqlalchemy.*`` loggers make the event's source ``sqlalchemy``.  ``text_col``
     is the full text searched for error codes (the traceback included).
     """
+    if frame.height == 0:
+        return _classify(frame, logger_col, text_col, errors=True)
+    frame = frame.with_row_index("_row").with_columns(
+        _pool=pl.col("message").fill_null("").str.contains(POOL_HINT),
+        _err=pl.col(text_col).fill_null("").str.contains(ERROR_HINT),
+    )
+    parts = [
+        _classify(frame.filter(pl.col("_err")), logger_col, text_col, errors=True),
+        _classify(frame.filter(pl.col("_pool") & ~pl.col("_err")), logger_col, text_col, errors=False),
+        _plain(frame.filter(~pl.col("_pool") & ~pl.col("_err")), logger_col),
+    ]
+    out = pl.concat([p for p in parts if p.height] or parts[:1], how="vertical_relaxed")
+    return out.sort("_row").drop("_row", "_pool", "_err")
+
+
+def _source(logger_col: str | None, frame: pl.DataFrame, pool_kind: pl.Expr) -> pl.Expr:
+    if logger_col and logger_col in frame.columns:
+        from_sqlalchemy = pl.col(logger_col).fill_null("").str.contains(SQLALCHEMY_LOGGER)
+    else:
+        from_sqlalchemy = pl.lit(False)
+    return pl.when(from_sqlalchemy | pool_kind.is_not_null()).then(pl.lit("sqlalchemy")).otherwise(pl.lit("app"))
+
+
+def _plain(frame: pl.DataFrame, logger_col: str | None) -> pl.DataFrame:
+    """Rows no rule can match: kind ``other``."""
+    return frame.with_columns(
+        kind=pl.lit("other"),
+        error_code=pl.lit(None, pl.Int32),
+        conn_ref=pl.lit(None, pl.Utf8),
+        source=_source(logger_col, frame, pl.lit(None, pl.Utf8)),
+    )
+
+
+def _classify(frame: pl.DataFrame, logger_col: str | None, text_col: str, *, errors: bool) -> pl.DataFrame:
+    """The rules proper; ``errors=False`` skips the error-code rules (no hint of an error)."""
     if frame.height == 0:
         return frame.with_columns(
             kind=pl.lit(None, pl.Utf8),
@@ -132,40 +187,34 @@ def classify(frame: pl.DataFrame, logger_col: str | None = None, text_col: str =
     raw = pl.col(text_col).fill_null("")
 
     pool_kind = pl.lit(None, pl.Utf8)
-    pool_ref = pl.lit(None, pl.Utf8)
-    for pattern, kind in reversed(POOL_MESSAGES):
-        hit = msg.str.contains(pattern)
-        pool_kind = pl.when(hit).then(pl.lit(kind)).otherwise(pool_kind)
-        if "(" in pattern and _REF in pattern:
-            pool_ref = pl.when(hit).then(msg.str.extract(pattern, 1)).otherwise(pool_ref)
-        else:
-            pool_ref = pl.when(hit).then(pl.lit(None, pl.Utf8)).otherwise(pool_ref)
+    for phrase, kind_name in reversed(POOL_MESSAGES):
+        pool_kind = pl.when(msg.str.contains(phrase, literal=True)).then(pl.lit(kind_name)).otherwise(pool_kind)
+    pre_ping_failed = (pool_kind == "pre_ping") & msg.str.contains(" failed", literal=True)
+    pool_kind = pl.when(pre_ping_failed).then(pl.lit("pre_ping_fail")).otherwise(pool_kind)
+    pool_ref = pl.when(pool_kind.is_not_null()).then(msg.str.extract(CONN_REF, 1))
 
-    code = pl.coalesce(_first_code(raw), _text_code(raw))
-    text_kind = pl.lit(None, pl.Utf8)
-    for pattern, kind_name in reversed(TEXT_KINDS):
-        text_kind = pl.when(raw.str.contains(pattern)).then(pl.lit(kind_name)).otherwise(text_kind)
-    is_db_error = raw.str.contains(DB_EXCEPTION)
-    kind = (
-        pl.when(pool_kind.is_not_null())
-        .then(pool_kind)
-        .when(raw.str.contains(QUEUEPOOL))
-        .then(pl.lit("pool_timeout"))
-        .when(code.is_not_null())
-        .then(_code_kind(code))
-        .when(text_kind.is_not_null())
-        .then(text_kind)
-        .when(is_db_error)
-        .then(pl.lit("query_error"))
-        .otherwise(pl.lit("other"))
-    )
-    if logger_col and logger_col in frame.columns:
-        from_sqlalchemy = pl.col(logger_col).fill_null("").str.contains(SQLALCHEMY_LOGGER)
+    if errors:
+        code = pl.coalesce(_first_code(raw), _text_code(raw))
+        text_kind = pl.lit(None, pl.Utf8)
+        for pattern, kind_name in reversed(TEXT_KINDS):
+            text_kind = pl.when(raw.str.contains(pattern)).then(pl.lit(kind_name)).otherwise(text_kind)
+        kind = (
+            pl.when(pool_kind.is_not_null())
+            .then(pool_kind)
+            .when(raw.str.contains(QUEUEPOOL))
+            .then(pl.lit("pool_timeout"))
+            .when(code.is_not_null())
+            .then(_code_kind(code))
+            .when(text_kind.is_not_null())
+            .then(text_kind)
+            .when(raw.str.contains(DB_EXCEPTION))
+            .then(pl.lit("query_error"))
+            .otherwise(pl.lit("other"))
+        )
     else:
-        from_sqlalchemy = pl.lit(False)
-    source = (
-        pl.when(from_sqlalchemy | pool_kind.is_not_null()).then(pl.lit("sqlalchemy")).otherwise(pl.lit("app"))
-    )
+        code = pl.lit(None, pl.Int32)
+        kind = pool_kind.fill_null("other")
+    source = _source(logger_col, frame, pool_kind)
     return frame.with_columns(
         kind=kind,
         error_code=pl.when(pl.col("message").is_not_null()).then(code),

@@ -44,46 +44,55 @@ from pipeline.ingest.families.common import (
     to_utc,
 )
 
-TS = r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?"
+# ASCII classes (not \\d or \\w): the regex engine runs several times faster without
+# Unicode classes, and log headers are ASCII.
+D = "[0-9]"
+TS = rf"{D}{{4}}-{D}{{2}}-{D}{{2}}[ T]{D}{{2}}:{D}{{2}}:{D}{{2}}(?:[.,]{D}{{1,9}})?"
 LVL = r"(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL|NOTICE|debug|info|warning|warn|error|critical|fatal)"
-NAME = r"[\w.\-\[\]<>]+"
+NAME = r"[A-Za-z0-9_.\-\[\]<>]+"
 
 
 @dataclass(frozen=True)
 class Layout:
+    """A line layout.  ``header`` matches the start of a line that begins an event,
+    with named groups ``ts`` and optionally ``level`` and ``logger``; the message is
+    whatever follows the header (matching only the header is much cheaper than
+    matching whole lines)."""
+
     name: str
-    pattern: str  # named groups: ts, msg; optional: level, logger
+    header: str
     with_offset: bool = False
-    ts_format: str = "%Y-%m-%d %H:%M:%S%.f"
+    ts_format: str | None = None  # None: derived from the file's own stamps
     # Every line carries the prefix (docker's own time stamps): a line starts an
     # event only when its payload does not look like a traceback continuation.
     prefix_only: bool = False
 
+    @property
+    def pattern(self) -> str:
+        return rf"^(?P<_h>{self.header})"
+
 
 LAYOUTS: list[Layout] = [
-    Layout("dash", rf"^(?P<ts>{TS}) - (?:(?P<logger>{NAME}) - )?(?P<level>{LVL}) - (?P<msg>.*)$"),
-    Layout("thread", rf"^(?P<ts>{TS}) (?P<level>{LVL}) \[(?P<logger>[^\]]+)\] (?:\[[^\]]*\] )?- (?P<msg>.*)$"),
-    Layout("space", rf"^(?P<ts>{TS}) (?:\d+ )?(?P<level>{LVL}) (?P<logger>{NAME}):? (?P<msg>.*)$"),
-    Layout("bracket", rf"^(?P<ts>{TS}) \[(?P<level>{LVL})\] (?:(?P<logger>{NAME}):? )?(?P<msg>.*)$"),
-    Layout("flask", rf"^\[(?P<ts>{TS})\] (?P<level>{LVL}) in (?P<logger>{NAME}): (?P<msg>.*)$"),
-    Layout(
-        "gunicorn",
-        rf"^\[(?P<ts>{TS} [+-]\d{{4}})\] \[\d+\] \[(?P<level>{LVL})\] (?P<msg>.*)$",
-        with_offset=True,
-    ),
-    Layout("celery", rf"^\[(?P<ts>{TS}): (?P<level>{LVL})/(?P<logger>[^\]]+)\] (?P<msg>.*)$"),
-    Layout("loguru", rf"^(?P<ts>{TS}) \| (?P<level>{LVL})\s*\| (?P<logger>[^\s:]+)\S* - (?P<msg>.*)$"),
-    Layout("colon", rf"^(?P<ts>{TS}):\d+:(?P<level>{LVL}):(?P<logger>[^:]+):(?P<msg>.*)$"),
+    Layout("dash", rf"(?P<ts>{TS}) - (?:(?P<logger>{NAME}) - )?(?P<level>{LVL}) - "),
+    Layout("thread", rf"(?P<ts>{TS}) (?P<level>{LVL}) \[(?P<logger>[^\]]+)\] (?:\[[^\]]*\] )?- "),
+    Layout("space", rf"(?P<ts>{TS}) (?:{D}+ )?(?P<level>{LVL}) (?P<logger>{NAME}):? "),
+    Layout("bracket", rf"(?P<ts>{TS}) \[(?P<level>{LVL})\] (?:(?P<logger>{NAME}):? )?"),
+    Layout("flask", rf"\[(?P<ts>{TS})\] (?P<level>{LVL}) in (?P<logger>{NAME}): "),
+    Layout("gunicorn", rf"\[(?P<ts>{TS} [+-]{D}{{4}})\] \[{D}+\] \[(?P<level>{LVL})\] ", with_offset=True),
+    Layout("celery", rf"\[(?P<ts>{TS}): (?P<level>{LVL})/(?P<logger>[^\]]+)\] "),
+    Layout("loguru", rf"(?P<ts>{TS}) \| (?P<level>{LVL})\s*\| (?P<logger>[^\s:]+)\S* - "),
+    Layout("colon", rf"(?P<ts>{TS}):{D}+:(?P<level>{LVL}):(?P<logger>[^:]+):"),
     # tornado: [E 191012 10:18:08 base:689] msg  (level letter, yymmdd)
     Layout(
         "tornado",
-        r"^\[(?P<level>[DIWEC]) (?P<ts>\d{6} \d\d:\d\d:\d\d) (?P<logger>[^\]\s]+)\] (?P<msg>.*)$",
+        rf"\[(?P<level>[DIWEC]) (?P<ts>{D}{{6}} {D}{{2}}:{D}{{2}}:{D}{{2}}) (?P<logger>[^\]\s]+)\] ",
         ts_format="%y%m%d %H:%M:%S",
     ),
     # docker logs --timestamps: 2017-05-30T14:14:14.054758090Z payload
     Layout(
         "docker",
-        r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z) (?P<msg>.*)$",
+        rf"(?P<ts>{D}{{4}}-{D}{{2}}-{D}{{2}}T{D}{{2}}:{D}{{2}}:{D}{{2}}(?:\.{D}{{1,9}})?)Z ",
+        ts_format="%Y-%m-%dT%H:%M:%S%.f",
         prefix_only=True,
     ),
 ]
@@ -159,6 +168,7 @@ class PythonTextFamily:
             line = line.str.replace(PREFIXES[state["prefix"]], "")
         frame = chunk.with_columns(line=line)
         frame = frame.with_columns(_g=pl.col("line").str.extract_groups(layout.pattern)).unnest("_g")
+        frame = frame.with_columns(msg=pl.col("line").str.slice(pl.col("_h").str.len_chars())).drop("_h")
         for optional in ("logger", "level"):
             if optional not in frame.columns:
                 frame = frame.with_columns(pl.lit(None, pl.Utf8).alias(optional))
@@ -171,16 +181,8 @@ class PythonTextFamily:
 
         heads, orphans = fold(frame, starts)
         pending = pending_from(heads, ctx.final)
-        if layout.with_offset:
-            ts = pl.col("ts").str.to_datetime("%Y-%m-%d %H:%M:%S %z", strict=False, time_zone="UTC")
-        else:
-            text = pl.col("ts").str.replace(",", ".", literal=True).str.replace("T", " ", literal=True)
-            text = text.str.strip_suffix("Z")  # docker stamps are UTC
-            ts = to_utc(text.str.to_datetime(layout.ts_format, strict=False), ctx.timezone)
-            if layout.name == "docker":
-                ts = text.str.to_datetime(layout.ts_format, strict=False).dt.replace_time_zone("UTC")
+        heads = heads.with_columns(ts=self._timestamps(heads, layout, state, ctx.timezone))
         heads = heads.with_columns(
-            ts=ts.dt.cast_time_unit("us"),
             level=normalize_level(pl.col("level")),
             message=pl.col("msg"),
         )
@@ -193,6 +195,44 @@ class PythonTextFamily:
             ),
             pending_from=pending,
         )
+
+
+    @staticmethod
+    def _timestamps(heads: pl.DataFrame, layout: Layout, state: dict, tz: str) -> pl.Series:
+        """UTC time stamps of the event heads.
+
+        The exact format is derived once from the file's first stamp, so each line
+        is parsed by one strptime; the rare line written with another precision or
+        separator goes through a slower normalizing parse.
+        """
+        text = heads["ts"]
+        if heads.height == 0:
+            return pl.Series("ts", [], pl.Datetime("us", "UTC"))
+        if layout.with_offset:
+            return text.str.to_datetime(
+                "%Y-%m-%d %H:%M:%S %z", strict=False, time_zone="UTC"
+            ).dt.cast_time_unit("us").alias("ts")
+        fmt = layout.ts_format or state.get("ts_format") or _stamp_format(text[0])
+        state.setdefault("ts_format", fmt)
+        parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
+        if parsed.null_count():
+            slow = (
+                text.str.replace(",", ".", literal=True)
+                .str.replace("T", " ", literal=True)
+                .str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us")
+            )
+            parsed = parsed.fill_null(slow) if layout.ts_format is None else parsed
+        zone = "UTC" if layout.name == "docker" else tz
+        return pl.select(to_utc(pl.lit(parsed), zone)).to_series().alias("ts")
+
+
+def _stamp_format(stamp: str) -> str:
+    """strptime format of a stamp like ``2026-11-20 13:45:01,123`` (separator and fraction vary)."""
+    sep = "T" if len(stamp) > 10 and stamp[10] == "T" else " "
+    base = f"%Y-%m-%d{sep}%H:%M:%S"
+    if len(stamp) > 19 and stamp[19] == ",":
+        return base + f",%{len(stamp) - 20}f" if len(stamp) - 20 in (3, 6, 9) else base + "%.f"
+    return base + "%.f"
 
 
 FAMILY = PythonTextFamily()
