@@ -69,6 +69,7 @@ def make_store(path, incidents=INCIDENTS):
     """Create a store at ``path`` with the content described in the module docstring."""
     con = store_mod.connect(path)
     try:
+        con.execute("BEGIN TRANSACTION")
         for iid, start, end, cause, hosts, errors in incidents:
             con.execute(
                 "INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -77,23 +78,21 @@ def make_store(path, incidents=INCIDENTS):
                  ADVICE.get(cause, [f"Look into {cause}."]), json.dumps({cause: 0.8}), "{}"],
             )
         # a row every hour from the 15th to the end of the 24th
-        t = T(15, 0)
-        n = 0
-        while t < T(25, 0):
-            n += 1
-            con.execute("INSERT INTO events VALUES (?, ?, 'app', 'web-1', '/logs/web-1/app.log', ?, 'INFO', "
-                        "'other', NULL, NULL, 'tick', 'tick')", [f"a{n}", t, n])
-            con.execute("INSERT INTO events VALUES (?, ?, 'sqlalchemy', 'web-2', '/logs/web-2/app.log', ?, "
-                        "'DEBUG', 'checkout', NULL, 'c1', 'checkout', 'checkout')", [f"s{n}", t, n])
-            if t < T(23, 3):  # the mysql log of db-1 stops at 03:00 on the busy day
-                con.execute("INSERT INTO events VALUES (?, ?, 'mysql', 'db-1', '/logs/db-1/mysql.log', ?, "
-                            "'Note', 'other', NULL, NULL, 'note', 'note')", [f"m{n}", t, n])
-            con.execute("INSERT INTO latency VALUES (?, 'web-1', 'db-1', 1.5, false, '/logs/web-1/ping.log', ?)",
-                        [t, n])
-            if t < T(22, 12):  # status snapshots stop at noon on the 22nd
-                con.execute("INSERT INTO metrics VALUES (?, 'db-1', 'threads_connected', 10, "
-                            "'/logs/db-1/status.tsv', ?)", [t, n])
-            t += timedelta(hours=1)
+        con.execute("CREATE TEMP TABLE hours AS SELECT row_number() OVER (ORDER BY t) AS n, t "
+                    "FROM range(?::TIMESTAMPTZ, ?::TIMESTAMPTZ, INTERVAL 1 HOUR) r(t)", [T(15, 0), T(25, 0)])
+        con.execute("""
+            INSERT INTO events SELECT 'a' || n, t, 'app', 'web-1', '/logs/web-1/app.log', n, 'INFO', 'other',
+                NULL, NULL, 'tick', 'tick' FROM hours;
+            INSERT INTO events SELECT 's' || n, t, 'sqlalchemy', 'web-2', '/logs/web-2/app.log', n, 'DEBUG',
+                'checkout', NULL, 'c1', 'checkout', 'checkout' FROM hours;
+            INSERT INTO latency SELECT t, 'web-1', 'db-1', 1.5, false, '/logs/web-1/ping.log', n FROM hours;
+        """)
+        # the mysql log of db-1 stops at 03:00 on the busy day
+        con.execute("INSERT INTO events SELECT 'm' || n, t, 'mysql', 'db-1', '/logs/db-1/mysql.log', n, 'Note', "
+                    "'other', NULL, NULL, 'note', 'note' FROM hours WHERE t < ?", [T(23, 3)])
+        # status snapshots stop at noon on the 22nd
+        con.execute("INSERT INTO metrics SELECT t, 'db-1', 'threads_connected', 10, '/logs/db-1/status.tsv', n "
+                    "FROM hours WHERE t < ?", [T(22, 12)])
         # a file that only has data on the 24th
         con.execute("INSERT INTO events VALUES ('z1', ?, 'app', 'web-3', '/logs/web-3/app.log', 1, 'ERROR', "
                     "'server_gone', 2006, NULL, 'gone', 'gone')", [T(24, 5)])
@@ -101,6 +100,7 @@ def make_store(path, incidents=INCIDENTS):
             + [("/logs/web-1/app.log", "too long")] + [("/logs/web-3/app.log", "no timestamp")] * 5
         for i, (f, reason) in enumerate(rejects):
             con.execute("INSERT INTO rejects VALUES (?, ?, ?, 'junk')", [f, i + 1, reason])
+        con.execute("COMMIT")
     finally:
         con.close()
     return path

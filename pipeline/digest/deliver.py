@@ -135,6 +135,10 @@ def send_mail(settings: MailSettings, msg: EmailMessage) -> None:
         raise DeliveryError(f"mail: cannot connect to {where}: connection refused (is the SMTP server up?)") from None
     except (TimeoutError, socket.timeout):
         raise DeliveryError(f"mail: {where} did not answer within {settings.timeout:g}s") from None
+    except smtplib.SMTPServerDisconnected as exc:
+        if "timed out" in str(exc):  # smtplib reports a read timeout as a disconnect
+            raise DeliveryError(f"mail: {where} did not answer within {settings.timeout:g}s") from None
+        raise DeliveryError(scrub(f"mail: {where} closed the connection: {exc}", secrets)) from None
     except smtplib.SMTPAuthenticationError as exc:
         raise DeliveryError(scrub(f"mail: {where} refused the login of {settings.user!r}: "
                                   f"{exc.smtp_code} {_text(exc.smtp_error)}", secrets)) from None
