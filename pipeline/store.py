@@ -175,7 +175,7 @@ def connect(
             con = duckdb.connect(
                 str(path),
                 read_only=read_only,
-                config={"memory_limit": DEFAULT_MEMORY_LIMIT, "enable_progress_bar": False},
+                config={"memory_limit": DEFAULT_MEMORY_LIMIT},
             )
             break
         except duckdb.IOException as exc:
@@ -190,6 +190,7 @@ def connect(
                 warned = True
             time.sleep(delay)
             delay = min(delay * 1.5, 0.25)
+    con.execute("SET enable_progress_bar = false")  # it would draw on the user's terminal
     if not read_only:
         try:
             migrate(con)
