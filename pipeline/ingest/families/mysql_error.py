@@ -34,6 +34,7 @@ from pipeline.ingest.families.server_common import (
     split_bad_timestamps_per_line,
     strip_wrappers,
     strip_wrappers_py,
+    without_captures,
 )
 
 LEVEL_WORDS = r"(?i:note|warning|warn|error|system|info|debug|critical|fatal)"
@@ -44,13 +45,17 @@ MAIN_RE = (
     r"(?<off>Z|[+-]\d\d:?\d\d)?"
     r"(?:\s+(?<thread>\d+))?\s+\[(?<level>" + LEVEL_WORDS + r")\]\s*"
     r"(?:\[(?<code>MY-\d+)\]\s*(?:\[(?<subsys>[^\]]+)\]\s*)?|\[(?<tag>[A-Za-z][\w -]*)\]:\s*)?"
-    r"(?<msg>.*)$"
 )
 # 5.5 / MariaDB <= 10.0 / crash reports / mysqld_safe: "YYMMDD HH:MM:SS", level optional.
 OLD_RE = (
     r"^(?<ymd>\d{6})\s+(?<hms>\d{1,2}:\d\d:\d\d)"
-    r"(?:\s+(?<thread>\d+))?(?:\s+\[(?<level>" + LEVEL_WORDS + r")\])?\s+(?<msg>.*)$"
+    r"(?:\s+(?<thread>\d+))?(?:\s+\[(?<level>" + LEVEL_WORDS + r")\])?\s+"
 )
+# The regexes above match the prefix only; the message is what follows it.  Capturing
+# only the prefix (and removing it with a capture-free copy) is ~3x faster than
+# capturing the message too.
+MAIN_PREFIX_NOCAP = without_captures(MAIN_RE)
+OLD_PREFIX_NOCAP = without_captures(OLD_RE)
 
 MAIN_PY = re.compile(MAIN_RE.replace("(?<", "(?P<"))
 OLD_PY = re.compile(OLD_RE.replace("(?<", "(?P<"))
@@ -103,7 +108,10 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
         _thread=pick("thread", "thread"),
         _level=pick("level", "level"),
         _code=pick("code", None),
-        message=pick("msg", "msg"),
+        message=pl.when(main_ok)
+        .then(pl.col("_p").str.replace(MAIN_PREFIX_NOCAP, ""))
+        .when(old_ok)
+        .then(pl.col("_p").str.replace(OLD_PREFIX_NOCAP, "")),
     )
     heads, orphans = fold(df, pl.col("_start"))
     heads = heads.with_columns(

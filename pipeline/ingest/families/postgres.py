@@ -34,6 +34,7 @@ from pipeline.ingest.families.server_common import (
     offset_minutes,
     split_bad_timestamps_per_line,
     strip_wrappers,
+    without_captures,
     zone_abbrev_minutes,
 )
 
@@ -47,8 +48,11 @@ TS_PART = (
 TEXT_RE = (
     TS_PART
     + r"\s+\[(?<pid>\d+)(?:-\d+)?\]:?\s+(?<mid>.*?)(?<level>" + SEVERITIES + r"):  "
-    r"(?:(?<state>[0-9A-Z]{5}): )?(?<msg>.*)$"
+    r"(?:(?<state>[0-9A-Z]{5}): )?"
 )
+# TEXT_RE matches the prefix only (capturing the message too is ~3x slower); the
+# message is the line with the prefix removed by this capture-free copy.
+TEXT_PREFIX_NOCAP = without_captures(TEXT_RE)
 _Q = r'(?:"(?:[^"]|"")*"|[^,]*)'
 CSV_RE = (
     TS_PART
@@ -98,7 +102,8 @@ def parse_postgres(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
         _pid=f("pid"), _level=f("level"), _state=f("state"),
         message=pl.when(csv_ok & ~text_ok)
         .then(pl.col("_c").struct.field("msg").str.replace(r"\"?,*$", "").str.replace_all('""', '"'))
-        .otherwise(pl.col("_t").struct.field("msg")),
+        .when(text_ok)
+        .then(pl.col("_p").str.replace(TEXT_PREFIX_NOCAP, "")),
     )
     primary = (text_ok & ~pl.col("_level").is_in(SECONDARY)) | (csv_ok & ~text_ok)
     # a DETAIL/STATEMENT line with no message before it in the file starts its own event

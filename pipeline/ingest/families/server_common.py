@@ -13,24 +13,26 @@ import polars as pl
 from pipeline.ingest.families.base import REJECT_SCHEMA
 from pipeline.ingest.families.common import to_utc
 
-# Wrappers put in front of server lines by the things that collect them.  Applied in
-# order, each once, at the start of the line.  The payload keeps its own timestamp.
-WRAPPER_PATTERNS: tuple[tuple[str, str], ...] = (
-    # quoting / list markers from pasted reports: "> ", "- "
-    (r"^(?:> |- )", ""),
+# Wrappers put in front of server lines by the things that collect them, removed from
+# the start of the line (the payload keeps its own timestamp).  Paste markers first,
+# then one collector prefix.
+QUOTE_MARKERS = r"^(?:> |- )"
+COLLECTOR_PREFIXES: tuple[str, ...] = (
     # Rancher UI export: "25/9/2021 20:00:33 | "
-    (r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d\d:\d\d \| ", ""),
+    r"\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d\d:\d\d \| ",
     # docker-compose: "mysql_1  | ", "db    | "
-    (r"^[A-Za-z0-9][\w.-]*\s+\| ?", ""),
+    r"[A-Za-z0-9][\w.-]*\s+\| ?",
     # docker / kubectl --timestamps: RFC3339 with 7-9 fractional digits (servers write 0-6)
-    (r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7,9}(?:Z|[+-]\d\d:\d\d) ", ""),
-    # docker local-time prefix in front of a second, server-written timestamp
-    (r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\d{4}-\d\d-\d\d[ T])", "$1"),
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7,9}(?:Z|[+-]\d\d:\d\d) ",
+    # docker local-time prefix in front of a second, server-written timestamp (kept: $1)
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\d{4}-\d\d-\d\d[ T])",
     # syslog: "Aug 23 11:14:34 host mysqld[7409]: "
-    (r"^[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d \S+ [\w./-]+(?:\[\d+\])?: ", ""),
+    r"[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d \S+ [\w./-]+(?:\[\d+\])?: ",
     # journald short form without the date: "mariadbd[658]: "
-    (r"^[\w./-]+\[\d+\]: ", ""),
+    r"[\w./-]+\[\d+\]: ",
 )
+COLLECTOR_RE = "^(?:" + "|".join(COLLECTOR_PREFIXES) + ")"
+WRAPPER_PATTERNS: tuple[tuple[str, str], ...] = ((QUOTE_MARKERS, ""), (COLLECTOR_RE, "$1"))
 
 
 def strip_wrappers(expr: pl.Expr) -> pl.Expr:
@@ -40,11 +42,22 @@ def strip_wrappers(expr: pl.Expr) -> pl.Expr:
     return expr
 
 
+_WRAPPERS_PY = [(re.compile(p), r.replace("$1", r"\1")) for p, r in WRAPPER_PATTERNS]
+
+
 def strip_wrappers_py(line: str) -> str:
     """The same as :func:`strip_wrappers` for one line (used by ``sniff``)."""
-    for pattern, repl in WRAPPER_PATTERNS:
-        line = re.sub(pattern, repl.replace("$1", r"\1"), line, count=1)
+    for pattern, _ in _WRAPPERS_PY:
+        m = pattern.match(line)
+        if m:
+            keep = m.group(1) if pattern.groups and m.group(1) else ""
+            line = keep + line[m.end():]
     return line
+
+
+def without_captures(pattern: str) -> str:
+    """A regex with its named groups turned into plain groups (faster for replace/contains)."""
+    return re.sub(r"\(\?<\w+>", "(?:", pattern)
 
 
 def offset_minutes(off: pl.Expr) -> pl.Expr:
