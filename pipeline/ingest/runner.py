@@ -63,10 +63,18 @@ class FileReport:
     rejects: int = 0
     latency: int = 0
     metrics: int = 0
-    lines: int = 0
+    lines: int = 0  # lines read this run
+    folded: int = 0  # lines that ended up inside an event (first lines and continuations)
+    skipped: int = 0  # lines a family ignores on purpose (blank separators, table headers)
     bytes: int = 0
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+
+
+    @property
+    def accounted(self) -> int:
+        """Lines that landed somewhere; equals ``lines`` unless something was lost."""
+        return self.folded + self.rejects + self.skipped + self.latency + self.metrics
 
 
 @dataclass
@@ -85,12 +93,16 @@ class IngestSummary:
         return self.bytes / 1e6 / self.seconds if self.seconds > 0 else 0.0
 
     def totals(self) -> dict:
-        keys = ("events", "rejects", "latency", "metrics", "lines", "bytes")
+        keys = ("events", "rejects", "latency", "metrics", "lines", "folded", "skipped", "bytes")
         out = {k: sum(getattr(f, k) for f in self.files) for k in keys}
         out["files"] = len(self.files)
         out["unknown"] = sum(1 for f in self.files if f.status == "unknown")
         out["errors"] = sum(1 for f in self.files if f.status == "error")
         return out
+
+    def unaccounted(self) -> list[FileReport]:
+        """Files where lines read != lines folded + rejected + skipped + latency/metrics rows."""
+        return [f for f in self.files if f.lines != f.accounted]
 
     def to_dict(self) -> dict:
         return {
@@ -316,9 +328,10 @@ class Ingest:
             staging.add("rejects", carry.select("line_no", pl.lit("unfinished event").alias("reason"),
                                                 pl.col("line").alias("raw")))
 
-        counted = report.events + report.rejects + report.latency + report.metrics
-        if counted == 0 and report.lines and report.status == "new" and not report.warnings:
-            report.warnings.append("no line produced a row")
+        if report.lines != report.accounted:
+            report.warnings.append(
+                f"line accounting mismatch: {report.lines} read, {report.accounted} accounted for"
+            )
         files_row = self._files_row(
             path, stat, compressed, settings, family.name, offset, line_no - 1, ctx.state, stored,
             restart=restart, report=report,
@@ -336,6 +349,7 @@ class Ingest:
             ).height
             if implausible:
                 _warn_once(report, f"{implausible} events have implausible timestamps (before 2000 or in the future)")
+            report.folded += int(events["n_lines"].sum())
             staging.add("events", events.drop("n_lines"))
             report.events += events.height
         if parsed.latency.height:
@@ -348,6 +362,7 @@ class Ingest:
         if parsed.rejects.height:
             staging.add("rejects", redact_columns(parsed.rejects, ["raw"]).with_columns(file=pl.lit(path)))
             report.rejects += parsed.rejects.height
+        report.skipped += parsed.skipped
         for warning in parsed.warnings:
             _warn_once(report, warning)
 
