@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
+from pathlib import Path
 
 import plotly.graph_objects as go
 import polars as pl
@@ -16,7 +16,7 @@ from pipeline.store import StoreError
 
 EVIDENCE_SHOWN = 8  # evidence lines shown before the rest fold into an expander
 IDLE_POINTS = 5000  # idle-time points drawn at most
-BUSY_RETRIES = 40  # reruns (about 2 s apart) while an ingest keeps the store locked
+WATCH_EVERY_S = 3.0  # how often an open page checks whether the store changed
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -178,6 +178,7 @@ def main() -> None:
     db = data.db_path()
     st.session_state["_db"] = str(db)
     st.session_state["_stale"] = False
+    st.session_state["_busy"] = False
     if not db.exists():
         st.title("dropout-pipeline")
         st.info(f"There is no store at `{_plain(db)}` yet.\n\n"
@@ -189,12 +190,12 @@ def main() -> None:
         meta = load(data.meta)
     except _Stale:
         _busy_notice()
+        _watch()
         return
     except StoreError as exc:
         st.title("dropout-pipeline")
         st.error(f"Cannot read the store: {_plain(exc)}")
         return
-    st.session_state.pop("_busy_tries", None)
 
     _init_from_url(meta)
     view = _sidebar(meta)
@@ -215,24 +216,34 @@ def main() -> None:
             page_overview(meta, view, start, end)
     except _Stale:
         _busy_notice()
-        return
     if st.session_state.get("_stale"):
-        st.caption("An ingest is writing to the store: showing the data as it was before; "
-                   "the page refreshes when it is done.")
-        time.sleep(2)
-        st.rerun()
+        st.caption("An ingest is writing to the store: this shows the data as it was before; "
+                   "the page refreshes when the ingest lets go.")
+    _watch()
+
+
+@st.fragment(run_every=WATCH_EVERY_S)
+def _watch() -> None:
+    """Every few seconds: retry a view the store's lock kept from loading, and tell when
+    the store changed (a scheduled ingest committed) since this view was drawn."""
+    db = Path(st.session_state["_db"])
+    if st.session_state.get("_busy") or st.session_state.get("_stale"):
+        if st.session_state.get("_watch_armed"):
+            st.session_state["_watch_armed"] = False
+            st.rerun()
+        st.session_state["_watch_armed"] = True  # the next tick reruns the whole page
+        return
+    st.session_state["_watch_armed"] = False
+    if data.version(db) != st.session_state.get("_ver"):
+        left, right = st.columns([4, 1])
+        left.caption("The store has changed since this view was drawn (an ingest committed).")
+        if right.button("Refresh", key="refresh"):
+            st.rerun()
 
 
 def _busy_notice() -> None:
-    tries = st.session_state.get("_busy_tries", 0) + 1
-    st.session_state["_busy_tries"] = tries
-    st.info("An ingest is writing to the store right now; this page will load as soon as it lets go.")
-    if tries < BUSY_RETRIES:
-        time.sleep(2)
-        st.rerun()
-    elif st.button("Try again"):
-        st.session_state["_busy_tries"] = 0
-        st.rerun()
+    st.session_state["_busy"] = True
+    st.info("An ingest is writing to the store right now; this page loads as soon as it lets go.")
 
 
 def _empty_store(meta: dict) -> None:

@@ -1,0 +1,391 @@
+"""The dashboard's pages and filters, run headless with Streamlit's AppTest.
+
+Each test runs over the store ingested from ``sample_logs/`` (skipped while that
+folder is empty) and over a synthetic store from ``dashboard.demo`` (always
+available, with known incidents), plus edge-case stores: missing, empty,
+without incidents, without latency, not a store at all.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from dashboard import demo  # noqa: E402
+from pipeline import store as store_mod  # noqa: E402
+from pipeline.api import Store  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "dashboard" / "app.py")
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory) -> Path:
+    return demo.make_store(tmp_path_factory.mktemp("demo") / "demo.duckdb")
+
+
+@pytest.fixture(params=["sample", "demo"])
+def any_store(request) -> Path:
+    """The sample store (from sample_logs/) and the synthetic one."""
+    if request.param == "sample":
+        return request.getfixturevalue("sample_store")
+    return request.getfixturevalue("demo_store")
+
+
+def run_app(db: Path, monkeypatch, **params) -> AppTest:
+    monkeypatch.setenv(store_mod.ENV_DB, str(db))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def assert_clean(at: AppTest) -> None:
+    """No exception element and no st.error on the page."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def texts(at: AppTest) -> str:
+    parts = []
+    for group in (at.title, at.header, at.subheader, at.markdown, at.caption, at.info, at.warning,
+                  at.success, at.code):
+        parts += [str(el.value) for el in group]
+    return "\n".join(parts).replace("\\", "")  # Markdown escapes
+
+
+def plotly_count(at: AppTest) -> int:
+    return len(at.get("plotly_chart"))
+
+
+def qp(at: AppTest) -> dict:
+    return dict(at.query_params)
+
+
+def first_incident(db: Path) -> dict | None:
+    frame = Store(db).incidents()
+    return frame.row(0, named=True) if frame.height else None
+
+
+# ----------------------------------------------------------------------------- pages
+
+
+def test_overview(any_store, monkeypatch):
+    at = run_app(any_store, monkeypatch)
+    assert_clean(at)
+    assert at.title[0].value == "Database connection drops"
+    assert plotly_count(at) >= 1  # the timeline
+    n = Store(any_store).incidents().height
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Incidents"] == f"{n:,}"
+    if n:
+        # counts by cause and by host
+        assert plotly_count(at) >= 2
+        assert any(s.value == "By cause" for s in at.subheader)
+        assert any(s.value == "By host" for s in at.subheader)
+
+
+def test_incidents_page(any_store, monkeypatch):
+    at = run_app(any_store, monkeypatch, page="incidents")
+    assert_clean(at)
+    assert at.title[0].value == "Incidents"
+    incidents = Store(any_store).incidents()
+    if incidents.height == 0:
+        assert "No incidents" in texts(at)
+        return
+    table = at.dataframe[0].value
+    assert len(table) == incidents.height
+    for col in ("start (UTC)", "duration", "cause", "confidence", "hosts", "errors"):
+        assert col in table.columns
+
+
+def test_selecting_an_incident_opens_its_page(any_store, monkeypatch):
+    inc = first_incident(any_store)
+    if inc is None:
+        pytest.skip("store has no incidents")
+    at = run_app(any_store, monkeypatch, page="incidents")
+    at.selectbox(key="w_open").set_value(inc["incident_id"]).run()
+    assert_clean(at)
+    assert at.radio(key="w_page").value == "incident"
+    assert at.selectbox(key="w_incident").value == inc["incident_id"]
+    assert qp(at)["page"] == "incident"
+    assert qp(at)["incident"] == inc["incident_id"]
+    assert inc["summary"].split()[0] in texts(at)
+
+
+def test_incident_page_shows_explanation_advice_evidence(any_store, monkeypatch):
+    inc = first_incident(any_store)
+    if inc is None:
+        pytest.skip("store has no incidents")
+    at = run_app(any_store, monkeypatch, page="incident", incident=inc["incident_id"])
+    assert_clean(at)
+    page = texts(at)
+    assert inc["cause"] in page
+    assert any(s.value == "Explanation" for s in at.subheader)
+    detail = Store(any_store).incident(inc["incident_id"])
+    for advice in detail.advice:
+        assert advice.split()[0] in page
+    # evidence lines, raw text, in code blocks (the first ones; the rest fold into an expander)
+    lines = [line for line in detail.evidence["line"].to_list() if line]
+    shown = [c.value for c in at.code]
+    for line in lines[:3]:
+        assert line in shown
+    assert plotly_count(at) >= 1  # zoomed timeline
+
+
+def test_incident_page_switches_incident(demo_store, monkeypatch):
+    at = run_app(demo_store, monkeypatch, page="incident", incident="inc-idle-0001")
+    assert_clean(at)
+    assert "between 240 s and 300 s" in texts(at)  # idle times against the inferred limit
+    assert plotly_count(at) >= 3  # timeline, latency, idle times
+    at.selectbox(key="w_incident").set_value("inc-net-0002").run()
+    assert_clean(at)
+    assert qp(at)["incident"] == "inc-net-0002"
+    assert "Round-trip time rose to 850 ms" in texts(at)
+
+
+def test_unknown_incident_id(demo_store, monkeypatch):
+    at = run_app(demo_store, monkeypatch, page="incident", incident="no-such-incident")
+    assert_clean(at)
+    assert "no incident with that id" in texts(at)
+
+
+def test_health_page(any_store, monkeypatch):
+    at = run_app(any_store, monkeypatch, page="health")
+    assert_clean(at)
+    assert at.title[0].value == "Data health"
+    metrics = {m.label: m.value for m in at.metric}
+    files = Store(any_store).counts()["files"]
+    assert metrics["Files ingested"] == f"{files:,}"
+    assert any(s.value == "Coverage per source" for s in at.subheader)
+    assert any(s.value == "Rejected lines" for s in at.subheader)
+
+
+def test_health_page_shows_reject_examples(demo_store, monkeypatch):
+    at = run_app(demo_store, monkeypatch, page="health")
+    assert_clean(at)
+    assert "garbled line without a timestamp" in [c.value for c in at.code]
+    assert at.expander  # one per reject reason
+
+
+# ----------------------------------------------------------------------------- filters
+
+
+@pytest.mark.parametrize("preset", ["1h", "6h", "24h", "7d", "30d", "all"])
+def test_range_presets(any_store, monkeypatch, preset):
+    at = run_app(any_store, monkeypatch)
+    at.selectbox(key="w_range").set_value(preset).run()
+    assert_clean(at)
+    if preset == "all":
+        assert "range" not in qp(at)
+    else:
+        assert qp(at)["range"] == preset
+
+
+def test_custom_range(demo_store, monkeypatch):
+    at = run_app(demo_store, monkeypatch)
+    at.selectbox(key="w_range").set_value("custom").run()
+    at.text_input(key="w_start").set_value("2026-11-20T02:00:00Z").run()
+    at.text_input(key="w_end").set_value("2026-11-20T04:30:00Z").run()
+    assert_clean(at)
+    assert qp(at)["start"] == "2026-11-20T02:00:00Z"
+    assert qp(at)["end"] == "2026-11-20T04:30:00Z"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Incidents"] == "2"  # network at 02:30 and max_connections at 04:00
+    at.text_input(key="w_start").set_value("yesterday-ish").run()
+    assert_clean(at)
+    assert any("Not a time" in w.value for w in at.sidebar.warning)
+
+
+def test_custom_range_from_url(demo_store, monkeypatch):
+    at = run_app(demo_store, monkeypatch, range="custom", start="2026-11-20T04:30:00Z",
+                 end="2026-11-20T06:00:00Z")
+    assert_clean(at)
+    assert at.selectbox(key="w_range").value == "custom"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Incidents"] == "1"  # the restart at 05:00
+
+
+def test_cause_filter(any_store, monkeypatch):
+    incidents = Store(any_store).incidents()
+    cause = incidents["cause"][0] if incidents.height else "idle_timeout"
+    expected = incidents.filter(incidents["cause"] == cause).height
+    at = run_app(any_store, monkeypatch)
+    at.multiselect(key="w_causes").set_value([cause]).run()
+    assert_clean(at)
+    assert qp(at)["cause"] == cause
+    assert {m.label: m.value for m in at.metric}["Incidents"] == f"{expected:,}"
+    at.radio(key="w_page").set_value("incidents").run()
+    assert_clean(at)
+    if expected:
+        assert set(at.dataframe[0].value["cause"]) == {cause}
+
+
+def test_host_filter(any_store, monkeypatch):
+    at = run_app(any_store, monkeypatch)
+    hosts = at.multiselect(key="w_hosts").options
+    if not hosts:
+        pytest.skip("store has no hosts")
+    host = hosts[0]
+    at.multiselect(key="w_hosts").set_value([host]).run()
+    assert_clean(at)
+    assert qp(at)["host"] == host
+    expected = Store(any_store).incidents(hosts=[host]).height
+    assert {m.label: m.value for m in at.metric}["Incidents"] == f"{expected:,}"
+
+
+def test_source_filter(any_store, monkeypatch):
+    at = run_app(any_store, monkeypatch)
+    at.multiselect(key="w_sources").set_value(["latency", "app"]).run()
+    assert_clean(at)
+    assert at.query_params["source"] == ["latency", "app"] or qp(at)["source"] in ("latency", "app")
+    assert plotly_count(at) >= 1
+
+
+def test_state_round_trips_through_the_url(demo_store, monkeypatch):
+    at = run_app(demo_store, monkeypatch, page="incidents", range="24h", host="app-2",
+                 cause=["max_connections", "server_restart"], source="app")
+    assert_clean(at)
+    assert at.radio(key="w_page").value == "incidents"
+    assert at.selectbox(key="w_range").value == "24h"
+    assert at.multiselect(key="w_hosts").value == ["app-2"]
+    assert at.multiselect(key="w_causes").value == ["max_connections", "server_restart"]
+    assert at.multiselect(key="w_sources").value == ["app"]
+    assert set(at.dataframe[0].value["cause"]) == {"max_connections", "server_restart"}
+
+
+def test_page_radio_covers_every_page(demo_store, monkeypatch):
+    at = run_app(demo_store, monkeypatch)
+    for page in ("incidents", "incident", "health", "overview"):
+        at.radio(key="w_page").set_value(page).run()
+        assert_clean(at)
+        assert qp(at).get("page", "overview") == page
+
+
+# ----------------------------------------------------------------------------- edge cases
+
+
+def test_missing_store(tmp_path, monkeypatch):
+    at = run_app(tmp_path / "nothing-here.duckdb", monkeypatch)
+    assert_clean(at)
+    assert "There is no store" in texts(at)
+
+
+def test_not_a_store(tmp_path, monkeypatch):
+    bogus = tmp_path / "bogus.duckdb"
+    bogus.write_text("this is not a database\n" * 100)
+    monkeypatch.setenv(store_mod.ENV_DB, str(bogus))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert at.error and "Cannot read the store" in at.error[0].value
+
+
+@pytest.mark.parametrize("page", ["overview", "incidents", "incident", "health"])
+def test_empty_store(tmp_path, monkeypatch, page):
+    db = tmp_path / "empty.duckdb"
+    store_mod.connect(db).close()
+    at = run_app(db, monkeypatch, page=page)
+    assert_clean(at)
+    if page == "health":
+        assert "No files ingested yet." in texts(at)
+    else:
+        assert "The store is empty" in texts(at)
+
+
+@pytest.mark.parametrize("page", ["overview", "incidents", "incident"])
+def test_store_without_incidents(tmp_path, monkeypatch, page):
+    db = demo.make_store(tmp_path / "quiet.duckdb", incidents=False)
+    at = run_app(db, monkeypatch, page=page)
+    assert_clean(at)
+    assert "No incidents in this store" in texts(at)
+
+
+def test_missing_latency_source(tmp_path, monkeypatch):
+    db = demo.make_store(tmp_path / "nolat.duckdb")
+    with store_mod.opened(db) as con:
+        con.execute("DELETE FROM latency")
+        con.execute("DELETE FROM files WHERE format = 'latency_csv'")
+    at = run_app(db, monkeypatch, page="health")
+    assert_clean(at)
+    assert "`network` cannot be judged" in texts(at)
+    at = run_app(db, monkeypatch, page="incident", incident="inc-net-0002")
+    assert_clean(at)
+    assert "`network` cannot be judged" in texts(at)
+    at = run_app(db, monkeypatch)
+    assert_clean(at)
+    assert "`network` cannot be judged" in texts(at)
+
+
+# ----------------------------------------------------------------------------- while ingest writes
+
+WRITER = textwrap.dedent("""
+    import sys, time, json
+    from pipeline import store
+    db, seconds, hold = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+    end = time.monotonic() + seconds
+    commits = 0
+    while time.monotonic() < end:
+        # like ingest: open, write one transaction, close; wait as long as a reader has it
+        with store.opened(db, wait_s=60) as con:
+            con.execute("BEGIN TRANSACTION")
+            con.execute("INSERT INTO rejects VALUES ('/logs/x.log', ?, 'test', 'x')", [commits])
+            time.sleep(hold)
+            con.execute("COMMIT")
+            store.touch_changed(con)
+        commits += 1
+        time.sleep(0.05)
+    print(json.dumps({"commits": commits}))
+""")
+
+
+def test_dashboard_while_the_store_is_written(tmp_path, monkeypatch):
+    """Short commits in another process (as ingest makes them): the dashboard keeps
+    answering without an error, and the writer never fails because of the dashboard."""
+    db = demo.make_store(tmp_path / "busy.duckdb")
+    at = run_app(db, monkeypatch)  # a first view, read before the writer starts
+    assert_clean(at)
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "8", "0.2"], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        pages = ["overview", "incidents", "incident", "health"]
+        runs = 0
+        deadline = time.monotonic() + 7
+        while time.monotonic() < deadline:
+            at.radio(key="w_page").set_value(pages[runs % len(pages)]).run()
+            assert_clean(at)
+            runs += 1
+    finally:
+        out, err = writer.communicate(timeout=120)
+    assert writer.returncode == 0, err
+    assert json.loads(out)["commits"] > 5
+    assert runs >= 2
+
+
+def test_dashboard_while_a_writer_holds_the_store(tmp_path, monkeypatch):
+    """A commit longer than the dashboard waits: it shows the last data it read (or a
+    notice on a first visit), never an error."""
+    db = demo.make_store(tmp_path / "held.duckdb")
+    at = run_app(db, monkeypatch)
+    assert_clean(at)
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "0.1", "12"], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)  # the writer has the store now (and has changed its version)
+        at.run()
+        assert_clean(at)
+        assert at.title[0].value == "Database connection drops"  # the cached view
+        fresh = run_app(db, monkeypatch, page="health")  # a new visitor, nothing cached for it
+        assert_clean(fresh)
+    finally:
+        out, err = writer.communicate(timeout=120)
+    assert writer.returncode == 0, err
