@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+import pytest
 
 from pipeline.ingest.families import mariadb, mysql_error
 from pipeline.ingest.families.base import FileContext
@@ -161,3 +162,81 @@ def test_sniff_prefers_mariadb_for_zone_less_stamps():
     old = ["200310 22:19:55 mysqld_safe Starting mariadbd daemon with databases from /var/lib/mysql"]
     assert FAMILY.sniff(old) >= 0.5
     assert mysql_error.FAMILY.sniff(old) < 0.5
+
+
+# Lines as Debian's mariadbd 10.11 writes them with --log-warnings=4.
+MARIADB_1011 = [
+    "2026-11-25  0:09:16 0 [Note] Starting MariaDB 10.11.19-MariaDB-0+deb12u1 source revision 5843d847 server_uid Shjq0+bT= as process 25098",
+    "2026-11-25  0:09:17 0 [Note] /usr/sbin/mariadbd: ready for connections.",
+    "Version: '10.11.19-MariaDB-0+deb12u1'  socket: '/tmp/lab/mariadb.sock'  port: 35161  Debian 12",
+    "2026-11-25  0:09:19 5 [Warning] Could not read packet: fd: 42  state: 1  read_length: 4  errno: 110  vio_errno: 1159  length: -1",
+    "2026-11-25  0:09:19 5 [Warning] Aborted connection 5 to db: 'unconnected' user: 'app' host: '127.0.0.1' (Got timeout reading communication packets)",
+    "2026-11-25  0:09:21 6 [Warning] Access denied for user 'app'@'127.0.0.1' (using password: YES)",
+    "2026-11-25  0:09:42 0 [Warning] Aborted connection 0 to db: 'unconnected' user: 'unauthenticated' host: 'connecting host' (Too many connections)",
+    "2026-11-25  0:09:44 16 [Warning] Aborted connection 16 to db: 'unconnected' user: 'unauthenticated' host: '127.0.0.1' (This connection closed normally without authentication)",
+    "2026-11-25  0:09:46 0 [Note] /usr/sbin/mariadbd (initiated by: unknown): Normal shutdown",
+    "2026-11-25  0:09:46 0 [Warning] Aborted connection 17 to db: 'unconnected' user: 'app' host: '127.0.0.1' (KILLED)",
+    "2026-11-25  0:09:46 17 [ERROR] mariadbd: Connection was killed",
+    "2026-11-25  0:09:46 0 [Note] Shutdown completed; log sequence number 44828; transaction id 15",
+    "2026-11-25  0:09:46 0 [Note] /usr/sbin/mariadbd: Shutdown complete",
+    "",
+    "2026-11-25  0:09:50 0 [Note] Starting MariaDB 10.11.19-MariaDB-0+deb12u1 source revision 5843d847 server_uid Shjq0+bT= as process 25859",
+    "2026-11-25  0:09:50 0 [Note] mariadbd: Aria engine: starting recovery",
+    "recovered pages: 0% 31% 41% 100% (0.0 seconds); tables to flush: 1 0",
+    " (0.0 seconds); ",
+    "2026-11-25  0:09:50 0 [Note] mariadbd: Aria engine: recovery done",
+]
+
+
+def test_mariadb_1011_lines():
+    parsed = parse(MARIADB_1011)
+    ev = parsed.events
+    assert ev["kind"].to_list() == [
+        "other", "server_start", "other", "aborted_connection", "access_denied", "too_many_connections",
+        "aborted_connection", "server_stop", "aborted_connection", "other", "other", "server_stop",
+        "other", "server_stop", "other",
+    ]
+    assert ev["error_code"][2] == 1159  # vio_errno of "Could not read packet", not the OS errno
+    assert ev["conn_ref"].to_list()[3:8] == ["5", "6", "0", "16", "0"]
+    assert ev["n_lines"].to_list()[11] == 2  # the blank line folds into "Shutdown complete"
+    assert ev["n_lines"].to_list()[13] == 3  # Aria's progress lines fold into its recovery line
+    assert accounted(parsed) == len(MARIADB_1011)
+
+
+@pytest.mark.slow
+def test_live_mariadbd_error_log(tmp_path):
+    """Start a private mariadbd, make it log an idle timeout, a denied login and a
+    shutdown, and read its real error log."""
+    from lab.mariadb import MariaDBMissing, MariaDBServer
+
+    try:
+        server = MariaDBServer(tmp_path / "mariadb.err", options={"wait_timeout": 1}, workdir=tmp_path / "srv")
+    except MariaDBMissing:
+        pytest.skip("mariadbd is not installed")
+    import time
+
+    import pymysql
+
+    server.start()
+    try:
+        admin = server.admin()
+        admin.cursor().execute("CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 'pw'")
+        admin.close()
+        idle = pymysql.connect(host=server.host, port=server.port, user="app", password="pw")
+        time.sleep(2.5)
+        with pytest.raises(pymysql.err.OperationalError):
+            pymysql.connect(host=server.host, port=server.port, user="app", password="wrong")
+        del idle
+    finally:
+        server.stop()
+    lines = (tmp_path / "mariadb.err").read_text().splitlines()
+    assert FAMILY.sniff(lines[:200]) > mysql_error.FAMILY.sniff(lines[:200])
+    parsed = parse(lines, tz="UTC")
+    kinds = parsed.events["kind"].to_list()
+    assert kinds.count("server_start") == 1
+    assert "access_denied" in kinds
+    assert "server_stop" in kinds
+    aborted = parsed.events.filter(pl.col("kind") == "aborted_connection")
+    assert aborted["message"].str.contains("Got timeout reading communication packets").any()
+    assert parsed.rejects.height == 0
+    assert accounted(parsed) == len(lines)

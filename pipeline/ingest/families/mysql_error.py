@@ -72,11 +72,14 @@ KIND_RULES: list[tuple[str, str]] = [
     (r"^(?:X Plugin|Plugin mysqlx)", "other"),
     (r"(?i)ready for connections", "server_start"),
     (r"(?i)(?:^|: )Shutdown complete\b|Normal shutdown|Received SHUTDOWN|got signal \d+|"
-     r"mysqld from pid file .* ended|Database was not shutdown normally|Starting crash recovery",
+     r"mysqld from pid file .* ended|Database was not shutdown normally|Starting crash recovery|"
+     r"Aria engine: starting recovery",
      "server_stop"),
 ]
 
-CODE_IN_MESSAGE = r"(?i)(?:Internal (?:MariaDB|MySQL) error code:|Error_code:|error code[: ]|errno[: ])\s*(\d{3,5})"
+# server error codes named in a message; vio_errno is the network error of MariaDB's
+# "Could not read packet" (1158 read error, 1159 read timeout, 1160/1161 write)
+CODE_IN_MESSAGE = r"(?i)(?:Internal (?:MariaDB|MySQL) error code:|Error_code:|vio_errno:)\s*(\d{3,5})"
 
 
 def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql") -> Parsed:
