@@ -94,7 +94,6 @@ def _template() -> Path:
             "--user=root",
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
-            "--skip-name-resolve",
             *BASE_OPTIONS,
         ]
         for _attempt in range(2):
@@ -108,8 +107,50 @@ def _template() -> Path:
             raise RuntimeError(
                 "mariadb-install-db failed:\n" + proc.stdout.decode(errors="replace")[-2000:]
             )
+        _drop_hostname_accounts(datadir, root)
         _template_dir = datadir
         return datadir
+
+
+def _drop_hostname_accounts(datadir: Path, root: Path) -> None:
+    """Remove the accounts mariadb-install-db made for this machine's host name.
+
+    Under --skip-name-resolve the server warns about each of them at every
+    start ("'user' entry 'root@<hostname>' ignored"), noise no real server has.
+    """
+    import pymysql
+
+    mariadbd, _ = require_mariadb()
+    sock = root / "init.sock"
+    proc = subprocess.Popen(
+        [mariadbd, "--no-defaults", "--user=root", f"--datadir={datadir}", f"--tmpdir={root / 'tmp'}",
+         f"--socket={sock}", "--skip-networking", f"--log-error={root / 'init.log'}",
+         f"--pid-file={root / 'init.pid'}", *BASE_OPTIONS],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(), start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = pymysql.connect(unix_socket=str(sock), user="root", password="", autocommit=True)
+                break
+            except Exception:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    return
+                time.sleep(0.2)
+        local = "('localhost', '127.0.0.1', '::1')"
+        with conn.cursor() as cur:
+            cur.execute(f"DELETE FROM mysql.global_priv WHERE Host NOT IN {local}")
+            cur.execute(f"DELETE FROM mysql.proxies_priv WHERE Host NOT IN {local}")
+            cur.execute("FLUSH PRIVILEGES")
+        conn.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def _env() -> dict[str, str]:
