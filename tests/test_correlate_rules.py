@@ -48,13 +48,15 @@ def quiet_pings(b, start, end, step=5):
 def idle_pattern(b, t0, *, ok_idles=(10, 60, 150, 240, 290), fail_idles=(305, 330, 360), server_aborts=True,
                  limit=300, host=None):
     """Connections that sat idle: the short ones work, the long ones fail at first use."""
-    for i, idle in enumerate(ok_idles):
-        c = f"0xa{i:x}"
-        b.pool(t0 + i, "checkout", c, host=host)
-        b.pool(t0 + i + 1, "checkin", c, host=host)
-        b.pool(t0 + i + 1 + idle, "checkout", c, host=host)
-        b.pool(t0 + i + 2 + idle, "checkin", c, host=host)
     base = t0 + 400
+    first_fail = base + 1 + min(fail_idles)
+    for i, idle in enumerate(ok_idles):  # checked out again while the failures happen
+        c = f"0xa{i:x}"
+        t_ok = first_fail + 2 + i * 3
+        b.pool(t_ok - idle - 1, "checkout", c, host=host)
+        b.pool(t_ok - idle, "checkin", c, host=host)
+        b.pool(t_ok, "checkout", c, host=host)
+        b.pool(t_ok + 1, "checkin", c, host=host)
     for i, idle in enumerate(fail_idles):
         c = f"0xf{i:x}"
         b.pool(base + i, "checkout", c, host=host)
@@ -180,7 +182,7 @@ def test_pool_exhausted(con):
 
 def restart(b, t0, refused=4):
     b.metric(t0 - 30, "uptime", 86400)
-    b.metric(t0 + 40, "uptime", 5)
+    b.metric(t0 + 40, "uptime", 10)
     b.server(t0, "server_stop", "/usr/sbin/mariadbd (initiated by: unknown): Normal shutdown")
     b.server(t0 + 2, "server_stop", "/usr/sbin/mariadbd: Shutdown complete")
     b.server(t0 + 30, "server_start", "/usr/sbin/mariadbd: ready for connections.")

@@ -24,7 +24,7 @@ from pathlib import Path
 from pipeline.correlate import advice as _advice
 from pipeline.correlate.causes import score_causes, verdict
 from pipeline.correlate.evidence import gather, pool_demand
-from pipeline.correlate.idle import build_pool, idle_limits
+from pipeline.correlate.idle import build_idle_limits, build_pool, idle_limits
 from pipeline.correlate.incidents import build_incidents
 from pipeline.correlate.settings import DEFAULTS, resolve
 
@@ -50,7 +50,7 @@ CAUSE_EVIDENCE: dict[str, tuple[str, ...]] = {
 }
 MAX_EVIDENCE = 24
 TEMP_TABLES = (
-    "c_drops", "c_inc", "c_checkouts", "c_idle_limit", "c_lim", "c_srv", "c_srv_inc",
+    "c_drops", "c_inc", "c_checkouts", "c_idle_inc", "c_srv", "c_srv_inc",
     "c_lat", "c_lat_inc", "c_met", "c_met_inc",
 )
 
@@ -90,8 +90,9 @@ def _begin(con) -> bool:
 def _correlate(con, s: dict) -> dict:
     build_incidents(con, s)
     build_pool(con, s)
+    build_idle_limits(con, s)
     limits = idle_limits(con)
-    features, rows, ctx = gather(con, s, limits)
+    features, rows, ctx = gather(con, s)
     incs = _fetch_incidents(con)
     pool_grps = [i["grp"] for i in incs if (features.get(i["grp"], {}).get("n_pool_timeout") or 0) > 0]
     demand = pool_demand(con, pool_grps)
@@ -103,7 +104,7 @@ def _correlate(con, s: dict) -> dict:
         f = features.get(grp, {})
         scores = score_causes(f, s)
         cause, confidence = verdict(scores, s)
-        det = _details(inc, f, limits, ctx, demand.get(grp, {}))
+        det = _details(inc, f, limits.get(grp, {}), ctx, demand.get(grp, {}))
         evidence = _pick_evidence(cause, scores, rows.get(grp, []), inc, ctx)
         for r in evidence:
             r["why"] = _advice.why(r, f)
@@ -128,7 +129,7 @@ def _correlate(con, s: dict) -> dict:
 
     _resolve_lines([r for _, _, r in ev_rows])
     _write(con, inc_rows, ev_rows)
-    return {"incidents": len(incs), "by_cause": dict(sorted(by_cause.items())), "idle_limits": limits}
+    return {"incidents": len(incs), "by_cause": dict(sorted(by_cause.items()))}
 
 
 def _fetch_incidents(con) -> list[dict]:
@@ -150,7 +151,7 @@ def _clean(f: dict) -> dict:
 
 def _details(inc: dict, f: dict, limits: dict, ctx: dict, demand: dict) -> dict:
     det: dict = {"wait_timeout": ctx.get("wait_timeout")}
-    host_limits = {h: limits[h] for h in inc["hosts"] if h in limits}
+    host_limits = dict(limits)
     if host_limits:
         det["idle_limits"] = host_limits
         det["idle_limit"] = max(host_limits.values(), key=lambda v: (v["failed_over"], -v["fail_min_s"]))
@@ -176,9 +177,6 @@ def _pick_evidence(cause: str, scores: dict, rows: list[dict], inc: dict, ctx: d
     order = [cause] + [c for c, _ in sorted(scores.items(), key=lambda kv: -kv[1]["score"]) if c != cause]
     pool = list(rows)
     if "idle_timeout" in scores or cause == "idle_timeout":
-        for h in inc["hosts"]:
-            if h in ctx["ok_by_host"]:
-                pool.append(dict(ctx["ok_by_host"][h]))
         pool.extend(dict(r) for r in ctx["wait_rows"])
     chosen: list[dict] = []
     seen = set()

@@ -46,7 +46,7 @@ def _rows(con, sql, params=None):
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
-def gather(con, s: dict, limits: dict[str, dict]) -> tuple[dict[int, dict], dict[int, list[dict]]]:
+def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
     pre = float(s["lookback_seconds"]) * 1000.0
     post = float(s["lookahead_seconds"]) * 1000.0
     idle_back = float(s["idle_lookback_seconds"]) * 1000.0
@@ -54,13 +54,6 @@ def gather(con, s: dict, limits: dict[str, dict]) -> tuple[dict[int, dict], dict
     features: dict[int, dict] = defaultdict(dict)
     rows: dict[int, list[dict]] = defaultdict(list)
 
-    # --- idle limits per host, as a table for joins
-    con.execute("CREATE OR REPLACE TEMP TABLE c_lim (host VARCHAR, fail_min DOUBLE, ok_max DOUBLE)")
-    if limits:
-        con.executemany(
-            "INSERT INTO c_lim VALUES (?, ?, ?)",
-            [[h, v["fail_min_s"], v["ok_max_s"]] for h, v in limits.items()],
-        )
     # --- server wait_timeout from metrics (the smallest one seen: it is the one that kills)
     wait_timeout = con.execute(
         "SELECT min(v) FROM (SELECT host, arg_max(value, ts) AS v FROM metrics "
@@ -114,7 +107,7 @@ def gather(con, s: dict, limits: dict[str, dict]) -> tuple[dict[int, dict], dict
                    AS n_mid_use
         FROM c_checkouts c
         JOIN c_drops d ON d.rid = c.fail_rid
-        LEFT JOIN c_lim l ON l.host = c.host
+        LEFT JOIN c_idle_inc l ON l.grp = d.grp AND l.host IS NOT DISTINCT FROM c.host AND l.valid
         WHERE c.failed
         GROUP BY d.grp
         """,
@@ -137,19 +130,20 @@ def gather(con, s: dict, limits: dict[str, dict]) -> tuple[dict[int, dict], dict
         f"""
         CREATE OR REPLACE TEMP TABLE c_srv_inc AS
         WITH idle_back AS (
-            SELECT i.grp, i.start_ms, i.end_ms,
-                   least({idle_back}, coalesce(f.max_idle * 1000.0 + 30000.0, {pre})) AS back_ms
+            SELECT i.grp, i.start_ms, i.end_ms, i.hi_ms,
+                   greatest(i.start_ms - least({idle_back}, greatest({pre}, coalesce(f.max_idle * 1000.0 + 30000.0, 0))),
+                            coalesce(i.prev_mid_ms, -1e18)) AS lo_ms
             FROM c_inc i LEFT JOIN (
                 SELECT d.grp, max(c.idle_s) AS max_idle FROM c_checkouts c
                 JOIN c_drops d ON d.rid = c.fail_rid WHERE c.failed GROUP BY d.grp
             ) f USING (grp)
         )
         SELECT i.grp, s.* FROM c_srv s JOIN c_inc i
-          ON s.t_ms BETWEEN i.start_ms - {pre} AND i.end_ms + {post}
+          ON s.t_ms BETWEEN i.lo_ms AND i.hi_ms
         WHERE s.cat <> 'abort_timeout'
         UNION ALL
         SELECT b.grp, s.* FROM c_srv s JOIN idle_back b
-          ON s.t_ms BETWEEN b.start_ms - greatest(b.back_ms, {pre}) AND b.end_ms + {post}
+          ON s.t_ms BETWEEN b.lo_ms AND b.hi_ms
         WHERE s.cat = 'abort_timeout'
         """
     )
@@ -202,7 +196,7 @@ def gather(con, s: dict, limits: dict[str, dict]) -> tuple[dict[int, dict], dict
         f"""
         CREATE OR REPLACE TEMP TABLE c_lat_inc AS
         SELECT i.grp, l.* FROM c_lat l JOIN c_inc i
-          ON l.t_ms BETWEEN i.start_ms - {pre} AND i.end_ms + {post}
+          ON l.t_ms BETWEEN i.lo_ms AND i.hi_ms
         """
     )
     for r in _rows(
@@ -252,7 +246,8 @@ def gather(con, s: dict, limits: dict[str, dict]) -> tuple[dict[int, dict], dict
         FROM tc ASOF LEFT JOIN mc m ON tc.host IS NOT DISTINCT FROM m.host AND tc.ts >= m.ts
         LEFT JOIN mcl ON tc.host IS NOT DISTINCT FROM mcl.host
         UNION ALL
-        SELECT epoch_ms(ts), host, 'uptime_reset', value, prev, file, line_no
+        -- a restart happened ``uptime`` seconds before the sample that shows it
+        SELECT epoch_ms(ts) - (value * 1000)::BIGINT, host, 'uptime_reset', value, prev, file, line_no
         FROM up WHERE prev IS NOT NULL AND value < prev
         """
     )
@@ -261,7 +256,7 @@ def gather(con, s: dict, limits: dict[str, dict]) -> tuple[dict[int, dict], dict
         f"""
         CREATE OR REPLACE TEMP TABLE c_met_inc AS
         SELECT i.grp, m.* FROM c_met m JOIN c_inc i
-          ON m.t_ms BETWEEN i.start_ms - {pre} AND i.end_ms + {post}
+          ON m.t_ms BETWEEN i.lo_ms AND i.hi_ms
         """
     )
     for r in _rows(
@@ -345,23 +340,17 @@ def gather(con, s: dict, limits: dict[str, dict]) -> tuple[dict[int, dict], dict
     rows_ok = _rows(
         con,
         """
-        WITH pick AS (
-            SELECT c.* FROM c_checkouts c JOIN c_idle_limit l USING (host)
-            WHERE l.valid AND NOT c.failed AND c.idle_s = l.ok_max
-            QUALIFY row_number() OVER (PARTITION BY c.host ORDER BY c.t_ms, c.rid) = 1
-        )
-        SELECT 'idle_ok' AS category, 'sqlalchemy' AS source, p.t_ms, 'checkout' AS kind, e.raw,
-               e.message AS line, e.file, e.line_no, e.event_id, p.idle_s AS value, NULL::DOUBLE AS ref, p.host
-        FROM pick p JOIN events e ON e.rowid = p.rid
+        SELECT l.grp, 'idle_ok' AS category, 'sqlalchemy' AS source, epoch_ms(e.ts) AS t_ms, 'checkout' AS kind,
+               e.raw, e.message AS line, e.file, e.line_no, e.event_id, l.ok_max AS value, NULL::DOUBLE AS ref
+        FROM c_idle_inc l JOIN events e ON e.rowid = l.ok_rid
+        WHERE l.valid
         """,
     )
-    ok_by_host = {r["host"]: r for r in rows_ok}
-
-    for r in rows_srv + rows_lat + rows_met + rows_cli + rows_idle:
+    for r in rows_srv + rows_lat + rows_met + rows_cli + rows_idle + rows_ok:
         rows[r.pop("grp")].append(r)
     for grp, feats in features.items():
         feats["wait_timeout"] = wait_timeout
-    ctx = {"wait_rows": wait_rows, "ok_by_host": ok_by_host, "wait_timeout": wait_timeout}
+    ctx = {"wait_rows": wait_rows, "wait_timeout": wait_timeout}
     return features, rows, ctx
 
 

@@ -10,9 +10,10 @@ From SQLAlchemy pool lines (``conn_ref`` is the DBAPI connection's repr):
 * a checkout *failed* when the next thing that happened to that connection was
   a pre-ping failure or an invalidation rather than a checkin.
 
-Per host, the idle limit is the threshold ``t`` (one of the failed idle times)
-that best separates failures from successes: most failures idle >= t, fewest
-successes idle >= t.  It is reported as a range: the longest successful idle
+Per incident and host, the idle limit is the threshold ``t`` (one of the failed
+idle times, at least ``min_idle_limit_seconds``) that best separates the
+incident's failures from the successes during it: most failures idle >= t,
+fewest successes idle >= t.  It is reported as a range: the longest successful idle
 time below ``t`` (``ok_max``) and the shortest failing idle time at or above it
 (``fail_min``): "connections idle fail_min-fail_max s failed, none idle ok_max s
 or less did: the limit is between ok_max and fail_min".
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 
 def build_pool(con, s: dict) -> None:
-    """Create ``c_checkouts`` (one row per checkout) and ``c_idle_limit`` (per host)."""
+    """Create ``c_checkouts``: one row per checkout, with idle time and outcome."""
     # Compact rows (a hash for the connection key, a small code for the kind, the
     # event's rowid) keep the sort of millions of pool lines in memory.
     con.execute(
@@ -50,53 +51,74 @@ def build_pool(con, s: dict) -> None:
         FROM q WHERE kc = 1
         """
     )
+
+
+def build_idle_limits(con, s: dict) -> None:
+    """Create ``c_idle_inc``: the idle limit inferred for each incident and host.
+
+    Failures are the incident's failed checkouts; successes are the checkouts of
+    the same host made between the incident's first and last drop (before the
+    first failure the limit may not have existed yet: a firewall rule, a changed
+    wait_timeout).
+    """
     min_idle = float(s["min_idle_limit_seconds"])
     tol = float(s["idle_ok_tolerance"])
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE c_idle_limit AS
-        WITH c AS (
-            SELECT host, idle_s, failed FROM c_checkouts WHERE idle_s IS NOT NULL
+        CREATE OR REPLACE TEMP TABLE c_idle_inc AS
+        WITH f AS (
+            SELECT d.grp, c.host, c.idle_s, true AS failed, c.rid
+            FROM c_checkouts c JOIN c_drops d ON d.rid = c.fail_rid
+            WHERE c.failed AND c.idle_s IS NOT NULL
+        ), fh AS (
+            SELECT DISTINCT grp, host FROM f
+        ), o AS (
+            SELECT i.grp, c.host, c.idle_s, false AS failed, c.rid
+            FROM c_checkouts c JOIN c_inc i ON c.t_ms BETWEEN i.start_ms AND i.end_ms
+            JOIN fh ON fh.grp = i.grp AND fh.host IS NOT DISTINCT FROM c.host
+            WHERE NOT c.failed AND c.idle_s IS NOT NULL
+        ), u AS (
+            SELECT * FROM f UNION ALL SELECT * FROM o
         ), cum AS (
-            SELECT host, idle_s, failed,
+            SELECT grp, host, idle_s, failed,
                    sum(failed::INTEGER) OVER w AS f_ge,
                    sum((NOT failed)::INTEGER) OVER w AS ok_ge
-            FROM c
-            WINDOW w AS (PARTITION BY host ORDER BY idle_s DESC
+            FROM u
+            WINDOW w AS (PARTITION BY grp, host ORDER BY idle_s DESC
                          RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         ), best AS (
-            SELECT host,
+            SELECT grp, host,
                    arg_max(idle_s, (f_ge - 3 * ok_ge) * 1e9 - idle_s) AS t,
                    arg_max(f_ge, (f_ge - 3 * ok_ge) * 1e9 - idle_s) AS f_ge,
                    arg_max(ok_ge, (f_ge - 3 * ok_ge) * 1e9 - idle_s) AS ok_ge
             FROM cum WHERE failed AND idle_s >= {min_idle}
-            GROUP BY host
+            GROUP BY grp, host
         ), stats AS (
-            SELECT c.host, b.t, b.f_ge, b.ok_ge,
-                   count(*) FILTER (WHERE c.failed) AS f_all,
-                   max(c.idle_s) FILTER (WHERE NOT c.failed AND c.idle_s < b.t) AS ok_max,
-                   max(c.idle_s) FILTER (WHERE c.failed AND c.idle_s >= b.t) AS fail_max,
-                   min(c.idle_s) FILTER (WHERE c.failed AND c.idle_s >= b.t) AS fail_min,
-                   count(*) FILTER (WHERE NOT c.failed) AS ok_all
-            FROM c JOIN best b USING (host)
+            SELECT u.grp, u.host, b.t, b.f_ge, b.ok_ge,
+                   count(*) FILTER (WHERE u.failed) AS f_all,
+                   max(u.idle_s) FILTER (WHERE NOT u.failed AND u.idle_s < b.t) AS ok_max,
+                   arg_max(u.rid, u.idle_s) FILTER (WHERE NOT u.failed AND u.idle_s < b.t) AS ok_rid,
+                   max(u.idle_s) FILTER (WHERE u.failed AND u.idle_s >= b.t) AS fail_max,
+                   min(u.idle_s) FILTER (WHERE u.failed AND u.idle_s >= b.t) AS fail_min,
+                   count(*) FILTER (WHERE NOT u.failed) AS ok_all
+            FROM u JOIN best b ON b.grp = u.grp AND b.host IS NOT DISTINCT FROM u.host
             GROUP BY ALL
         )
-        SELECT *, (f_ge >= 1 AND ok_ge <= {tol} * f_ge
-                   AND coalesce(ok_max, 0) < fail_min) AS valid
+        SELECT *, (f_ge >= 1 AND ok_ge <= {tol} * f_ge AND coalesce(ok_max, 0) < fail_min) AS valid
         FROM stats
         """
     )
 
 
-def idle_limits(con) -> dict[str, dict]:
-    """Per host: the inferred idle limit range (only hosts with a valid limit)."""
+def idle_limits(con) -> dict[int, dict[str, dict]]:
+    """Per incident number, per host: the inferred idle limit range (valid ones only)."""
     rows = con.execute(
-        "SELECT host, ok_max, fail_min, fail_max, f_ge, f_all, ok_ge, ok_all FROM c_idle_limit "
-        "WHERE valid ORDER BY host"
+        "SELECT grp, host, ok_max, fail_min, fail_max, f_ge, f_all, ok_ge, ok_all FROM c_idle_inc "
+        "WHERE valid ORDER BY grp, host"
     ).fetchall()
-    out = {}
-    for host, ok_max, fail_min, fail_max, f_ge, f_all, ok_ge, ok_all in rows:
-        out[host] = {
+    out: dict[int, dict[str, dict]] = {}
+    for grp, host, ok_max, fail_min, fail_max, f_ge, f_all, ok_ge, ok_all in rows:
+        out.setdefault(grp, {})[host] = {
             "ok_max_s": None if ok_max is None else round(ok_max, 1),
             "fail_min_s": round(fail_min, 1),
             "fail_max_s": round(fail_max, 1),
@@ -113,7 +135,7 @@ def describe_limit(lim: dict) -> str:
     lo, hi, top = lim["ok_max_s"], lim["fail_min_s"], lim["fail_max_s"]
     span = f"{_fmt(hi)} s" if hi == top else f"{_fmt(hi)}-{_fmt(top)} s"
     if lo is None:
-        return f"connections idle {span} failed and none idle longer worked: the limit is below {_fmt(hi)} s"
+        return f"connections idle {span} failed, none worked after as long an idle: the limit is below {_fmt(hi)} s"
     return (
         f"connections idle {span} failed, none idle {_fmt(lo)} s or less did: "
         f"the limit is between {_fmt(lo)} s and {_fmt(hi)} s"

@@ -5,7 +5,11 @@ with DuckDB rather than with Python:
 
 ``c_drops``  every client-side drop event (app and SQLAlchemy sources, kinds in
              ``CLIENT_DROP_KINDS``) with its incident number ``grp``;
-``c_inc``    one row per incident: window, hosts, drop count, stable id.
+``c_inc``    one row per incident: first and last drop, hosts, drop count, stable id,
+             and the evidence window ``lo_ms``..``hi_ms``: ``lookback_seconds``
+             before the first drop to ``lookahead_seconds`` after the last, but
+             never past half-way to the previous or next incident, so a line is
+             evidence for the incident it is nearest to.
 
 Drops are ordered by time over all hosts; a drop more than ``gap_seconds`` after
 the previous one starts a new incident.  The id is the UTC start time plus a
@@ -62,8 +66,10 @@ def build_incidents(con, s: dict) -> int:
         FROM o
         """
     )
+    pre = float(s["lookback_seconds"]) * 1000.0
+    post = float(s["lookahead_seconds"]) * 1000.0
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE c_inc AS
         WITH per_file AS (
             SELECT grp, host, file, source,
@@ -87,7 +93,12 @@ def build_incidents(con, s: dict) -> int:
         )
         SELECT g.*, errs.errors,
                strftime(timezone('UTC', g.start_ts), '%Y%m%d-%H%M%S') || '-'
-                   || substr(md5(g.first_event), 1, 6) AS incident_id
+                   || substr(md5(g.first_event), 1, 6) AS incident_id,
+               -- evidence windows stop half-way to the neighbouring incidents
+               (lag(g.end_ms) OVER (ORDER BY g.grp) + g.start_ms) / 2 AS prev_mid_ms,
+               (lead(g.start_ms) OVER (ORDER BY g.grp) + g.end_ms) / 2 AS next_mid_ms,
+               greatest(g.start_ms - {pre}, coalesce(prev_mid_ms, -1e18)) AS lo_ms,
+               least(g.end_ms + {post}, coalesce(next_mid_ms, 1e18)) AS hi_ms
         FROM g JOIN errs USING (grp)
         ORDER BY grp
         """

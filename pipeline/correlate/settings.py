@@ -17,8 +17,8 @@ DEFAULTS: dict[str, Any] = {
     "gap_seconds": 120.0,
     # Server lines, latency samples and metrics this long before the first drop
     # and after the last one still count as evidence for the incident.
-    "lookback_seconds": 120.0,
-    "lookahead_seconds": 60.0,
+    "lookback_seconds": 30.0,
+    "lookahead_seconds": 15.0,
     # An idle kill is logged by the server when the connection *expires*, long
     # before the client notices at its next checkout: "timeout reading" aborts
     # are looked for up to this long before the incident (capped by the longest
