@@ -291,6 +291,21 @@ class MariaDBServer:
         finally:
             conn.close()
 
+    def wait_for_clients_to_leave(self, timeout: float = 3.0) -> int:
+        """Give clients that just said goodbye time to be gone; returns who is left."""
+        deadline = time.monotonic() + timeout
+        left = -1
+        while time.monotonic() < deadline:
+            try:
+                rows = self.execute("SHOW GLOBAL STATUS LIKE 'Threads_connected'")[0]
+            except Exception:
+                return -1
+            left = int(rows[0][1]) - 1  # not counting this session
+            if left <= 0:
+                break
+            time.sleep(0.2)
+        return left
+
     def set_global(self, **variables) -> None:
         self.execute(*(f"SET GLOBAL {k} = {v!r}" for k, v in variables.items()))
 

@@ -210,8 +210,8 @@ class ScenarioRun:
             self.burst.stop()
         if self.server:
             try:
-                if not self.server.is_running() and self.server.proc is None:
-                    pass
+                if self.server.is_running():
+                    self.server.wait_for_clients_to_leave()
                 self.server.cleanup()
             except Exception:
                 pass
