@@ -116,3 +116,58 @@ def test_rows_land_in_their_tables(ingested):
         assert row == ("aborted_connection", "31", "WARNING", "mysql")
     finally:
         con.close()
+
+
+def write_big_folder(root: Path) -> None:
+    root.mkdir(parents=True)
+    t0 = dt.datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
+    err = []
+    for i in range(600):
+        t = t0 + dt.timedelta(seconds=7 * i)
+        stamp = f"{t:%Y-%m-%d} {t.hour:2d}:{t:%M:%S}"
+        err.append(f"{stamp} {i} [Warning] Aborted connection {i} to db: 'app' user: 'app' host: '10.0.0.5' "
+                   "(Got an error reading communication packets)")
+        if i % 50 == 0:
+            err.append(f"{stamp} 0 [ERROR] mariadbd got signal 11 ;")
+            err += ["Server version: 10.11.6-MariaDB", "", "Thread pointer: 0x0", "Attempting backtrace."]
+            err.append(f"{stamp} 0 [Note] mariadbd: ready for connections.")
+            err.append("Version: '10.11.6-MariaDB'  socket: '/run/mysqld/mysqld.sock'  port: 3306  Debian 12")
+    (root / "mariadb.err").write_text("\n".join(err) + "\n")
+    ping = ["2026-11-24T20:00:00Z", "PING db (10.0.0.5) 56(84) bytes of data."]
+    for seq in range(1, 1500):
+        ping.append(f"64 bytes from db (10.0.0.5): icmp_seq={seq} ttl=64 time={seq % 97 / 10:.1f} ms"
+                    if seq % 13 else f"no answer yet for icmp_seq={seq}")
+    (root / "ping.txt").write_text("\n".join(ping) + "\n")
+    status = []
+    for k in range(200):
+        status += [f"# {t0 + dt.timedelta(seconds=10 * k):%Y-%m-%dT%H:%M:%S.000000Z}", "Variable_name\tValue",
+                   f"Threads_connected\t{k % 40}", "Max_connections\t151", f"Uptime\t{1000 + 10 * k}", ""]
+    (root / "status.tsv").write_text("\n".join(status) + "\n")
+
+
+def test_chunk_size_does_not_change_what_is_stored(tmp_path):
+    from pipeline.ingest.runner import ingest_paths
+
+    write_big_folder(tmp_path / "logs")
+    dumps = []
+    for chunk in (4096, 1 << 24):
+        db = tmp_path / f"store-{chunk}.duckdb"
+        ingest_paths([tmp_path / "logs"], db, chunk_bytes=chunk)
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            dumps.append((
+                con.execute("SELECT ts, kind, level, conn_ref, message, raw FROM events ORDER BY file, line_no").fetchall(),
+                con.execute("SELECT ts, target, rtt_ms, lost, line_no FROM latency ORDER BY line_no").fetchall(),
+                con.execute("SELECT ts, name, value, line_no FROM metrics ORDER BY line_no").fetchall(),
+                con.execute("SELECT count(*) FROM rejects").fetchone(),
+            ))
+        finally:
+            con.close()
+    small, whole = dumps
+    assert small == whole
+    events, latency, metrics, rejects = whole
+    assert len(events) == 600 + 12 * 2 and rejects == (0,)
+    assert len(latency) == 1499 and sum(1 for r in latency if r[3]) == 1499 // 13
+    # no -D stamps: the last probe (icmp_seq 1499) sits 1498 s after the start line
+    assert latency[-1][0].astimezone(UTC) == dt.datetime(2026, 11, 24, 20, 24, 58, tzinfo=UTC)
+    assert len(metrics) == 600
