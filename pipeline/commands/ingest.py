@@ -107,14 +107,15 @@ def _print_summary(summary) -> None:
     console.print(
         f"{totals['files']} files, {totals['events']:,} events, {totals['latency']:,} latency samples, "
         f"{totals['metrics']:,} metrics, {totals['rejects']:,} rejects; "
-        f"{totals['bytes'] / 1e6:.1f} MB in {summary.seconds:.2f} s ({summary.mb_per_s:.1f} MB/s)"
+        f"{totals['bytes'] / 1e6:.1f} MB in {summary.ingest_seconds:.2f} s ({summary.mb_per_s:.1f} MB/s)"
     )
     for f in summary.files:
         for warning in f.warnings:
             console.print(f"[yellow]warning[/] {_short(f.path)}: {warning}")
     if summary.correlation is not None:
         c = summary.correlation
-        console.print(f"correlated: {c.get('incidents', 0)} incidents")
+        console.print(f"correlated: {c.get('incidents', 0)} incidents "
+                      f"in {summary.seconds - summary.ingest_seconds:.2f} s")
 
 
 def _short(path: str) -> str:
