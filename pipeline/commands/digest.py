@@ -120,7 +120,7 @@ def digest(db, day, yesterday, since, tz, out_dir, mail_to, mail_from, smtp_url,
         try:
             from pipeline.digest.image import timeline_png  # noqa: PLC0415
 
-            png = timeline_png(d)
+            png = timeline_png(d, db_path, on_warning=lambda m: _echo_err(f"warning: {m}"))
         except Exception as exc:  # the digest still goes out, with a note instead of the image
             _echo_err(f"warning: timeline image unavailable ({exc.__class__.__name__}: {str(exc)[:200]})")
 

@@ -9,8 +9,9 @@ format it.  Definitions (the README's "Daily digest" section repeats them):
   trend compares the period with the baseline's average per period.
 * A new cause has incidents in the period and none in the baseline.
 * A source (events per source and host, latency per host and target, metrics per
-  host) stopped sending when it sent something in the baseline or the period but
-  nothing during the last ``silence`` before ``end``.
+  host) stopped sending when it usually sends (rows in at least half of the
+  clock hours since its first row in the baseline) but sent nothing during the
+  last ``silence`` (6 hours) before ``end``.
 * Rejects count the rejected lines of the files whose data overlaps the period.
 
 Given the same store and period the result is the same: every list has a total
@@ -31,6 +32,10 @@ from pipeline import store as store_mod
 
 BASELINE_PERIODS = 7
 DEFAULT_SILENCE = timedelta(hours=6)
+# A source "usually sends" when it sent something in at least this share of the
+# clock hours between its first row (in the baseline) and the silence cutoff;
+# an errors-only log that speaks twice a week is not reported as stopped.
+USUAL_ACTIVITY = 0.5
 NO_HOST = "(no host)"
 
 
@@ -274,15 +279,16 @@ _TIMELINE = """
     ORDER BY start_ts, incident_id
 """
 
-# last row per stream over [baseline start, end)
-_STREAMS = """
-    SELECT 'events' AS stream, source, coalesce(host, ?) AS host, max(ts) AS last_seen
+# per stream over [baseline start, end): first and last row, and in how many clock hours it sent
+_HOURS = "count(DISTINCT floor(epoch(ts) / 3600))"
+_STREAMS = f"""
+    SELECT 'events' AS stream, source, coalesce(host, ?) AS host, min(ts), max(ts), {_HOURS}
     FROM events WHERE ts >= ? AND ts < ? GROUP BY 1, 2, 3
     UNION ALL
-    SELECT 'latency', coalesce(target, '?'), coalesce(host, ?), max(ts)
+    SELECT 'latency', coalesce(target, '?'), coalesce(host, ?), min(ts), max(ts), {_HOURS}
     FROM latency WHERE ts >= ? AND ts < ? GROUP BY 1, 2, 3
     UNION ALL
-    SELECT 'metrics', 'metrics', coalesce(host, ?), max(ts)
+    SELECT 'metrics', 'metrics', coalesce(host, ?), min(ts), max(ts), {_HOURS}
     FROM metrics WHERE ts >= ? AND ts < ? GROUP BY 1, 2, 3
 """
 
@@ -368,13 +374,15 @@ def compute(con, period: Period, *, silence: timedelta = DEFAULT_SILENCE) -> Dig
 
     silence = min(silence, period.length)
     cutoff = end - silence
-    stopped = [
-        StoppedSource(stream=s, source=src, host=h, last_seen=local(last))
-        for s, src, h, last in con.execute(
-            _STREAMS, [NO_HOST, base_start, end, NO_HOST, base_start, end, NO_HOST, base_start, end]
-        ).fetchall()
-        if last < cutoff
-    ]
+    stopped = []
+    for s, src, h, first, last, hours in con.execute(
+            _STREAMS, [NO_HOST, base_start, end, NO_HOST, base_start, end, NO_HOST, base_start, end]).fetchall():
+        if last >= cutoff:
+            continue
+        # only a source that usually sends: in at least half the hours from its first row to the cutoff
+        span_hours = max((cutoff - first).total_seconds() / 3600, 1.0)
+        if hours / span_hours >= USUAL_ACTIVITY:
+            stopped.append(StoppedSource(stream=s, source=src, host=h, last_seen=local(last)))
     stopped.sort(key=lambda s: (s.last_seen, s.stream, s.source, s.host))
 
     rejects = [

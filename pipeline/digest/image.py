@@ -87,13 +87,46 @@ def _ensure_server() -> None:
         _server_started = True
 
 
-def timeline_png(d: Digest) -> bytes:
-    """PNG bytes of the day's timeline; raises on a missing browser or kaleido."""
-    fig = timeline_figure(d)
+def store_timeline_figure(d: Digest, db) -> go.Figure:
+    """The dashboard's multi-lane timeline (events, latency, connections, incident bands) for the period."""
+    from pipeline import charts  # noqa: PLC0415
+    from pipeline.api import Store  # noqa: PLC0415
+
+    store = Store.open(db)
+    start, end = d.period.start, d.period.end
+    bucket = max(d.period.length / 144, timedelta(minutes=1))  # 10 minutes for a day
+    fig = charts.timeline(
+        store.event_counts(start, end, bucket=bucket),
+        store.latency(start, end, bucket=bucket),
+        store.metrics(start, end, bucket=bucket),
+        store.incidents(start, end),
+        title=f"{d.period.label} ({d.period.tz}): events, latency, connections; incidents shaded by cause",
+        height_per_lane=130,
+    )
+    fig.update_layout(width=900, xaxis=dict(range=[start, end]))
+    return fig
+
+
+def timeline_png(d: Digest, db=None, on_warning=None) -> bytes:
+    """PNG bytes of the period's timeline; raises on a missing browser or kaleido.
+
+    With ``db`` the dashboard's multi-lane timeline is drawn; should that fail,
+    the incidents-only chart above (``on_warning`` is told why).
+    """
+    fig = None
+    if db is not None:
+        try:
+            fig = store_timeline_figure(d, db)
+        except Exception as exc:  # the incidents-only chart still tells the story
+            if on_warning:
+                on_warning(f"multi-lane timeline unavailable ({exc.__class__.__name__}: {str(exc)[:200]}); "
+                           "drawing incidents only")
+    if fig is None:
+        fig = timeline_figure(d)
     try:
         _ensure_server()
     except Exception:  # a one-off render still works without the shared server
         pass
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # plotly notes that per-call browser options do not apply to a server
-        return fig.to_image(format="png", width=900, height=fig.layout.height, scale=1)
+        return fig.to_image(format="png", width=900, height=fig.layout.height or 500, scale=1)
