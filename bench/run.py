@@ -142,7 +142,8 @@ def w_correlate(db: str) -> dict:
 
 
 def w_build_store(src: str, dst: str, n_events: str) -> dict:
-    """A store of exactly ``n_events`` events: copies of ``src`` shifted by its span (whole days)."""
+    """A store of ``n_events`` events (more only by ties at the cut-off): copies of ``src``
+    shifted by its span in whole days, cut at the n-th event in time order."""
     from pipeline import store as store_mod
 
     n = int(n_events)
@@ -170,7 +171,6 @@ def w_build_store(src: str, dst: str, n_events: str) -> dict:
             SELECT CASE WHEN k.k = 0 THEN event_id ELSE substr(md5(event_id || ':' || k.k), 1, 16) END,
                    ts + {shift}, source, host, file, line_no, level, kind, error_code, conn_ref, message, raw
             FROM src.events, k WHERE ts + {shift} <= ?
-            QUALIFY row_number() OVER (ORDER BY ts + {shift}, k.k, file, line_no) <= {n}
             """,
             [cutoff],
         )
@@ -249,6 +249,31 @@ def w_dashboard(db: str, repeats: str = "3") -> dict:
         return {"error": f"{NA}: {type(exc).__name__}: {exc}"}
     warm = {k: statistics.median(r[k] for r in warm_runs if k in r) for k in cold}
     return {"cold": cold, "warm": warm}
+
+
+def profile_ingest(paths: list[Path], db: Path, top: int = 25) -> dict:
+    """cProfile of one in-process ingest (no correlation): where the time goes, by function."""
+    import cProfile
+    import pstats
+
+    from pipeline.ingest.runner import ingest_paths
+
+    for p in db.parent.glob(db.name + "*"):
+        p.unlink()
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    summary = ingest_paths(paths, db, correlate=False)
+    prof.disable()
+    total = time.perf_counter() - t0
+    stats = pstats.Stats(prof)
+    rows = []
+    for (file, line, func), (cc, nc, tt, ct, callers) in stats.stats.items():
+        if "/pipeline/" in file:
+            rows.append({"function": f"{file.split('/pipeline/')[-1]}:{line}({func})", "calls": nc,
+                         "cumulative_s": ct, "share": ct / total})
+    rows.sort(key=lambda r: -r["cumulative_s"])
+    return {"seconds": total, "mb_per_s": summary.bytes / 1e6 / total, "functions": rows[:top]}
 
 
 WORKERS = {
@@ -610,6 +635,8 @@ def main(argv=None) -> int:
     ap.add_argument("--results", help="result JSON path (default bench/results/<date>[-quick].json)")
     ap.add_argument("--corr-events", help="comma-separated store sizes for correlation, e.g. 1000000,10000000")
     ap.add_argument("--clean", action="store_true", help="delete generated logs and stores at the end")
+    ap.add_argument("--profile", action="store_true",
+                    help="only profile ingest of the application logs of the first size (cProfile) and print it")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -639,6 +666,17 @@ def main(argv=None) -> int:
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
+
+    if args.profile:
+        out, m = ensure_data(sizes[0], args.seed, Path(args.data), log)
+        (out / "work").mkdir(exist_ok=True)
+        prof = profile_ingest([out / m["logs"] / p for p in m["app_logs"]], out / "work" / "profile.duckdb")
+        shutil.rmtree(out / "work", ignore_errors=True)
+        print(f"ingest of the application logs: {prof['seconds']:.2f} s, {prof['mb_per_s']:.1f} MB/s (under cProfile)")
+        print(f"{'cumulative s':>12} {'share':>6} {'calls':>6}  function")
+        for r in prof["functions"]:
+            print(f"{r['cumulative_s']:12.2f} {r['share'] * 100:5.1f}% {r['calls']:6d}  {r['function']}")
+        return 0
 
     started = time.perf_counter()
     result: dict = {
