@@ -171,7 +171,7 @@ def digest(db, day, yesterday, since, tz, out_dir, mail_to, mail_from, smtp_url,
         settings = deliver_mod.MailSettings(
             smtp_url=smtp_url,
             to=list(mail_to),
-            mail_from=mail_from or cfg.get("mail_from") or f"pipeline@{socket.getfqdn() or 'localhost'}",
+            mail_from=mail_from or cfg.get("mail_from") or f"pipeline@{socket.gethostname() or 'localhost'}",
             user=smtp_user or cfg.get("smtp_user"),
             password=os.environ.get(password_env),
             timeout=timeout,

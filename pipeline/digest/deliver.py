@@ -120,7 +120,7 @@ def send_mail(settings: MailSettings, msg: EmailMessage) -> None:
             if settings.user:
                 if settings.password is None:
                     raise DeliveryError(f"mail: --smtp-user is set but ${ENV_SMTP_PASSWORD} is not")
-                encrypted = scheme == "smtps" or client.sock.__class__.__name__ == "SSLSocket"
+                encrypted = isinstance(client.sock, ssl.SSLSocket)
                 if not encrypted and not _is_loopback(host):
                     raise DeliveryError(
                         f"mail: {where} offers no STARTTLS; refusing to send the password in clear "

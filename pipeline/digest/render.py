@@ -48,7 +48,23 @@ def fmt_delta(current: float, average: float) -> str:
 
 
 def per(d: Digest) -> str:
-    return "day" if d.period.day is not None else "period"
+    """The unit of the period: ``day``, or its length such as ``24h``."""
+    if d.period.day is not None:
+        return "day"
+    secs = int(d.period.length.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs % size == 0 and (unit != "d" or secs > 86400):
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+def baseline(d: Digest) -> str:
+    """``7-day`` or ``7 x 24h``."""
+    return f"{BASELINE_PERIODS}-day" if d.period.day is not None else f"{BASELINE_PERIODS} x {per(d)}"
+
+
+def previous(d: Digest) -> str:
+    return f"{BASELINE_PERIODS} days" if d.period.day is not None else f"{BASELINE_PERIODS} x {per(d)}"
 
 
 def period_title(d: Digest) -> str:
@@ -59,12 +75,12 @@ def headline(d: Digest) -> str:
     """The one line that sums the period up (and is the whole story on a quiet day)."""
     if d.quiet:
         when = f"on {d.period.label}" if d.period.day is not None else f"from {d.period.label}"
-        return (f"Quiet {per(d)}: no connection drops {when} ({d.period.tz}); "
-                f"{BASELINE_PERIODS}-{per(d)} average {fmt_avg(d.baseline_avg_incidents)} incidents.")
+        return (f"Quiet {'day' if d.period.day is not None else 'period'}: no connection drops {when} ({d.period.tz}); "
+                f"{baseline(d)} average {fmt_avg(d.baseline_avg_incidents)} incidents.")
     return (
         f"{plural(d.incidents, 'incident')}, {plural(d.drops, 'drop')}, "
         f"{fmt_duration(d.duration_s)} in total on {plural(len(d.by_host), 'host')}; "
-        f"the {BASELINE_PERIODS}-{per(d)} average is {fmt_avg(d.baseline_avg_incidents)} incidents and "
+        f"the {baseline(d)} average is {fmt_avg(d.baseline_avg_incidents)} incidents and "
         f"{fmt_avg(d.baseline_avg_drops)} drops per {per(d)}: {fmt_delta(d.drops, d.baseline_avg_drops)}."
     )
 
@@ -116,7 +132,7 @@ def markdown(d: Digest) -> str:
             out += [_md_health(line) for line in health]
         return "\n".join(out) + "\n"
 
-    avg = f"{BASELINE_PERIODS}-{per(d)} avg"
+    avg = f"{baseline(d)} avg"
     out += ["", "## Incidents by cause", "",
             f"| cause | incidents | drops | duration | hosts | {avg} incidents | {avg} drops | trend |",
             "|---|---:|---:|---:|---|---:|---:|---|"]
@@ -144,14 +160,14 @@ def markdown(d: Digest) -> str:
         if w.advice:
             out += ["", "What to change:", ""] + [f"- {_md_cell(a)}" for a in w.advice]
 
-    out += ["", f"## Trend against the previous {BASELINE_PERIODS} {per(d)}s", ""]
+    out += ["", f"## Trend against the previous {previous(d)}", ""]
     out.append(f"- all causes: {plural(d.drops, 'drop')} vs {fmt_avg(d.baseline_avg_drops)} per {per(d)}, "
                f"{fmt_delta(d.drops, d.baseline_avg_drops)}")
     for r in d.by_cause:
         out.append(f"- {r.cause}: {plural(r.drops, 'drop')} vs {fmt_avg(r.baseline_avg_drops)} per {per(d)}, "
                    f"{fmt_delta(r.drops, r.baseline_avg_drops)}")
     if d.new_causes:
-        out += ["", f"New causes (none in the previous {BASELINE_PERIODS} {per(d)}s): "
+        out += ["", f"New causes (none in the previous {previous(d)}): "
                 + ", ".join(f"**{c}**" for c in d.new_causes)]
     else:
         out += ["", "New causes: none"]
@@ -201,7 +217,7 @@ def html_page(d: Digest, image_src: str | None = None) -> str:
         if image_src:
             parts.append(f'<p><img src="{esc(image_src)}" alt="Timeline of the incidents" '
                          'width="860" style="max-width:100%"></p>')
-        avg = f"{BASELINE_PERIODS}-{per(d)} avg"
+        avg = f"{baseline(d)} avg"
         parts.append('<h2 style="font-size:16px">Incidents by cause</h2>')
         rows = [[r.cause, fmt_int(r.incidents), fmt_int(r.drops), fmt_duration(r.duration_s),
                  ", ".join(r.hosts) or "-", fmt_avg(r.baseline_avg_incidents), fmt_avg(r.baseline_avg_drops),
@@ -228,7 +244,7 @@ def html_page(d: Digest, image_src: str | None = None) -> str:
             if w.advice:
                 parts.append("<p>What to change:</p><ul>"
                              + "".join(f"<li>{esc(a)}</li>" for a in w.advice) + "</ul>")
-        parts.append(f'<h2 style="font-size:16px">Trend against the previous {BASELINE_PERIODS} {per(d)}s</h2>')
+        parts.append(f'<h2 style="font-size:16px">Trend against the previous {previous(d)}</h2>')
         items = [f"all causes: {plural(d.drops, 'drop')} vs {fmt_avg(d.baseline_avg_drops)} per {per(d)}, "
                  f"{fmt_delta(d.drops, d.baseline_avg_drops)}"]
         items += [f"{r.cause}: {plural(r.drops, 'drop')} vs {fmt_avg(r.baseline_avg_drops)} per {per(d)}, "
