@@ -28,7 +28,7 @@ from pipeline.config import CONFIG_NAME, Config
 
 MATCH_GRACE_S = 120.0
 TRUTH_NAME = "truth.json"
-NOT_LOGS = {TRUTH_NAME, CONFIG_NAME}
+NOT_LOGS = {TRUTH_NAME, CONFIG_NAME, "scenario.json"}  # the lab's metadata, not logs
 
 
 def _ts(text: str) -> datetime:

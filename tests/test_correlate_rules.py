@@ -85,7 +85,7 @@ def test_idle_timeout_server_wait_timeout(con):
     assert inc["errors"] == 3  # app.log + app.jsonl + invalidate line per failure count once
     assert "between 290 s and 305 s" in inc["summary"]
     advice = " ".join(inc["advice"])
-    assert "pool_recycle=230" in advice and "pool_pre_ping=True" in advice
+    assert "pool_recycle=240" in advice and "pool_pre_ping=True" in advice
     assert "wait_timeout" in advice
     assert "disconnect' event" in advice or "no 'disconnect'" in advice
     kinds = {e[1] for e in inc["evidence"]}

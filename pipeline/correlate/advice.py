@@ -139,16 +139,22 @@ def advise(cause: str, inc: dict, f: dict, det: dict) -> list[str]:
     out: list[str] = []
     if cause == "idle_timeout":
         lim = det.get("idle_limit")
-        bound = None
-        if lim:
-            bound = lim["ok_max_s"] or lim["fail_min_s"]
         wt = det.get("wait_timeout")
-        if wt and (bound is None or wt < bound):
-            bound = wt
+        bound, what = None, ""
+        if lim:
+            lo, hi = lim["ok_max_s"], lim["fail_min_s"]
+            if wt and (lo or 0) <= wt <= hi:
+                bound, what = wt, f"the server's wait_timeout of {_n(wt)} s, which the failures agree with"
+            elif lo:
+                bound, what = lo, f"the idle limit, somewhere between {_n(lo)} s and {_n(hi)} s"
+            else:
+                bound, what = hi, f"the idle limit, below {_n(hi)} s"
+        elif wt:
+            bound, what = wt, f"the server's wait_timeout of {_n(wt)} s"
         if bound:
             out.append(
-                f"Set pool_recycle={recycle_for(bound)} on create_engine (below the idle limit of about "
-                f"{_n(bound)} s), so the pool replaces a connection before anything in between kills it."
+                f"Set pool_recycle={recycle_for(bound)} on create_engine (below {what}), so the pool "
+                "replaces a connection before anything in between kills it."
             )
         else:
             out.append("Set pool_recycle below the server's wait_timeout (and below any firewall or load balancer idle limit).")

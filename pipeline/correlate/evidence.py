@@ -50,6 +50,7 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
     pre = float(s["lookback_seconds"]) * 1000.0
     post = float(s["lookahead_seconds"]) * 1000.0
     idle_back = float(s["idle_lookback_seconds"]) * 1000.0
+    restart_slack = float(s["restart_slack_seconds"]) * 1000.0
     n_per = int(s["evidence_per_kind"])
     features: dict[int, dict] = defaultdict(dict)
     rows: dict[int, list[dict]] = defaultdict(list)
@@ -141,6 +142,10 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
         SELECT i.grp, s.* FROM c_srv s JOIN c_inc i
           ON s.t_ms BETWEEN i.lo_ms AND i.hi_ms
         WHERE s.cat <> 'abort_timeout'
+          -- a server that came up before the first failure, or went down after the
+          -- last one, did not cause them
+          AND NOT (s.cat = 'srv_start' AND s.t_ms < i.start_ms - {restart_slack})
+          AND NOT (s.cat = 'srv_stop' AND s.t_ms > i.end_ms)
         UNION ALL
         SELECT b.grp, s.* FROM c_srv s JOIN idle_back b
           ON s.t_ms BETWEEN b.lo_ms AND b.hi_ms

@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     # are looked for up to this long before the incident (capped by the longest
     # idle time of a connection that failed in it).
     "idle_lookback_seconds": 3600.0,
+    # A server start more than this before the first drop (or a stop after the last
+    # one) is not evidence of a restart causing the drops.
+    "restart_slack_seconds": 5.0,
     # Shortest idle time that can be an idle limit (below it, "idle" is just a busy pool).
     "min_idle_limit_seconds": 2.0,
     # Successful checkouts idle at least as long as the inferred limit, tolerated per
@@ -32,10 +35,12 @@ DEFAULTS: dict[str, Any] = {
     # Latency: a sample is "high" when it exceeds the target's median by more than
     # latency_mad_k robust standard deviations (1.4826 * MAD), and by at least
     # latency_rel_floor times the median and latency_abs_floor_ms milliseconds
-    # (a very steady link has a MAD near zero, where any jitter would count).
+    # (a very steady link has a MAD near zero, where any jitter would count; on a
+    # busy host a local round trip of 2 ms jumps to 40 ms now and then without
+    # breaking anything, so jumps under 50 ms are not network trouble).
     "latency_mad_k": 6.0,
     "latency_rel_floor": 1.0,
-    "latency_abs_floor_ms": 20.0,
+    "latency_abs_floor_ms": 50.0,
     # High or lost samples needed in the window for full network evidence.
     "latency_samples_full": 3,
     # threads_connected / max_connections at or above this is "at the limit".
