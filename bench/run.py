@@ -63,12 +63,21 @@ TARGET_QUERY_S = 1.0
 # measuring a child process
 
 
-def measure(cmd: list[str], *, env: dict | None = None, cwd: str | Path | None = None) -> dict:
-    """Run ``cmd``; wall seconds, peak RSS (MB, of that child alone) and its output."""
+def measure(cmd: list[str], *, env: dict | None = None, cwd: str | Path | None = None,
+            timeout: float | None = None) -> dict:
+    """Run ``cmd``; wall seconds, peak RSS (MB, of that child alone) and its output.
+
+    A child still running after ``timeout`` seconds is killed (rc -9)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, 0 if timeout is None else os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - t0 > timeout:
+                proc.kill()
+            time.sleep(0.05)
         seconds = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -439,11 +448,15 @@ def bench_size(size: int, args, log) -> dict:
     log(f"  pipeline ingest (tree): {r['ingest_tree']['mb_per_s']:.1f} MB/s, {r['ingest_tree']['events']:,} events, "
         f"{r['ingest_tree']['rejects']:,} rejects, {r['ingest_tree']['rss_mb']:.0f} MB RSS")
 
-    res = measure(worker("correlate", str(db)))
-    c = _json_out(res)
+    res = measure(worker("correlate", str(db)), timeout=args.correlate_timeout)
+    try:
+        c = _json_out(res)
+    except (RuntimeError, ValueError) as exc:
+        c = {"error": f"correlation failed: {str(exc)[-300:]}"}
     if "error" in c:
         r["correlate"] = {"error": c["error"]}
         r["accuracy"] = {"error": c["error"]}
+        log(f"  correlate: {c['error']}")
     else:
         r["correlate"] = {**c, "rss_mb": res["rss_mb"], "wall_seconds": res["seconds"]}
         r["accuracy"] = accuracy(db, out)
@@ -502,8 +515,11 @@ def bench_correlation(src_db: str, sizes: list[int], work: Path, log) -> dict:
         dst = work / f"corr-{label}.duckdb"
         res = measure(worker("build-store", src_db, str(dst), str(n)))
         b = _json_out(res)
-        res = measure(worker("correlate", str(dst)))
-        c = _json_out(res)
+        res = measure(worker("correlate", str(dst)), timeout=600)
+        try:
+            c = _json_out(res)
+        except (RuntimeError, ValueError) as exc:
+            c = {"error": f"correlation failed: {str(exc)[-300:]}"}
         if "error" in c:
             out[label] = {"events": b["events"], "error": c["error"]}
             log(f"  correlate {label}: {c['error']}")
@@ -634,6 +650,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=str(HERE / "data"), help="where generated logs and stores go")
     ap.add_argument("--results", help="result JSON path (default bench/results/<date>[-quick].json)")
     ap.add_argument("--corr-events", help="comma-separated store sizes for correlation, e.g. 1000000,10000000")
+    ap.add_argument("--correlate-timeout", type=float, default=900,
+                    help="seconds allowed for correlating each ingested store (accuracy)")
     ap.add_argument("--clean", action="store_true", help="delete generated logs and stores at the end")
     ap.add_argument("--profile", action="store_true",
                     help="only profile ingest of the application logs of the first size (cProfile) and print it")
