@@ -156,6 +156,13 @@ def _details(inc: dict, f: dict, limits: dict, ctx: dict, demand: dict) -> dict:
         det["idle_limits"] = host_limits
         det["idle_limit"] = max(host_limits.values(), key=lambda v: (v["failed_over"], -v["fail_min_s"]))
     det["server_abort_lines"] = f.get("abort_timeout") or 0
+    # who closed the idle connections: the server when it logged the kills, or when
+    # its wait_timeout fits the idle times that failed; otherwise something between
+    wt, lim = det.get("wait_timeout"), det.get("idle_limit")
+    fits = bool(wt and lim and (lim["ok_max_s"] or 0) <= wt <= lim["fail_min_s"])
+    det["idle_closed_by_server"] = bool(
+        det["server_abort_lines"] or fits or (wt and not lim and (f.get("n_idle_over_wait") or 0) > 0)
+    )
     for key in ("pool_size", "max_overflow", "pool_timeout_s"):
         if f.get(key) is not None:
             det[key] = f[key]

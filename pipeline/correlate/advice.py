@@ -99,11 +99,14 @@ def summarize(cause: str, inc: dict, f: dict, det: dict) -> str:
     errs = f"{n} connection failure{'s' if n != 1 else ''} on {hosts}"
     if cause == "idle_timeout":
         lim = det.get("idle_limit")
-        who = (
-            f"the server (wait_timeout = {_n(det['wait_timeout'])} s)"
-            if det.get("server_abort_lines") or det.get("wait_timeout")
-            else "something between application and server (the server logged nothing)"
-        )
+        wt = det.get("wait_timeout")
+        if det.get("idle_closed_by_server"):
+            who = f"the server (wait_timeout = {_n(wt)} s)" if wt else "the server"
+        elif wt:
+            who = (f"something between application and server (the server logged nothing and its "
+                   f"wait_timeout is {_n(wt)} s)")
+        else:
+            who = "something between application and server (the server logged nothing)"
         if lim:
             return f"{errs}: pooled connections left idle too long were closed by {who}; {describe_limit(lim)}."
         return f"{errs}: pooled connections left idle too long were closed by {who}."
@@ -162,10 +165,12 @@ def advise(cause: str, inc: dict, f: dict, det: dict) -> list[str]:
             "Set pool_pre_ping=True so each checkout tests the connection and transparently replaces a dead one "
             "(it does not protect a query already running)."
         )
-        if det.get("server_abort_lines") or wt:
+        if det.get("idle_closed_by_server"):
             out.append(
                 f"Or raise the server's wait_timeout{f' (now {_n(wt)} s)' if wt else ''} above the longest idle time "
-                "your pool sees; the server logged these kills as 'Got timeout reading communication packets'."
+                "your pool sees"
+                + ("; the server logged these kills as 'Got timeout reading communication packets'."
+                   if det.get("server_abort_lines") else ".")
             )
         else:
             out.append(
