@@ -157,8 +157,8 @@ def iter_chunks(
         carry = b""
         yielded = False
         while True:
-            block = fh.read(chunk_bytes)
-            at_eof = len(block) < chunk_bytes  # plain and gzip reads only come up short at EOF
+            block, error = _read_block(fh, chunk_bytes)
+            at_eof = error is not None or len(block) < chunk_bytes  # reads only come up short at EOF
             data = carry + block
             if not data:
                 if yielded:  # the previous chunk ended exactly at EOF: say the file is done
@@ -185,8 +185,30 @@ def iter_chunks(
             yielded = True
             offset += len(body)
             line_no += frame.height
+            if error is not None:
+                raise error  # after handing over everything read before the damage
             if at_eof:
                 return
+
+
+READ_PIECE = 64 * 1024  # small enough that a damaged .gz loses little before the error
+
+
+def _read_block(fh, size: int) -> tuple[bytes, Exception | None]:
+    """Up to ``size`` bytes, read in pieces so that a damaged stream (a truncated
+    .gz) still yields what came before the damage, with the error."""
+    pieces = []
+    got = 0
+    while got < size:
+        try:
+            piece = fh.read(min(READ_PIECE, size - got))
+        except (OSError, EOFError, zlib.error) as exc:
+            return b"".join(pieces), exc
+        if not piece:
+            break
+        pieces.append(piece)
+        got += len(piece)
+    return b"".join(pieces), None
 
 
 def _skip(fh, count: int) -> None:

@@ -66,6 +66,7 @@ class FileReport:
     lines: int = 0  # lines read this run
     folded: int = 0  # lines that ended up inside an event (first lines and continuations)
     skipped: int = 0  # lines a family ignores on purpose (blank separators, table headers)
+    read_errors: int = 0  # rejects that stand for unreadable input rather than a line
     bytes: int = 0
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
@@ -74,7 +75,7 @@ class FileReport:
     @property
     def accounted(self) -> int:
         """Lines that landed somewhere; equals ``lines`` unless something was lost."""
-        return self.folded + self.rejects + self.skipped + self.latency + self.metrics
+        return self.folded + self.rejects - self.read_errors + self.skipped + self.latency + self.metrics
 
 
 @dataclass
@@ -324,15 +325,16 @@ class Ingest:
                 self.on_progress(chunk.end_offset - chunk.start_offset, path.name)
         except (OSError, EOFError, zlib.error) as exc:
             # keep what was read; say where and why reading stopped
-            staging.add("rejects", pl.DataFrame(
+            if carry is not None:  # the event in progress when the damage came: keep it
+                self._stage(staging, _safe_parse(family, carry, _final(ctx)), spath, settings.host, report)
+                carry = None
+            stopped = pl.DataFrame(
                 {"line_no": [line_no], "reason": [f"reading stopped: {exc}"], "raw": [None]},
                 schema=REJECT_SCHEMA,
-            ))
-            report.rejects += 1
+            )
+            self._stage(staging, Parsed(rejects=stopped), spath, settings.host, report)
+            report.read_errors += 1
             report.warnings.append(f"reading stopped at line {line_no}: {exc}")
-        if carry is not None:  # the file ended while an event was pending (cannot happen at EOF)
-            staging.add("rejects", carry.select("line_no", pl.lit("unfinished event").alias("reason"),
-                                                pl.col("line").alias("raw")))
 
         if report.lines != report.accounted:
             report.warnings.append(
@@ -487,6 +489,11 @@ def _safe_parse(family, frame: pl.DataFrame, ctx: FileContext) -> Parsed:
                 pl.col("line").alias("raw"),
             )
         )
+
+
+def _final(ctx: FileContext) -> FileContext:
+    ctx.final = True
+    return ctx
 
 
 def _drop_from(parsed: Parsed, line_no: int) -> Parsed:
