@@ -156,3 +156,49 @@ def render(
         html=html,
         notebook=Path(notebook_out) if notebook_out else None,
     )
+
+
+def strip_outputs(path: str | os.PathLike) -> bool:
+    """Clear a notebook's outputs and execution counts in place; True if it changed.
+
+    Notebooks are committed without outputs: ``python -m pipeline.postmortem strip notebooks/*.ipynb``.
+    """
+    import nbformat
+
+    path = Path(path)
+    nb = nbformat.read(str(path), as_version=4)
+    changed = False
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if cell.get("outputs") or cell.get("execution_count") is not None:
+            cell.outputs = []
+            cell.execution_count = None
+            changed = True
+        for key in ("execution", "papermill"):
+            if key in cell.metadata:
+                del cell.metadata[key]
+                changed = True
+    if "papermill" in nb.metadata:
+        del nb.metadata["papermill"]
+        changed = True
+    if changed:
+        nbformat.write(nb, str(path))
+    return changed
+
+
+def _main(argv: list[str] | None = None) -> int:
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] != "strip" or len(args) < 2:
+        print("usage: python -m pipeline.postmortem strip NOTEBOOK.ipynb ...", file=sys.stderr)
+        return 2
+    for name in args[1:]:
+        if strip_outputs(name):
+            print(f"cleared outputs of {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

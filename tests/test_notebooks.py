@@ -73,9 +73,23 @@ def test_notebook_stored_without_outputs(path):
     nbformat.validate(nb)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
-            assert cell.outputs == [], f"{path.name} cell {i} has outputs: clear them before committing"
+            assert cell.outputs == [], (
+                f"{path.name} cell {i} has outputs: run `python -m pipeline.postmortem strip {path}`")
             assert cell.execution_count is None, f"{path.name} cell {i} has an execution count"
     assert nb.metadata.kernelspec.name == "python3"
+
+
+@pytest.mark.slow
+def test_strip_outputs(built, tmp_path):
+    out = tmp_path / "executed.ipynb"
+    pm.execute(pm.EXPLORE, out, {"db": str(built)})
+    assert pm.strip_outputs(out) is True
+    nb = nbformat.read(str(out), as_version=4)
+    assert all(c.outputs == [] and c.execution_count is None for c in nb.cells if c.cell_type == "code")
+    assert "papermill" not in nb.metadata
+    assert pm.strip_outputs(out) is False
+    assert pm._main(["strip", str(out)]) == 0
+    assert pm._main([]) == 2
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
