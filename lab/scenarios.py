@@ -249,6 +249,29 @@ _add(Scenario(
     expect={"app.log": ["listener ping failed"], "mariadb-error.log": ["aborted: error reading", "ready for connections"]},
 ))
 
+_add(Scenario(
+    name="mixed_burst_then_latency",
+    summary=(
+        "Two causes at different times: a batch client takes every free connection slot "
+        "(max_connections=16) for 25 s, and after a quiet minute the network turns slow "
+        "(latency 1200 +/- 900 ms each way, 3 s read timeout) for 20 s."
+    ),
+    duration=120,
+    driver="pymysql",
+    pool=PoolSettings(pool_size=2, max_overflow=6, pool_timeout=10, pool_pre_ping=True),
+    groups={"web": 5},
+    phases={"normal": {"web": _web((0.2, 1.5), hold=(0.1, 0.5))}},
+    steps=[
+        Step(15, "burst", {"on": True}, truth="on:max_connections"),
+        Step(40, "burst", {"on": False}, truth="off:max_connections"),
+        Step(80, "latency", {"ms": 1200, "jitter_ms": 900}, truth="on:network"),
+        Step(100, "latency", {"ms": 0, "jitter_ms": 0}, truth="off:network"),
+    ],
+    server={"max_connections": 16},
+    client_timeout=3,
+    expect={"app.log": ["1040 too many connections", "2013 lost connection"]},
+))
+
 
 def get(name: str) -> Scenario:
     try:

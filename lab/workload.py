@@ -146,18 +146,20 @@ def make_engine(url: str, pool: PoolSettings, timeout: float, driver: str):
     @event.listens_for(engine, "checkout")
     def on_checkout(dbapi_connection, connection_record, connection_proxy):
         if pool.listener_ping:
-            cursor = dbapi_connection.cursor()
+            cursor = None
             try:
+                cursor = dbapi_connection.cursor()
                 cursor.execute("SELECT 1")
                 cursor.fetchall()
             except Exception as e:
                 log.warning("Connection ping failed during checkout: %s", e)
                 raise exc.DisconnectionError() from e
             finally:
-                try:
-                    cursor.close()
-                except Exception:
-                    pass
+                if cursor is not None:
+                    try:
+                        cursor.close()
+                    except Exception:
+                        pass
         log.info("Connection checked out from pool.")
 
     @event.listens_for(engine, "checkin")
