@@ -122,3 +122,26 @@ def test_errors_outside_truth(tmp_path):
     ]
     (tmp_path / "app.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     assert signatures.errors_outside_truth(tmp_path) == ["2026-11-24T23:50:15.000000Z"]
+
+
+def test_lab_run_without_mariadbd_fails_cleanly(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    import lab.mariadb as mariadb
+    from pipeline.commands.lab import lab_group
+
+    monkeypatch.setattr(mariadb, "find_mariadbd", lambda: None)
+    result = CliRunner().invoke(lab_group, ["run", "baseline", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1
+    assert "mariadbd not installed: apt-get install mariadb-server" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_lab_list_command():
+    from click.testing import CliRunner
+
+    from pipeline.commands.lab import lab_group
+
+    result = CliRunner().invoke(lab_group, ["list", "--json"])
+    assert result.exit_code == 0
+    assert {s["name"] for s in json.loads(result.output)} == set(SCENARIOS)
