@@ -364,27 +364,27 @@ def pool_demand(con, grp_ids: list[int]) -> dict[int, dict]:
 
     When a QueuePool timeout is raised every connection of the pool is checked
     out (pool_size + max_overflow, both in the error message), so demand is that
-    plus the requests that were waiting: the most pool-timeout errors of one host
-    within ``pool_timeout`` (30 s when the message does not say) of each other.
+    plus the requests that were waiting: the most pool-timeout errors in one log
+    file within ``pool_timeout`` (the longest in the messages, 30 s when they do not say) of each other.
     """
     if not grp_ids:
         return {}
     ids = ", ".join(str(int(g)) for g in grp_ids)
     out: dict[int, dict] = {}
+    timeout_s = con.execute(
+        f"""
+        SELECT max(TRY_CAST(regexp_extract(message, 'timeout (\\d+(?:\\.\\d+)?)', 1) AS DOUBLE))
+        FROM c_drops WHERE kind = 'pool_timeout' AND grp IN ({ids})
+        """
+    ).fetchone()[0] or 30.0
     for grp, waiting in con.execute(
         f"""
-        WITH t AS (
-            SELECT grp, host, t_ms,
-                   coalesce(TRY_CAST(regexp_extract(message, 'timeout (\\d+(?:\\.\\d+)?)', 1) AS DOUBLE), 30.0)
-                       AS timeout_s
+        SELECT grp, max(n) FROM (
+            SELECT grp, count(*) OVER (
+                PARTITION BY grp, host, file ORDER BY t_ms
+                RANGE BETWEEN {float(timeout_s) * 1000.0} PRECEDING AND CURRENT ROW) AS n
             FROM c_drops WHERE kind = 'pool_timeout' AND source = 'app' AND grp IN ({ids})
-        )
-        SELECT a.grp, max(n) FROM (
-            SELECT a.grp, a.host, a.t_ms, count(*) AS n
-            FROM t a JOIN t b ON a.grp = b.grp AND a.host IS NOT DISTINCT FROM b.host
-             AND b.t_ms BETWEEN a.t_ms - a.timeout_s * 1000 AND a.t_ms
-            GROUP BY ALL
-        ) a GROUP BY a.grp
+        ) GROUP BY grp
         """
     ).fetchall():
         out[grp] = {"waiting_peak": int(waiting)}
