@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pipeline.correlate import advice as _advice
 from pipeline.correlate.causes import score_causes, verdict
-from pipeline.correlate.evidence import gather, pool_demand
+from pipeline.correlate.evidence import app_connections, gather, pool_demand
 from pipeline.correlate.idle import build_idle_limits, build_pool, idle_limits
 from pipeline.correlate.incidents import build_incidents
 from pipeline.correlate.settings import DEFAULTS, resolve
@@ -96,6 +96,10 @@ def _correlate(con, s: dict) -> dict:
     incs = _fetch_incidents(con)
     pool_grps = [i["grp"] for i in incs if (features.get(i["grp"], {}).get("n_pool_timeout") or 0) > 0]
     demand = pool_demand(con, pool_grps)
+    refused_grps = [i["grp"] for i in incs
+                    if (features.get(i["grp"], {}).get("n_1040") or features.get(i["grp"], {}).get("srv_tmc"))]
+    for grp, extra in app_connections(con, refused_grps).items():
+        demand.setdefault(grp, {}).update(extra)
 
     inc_rows, ev_rows = [], []
     by_cause: dict[str, int] = {}
@@ -168,7 +172,7 @@ def _details(inc: dict, f: dict, limits: dict, ctx: dict, demand: dict) -> dict:
             det[key] = f[key]
     if demand:
         det.update(demand)
-        if f.get("pool_size") is not None and f.get("max_overflow") is not None:
+        if demand.get("waiting_peak") and f.get("pool_size") is not None and f.get("max_overflow") is not None:
             det["demand_peak"] = f["pool_size"] + f["max_overflow"] + demand.get("waiting_peak", 0)
     if f.get("stop_ms") is not None:
         det["restart_at"] = _advice.iso(f["stop_ms"])

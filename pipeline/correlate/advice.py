@@ -203,6 +203,12 @@ def advise(cause: str, inc: dict, f: dict, det: dict) -> list[str]:
             line = f"The server allows max_connections={_n(mx)}"
             if peak is not None:
                 line += f" and threads_connected peaked at {_n(peak)}"
+            app = det.get("app_connections_peak")
+            if app is not None:
+                line += (f"; the application's pools on {', '.join(inc['hosts'])} held at most {app} of them "
+                         "(pool lines)")
+                if peak is not None and peak - app > 0:
+                    line += f", so about {_n(peak - app)} came from other clients (batch jobs, admin sessions, other services)"
             out.append(line + ".")
         if per is not None:
             out.append(

@@ -389,3 +389,40 @@ def pool_demand(con, grp_ids: list[int]) -> dict[int, dict]:
     ).fetchall():
         out[grp] = {"waiting_peak": int(waiting)}
     return out
+
+
+def app_connections(con, grp_ids: list[int]) -> dict[int, dict]:
+    """Connections the application itself held open, for incidents with refused connections.
+
+    A running count of ``Created new connection`` minus ``Closing connection`` pool
+    lines per log file: its peak near the incident, summed over hosts (the busiest
+    file of each), says how much of ``max_connections`` the application used.
+    """
+    if not grp_ids:
+        return {}
+    ids = ", ".join(str(int(g)) for g in grp_ids)
+    out: dict[int, dict] = {}
+    for grp, peak, hosts in con.execute(
+        f"""
+        WITH ev AS (
+            SELECT host, file, epoch_ms(ts) AS t_ms, line_no,
+                   CASE WHEN kind = 'conn_open' THEN 1 ELSE -1 END AS d
+            FROM events
+            WHERE source = 'sqlalchemy' AND conn_ref IS NOT NULL AND kind IN ('conn_open', 'conn_close')
+              AND host IN (SELECT DISTINCT host FROM c_drops WHERE grp IN ({ids}))
+        ), run AS (
+            SELECT host, file, t_ms,
+                   sum(d) OVER (PARTITION BY host, file ORDER BY t_ms, line_no ROWS UNBOUNDED PRECEDING) AS n
+            FROM ev
+        ), per_file AS (
+            SELECT i.grp, r.host, r.file, max(r.n) AS n
+            FROM run r JOIN c_inc i ON r.t_ms BETWEEN i.lo_ms AND i.hi_ms
+            WHERE i.grp IN ({ids}) GROUP BY ALL
+        ), per_host AS (
+            SELECT grp, host, max(n) AS n FROM per_file GROUP BY ALL
+        )
+        SELECT grp, sum(n)::INTEGER, count(*) FROM per_host GROUP BY grp
+        """
+    ).fetchall():
+        out[grp] = {"app_connections_peak": int(peak), "app_hosts_with_pool_lines": int(hosts)}
+    return out
