@@ -650,7 +650,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=str(HERE / "data"), help="where generated logs and stores go")
     ap.add_argument("--results", help="result JSON path (default bench/results/<date>[-quick].json)")
     ap.add_argument("--corr-events", help="comma-separated store sizes for correlation, e.g. 1000000,10000000")
-    ap.add_argument("--correlate-timeout", type=float, default=900,
+    ap.add_argument("--correlate-timeout", type=float, default=300,
                     help="seconds allowed for correlating each ingested store (accuracy)")
     ap.add_argument("--clean", action="store_true", help="delete generated logs and stores at the end")
     ap.add_argument("--profile", action="store_true",
