@@ -99,6 +99,9 @@ LANES: tuple[tuple[str, str], ...] = (
     ("connections", "server connections"),
 )
 
+# Application event kinds left out of the timeline's "app errors" lane.
+APP_LANE_HIDDEN: tuple[str, ...] = ("other",)
+
 _FONT = dict(family="Inter, Helvetica, Arial, sans-serif", size=12)
 
 
@@ -386,7 +389,7 @@ def timeline(
     """One lane per source, on a shared time axis, with incidents as coloured bands.
 
     Lanes (top to bottom, only those with data unless ``lanes`` names them):
-    app errors by kind, SQLAlchemy pool events by kind, server log events by
+    app errors by kind (kinds in :data:`APP_LANE_HIDDEN` left out), SQLAlchemy pool events by kind, server log events by
     kind (stacked bars of ``events_counts``); latency (median line, min-max
     band, lost probes as red crosses); server threads_connected against
     max_connections (``metrics``).  Hovering the triangle at the foot of a
@@ -399,7 +402,8 @@ def timeline(
 
     parts: dict[str, pl.DataFrame] = {}
     if _has(ev, "bucket", "source", "kind", "n"):
-        parts["app"] = ev.filter(pl.col("source") == "app")
+        # the app lane shows errors, not every routine line the application logged
+        parts["app"] = ev.filter((pl.col("source") == "app") & ~pl.col("kind").is_in(list(APP_LANE_HIDDEN)))
         parts["sqlalchemy"] = ev.filter(pl.col("source") == "sqlalchemy")
         parts["server"] = ev.filter(~pl.col("source").is_in(["app", "sqlalchemy"]))
     if _has(lat, "bucket") or _has(lat, "ts"):

@@ -82,6 +82,11 @@ def test_timeline_lanes_and_bands():
     assert fig.layout.title.text == "t"
 
 
+def test_timeline_app_lane_shows_errors_only():
+    fig = charts.timeline(_counts(kinds=(("app", "server_gone"), ("app", "other"))), None, None, None)
+    assert {t.name for t in fig.data} == {"server_gone"}
+
+
 def test_timeline_skips_empty_lanes():
     fig = charts.timeline(_counts(kinds=(("app", "server_gone"),)), None, pl.DataFrame(), None)
     titles = [a.text for a in fig.layout.annotations]
