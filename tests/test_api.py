@@ -466,3 +466,42 @@ def test_sample_store(sample_store):
         inc.latency()
         inc.metrics()
         inc.idle_times()
+
+
+@pytest.mark.slow
+def test_reads_while_ingest_runs(tmp_path):
+    """A real `pipeline ingest` in another process, and the API answering between its commits."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, str(root / "bench" / "generate.py"), "--size", "2MB", "--seed", "5",
+                    "--out", str(tmp_path / "gen"), "--quiet"], check=True, timeout=300)
+    db = tmp_path / "live.duckdb"
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "ingest", str(tmp_path / "gen" / "logs"),
+                             "--db", str(db), "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    reads_during = 0
+    try:
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and time.monotonic() < deadline:
+            if db.exists():
+                try:
+                    store = Store.open(db, wait_s=120)
+                except StoreError as exc:  # created but not yet migrated
+                    if "not a pipeline store" not in str(exc):
+                        raise
+                    continue
+                store.counts()
+                store.event_counts()
+                store.incidents()
+                if proc.poll() is None:
+                    reads_during += 1
+            time.sleep(0.05)
+        assert proc.wait(300) == 0, proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert reads_during > 0
+    store = Store.open(db)
+    assert store.counts()["events"] > 0
+    assert store.incidents().height > 0
