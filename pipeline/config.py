@@ -15,6 +15,8 @@ Layout::
     [correlate]
     gap_seconds = 120              # thresholds read by pipeline.correlate
 
+    ignore = ["*.md", "truth.json"]  # top level: files below this folder that are not logs
+
 A ``pipeline.toml`` applies to the folder it sits in and everything below it;
 the nearest one to a file wins.  ``--config FILE`` is consulted before any of
 them.  Without a setting, a file's host is the name of the folder that holds it
@@ -53,6 +55,7 @@ class Config:
     files: list[dict[str, Any]] = field(default_factory=list)
     correlate: dict[str, Any] = field(default_factory=dict)
     digest: dict[str, Any] = field(default_factory=dict)
+    ignore: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -77,8 +80,16 @@ class Config:
             files=files,
             correlate=data.get("correlate", {}),
             digest=data.get("digest", {}),
+            ignore=[str(g) for g in data.get("ignore", [])],
             raw=data,
         )
+
+    def ignores(self, file: Path) -> bool:
+        try:
+            rel = file.resolve().relative_to(self.folder).as_posix()
+        except ValueError:
+            rel = file.name
+        return any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(file.name, g) for g in self.ignore)
 
     def match(self, file: Path) -> dict[str, Any]:
         """Settings this config gives ``file`` (defaults overlaid by the first matching glob)."""
@@ -125,6 +136,10 @@ class SettingsResolver:
         if self.explicit is not None:
             found.insert(0, self.explicit)
         return found
+
+    def ignored(self, file: Path) -> bool:
+        """True when any pipeline.toml that applies to ``file`` lists it under ``ignore``."""
+        return any(cfg.ignores(file) for cfg in self.nearest(file))
 
     def settings_for(self, file: Path) -> FileSettings:
         merged: dict[str, Any] = {}

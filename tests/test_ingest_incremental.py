@@ -188,3 +188,12 @@ def count_expected(path: Path, tmp_path: Path) -> int:
     db = tmp_path / "expected.duckdb"
     ingest([path], db)
     return count(db, "events")
+
+
+def test_config_ignore_list_skips_files(tree, tmp_path):
+    (tree / "pipeline.toml").write_text('ignore = ["*.md", "truth.json"]\n')
+    (tree / "README.md").write_text("# notes\n")
+    (tree / "web-1" / "truth.json").write_text("[]\n")
+    names = {Path(f.path).name for f in ingest([tree], tmp_path / "s.duckdb").files}
+    assert "README.md" not in names and "truth.json" not in names
+    assert "app.log" in names

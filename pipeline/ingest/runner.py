@@ -229,6 +229,8 @@ class Ingest:
                             FileReport(str(found.path), "unknown", None, "error", error=found.problem)
                         )
                         continue
+                    if self.resolver.ignored(found.path):
+                        continue
                     self._ingest_file(found.path, stored.get(str(found.path)), spill_dir)
                     if self.pending_bytes >= FLUSH_BYTES or len(self.pending) >= FLUSH_FILES:
                         self._flush()
