@@ -228,12 +228,11 @@ def advise(cause: str, inc: dict, f: dict, det: dict) -> list[str]:
         size, over = det.get("pool_size"), det.get("max_overflow")
         cap = (size + over) if size is not None and over is not None else None
         demand = det.get("demand_peak")
-        line = "Observed peak demand"
-        if demand is not None:
-            line += f" of about {demand} connections at once (in use plus waiting)"
-        if cap is not None:
-            line += f" versus pool_size + max_overflow = {size} + {over} = {cap}"
-        out.append(line + ".")
+        if demand is not None and cap is not None:
+            out.append(f"Observed peak demand of about {demand} connections at once (all {cap} in use plus "
+                       f"{demand - cap} requests waiting) versus pool_size + max_overflow = {size} + {over} = {cap}.")
+        elif cap is not None:
+            out.append(f"Every connection of the pool (pool_size + max_overflow = {size} + {over} = {cap}) was in use.")
         if cap is not None and demand is not None:
             out.append(
                 f"Raise pool_size/max_overflow so pool_size + max_overflow >= {demand} (checking the server's "

@@ -83,9 +83,9 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
                count(*) FILTER (WHERE is_timed_out) AS n_timed_out,
                count(*) FILTER (WHERE is_reset) AS n_reset,
                count(*) FILTER (WHERE is_during_query AND kind = 'lost_connection') AS n_during_query,
-               max(TRY_CAST(regexp_extract(message, 'QueuePool limit of size (\\d+)', 1) AS INTEGER)) AS pool_size,
-               max(TRY_CAST(regexp_extract(message, 'overflow (\\d+) reached', 1) AS INTEGER)) AS max_overflow,
-               max(TRY_CAST(regexp_extract(message, 'timeout (\\d+(?:\\.\\d+)?)', 1) AS DOUBLE))
+               max(TRY_CAST(regexp_extract(coalesce(raw, message), 'QueuePool limit of size (\\d+)', 1) AS INTEGER)) AS pool_size,
+               max(TRY_CAST(regexp_extract(coalesce(raw, message), 'overflow (\\d+) reached', 1) AS INTEGER)) AS max_overflow,
+               max(TRY_CAST(regexp_extract(coalesce(raw, message), 'timeout (\\d+(?:\\.\\d+)?)', 1) AS DOUBLE))
                    FILTER (WHERE kind = 'pool_timeout') AS pool_timeout_s
         FROM base GROUP BY grp
         """,
@@ -373,7 +373,7 @@ def pool_demand(con, grp_ids: list[int]) -> dict[int, dict]:
     out: dict[int, dict] = {}
     timeout_s = con.execute(
         f"""
-        SELECT max(TRY_CAST(regexp_extract(message, 'timeout (\\d+(?:\\.\\d+)?)', 1) AS DOUBLE))
+        SELECT max(TRY_CAST(regexp_extract(coalesce(raw, message), 'timeout (\\d+(?:\\.\\d+)?)', 1) AS DOUBLE))
         FROM c_drops WHERE kind = 'pool_timeout' AND grp IN ({ids})
         """
     ).fetchone()[0] or 30.0
