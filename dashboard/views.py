@@ -433,14 +433,15 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
             st.dataframe(pl.DataFrame(ranked, schema=["cause", "score"], orient="row"), hide_index=True,
                          key="scores",
                          column_config={"score": st.column_config.ProgressColumn(
-                             "score", min_value=0.0, max_value=max(1.0, max(s for _, s in ranked)))})
+                             "score", min_value=0.0, max_value=max(1.0, max(s for _, s in ranked)),
+                             format="%.2f")})
 
     st.subheader("Timeline around the incident")
     fig = charts.timeline(detail["counts"], detail["latency"], detail["metrics"], detail["neighbours"])
     _mark_evidence(fig, detail["evidence"])
     st.plotly_chart(fig, key="incident_timeline", config={"displaylogo": False})
 
-    lat_col, idle_col = st.columns(2)
+    lat_col, idle_col = st.container(), st.container()
     with lat_col:
         latency = detail["latency"]
         if latency is None or latency.height == 0:

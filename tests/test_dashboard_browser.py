@@ -1,0 +1,229 @@
+"""The real dashboard server, driven in headless Chromium.
+
+Starts ``pipeline dashboard`` on a free port over the sample store (the
+synthetic demo store while ``sample_logs/`` is empty), then with Playwright and
+Debian's ``/usr/bin/chromium``: loads the overview, opens the incidents page,
+selects the first incident's row, checks that the incident page shows its
+evidence lines, switches incident with the selector, and opens data health.
+Screenshots land in ``test-artifacts/`` at the repository root:
+
+* ``dashboard-overview.png``   the overview: timeline lanes with incident bands, counts by cause and host
+* ``dashboard-incidents.png``  the incidents table
+* ``dashboard-incident.png``   the selected incident: verdict, advice, zoomed timeline, latency and
+                               idle-time charts, evidence lines
+* ``dashboard-health.png``     data health: coverage per source, formats, rejects with examples
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+# generous: CI machines are small and the first render builds plotly figures
+TIMEOUT_MS = 90_000
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def browser_store(tmp_path_factory, request) -> Path:
+    """The sample store when it has incidents to pick, else the synthetic demo store."""
+    from pipeline.api import Store
+
+    try:
+        sample = request.getfixturevalue("sample_store")
+        if Store(sample).counts()["incidents"]:
+            return sample
+    except pytest.skip.Exception:
+        pass
+    from dashboard import demo
+
+    return demo.make_store(tmp_path_factory.mktemp("browser") / "demo.duckdb")
+
+
+@pytest.fixture(scope="module")
+def server(browser_store, tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("server") / "dashboard.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "dashboard", "--db", str(browser_store), "--port", str(port)],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
+                if resp.read().strip() == b"ok":
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"dashboard exited with {proc.returncode}: {log_path.read_text()}")
+        if time.monotonic() > deadline:
+            proc.terminate()
+            pytest.fail("dashboard did not answer /_stcore/health within 60 s")
+        time.sleep(0.25)
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        pg = context.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        yield pg
+        context.close()
+        browser.close()
+
+
+def _settle(pg) -> None:
+    """Wait until Streamlit has finished the current run."""
+    pg.wait_for_selector("[data-testid=stAppViewContainer]")
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 3:
+        running = pg.locator("[data-testid=stStatusWidget]").count()
+        quiet = 0 if running else quiet + 1
+        time.sleep(0.3)
+
+
+def _shot(pg, name: str, height: int = 1000) -> Path:
+    """A screenshot of the whole page (Streamlit scrolls inside its own container,
+    so the viewport is stretched to the content first)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    full = pg.evaluate(
+        "() => { const m = document.querySelector('[data-testid=stMain]') "
+        "|| document.querySelector('section.main'); return m ? m.scrollHeight : document.body.scrollHeight; }"
+    )
+    pg.set_viewport_size({"width": 1440, "height": max(height, min(int(full or height) + 40, 6000))})
+    time.sleep(1.0)  # let plotly re-layout
+    path = ARTIFACTS / name
+    pg.screenshot(path=str(path), full_page=True)
+    pg.set_viewport_size({"width": 1440, "height": 1000})
+    return path
+
+
+def _first_incident(db: Path):
+    from pipeline.api import Store
+
+    store = Store(db)
+    frame = store.incidents()
+    if frame.height == 0:
+        pytest.skip("the store has no incidents to pick")
+    return store, frame
+
+
+def test_overview_pick_incident_and_evidence(server, page, browser_store):
+    store, incidents = _first_incident(browser_store)
+
+    # overview: the timeline is drawn with its lanes
+    started = time.monotonic()
+    page.goto(server + "/")
+    page.wait_for_selector(".js-plotly-plot .main-svg")
+    first_view_s = time.monotonic() - started
+    _settle(page)
+    assert page.get_by_role("heading", name="Database connection drops").is_visible()
+    svg_text = page.locator(".js-plotly-plot").first.text_content()
+    assert "app errors" in svg_text or "SQLAlchemy pool" in svg_text
+    assert not page.locator("[data-testid=stException]").count()
+    overview = _shot(page, "dashboard-overview.png")
+    assert overview.stat().st_size > 10_000
+    print(f"first view drawn in {first_view_s:.1f} s")
+
+    # incidents page via the sidebar; select the first row with its checkbox
+    page.get_by_text("Incidents", exact=True).first.click()
+    page.wait_for_url("**page=incidents**")
+    grid = page.locator("[data-testid=stDataFrame]").first
+    grid.wait_for()
+    _settle(page)
+    _shot(page, "dashboard-incidents.png")
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)  # the row-selection checkbox of row 1
+    chosen = incidents["incident_id"][0]  # the table is newest first, like Store.incidents()
+    page.wait_for_url(f"**incident={chosen}**")
+    page.get_by_role("heading", name="Evidence").wait_for()
+    _settle(page)
+
+    # the incident page shows the evidence lines (raw text)
+    inc = store.incident(chosen)
+    assert page.get_by_text(inc.cause).first.is_visible()
+    lines = [line for line in inc.evidence["line"].to_list() if line]
+    assert lines, "correlation kept no evidence for the incident"
+    code_text = "\n".join(page.locator("[data-testid=stCode]").all_text_contents())
+    assert lines[0].splitlines()[0].strip() in code_text
+    assert not page.locator("[data-testid=stException]").count()
+    _shot(page, "dashboard-incident.png")
+
+    # another incident through the selector: the URL and the evidence follow
+    if incidents.height > 1:
+        other = incidents["incident_id"][1]
+        page.locator("[data-testid=stMain]").get_by_role("combobox").first.click()
+        page.get_by_role("option", name=other).first.click()
+        page.wait_for_url(f"**incident={other}**")
+        _settle(page)
+        other_lines = [line for line in store.incident(other).evidence["line"].to_list() if line]
+        if other_lines:
+            page.get_by_text(other_lines[0].splitlines()[0].strip()[:60]).first.wait_for()
+
+    # data health
+    page.get_by_text("Data health", exact=True).first.click()
+    page.wait_for_url("**page=health**")
+    page.get_by_role("heading", name="Coverage per source").wait_for()
+    _settle(page)
+    assert not page.locator("[data-testid=stException]").count()
+    _shot(page, "dashboard-health.png")
+
+
+def test_shared_link_opens_the_same_view(server, page, browser_store):
+    _, incidents = _first_incident(browser_store)
+    chosen = incidents["incident_id"][0]
+    page.goto(f"{server}/?page=incident&incident={chosen}&range=all")
+    page.get_by_role("heading", name="Evidence").wait_for()
+    _settle(page)
+    assert chosen in page.locator("[data-testid=stMain]").inner_text()
+    assert not page.locator("[data-testid=stException]").count()
+
+
+def test_injection_in_the_url_shows_no_error(server, page, browser_store):
+    before = browser_store.read_bytes()
+    page.goto(f"{server}/?host=x'%20OR%201=1%20--&cause=idle_timeout;DROP%20TABLE%20events&page=incidents")
+    page.get_by_role("heading", name="Incidents").wait_for()
+    _settle(page)
+    assert not page.locator("[data-testid=stException]").count()
+    assert page.get_by_text("Ignored link values").first.is_visible()
+    assert browser_store.read_bytes() == before
