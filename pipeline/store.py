@@ -35,7 +35,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         "0001_initial",
         """
         CREATE TABLE IF NOT EXISTS events (
-            event_id   VARCHAR NOT NULL,   -- md5 of file path and line number: stable across re-ingests
+            event_id   VARCHAR NOT NULL,   -- md5(file path)[:12] ':' line number: stable across re-ingests
             ts         TIMESTAMPTZ NOT NULL,
             source     VARCHAR NOT NULL,   -- app | sqlalchemy | mysql | postgres
             host       VARCHAR,

@@ -35,3 +35,9 @@ def test_mysql_using_password_flag_is_not_a_secret():
 def test_ordinary_text_is_untouched():
     for text in ["pool_size=5 max_overflow=10", "GET /login?next=/ 200", "Lost connection to MySQL server"]:
         assert redact_text(text) == text
+
+
+def test_url_inside_json_with_escaped_slashes():
+    text = r'{"message": "engine mysql+pymysql:\/\/app:S3CR3T@db:3306\/app"}'
+    out = redact_text(text)
+    assert "S3CR3T" not in out and r"app:***@db" in out

@@ -127,7 +127,7 @@ ERROR_HINT = "|".join(
     re.escape(word)
     for word in [
         "rror", "ERROR", "xception", "HY000", "gone away", "Lost connection", "Too many",
-        "denied", "not allowed", "inactivity", "QueuePool", "clients", "closed the connection",
+        "denied", "not allowed", "inactivity", "QueuePool limit", "clients", "closed the connection",
         "terminating connection", "efused", "connect to", "Unknown MySQL", "pg_hba",
         "authentication failed", "slots are reserved",
     ]

@@ -23,6 +23,8 @@ _KEYS = r"(?:password|passwd|pwd|pass|secret|token|api[_-]?key|access[_-]?key|au
 RULES: list[tuple[str, str]] = [
     # scheme://user:password@host
     (r"([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"]*:)[^\s@'\"/]*(@)", "${1}" + MASK + "${2}"),
+    # the same inside JSON that escapes slashes: scheme:\/\/user:password@host
+    (r"([A-Za-z][A-Za-z0-9+.\-]*:\\/\\/[^\s:/@'\"\\]*:)[^\s@'\"/\\]*(@)", "${1}" + MASK + "${2}"),
     # "password": "x"  (JSON) and 'password': 'x' (a Python dict's repr)
     (r'(?i)("' + _KEYS + r'"\s*:\s*")[^"]*(")', "${1}" + MASK + "${2}"),
     (r"(?i)('" + _KEYS + r"'\s*:\s*')[^']*(')", "${1}" + MASK + "${2}"),
@@ -56,15 +58,18 @@ def redact_expr(expr: pl.Expr) -> pl.Expr:
 
 
 # Every rule needs one of these words; rows without any skip the regexes entirely.
-TRIGGERS = ["://", "pass", "pwd", "secret", "token", "key", "auth", "identified", " -p"]
+TRIGGERS = ["://", ":\\/\\/", "pass", "pwd", "secret", "token", "key", "auth", "identified", " -p"]
 
 
-def redact_columns(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+def redact_columns(frame: pl.DataFrame, columns: list[str], *, mask_column: str | None = None) -> pl.DataFrame:
+    """Redact ``columns``.  ``mask_column`` names one column whose text contains all the
+    others (an event's ``raw`` holds its ``message``), so only it is scanned for triggers."""
     present = [c for c in columns if c in frame.columns]
     if not present or frame.height == 0:
         return frame
+    scanned = [mask_column] if mask_column in frame.columns else present
     mask = pl.any_horizontal(
-        [pl.col(c).fill_null("").str.contains_any(TRIGGERS, ascii_case_insensitive=True) for c in present]
+        [pl.col(c).fill_null("").str.contains_any(TRIGGERS, ascii_case_insensitive=True) for c in scanned]
     )
     indexed = frame.with_row_index("_row")
     hits = indexed.filter(mask)

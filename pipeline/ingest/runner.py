@@ -18,6 +18,7 @@ so readers can use it between commits.  A lock file serializes whole runs.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -351,8 +352,10 @@ class Ingest:
     def _stage(self, staging: Staging, parsed: Parsed, path: str, host: str, report: FileReport) -> None:
         events = parsed.events
         if events.height:
-            events = redact_columns(events, ["message", "raw"]).with_columns(
-                host=pl.lit(host), file=pl.lit(path)
+            events = redact_columns(events, ["message", "raw"], mask_column="raw").with_columns(
+                event_id=pl.lit(_event_id_prefix(path)) + pl.col("line_no").cast(pl.Utf8),
+                host=pl.lit(host),
+                file=pl.lit(path),
             )
             implausible = events.filter(
                 (pl.col("ts") < PLAUSIBLE_FROM) | (pl.col("ts") > _now() + dt.timedelta(days=2))
@@ -435,7 +438,7 @@ class Ingest:
 
 
 INSERT_SQL = {
-    "events": """INSERT INTO events SELECT substr(md5(file || ':' || line_no::VARCHAR), 1, 16),
+    "events": """INSERT INTO events SELECT event_id,
                  ts, source, host, file, line_no, level, kind, error_code, conn_ref, message, raw FROM {src}""",
     "latency": "INSERT INTO latency SELECT ts, host, target, rtt_ms, lost, file, line_no FROM {src}",
     "metrics": "INSERT INTO metrics SELECT ts, host, name, value, file, line_no FROM {src}",
@@ -470,6 +473,12 @@ def _commit_file(con, pending: PendingFile) -> None:
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def _event_id_prefix(path: str) -> str:
+    """Events are named by file and line, so re-ingesting the same file names them the
+    same: ``<12 hex digits of md5(path)>:<line_no>``."""
+    return hashlib.md5(path.encode("utf-8", errors="surrogateescape")).hexdigest()[:12] + ":"
 
 
 def _safe_head_md5(path: Path, length: int) -> str | None:
