@@ -144,6 +144,17 @@ KNOWN = re.compile(
 )
 
 
+def _prom_sample(line: str) -> bool:
+    m = PROM_PY.match(line)
+    if not m:
+        return False
+    try:
+        float(m.group("value"))
+    except ValueError:
+        return False
+    return True
+
+
 class StatusFamily:
     name = "status"
 
@@ -156,7 +167,7 @@ class StatusFamily:
             rows = sum(
                 1 for h in nonblank
                 if TSV_PY.match(h) or TABLE_PY.match(h) or re.match(r"^\+[-+]+\+\s*$", h)
-                or (PROM_PY.match(h) and not h.startswith("#")) or re.match(r"^#\s*(?:HELP|TYPE) ", h)
+                or (not h.startswith("#") and _prom_sample(h)) or re.match(r"^#\s*(?:HELP|TYPE) ", h)
             )
             if known == 0 and not any(re.match(r"^#\s*(?:HELP|TYPE) mysql_", h) for h in nonblank):
                 return 0.0
