@@ -27,11 +27,11 @@ def _drops(b, times, host=None):
 
 def test_gap_splits_incidents(con):
     b = StoreBuilder(con)
-    _drops(b, [0, 100, 200, 500, 510])  # 100 s apart stays one, 300 s apart splits
+    _drops(b, [0, 20, 40, 100, 110])  # 20 s apart stays one, 60 s apart splits (default gap 25 s)
     b.flush()
     assert correlate_store(con)["incidents"] == 2
-    assert correlate_store(con, {"gap_seconds": 60})["incidents"] == 4
-    assert correlate_store(con, {"gap_seconds": 400})["incidents"] == 1
+    assert correlate_store(con, {"gap_seconds": 15})["incidents"] == 4
+    assert correlate_store(con, {"gap_seconds": 100})["incidents"] == 1
 
 
 def test_drops_of_several_hosts_close_in_time_are_one_incident(con):
@@ -72,7 +72,7 @@ def test_pool_lines_alone_count_as_failures(con):
 
 def test_rebuild_is_deterministic_and_ids_are_stable(con):
     b = StoreBuilder(con)
-    _drops(b, [0, 30, 400, 410])
+    _drops(b, [0, 20, 400, 410])
     b.server(405, "server_stop", "Normal shutdown")
     b.ping(5, 0.5)
     b.flush()

@@ -14,6 +14,10 @@ ABORT_TIMEOUT = ("Aborted connection {} to db: 'lab' user: 'app' host: 'localhos
                  "(Got timeout reading communication packets)")
 
 
+# The hand-made faults below space their failures up to a minute apart.
+SETTINGS = {"gap_seconds": 120}
+
+
 @pytest.fixture
 def con(tmp_path):
     c = store.connect(tmp_path / "t.duckdb")
@@ -77,7 +81,7 @@ def test_idle_timeout_server_wait_timeout(con):
     b.metric(0, "wait_timeout", 300)
     idle_pattern(b, 0)
     b.flush()
-    summary = correlate_store(con)
+    summary = correlate_store(con, SETTINGS)
     assert summary["incidents"] == 1
     (inc,) = incidents(con)
     assert inc["cause"] == "idle_timeout"
@@ -98,7 +102,7 @@ def test_idle_timeout_silent_middlebox(con):
     quiet_pings(b, 0, 1300)
     idle_pattern(b, 0, server_aborts=False, ok_idles=(5, 30, 100, 170), fail_idles=(185, 240))
     b.flush()
-    correlate_store(con)
+    correlate_store(con, SETTINGS)
     (inc,) = incidents(con)
     assert inc["cause"] == "idle_timeout"
     assert "server logged nothing" in inc["summary"]
@@ -129,7 +133,7 @@ def test_network(con):
     quiet_pings(b, 0, 3600)
     network_spike(b, 1800)
     b.flush()
-    correlate_store(con)
+    correlate_store(con, SETTINGS)
     (inc,) = incidents(con)
     assert inc["cause"] == "network"
     assert inc["confidence"] >= 0.6
@@ -151,7 +155,7 @@ def test_max_connections(con):
     quiet_pings(b, 0, 600)
     max_connections_burst(b, 300)
     b.flush()
-    correlate_store(con)
+    correlate_store(con, SETTINGS)
     (inc,) = incidents(con)
     assert inc["cause"] == "max_connections"
     assert inc["errors"] == 12
@@ -172,7 +176,7 @@ def test_pool_exhausted(con):
                 message="sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached, "
                         "connection timed out, timeout 30.00")
     b.flush()
-    correlate_store(con)
+    correlate_store(con, SETTINGS)
     (inc,) = incidents(con)
     assert inc["cause"] == "pool_exhausted"
     advice = " ".join(inc["advice"])
@@ -197,7 +201,7 @@ def test_server_restart(con):
     quiet_pings(b, 0, 600)
     restart(b, 300)
     b.flush()
-    correlate_store(con)
+    correlate_store(con, SETTINGS)
     (inc,) = incidents(con)
     assert inc["cause"] == "server_restart"
     assert inc["confidence"] >= 0.8
@@ -213,7 +217,7 @@ def test_access_denied(con):
                     "Host '10.0.0.7' is not allowed to connect to this MariaDB server")
         b.server(100 + i * 10, "access_denied", "Access denied for user 'app'@'10.0.0.7' (using password: YES)")
     b.flush()
-    correlate_store(con)
+    correlate_store(con, SETTINGS)
     (inc,) = incidents(con)
     assert inc["cause"] == "access_denied"
     assert "allow-list" in " ".join(inc["advice"])
@@ -224,7 +228,7 @@ def test_unknown_when_evidence_is_thin(con):
     b.app_error(100, "query_error", None, "weird")  # not a drop: ignored
     b.app_error(200, "lost_connection", 2013, "Lost connection to MySQL server during query")
     b.flush()
-    correlate_store(con)
+    correlate_store(con, SETTINGS)
     (inc,) = incidents(con)
     assert inc["cause"] == "unknown"
     assert inc["confidence"] <= 0.3
@@ -239,7 +243,7 @@ def test_latency_spike_and_idle_kills_in_the_same_hour(con):
     idle_pattern(b, 0)  # failures around t=700-760
     network_spike(b, 2400)
     b.flush()
-    correlate_store(con)
+    correlate_store(con, SETTINGS)
     incs = incidents(con)
     assert [i["cause"] for i in incs] == ["idle_timeout", "network"]
     # the idle incident does not borrow the spike, the spike is not explained by idleness
@@ -255,7 +259,7 @@ def test_latency_spike_during_idle_kills(con):
     end = idle_pattern(b, 0)
     network_spike(b, end + 30, n_errors=2)
     b.flush()
-    correlate_store(con)
+    correlate_store(con, SETTINGS)
     (inc,) = incidents(con)
     assert set(inc["scores"]) >= {"idle_timeout", "network"}
     assert inc["cause"] == "idle_timeout"  # 3 of 5 failures, with server lines agreeing
@@ -268,7 +272,7 @@ def test_restart_during_max_connections_burst(con):
     max_connections_burst(b, 300, n=20)
     restart(b, 330, refused=3)
     b.flush()
-    correlate_store(con)
+    correlate_store(con, SETTINGS)
     (inc,) = incidents(con)
     assert inc["cause"] == "max_connections"  # most failures are 1040s
     assert "server_restart" in inc["scores"]
@@ -282,7 +286,7 @@ def test_restart_dominates_when_it_explains_the_failures(con):
     max_connections_burst(b, 300, n=2)
     restart(b, 310, refused=10)
     b.flush()
-    correlate_store(con)
+    correlate_store(con, SETTINGS)
     (inc,) = incidents(con)
     assert inc["cause"] == "server_restart"
     assert "max_connections" in inc["scores"]
@@ -295,6 +299,6 @@ def test_latency_baseline_is_per_target(con):
         b.ping(t, 300 + (t % 11), target="far-db")
     b.app_error(1800, "lost_connection", 2013, "Lost connection to MySQL server during query")
     b.flush()
-    correlate_store(con)
+    correlate_store(con, SETTINGS)
     (inc,) = incidents(con)
     assert inc["scores"].get("network", 0) < 0.5

@@ -178,8 +178,12 @@ def _details(inc: dict, f: dict, limits: dict, ctx: dict, demand: dict) -> dict:
         det["restart_at"] = _advice.iso(f["stop_ms"])
     elif f.get("start_ms_srv") is not None:
         det["restart_at"] = _advice.iso(f["start_ms_srv"])
-    if f.get("stop_ms") is not None and f.get("start_ms_srv") is not None and f["start_ms_srv"] >= f["stop_ms"]:
-        det["downtime_s"] = round((f["start_ms_srv"] - f["stop_ms"]) / 1000.0, 1)
+    if f.get("start_ms_srv") is not None:
+        # down from the shutdown line or the first failure, whichever came first (a crash
+        # writes nothing when it happens: its recovery lines come at the next start)
+        down_from = min(x for x in (f.get("stop_ms"), inc["start_ms"]) if x is not None)
+        if f["start_ms_srv"] > down_from:
+            det["downtime_s"] = round((f["start_ms_srv"] - down_from) / 1000.0, 1)
     return det
 
 

@@ -14,7 +14,7 @@ DEFAULTS: dict[str, Any] = {
     # failing for tens of seconds, and in the lab recordings no two distinct faults
     # were closer than a few minutes; 120 s joins the retries of one fault
     # without merging the next one.
-    "gap_seconds": 120.0,
+    "gap_seconds": 25.0,
     # Server lines, latency samples and metrics this long before the first drop
     # and after the last one still count as evidence for the incident.
     "lookback_seconds": 30.0,
