@@ -157,6 +157,14 @@ def parse_time(value: Any, *, now: dt.datetime | None = None) -> dt.datetime | N
     raise ValueError(f"not a time: {value!r}")
 
 
+def _utc(value: Any) -> dt.datetime:
+    """A timestamp read from the store, as an aware UTC datetime."""
+    parsed = parse_time(value)
+    if parsed is None:
+        raise ValueError("missing timestamp")
+    return parsed
+
+
 def choose_bucket(
     start: dt.datetime, end: dt.datetime, max_points: int = MAX_POINTS
 ) -> dt.timedelta:
@@ -330,7 +338,7 @@ class Store:
         lo, hi = rows[0]
         if lo is None:
             return None
-        return parse_time(lo), parse_time(hi)
+        return _utc(lo), _utc(hi)
 
     def hosts(self) -> list[str]:
         """Every host seen in events, latency or metrics."""
@@ -478,8 +486,8 @@ class Store:
         return Incident(
             store=self,
             incident_id=row["incident_id"],
-            start=parse_time(row["start_ts"]),
-            end=parse_time(row["end_ts"]),
+            start=_utc(row["start_ts"]),
+            end=_utc(row["end_ts"]),
             cause=row["cause"],
             confidence=float(row["confidence"]),
             hosts=list(row.get("hosts") or []),
@@ -780,7 +788,7 @@ class Incident:
         """(cause, score) for every scored cause, best first."""
         out = []
         for cause, value in self.scores.items():
-            score = value.get("score") if isinstance(value, Mapping) else value
+            score: Any = value.get("score") if isinstance(value, Mapping) else value
             try:
                 out.append((cause, float(score)))
             except (TypeError, ValueError):
@@ -845,9 +853,9 @@ class Incident:
         wt = self.store.metrics(self.start - dt.timedelta(days=1), self.end, names=["wait_timeout"],
                                 bucket="1d")
         if wt.height:
-            value = wt["value_min"].drop_nulls().min()
-            if value is not None and value > 0:
-                return float(value)
+            smallest: Any = wt["value_min"].drop_nulls().min()
+            if smallest is not None and smallest > 0:
+                return float(smallest)
         return None
 
     # -- series ----------------------------------------------------------------

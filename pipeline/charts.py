@@ -189,13 +189,15 @@ def _incident_spans(incidents: Any) -> list[dict]:
     return spans
 
 
-def _x_range(*frames_and_columns: tuple[pl.DataFrame, str], spans: list[dict] = ()) -> tuple | None:
-    lo = hi = None
+def _x_range(*frames_and_columns: tuple[pl.DataFrame, str], spans: Sequence[dict] = ()) -> tuple | None:
+    lo: Any = None
+    hi: Any = None
     for frame, column in frames_and_columns:
         if _has(frame, column):
             col = frame[column].drop_nulls()
             if col.len():
-                a, b = col.min(), col.max()
+                a: Any = col.min()
+                b: Any = col.max()
                 lo = a if lo is None or a < lo else lo
                 hi = b if hi is None or b > hi else hi
     for s in spans:
@@ -325,7 +327,7 @@ def _latency_traces(fig: go.Figure, lat: pl.DataFrame, *, row: int | None, legen
                                      legendgrouptitle_text=group_title), **kw)
             lost = part.filter(pl.col("lost"))
             if lost.height:
-                top = ok["rtt_ms"].max() or 1.0
+                top: Any = ok["rtt_ms"].max() or 1.0
                 fig.add_trace(go.Scatter(x=lost[ts_col].to_list(), y=[top * 1.05] * lost.height, mode="markers",
                                          marker=dict(symbol="x", size=9, color="#d62728"),
                                          name=f"lost {label}", legendgroup=legendgroup,
@@ -333,8 +335,8 @@ def _latency_traces(fig: go.Figure, lat: pl.DataFrame, *, row: int | None, legen
         return
     width = _bucket_width(lat)
     offset = width / 2 if width else dt.timedelta(0)
-    top = lat["rtt_max"].max() if "rtt_max" in lat.columns else None
-    top = float(top) if top is not None else 1.0
+    top_value: Any = lat["rtt_max"].max() if "rtt_max" in lat.columns else None
+    top = float(top_value) if top_value is not None else 1.0
     for key, part in lat.sort("bucket").group_by(["host", "target"], maintain_order=True):
         host, target = key
         label = f"{host or '?'} → {target or '?'}"

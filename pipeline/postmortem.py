@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,7 @@ class Rendered:
 
 
 @contextlib.contextmanager
-def _kernel_env() -> "contextlib.AbstractContextManager[None]":
+def _kernel_env() -> Iterator[None]:
     """Let the kernel import this very ``pipeline`` package, installed or not."""
     old = os.environ.get("PYTHONPATH")
     parts = [str(ROOT)] + ([old] if old else [])
