@@ -5,8 +5,8 @@ The order of work for each file:
 1. decide what to read: nothing (unchanged), the appended tail (its head still
    matches what was stored), or everything again (new, rotated or truncated);
 2. detect its family from its first lines (or take the configured format);
-3. parse it chunk by chunk into staged frames (spilled to Parquet beyond a
-   memory budget), redacting secrets on the way;
+3. parse it chunk by chunk into staged frames (spilled to uncompressed Arrow IPC
+   files beside the store beyond a memory budget), redacting secrets on the way;
 4. commit: one short transaction replaces/extends the file's rows and its
    ``files`` bookkeeping together, so a run killed at any moment leaves the
    store exactly as it was before that file.
@@ -44,7 +44,7 @@ from pipeline.ingest.families.base import (
 )
 from pipeline.ingest.redact import redact_columns
 
-SPILL_BYTES = 128 * 1024 * 1024  # staged data kept in memory before spilling to Parquet
+SPILL_BYTES = 128 * 1024 * 1024  # staged data kept in memory before spilling to disk
 FLUSH_BYTES = 64 * 1024 * 1024  # finished files wait for one shared store open up to this size
 FLUSH_FILES = 64
 PLAUSIBLE_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
@@ -122,7 +122,10 @@ class IngestSummary:
 
 
 class Staging:
-    """Parsed rows of one file on their way to the store: in memory, then Parquet."""
+    """Parsed rows of one file on their way to the store: in memory, then on disk.
+
+    Spills are uncompressed Arrow IPC: writing them is little more than a copy, and
+    reading them back is a memory map that DuckDB scans without converting."""
 
     def __init__(self, spill_dir: Path, key: str):
         self.spill_dir = spill_dir
@@ -144,8 +147,8 @@ class Staging:
     def spill(self) -> None:
         for table, frames in self.frames.items():
             if frames:
-                path = self.spill_dir / f"{self.key}-{table}-{len(self.spilled[table])}.parquet"
-                pl.concat(frames).write_parquet(path, compression="lz4")
+                path = self.spill_dir / f"{self.key}-{table}-{len(self.spilled[table])}.arrow"
+                pl.concat(frames).write_ipc(path, compression="uncompressed")
                 self.spilled[table].append(path)
                 self.frames[table] = []
         self.mem_bytes = 0
@@ -455,10 +458,11 @@ def _commit_file(con, pending: PendingFile) -> None:
                 con.execute(f"DELETE FROM {table} WHERE file = ?", [path])
         for table in TABLES:
             frame, spilled = pending.staging.sources(table)
-            if spilled:
-                con.execute(INSERT_SQL[table].format(src="read_parquet(?)"), [[str(p) for p in spilled]])
+            batches = [_mapped_arrow(p) for p in spilled]
             if frame is not None and frame.height:
-                con.register("staged_rows", frame.to_arrow())
+                batches.append(frame.to_arrow())
+            for batch in batches:
+                con.register("staged_rows", batch)
                 try:
                     con.execute(INSERT_SQL[table].format(src="staged_rows"))
                 finally:
@@ -473,6 +477,13 @@ def _commit_file(con, pending: PendingFile) -> None:
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def _mapped_arrow(path: Path):
+    """A spilled Arrow IPC file as a table backed by a memory map (no copy)."""
+    import pyarrow as pa
+
+    return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
 
 
 def _event_id_prefix(path: str) -> str:
