@@ -174,10 +174,10 @@ def _details(inc: dict, f: dict, limits: dict, ctx: dict, demand: dict) -> dict:
         det.update(demand)
         if demand.get("waiting_peak") and f.get("pool_size") is not None and f.get("max_overflow") is not None:
             det["demand_peak"] = f["pool_size"] + f["max_overflow"] + demand.get("waiting_peak", 0)
-    if f.get("stop_ms") is not None:
-        det["restart_at"] = _advice.iso(f["stop_ms"])
-    elif f.get("start_ms_srv") is not None:
-        det["restart_at"] = _advice.iso(f["start_ms_srv"])
+    if f.get("stop_ms") is not None or f.get("start_ms_srv") is not None:
+        det["restart_at"] = _advice.iso(min(x for x in (f.get("stop_ms"), inc["start_ms"]) if x is not None))
+    det["crashed"] = bool(f.get("srv_crash"))
+    det["server_reset_lines"] = f.get("abort_error") or 0
     if f.get("start_ms_srv") is not None:
         # down from the shutdown line or the first failure, whichever came first (a crash
         # writes nothing when it happens: its recovery lines come at the next start)

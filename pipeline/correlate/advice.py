@@ -18,7 +18,7 @@ from pipeline.correlate.idle import describe_limit
 def iso(t_ms) -> str | None:
     if t_ms is None:
         return None
-    return datetime.fromtimestamp(t_ms / 1000.0, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(t_ms / 1000.0, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _hhmmss(t_ms) -> str:
@@ -102,11 +102,11 @@ def summarize(cause: str, inc: dict, f: dict, det: dict) -> str:
         wt = det.get("wait_timeout")
         if det.get("idle_closed_by_server"):
             who = f"the server (wait_timeout = {_n(wt)} s)" if wt else "the server"
-        elif wt:
-            who = (f"something between application and server (the server logged nothing and its "
-                   f"wait_timeout is {_n(wt)} s)")
         else:
-            who = "something between application and server (the server logged nothing)"
+            saw = ("the server only saw the connections break ('error reading communication packets')"
+                   if det.get("server_reset_lines") else "the server logged nothing")
+            who = (f"something between application and server ({saw}"
+                   + (f" and its wait_timeout is {_n(wt)} s)" if wt else ")"))
         if lim:
             return f"{errs}: pooled connections left idle too long were closed by {who}; {describe_limit(lim)}."
         return f"{errs}: pooled connections left idle too long were closed by {who}."
@@ -132,7 +132,8 @@ def summarize(cause: str, inc: dict, f: dict, det: dict) -> str:
     if cause == "server_restart":
         down = det.get("downtime_s")
         d = f", down for about {_n(down)} s" if down is not None else ""
-        return f"{errs}: the database server restarted{d}."
+        how = "crashed and restarted" if det.get("crashed") else "restarted"
+        return f"{errs}: the database server {how}{d}."
     if cause == "access_denied":
         return f"{errs}: the server refused the application's login (credentials or host allow-list)."
     return f"{errs}: the evidence is too thin to name a cause."
@@ -174,7 +175,9 @@ def advise(cause: str, inc: dict, f: dict, det: dict) -> list[str]:
             )
         else:
             out.append(
-                "The server logged nothing: look for a firewall, NAT or load balancer idle timeout between the "
+                ("The server did not close these connections" if det.get("server_reset_lines")
+                 else "The server logged nothing")
+                + ": look for a firewall, NAT or load balancer idle timeout between the "
                 "application and the database, and raise it or enable TCP keepalives shorter than it."
             )
         out.append(
@@ -248,11 +251,19 @@ def advise(cause: str, inc: dict, f: dict, det: dict) -> list[str]:
             out.append(f"pool_timeout is {_n(det['pool_timeout_s'])} s: requests waited that long before failing.")
     elif cause == "server_restart":
         when = det.get("restart_at")
-        out.append(
-            "The database server restarted"
-            + (f" around {when}" if when else "")
-            + ": find out why in its error log (planned maintenance, OOM kill, crash: look for 'got signal' or crash recovery)."
-        )
+        if det.get("crashed"):
+            out.append(
+                "The database server crashed"
+                + (f" around {when}" if when else "")
+                + " (it ran crash recovery when it came back): look for the reason before it (OOM killer in the "
+                "kernel log, 'got signal' in the error log, the host's or the container's restarts)."
+            )
+        else:
+            out.append(
+                "The database server restarted"
+                + (f" around {when}" if when else "")
+                + ": find out why in its error log and the host's logs (planned maintenance, OOM kill, deploy)."
+            )
         out.append("Set pool_pre_ping=True so connections broken by the restart are replaced at checkout instead of failing a request.")
         out.append("Retry connects with backoff while the server is down, and schedule maintenance restarts outside busy hours.")
     elif cause == "access_denied":

@@ -64,6 +64,9 @@ def score_causes(f: dict, s: dict) -> dict[str, dict]:
     if g("n_4031"):
         client = max(client, 0.5 + 0.5 * _share(g("n_4031"), n))
     server = 1.0 if g("abort_timeout") and (disconnect_kinds or over) else 0.0
+    if not server and over and g("abort_error"):
+        # a middlebox that resets idle connections: the server sees them break
+        server = 0.3
     metrics = 0.8 if g("n_idle_over_wait") else 0.0
     # a silent middlebox leaves nothing but the idle pattern; normal latency rules out the network
     network = 0.3 if (client > 0 and latency_quiet) else 0.0

@@ -162,6 +162,8 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
                count(*) FILTER (WHERE cat = 'srv_access') AS srv_access,
                count(*) FILTER (WHERE cat = 'abort_timeout') AS abort_timeout,
                count(*) FILTER (WHERE cat = 'abort_error') AS abort_error,
+               count(*) FILTER (WHERE cat = 'srv_stop' AND (msg ILIKE '%crash%' OR msg ILIKE '%got signal%'))
+                   AS srv_crash,
                min(t_ms) FILTER (WHERE cat = 'srv_stop') AS stop_ms,
                max(t_ms) FILTER (WHERE cat = 'srv_start') AS start_ms_srv
         FROM c_srv_inc GROUP BY grp
