@@ -17,6 +17,7 @@ import contextlib
 import contextvars
 import datetime as dt
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -24,8 +25,7 @@ import streamlit as st
 
 from pipeline import health as health_mod
 from pipeline import store as store_mod
-from pipeline.api import IncidentNotFound, Store, choose_bucket
-from pipeline.kinds import EVENT_KINDS
+from pipeline.api import IncidentNotFound, Store, choose_bucket, parse_time
 
 # How long one read waits for a committing ingest before the app falls back to cached data.
 READ_WAIT_S = 4.0
@@ -35,8 +35,6 @@ INCIDENT_POINTS = 300
 
 # What the dashboard's "server" source means in the events table.
 SERVER_SOURCES = ("mysql", "postgres")
-# Application events drawn on the timeline: everything but routine lines.
-APP_LANE_KINDS = [k for k in EVENT_KINDS if k != "other"]
 
 
 class Busy(store_mod.StoreBusy):
@@ -103,31 +101,41 @@ def _guard(fn):
 @_guard
 @st.cache_data(show_spinner=False, max_entries=16)
 def meta(db: str, ver: tuple) -> dict:
-    """What the filters need: span, hosts, counts, sources present."""
+    """What the filters need: span, hosts, counts, sources present (one open, one pass over events)."""
     store = _store(db)
     with store.connection() as con:
         tables = {r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
-    missing = {"events", "latency", "metrics", "incidents", "incident_evidence", "files"} - tables
-    if missing:
-        raise store_mod.StoreError(
-            f"{db} is not a pipeline store (missing tables: {', '.join(sorted(missing))})")
-    span = store.span()
-    counts = store.counts()
-    hosts = set(store.hosts())
-    if counts.get("incidents"):
-        hosts |= {h for h in store.sql("SELECT DISTINCT unnest(hosts) AS h FROM incidents")["h"].to_list() if h}
-    present = store.sql("""
-        SELECT DISTINCT CASE WHEN source IN ('mysql', 'postgres') THEN 'server' ELSE source END AS s FROM events
-        UNION ALL SELECT 'latency' FROM (SELECT 1 FROM latency LIMIT 1)
-        UNION ALL SELECT 'metrics' FROM (SELECT 1 FROM metrics LIMIT 1)
-    """)["s"].to_list()
+        missing = {"events", "latency", "metrics", "incidents", "incident_evidence", "files", "meta"} - tables
+        if missing:
+            raise store_mod.StoreError(
+                f"{db} is not a pipeline store (missing tables: {', '.join(sorted(missing))})")
+        per_source = con.execute("""
+            SELECT source, host, min(ts), max(ts), count(*) FROM events GROUP BY ALL
+            UNION ALL SELECT 'latency', host, min(ts), max(ts), count(*) FROM latency GROUP BY ALL
+            UNION ALL SELECT 'metrics', host, min(ts), max(ts), count(*) FROM metrics GROUP BY ALL
+        """).fetchall()
+        incident_hosts = [r[0] for r in con.execute(
+            "SELECT DISTINCT unnest(hosts) FROM incidents").fetchall()]
+        counts = dict(con.execute("""
+            SELECT 'incidents', count(*) FROM incidents UNION ALL SELECT 'files', count(*) FROM files
+            UNION ALL SELECT 'rejects', count(*) FROM rejects""").fetchall())
+        last_change = con.execute("SELECT value FROM meta WHERE key = 'last_change'").fetchone()
+    firsts = [r[2] for r in per_source if r[2] is not None]
+    lasts = [r[3] for r in per_source if r[3] is not None]
+    span = (parse_time(min(firsts)), parse_time(max(lasts))) if firsts else None
+    counts.update({"events": 0, "latency": 0, "metrics": 0})
+    for source, _, _, _, n in per_source:
+        key = source if source in ("latency", "metrics") else "events"
+        counts[key] += n
+    sources = {"server" if r[0] in SERVER_SOURCES else r[0] for r in per_source if r[4]}
+    hosts = {r[1] for r in per_source if r[1]} | {h for h in incident_hosts if h}
     return {
         "span": span,
         "hosts": sorted(hosts),
         "counts": counts,
-        "sources": sorted(set(present)),
-        "last_change": store.last_change(),
+        "sources": sorted(sources),
+        "last_change": last_change[0] if last_change else None,
     }
 
 
@@ -150,23 +158,26 @@ def overview(db: str, ver: tuple, start: dt.datetime, end: dt.datetime,
     host_list = list(hosts) or None
     want = set(sources) or {"app", "sqlalchemy", "server", "latency", "metrics"}
     ev_sources = [s for s in (_event_sources(tuple(want & {"app", "sqlalchemy", "server"})) or [])]
-    counts = _counts(store, start, end, bucket, host_list, ev_sources) if ev_sources else None
-    latency = store.latency(start, end, hosts=host_list, bucket=bucket) if "latency" in want else None
-    metrics = _metrics(store, start, end, host_list, bucket) if "metrics" in want else None
-    incidents = store.incidents(since=start, until=end, cause=list(causes) or None, hosts=host_list)
+    # the four queries are independent: run them side by side (DuckDB releases the GIL)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        f_counts = pool.submit(_counts, store, start, end, bucket, host_list, ev_sources) if ev_sources else None
+        f_latency = pool.submit(store.latency, start, end, host_list, bucket) if "latency" in want else None
+        f_metrics = pool.submit(_metrics, store, start, end, host_list, bucket) if "metrics" in want else None
+        f_incidents = pool.submit(store.incidents, since=start, until=end, cause=list(causes) or None,
+                                  hosts=host_list)
+        counts = f_counts.result() if f_counts else None
+        latency = f_latency.result() if f_latency else None
+        metrics = f_metrics.result() if f_metrics else None
+        incidents = f_incidents.result()
     return {"bucket": bucket, "counts": counts, "latency": latency, "metrics": metrics, "incidents": incidents}
 
 
 def _counts(store: Store, start, end, bucket, hosts, sources: list[str]) -> pl.DataFrame:
-    """Event counts for the timeline; the app lane shows errors, not every routine line."""
-    parts = []
-    others = [s for s in sources if s != "app"]
-    if others:
-        parts.append(store.event_counts(start, end, bucket=bucket, hosts=hosts, sources=others))
-    if "app" in sources:
-        parts.append(store.event_counts(start, end, bucket=bucket, hosts=hosts, sources=["app"],
-                                        kinds=APP_LANE_KINDS))
-    return pl.concat(parts) if parts else pl.DataFrame()
+    """Event counts for the timeline (one pass); the app lane shows errors, not routine lines."""
+    counts = store.event_counts(start, end, bucket=bucket, hosts=hosts, sources=sources)
+    if counts.height:
+        counts = counts.filter((pl.col("source") != "app") | (pl.col("kind") != "other"))
+    return counts
 
 
 def _metrics(store: Store, start, end, hosts, bucket) -> pl.DataFrame:
