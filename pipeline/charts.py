@@ -507,7 +507,8 @@ def idle_times_chart(idle: Any, limit_range: tuple[float | None, float] | None =
     ``idle`` is a ``Store.idle_times`` frame (ts, host, idle_s, failed).
     ``limit_range`` = (low, high) seconds draws the inferred idle limit as a
     band (a line when low is None or equal to high): checkouts above it failed.
-    ``wait_timeout`` (seconds) adds the server's setting as a dotted line.
+    ``wait_timeout`` (seconds) adds the server's setting as a dotted line, unless it
+    is more than three times the longest idle time shown.
     """
     frame = _frame(idle)
     if not _has(frame, "ts", "idle_s"):
@@ -545,7 +546,10 @@ def idle_times_chart(idle: Any, limit_range: tuple[float | None, float] | None =
                 fig.add_hrect(y0=lo, y1=hi, fillcolor="#d62728", opacity=0.15, line_width=0,
                               annotation_text=f"inferred idle limit: {lo:g}-{hi:g} s",
                               annotation_position="top left")
-    if wait_timeout is not None and wait_timeout > 0 and (limit_range is None or limit_range[1] != wait_timeout):
+    # the server's setting, unless it is far above anything seen (it would flatten the points)
+    seen_max = max([float(frame["idle_s"].max() or 0)] + [float(v) for v in (limit_range or ()) if v is not None])
+    if (wait_timeout is not None and 0 < wait_timeout <= 3 * max(seen_max, 1.0)
+            and (limit_range is None or limit_range[1] != wait_timeout)):
         fig.add_hline(y=wait_timeout, line=dict(color="#555", dash="dot"),
                       annotation_text=f"server wait_timeout {wait_timeout:g} s",
                       annotation_position="bottom right")

@@ -157,6 +157,8 @@ def test_idle_times_chart():
     assert [s.y0 for s in line.layout.shapes if s.type == "line"] == [300.0, 250.0]
     texts = [a.text for a in line.layout.annotations]
     assert "checkouts idle ≥ 300 s failed" in texts and "server wait_timeout 250 s" in texts
+    far = charts.idle_times_chart(idle, (200.0, 310.0), wait_timeout=28800.0)
+    assert not [s for s in far.layout.shapes if s.type == "line"]
     assert "no pooled" in charts.idle_times_chart(idle.head(0)).layout.annotations[0].text
 
 

@@ -8,6 +8,7 @@ built from ``sample_logs/`` (one incident of each cause found there).
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -246,7 +247,7 @@ def _check_each_cause(db: Path, tmp_path: Path) -> set[str]:
         assert inc.summary.replace("|", "\\|").replace("`", "'") in text, cause
         assert inc.evidence.height > 0, f"{cause}: no evidence recorded"
         for why in inc.evidence["why"].drop_nulls().head(3).to_list():
-            assert why.replace("|", "\\|").replace("`", "'").replace("\n", " ") in text, (cause, why)
+            assert html.escape(why, quote=False) in text, (cause, why)
         if cause == "idle_timeout":
             assert "checkouts with a known idle time" in text
             assert "idle limit" in text.lower()
