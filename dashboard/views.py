@@ -15,6 +15,7 @@ from pipeline.kinds import CAUSES, CLIENT_DROP_KINDS
 from pipeline.store import StoreError
 
 EVIDENCE_SHOWN = 8  # evidence lines shown before the rest fold into an expander
+ZOOM_MIN_S, ZOOM_MAX_S = 90.0, 6 * 3600.0  # incident page: context shown before and after
 IDLE_POINTS = 5000  # idle-time points drawn at most
 WATCH_EVERY_S = 3.0  # how often an open page checks whether the store changed
 
@@ -311,16 +312,17 @@ def page_overview(meta: dict, view: state.View, start, end) -> None:
                     "(or has not run yet; `pipeline ingest` runs it at the end).")
         return
 
-    left, right = st.columns([3, 2])
-    with left:
+    if (end - start) >= dt.timedelta(days=2):  # per-day bars only say something over several days
         st.plotly_chart(charts.incidents_by_cause_chart(incidents), key="by_cause_chart",
                         config={"displaylogo": False})
-    with right:
+    left, right = st.columns(2)
+    with left:
         st.subheader("By cause")
         by_cause = (incidents.group_by("cause")
                     .agg(pl.len().alias("incidents"), pl.col("errors").sum().alias("errors"))
                     .sort("incidents", descending=True))
         st.dataframe(by_cause, hide_index=True, key="by_cause")
+    with right:
         st.subheader("By host")
         by_host = (incidents.select("hosts", "errors").explode("hosts")
                    .rename({"hosts": "host"})
@@ -409,7 +411,8 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
                    "or correlation has run again since).")
         return
     inc = probe["incident"]
-    window_s = max(600.0, (inc["end_ts"] - inc["start_ts"]).total_seconds())
+    duration_s = (inc["end_ts"] - inc["start_ts"]).total_seconds()
+    window_s = min(max(2 * duration_s, ZOOM_MIN_S), ZOOM_MAX_S)  # context on each side
     detail = load(data.incident, incident_id, window_s)
 
     color = charts.cause_color(inc["cause"])
