@@ -302,3 +302,31 @@ def test_latency_baseline_is_per_target(con):
     correlate_store(con, SETTINGS)
     (inc,) = incidents(con)
     assert inc["scores"].get("network", 0) < 0.5
+
+
+def test_server_that_came_up_before_the_failures_did_not_cause_them(con):
+    """A fresh server (ready line, uptime starting) shortly before unrelated drops is no restart."""
+    b = StoreBuilder(con)
+    quiet_pings(b, 0, 600)
+    b.metric(0, "uptime", 5000)
+    b.server(280, "server_start", "/usr/sbin/mariadbd: ready for connections.")
+    b.metric(290, "uptime", 10)
+    network_spike(b, 300)
+    b.flush()
+    correlate_store(con, SETTINGS)
+    (inc,) = incidents(con)
+    assert inc["cause"] == "network"
+    assert "server_restart" not in inc["scores"]
+
+
+def test_wait_timeout_in_force_at_the_incident(con):
+    b = StoreBuilder(con)
+    quiet_pings(b, 0, 1300)
+    b.metric(0, "wait_timeout", 300)
+    idle_pattern(b, 0)
+    b.metric(1200, "wait_timeout", 28800)  # raised after the incident
+    b.flush()
+    correlate_store(con, SETTINGS)
+    (inc,) = incidents(con)
+    assert inc["details"]["wait_timeout"] == 300
+    assert "wait_timeout = 300 s" in inc["summary"]

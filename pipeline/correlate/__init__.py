@@ -50,7 +50,7 @@ CAUSE_EVIDENCE: dict[str, tuple[str, ...]] = {
 }
 MAX_EVIDENCE = 24
 TEMP_TABLES = (
-    "c_drops", "c_inc", "c_checkouts", "c_idle_inc", "c_srv", "c_srv_inc",
+    "c_drops", "c_inc", "c_checkouts", "c_idle_inc", "c_wt", "c_srv", "c_srv_inc",
     "c_lat", "c_lat_inc", "c_met", "c_met_inc",
 )
 
@@ -154,7 +154,7 @@ def _clean(f: dict) -> dict:
 
 
 def _details(inc: dict, f: dict, limits: dict, ctx: dict, demand: dict) -> dict:
-    det: dict = {"wait_timeout": ctx.get("wait_timeout")}
+    det: dict = {"wait_timeout": f.get("wait_timeout")}
     host_limits = dict(limits)
     if host_limits:
         det["idle_limits"] = host_limits
@@ -192,7 +192,8 @@ def _pick_evidence(cause: str, scores: dict, rows: list[dict], inc: dict, ctx: d
     order = [cause] + [c for c, _ in sorted(scores.items(), key=lambda kv: -kv[1]["score"]) if c != cause]
     pool = list(rows)
     if "idle_timeout" in scores or cause == "idle_timeout":
-        pool.extend(dict(r) for r in ctx["wait_rows"])
+        if inc["grp"] in ctx["wait_rows"]:
+            pool.append(dict(ctx["wait_rows"][inc["grp"]]))
     chosen: list[dict] = []
     seen = set()
     for c in order:

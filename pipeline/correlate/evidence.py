@@ -55,12 +55,23 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
     features: dict[int, dict] = defaultdict(dict)
     rows: dict[int, list[dict]] = defaultdict(list)
 
-    # --- server wait_timeout from metrics (the smallest one seen: it is the one that kills)
-    wait_timeout = con.execute(
-        "SELECT min(v) FROM (SELECT host, arg_max(value, ts) AS v FROM metrics "
-        "WHERE name = 'wait_timeout' GROUP BY host)"
-    ).fetchone()[0]
-
+    # --- the server's wait_timeout in force at each incident: per host the last sample
+    # before the incident ends, and the smallest over hosts (it is the one that kills)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_wt AS
+        WITH w AS (
+            SELECT host, epoch_ms(ts) AS t_ms, value, file, line_no FROM metrics WHERE name = 'wait_timeout'
+        ), ih AS (
+            SELECT i.grp, i.end_ms, h.host FROM c_inc i, (SELECT DISTINCT host FROM w) h
+        ), last AS (
+            SELECT ih.grp, w.host, w.t_ms, w.value, w.file, w.line_no
+            FROM ih ASOF JOIN w ON ih.host IS NOT DISTINCT FROM w.host AND ih.end_ms >= w.t_ms
+        )
+        SELECT * FROM last
+        QUALIFY row_number() OVER (PARTITION BY grp ORDER BY value, t_ms, file, line_no) = 1
+        """
+    )
     # --- client-side features
     for r in _rows(
         con,
@@ -93,7 +104,6 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
         features[r.pop("grp")].update(r)
 
     # --- idle time of the connections that failed in each incident
-    wt = "NULL" if wait_timeout is None else str(float(wait_timeout))
     for r in _rows(
         con,
         f"""
@@ -101,7 +111,7 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
                count(*) AS n_fail_checkouts,
                count(*) FILTER (WHERE c.idle_s IS NOT NULL) AS n_fail_known_idle,
                count(*) FILTER (WHERE c.idle_s >= l.fail_min) AS n_idle_over_limit,
-               count(*) FILTER (WHERE c.idle_s >= {wt}) AS n_idle_over_wait,
+               count(*) FILTER (WHERE c.idle_s >= wt.value) AS n_idle_over_wait,
                max(c.idle_s) AS max_fail_idle,
                min(c.idle_s) AS min_fail_idle,
                count(*) FILTER (WHERE (c.fail_ms - c.t_ms) > 1000.0 AND coalesce(c.idle_s < l.fail_min, true))
@@ -109,6 +119,7 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
         FROM c_checkouts c
         JOIN c_drops d ON d.rid = c.fail_rid
         LEFT JOIN c_idle_inc l ON l.grp = d.grp AND l.host IS NOT DISTINCT FROM c.host AND l.valid
+        LEFT JOIN c_wt wt ON wt.grp = d.grp
         WHERE c.failed
         GROUP BY d.grp
         """,
@@ -240,7 +251,7 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
 
     # --- metrics: threads_connected against max_connections, uptime resets, wait_timeout
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE c_met AS
         WITH tc AS (SELECT ts, host, value, file, line_no FROM metrics WHERE name = 'threads_connected'),
              mc AS (SELECT ts, host, value FROM metrics WHERE name = 'max_connections'),
@@ -264,6 +275,9 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
         CREATE OR REPLACE TEMP TABLE c_met_inc AS
         SELECT i.grp, m.* FROM c_met m JOIN c_inc i
           ON m.t_ms BETWEEN i.lo_ms AND i.hi_ms
+        -- like a 'ready for connections' line: a server back up before the first failure
+        -- did not cause it
+        WHERE NOT (m.category = 'uptime_reset' AND m.t_ms < i.start_ms - {restart_slack})
         """
     )
     for r in _rows(
@@ -294,15 +308,17 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
         ) WHERE rn <= 1
         """,
     )
-    wait_rows = _rows(
+    rows_wait = _rows(
         con,
         """
-        SELECT 'metric:wait_timeout' AS category, 'metrics' AS source, epoch_ms(ts) AS t_ms,
-               'wait_timeout' AS kind, NULL AS raw, 'wait_timeout ' || value::BIGINT AS line,
-               file, line_no, NULL AS event_id, value, NULL::DOUBLE AS ref
-        FROM metrics WHERE name = 'wait_timeout' ORDER BY value, ts, file, line_no LIMIT 1
+        SELECT grp, 'metric:wait_timeout' AS category, 'metrics' AS source, t_ms, 'wait_timeout' AS kind,
+               NULL AS raw, 'wait_timeout ' || value::BIGINT AS line, file, line_no, NULL AS event_id, value,
+               NULL::DOUBLE AS ref
+        FROM c_wt
         """,
     )
+    for grp, value in con.execute("SELECT grp, value FROM c_wt").fetchall():
+        features[grp]["wait_timeout"] = value
 
     # --- client lines: one per failure (the same failure logged by several files of a
     # host shows once), the first and last few of each kind
@@ -355,9 +371,7 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
     )
     for r in rows_srv + rows_lat + rows_met + rows_cli + rows_idle + rows_ok:
         rows[r.pop("grp")].append(r)
-    for grp, feats in features.items():
-        feats["wait_timeout"] = wait_timeout
-    ctx = {"wait_rows": wait_rows, "wait_timeout": wait_timeout}
+    ctx = {"wait_rows": {r.pop("grp"): r for r in rows_wait}}
     return features, rows, ctx
 
 
