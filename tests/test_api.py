@@ -439,6 +439,9 @@ def test_sql_with_params(store):
     assert named["n"][0] == 1
     with pytest.raises(Exception):
         store.sql("DELETE FROM events")  # read-only
+    # intervals, which polars cannot take from Arrow directly
+    span = store.sql("SELECT max(end_ts) - min(start_ts) AS span FROM incidents")
+    assert span["span"][0] == dt.timedelta(hours=len(INCIDENT_CAUSES) - 1, minutes=1)
 
 
 def test_meta(store):
