@@ -388,3 +388,35 @@ def test_dashboard_while_a_writer_holds_the_store(tmp_path, monkeypatch):
     finally:
         out, err = writer.communicate(timeout=120)
     assert writer.returncode == 0, err
+
+
+def test_dashboard_during_a_real_ingest(tmp_path, monkeypatch):
+    """`pipeline ingest` of a generated fleet into the store the dashboard shows: the
+    ingest succeeds, every rerun meanwhile is clean, and the new data appears after."""
+    generator = ROOT / "bench" / "generate.py"
+    if not generator.exists():
+        pytest.skip("bench/generate.py is absent")
+    logs = tmp_path / "gen"
+    subprocess.run([sys.executable, str(generator), "--size", "20MB", "--seed", "5", "--out", str(logs),
+                    "--quiet"], check=True, cwd=ROOT)
+    db = tmp_path / "live.duckdb"
+    store_mod.connect(db).close()
+    at = run_app(db, monkeypatch)
+    assert_clean(at)
+    assert "The store is empty" in texts(at)
+    ingest = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "ingest", str(logs / "logs"), "--db", str(db)],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pages = ["overview", "incidents", "health", "incident"]
+    runs = 0
+    try:
+        while ingest.poll() is None and runs < 200:
+            at.radio(key="w_page").set_value(pages[runs % len(pages)]).run()
+            assert_clean(at)
+            runs += 1
+    finally:
+        out, err = ingest.communicate(timeout=300)
+    assert ingest.returncode == 0, err
+    assert runs >= 1
+    at = run_app(db, monkeypatch)
+    assert_clean(at)
+    assert {m.label: m.value for m in at.metric}["Incidents"] != "0"
