@@ -263,7 +263,7 @@ def test_latency_spike_during_idle_kills(con):
     (inc,) = incidents(con)
     assert set(inc["scores"]) >= {"idle_timeout", "network"}
     assert inc["cause"] == "idle_timeout"  # 3 of 5 failures, with server lines agreeing
-    assert inc["confidence"] < 0.9  # a second cause scored close
+    assert inc["confidence"] < 0.95  # a second cause scored close (alone it would be 0.98)
 
 
 def test_restart_during_max_connections_burst(con):

@@ -77,7 +77,9 @@ def score_causes(f: dict, s: dict) -> dict[str, dict]:
 
     # network --------------------------------------------------------------------
     mid_use = g("n_mid_use")
-    client = 0.6 * _share(g("n_timed_out"), n) + 0.3 * _share(mid_use, max(known, mid_use))
+    # read timeouts on connections idle past the limit are the idle kill's (a silent
+    # middlebox makes the first statement hang), not the network's
+    client = 0.6 * _share(g("n_timed_out"), n) * (1.0 - idle_share) + 0.3 * _share(mid_use, max(known, mid_use))
     server = 0.3 if g("abort_error") else 0.0
     net_kinds = g("n_2013") + g("n_2006") + g("n_cant_connect") - g("n_refused") + g("n_pool_drop")
     explained = _share(max(0, net_kinds), n)
