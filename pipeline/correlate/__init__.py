@@ -106,6 +106,7 @@ def _correlate(con, s: dict) -> dict:
     for inc in incs:
         grp = inc["grp"]
         f = features.get(grp, {})
+        f["errors"] = inc["errors"]
         scores = score_causes(f, s)
         cause, confidence = verdict(scores, s)
         det = _details(inc, f, limits.get(grp, {}), ctx, demand.get(grp, {}))

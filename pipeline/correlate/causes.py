@@ -57,7 +57,9 @@ def score_causes(f: dict, s: dict) -> dict[str, dict]:
     # idle_timeout ---------------------------------------------------------------
     known = g("n_fail_known_idle")
     over = max(g("n_idle_over_limit"), g("n_idle_over_wait"))
-    idle_share = _share(over, known)
+    # the share of the incident's failures the idle pattern explains: failures whose
+    # connection's idle time is unknown (failed connects, no pool lines) count against it
+    idle_share = _share(over, max(known, g("errors")))
     client = 0.0
     if over:
         client = 0.5 + 0.5 * idle_share
