@@ -18,11 +18,12 @@ ids (and an incident that merely grows at its end keeps its id).
 
 ``errors`` counts failures, not log lines: one failure is typically written to
 several files of the same host (the text log, the JSON log, and the pool's
-``Invalidate connection`` line, often preceded by a failed pre-ping for the same
-connection).  Per file and source (application lines and pool lines are counted
-apart, even when they share a file) we count drop lines, with a pre-ping failure
-and the invalidation it causes counted once; per host we take the file and
-source that saw the most; ``errors`` is the sum over hosts.
+``Invalidate connection`` line, often preceded by a failed pre-ping or a
+``Disconnection detected on checkout`` line for the same connection).  Per file
+and source (application lines and pool lines are counted apart, even when they
+share a file) we count drop lines, pre-ping failures and invalidations within
+50 ms of each other once; per host we take the file and source that saw the
+most; ``errors`` is the sum over hosts.
 """
 
 from __future__ import annotations
@@ -74,8 +75,7 @@ def build_incidents(con, s: dict) -> int:
         WITH per_file AS (
             SELECT grp, host, file, source,
                    count(*) FILTER (WHERE kind NOT IN ('invalidate', 'pre_ping_fail'))
-                   + greatest(count(*) FILTER (WHERE kind = 'invalidate'),
-                              count(*) FILTER (WHERE kind = 'pre_ping_fail')) AS n
+                   + count(DISTINCT CASE WHEN kind IN ('invalidate', 'pre_ping_fail') THEN t_ms // 50 END) AS n
             FROM c_drops GROUP BY ALL
         ), per_host AS (
             SELECT grp, host, max(n) AS n FROM per_file GROUP BY ALL
