@@ -13,8 +13,9 @@ with DuckDB rather than with Python:
 
 Drops are ordered by time over all hosts; a drop more than ``gap_seconds`` after
 the previous one starts a new incident.  The id is the UTC start time plus a
-hash of the first drop's event id, so re-running on the same data gives the same
-ids (and an incident that merely grows at its end keeps its id).
+hash of the first drop (host, kind, time, message: not the file path, so the same
+logs ingested from another folder get the same ids), so re-running on the same
+data gives the same ids (and an incident that merely grows at its end keeps it).
 
 ``errors`` counts failures, not log lines: one failure is typically written to
 several files of the same host (the text log, the JSON log, and the pool's
@@ -85,7 +86,10 @@ def build_incidents(con, s: dict) -> int:
             SELECT grp,
                    min(ts) AS start_ts, max(ts) AS end_ts,
                    min(t_ms) AS start_ms, max(t_ms) AS end_ms,
-                   first(event_id ORDER BY t_ms, event_id) AS first_event,
+                   -- the first drop, by what it says rather than where it was read from, so
+                   -- the id does not depend on the folder the logs were ingested from
+                   first(coalesce(host, '') || '|' || kind || '|' || t_ms::VARCHAR || '|' || coalesce(message, '')
+                         ORDER BY t_ms, event_id) AS first_event,
                    list(DISTINCT host ORDER BY host) FILTER (WHERE host IS NOT NULL) AS hosts,
                    count(*) AS n_lines,
                    count(*) FILTER (WHERE source = 'app') AS n_app
