@@ -26,7 +26,7 @@ ENV_DB = "PIPELINE_DB"
 # How long an open waits for another process to release the file, by default.
 DEFAULT_LOCK_WAIT_S = 60.0
 # DuckDB's buffer pool grows to 80% of RAM unless told otherwise.
-DEFAULT_MEMORY_LIMIT = "1GB"
+DEFAULT_MEMORY_LIMIT = "256MB"
 
 # Forward migrations, applied in order.  Each is (name, SQL).  Never edit one
 # that has shipped: append a new one.  ``meta`` records which have been applied.

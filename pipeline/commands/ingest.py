@@ -25,7 +25,7 @@ from pipeline.store import StoreError, resolve_db_path
 @click.option("--no-correlate", is_flag=True, help="Skip correlation at the end of the run.")
 @click.option("--no-wait", is_flag=True, help="Fail at once if another ingest is writing to the store.")
 @click.option("--chunk-mb", type=click.IntRange(1, 1024), default=files_mod.DEFAULT_CHUNK_BYTES // 2**20,
-              show_default=True, help="Bytes read per chunk; bounds memory.")
+              show_default=True, help="Megabytes read per chunk; bounds memory.")
 @json_option
 def ingest(paths, db, config, no_correlate, no_wait, chunk_mb, as_json):
     """Read log files and folders (recursively; .gz too) into the store.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
+DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024  # polars needs several times a chunk while parsing it
 HEAD_BYTES = 4096  # identity of a file: the md5 of its first bytes
 SNIFF_BYTES = 64 * 1024
 SNIFF_LINES = 200

@@ -44,7 +44,7 @@ from pipeline.ingest.families.base import (
 )
 from pipeline.ingest.redact import redact_columns
 
-SPILL_BYTES = 128 * 1024 * 1024  # staged data kept in memory before spilling to disk
+SPILL_BYTES = 64 * 1024 * 1024  # staged data kept in memory before spilling to disk
 FLUSH_BYTES = 64 * 1024 * 1024  # finished files wait for one shared store open up to this size
 FLUSH_FILES = 64
 PLAUSIBLE_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
@@ -125,7 +125,8 @@ class Staging:
     """Parsed rows of one file on their way to the store: in memory, then on disk.
 
     Spills are uncompressed Arrow IPC: writing them is little more than a copy, and
-    reading them back is a memory map that DuckDB scans without converting."""
+    DuckDB streams them back batch by batch, so memory stays bounded however large
+    the file."""
 
     def __init__(self, spill_dir: Path, key: str):
         self.spill_dir = spill_dir
@@ -458,7 +459,7 @@ def _commit_file(con, pending: PendingFile) -> None:
                 con.execute(f"DELETE FROM {table} WHERE file = ?", [path])
         for table in TABLES:
             frame, spilled = pending.staging.sources(table)
-            batches = [_mapped_arrow(p) for p in spilled]
+            batches = [_arrow_stream(p) for p in spilled]
             if frame is not None and frame.height:
                 batches.append(frame.to_arrow())
             for batch in batches:
@@ -479,11 +480,13 @@ def _commit_file(con, pending: PendingFile) -> None:
         raise
 
 
-def _mapped_arrow(path: Path):
-    """A spilled Arrow IPC file as a table backed by a memory map (no copy)."""
+def _arrow_stream(path: Path):
+    """A spilled Arrow IPC file as a stream of record batches (read one at a time)."""
     import pyarrow as pa
 
-    return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+    reader = pa.ipc.open_file(pa.OSFile(str(path)))
+    batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+    return pa.RecordBatchReader.from_batches(reader.schema, batches)
 
 
 def _event_id_prefix(path: str) -> str:
