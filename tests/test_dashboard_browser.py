@@ -17,6 +17,7 @@ Screenshots land in ``test-artifacts/`` at the repository root:
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -47,13 +48,16 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def browser_store(tmp_path_factory, request) -> Path:
-    """The sample store when it has incidents to pick, else the synthetic demo store."""
+    """A private copy of the sample store when it has incidents to pick, else the synthetic
+    demo store (a copy: one test here holds the store's write lock)."""
     from pipeline.api import Store
 
     try:
         sample = request.getfixturevalue("sample_store")
         if Store(sample).counts()["incidents"]:
-            return sample
+            copy = tmp_path_factory.mktemp("browser") / "sample.duckdb"
+            shutil.copy(sample, copy)
+            return copy
     except pytest.skip.Exception:
         pass
     from dashboard import demo
@@ -227,3 +231,35 @@ def test_injection_in_the_url_shows_no_error(server, page, browser_store):
     assert not page.locator("[data-testid=stException]").count()
     assert page.get_by_text("Ignored link values").first.is_visible()
     assert browser_store.read_bytes() == before
+
+
+HOLD = """
+import sys, time
+from pipeline import store
+with store.opened(sys.argv[1]) as con:   # what a long ingest commit looks like to readers
+    con.execute("INSERT INTO rejects VALUES ('/held.log', 1, 'held by the test', 'x')")
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_locked_store_shows_a_notice_then_loads(server, page, browser_store, tmp_path):
+    """While a writer holds the store longer than a read waits, a page that needs new data
+    says the store is busy (no error), and loads by itself once the writer lets go."""
+    page.goto(server + "/")
+    page.wait_for_selector(".js-plotly-plot .main-svg")
+    _settle(page)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(browser_store), "12"], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        page.get_by_text("Data health", exact=True).first.click()
+        page.get_by_text("An ingest is writing to the store").first.wait_for()
+        assert not page.locator("[data-testid=stException]").count()
+        assert not page.locator("[data-testid=stAlertContentError]").count()
+        page.get_by_role("heading", name="Coverage per source").wait_for()  # after the writer is done
+        assert holder.wait(timeout=60) == 0
+        assert not page.locator("[data-testid=stException]").count()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
