@@ -46,6 +46,14 @@ pipeline lab counts sample_logs/network         # error signatures per file
 Timestamps, connection ids and counts differ from run to run; the causes and
 their order do not.
 
+Things in the recordings that are the lab's, not the fault's: every
+`mariadb-error.log` starts with the server starting and ends with its normal
+shutdown after the application has stopped (connections a middlebox forgot are
+still open then and are logged as `Aborted connection ... (KILLED)`); a
+scenario's application starts about a second after the server.  `truth.json`,
+`scenario.json` and this README are not logs; `pipeline ingest` lists them as
+unknown formats.
+
 ## The recordings
 
 """
@@ -71,7 +79,7 @@ def write_readme(folder: str | Path) -> Path:
                     break
         size = sum(p.stat().st_size for p in sub.iterdir() if p.is_file())
         pool = settings.get("pool", {})
-        pool_text = ", ".join(f"{k}={v}" for k, v in pool.items() if v not in (False,))
+        pool_text = ", ".join(f"{k}={v}" for k, v in pool.items() if v is not False)
         lines = [
             f"### `{name}/` ({scenario.duration:.0f} s, {scenario.driver}, {'via proxy' if scenario.via_proxy else 'direct'}, {size / 1024:.0f} KiB)",
             "",
