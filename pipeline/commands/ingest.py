@@ -36,10 +36,10 @@ def ingest(paths, db, config, no_correlate, no_wait, chunk_mb, as_json):
     """
     err = Console(stderr=True)
     db_path = resolve_db_path(db)
-    total = _total_bytes(paths)
+    total, n_files = _total_bytes(paths)
     show_progress = sys.stderr.isatty() and not as_json
     progress = Progress(
-        TextColumn("[bold]ingest[/] {task.fields[name]}"),
+        TextColumn("[bold]ingest[/] file {task.fields[done]}/{task.fields[files]} {task.fields[name]}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
@@ -48,10 +48,12 @@ def ingest(paths, db, config, no_correlate, no_wait, chunk_mb, as_json):
         disable=not show_progress,
     )
     with progress:
-        task = progress.add_task("ingest", total=total or None, name="")
+        task = progress.add_task("ingest", total=total or None, name="", done=0, files=n_files)
+        seen: set[str] = set()
 
         def on_progress(nbytes: int, name: str) -> None:
-            progress.update(task, advance=nbytes, name=name)
+            seen.add(name)
+            progress.update(task, advance=nbytes, name=name, done=len(seen))
 
         try:
             runner = Ingest(
@@ -74,15 +76,17 @@ def ingest(paths, db, config, no_correlate, no_wait, chunk_mb, as_json):
         sys.exit(1)
 
 
-def _total_bytes(paths) -> int:
-    total = 0
+def _total_bytes(paths) -> tuple[int, int]:
+    """Bytes and files below ``paths``, for the progress bar."""
+    total = count = 0
     for found in files_mod.discover(list(paths)):
         if not found.problem:
             try:
                 total += found.path.stat().st_size
+                count += 1
             except OSError:
                 pass
-    return total
+    return total, count
 
 
 def _console() -> Console:

@@ -37,6 +37,8 @@ def choose(head: bytes, override: str | None = None) -> tuple[LogFamily | None, 
     ranked = sorted(scores(lines).items(), key=lambda kv: -kv[1])
     order = {f.name: i for i, f in enumerate(all_families())}
     best_score = ranked[0][1]
+    if best_score == 0:
+        return None, "format not recognized by any log family"
     if best_score < MIN_SCORE:
         return None, f"format not recognized (best guess {ranked[0][0]} at {best_score:.2f})"
     # ties go to the family listed first
