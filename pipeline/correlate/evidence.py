@@ -130,7 +130,12 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_srv AS
-        SELECT * FROM (
+        SELECT *,
+               -- when the server was next ready again after this line
+               min(t_ms) FILTER (WHERE cat = 'srv_start') OVER (
+                   PARTITION BY host ORDER BY t_ms, file, line_no
+                   ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS next_start_ms
+        FROM (
             SELECT event_id, epoch_ms(ts) AS t_ms, source, host, file, line_no, kind, raw,
                    msg, {SERVER_CATEGORY_SQL} AS cat
             FROM (SELECT *, coalesce(message, '') AS msg FROM events
@@ -157,6 +162,8 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
           -- last one, did not cause them
           AND NOT (s.cat = 'srv_start' AND s.t_ms < i.start_ms - {restart_slack})
           AND NOT (s.cat = 'srv_stop' AND s.t_ms > i.end_ms)
+          -- nor did a shutdown the server had recovered from before the first failure
+          AND NOT (s.cat = 'srv_stop' AND s.next_start_ms < i.start_ms - {restart_slack})
         UNION ALL
         SELECT b.grp, s.* FROM c_srv s JOIN idle_back b
           ON s.t_ms BETWEEN b.lo_ms AND b.hi_ms
