@@ -93,8 +93,8 @@ def store_timeline_figure(d: Digest, db) -> go.Figure:
     from pipeline.api import Store  # noqa: PLC0415
 
     store = Store.open(db)
-    start, end = d.period.start, d.period.end
-    bucket = max(d.period.length / 144, timedelta(minutes=1))  # 10 minutes for a day
+    start, end = _active_span(d, db)
+    bucket = max((end - start) / 144, timedelta(seconds=1))  # 10 minutes for a whole day
     fig = charts.timeline(
         store.event_counts(start, end, bucket=bucket),
         store.latency(start, end, bucket=bucket),
@@ -103,8 +103,32 @@ def store_timeline_figure(d: Digest, db) -> go.Figure:
         title=f"{d.period.label} ({d.period.tz}): events, latency, connections; incidents shaded by cause",
         height_per_lane=130,
     )
-    fig.update_layout(width=900, xaxis=dict(range=[start, end]))
+    fig.update_layout(width=900)
+    fig.update_xaxes(range=[start, end])
     return fig
+
+
+_SPAN = """
+    SELECT min(ts), max(ts) FROM (
+        SELECT ts FROM events WHERE ts >= ? AND ts < ?
+        UNION ALL SELECT ts FROM latency WHERE ts >= ? AND ts < ?
+        UNION ALL SELECT ts FROM metrics WHERE ts >= ? AND ts < ?
+        UNION ALL SELECT start_ts FROM incidents WHERE start_ts >= ? AND start_ts < ?)
+"""
+
+
+def _active_span(d: Digest, db):
+    """The part of the period that has data, a little padded: a whole day when the logs cover it,
+    the few minutes that matter when they do not."""
+    from pipeline import store as store_mod  # noqa: PLC0415
+
+    start, end = d.period.start, d.period.end
+    with store_mod.opened(db, read_only=True) as con:
+        first, last = con.execute(_SPAN, [start, end] * 4).fetchone()
+    if first is None:
+        return start, end
+    pad = max((last - first) / 20, timedelta(minutes=1))
+    return max(start, first - pad), min(end, last + pad)
 
 
 def timeline_png(d: Digest, db=None, on_warning=None) -> bytes:
