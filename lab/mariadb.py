@@ -91,7 +91,7 @@ def _template() -> Path:
             "--no-defaults",
             f"--datadir={datadir}",
             f"--tmpdir={tmpdir}",
-            "--user=root",
+            *_user_option(),
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
             *BASE_OPTIONS,
@@ -123,7 +123,7 @@ def _drop_hostname_accounts(datadir: Path, root: Path) -> None:
     mariadbd, _ = require_mariadb()
     sock = root / "init.sock"
     proc = subprocess.Popen(
-        [mariadbd, "--no-defaults", "--user=root", f"--datadir={datadir}", f"--tmpdir={root / 'tmp'}",
+        [mariadbd, "--no-defaults", *_user_option(), f"--datadir={datadir}", f"--tmpdir={root / 'tmp'}",
          f"--socket={sock}", "--skip-networking", f"--log-error={root / 'init.log'}",
          f"--pid-file={root / 'init.pid'}", *BASE_OPTIONS],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(), start_new_session=True,
@@ -151,6 +151,11 @@ def _drop_hostname_accounts(datadir: Path, root: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+def _user_option() -> list[str]:
+    """mariadbd refuses to run as root unless told to; as anyone else it runs as that user."""
+    return ["--user=root"] if os.geteuid() == 0 else []
 
 
 def _env() -> dict[str, str]:
@@ -186,7 +191,7 @@ class MariaDBServer:
         cmd = [
             self.mariadbd,
             "--no-defaults",
-            "--user=root",
+            *_user_option(),
             f"--datadir={self.datadir}",
             f"--tmpdir={self.tmpdir}",
             f"--socket={self.socket}",
