@@ -236,15 +236,22 @@ def render_explain(inc: dict, width: int = 100) -> str:
 
         out.append(f"Idle limit on {host}: {describe_limit(lim)}")
     out += ["", "Evidence:"]
+    others = []
     for e in inc["evidence"]:
         ts = (e["ts"] or "")[11:23]
+        if (e["why"] or "").endswith("]") and " [" in e["why"]:
+            others.append(f"  {ts}  {e['source']:<10} {e['why']}")
+            continue
         out.append(f"  {ts}  {e['source']:<10} {e['why']}")
-        line = e["line"] or ""
-        if len(line) > width - 6:
-            line = line[: width - 9] + "..."
-        out.append(f"      {line}")
+        parts = textwrap.wrap(e["line"] or "", width=width - 6, break_on_hyphens=False) or [""]
+        if len(parts) > 3:
+            parts = parts[:3]
+            parts[-1] = parts[-1][: width - 9] + "..."
+        out.extend(f"      {p}" for p in parts)
         if e.get("file"):
             out.append(f"      ({_short(e['file'])}:{e['line_no']})")
+    if others:
+        out += ["", "Evidence for the other causes considered (lines with --json):"] + others
     out += ["", "What to change:"]
     for n, a in enumerate(inc["advice"], 1):
         out.append(wrap(a, f"  {n}. "))

@@ -113,6 +113,8 @@ def _correlate(con, s: dict) -> dict:
         evidence = _pick_evidence(cause, scores, rows.get(grp, []), inc, ctx)
         for r in evidence:
             r["why"] = _advice.why(r, f)
+            if r.get("for_cause") not in (None, cause):
+                r["why"] += f" [{r['for_cause']}]"
         inc_rows.append(
             {
                 "grp": grp,
