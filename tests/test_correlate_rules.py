@@ -330,3 +330,16 @@ def test_wait_timeout_in_force_at_the_incident(con):
     (inc,) = incidents(con)
     assert inc["details"]["wait_timeout"] == 300
     assert "wait_timeout = 300 s" in inc["summary"]
+
+
+def test_shutdown_recovered_from_before_the_failures_is_no_restart(con):
+    b = StoreBuilder(con)
+    quiet_pings(b, 0, 600)
+    b.server(250, "server_stop", "/usr/sbin/mariadbd: Normal shutdown")
+    b.server(255, "server_start", "/usr/sbin/mariadbd: ready for connections.")
+    network_spike(b, 280)
+    b.flush()
+    correlate_store(con, SETTINGS)
+    (inc,) = incidents(con)
+    assert inc["cause"] == "network"
+    assert "server_restart" not in inc["scores"]
