@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import data, state
 from pipeline import charts, health as health_mod
-from pipeline.kinds import CAUSES, CLIENT_DROP_KINDS
+from pipeline.kinds import CAUSES
 from pipeline.store import StoreError
 
 EVIDENCE_SHOWN = 8  # evidence lines shown before the rest fold into an expander
