@@ -111,24 +111,29 @@ def meta(db: str, ver: tuple) -> dict:
             raise store_mod.StoreError(
                 f"{db} is not a pipeline store (missing tables: {', '.join(sorted(missing))})")
         per_source = con.execute("""
-            SELECT source, host, min(ts), max(ts), count(*) FROM events GROUP BY ALL
-            UNION ALL SELECT 'latency', host, min(ts), max(ts), count(*) FROM latency GROUP BY ALL
-            UNION ALL SELECT 'metrics', host, min(ts), max(ts), count(*) FROM metrics GROUP BY ALL
+            SELECT source, host, count(*) FROM events GROUP BY ALL
+            UNION ALL SELECT 'latency', host, count(*) FROM latency GROUP BY ALL
+            UNION ALL SELECT 'metrics', host, count(*) FROM metrics GROUP BY ALL
         """).fetchall()
+        # min/max of a column come from DuckDB's statistics: no scan
+        span = con.execute("""
+            SELECT min(lo), max(hi) FROM (
+                SELECT min(ts) AS lo, max(ts) AS hi FROM events
+                UNION ALL SELECT min(ts), max(ts) FROM latency
+                UNION ALL SELECT min(ts), max(ts) FROM metrics)
+        """).fetchone()
         incident_hosts = [r[0] for r in con.execute(
             "SELECT DISTINCT unnest(hosts) FROM incidents").fetchall()]
         counts = dict(con.execute("""
             SELECT 'incidents', count(*) FROM incidents UNION ALL SELECT 'files', count(*) FROM files
             UNION ALL SELECT 'rejects', count(*) FROM rejects""").fetchall())
         last_change = con.execute("SELECT value FROM meta WHERE key = 'last_change'").fetchone()
-    firsts = [r[2] for r in per_source if r[2] is not None]
-    lasts = [r[3] for r in per_source if r[3] is not None]
-    span = (parse_time(min(firsts)), parse_time(max(lasts))) if firsts else None
+    span = (parse_time(span[0]), parse_time(span[1])) if span and span[0] is not None else None
     counts.update({"events": 0, "latency": 0, "metrics": 0})
-    for source, _, _, _, n in per_source:
+    for source, _, n in per_source:
         key = source if source in ("latency", "metrics") else "events"
         counts[key] += n
-    sources = {"server" if r[0] in SERVER_SOURCES else r[0] for r in per_source if r[4]}
+    sources = {"server" if r[0] in SERVER_SOURCES else r[0] for r in per_source if r[2]}
     hosts = {r[1] for r in per_source if r[1]} | {h for h in incident_hosts if h}
     return {
         "span": span,
