@@ -48,7 +48,6 @@ def _rows(con, sql, params=None):
 
 def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
     pre = float(s["lookback_seconds"]) * 1000.0
-    post = float(s["lookahead_seconds"]) * 1000.0
     idle_back = float(s["idle_lookback_seconds"]) * 1000.0
     restart_slack = float(s["restart_slack_seconds"]) * 1000.0
     n_per = int(s["evidence_per_kind"])
@@ -106,7 +105,7 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
     # --- idle time of the connections that failed in each incident
     for r in _rows(
         con,
-        f"""
+        """
         SELECT d.grp,
                count(*) AS n_fail_checkouts,
                count(*) FILTER (WHERE c.idle_s IS NOT NULL) AS n_fail_known_idle,
@@ -218,7 +217,7 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
         """
     )
     con.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE c_lat_inc AS
         SELECT i.grp, l.* FROM c_lat l JOIN c_inc i
           ON l.t_ms BETWEEN i.lo_ms AND i.hi_ms
@@ -258,7 +257,7 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
 
     # --- metrics: threads_connected against max_connections, uptime resets, wait_timeout
     con.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE c_met AS
         WITH tc AS (SELECT ts, host, value, file, line_no FROM metrics WHERE name = 'threads_connected'),
              mc AS (SELECT ts, host, value FROM metrics WHERE name = 'max_connections'),
@@ -289,7 +288,7 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
     )
     for r in _rows(
         con,
-        f"""
+        """
         SELECT grp,
                max(value) FILTER (WHERE category = 'threads_connected') AS threads_peak,
                max(ref) FILTER (WHERE category = 'threads_connected') AS max_connections,
