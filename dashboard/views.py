@@ -132,6 +132,10 @@ def _sidebar(meta: dict) -> state.View:
             if raw and ts is None:
                 sb.warning(f"Not a time: {_plain(raw[:60])} (use e.g. 2025-01-31T12:00:00Z)")
             setattr(view, attr, ts)
+    for key, options in (("w_hosts", meta["hosts"]), ("w_causes", list(CAUSES)),
+                         ("w_sources", list(state.SOURCES))):
+        # a value can vanish from the store between reruns (a re-ingest): keep only known ones
+        st.session_state[key] = [v for v in st.session_state.get(key) or [] if v in options]
     sb.multiselect("Hosts", meta["hosts"], key="w_hosts", placeholder="all hosts")
     sb.multiselect("Causes", list(CAUSES), key="w_causes", placeholder="all causes",
                    help="Incident causes; applies to incident bands, counts and the incidents table.")
