@@ -144,7 +144,8 @@ def _sidebar(meta: dict) -> state.View:
     view.hosts = list(st.session_state["w_hosts"])
     view.causes = list(st.session_state["w_causes"])
     view.sources = list(st.session_state["w_sources"])
-    view.incident = st.session_state.get("w_incident") or st.session_state.get("w_incident_url")
+    view.incident = (st.session_state.get("w_incident") or st.session_state.get("_last_incident")
+                     or st.session_state.get("w_incident_url"))
     ignored = st.session_state.get("_ignored") or []
     if ignored:
         sb.warning("Ignored link values the store does not know: "
@@ -410,10 +411,11 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
                 if meta["counts"].get("incidents") else
                 "No incidents in this store: correlation found no dropped connections.")
         return
-    if st.session_state.get("w_incident") not in labels:
-        st.session_state["w_incident"] = next(iter(labels))
+    if st.session_state.get("w_incident") not in labels:  # not rendered on the last page: restore
+        st.session_state["w_incident"] = wanted if wanted in labels else next(iter(labels))
     st.selectbox("Incident", list(labels), format_func=labels.get, key="w_incident")
     incident_id = st.session_state["w_incident"]
+    st.session_state["_last_incident"] = incident_id
     view.incident = incident_id
     _write_url(view)
 

@@ -420,3 +420,12 @@ def test_dashboard_during_a_real_ingest(tmp_path, monkeypatch):
     at = run_app(db, monkeypatch)
     assert_clean(at)
     assert {m.label: m.value for m in at.metric}["Incidents"] != "0"
+
+
+def test_incident_page_remembers_the_last_incident(demo_store, monkeypatch):
+    at = run_app(demo_store, monkeypatch, page="incident", incident="inc-net-0002")
+    at.radio(key="w_page").set_value("overview").run()
+    at.radio(key="w_page").set_value("incident").run()
+    assert_clean(at)
+    assert at.selectbox(key="w_incident").value == "inc-net-0002"
+    assert qp(at)["incident"] == "inc-net-0002"
