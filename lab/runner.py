@@ -89,7 +89,8 @@ class ScenarioRun:
         started = now_utc()
         probe_thread = probe_stop = None
         try:
-            self.server = MariaDBServer(self.out / "mariadb-error.log", self.s.server).start()
+            self.server = MariaDBServer(self.out / "mariadb-error.log", self.s.server)
+            self.server.start()
             self.server.prepare_app(
                 self.passwords[APP_USER], self.passwords[MONITOR_USER], self.passwords[BATCH_USER]
             )
