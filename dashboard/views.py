@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
@@ -206,7 +207,7 @@ def main() -> None:
         _busy_notice()
         _watch()
         return
-    except StoreError as exc:
+    except (StoreError, duckdb.Error) as exc:
         st.title("dropout-pipeline")
         st.error(f"Cannot read the store: {_plain(exc)}")
         return
@@ -230,6 +231,8 @@ def main() -> None:
             page_overview(meta, view, start, end)
     except _Stale:
         _busy_notice()
+    except (StoreError, duckdb.Error) as exc:  # e.g. the file was replaced by something else
+        st.error(f"Cannot read the store: {_plain(exc)}")
     if st.session_state.get("_stale"):
         st.caption("An ingest is writing to the store: this shows the data as it was before; "
                    "the page refreshes when the ingest lets go.")
