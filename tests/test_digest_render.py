@@ -7,6 +7,7 @@ import base64
 import json
 import re
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -154,3 +155,23 @@ def test_sample_store_digests_match_sql(sample_store):
         else:
             assert "Quiet day" in md
         assert md == render.markdown(compute_mod.compute_from_store(sample_store, p))
+
+
+def test_readme_digest_is_the_sample_store_digest(sample_store):
+    """The README's example digest is the one the sample logs give (numbers, not wording)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("\n## Daily digest\n", 1)[1]  # the digest itself has "## " headings
+    m = re.search(r"pipeline digest --date (\d{4}-\d{2}-\d{2})\n```\n\n```markdown\n(.*?)```", section, re.S)
+    assert m, "the README's Daily digest section shows a digest made from sample_logs/"
+    day, shown = date.fromisoformat(m.group(1)), m.group(2)
+    d = compute_mod.compute_from_store(sample_store, compute_mod.day_period(day))
+    fresh = render.markdown(d)
+    table = "Incidents by cause"
+    assert _cause_rows(shown, table) == _cause_rows(fresh, table)
+    assert shown.splitlines()[2] == fresh.splitlines()[2]  # the headline
+
+
+def _cause_rows(md: str, heading: str) -> list[tuple[str, str, str]]:
+    block = md.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [r for r in block.splitlines() if r.startswith("| ") and not r.startswith("|---")][1:]
+    return [tuple(c.strip(" *") for c in r.strip("|").split("|")[:3]) for r in rows]

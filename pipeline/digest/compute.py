@@ -9,9 +9,9 @@ format it.  Definitions (the README's "Daily digest" section repeats them):
   trend compares the period with the baseline's average per period.
 * A new cause has incidents in the period and none in the baseline.
 * A source (events per source and host, latency per host and target, metrics per
-  host) stopped sending when it usually sends (rows in at least half of the
-  clock hours since its first row in the baseline) but sent nothing during the
-  last ``silence`` (6 hours) before ``end``.
+  host) stopped sending when it usually sends (rows in at least 6 clock hours,
+  and in at least half of the hours between its first and last row) but sent
+  nothing during the last ``silence`` (6 hours) before ``end``.
 * Rejects count the rejected lines of the files whose data overlaps the period.
 
 Given the same store and period the result is the same: every list has a total
@@ -22,6 +22,7 @@ from "now" (``--yesterday``, ``--since``).
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -32,10 +33,12 @@ from pipeline import store as store_mod
 
 BASELINE_PERIODS = 7
 DEFAULT_SILENCE = timedelta(hours=6)
-# A source "usually sends" when it sent something in at least this share of the
-# clock hours between its first row (in the baseline) and the silence cutoff;
-# an errors-only log that speaks twice a week is not reported as stopped.
+# A source "usually sends" when it sent something in at least MIN_ACTIVE_HOURS
+# clock hours and in at least USUAL_ACTIVITY of the clock hours from its first
+# to its last row (within the baseline and the period): an errors-only log that
+# speaks twice a week, or a recording of a few minutes, is not reported as stopped.
 USUAL_ACTIVITY = 0.5
+MIN_ACTIVE_HOURS = 6
 NO_HOST = "(no host)"
 
 
@@ -379,9 +382,9 @@ def compute(con, period: Period, *, silence: timedelta = DEFAULT_SILENCE) -> Dig
             _STREAMS, [NO_HOST, base_start, end, NO_HOST, base_start, end, NO_HOST, base_start, end]).fetchall():
         if last >= cutoff:
             continue
-        # only a source that usually sends: in at least half the hours from its first row to the cutoff
-        span_hours = max((cutoff - first).total_seconds() / 3600, 1.0)
-        if hours / span_hours >= USUAL_ACTIVITY:
+        # only a source that usually sends: a few hours of history, sending in most of them
+        span_hours = math.floor(last.timestamp() / 3600) - math.floor(first.timestamp() / 3600) + 1
+        if hours >= MIN_ACTIVE_HOURS and hours / span_hours >= USUAL_ACTIVITY:
             stopped.append(StoppedSource(stream=s, source=src, host=h, last_seen=local(last)))
     stopped.sort(key=lambda s: (s.last_seen, s.stream, s.source, s.host))
 
