@@ -175,3 +175,24 @@ def _cause_rows(md: str, heading: str) -> list[tuple[str, str, str]]:
     block = md.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
     rows = [r for r in block.splitlines() if r.startswith("| ") and not r.startswith("|---")][1:]
     return [tuple(c.strip(" *") for c in r.strip("|").split("|")[:3]) for r in rows]
+
+
+def test_incidents_only_image_without_a_store(db):
+    from pipeline.digest.image import timeline_png
+
+    d = compute_mod.compute_from_store(db, compute_mod.day_period(date(2026, 11, 23)))
+    assert timeline_png(d)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_failing_image_does_not_stop_the_digest(db, tmp_path, monkeypatch):
+    import pipeline.digest.image as image_mod
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no browser here")
+
+    monkeypatch.setattr(image_mod, "timeline_png", broken)
+    r = run("--db", str(db), "--date", BUSY, "--out", str(tmp_path))
+    assert r.exit_code == 0
+    assert "warning: timeline image unavailable (RuntimeError: no browser here)" in r.stderr
+    html = (tmp_path / "digest-2026-11-23.html").read_text()
+    assert "<img" not in html and "Incidents by cause" in html
