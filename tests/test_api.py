@@ -75,7 +75,7 @@ def build_store(path: Path) -> Path:
     pool = "pool.log"
     for i, idle in enumerate([60, 120, 180, 240, 200, 310, 320, 330]):
         conn = f"<pymysql.connections.Connection object at 0x7f00{i:02x}>"
-        checkin = start - dt.timedelta(seconds=idle + 20 - i)
+        checkin = start - dt.timedelta(seconds=idle - i)
         checkout = checkin + dt.timedelta(seconds=idle)
         ev(checkin - dt.timedelta(seconds=1), "sqlalchemy", "web-1", "checkout", "checkout", conn, file=pool)
         ev(checkin, "sqlalchemy", "web-1", "checkin", "Connection being returned to pool", conn, file=pool)
