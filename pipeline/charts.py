@@ -427,6 +427,8 @@ def timeline(
             return _empty(title)
 
     titles = [dict(LANES)[k] for k in chosen]
+    if len(chosen) == 1 and title:
+        titles = [""]  # the figure's title says it
     fig = make_subplots(rows=len(chosen), cols=1, shared_xaxes=True, vertical_spacing=0.045,
                         subplot_titles=titles)
     width = _bucket_width(ev)
