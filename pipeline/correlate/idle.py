@@ -134,10 +134,12 @@ def describe_limit(lim: dict) -> str:
     """'connections idle 301-360 s failed, none idle 290 s or less did: the limit is between 290 s and 301 s'."""
     lo, hi, top = lim["ok_max_s"], lim["fail_min_s"], lim["fail_max_s"]
     span = f"{_fmt(hi)} s" if hi == top else f"{_fmt(hi)}-{_fmt(top)} s"
+    n_ok = lim.get("ok_over") or 0
+    but = f" ({n_ok} idle that long still worked)" if n_ok else ""
     if lo is None:
-        return f"connections idle {span} failed, none worked after as long an idle: the limit is below {_fmt(hi)} s"
+        return f"connections idle {span} failed{but}, none worked after as long an idle: the limit is below {_fmt(hi)} s"
     return (
-        f"connections idle {span} failed, none idle {_fmt(lo)} s or less did: "
+        f"connections idle {span} failed{but}, none idle {_fmt(lo)} s or less did: "
         f"the limit is between {_fmt(lo)} s and {_fmt(hi)} s"
     )
 

@@ -33,8 +33,10 @@ DEFAULTS: dict[str, Any] = {
     # that failed after 2 s idle is a busy pool hit by something else.
     "min_idle_limit_seconds": 5.0,
     # Successful checkouts idle at least as long as the inferred limit, tolerated per
-    # failure above it before the limit is declared unreliable.
-    "idle_ok_tolerance": 0.1,
+    # failure above it: a limit stands when about 3 of every 4 checkouts idle that long
+    # failed (the fault may end inside the incident, and the client measures idle time
+    # from its checkin while a middlebox measures it from the last packet).
+    "idle_ok_tolerance": 0.34,
     # Latency: a sample is "high" when it exceeds the target's median by more than
     # latency_mad_k robust standard deviations (1.4826 * MAD), and by at least
     # latency_rel_floor times the median and latency_abs_floor_ms milliseconds
@@ -44,8 +46,11 @@ DEFAULTS: dict[str, Any] = {
     "latency_mad_k": 6.0,
     "latency_rel_floor": 1.0,
     "latency_abs_floor_ms": 50.0,
-    # High or lost samples needed in the window for full network evidence.
+    # High samples (a lost probe counts as 3) needed in the window for full network
+    # evidence: this many, and at least latency_share_full of the window's samples (a
+    # busy host's probes jump now and then; a real spike or blackhole hits most of them).
     "latency_samples_full": 3,
+    "latency_share_full": 0.1,
     # threads_connected / max_connections at or above this is "at the limit".
     "max_connections_ratio": 0.9,
     # Below this score no cause is named: the incident is "unknown".
