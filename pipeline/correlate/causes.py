@@ -52,7 +52,7 @@ def score_causes(f: dict, s: dict) -> dict[str, dict]:
     lat_bad = g("lat_high") + 3 * g("lat_lost_excess")
     needed = max(float(s["latency_samples_full"]), float(s["latency_share_full"]) * g("lat_samples"), 1.0)
     latency_part = min(1.0, lat_bad / needed)
-    latency_quiet = g("lat_samples") > 0 and lat_bad < 1
+    latency_quiet = g("lat_samples") > 0 and latency_part < 0.34  # no network trouble to speak of
     disconnect_kinds = g("n_2006") + g("n_2013") + g("n_4031") + g("n_pool_drop")
 
     # idle_timeout ---------------------------------------------------------------
