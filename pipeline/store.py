@@ -190,7 +190,10 @@ def connect(
                 warned = True
             time.sleep(delay)
             delay = min(delay * 1.5, 0.25)
-    con.execute("SET enable_progress_bar = false")  # it would draw on the user's terminal
+    try:  # it would draw on the user's terminal (and needs ipywidgets inside Jupyter)
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        pass
     if not read_only:
         try:
             migrate(con)

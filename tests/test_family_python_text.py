@@ -169,3 +169,20 @@ def test_sqlalchemy_logger_lines_get_source_sqlalchemy_and_conn_ref():
     assert [e["source"] for e in events] == ["sqlalchemy", "sqlalchemy", "app"]
     assert events[0]["kind"] == "conn_open"
     assert events[0]["conn_ref"] == "<pymysql.connections.Connection object at 0x7f01>"
+
+
+def test_two_layouts_interleaved_in_one_file_both_start_events():
+    lines = [
+        "[2026-11-20 13:45:00 +0000] [7] [INFO] Booting worker with pid: 7",
+        "2026-11-20 13:45:01,000 - app.db - ERROR - query failed",
+        "pymysql.err.OperationalError: (2006, 'MySQL server has gone away')",
+        "[2026-11-20 13:45:02 -0100] [7] [ERROR] Error handling request /x",
+        "2026-11-20 13:45:03,000 - app.web - INFO - GET / 200",
+        "[2026-11-20 13:45:04 +0000] [7] [INFO] Handling signal: term",
+    ]
+    assert FAMILY.sniff(lines) >= 0.5
+    events = rows(parse_lines(FAMILY, lines).events)
+    assert [e["line_no"] for e in events] == [1, 2, 4, 5, 6]
+    assert events[1]["kind"] == "server_gone" and events[1]["n_lines"] == 2
+    assert events[2]["ts"] == ts(2026, 11, 20, 14, 45, 2)
+    assert events[3]["message"] == "GET / 200" and events[3]["ts"] == ts(2026, 11, 20, 13, 45, 3)

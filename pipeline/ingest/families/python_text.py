@@ -116,12 +116,17 @@ _CONTINUATION = re.compile(
 )
 
 
-def _best_layout(lines: list[str]) -> tuple[Layout | None, str | None, float]:
-    """The layout most lines match, whether a compose prefix must be stripped, and the share
-    of the lines that could start an event which do match it."""
+def _choose_layouts(lines: list[str]) -> tuple[list[Layout], str | None, float]:
+    """The layouts a file's lines use, the wrapper prefix to strip, and how well they fit.
+
+    Most files use one layout, but some interleave two (gunicorn's own lines between
+    the application's, say): the layout matching most lines comes first, then any
+    that match at least two more lines.  Lines of a layout left out would be folded
+    into the event before them, hiding their time and their error.  The share is the
+    fraction of the lines that could start an event which one of the layouts matches.
+    """
     if not lines:
-        return None, False, 0.0
-    best: tuple[Layout | None, str | None, float] = (None, None, 0.0)
+        return [], None, 0.0
     prefix = None
     candidates = lines
     for name, rx in _PREFIXES.items():
@@ -129,23 +134,42 @@ def _best_layout(lines: list[str]) -> tuple[Layout | None, str | None, float]:
             prefix = name
             candidates = [rx.sub("", ln, count=1) for ln in lines]
             break
-    for layout, rx in _COMPILED:
-        hits = sum(1 for ln in candidates if rx.match(ln))
-        others = sum(1 for ln in candidates if not rx.match(ln) and not _CONTINUATION.match(ln))
-        share = hits / (hits + others) if hits else 0.0
-        if layout.prefix_only:  # a bare time stamp proves little: demand more
-            share *= 0.8
-        if hits and share > best[2]:
-            best = (layout, prefix, share)
-    return best
+    matched = {layout.name: {i for i, ln in enumerate(candidates) if rx.match(ln)} for layout, rx in _COMPILED}
+    chosen: list[Layout] = []
+    covered: set[int] = set()
+    while len(chosen) < 3:
+        pool = [lay for lay in LAYOUTS if lay not in chosen and not (chosen and lay.prefix_only)]
+        gains = {lay.name: len(matched[lay.name] - covered) for lay in pool}
+        if not gains:
+            break
+        best = max(pool, key=lambda lay: (gains[lay.name], -LAYOUTS.index(lay)))
+        if gains[best.name] < (1 if not chosen else 2):
+            break
+        chosen.append(best)
+        covered |= matched[best.name]
+        if best.prefix_only:
+            break
+    if not chosen:
+        return [], prefix, 0.0
+    others = sum(1 for i, ln in enumerate(candidates) if i not in covered and not _CONTINUATION.match(ln))
+    share = len(covered) / (len(covered) + others)
+    if chosen[0].prefix_only:  # a bare time stamp proves little: demand more
+        share *= 0.8
+    return chosen, prefix, share
+
+
+def _best_layout(lines: list[str]) -> tuple[Layout | None, str | None, float]:
+    """The main layout of these lines (see :func:`_choose_layouts`)."""
+    layouts, prefix, share = _choose_layouts(lines)
+    return (layouts[0] if layouts else None), prefix, share
 
 
 class PythonTextFamily:
     name = "python_text"
 
     def sniff(self, head: list[str]) -> float:
-        layout, _, share = _best_layout(head)
-        if layout is None:
+        layouts, _, share = _choose_layouts(head)
+        if not layouts:
             return 0.0
         # half of the lines that could start an event is convincing (the rest may be
         # print() output or another program's lines interleaved)
@@ -153,35 +177,31 @@ class PythonTextFamily:
 
     def parse(self, chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
         state = ctx.state
-        if "layout" not in state:
-            layout, prefix, _ = _best_layout(chunk["line"].head(200).to_list())
-            if layout is None:
+        if "layouts" not in state:
+            layouts, prefix, _ = _choose_layouts(chunk["line"].head(200).to_list())
+            if not layouts:
                 return Parsed(
                     rejects=reject_frame(chunk, "no line matches a known Python logging layout"),
                     pending_from=None,
                 )
-            state["layout"], state["prefix"] = layout.name, prefix
-        layout = LAYOUT_BY_NAME[state["layout"]]
+            state["layouts"], state["prefix"] = [lay.name for lay in layouts], prefix
+        layouts = [LAYOUT_BY_NAME[name] for name in state["layouts"]]
+        layout = layouts[0]
 
         line = pl.col("line")
         if state.get("prefix"):
             line = line.str.replace(PREFIXES[state["prefix"]], "")
-        frame = chunk.with_columns(line=line)
-        frame = frame.with_columns(_g=pl.col("line").str.extract_groups(layout.pattern)).unnest("_g")
-        frame = frame.with_columns(msg=pl.col("line").str.slice(pl.col("_h").str.len_chars())).drop("_h")
-        for optional in ("logger", "level"):
-            if optional not in frame.columns:
-                frame = frame.with_columns(pl.lit(None, pl.Utf8).alias(optional))
+        frame = _extract(chunk.with_columns(line=line), layouts)
         starts = pl.col("ts").is_not_null()
         if layout.prefix_only:
             starts = starts & ~pl.col("msg").fill_null("").str.contains(_CONTINUATION.pattern)
             frame = frame.with_columns(line=pl.coalesce("msg", "line"))
-        if layout.name == "tornado":
+        if any(lay.name == "tornado" for lay in layouts):
             frame = frame.with_columns(level=pl.col("level").replace(TORNADO_LEVELS))
 
         heads, orphans = fold(frame, starts)
         pending = pending_from(heads, ctx.final)
-        heads = heads.with_columns(ts=self._timestamps(heads, layout, state, ctx.timezone))
+        heads = heads.with_columns(ts=_all_timestamps(heads, layouts, state, ctx.timezone))
         heads = heads.with_columns(
             level=normalize_level(pl.col("level")),
             message=pl.col("msg"),
@@ -212,8 +232,9 @@ class PythonTextFamily:
             return text.str.to_datetime(
                 "%Y-%m-%d %H:%M:%S %z", strict=False, time_zone="UTC"
             ).dt.cast_time_unit("us").alias("ts")
-        fmt = layout.ts_format or state.get("ts_format") or _stamp_format(text[0])
-        state.setdefault("ts_format", fmt)
+        formats = state.setdefault("ts_formats", {})
+        fmt = layout.ts_format or formats.get(layout.name) or _stamp_format(text[0])
+        formats.setdefault(layout.name, fmt)
         parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
         if parsed.null_count():
             slow = (
@@ -224,6 +245,54 @@ class PythonTextFamily:
             parsed = parsed.fill_null(slow) if layout.ts_format is None else parsed
         zone = "UTC" if layout.name == "docker" else tz
         return pl.select(to_utc(pl.lit(parsed), zone)).to_series().alias("ts")
+
+
+def _extract(frame: pl.DataFrame, layouts: list[Layout]) -> pl.DataFrame:
+    """Header fields of every line: ``ts``, ``level``, ``logger``, ``msg`` and ``_layout``
+    (index of the first layout whose header the line matches; null for continuations)."""
+    parts = []
+    for i, layout in enumerate(layouts):
+        fields = pl.col("line").str.extract_groups(layout.pattern)
+        parts.append(fields.alias(f"_g{i}"))
+    frame = frame.with_columns(parts)
+    def field(name: str) -> pl.Expr:
+        present = [
+            pl.col(f"_g{i}").struct.field(name)
+            for i, layout in enumerate(layouts)
+            if f"(?P<{name}>" in layout.pattern
+        ]
+        if not present:
+            return pl.lit(None, pl.Utf8)
+        ordered = [
+            pl.when(pl.col(f"_g{i}").struct.field("_h").is_not_null()).then(
+                pl.col(f"_g{i}").struct.field(name) if f"(?P<{name}>" in layout.pattern else pl.lit(None, pl.Utf8)
+            )
+            for i, layout in enumerate(layouts)
+        ]
+        return pl.coalesce(ordered) if len(ordered) > 1 else ordered[0]
+    which = pl.lit(None, pl.Int32)
+    for i in reversed(range(len(layouts))):
+        which = pl.when(pl.col(f"_g{i}").struct.field("_h").is_not_null()).then(pl.lit(i, pl.Int32)).otherwise(which)
+    header = pl.coalesce([pl.col(f"_g{i}").struct.field("_h") for i in range(len(layouts))])
+    frame = frame.with_columns(
+        ts=field("ts"), level=field("level"), logger=field("logger"), _layout=which, _h=header,
+    )
+    return frame.with_columns(msg=pl.col("line").str.slice(pl.col("_h").str.len_chars())).drop(
+        [f"_g{i}" for i in range(len(layouts))] + ["_h"]
+    )
+
+
+def _all_timestamps(heads: pl.DataFrame, layouts: list[Layout], state: dict, tz: str) -> pl.Series:
+    """UTC time stamps of event heads that may come from several layouts."""
+    if len(layouts) == 1:
+        return PythonTextFamily._timestamps(heads, layouts[0], state, tz)
+    out = pl.Series("ts", [None] * heads.height, pl.Datetime("us", "UTC"))
+    for i, layout in enumerate(layouts):
+        mask = (heads["_layout"] == i).fill_null(False)
+        if mask.any():
+            part = PythonTextFamily._timestamps(heads.filter(mask), layout, state, tz)
+            out = out.scatter(mask.arg_true(), part)
+    return out
 
 
 def _stamp_format(stamp: str) -> str:
