@@ -88,3 +88,17 @@ def test_eval_command_runs_every_scenario(tmp_path, monkeypatch):
 def test_eval_without_scenarios(tmp_path):
     r = CliRunner().invoke(cli, ["eval", str(tmp_path)])
     assert r.exit_code == 1
+
+
+def test_sample_logs_reach_the_bar():
+    """The recorded lab scenarios: every cause at precision and recall >= 0.9, a quiet baseline."""
+    import pytest
+
+    from pipeline.evaluate import evaluate, find_scenarios
+    from tests.conftest import SAMPLE_LOGS
+
+    if not find_scenarios(SAMPLE_LOGS):
+        pytest.skip("sample_logs/ holds no recorded scenario")
+    report = evaluate(SAMPLE_LOGS)
+    assert all(s["error"] is None for s in report["per_scenario"]), report["per_scenario"]
+    assert passes(report, 0.9), render(report)
