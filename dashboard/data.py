@@ -32,6 +32,8 @@ READ_WAIT_S = 4.0
 # Buckets on the overview timeline: enough for a smooth chart, few enough to stay light.
 OVERVIEW_POINTS = 400
 INCIDENT_POINTS = 300
+# Idle times around an incident: at least this much on each side, so the limit has points on both sides.
+IDLE_WINDOW = dt.timedelta(minutes=3)
 
 # What the dashboard's "server" source means in the events table.
 SERVER_SOURCES = ("mysql", "postgres")
@@ -214,7 +216,7 @@ def incident(db: str, ver: tuple, incident_id: str, window_s: float) -> dict | N
     window = dt.timedelta(seconds=window_s)
     start, end = inc.around(window)
     bucket = choose_bucket(start, end, INCIDENT_POINTS)
-    idle = inc.idle_times(window=max(window, dt.timedelta(hours=1)))
+    idle = inc.idle_times(window=max(window, IDLE_WINDOW))
     return {
         "incident": inc.as_dict(),
         "evidence": inc.evidence,

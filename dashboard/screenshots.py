@@ -62,7 +62,7 @@ def _shoot(page, path: Path, max_height: int) -> None:
 
 
 def take(db: Path, out: Path, *, incident: str | None = None, chromium: str = "/usr/bin/chromium",
-         max_height: int = 2400) -> list[Path]:
+         max_height: int = 3600) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -114,7 +114,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default=Path("docs/img"), type=Path)
     parser.add_argument("--incident")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
-    parser.add_argument("--max-height", type=int, default=2400)
+    parser.add_argument("--max-height", type=int, default=3600)
     args = parser.parse_args(argv)
     for path in take(args.db, args.out, incident=args.incident, chromium=args.chromium,
                      max_height=args.max_height):

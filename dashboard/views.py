@@ -15,7 +15,7 @@ from pipeline import charts, health as health_mod
 from pipeline.kinds import CAUSES
 from pipeline.store import StoreError
 
-EVIDENCE_SHOWN = 8  # evidence lines shown before the rest fold into an expander
+EVIDENCE_SHOWN = 6  # evidence lines shown before the rest fold into an expander
 ZOOM_MIN_S, ZOOM_MAX_S = 90.0, 6 * 3600.0  # incident page: context shown before and after
 IDLE_POINTS = 5000  # idle-time points drawn at most
 WATCH_EVERY_S = 3.0  # how often an open page checks whether the store changed
@@ -461,7 +461,18 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
     _mark_evidence(fig, detail["evidence"])
     st.plotly_chart(fig, key="incident_timeline", config={"displaylogo": False})
 
-    lat_col, idle_col = st.container(), st.container()
+    st.subheader("Evidence")
+    evidence: pl.DataFrame = detail["evidence"]
+    if evidence.height == 0:
+        st.info("Correlation kept no evidence lines for this incident.")
+    rows = evidence.to_dicts()
+    for i, row in enumerate(rows):
+        if i == EVIDENCE_SHOWN:
+            more = st.expander(f"{len(rows) - EVIDENCE_SHOWN} more evidence lines")
+        with (more if i >= EVIDENCE_SHOWN else st.container()):
+            _evidence_line(row)
+
+    lat_col, idle_col = st.columns(2)
     with lat_col:
         latency = detail["latency"]
         if latency is None or latency.height == 0:
@@ -471,8 +482,8 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
                     "No latency data in this store: `network` cannot be judged. Record it with "
                     "`pipeline probe` or ping -D next time.")
         else:
-            st.plotly_chart(charts.latency_chart(latency, inc, title="Latency around the incident"),
-                            key="incident_latency", config={"displaylogo": False})
+            fig = charts.latency_chart(latency, inc, title="Latency around the incident")
+            st.plotly_chart(_legend_below(fig), key="incident_latency", config={"displaylogo": False})
     with idle_col:
         idle = detail["idle"]
         known = idle.filter(pl.col("idle_s").is_not_null()) if idle is not None and idle.height else idle
@@ -486,9 +497,9 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
                     "so idle times cannot be compared with a limit (log `sqlalchemy.pool` at DEBUG).")
         else:
             limit = detail["limit"]
-            st.plotly_chart(charts.idle_times_chart(known, limit, incident=inc,
-                                                    title="Idle time of connections before checkout"),
-                            key="incident_idle", config={"displaylogo": False})
+            fig = charts.idle_times_chart(known, limit, incident=inc,
+                                          title="Idle time of connections before checkout")
+            st.plotly_chart(_legend_below(fig), key="incident_idle", config={"displaylogo": False})
             failed = known.filter(pl.col("failed"))
             if limit:
                 lo, hi = limit
@@ -497,16 +508,12 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
             else:
                 st.caption(f"{failed.height} checkouts failed; no idle limit was inferred.")
 
-    st.subheader("Evidence")
-    evidence: pl.DataFrame = detail["evidence"]
-    if evidence.height == 0:
-        st.info("Correlation kept no evidence lines for this incident.")
-    rows = evidence.to_dicts()
-    for i, row in enumerate(rows):
-        if i == EVIDENCE_SHOWN:
-            more = st.expander(f"{len(rows) - EVIDENCE_SHOWN} more evidence lines")
-        with (more if i >= EVIDENCE_SHOWN else st.container()):
-            _evidence_line(row)
+
+def _legend_below(fig: go.Figure) -> go.Figure:
+    """Half-width charts: the legend under the plot, not beside it."""
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.32, x=0), height=440,
+                      margin=dict(b=130))
+    return fig
 
 
 def _evidence_line(row: dict) -> None:
