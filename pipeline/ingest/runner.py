@@ -32,7 +32,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline import store as store_mod
-from pipeline.config import SettingsResolver
+from pipeline.config import SettingsResolver, correlate_settings
 from pipeline.ingest import detect, files
 from pipeline.ingest.families.base import (
     EVENT_SCHEMA,
@@ -200,6 +200,7 @@ class Ingest:
     ):
         self.db = Path(db)
         self.resolver = SettingsResolver(config)
+        self.config_path = config
         self.chunk_bytes = chunk_bytes
         self.on_progress = on_progress or (lambda n, name: None)
         self.on_message = on_message or (lambda msg: None)
@@ -435,8 +436,10 @@ class Ingest:
             from pipeline.correlate import correlate_store
         except ImportError:
             return None
+        # the [correlate] thresholds of --config, else of ./pipeline.toml, as `pipeline correlate`
+        settings = correlate_settings(self.config_path)
         with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
-            result = correlate_store(con)
+            result = correlate_store(con, settings)
             store_mod.touch_changed(con)
             return result
 
