@@ -432,10 +432,7 @@ class Ingest:
         self.pending, self.pending_bytes = [], 0
 
     def _correlate(self) -> dict | None:
-        try:
-            from pipeline.correlate import correlate_store
-        except ImportError:
-            return None
+        from pipeline.correlate import correlate_store  # a later stage: imported when used
         # the [correlate] thresholds of --config, else of ./pipeline.toml, as `pipeline correlate`
         settings = correlate_settings(self.config_path)
         with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
