@@ -291,7 +291,9 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
         """
         SELECT grp,
                max(value) FILTER (WHERE category = 'threads_connected') AS threads_peak,
-               max(ref) FILTER (WHERE category = 'threads_connected') AS max_connections,
+               -- the limit in force when the server was fullest (it may change at run time)
+               arg_max(ref, value / ref) FILTER (WHERE category = 'threads_connected' AND ref > 0)
+                   AS max_connections,
                max(value / ref) FILTER (WHERE category = 'threads_connected' AND ref > 0) AS threads_ratio,
                count(*) FILTER (WHERE category = 'threads_connected') AS threads_samples,
                count(*) FILTER (WHERE category = 'uptime_reset') AS uptime_resets
