@@ -26,6 +26,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -44,8 +45,8 @@ from pipeline.ingest.families.base import (
 )
 from pipeline.ingest.redact import redact_columns
 
-SPILL_BYTES = 64 * 1024 * 1024  # staged data kept in memory before spilling to disk
-FLUSH_BYTES = 64 * 1024 * 1024  # finished files wait for one shared store open up to this size
+SPILL_BYTES = 48 * 1024 * 1024  # staged data kept in memory before spilling to disk
+FLUSH_BYTES = 24 * 1024 * 1024  # finished files wait for one shared store open up to this size
 FLUSH_FILES = 64
 PLAUSIBLE_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -176,12 +177,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _stored_file(con, path: str) -> dict | None:
-    row = con.execute("SELECT * FROM files WHERE path = ?", [path]).fetchone()
-    if row is None:
-        return None
-    cols = [d[0] for d in con.description]
-    return dict(zip(cols, row))
+def _stored_files(con) -> dict[str, dict]:
+    """The ``files`` table by path: what earlier runs read of each file."""
+    cur = con.execute("SELECT * FROM files")
+    cols = [d[0] for d in cur.description]
+    return {row[0]: dict(zip(cols, row)) for row in cur.fetchall()}
 
 
 class Ingest:
@@ -208,6 +208,8 @@ class Ingest:
         self.wait_for_writer = wait_for_writer
         self.pending: list[PendingFile] = []
         self.pending_bytes = 0
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-writer")
+        self._writing: Future | None = None
         self.reports: list[FileReport] = []
 
     # -- the run ---------------------------------------------------------------
@@ -224,11 +226,7 @@ class Ingest:
             )
             try:
                 with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
-                    known = {
-                        row[0]: row
-                        for row in con.execute("SELECT path FROM files").fetchall()
-                    }
-                    stored = {p: _stored_file(con, p) for p in known}
+                    stored = _stored_files(con)
                 for found in files.discover(paths):
                     if found.problem:
                         self.reports.append(
@@ -241,9 +239,11 @@ class Ingest:
                     if self.pending_bytes >= FLUSH_BYTES or len(self.pending) >= FLUSH_FILES:
                         self._flush()
                 self._flush()
+                self._wait_for_writer()
                 ingest_seconds = time.perf_counter() - started
                 correlation = self._correlate() if correlate else None
             finally:
+                self._committer.shutdown(wait=True)
                 for pending in self.pending:
                     pending.staging.discard()
                 shutil.rmtree(spill_dir, ignore_errors=True)
@@ -417,19 +417,38 @@ class Ingest:
     # -- commits -------------------------------------------------------------------
 
     def _flush(self) -> None:
+        """Hand the finished files to the writer thread and go on parsing.
+
+        DuckDB's insert and compression run in a background thread while polars
+        parses the next files (both release the GIL), so two cores are used.  At
+        most one batch is in flight: memory stays bounded.
+        """
         if not self.pending:
             return
-        with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
-            for pending in self.pending:
-                try:
-                    _commit_file(con, pending)
-                except Exception as exc:  # disk full, read-only file...: this file is not stored
-                    pending.report.status = "error"
-                    pending.report.error = f"could not write to the store: {exc}"
-                finally:
-                    pending.staging.discard()
-            store_mod.touch_changed(con)
-        self.pending, self.pending_bytes = [], 0
+        self._wait_for_writer()
+        batch, self.pending, self.pending_bytes = self.pending, [], 0
+        self._writing = self._committer.submit(self._write, batch)
+
+    def _wait_for_writer(self) -> None:
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            writing.result()  # re-raises a store error (locked, unwritable) in this thread
+
+    def _write(self, batch: list[PendingFile]) -> None:
+        try:
+            with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
+                for pending in batch:
+                    try:
+                        _commit_file(con, pending)
+                    except Exception as exc:  # disk full, read-only file...: this file is not stored
+                        pending.report.status = "error"
+                        pending.report.error = f"could not write to the store: {exc}"
+                    finally:
+                        pending.staging.discard()
+                store_mod.touch_changed(con)
+        finally:
+            for pending in batch:
+                pending.staging.discard()
 
     def _correlate(self) -> dict | None:
         from pipeline.correlate import correlate_store  # a later stage: imported when used
