@@ -144,11 +144,11 @@ def test_dashboard_code_formats_no_values_into_sql():
 def test_server_binds_localhost_by_default(tmp_path, monkeypatch):
     seen = {}
 
-    def fake_call(cmd, env=None):
+    def fake_exec(path, cmd, env):
         seen["cmd"], seen["env"] = cmd, env
-        return 0
+        assert path == cmd[0]
 
-    monkeypatch.setattr(dashboard_cmd.subprocess, "call", fake_call)
+    monkeypatch.setattr(dashboard_cmd.os, "execve", fake_exec)
     db = tmp_path / "x.duckdb"
     result = CliRunner().invoke(dashboard_cmd.dashboard_command, ["--db", str(db), "--port", "8599"])
     assert result.exit_code == 0, result.output
@@ -168,7 +168,7 @@ def test_server_binds_localhost_by_default(tmp_path, monkeypatch):
 
 def test_db_from_environment(tmp_path, monkeypatch):
     seen = {}
-    monkeypatch.setattr(dashboard_cmd.subprocess, "call", lambda cmd, env=None: seen.setdefault("cmd", cmd) and 0)
+    monkeypatch.setattr(dashboard_cmd.os, "execve", lambda path, cmd, env: seen.setdefault("cmd", cmd))
     db = tmp_path / "env.duckdb"
     monkeypatch.setenv(store_mod.ENV_DB, str(db))
     result = CliRunner().invoke(dashboard_cmd.dashboard_command, [])

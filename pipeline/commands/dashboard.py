@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -65,10 +64,11 @@ def dashboard_command(db, port, host):
         click.echo(f"note: no store at {db_path} yet; run `pipeline ingest DIR --db {db_path}`", err=True)
     click.echo(f"dashboard for {db_path} at http://{host}:{port}  (Ctrl-C to stop)", err=True)
     env = dict(os.environ, **{ENV_DB: str(db_path)})
-    try:
-        sys.exit(subprocess.call(cmd, env=env))
-    except KeyboardInterrupt:
-        sys.exit(130)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # become the server: signals (Ctrl-C, a service manager's SIGTERM) reach Streamlit itself
+    # and no server is left running when this process is stopped
+    os.execve(cmd[0], cmd, env)
 
 
 COMMANDS = [dashboard_command]
