@@ -62,7 +62,7 @@ def ingest(paths, db, config, no_correlate, no_wait, chunk_mb, as_json):
                 chunk_bytes=chunk_mb * 2**20,
                 on_progress=on_progress,
                 on_message=lambda msg: err.print(msg),
-                lock_wait_s=0 if no_wait else 3600,
+                # --no-wait is about another ingest; a reader's moment on the store is always waited out
                 wait_for_writer=not no_wait,
             )
             summary = runner.run(list(paths), correlate=not no_correlate)
