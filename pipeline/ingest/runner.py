@@ -25,6 +25,7 @@ import shutil
 import tempfile
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -48,6 +49,7 @@ from pipeline.ingest.redact import redact_columns
 SPILL_BYTES = 48 * 1024 * 1024  # staged data kept in memory before spilling to disk
 FLUSH_BYTES = 24 * 1024 * 1024  # finished files wait for one shared store open up to this size
 FLUSH_FILES = 64
+STAGING_AHEAD = 2  # parsed chunks that may wait for the staging thread
 PLAUSIBLE_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 
 TABLES = ("events", "latency", "metrics", "rejects")
@@ -210,6 +212,8 @@ class Ingest:
         self.pending_bytes = 0
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-writer")
         self._writing: Future | None = None
+        self._stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-stager")
+        self._staging_jobs: deque[Future] = deque()
         self.reports: list[FileReport] = []
 
     # -- the run ---------------------------------------------------------------
@@ -243,6 +247,7 @@ class Ingest:
                 ingest_seconds = time.perf_counter() - started
                 correlation = self._correlate() if correlate else None
             finally:
+                self._stager.shutdown(wait=True)
                 self._committer.shutdown(wait=True)
                 for pending in self.pending:
                     pending.staging.discard()
@@ -322,7 +327,7 @@ class Ingest:
                 if parsed.pending_from is not None and not chunk.final:
                     carry = frame.filter(pl.col("line_no") >= parsed.pending_from)
                     parsed = _drop_from(parsed, parsed.pending_from)
-                self._stage(staging, parsed, spath, settings.host, report)
+                self._stage_async(staging, parsed, spath, settings.host, report)
                 if chunk.replaced_chars:
                     _warn_once(report, "invalid UTF-8 bytes were replaced by U+FFFD")
                 if chunk.nul_lines:
@@ -333,6 +338,7 @@ class Ingest:
                 self.on_progress(chunk.end_offset - chunk.start_offset, path.name)
         except (OSError, EOFError, zlib.error) as exc:
             # keep what was read; say where and why reading stopped
+            self._drain_staging()
             if carry is not None:  # the event in progress when the damage came: keep it
                 self._stage(staging, _safe_parse(family, carry, _final(ctx)), spath, settings.host, report)
                 carry = None
@@ -344,6 +350,7 @@ class Ingest:
             report.read_errors += 1
             report.warnings.append(f"reading stopped at line {line_no}: {exc}")
 
+        self._drain_staging()
         if report.lines != report.accounted:
             report.warnings.append(
                 f"line accounting mismatch: {report.lines} read, {report.accounted} accounted for"
@@ -353,6 +360,21 @@ class Ingest:
             restart=restart, report=report,
         )
         self._queue(report, staging, restart, files_row)
+
+    def _stage_async(self, staging: Staging, parsed: Parsed, path: str, host: str, report: FileReport) -> None:
+        """Stage a parsed chunk in the staging thread while the next chunk parses.
+
+        At most ``STAGING_AHEAD`` chunks wait, so memory stays bounded; chunks of a
+        file are staged in order (one thread), and a file is complete before its
+        bookkeeping is computed (:meth:`_drain_staging`).
+        """
+        while len(self._staging_jobs) >= STAGING_AHEAD:
+            self._staging_jobs.popleft().result()
+        self._staging_jobs.append(self._stager.submit(self._stage, staging, parsed, path, host, report))
+
+    def _drain_staging(self) -> None:
+        while self._staging_jobs:
+            self._staging_jobs.popleft().result()  # re-raises a staging error here
 
     def _stage(self, staging: Staging, parsed: Parsed, path: str, host: str, report: FileReport) -> None:
         events = parsed.events
