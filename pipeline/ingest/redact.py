@@ -57,8 +57,12 @@ def redact_expr(expr: pl.Expr) -> pl.Expr:
     )
 
 
-# Every rule needs one of these words; rows without any skip the regexes entirely.
-TRIGGERS = ["://", ":\\/\\/", "pass", "pwd", "secret", "token", "key", "auth", "identified", " -p"]
+# Every rule needs one of these; rows without any skip the regexes entirely.  A key
+# only counts when a separator follows it, so "app.auth" or "cache key" lines (common)
+# do not pay for the full set of rules.
+TRIGGER = (
+    r"(?i)(?:" + _KEYS + r")[\"']?\s*[=:]|://|:\\/\\/|identified\s|\s-p\S"
+)
 
 
 def redact_columns(frame: pl.DataFrame, columns: list[str], *, mask_column: str | None = None) -> pl.DataFrame:
@@ -68,9 +72,7 @@ def redact_columns(frame: pl.DataFrame, columns: list[str], *, mask_column: str 
     if not present or frame.height == 0:
         return frame
     scanned = [mask_column] if mask_column in frame.columns else present
-    mask = pl.any_horizontal(
-        [pl.col(c).fill_null("").str.contains_any(TRIGGERS, ascii_case_insensitive=True) for c in scanned]
-    )
+    mask = pl.any_horizontal([pl.col(c).fill_null("").str.contains(TRIGGER) for c in scanned])
     indexed = frame.with_row_index("_row")
     hits = indexed.filter(mask)
     if hits.height == 0:
