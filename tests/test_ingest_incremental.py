@@ -197,3 +197,17 @@ def test_config_ignore_list_skips_files(tree, tmp_path):
     names = {Path(f.path).name for f in ingest([tree], tmp_path / "s.duckdb").files}
     assert "README.md" not in names and "truth.json" not in names
     assert "app.log" in names
+
+
+def test_correlation_reruns_only_when_data_or_thresholds_change(tree, tmp_path):
+    db = tmp_path / "s.duckdb"
+    first = ingest_paths([str(tree)], db)
+    assert "skipped" not in first.correlation
+    again = ingest_paths([str(tree)], db)
+    assert again.correlation == {"skipped": "nothing changed since the last correlation"}
+    with open(tree / "web-1" / "app.log", "a") as fh:
+        fh.write(app_lines(300, 10))
+    assert "skipped" not in ingest_paths([str(tree)], db).correlation
+    config = tmp_path / "other.toml"
+    config.write_text("[correlate]\ngap_seconds = 40\n")
+    assert "skipped" not in ingest_paths([str(tree)], db, config=config).correlation

@@ -116,7 +116,9 @@ def _print_summary(summary) -> None:
     for f in summary.files:
         for warning in f.warnings:
             console.print(f"[yellow]warning[/] {_short(f.path)}: {warning}")
-    if summary.correlation is not None:
+    if summary.correlation is not None and "skipped" in summary.correlation:
+        console.print(f"correlation: skipped, {summary.correlation['skipped']}")
+    elif summary.correlation is not None:
         c = summary.correlation
         console.print(f"correlated: {c.get('incidents', 0)} incidents "
                       f"in {summary.seconds - summary.ingest_seconds:.2f} s")

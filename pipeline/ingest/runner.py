@@ -468,16 +468,28 @@ class Ingest:
                     finally:
                         pending.staging.discard()
                 store_mod.touch_changed(con)
+                # what correlation compares against to know whether it must run again
+                con.execute("INSERT OR REPLACE INTO meta VALUES ('data_change', uuid()::VARCHAR)")
         finally:
             for pending in batch:
                 pending.staging.discard()
 
     def _correlate(self) -> dict | None:
+        """Rebuild incidents, unless neither the data nor the thresholds changed since
+        the last correlation (a re-run over unchanged logs then costs next to nothing)."""
         from pipeline.correlate import correlate_store  # a later stage: imported when used
         # the [correlate] thresholds of --config, else of ./pipeline.toml, as `pipeline correlate`
         settings = correlate_settings(self.config_path)
+        stamp = json.dumps(settings, sort_keys=True, default=str)
         with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
+            meta = dict(con.execute(
+                "SELECT key, value FROM meta WHERE key IN ('data_change', 'correlated')"
+            ).fetchall())
+            current = f"{meta.get('data_change')}|{stamp}"
+            if meta.get("correlated") == current:
+                return {"skipped": "nothing changed since the last correlation"}
             result = correlate_store(con, settings)
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('correlated', ?)", [current])
             store_mod.touch_changed(con)
             return result
 
