@@ -7,9 +7,9 @@ import polars as pl
 from pipeline.ingest.families.base import FileContext, Parsed
 
 
-def lines_frame(lines: list[str], first_line: int = 1) -> pl.DataFrame:
+def lines_frame(lines: list[str], start: int = 1) -> pl.DataFrame:
     return pl.DataFrame(
-        {"line_no": list(range(first_line, first_line + len(lines))), "line": lines},
+        {"line_no": list(range(start, start + len(lines))), "line": lines},
         schema={"line_no": pl.Int64, "line": pl.Utf8},
     )
 

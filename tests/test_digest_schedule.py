@@ -12,7 +12,6 @@ from __future__ import annotations
 import configparser
 import http.server
 import json
-import os
 import re
 import shlex
 import shutil

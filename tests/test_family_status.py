@@ -8,16 +8,10 @@ import polars as pl
 
 from pipeline.ingest.families import status
 from pipeline.ingest.families.base import FileContext
+from tests.helpers import lines_frame as frame
 
 UTC = dt.timezone.utc
 FAMILY = status.FAMILY
-
-
-def frame(lines, start=1):
-    return pl.DataFrame(
-        {"line_no": list(range(start, start + len(lines))), "line": lines},
-        schema={"line_no": pl.Int64, "line": pl.Utf8},
-    )
 
 
 def parse(lines, state=None, tz="UTC"):

@@ -4,7 +4,6 @@ every table and in the raw bytes of the store's files."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from pipeline.ingest.runner import ingest_paths
 from tests.store_dump import dump

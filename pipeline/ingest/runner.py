@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -36,14 +35,7 @@ import polars as pl
 from pipeline import store as store_mod
 from pipeline.config import SettingsResolver, correlate_settings
 from pipeline.ingest import detect, files
-from pipeline.ingest.families.base import (
-    EVENT_SCHEMA,
-    LATENCY_SCHEMA,
-    METRICS_SCHEMA,
-    REJECT_SCHEMA,
-    FileContext,
-    Parsed,
-)
+from pipeline.ingest.families.base import REJECT_SCHEMA, FileContext, Parsed
 from pipeline.ingest.redact import redact_columns
 
 SPILL_BYTES = 48 * 1024 * 1024  # staged data kept in memory before spilling to disk
@@ -465,8 +457,6 @@ class Ingest:
                     except Exception as exc:  # disk full, read-only file...: this file is not stored
                         pending.report.status = "error"
                         pending.report.error = f"could not write to the store: {exc}"
-                    finally:
-                        pending.staging.discard()
                 store_mod.touch_changed(con)
                 # what correlation compares against to know whether it must run again
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('data_change', uuid()::VARCHAR)")
@@ -597,4 +587,4 @@ def ingest_paths(paths: list[str | Path], db: str | Path | None = None, **kwargs
     return Ingest(store_mod.resolve_db_path(db), **kwargs).run(list(paths), correlate=correlate)
 
 
-__all__ = ["Ingest", "IngestSummary", "FileReport", "ingest_paths", "EVENT_SCHEMA", "LATENCY_SCHEMA", "METRICS_SCHEMA"]
+__all__ = ["Ingest", "IngestSummary", "FileReport", "ingest_paths"]
