@@ -33,6 +33,7 @@ CONN_REF = (
     r"^(?:Created new connection|Connection|Pool pre-ping on connection|(?:Soft )?Invalidate connection"
     r"|(?:Hard )?[Cc]losing connection|Exception closing connection) (<[^>]*>)"
 )
+CONN_REF_PREFIX = CONN_REF.removesuffix("(<[^>]*>)") + "<"
 
 # (literal phrase in the message's first line, kind), first match wins.  Literal
 # searches are far cheaper than regexes and these phrases are unambiguous.
@@ -94,7 +95,6 @@ DB_EXCEPTION = (
     r"|IntegrityError|DisconnectionError|sqlalchemy\.exc\.)"
 )
 QUEUEPOOL = r"QueuePool limit of size \d+ overflow -?\d+ reached"
-SQLALCHEMY_LOGGER = r"^sqlalchemy\b"
 
 
 def _first_code(text: pl.Expr) -> pl.Expr:
@@ -123,6 +123,8 @@ def _code_kind(code: pl.Expr) -> pl.Expr:
 # an error kind if its text has one of these words.  Most lines of a busy log have
 # neither and skip the thirty-odd rule passes; pool chatter skips the error rules.
 POOL_HINT = "|".join(re.escape(phrase) for phrase, _ in POOL_MESSAGES)
+POOL_PHRASES = [phrase for phrase, _ in POOL_MESSAGES]
+POOL_KIND_OF = dict(POOL_MESSAGES)
 ERROR_HINT = "|".join(
     re.escape(word)
     for word in [
@@ -140,25 +142,39 @@ def classify(frame: pl.DataFrame, logger_col: str | None = None, text_col: str =
     ``logger_col`` names a column with the logger name, when the layout has one:
     ``sqlalchemy.*`` loggers make the event's source ``sqlalchemy``.  ``text_col``
     is the full text searched for error codes (the traceback included).
+
+    The rules run only on the rows a pre-filter lets through, on just the columns
+    they read; their four small result columns are scattered back by position, so
+    the wide text columns of the frame are never copied or re-sorted.
     """
     if frame.height == 0:
         return _classify(frame, logger_col, text_col, errors=True)
-    frame = frame.with_row_index("_row").with_columns(
+    hints = frame.select(
         _pool=pl.col("message").fill_null("").str.contains(POOL_HINT),
         _err=pl.col(text_col).fill_null("").str.contains(ERROR_HINT),
     )
-    parts = [
-        _classify(frame.filter(pl.col("_err")), logger_col, text_col, errors=True),
-        _classify(frame.filter(pl.col("_pool") & ~pl.col("_err")), logger_col, text_col, errors=False),
-        _plain(frame.filter(~pl.col("_pool") & ~pl.col("_err")), logger_col),
-    ]
-    out = pl.concat([p for p in parts if p.height] or parts[:1], how="vertical_relaxed")
-    return out.sort("_row").drop("_row", "_pool", "_err")
+    logger = [logger_col] if logger_col and logger_col in frame.columns else []
+    narrow = frame.select(["message", *([text_col] if text_col != "message" else []), *logger])
+    out = _plain(narrow, logger_col).select(RESULT_COLUMNS)
+    for rows, errors in (
+        (hints["_err"], True),
+        (hints["_pool"] & ~hints["_err"], False),
+    ):
+        if not rows.any():
+            continue
+        index = rows.arg_true()
+        found = _classify(narrow[index], logger_col, text_col, errors=errors).select(RESULT_COLUMNS)
+        out = out.with_columns([out[c].scatter(index, found[c].cast(out[c].dtype)) for c in RESULT_COLUMNS])
+    return frame.with_columns(out)
+
+
+RESULT_COLUMNS = ["kind", "error_code", "conn_ref", "source"]
 
 
 def _source(logger_col: str | None, frame: pl.DataFrame, pool_kind: pl.Expr) -> pl.Expr:
     if logger_col and logger_col in frame.columns:
-        from_sqlalchemy = pl.col(logger_col).fill_null("").str.contains(SQLALCHEMY_LOGGER)
+        logger = pl.col(logger_col).fill_null("")
+        from_sqlalchemy = (logger == "sqlalchemy") | logger.str.starts_with("sqlalchemy.")
     else:
         from_sqlalchemy = pl.lit(False)
     return pl.when(from_sqlalchemy | pool_kind.is_not_null()).then(pl.lit("sqlalchemy")).otherwise(pl.lit("app"))
@@ -186,12 +202,22 @@ def _classify(frame: pl.DataFrame, logger_col: str | None, text_col: str, *, err
     msg = pl.col("message").fill_null("")
     raw = pl.col(text_col).fill_null("")
 
-    pool_kind = pl.lit(None, pl.Utf8)
-    for phrase, kind_name in reversed(POOL_MESSAGES):
-        pool_kind = pl.when(msg.str.contains(phrase, literal=True)).then(pl.lit(kind_name)).otherwise(pool_kind)
-    pre_ping_failed = (pool_kind == "pre_ping") & msg.str.contains(" failed", literal=True)
-    pool_kind = pl.when(pre_ping_failed).then(pl.lit("pre_ping_fail")).otherwise(pool_kind)
-    pool_ref = pl.when(pool_kind.is_not_null()).then(msg.str.extract(CONN_REF, 1))
+    # one Aho-Corasick pass finds the phrase (the leftmost, should a message hold two)
+    phrase_kind = (
+        msg.str.extract_many(POOL_PHRASES).list.first()
+        .replace_strict(POOL_KIND_OF, default=None, return_dtype=pl.Utf8)
+    )
+    pre_ping_failed = (phrase_kind == "pre_ping") & msg.str.contains(" failed", literal=True)
+    # computed once, then read by the rules below (eager frames do not share subexpressions)
+    frame = frame.with_columns(
+        _pool_kind=pl.when(pre_ping_failed).then(pl.lit("pre_ping_fail")).otherwise(phrase_kind)
+    )
+    pool_kind = pl.col("_pool_kind")
+    # the "<...>" right after the pool's wording (found by position: far cheaper than a capture)
+    ref_start, ref_end = msg.str.find("<", literal=True), msg.str.find(">", literal=True)
+    pool_ref = pl.when(
+        pool_kind.is_not_null() & msg.str.contains(CONN_REF_PREFIX) & (ref_end > ref_start)
+    ).then(msg.str.slice(ref_start, ref_end - ref_start + 1))
 
     if errors:
         code = pl.coalesce(_first_code(raw), _text_code(raw))
@@ -220,4 +246,4 @@ def _classify(frame: pl.DataFrame, logger_col: str | None, text_col: str, *, err
         error_code=pl.when(pl.col("message").is_not_null()).then(code),
         conn_ref=pool_ref,
         source=source,
-    )
+    ).drop("_pool_kind")

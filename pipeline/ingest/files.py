@@ -130,6 +130,23 @@ class Chunk:
     final: bool
     replaced_chars: int  # U+FFFD produced by invalid UTF-8 in this chunk
     nul_lines: int
+    body: bytes = b""  # the chunk's bytes, to find where a line starts
+
+    @property
+    def first_line(self) -> int:
+        return int(self.frame["line_no"][0]) if self.frame.height else 0
+
+    def offset_of_line(self, line_no: int) -> int:
+        """Byte offset (in the file) where line ``line_no`` of this chunk starts."""
+        k = line_no - self.first_line
+        if not 0 <= k < self.frame.height:
+            raise ValueError(f"line {line_no} is not in this chunk")
+        if k == 0:
+            return self.start_offset
+        import numpy as np  # only needed here, at a segment boundary
+
+        newlines = np.flatnonzero(np.frombuffer(self.body, dtype=np.uint8) == 10)
+        return self.start_offset + int(newlines[k - 1]) + 1
 
 
 def iter_chunks(
@@ -181,6 +198,7 @@ def iter_chunks(
                 final=at_eof,
                 replaced_chars=replaced,
                 nul_lines=nul_lines,
+                body=body,
             )
             yielded = True
             offset += len(body)

@@ -67,18 +67,24 @@ TRIGGER = (
 
 def redact_columns(frame: pl.DataFrame, columns: list[str], *, mask_column: str | None = None) -> pl.DataFrame:
     """Redact ``columns``.  ``mask_column`` names one column whose text contains all the
-    others (an event's ``raw`` holds its ``message``), so only it is scanned for triggers."""
+    others (an event's ``raw`` holds its ``message``), so only it is scanned for triggers.
+
+    Only the few rows with a trigger are rewritten; their new values are scattered
+    back by position, so the other rows' text is never copied."""
     present = [c for c in columns if c in frame.columns]
     if not present or frame.height == 0:
         return frame
     scanned = [mask_column] if mask_column in frame.columns else present
-    mask = pl.any_horizontal([pl.col(c).fill_null("").str.contains(TRIGGER) for c in scanned])
-    indexed = frame.with_row_index("_row")
-    hits = indexed.filter(mask)
-    if hits.height == 0:
+    mask = frame.select(
+        pl.any_horizontal([pl.col(c).fill_null("").str.contains(TRIGGER) for c in scanned])
+    ).to_series()
+    if not mask.any():
         return frame
-    hits = hits.with_columns([redact_expr(pl.col(c)).alias(c) for c in present])
-    return pl.concat([indexed.filter(~mask), hits]).sort("_row").drop("_row")
+    rows = mask.arg_true()
+    redacted = frame[rows].select([redact_expr(pl.col(c)).alias(c) for c in present])
+    return frame.with_columns(
+        [frame[c].clone().scatter(rows, redacted[c]) for c in present]
+    )
 
 
 def redact_text(text: str) -> str:

@@ -5,14 +5,18 @@ The order of work for each file:
 1. decide what to read: nothing (unchanged), the appended tail (its head still
    matches what was stored), or everything again (new, rotated or truncated);
 2. detect its family from its first lines (or take the configured format);
-3. parse it chunk by chunk into staged frames (spilled to uncompressed Arrow IPC
-   files beside the store beyond a memory budget), redacting secrets on the way;
+3. parse it chunk by chunk into staged frames, redacting secrets on the way;
 4. commit: one short transaction replaces/extends the file's rows and its
-   ``files`` bookkeeping together, so a run killed at any moment leaves the
-   store exactly as it was before that file.
+   ``files`` bookkeeping together.  A large file is committed in segments of
+   about ``SEGMENT_BYTES`` as it is read: each segment ends where an event
+   starts, and its transaction records that byte offset and line as the file's
+   progress.  A run killed at any moment leaves the store consistent, and the
+   next run resumes the file where the last segment ended (status ``resumed``).
 
-The store is opened only for step 4 (several finished files share one open),
-so readers can use it between commits.  A lock file serializes whole runs.
+Commits run in a writer thread while the next chunks parse, so DuckDB's insert
+and polars' parsing use both cores.  The store is opened only for step 4
+(several small files share one open), so readers can use it between commits.
+A lock file serializes whole runs.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import datetime as dt
 import hashlib
 import json
 import shutil
-import tempfile
 import time
 import zlib
 from collections import deque
@@ -38,7 +41,7 @@ from pipeline.ingest import detect, files
 from pipeline.ingest.families.base import REJECT_SCHEMA, FileContext, Parsed
 from pipeline.ingest.redact import redact_columns
 
-SPILL_BYTES = 48 * 1024 * 1024  # staged data kept in memory before spilling to disk
+SEGMENT_BYTES = 48 * 1024 * 1024  # staged rows of one file committed together (memory bound)
 FLUSH_BYTES = 24 * 1024 * 1024  # finished files wait for one shared store open up to this size
 FLUSH_FILES = 64
 STAGING_AHEAD = 2  # parsed chunks that may wait for the staging thread
@@ -54,7 +57,7 @@ class FileReport:
     path: str
     format: str
     host: str | None
-    status: str  # new | appended | restarted | unchanged | unknown | error
+    status: str  # new | appended | resumed | restarted | unchanged | unknown | error
     events: int = 0
     rejects: int = 0
     latency: int = 0
@@ -117,46 +120,20 @@ class IngestSummary:
 
 
 class Staging:
-    """Parsed rows of one file on their way to the store: in memory, then on disk.
+    """Parsed rows of one file (or one segment of a large file) on their way to the store."""
 
-    Spills are uncompressed Arrow IPC: writing them is little more than a copy, and
-    DuckDB streams them back batch by batch, so memory stays bounded however large
-    the file."""
-
-    def __init__(self, spill_dir: Path, key: str):
-        self.spill_dir = spill_dir
-        self.key = key
+    def __init__(self):
         self.frames: dict[str, list[pl.DataFrame]] = {t: [] for t in TABLES}
-        self.spilled: dict[str, list[Path]] = {t: [] for t in TABLES}
         self.mem_bytes = 0
-        self.counts = {t: 0 for t in TABLES}
 
     def add(self, table: str, frame: pl.DataFrame) -> None:
-        if frame.height == 0:
-            return
-        self.frames[table].append(frame)
-        self.counts[table] += frame.height
-        self.mem_bytes += frame.estimated_size()
-        if self.mem_bytes > SPILL_BYTES:
-            self.spill()
+        if frame.height:
+            self.frames[table].append(frame)
+            self.mem_bytes += frame.estimated_size()
 
-    def spill(self) -> None:
-        for table, frames in self.frames.items():
-            if frames:
-                path = self.spill_dir / f"{self.key}-{table}-{len(self.spilled[table])}.arrow"
-                pl.concat(frames).write_ipc(path, compression="uncompressed")
-                self.spilled[table].append(path)
-                self.frames[table] = []
-        self.mem_bytes = 0
-
-    def sources(self, table: str) -> tuple[pl.DataFrame | None, list[Path]]:
+    def rows(self, table: str) -> pl.DataFrame | None:
         frames = self.frames[table]
-        return (pl.concat(frames) if frames else None), self.spilled[table]
-
-    def discard(self) -> None:
-        for paths in self.spilled.values():
-            for path in paths:
-                path.unlink(missing_ok=True)
+        return pl.concat(frames, rechunk=False) if frames else None
 
 
 @dataclass
@@ -206,6 +183,7 @@ class Ingest:
         self._writing: Future | None = None
         self._stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-stager")
         self._staging_jobs: deque[Future] = deque()
+        self._unwritable: set[str] = set()  # files whose commit failed in this run
         self.reports: list[FileReport] = []
 
     # -- the run ---------------------------------------------------------------
@@ -214,12 +192,9 @@ class Ingest:
         started = time.perf_counter()
         self.db.parent.mkdir(parents=True, exist_ok=True)
         with store_mod.writer_lock(self.db, wait=self.wait_for_writer, on_wait=self.on_message):
-            # a staging folder left by a killed run is garbage: we hold the lock now
+            # staging folders of older versions, left by a killed run, are garbage
             for stale in self.db.parent.glob(f".pipeline-staging-{self.db.name}-*"):
                 shutil.rmtree(stale, ignore_errors=True)
-            spill_dir = Path(
-                tempfile.mkdtemp(prefix=f".pipeline-staging-{self.db.name}-", dir=self.db.parent)
-            )
             try:
                 with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
                     stored = _stored_files(con)
@@ -231,7 +206,7 @@ class Ingest:
                         continue
                     if self.resolver.ignored(found.path):
                         continue
-                    self._ingest_file(found.path, stored.get(str(found.path)), spill_dir)
+                    self._ingest_file(found.path, stored.get(str(found.path)))
                     if self.pending_bytes >= FLUSH_BYTES or len(self.pending) >= FLUSH_FILES:
                         self._flush()
                 self._flush()
@@ -241,9 +216,6 @@ class Ingest:
             finally:
                 self._stager.shutdown(wait=True)
                 self._committer.shutdown(wait=True)
-                for pending in self.pending:
-                    pending.staging.discard()
-                shutil.rmtree(spill_dir, ignore_errors=True)
         return IngestSummary(
             db=str(self.db),
             files=self.reports,
@@ -254,7 +226,7 @@ class Ingest:
 
     # -- one file ----------------------------------------------------------------
 
-    def _ingest_file(self, path: Path, stored: dict | None, spill_dir: Path) -> None:
+    def _ingest_file(self, path: Path, stored: dict | None) -> None:
         spath = str(path)
         settings = self.resolver.settings_for(path)
         report = FileReport(spath, "unknown", settings.host, "new")
@@ -281,7 +253,8 @@ class Ingest:
             if same_head and not compressed and stat.st_size > stored["bytes_done"]:
                 start_offset, start_line, restart = stored["bytes_done"], stored["lines_done"] + 1, False
                 state = json.loads(stored["state"] or "{}")
-                report.status = "appended"
+                # the file did not grow: an earlier run stopped after a segment of it
+                report.status = "resumed" if stat.st_size == stored["size"] else "appended"
             else:
                 report.status = "restarted"
 
@@ -295,7 +268,7 @@ class Ingest:
             report.warnings.append(reason)
             if stored is not None and stored["format"] != "unknown":
                 # it used to be a log we understood: drop its old rows with it
-                self._queue(report, Staging(spill_dir, str(len(self.reports))), True,
+                self._queue(report, Staging(), True,
                             self._files_row(path, stat, compressed, settings, "unknown", 0, 0, {}, None))
             return
         report.format = family.name
@@ -303,7 +276,8 @@ class Ingest:
             start_offset, start_line, restart, state = 0, 1, stored is not None, {}
             report.status = "restarted"
 
-        staging = Staging(spill_dir, str(len(self.reports)))
+        staging = Staging()
+        delete_old = restart  # only the first commit of a re-read file removes its old rows
         ctx = FileContext(path=spath, host=settings.host, timezone=settings.timezone, state=state)
         offset, line_no = start_offset, start_line
         carry: pl.DataFrame | None = None
@@ -328,6 +302,17 @@ class Ingest:
                 report.lines += chunk.frame.height
                 offset, line_no = chunk.end_offset, line_no + chunk.frame.height
                 self.on_progress(chunk.end_offset - chunk.start_offset, path.name)
+                if staging.mem_bytes >= SEGMENT_BYTES and not chunk.final:
+                    boundary = _segment_boundary(chunk, carry, offset, line_no)
+                    if boundary is not None:
+                        self._drain_staging()
+                        seg_offset, seg_line = boundary
+                        self._queue(report, staging, delete_old, self._files_row(
+                            path, stat, compressed, settings, family.name, seg_offset, seg_line - 1,
+                            ctx.state, stored, restart=restart, report=report, partial=True,
+                        ))
+                        self._flush()
+                        staging, delete_old = Staging(), False
         except (OSError, EOFError, zlib.error) as exc:
             # keep what was read; say where and why reading stopped
             self._drain_staging()
@@ -351,7 +336,7 @@ class Ingest:
             path, stat, compressed, settings, family.name, offset, line_no - 1, ctx.state, stored,
             restart=restart, report=report,
         )
-        self._queue(report, staging, restart, files_row)
+        self._queue(report, staging, delete_old, files_row)
 
     def _stage_async(self, staging: Staging, parsed: Parsed, path: str, host: str, report: FileReport) -> None:
         """Stage a parsed chunk in the staging thread while the next chunk parses.
@@ -399,7 +384,10 @@ class Ingest:
             _warn_once(report, warning)
 
     def _files_row(self, path, stat, compressed, settings, fmt, offset, lines_done, state, stored,
-                   *, restart=True, report: FileReport | None = None) -> dict:
+                   *, restart=True, report: FileReport | None = None, partial: bool = False) -> dict:
+        """The file's bookkeeping row.  ``partial``: a segment that does not end the
+        file; the next run resumes after it (a compressed file, which cannot be
+        resumed by offset, is recorded with size -1 so it is read again)."""
         head_len = min(stat.st_size, files.HEAD_BYTES)
         base = stored if (stored is not None and not restart) else None
         def prev(key):
@@ -410,7 +398,7 @@ class Ingest:
             "host": settings.host,
             "timezone": settings.timezone,
             "compressed": compressed,
-            "size": stat.st_size,
+            "size": -1 if (partial and compressed) else stat.st_size,
             "mtime": stat.st_mtime,
             "head_len": head_len,
             "head_md5": _safe_head_md5(path, head_len) or "",
@@ -449,20 +437,20 @@ class Ingest:
             writing.result()  # re-raises a store error (locked, unwritable) in this thread
 
     def _write(self, batch: list[PendingFile]) -> None:
-        try:
-            with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
-                for pending in batch:
-                    try:
-                        _commit_file(con, pending)
-                    except Exception as exc:  # disk full, read-only file...: this file is not stored
-                        pending.report.status = "error"
-                        pending.report.error = f"could not write to the store: {exc}"
-                store_mod.touch_changed(con)
-                # what correlation compares against to know whether it must run again
-                con.execute("INSERT OR REPLACE INTO meta VALUES ('data_change', uuid()::VARCHAR)")
-        finally:
+        with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
             for pending in batch:
-                pending.staging.discard()
+                path = pending.files_row["path"]
+                if path in self._unwritable:
+                    continue  # an earlier segment failed: later ones must not claim its lines
+                try:
+                    _commit_file(con, pending)
+                except Exception as exc:  # disk full, read-only file...: this file is not stored
+                    self._unwritable.add(path)
+                    pending.report.status = "error"
+                    pending.report.error = f"could not write to the store: {exc}"
+            store_mod.touch_changed(con)
+            # what correlation compares against to know whether it must run again
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('data_change', uuid()::VARCHAR)")
 
     def _correlate(self) -> dict | None:
         """Rebuild incidents, unless neither the data nor the thresholds changed since
@@ -501,12 +489,9 @@ def _commit_file(con, pending: PendingFile) -> None:
             for table in TABLES:
                 con.execute(f"DELETE FROM {table} WHERE file = ?", [path])
         for table in TABLES:
-            frame, spilled = pending.staging.sources(table)
-            batches = [_arrow_stream(p) for p in spilled]
-            if frame is not None and frame.height:
-                batches.append(frame.to_arrow())
-            for batch in batches:
-                con.register("staged_rows", batch)
+            rows = pending.staging.rows(table)
+            if rows is not None and rows.height:
+                con.register("staged_rows", rows.to_arrow())
                 try:
                     con.execute(INSERT_SQL[table].format(src="staged_rows"))
                 finally:
@@ -521,15 +506,6 @@ def _commit_file(con, pending: PendingFile) -> None:
     except Exception:
         con.execute("ROLLBACK")
         raise
-
-
-def _arrow_stream(path: Path):
-    """A spilled Arrow IPC file as a stream of record batches (read one at a time)."""
-    import pyarrow as pa
-
-    reader = pa.ipc.open_file(pa.OSFile(str(path)))
-    batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
-    return pa.RecordBatchReader.from_batches(reader.schema, batches)
 
 
 def _event_id_prefix(path: str) -> str:
@@ -557,6 +533,19 @@ def _safe_parse(family, frame: pl.DataFrame, ctx: FileContext) -> Parsed:
                 pl.col("line").alias("raw"),
             )
         )
+
+
+def _segment_boundary(chunk: files.Chunk, carry: pl.DataFrame | None, offset: int, line_no: int):
+    """(byte offset, line number) where the rows staged so far end: the start of the
+    event still in progress (the carry), or the end of the chunk.  None when the
+    carry began in an earlier chunk (its byte offset is no longer known): the
+    segment then ends at a later chunk."""
+    if carry is None or carry.height == 0:
+        return offset, line_no
+    first = int(carry["line_no"][0])
+    if first < chunk.first_line:
+        return None
+    return chunk.offset_of_line(first), first
 
 
 def _final(ctx: FileContext) -> FileContext:

@@ -1,0 +1,134 @@
+"""Large files are committed in segments that end where an event starts.
+
+Segments make a killed run resumable and let DuckDB insert while the next chunks
+parse; none of that may change which rows a file gives.  ``SEGMENT_BYTES`` is made
+tiny here so a few hundred KB of log give many segments.
+"""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from pipeline.ingest import runner
+from tests.store_dump import count, dump
+from tests.test_ingest_incremental import DATA_TABLES, app_lines, ingest
+
+SMALL_CHUNK = 16 * 1024
+
+
+@pytest.fixture
+def small_segments(monkeypatch):
+    monkeypatch.setattr(runner, "SEGMENT_BYTES", 32 * 1024)
+
+
+def files_row(db, path):
+    with duckdb.connect(str(db), read_only=True) as con:
+        cur = con.execute("SELECT * FROM files WHERE path = ?", [str(path)])
+        cols = [d[0] for d in cur.description]
+        return dict(zip(cols, cur.fetchone()))
+
+
+def test_segments_give_the_same_rows_as_one_commit(tmp_path, small_segments, monkeypatch):
+    log = tmp_path / "logs" / "app.log"
+    log.parent.mkdir()
+    log.write_text(app_lines(0, 3000, every_error=3))  # tracebacks cross many chunk edges
+    segmented = tmp_path / "seg.duckdb"
+    commits = []
+    real_commit = runner._commit_file
+    monkeypatch.setattr(runner, "_commit_file", lambda con, p: (commits.append(p.files_row), real_commit(con, p)))
+    report = ingest([log], segmented, chunk_bytes=SMALL_CHUNK).files[0]
+    assert len(commits) > 5, "the file should have been committed in several segments"
+    assert report.lines == report.accounted and report.rejects == 0
+    segments = list(commits)
+
+    monkeypatch.setattr(runner, "SEGMENT_BYTES", 1 << 40)
+    whole = tmp_path / "whole.duckdb"
+    ingest([log], whole, chunk_bytes=SMALL_CHUNK)
+    assert dump(segmented, DATA_TABLES) == dump(whole, DATA_TABLES)
+
+    # every segment ends at the first byte of a line that starts an event
+    data = log.read_bytes()
+    for row in segments[:-1]:
+        at = row["bytes_done"]
+        assert 0 < at < len(data) and data[at - 1 : at] == b"\n"
+        assert data[at : at + 4] == b"2026", data[at : at + 60]
+        assert data[:at].count(b"\n") == row["lines_done"]
+    assert segments[-1]["bytes_done"] == len(data)
+
+
+# Stops the process hard just before the third commit, as a kill would.
+DIE_AT_THIRD_COMMIT = r"""
+import os, sys
+from pipeline.ingest import runner
+runner.SEGMENT_BYTES = 32 * 1024
+real = runner._commit_file
+done = []
+def commit(con, pending):
+    if len(done) == 2:
+        os._exit(9)
+    done.append(1)
+    real(con, pending)
+runner._commit_file = commit
+runner.ingest_paths([sys.argv[1]], sys.argv[2], correlate=False, chunk_bytes=16 * 1024)
+"""
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_a_killed_run_resumes_after_its_last_segment(tmp_path, compressed):
+    log = tmp_path / "logs" / ("app.log.gz" if compressed else "app.log")
+    log.parent.mkdir()
+    text = app_lines(0, 3000, every_error=3)
+    if compressed:
+        with gzip.open(log, "wt") as fh:
+            fh.write(text)
+    else:
+        log.write_text(text)
+    db = tmp_path / "s.duckdb"
+    proc = subprocess.run([sys.executable, "-c", DIE_AT_THIRD_COMMIT, str(log), str(db)], timeout=120)
+    assert proc.returncode == 9
+    kept = count(db, "events")
+    assert kept > 0, "two segments were committed before the crash"
+    row = files_row(db, log)
+    assert row["bytes_done"] < len(text)
+
+    report = ingest([log], db, chunk_bytes=SMALL_CHUNK).files[0]
+    # a plain file goes on from the last segment; a .gz one is read again from its start
+    assert report.status == ("restarted" if compressed else "resumed")
+    if not compressed:
+        assert report.lines == text.count("\n") - row["lines_done"]
+    clean = tmp_path / "clean.duckdb"
+    ingest([log], clean, chunk_bytes=SMALL_CHUNK)
+    assert dump(db, DATA_TABLES) == dump(clean, DATA_TABLES)
+    assert ingest([log], db).files[0].status == "unchanged"
+
+
+def test_a_failed_segment_stops_the_file(tmp_path, small_segments, monkeypatch):
+    """If one segment cannot be written, later ones must not record progress past it."""
+    log = tmp_path / "logs" / "app.log"
+    log.parent.mkdir()
+    log.write_text(app_lines(0, 3000))
+    calls = []
+    real_commit = runner._commit_file
+
+    def failing(con, pending):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real_commit(con, pending)
+
+    monkeypatch.setattr(runner, "_commit_file", failing)
+    db = tmp_path / "s.duckdb"
+    report = ingest([log], db, chunk_bytes=SMALL_CHUNK).files[0]
+    assert report.status == "error" and "disk full" in report.error
+    first_segment_end = files_row(db, log)["bytes_done"]
+    monkeypatch.setattr(runner, "_commit_file", real_commit)
+    assert ingest([log], db, chunk_bytes=SMALL_CHUNK).files[0].status == "resumed"
+    clean = tmp_path / "clean.duckdb"
+    ingest([log], clean, chunk_bytes=SMALL_CHUNK)
+    assert dump(db, DATA_TABLES) == dump(clean, DATA_TABLES)
+    assert first_segment_end < log.stat().st_size
