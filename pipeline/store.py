@@ -157,8 +157,11 @@ def connect(
     read_only: bool = False,
     wait_s: float = DEFAULT_LOCK_WAIT_S,
     on_wait=None,
+    threads: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the store, retrying while another process holds its lock.
+
+    ``threads`` caps DuckDB's worker threads (default: one per core).
 
     A read-only open of a file that does not exist is an error (there is nothing
     to read); a read-write open creates it and applies migrations.
@@ -175,7 +178,7 @@ def connect(
             con = duckdb.connect(
                 str(path),
                 read_only=read_only,
-                config={"memory_limit": DEFAULT_MEMORY_LIMIT},
+                config={"memory_limit": DEFAULT_MEMORY_LIMIT, **({"threads": threads} if threads else {})},
             )
             break
         except duckdb.IOException as exc:
@@ -204,9 +207,10 @@ def connect(
 
 
 @contextlib.contextmanager
-def opened(path, *, read_only: bool = False, wait_s: float = DEFAULT_LOCK_WAIT_S, on_wait=None):
+def opened(path, *, read_only: bool = False, wait_s: float = DEFAULT_LOCK_WAIT_S, on_wait=None,
+           threads: int | None = None):
     """``with opened(db) as con:`` -- connect, yield, always close."""
-    con = connect(path, read_only=read_only, wait_s=wait_s, on_wait=on_wait)
+    con = connect(path, read_only=read_only, wait_s=wait_s, on_wait=on_wait, threads=threads)
     try:
         yield con
     finally:

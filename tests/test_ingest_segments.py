@@ -132,3 +132,18 @@ def test_a_failed_segment_stops_the_file(tmp_path, small_segments, monkeypatch):
     ingest([log], clean, chunk_bytes=SMALL_CHUNK)
     assert dump(db, DATA_TABLES) == dump(clean, DATA_TABLES)
     assert first_segment_end < log.stat().st_size
+
+
+@pytest.mark.parametrize("n_lines", [1, 2, 50, 1500])  # 1500: past the backward walk, the array path
+@pytest.mark.parametrize("ends_with_newline", [True, False])
+def test_offset_of_line_is_where_the_line_starts(n_lines, ends_with_newline):
+    from pipeline.ingest.files import Chunk, _lines_frame
+
+    lines = [("é" if i % 7 == 0 else "x") * (i % 13) for i in range(n_lines)]
+    body = ("\r\n".join(lines) + ("\r\n" if ends_with_newline else "")).encode()
+    frame, _, _ = _lines_frame(body, 10)
+    chunk = Chunk(frame, 1000, 1000 + len(body), False, 0, 0, body=body)
+    assert frame.height == n_lines
+    for k in {0, 1, n_lines // 2, n_lines - 1} - {n_lines} if n_lines > 1 else {0}:
+        expected = 1000 + sum(len(line.encode()) + 2 for line in lines[:k])
+        assert chunk.offset_of_line(10 + k) == expected

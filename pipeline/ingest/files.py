@@ -143,7 +143,14 @@ class Chunk:
             raise ValueError(f"line {line_no} is not in this chunk")
         if k == 0:
             return self.start_offset
-        import numpy as np  # only needed here, at a segment boundary
+        after = self.frame.height - k  # lines from line_no to the chunk's end
+        if after <= 1000:  # the usual case: the event in progress is a few lines long
+            # walk back over the newlines ending the lines before line_no's successors
+            pos = len(self.body) - 1 if self.body.endswith(b"\n") else len(self.body)
+            for _ in range(after):
+                pos = self.body.rfind(b"\n", 0, pos)
+            return self.start_offset + pos + 1
+        import numpy as np
 
         newlines = np.flatnonzero(np.frombuffer(self.body, dtype=np.uint8) == 10)
         return self.start_offset + int(newlines[k - 1]) + 1
@@ -246,11 +253,15 @@ def _lines_frame(body: bytes, first_line: int) -> tuple[pl.DataFrame, int, int]:
         text = text.replace("\x00", "\ufffd")  # DuckDB/polars handle NUL badly; keep a visible mark
     if text.endswith("\n"):
         text = text[:-1]
-    lines = pl.Series("line", text.split("\n"), dtype=pl.Utf8)
+    # split by polars, not str.split: no Python object per line, and the GIL stays
+    # free for the threads staging and committing earlier chunks
+    lines = pl.Series("line", [text], dtype=pl.Utf8).str.split("\n").explode()
+    if "\r" in text:
+        lines = lines.str.strip_suffix("\r")
     frame = pl.DataFrame(
         {
             "line_no": pl.int_range(first_line, first_line + len(lines), eager=True, dtype=pl.Int64),
-            "line": lines.str.strip_suffix("\r"),
+            "line": lines,
         }
     )
     return frame, replaced, nul_lines

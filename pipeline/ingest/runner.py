@@ -41,7 +41,10 @@ from pipeline.ingest import detect, files
 from pipeline.ingest.families.base import REJECT_SCHEMA, FileContext, Parsed
 from pipeline.ingest.redact import redact_columns
 
-SEGMENT_BYTES = 48 * 1024 * 1024  # staged rows of one file committed together (memory bound)
+# Staged rows of one file committed together.  Bounds memory; and larger inserts
+# cost DuckDB less per row, so not much smaller (64 MB: ~300k events).
+SEGMENT_BYTES = 64 * 1024 * 1024
+WRITER_THREADS = 1
 FLUSH_BYTES = 24 * 1024 * 1024  # finished files wait for one shared store open up to this size
 FLUSH_FILES = 64
 STAGING_AHEAD = 2  # parsed chunks that may wait for the staging thread
@@ -356,28 +359,24 @@ class Ingest:
     def _stage(self, staging: Staging, parsed: Parsed, path: str, host: str, report: FileReport) -> None:
         events = parsed.events
         if events.height:
-            events = redact_columns(events, ["message", "raw"], mask_column="raw").with_columns(
-                event_id=pl.lit(_event_id_prefix(path)) + pl.col("line_no").cast(pl.Utf8),
-                host=pl.lit(host),
-                file=pl.lit(path),
-            )
-            implausible = events.filter(
-                (pl.col("ts") < PLAUSIBLE_FROM) | (pl.col("ts") > _now() + dt.timedelta(days=2))
-            ).height
+            # event_id, host and file are the same for the whole file: the insert adds them
+            events = redact_columns(events, ["message", "raw"], mask_column="raw")
+            implausible = events.select(
+                ((pl.col("ts") < PLAUSIBLE_FROM) | (pl.col("ts") > _now() + dt.timedelta(days=2))).sum()
+            ).item()
             if implausible:
                 _warn_once(report, f"{implausible} events have implausible timestamps (before 2000 or in the future)")
             report.folded += int(events["n_lines"].sum())
             staging.add("events", events.drop("n_lines"))
             report.events += events.height
         if parsed.latency.height:
-            staging.add("latency", redact_columns(parsed.latency, ["target"]).with_columns(
-                host=pl.lit(host), file=pl.lit(path)))
+            staging.add("latency", redact_columns(parsed.latency, ["target"]))
             report.latency += parsed.latency.height
         if parsed.metrics.height:
-            staging.add("metrics", parsed.metrics.with_columns(host=pl.lit(host), file=pl.lit(path)))
+            staging.add("metrics", parsed.metrics)
             report.metrics += parsed.metrics.height
         if parsed.rejects.height:
-            staging.add("rejects", redact_columns(parsed.rejects, ["raw"]).with_columns(file=pl.lit(path)))
+            staging.add("rejects", redact_columns(parsed.rejects, ["raw"]))
             report.rejects += parsed.rejects.height
         report.skipped += parsed.skipped
         for warning in parsed.warnings:
@@ -437,7 +436,11 @@ class Ingest:
             writing.result()  # re-raises a store error (locked, unwritable) in this thread
 
     def _write(self, batch: list[PendingFile]) -> None:
-        with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
+        # One DuckDB thread: the other core is parsing the next chunks, and a
+        # single-threaded insert writes full row groups that need no merging at commit
+        # (measured: ~25% less CPU per row than a two-thread insert).
+        with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message,
+                              threads=WRITER_THREADS) as con:
             for pending in batch:
                 path = pending.files_row["path"]
                 if path in self._unwritable:
@@ -472,17 +475,26 @@ class Ingest:
             return result
 
 
+# Columns the whole file shares (its path, host and event id prefix) are not staged
+# per row: DuckDB fills them in from parameters as it inserts.
 INSERT_SQL = {
-    "events": """INSERT INTO events SELECT event_id,
-                 ts, source, host, file, line_no, level, kind, error_code, conn_ref, message, raw FROM {src}""",
-    "latency": "INSERT INTO latency SELECT ts, host, target, rtt_ms, lost, file, line_no FROM {src}",
-    "metrics": "INSERT INTO metrics SELECT ts, host, name, value, file, line_no FROM {src}",
-    "rejects": "INSERT INTO rejects SELECT file, line_no, reason, raw FROM {src}",
+    "events": """INSERT INTO events SELECT concat($id_prefix::VARCHAR, line_no),
+                 ts, source, $host::VARCHAR, $file::VARCHAR, line_no, level, kind, error_code, conn_ref, message, raw FROM {src}""",
+    "latency": "INSERT INTO latency SELECT ts, $host::VARCHAR, target, rtt_ms, lost, $file::VARCHAR, line_no FROM {src}",
+    "metrics": "INSERT INTO metrics SELECT ts, $host::VARCHAR, name, value, $file::VARCHAR, line_no FROM {src}",
+    "rejects": "INSERT INTO rejects SELECT $file::VARCHAR, line_no, reason, raw FROM {src}",
+}
+INSERT_PARAMS = {  # the parameters each statement uses
+    "events": ("id_prefix", "host", "file"),
+    "latency": ("host", "file"),
+    "metrics": ("host", "file"),
+    "rejects": ("file",),
 }
 
 
 def _commit_file(con, pending: PendingFile) -> None:
     path = pending.files_row["path"]
+    shared = {"id_prefix": _event_id_prefix(path), "host": pending.files_row["host"], "file": path}
     con.execute("BEGIN TRANSACTION")
     try:
         if pending.restart:
@@ -491,9 +503,13 @@ def _commit_file(con, pending: PendingFile) -> None:
         for table in TABLES:
             rows = pending.staging.rows(table)
             if rows is not None and rows.height:
-                con.register("staged_rows", rows.to_arrow())
+                # string views: DuckDB reads polars' buffers without a copy
+                con.register("staged_rows", rows.to_arrow(compat_level=pl.CompatLevel.newest()))
                 try:
-                    con.execute(INSERT_SQL[table].format(src="staged_rows"))
+                    con.execute(
+                        INSERT_SQL[table].format(src="staged_rows"),
+                        {name: shared[name] for name in INSERT_PARAMS[table]},
+                    )
                 finally:
                     con.unregister("staged_rows")
         row = pending.files_row
