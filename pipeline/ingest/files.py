@@ -12,6 +12,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import queue
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -214,6 +216,49 @@ def iter_chunks(
                 raise error  # after handing over everything read before the damage
             if at_eof:
                 return
+
+
+def read_ahead(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
+    """``chunks``, produced by a thread that reads and splits up to ``depth`` chunks
+    ahead while the caller parses: reading, decoding and splitting then overlap
+    with parsing instead of preceding it.  An error raised while reading reaches
+    the caller at the same point in the sequence as it would without the thread."""
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not _offer(handoff, ("chunk", chunk), stop):
+                    return
+            _offer(handoff, ("end", None), stop)
+        except BaseException as exc:  # handed over, re-raised in the caller's thread
+            _offer(handoff, ("error", exc), stop)
+
+    reader = threading.Thread(target=produce, name="pipeline-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            what, item = handoff.get()
+            if what == "chunk":
+                yield item
+            elif what == "error":
+                raise item
+            else:
+                return
+    finally:
+        stop.set()  # the caller stopped early: let the reader go
+        reader.join()
+
+
+def _offer(handoff: queue.Queue, item, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            handoff.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 READ_PIECE = 64 * 1024  # small enough that a damaged .gz loses little before the error

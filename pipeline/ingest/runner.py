@@ -285,10 +285,10 @@ class Ingest:
         offset, line_no = start_offset, start_line
         carry: pl.DataFrame | None = None
         try:
-            for chunk in files.iter_chunks(
+            for chunk in files.read_ahead(files.iter_chunks(
                 path, compressed=compressed, start_offset=start_offset,
                 start_line=start_line, chunk_bytes=self.chunk_bytes,
-            ):
+            )):
                 frame = chunk.frame if carry is None else pl.concat([carry, chunk.frame])
                 ctx.final = chunk.final
                 parsed = _safe_parse(family, frame, ctx)

@@ -39,24 +39,27 @@ def fold(chunk: pl.DataFrame, starts: pl.Expr | pl.Series) -> tuple[pl.DataFrame
     df = chunk.with_columns(_start=starts).with_columns(
         _ev=pl.col("_start").cast(pl.Int64).cum_sum()
     )
-    orphans = df.filter(pl.col("_ev") == 0).select("line_no", "line")
-    df = df.filter(pl.col("_ev") > 0)
+    if df.height and df["_ev"][0] == 0:  # lines before the first event start
+        orphans = df.filter(pl.col("_ev") == 0).select("line_no", "line")
+        df = df.filter(pl.col("_ev") > 0)
+    else:
+        orphans = df.clear().select("line_no", "line")
     heads = df.filter(pl.col("_start"))
-    cont = df.filter(~pl.col("_start"))
+    cont = df.filter(~pl.col("_start")).select("_ev", "line")
     if cont.height:
-        agg = cont.group_by("_ev").agg(
-            pl.col("line").str.join("\n").alias("_cont"), pl.len().alias("_nc")
-        )
-        heads = heads.join(agg, on="_ev", how="left")
+        agg = cont.group_by("_ev").agg(pl.col("line").str.join("\n").alias("_cont"), pl.len().alias("_nc"))
+        # event k (1-based) is row k-1 of heads: place the joined continuations by
+        # position instead of joining on _ev and sorting back
+        at = agg["_ev"] - 1
+        text = pl.repeat(None, heads.height, dtype=pl.Utf8, eager=True).scatter(at, agg["_cont"])
+        extra = pl.zeros(heads.height, pl.Int64, eager=True).scatter(at, agg["_nc"].cast(pl.Int64))
         heads = heads.with_columns(
-            raw=pl.when(pl.col("_cont").is_null())
-            .then(pl.col("line"))
-            .otherwise(pl.col("line") + "\n" + pl.col("_cont")),
-            n_lines=1 + pl.col("_nc").fill_null(0).cast(pl.Int64),
-        ).drop("_cont", "_nc")
+            raw=pl.when(text.is_null()).then(pl.col("line")).otherwise(pl.col("line") + "\n" + text),
+            n_lines=1 + extra,
+        )
     else:
         heads = heads.with_columns(raw=pl.col("line"), n_lines=pl.lit(1, pl.Int64))
-    return heads.drop("_start", "_ev").sort("line_no"), orphans
+    return heads.drop("_start", "_ev"), orphans
 
 
 def pending_from(heads: pl.DataFrame, final: bool) -> int | None:

@@ -250,6 +250,8 @@ class PythonTextFamily:
 def _extract(frame: pl.DataFrame, layouts: list[Layout]) -> pl.DataFrame:
     """Header fields of every line: ``ts``, ``level``, ``logger``, ``msg`` and ``_layout``
     (index of the first layout whose header the line matches; null for continuations)."""
+    if len(layouts) == 1:  # the usual case: no choosing between layouts
+        return _extract_one(frame, layouts[0])
     parts = []
     for i, layout in enumerate(layouts):
         fields = pl.col("line").str.extract_groups(layout.pattern)
@@ -277,9 +279,24 @@ def _extract(frame: pl.DataFrame, layouts: list[Layout]) -> pl.DataFrame:
     frame = frame.with_columns(
         ts=field("ts"), level=field("level"), logger=field("logger"), _layout=which, _h=header,
     )
-    return frame.with_columns(msg=pl.col("line").str.slice(pl.col("_h").str.len_chars())).drop(
+    return frame.with_columns(msg=pl.col("line").str.strip_prefix(pl.col("_h"))).drop(
         [f"_g{i}" for i in range(len(layouts))] + ["_h"]
     )
+
+
+def _extract_one(frame: pl.DataFrame, layout: Layout) -> pl.DataFrame:
+    """:func:`_extract` for a file with a single layout."""
+    groups = pl.col("_g").struct
+    fields = [
+        (groups.field(name) if f"(?P<{name}>" in layout.pattern else pl.lit(None, pl.Utf8)).alias(name)
+        for name in ("ts", "level", "logger")
+    ]
+    frame = frame.with_columns(_g=pl.col("line").str.extract_groups(layout.pattern))
+    return frame.with_columns(
+        *fields,
+        _layout=pl.when(groups.field("_h").is_not_null()).then(pl.lit(0, pl.Int32)),
+        msg=pl.col("line").str.strip_prefix(groups.field("_h")),
+    ).drop("_g")
 
 
 def _all_timestamps(heads: pl.DataFrame, layouts: list[Layout], state: dict, tz: str) -> pl.Series:
