@@ -1,0 +1,55 @@
+"""A store written by an older version opens, migrates forward, and keeps its rows."""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipeline import store
+from pipeline.ingest.runner import ingest_paths
+from tests.store_dump import dump
+from tests.test_ingest_incremental import DATA_TABLES, app_lines
+
+
+def _old_store(path, applied: int) -> None:
+    """A store as it was after the first ``applied`` migrations."""
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    for name, sql in store.MIGRATIONS[:applied]:
+        con.execute(sql)
+        con.execute("INSERT INTO meta VALUES (?, 'then')", [f"migration:{name}"])
+    con.close()
+
+
+def test_version_two_store_is_migrated_and_keeps_its_events(tmp_path):
+    log = tmp_path / "logs" / "app.log"
+    log.parent.mkdir()
+    log.write_text(app_lines(0, 500))
+    reference = tmp_path / "new.duckdb"
+    ingest_paths([str(log)], reference, correlate=False)
+
+    old = tmp_path / "old.duckdb"
+    _old_store(old, applied=2)
+    with duckdb.connect(str(old)) as con, duckdb.connect(str(reference), read_only=True) as ref:
+        # the version-2 events table, filled with the reference's rows
+        rows = ref.execute("SELECT * FROM events").fetchall()
+        con.executemany(f"INSERT INTO events VALUES ({', '.join('?' * 12)})", rows)
+        files = ref.execute("SELECT * FROM files").fetchall()
+        con.executemany(f"INSERT INTO files VALUES ({', '.join('?' * len(files[0]))})", files)
+
+    con = store.connect(old)
+    try:
+        version = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        assert version == str(len(store.MIGRATIONS))
+        con.execute("CHECKPOINT")
+        compression = {
+            r[0] for r in con.execute(
+                "SELECT compression FROM pragma_storage_info('events') "
+                "WHERE column_name = 'raw' AND segment_type = 'VARCHAR'"
+            ).fetchall()
+        }
+        assert compression == {"ZSTD"}
+    finally:
+        con.close()
+    assert dump(old, DATA_TABLES) == dump(reference, DATA_TABLES)
+    # and ingesting into it goes on as usual: the file is known and unchanged
+    assert ingest_paths([str(log)], old, correlate=False).files[0].status == "unchanged"
