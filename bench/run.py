@@ -260,15 +260,66 @@ def w_dashboard(db: str, repeats: str = "3") -> dict:
     return {"cold": cold, "warm": warm}
 
 
+# (thread, stage, module, function): the steps of an ingest, each timed as it runs
+STAGES = [
+    ("reader", "read and split lines", "pipeline.ingest.files", "_lines_frame"),
+    ("main", "parse (layout, folding, classification)", "pipeline.ingest.runner", "_safe_parse"),
+    ("main", "wait for the writer", "pipeline.ingest.runner", "Ingest._wait_for_writer"),
+    ("stager", "redact and stage", "pipeline.ingest.runner", "Ingest._stage"),
+    ("writer", "insert into DuckDB and commit", "pipeline.ingest.runner", "_commit_file"),
+]
+
+
+def _timed_stages() -> tuple[dict[str, float], list]:
+    """Wrap each stage's function so that its time (wall, in its own thread) adds up."""
+    import importlib
+
+    busy: dict[str, float] = {}
+    undo = []
+    for _thread, label, module_name, qualname in STAGES:
+        owner = importlib.import_module(module_name)
+        *parents, name = qualname.split(".")
+        for parent in parents:
+            owner = getattr(owner, parent)
+        real = getattr(owner, name)
+
+        def timed(*a, _real=real, _label=label, **k):
+            t0 = time.perf_counter()
+            try:
+                return _real(*a, **k)
+            finally:
+                busy[_label] = busy.get(_label, 0.0) + time.perf_counter() - t0
+
+        setattr(owner, name, timed)
+        undo.append((owner, name, real))
+    return busy, undo
+
+
 def profile_ingest(paths: list[Path], db: Path, top: int = 25) -> dict:
-    """cProfile of one in-process ingest (no correlation): where the time goes, by function."""
+    """Where one in-process ingest (no correlation) spends its time: each stage's busy
+    seconds in its thread (a first run), then cProfile of the main thread by function
+    (a second run)."""
     import cProfile
     import pstats
 
     from pipeline.ingest.runner import ingest_paths
 
-    for p in db.parent.glob(db.name + "*"):
-        p.unlink()
+    def fresh() -> None:
+        for p in db.parent.glob(db.name + "*"):
+            p.unlink()
+
+    fresh()
+    busy, undo = _timed_stages()
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    ingest_paths(paths, db, correlate=False)
+    stage_wall = time.perf_counter() - t0
+    stage_cpu = time.process_time() - cpu0
+    for owner, name, real in undo:
+        setattr(owner, name, real)
+    stages = [{"thread": th, "stage": label, "busy_s": busy.get(label, 0.0)} for th, label, *_ in STAGES]
+
+    fresh()
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
@@ -282,7 +333,9 @@ def profile_ingest(paths: list[Path], db: Path, top: int = 25) -> dict:
             rows.append({"function": f"{file.split('/pipeline/')[-1]}:{line}({func})", "calls": nc,
                          "cumulative_s": ct, "share": ct / total})
     rows.sort(key=lambda r: -r["cumulative_s"])
-    return {"seconds": total, "mb_per_s": summary.bytes / 1e6 / total, "functions": rows[:top]}
+    return {"seconds": total, "mb_per_s": summary.bytes / 1e6 / total, "functions": rows[:top],
+            "stages": stages, "stage_run": {"wall_s": stage_wall, "cpu_s": stage_cpu,
+                                            "mb_per_s": summary.bytes / 1e6 / stage_wall}}
 
 
 WORKERS = {
@@ -666,7 +719,8 @@ def main(argv=None) -> int:
                     help="seconds allowed for correlating each ingested store (accuracy)")
     ap.add_argument("--clean", action="store_true", help="delete generated logs and stores at the end")
     ap.add_argument("--profile", action="store_true",
-                    help="only profile ingest of the application logs of the first size (cProfile) and print it")
+                    help="only profile ingest of the application logs of the first size (busy time of each "
+                         "stage in its thread, then cProfile of the main thread) and print it")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -702,7 +756,14 @@ def main(argv=None) -> int:
         (out / "work").mkdir(exist_ok=True)
         prof = profile_ingest([out / m["logs"] / p for p in m["app_logs"]], out / "work" / "profile.duckdb")
         shutil.rmtree(out / "work", ignore_errors=True)
-        print(f"ingest of the application logs: {prof['seconds']:.2f} s, {prof['mb_per_s']:.1f} MB/s (under cProfile)")
+        run = prof["stage_run"]
+        print(f"ingest of the application logs: {run['wall_s']:.2f} s wall, {run['cpu_s']:.2f} s CPU "
+              f"({run['cpu_s'] / run['wall_s']:.2f} cores busy), {run['mb_per_s']:.1f} MB/s")
+        print(f"{'thread':>8} {'busy s':>7} {'of wall':>8}  stage")
+        for st in prof["stages"]:
+            print(f"{st['thread']:>8} {st['busy_s']:7.2f} {st['busy_s'] / run['wall_s'] * 100:7.0f}%  {st['stage']}")
+        print()
+        print(f"main thread under cProfile: {prof['seconds']:.2f} s, {prof['mb_per_s']:.1f} MB/s")
         print(f"{'cumulative s':>12} {'share':>6} {'calls':>6}  function")
         for r in prof["functions"]:
             print(f"{r['cumulative_s']:12.2f} {r['share'] * 100:5.1f}% {r['calls']:6d}  {r['function']}")
