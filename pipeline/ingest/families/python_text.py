@@ -8,7 +8,8 @@ lines and remembered in ``ctx.state`` so an incremental run resumes with it.
 Layouts (``TS`` is ``2026-11-24 23:50:01,123``, with ``.``/``,``/no fraction, or ``T``):
 
 ==================  ===========================================================
-``dash``            ``TS - LEVEL - msg`` and ``TS - name - LEVEL - msg``
+``dash``            ``TS - LEVEL - msg`` and ``TS - name - LEVEL - msg`` (``dash_bare`` and
+                    ``dash_named`` when a file keeps to one of them)
 ``space``           ``TS LEVEL name msg`` (SQLAlchemy's echo format), ``TS LEVEL name: msg``,
                     ``TS PID LEVEL name msg`` (oslo)
 ``bracket``         ``TS [LEVEL] name: msg``
@@ -73,6 +74,11 @@ class Layout:
 
 
 LAYOUTS: list[Layout] = [
+    # logging's most common format, with and without the logger's name.  A file uses one
+    # or the other: each pattern has no optional part, which makes the regex engine's
+    # captures about twice as fast as with "dash" below (chosen when a file mixes both).
+    Layout("dash_named", rf"(?P<ts>{TS}) - (?P<logger>{NAME}) - (?P<level>{LVL}) - "),
+    Layout("dash_bare", rf"(?P<ts>{TS}) - (?P<level>{LVL}) - "),
     Layout("dash", rf"(?P<ts>{TS}) - (?:(?P<logger>{NAME}) - )?(?P<level>{LVL}) - "),
     Layout("thread", rf"(?P<ts>{TS}) (?P<level>{LVL}) \[(?P<logger>[^\]]+)\] (?:\[[^\]]*\] )?- "),
     Layout("space", rf"(?P<ts>{TS}) (?:{D}+ )?(?P<level>{LVL}) (?P<logger>{NAME}):? "),
