@@ -45,7 +45,9 @@ from pipeline.ingest.redact import redact_columns
 # cost DuckDB less per row, so not much smaller (64 MB: ~300k events).
 SEGMENT_BYTES = 64 * 1024 * 1024
 WRITER_THREADS = 1
-FLUSH_BYTES = 24 * 1024 * 1024  # finished files wait for one shared store open up to this size
+# Finished small files wait to share one store open until their staged rows reach this
+# size (the same bound as a segment, so memory does not depend on the mix of files).
+FLUSH_BYTES = SEGMENT_BYTES
 FLUSH_FILES = 64
 STAGING_AHEAD = 2  # parsed chunks that may wait for the staging thread
 PLAUSIBLE_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
@@ -413,7 +415,7 @@ class Ingest:
 
     def _queue(self, report, staging, restart, files_row) -> None:
         self.pending.append(PendingFile(report, staging, restart, files_row))
-        self.pending_bytes += report.bytes
+        self.pending_bytes += staging.mem_bytes
 
     # -- commits -------------------------------------------------------------------
 
