@@ -232,7 +232,7 @@ def read_ahead(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
                 if not _offer(handoff, ("chunk", chunk), stop):
                     return
             _offer(handoff, ("end", None), stop)
-        except BaseException as exc:  # handed over, re-raised in the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - handed over, re-raised in the caller's thread
             _offer(handoff, ("error", exc), stop)
 
     reader = threading.Thread(target=produce, name="pipeline-reader", daemon=True)

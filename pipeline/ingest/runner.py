@@ -298,7 +298,7 @@ class Ingest:
                 if parsed.pending_from is not None and not chunk.final:
                     carry = frame.filter(pl.col("line_no") >= parsed.pending_from)
                     parsed = _drop_from(parsed, parsed.pending_from)
-                self._stage_async(staging, parsed, spath, settings.host, report)
+                self._stage_async(staging, parsed, report)
                 if chunk.replaced_chars:
                     _warn_once(report, "invalid UTF-8 bytes were replaced by U+FFFD")
                 if chunk.nul_lines:
@@ -322,13 +322,13 @@ class Ingest:
             # keep what was read; say where and why reading stopped
             self._drain_staging()
             if carry is not None:  # the event in progress when the damage came: keep it
-                self._stage(staging, _safe_parse(family, carry, _final(ctx)), spath, settings.host, report)
+                self._stage(staging, _safe_parse(family, carry, _final(ctx)), report)
                 carry = None
             stopped = pl.DataFrame(
                 {"line_no": [line_no], "reason": [f"reading stopped: {exc}"], "raw": [None]},
                 schema=REJECT_SCHEMA,
             )
-            self._stage(staging, Parsed(rejects=stopped), spath, settings.host, report)
+            self._stage(staging, Parsed(rejects=stopped), report)
             report.read_errors += 1
             report.warnings.append(f"reading stopped at line {line_no}: {exc}")
 
@@ -343,7 +343,7 @@ class Ingest:
         )
         self._queue(report, staging, delete_old, files_row)
 
-    def _stage_async(self, staging: Staging, parsed: Parsed, path: str, host: str, report: FileReport) -> None:
+    def _stage_async(self, staging: Staging, parsed: Parsed, report: FileReport) -> None:
         """Stage a parsed chunk in the staging thread while the next chunk parses.
 
         At most ``STAGING_AHEAD`` chunks wait, so memory stays bounded; chunks of a
@@ -352,13 +352,13 @@ class Ingest:
         """
         while len(self._staging_jobs) >= STAGING_AHEAD:
             self._staging_jobs.popleft().result()
-        self._staging_jobs.append(self._stager.submit(self._stage, staging, parsed, path, host, report))
+        self._staging_jobs.append(self._stager.submit(self._stage, staging, parsed, report))
 
     def _drain_staging(self) -> None:
         while self._staging_jobs:
             self._staging_jobs.popleft().result()  # re-raises a staging error here
 
-    def _stage(self, staging: Staging, parsed: Parsed, path: str, host: str, report: FileReport) -> None:
+    def _stage(self, staging: Staging, parsed: Parsed, report: FileReport) -> None:
         events = parsed.events
         if events.height:
             # event_id, host and file are the same for the whole file: the insert adds them
