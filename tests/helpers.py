@@ -21,3 +21,28 @@ def parse_lines(family, lines: list[str], *, tz: str = "UTC", final: bool = True
 
 def rows(frame: pl.DataFrame) -> list[dict]:
     return frame.to_dicts()
+
+
+def wait_until_healthy(base: str, proc, *, timeout_s: float = 60, log_path=None) -> None:
+    """Wait for a ``pipeline dashboard`` process to answer Streamlit's health check;
+    fail the test (with its log, if given) when it exits or never answers."""
+    import time
+    import urllib.request
+
+    import pytest
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
+                if resp.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            log = log_path.read_text() if log_path else ""
+            pytest.fail(f"dashboard exited with {proc.returncode}: {log}")
+        if time.monotonic() > deadline:
+            proc.terminate()
+            pytest.fail(f"dashboard did not answer /_stcore/health within {timeout_s:.0f} s")
+        time.sleep(0.25)

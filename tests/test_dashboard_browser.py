@@ -22,10 +22,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -78,20 +79,7 @@ def server(browser_store, tmp_path_factory):
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
-                if resp.read().strip() == b"ok":
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None:
-            pytest.fail(f"dashboard exited with {proc.returncode}: {log_path.read_text()}")
-        if time.monotonic() > deadline:
-            proc.terminate()
-            pytest.fail("dashboard did not answer /_stcore/health within 60 s")
-        time.sleep(0.25)
+    wait_until_healthy(base, proc, log_path=log_path)
     yield base
     proc.terminate()
     try:

@@ -6,29 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
 from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _settle
+from tests.helpers import wait_until_healthy
 from tests.treegen import make_tree
 
 pytestmark = pytest.mark.slow
-
-
-def _wait_healthy(base: str, proc, deadline_s: float = 60) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
-                if resp.read().strip() == b"ok":
-                    return
-        except OSError:
-            pass
-        assert proc.poll() is None, "dashboard exited"
-        time.sleep(0.25)
-    pytest.fail("dashboard did not become healthy")
 
 
 def test_dashboard_keeps_answering_during_a_long_ingest(tmp_path):
@@ -49,7 +34,7 @@ def test_dashboard_keeps_answering_during_a_long_ingest(tmp_path):
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        _wait_healthy(base, server)
+        wait_until_healthy(base, server)
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
             page = browser.new_page(viewport={"width": 1280, "height": 900})

@@ -28,12 +28,12 @@ import polars as pl
 from pipeline.kinds import ERROR_CODE_KINDS
 
 # SQLAlchemy logs the DBAPI connection's repr, e.g. <pymysql.connections.Connection
-# object at 0x7f...> or <_mysql.connection open to 'x' at 0x...>: that is conn_ref.
-CONN_REF = (
+# object at 0x7f...> or <_mysql.connection open to 'x' at 0x...>: that "<...>", right
+# after one of these wordings, is conn_ref.
+CONN_REF_PREFIX = (
     r"^(?:Created new connection|Connection|Pool pre-ping on connection|(?:Soft )?Invalidate connection"
-    r"|(?:Hard )?[Cc]losing connection|Exception closing connection) (<[^>]*>)"
+    r"|(?:Hard )?[Cc]losing connection|Exception closing connection) <"
 )
-CONN_REF_PREFIX = CONN_REF.removesuffix("(<[^>]*>)") + "<"
 
 # (literal phrase in the message's first line, kind), first match wins.  Literal
 # searches are far cheaper than regexes and these phrases are unambiguous.
