@@ -46,3 +46,14 @@ def wait_until_healthy(base: str, proc, *, timeout_s: float = 60, log_path=None)
             proc.terminate()
             pytest.fail(f"dashboard did not answer /_stcore/health within {timeout_s:.0f} s")
         time.sleep(0.25)
+
+
+def stop_process(proc, timeout_s: float = 10) -> None:
+    """Terminate a child process, killing it if it does not exit in time."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()

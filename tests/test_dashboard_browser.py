@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import wait_until_healthy
+from tests.helpers import stop_process, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -81,11 +81,7 @@ def server(browser_store, tmp_path_factory):
     base = f"http://127.0.0.1:{port}"
     wait_until_healthy(base, proc, log_path=log_path)
     yield base
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_process(proc)
     log.close()
 
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _settle
-from tests.helpers import wait_until_healthy
+from tests.helpers import stop_process, wait_until_healthy
 from tests.treegen import make_tree
 
 pytestmark = pytest.mark.slow
@@ -62,9 +62,5 @@ def test_dashboard_keeps_answering_during_a_long_ingest(tmp_path):
         assert errors == 0, problems
         assert loads >= 3
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server)
         log.close()
