@@ -264,9 +264,12 @@ def w_dashboard(db: str, repeats: str = "3") -> dict:
 STAGES = [
     ("reader", "read and split lines", "pipeline.ingest.files", "_lines_frame"),
     ("main", "parse (layout, folding, classification)", "pipeline.ingest.runner", "_safe_parse"),
-    ("main", "wait for the writer", "pipeline.ingest.runner", "Ingest._wait_for_writer"),
-    ("stager", "redact and stage", "pipeline.ingest.runner", "Ingest._stage"),
-    ("writer", "insert into DuckDB and commit", "pipeline.ingest.runner", "_commit_file"),
+    ("main", "wait for the stager", "pipeline.ingest.runner", "Ingest._drain_staging"),
+    ("stager", "redact and hand over (waits included)", "pipeline.ingest.runner", "Ingest._stage"),
+    ("stager", "wait for room at the writer", "pipeline.ingest.writer", "StoreWriter.insert"),
+    ("writer", "insert into DuckDB", "pipeline.ingest.writer", "insert_rows"),
+    ("writer", "commit", "pipeline.ingest.writer", "commit_file"),
+    ("writer", "open and close the store", "pipeline.ingest.writer", "StoreWriter._close"),
 ]
 
 

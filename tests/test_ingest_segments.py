@@ -14,7 +14,7 @@ import sys
 import duckdb
 import pytest
 
-from pipeline.ingest import runner
+from pipeline.ingest import runner, writer
 from tests.store_dump import count, dump
 from tests.test_ingest_incremental import DATA_TABLES, app_lines, ingest
 
@@ -39,8 +39,8 @@ def test_segments_give_the_same_rows_as_one_commit(tmp_path, small_segments, mon
     log.write_text(app_lines(0, 3000, every_error=3))  # tracebacks cross many chunk edges
     segmented = tmp_path / "seg.duckdb"
     commits = []
-    real_commit = runner._commit_file
-    monkeypatch.setattr(runner, "_commit_file", lambda con, p: (commits.append(p.files_row), real_commit(con, p)))
+    real_commit = writer.commit_file
+    monkeypatch.setattr(writer, "commit_file", lambda con, row: (commits.append(row), real_commit(con, row)))
     report = ingest([log], segmented, chunk_bytes=SMALL_CHUNK).files[0]
     assert len(commits) > 5, "the file should have been committed in several segments"
     assert report.lines == report.accounted and report.rejects == 0
@@ -64,16 +64,16 @@ def test_segments_give_the_same_rows_as_one_commit(tmp_path, small_segments, mon
 # Stops the process hard just before the third commit, as a kill would.
 DIE_AT_THIRD_COMMIT = r"""
 import os, sys
-from pipeline.ingest import runner
+from pipeline.ingest import runner, writer
 runner.SEGMENT_BYTES = 32 * 1024
-real = runner._commit_file
+real = writer.commit_file
 done = []
-def commit(con, pending):
+def commit(con, files_row):
     if len(done) == 2:
         os._exit(9)
     done.append(1)
-    real(con, pending)
-runner._commit_file = commit
+    real(con, files_row)
+writer.commit_file = commit
 runner.ingest_paths([sys.argv[1]], sys.argv[2], correlate=False, chunk_bytes=16 * 1024)
 """
 
@@ -113,20 +113,20 @@ def test_a_failed_segment_stops_the_file(tmp_path, small_segments, monkeypatch):
     log.parent.mkdir()
     log.write_text(app_lines(0, 3000))
     calls = []
-    real_commit = runner._commit_file
+    real_commit = writer.commit_file
 
-    def failing(con, pending):
+    def failing(con, files_row):
         calls.append(1)
         if len(calls) == 2:
             raise OSError("disk full")
-        real_commit(con, pending)
+        real_commit(con, files_row)
 
-    monkeypatch.setattr(runner, "_commit_file", failing)
+    monkeypatch.setattr(writer, "commit_file", failing)
     db = tmp_path / "s.duckdb"
     report = ingest([log], db, chunk_bytes=SMALL_CHUNK).files[0]
     assert report.status == "error" and "disk full" in report.error
     first_segment_end = files_row(db, log)["bytes_done"]
-    monkeypatch.setattr(runner, "_commit_file", real_commit)
+    monkeypatch.setattr(writer, "commit_file", real_commit)
     assert ingest([log], db, chunk_bytes=SMALL_CHUNK).files[0].status == "resumed"
     clean = tmp_path / "clean.duckdb"
     ingest([log], clean, chunk_bytes=SMALL_CHUNK)
@@ -147,3 +147,35 @@ def test_offset_of_line_is_where_the_line_starts(n_lines, ends_with_newline):
     for k in {0, 1, n_lines // 2, n_lines - 1} - {n_lines} if n_lines > 1 else {0}:
         expected = 1000 + sum(len(line.encode()) + 2 for line in lines[:k])
         assert chunk.offset_of_line(10 + k) == expected
+
+
+def test_a_failed_insert_rolls_back_its_segment(tmp_path, small_segments, monkeypatch):
+    """Rows go into the store as each chunk is parsed; an insert that fails in the middle
+    of a segment takes the whole segment's rows with it, not just its own."""
+    log = tmp_path / "logs" / "app.log"
+    log.parent.mkdir()
+    log.write_text(app_lines(0, 3000, every_error=3))
+    inserts = []
+    real_insert = writer.insert_rows
+
+    def failing(con, table, rows, shared):
+        inserts.append(table)
+        if len(inserts) == 4:  # the second chunk of the second segment
+            raise OSError("disk full")
+        real_insert(con, table, rows, shared)
+
+    monkeypatch.setattr(writer, "insert_rows", failing)
+    db = tmp_path / "s.duckdb"
+    report = ingest([log], db, chunk_bytes=SMALL_CHUNK).files[0]
+    assert report.status == "error" and "disk full" in report.error
+    row = files_row(db, log)
+    stored_lines = count(db, "events")
+    with duckdb.connect(str(db), read_only=True) as con:
+        last = con.execute("SELECT max(line_no) FROM events").fetchone()[0]
+    assert 0 < stored_lines and last <= row["lines_done"], "nothing past the committed segment"
+
+    monkeypatch.setattr(writer, "insert_rows", real_insert)
+    assert ingest([log], db, chunk_bytes=SMALL_CHUNK).files[0].status == "resumed"
+    clean = tmp_path / "clean.duckdb"
+    ingest([log], clean, chunk_bytes=SMALL_CHUNK)
+    assert dump(db, DATA_TABLES) == dump(clean, DATA_TABLES)

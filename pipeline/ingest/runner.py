@@ -5,17 +5,18 @@ The order of work for each file:
 1. decide what to read: nothing (unchanged), the appended tail (its head still
    matches what was stored), or everything again (new, rotated or truncated);
 2. detect its family from its first lines (or take the configured format);
-3. parse it chunk by chunk into staged frames, redacting secrets on the way;
-4. commit: one short transaction replaces/extends the file's rows and its
-   ``files`` bookkeeping together.  A large file is committed in segments of
-   about ``SEGMENT_BYTES`` as it is read: each segment ends where an event
-   starts, and its transaction records that byte offset and line as the file's
-   progress.  A run killed at any moment leaves the store consistent, and the
-   next run resumes the file where the last segment ended (status ``resumed``).
+3. parse it chunk by chunk, redacting secrets on the way, and hand each
+   chunk's rows to the writer thread (:mod:`pipeline.ingest.writer`), which
+   inserts them at once inside the file's transaction;
+4. commit: the transaction replaces/extends the file's rows and its ``files``
+   bookkeeping together.  A large file is committed in segments of about
+   ``SEGMENT_BYTES`` of log: each segment ends where an event starts, and its
+   transaction records that byte offset and line as the file's progress.  A run
+   killed at any moment leaves the store consistent, and the next run resumes
+   the file where the last segment ended (status ``resumed``).
 
-Commits run in a writer thread while the next chunks parse, so DuckDB's insert
-and polars' parsing use both cores.  The store is opened only for step 4
-(several small files share one open), so readers can use it between commits.
+Reading, parsing, redacting and inserting run in four threads, chunk after
+chunk, so both cores work and only a few chunks are in memory at a time.
 A lock file serializes whole runs.
 """
 
@@ -40,19 +41,14 @@ from pipeline.config import SettingsResolver, correlate_settings
 from pipeline.ingest import detect, files
 from pipeline.ingest.families.base import REJECT_SCHEMA, FileContext, Parsed
 from pipeline.ingest.redact import redact_columns
+from pipeline.ingest.writer import StoreWriter
 
-# Staged rows of one file committed together.  Bounds memory; and larger inserts
-# cost DuckDB less per row, so not much smaller (64 MB: ~300k events).
+# Log bytes of a large file committed in one transaction: how much a killed run has
+# to read again.  Not much smaller: each commit costs DuckDB a partly filled row
+# group (measured: 8 commits per 40 MB cost ~30% more than one).
 SEGMENT_BYTES = 64 * 1024 * 1024
-WRITER_THREADS = 1
-# Finished small files wait to share one store open until their staged rows reach this
-# size (the same bound as a segment, so memory does not depend on the mix of files).
-FLUSH_BYTES = SEGMENT_BYTES
-FLUSH_FILES = 64
 STAGING_AHEAD = 2  # parsed chunks that may wait for the staging thread
 PLAUSIBLE_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
-
-TABLES = ("events", "latency", "metrics", "rejects")
 
 
 @dataclass
@@ -124,31 +120,6 @@ class IngestSummary:
         }
 
 
-class Staging:
-    """Parsed rows of one file (or one segment of a large file) on their way to the store."""
-
-    def __init__(self):
-        self.frames: dict[str, list[pl.DataFrame]] = {t: [] for t in TABLES}
-        self.mem_bytes = 0
-
-    def add(self, table: str, frame: pl.DataFrame) -> None:
-        if frame.height:
-            self.frames[table].append(frame)
-            self.mem_bytes += frame.estimated_size()
-
-    def rows(self, table: str) -> pl.DataFrame | None:
-        frames = self.frames[table]
-        return pl.concat(frames, rechunk=False) if frames else None
-
-
-@dataclass
-class PendingFile:
-    report: FileReport
-    staging: Staging
-    restart: bool
-    files_row: dict
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
@@ -182,13 +153,9 @@ class Ingest:
         self.on_message = on_message or (lambda msg: None)
         self.lock_wait_s = lock_wait_s
         self.wait_for_writer = wait_for_writer
-        self.pending: list[PendingFile] = []
-        self.pending_bytes = 0
-        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-writer")
-        self._writing: Future | None = None
         self._stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-stager")
         self._staging_jobs: deque[Future] = deque()
-        self._unwritable: set[str] = set()  # files whose commit failed in this run
+        self.writer: StoreWriter | None = None
         self.reports: list[FileReport] = []
 
     # -- the run ---------------------------------------------------------------
@@ -200,6 +167,8 @@ class Ingest:
             # staging folders of older versions, left by a killed run, are garbage
             for stale in self.db.parent.glob(f".pipeline-staging-{self.db.name}-*"):
                 shutil.rmtree(stale, ignore_errors=True)
+            self.writer = StoreWriter(self.db, lock_wait_s=self.lock_wait_s, on_message=self.on_message,
+                                      on_failure=_write_failed)
             try:
                 with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
                     stored = _stored_files(con)
@@ -212,15 +181,13 @@ class Ingest:
                     if self.resolver.ignored(found.path):
                         continue
                     self._ingest_file(found.path, stored.get(str(found.path)))
-                    if self.pending_bytes >= FLUSH_BYTES or len(self.pending) >= FLUSH_FILES:
-                        self._flush()
-                self._flush()
-                self._wait_for_writer()
+                self._drain_staging()
+                self.writer.finish()
                 ingest_seconds = time.perf_counter() - started
                 correlation = self._correlate() if correlate else None
             finally:
                 self._stager.shutdown(wait=True)
-                self._committer.shutdown(wait=True)
+                self.writer.finish()  # after an error: let the writer stop and close the store
         return IngestSummary(
             db=str(self.db),
             files=self.reports,
@@ -273,16 +240,17 @@ class Ingest:
             report.warnings.append(reason)
             if stored is not None and stored["format"] != "unknown":
                 # it used to be a log we understood: drop its old rows with it
-                self._queue(report, Staging(), True,
-                            self._files_row(path, stat, compressed, settings, "unknown", 0, 0, {}, None))
+                self.writer.commit(report, self._files_row(path, stat, compressed, settings, "unknown",
+                                                           0, 0, {}, None), restart=True)
             return
         report.format = family.name
         if stored is not None and stored["format"] != family.name:
             start_offset, start_line, restart, state = 0, 1, stored is not None, {}
             report.status = "restarted"
 
-        staging = Staging()
-        delete_old = restart  # only the first commit of a re-read file removes its old rows
+        target = _Target(report, shared={"id_prefix": _event_id_prefix(spath), "host": settings.host,
+                                         "file": spath}, restart=restart)
+        segment_bytes = 0
         ctx = FileContext(path=spath, host=settings.host, timezone=settings.timezone, state=state)
         offset, line_no = start_offset, start_line
         carry: pl.DataFrame | None = None
@@ -298,37 +266,38 @@ class Ingest:
                 if parsed.pending_from is not None and not chunk.final:
                     carry = frame.filter(pl.col("line_no") >= parsed.pending_from)
                     parsed = _drop_from(parsed, parsed.pending_from)
-                self._stage_async(staging, parsed, report)
+                self._stage_async(target, parsed)
                 if chunk.replaced_chars:
                     _warn_once(report, "invalid UTF-8 bytes were replaced by U+FFFD")
                 if chunk.nul_lines:
                     _warn_once(report, "NUL bytes were replaced by U+FFFD")
                 report.bytes += chunk.end_offset - chunk.start_offset
                 report.lines += chunk.frame.height
+                segment_bytes += chunk.end_offset - chunk.start_offset
                 offset, line_no = chunk.end_offset, line_no + chunk.frame.height
                 self.on_progress(chunk.end_offset - chunk.start_offset, path.name)
-                if staging.mem_bytes >= SEGMENT_BYTES and not chunk.final:
+                if segment_bytes >= SEGMENT_BYTES and not chunk.final:
                     boundary = _segment_boundary(chunk, carry, offset, line_no)
                     if boundary is not None:
                         self._drain_staging()
                         seg_offset, seg_line = boundary
-                        self._queue(report, staging, delete_old, self._files_row(
+                        self.writer.commit(report, self._files_row(
                             path, stat, compressed, settings, family.name, seg_offset, seg_line - 1,
                             ctx.state, stored, restart=restart, report=report, partial=True,
-                        ))
-                        self._flush()
-                        staging, delete_old = Staging(), False
+                        ), restart=target.restart)
+                        # only the first commit of a re-read file removes its old rows
+                        target, segment_bytes = target.next_segment(), 0
         except (OSError, EOFError, zlib.error) as exc:
             # keep what was read; say where and why reading stopped
             self._drain_staging()
             if carry is not None:  # the event in progress when the damage came: keep it
-                self._stage(staging, _safe_parse(family, carry, _final(ctx)), report)
+                self._stage(target, _safe_parse(family, carry, _final(ctx)))
                 carry = None
             stopped = pl.DataFrame(
                 {"line_no": [line_no], "reason": [f"reading stopped: {exc}"], "raw": [None]},
                 schema=REJECT_SCHEMA,
             )
-            self._stage(staging, Parsed(rejects=stopped), report)
+            self._stage(target, Parsed(rejects=stopped))
             report.read_errors += 1
             report.warnings.append(f"reading stopped at line {line_no}: {exc}")
 
@@ -341,9 +310,9 @@ class Ingest:
             path, stat, compressed, settings, family.name, offset, line_no - 1, ctx.state, stored,
             restart=restart, report=report,
         )
-        self._queue(report, staging, delete_old, files_row)
+        self.writer.commit(report, files_row, restart=target.restart)
 
-    def _stage_async(self, staging: Staging, parsed: Parsed, report: FileReport) -> None:
+    def _stage_async(self, target: "_Target", parsed: Parsed) -> None:
         """Stage a parsed chunk in the staging thread while the next chunk parses.
 
         At most ``STAGING_AHEAD`` chunks wait, so memory stays bounded; chunks of a
@@ -352,13 +321,16 @@ class Ingest:
         """
         while len(self._staging_jobs) >= STAGING_AHEAD:
             self._staging_jobs.popleft().result()
-        self._staging_jobs.append(self._stager.submit(self._stage, staging, parsed, report))
+        self._staging_jobs.append(self._stager.submit(self._stage, target, parsed))
 
     def _drain_staging(self) -> None:
         while self._staging_jobs:
             self._staging_jobs.popleft().result()  # re-raises a staging error here
 
-    def _stage(self, staging: Staging, parsed: Parsed, report: FileReport) -> None:
+    def _stage(self, target: "_Target", parsed: Parsed) -> None:
+        """Redact, count and hand a parsed chunk's rows to the writer."""
+        report = target.report
+        staged: dict[str, pl.DataFrame] = {}
         events = parsed.events
         if events.height:
             # event_id, host and file are the same for the whole file: the insert adds them
@@ -369,20 +341,22 @@ class Ingest:
             if implausible:
                 _warn_once(report, f"{implausible} events have implausible timestamps (before 2000 or in the future)")
             report.folded += int(events["n_lines"].sum())
-            staging.add("events", events.drop("n_lines"))
+            staged["events"] = events.drop("n_lines")
             report.events += events.height
         if parsed.latency.height:
-            staging.add("latency", redact_columns(parsed.latency, ["target"]))
+            staged["latency"] = redact_columns(parsed.latency, ["target"])
             report.latency += parsed.latency.height
         if parsed.metrics.height:
-            staging.add("metrics", parsed.metrics)
+            staged["metrics"] = parsed.metrics
             report.metrics += parsed.metrics.height
         if parsed.rejects.height:
-            staging.add("rejects", redact_columns(parsed.rejects, ["raw"]))
+            staged["rejects"] = redact_columns(parsed.rejects, ["raw"])
             report.rejects += parsed.rejects.height
         report.skipped += parsed.skipped
         for warning in parsed.warnings:
             _warn_once(report, warning)
+        for table, rows in staged.items():
+            self.writer.insert(report, table, rows, target.shared, restart=target.restart)
 
     def _files_row(self, path, stat, compressed, settings, fmt, offset, lines_done, state, stored,
                    *, restart=True, report: FileReport | None = None, partial: bool = False) -> dict:
@@ -413,50 +387,6 @@ class Ingest:
             "ingested_at": _now(),
         }
 
-    def _queue(self, report, staging, restart, files_row) -> None:
-        self.pending.append(PendingFile(report, staging, restart, files_row))
-        self.pending_bytes += staging.mem_bytes
-
-    # -- commits -------------------------------------------------------------------
-
-    def _flush(self) -> None:
-        """Hand the finished files to the writer thread and go on parsing.
-
-        DuckDB's insert and compression run in a background thread while polars
-        parses the next files (both release the GIL), so two cores are used.  At
-        most one batch is in flight: memory stays bounded.
-        """
-        if not self.pending:
-            return
-        self._wait_for_writer()
-        batch, self.pending, self.pending_bytes = self.pending, [], 0
-        self._writing = self._committer.submit(self._write, batch)
-
-    def _wait_for_writer(self) -> None:
-        if self._writing is not None:
-            writing, self._writing = self._writing, None
-            writing.result()  # re-raises a store error (locked, unwritable) in this thread
-
-    def _write(self, batch: list[PendingFile]) -> None:
-        # One DuckDB thread: the other core is parsing the next chunks, and a
-        # single-threaded insert writes full row groups that need no merging at commit
-        # (measured: ~25% less CPU per row than a two-thread insert).
-        with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message,
-                              threads=WRITER_THREADS) as con:
-            for pending in batch:
-                path = pending.files_row["path"]
-                if path in self._unwritable:
-                    continue  # an earlier segment failed: later ones must not claim its lines
-                try:
-                    _commit_file(con, pending)
-                except Exception as exc:  # disk full, read-only file...: this file is not stored
-                    self._unwritable.add(path)
-                    pending.report.status = "error"
-                    pending.report.error = f"could not write to the store: {exc}"
-            store_mod.touch_changed(con)
-            # what correlation compares against to know whether it must run again
-            con.execute("INSERT OR REPLACE INTO meta VALUES ('data_change', uuid()::VARCHAR)")
-
     def _correlate(self) -> dict | None:
         """Rebuild incidents, unless neither the data nor the thresholds changed since
         the last correlation (a re-run over unchanged logs then costs next to nothing)."""
@@ -477,53 +407,21 @@ class Ingest:
             return result
 
 
-# Columns the whole file shares (its path, host and event id prefix) are not staged
-# per row: DuckDB fills them in from parameters as it inserts.
-INSERT_SQL = {
-    "events": """INSERT INTO events SELECT concat($id_prefix::VARCHAR, line_no),
-                 ts, source, $host::VARCHAR, $file::VARCHAR, line_no, level, kind, error_code, conn_ref, message, raw FROM {src}""",
-    "latency": "INSERT INTO latency SELECT ts, $host::VARCHAR, target, rtt_ms, lost, $file::VARCHAR, line_no FROM {src}",
-    "metrics": "INSERT INTO metrics SELECT ts, $host::VARCHAR, name, value, $file::VARCHAR, line_no FROM {src}",
-    "rejects": "INSERT INTO rejects SELECT $file::VARCHAR, line_no, reason, raw FROM {src}",
-}
-INSERT_PARAMS = {  # the parameters each statement uses
-    "events": ("id_prefix", "host", "file"),
-    "latency": ("host", "file"),
-    "metrics": ("host", "file"),
-    "rejects": ("file",),
-}
+@dataclass
+class _Target:
+    """Where a file's staged rows go: the file's report, the values its rows share,
+    and whether its transaction must first remove the rows of an earlier read."""
+
+    report: FileReport
+    shared: dict
+    restart: bool
+
+    def next_segment(self) -> "_Target":
+        return _Target(self.report, self.shared, restart=False)
 
 
-def _commit_file(con, pending: PendingFile) -> None:
-    path = pending.files_row["path"]
-    shared = {"id_prefix": _event_id_prefix(path), "host": pending.files_row["host"], "file": path}
-    con.execute("BEGIN TRANSACTION")
-    try:
-        if pending.restart:
-            for table in TABLES:
-                con.execute(f"DELETE FROM {table} WHERE file = ?", [path])
-        for table in TABLES:
-            rows = pending.staging.rows(table)
-            if rows is not None and rows.height:
-                # string views: DuckDB reads polars' buffers without a copy
-                con.register("staged_rows", rows.to_arrow(compat_level=pl.CompatLevel.newest()))
-                try:
-                    con.execute(
-                        INSERT_SQL[table].format(src="staged_rows"),
-                        {name: shared[name] for name in INSERT_PARAMS[table]},
-                    )
-                finally:
-                    con.unregister("staged_rows")
-        row = pending.files_row
-        cols = list(row)
-        con.execute(
-            f"INSERT OR REPLACE INTO files ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-            [row[c] for c in cols],
-        )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+def _write_failed(report: FileReport, error: str) -> None:
+    report.status, report.error = "error", error
 
 
 def _event_id_prefix(path: str) -> str:
