@@ -176,9 +176,9 @@ def w_build_store(src: str, dst: str, n_events: str) -> dict:
         con.execute("BEGIN TRANSACTION")
         con.execute(
             f"""
-            INSERT INTO events
-            SELECT CASE WHEN k.k = 0 THEN event_id ELSE substr(md5(event_id || ':' || k.k), 1, 16) END,
-                   ts + {shift}, source, host, file, line_no, level, kind, error_code, conn_ref, message, raw
+            INSERT INTO events ({', '.join(store_mod.EVENT_STORED_COLUMNS)})
+            SELECT ts + {shift}, source, host, file, line_no, level, kind, error_code, conn_ref, raw,
+                   CASE WHEN k.k = 0 THEN id_prefix ELSE id_prefix || k.k || '/' END, message_text, msg_at
             FROM src.events, k WHERE ts + {shift} <= ?
             """,
             [cutoff],

@@ -58,8 +58,7 @@ def make_store(path: str | Path, *, events: int = 20_000, incidents: bool = True
     with store_mod.opened(path) as con:
         con.execute("SET threads = 2")
         # pool traffic: checkout/checkin pairs over 8 connections per host
-        con.execute("""
-            INSERT INTO events
+        store_mod.insert_events(con, """
             SELECT substr(md5('pool:' || i::VARCHAR), 1, 16),
                    ?::TIMESTAMPTZ + to_microseconds((i * ?::DOUBLE * 1000000 / ?)::BIGINT),
                    'sqlalchemy', CASE WHEN i // 2 % 2 = 0 THEN 'app-1' ELSE 'app-2' END,
@@ -73,8 +72,7 @@ def make_store(path: str | Path, *, events: int = 20_000, incidents: bool = True
             FROM range(?) t(i)
         """, [START, span_s, n_pool, n_pool])
         # background application errors and noise
-        con.execute("""
-            INSERT INTO events
+        store_mod.insert_events(con, """
             SELECT substr(md5('app:' || i::VARCHAR), 1, 16),
                    ?::TIMESTAMPTZ + to_microseconds((i * ?::DOUBLE * 1000000 / ?)::BIGINT),
                    'app', CASE WHEN i % 3 = 0 THEN 'app-2' ELSE 'app-1' END,
@@ -188,7 +186,7 @@ def _incident(con, inc) -> None:
             for tag, ts, kind in (("in", out_ts - dt.timedelta(seconds=idle), "checkin"), ("out", out_ts, "checkout")):
                 ev.append((f"{iid}-{tag}{k}", ts, "sqlalchemy", "app-1", "/logs/app-1/app.log", 610000 + 2 * k
                            + (tag == "out"), "DEBUG", kind, None, ref, f"Connection {ref} {kind}", None))
-    con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", ev)
+    store_mod.insert_event_rows(con, ev)
     if cause == "network":
         con.execute("""
             UPDATE latency SET rtt_ms = CASE WHEN epoch(ts)::BIGINT % 3 = 0 THEN NULL ELSE 850 END,

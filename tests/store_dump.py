@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
+from pipeline.store import EVENT_COLUMNS
+
 TABLE_ORDER = {
     "events": "file, line_no",
     "latency": "file, line_no, target",
@@ -14,10 +16,15 @@ TABLE_ORDER = {
 }
 
 
+# what readers see of a table (events keep some of it in other forms, see store.py)
+COLUMNS = {"events": ", ".join(EVENT_COLUMNS)}
+
+
 def dump(db, tables=tuple(TABLE_ORDER)) -> dict[str, list[tuple]]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return {t: con.execute(f"SELECT * FROM {t} ORDER BY {TABLE_ORDER[t]}").fetchall() for t in tables}
+        return {t: con.execute(f"SELECT {COLUMNS.get(t, '*')} FROM {t} ORDER BY {TABLE_ORDER[t]}").fetchall()
+                for t in tables}
     finally:
         con.close()
 

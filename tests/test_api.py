@@ -148,7 +148,7 @@ def build_store(path: Path) -> Path:
 
     with store_mod.opened(path) as con:
         con.execute("SET TimeZone = 'UTC'")
-        con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", events)
+        store_mod.insert_event_rows(con, events)
         con.executemany("INSERT INTO latency VALUES (?, ?, ?, ?, ?, ?, ?)", latency)
         con.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)", metrics)
         for cause in INCIDENT_CAUSES:

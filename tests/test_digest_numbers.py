@@ -80,22 +80,20 @@ def make_store(path, incidents=INCIDENTS):
         # a row every hour from the 15th to the end of the 24th
         con.execute("CREATE TEMP TABLE hours AS SELECT row_number() OVER (ORDER BY t) AS n, t "
                     "FROM range(?::TIMESTAMPTZ, ?::TIMESTAMPTZ, INTERVAL 1 HOUR) r(t)", [T(15, 0), T(25, 0)])
-        con.execute("""
-            INSERT INTO events SELECT 'a' || n, t, 'app', 'web-1', '/logs/web-1/app.log', n, 'INFO', 'other',
-                NULL, NULL, 'tick', 'tick' FROM hours;
-            INSERT INTO events SELECT 's' || n, t, 'sqlalchemy', 'web-2', '/logs/web-2/app.log', n, 'DEBUG',
-                'checkout', NULL, 'c1', 'checkout', 'checkout' FROM hours;
-            INSERT INTO latency SELECT t, 'web-1', 'db-1', 1.5, false, '/logs/web-1/ping.log', n FROM hours;
-        """)
+        store_mod.insert_events(con, "SELECT 'a' || n, t, 'app', 'web-1', '/logs/web-1/app.log', n, 'INFO', "
+                                     "'other', NULL, NULL, 'tick', 'tick' FROM hours")
+        store_mod.insert_events(con, "SELECT 's' || n, t, 'sqlalchemy', 'web-2', '/logs/web-2/app.log', n, "
+                                     "'DEBUG', 'checkout', NULL, 'c1', 'checkout', 'checkout' FROM hours")
+        con.execute("INSERT INTO latency SELECT t, 'web-1', 'db-1', 1.5, false, '/logs/web-1/ping.log', n FROM hours")
         # the mysql log of db-1 stops at 03:00 on the busy day
-        con.execute("INSERT INTO events SELECT 'm' || n, t, 'mysql', 'db-1', '/logs/db-1/mysql.log', n, 'Note', "
-                    "'other', NULL, NULL, 'note', 'note' FROM hours WHERE t < ?", [T(23, 3)])
+        store_mod.insert_events(con, "SELECT 'm' || n, t, 'mysql', 'db-1', '/logs/db-1/mysql.log', n, 'Note', "
+                                     "'other', NULL, NULL, 'note', 'note' FROM hours WHERE t < ?", [T(23, 3)])
         # status snapshots stop at noon on the 22nd
         con.execute("INSERT INTO metrics SELECT t, 'db-1', 'threads_connected', 10, '/logs/db-1/status.tsv', n "
                     "FROM hours WHERE t < ?", [T(22, 12)])
         # a file that only has data on the 24th
-        con.execute("INSERT INTO events VALUES ('z1', ?, 'app', 'web-3', '/logs/web-3/app.log', 1, 'ERROR', "
-                    "'server_gone', 2006, NULL, 'gone', 'gone')", [T(24, 5)])
+        store_mod.insert_event_rows(con, [("z1", T(24, 5), "app", "web-3", "/logs/web-3/app.log", 1, "ERROR",
+                                           "server_gone", 2006, None, "gone", "gone")])
         rejects = [("/logs/web-1/app.log", "no timestamp")] * 3 + [("/logs/web-1/app.log", "binary")] * 3 \
             + [("/logs/web-1/app.log", "too long")] + [("/logs/web-3/app.log", "no timestamp")] * 5
         for i, (f, reason) in enumerate(rejects):

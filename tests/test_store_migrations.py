@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import duckdb
+import pytest
 
 from pipeline import store
 from pipeline.ingest.runner import ingest_paths
@@ -20,7 +21,8 @@ def _old_store(path, applied: int) -> None:
     con.close()
 
 
-def test_version_two_store_is_migrated_and_keeps_its_events(tmp_path):
+@pytest.mark.parametrize("applied", [2, 3], ids=["version-2", "version-3"])
+def test_an_older_store_is_migrated_and_keeps_its_events(tmp_path, applied):
     log = tmp_path / "logs" / "app.log"
     log.parent.mkdir()
     log.write_text(app_lines(0, 500))
@@ -28,10 +30,10 @@ def test_version_two_store_is_migrated_and_keeps_its_events(tmp_path):
     ingest_paths([str(log)], reference, correlate=False)
 
     old = tmp_path / "old.duckdb"
-    _old_store(old, applied=2)
+    _old_store(old, applied=applied)
     with duckdb.connect(str(old)) as con, duckdb.connect(str(reference), read_only=True) as ref:
-        # the version-2 events table, filled with the reference's rows
-        rows = ref.execute("SELECT * FROM events").fetchall()
+        # the older events table, filled with the reference's rows
+        rows = ref.execute(f"SELECT {', '.join(store.EVENT_COLUMNS)} FROM events").fetchall()
         con.executemany(f"INSERT INTO events VALUES ({', '.join('?' * 12)})", rows)
         files = ref.execute("SELECT * FROM files").fetchall()
         con.executemany(f"INSERT INTO files VALUES ({', '.join('?' * len(files[0]))})", files)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta, timezone
 
+from pipeline import store as store_mod
+
 T0 = datetime(2026, 11, 20, 2, 0, 0, tzinfo=timezone.utc)
 
 
@@ -39,7 +41,7 @@ class StoreBuilder:
                         "mysql": f"/logs/{host}/mariadb.err", "postgres": f"/logs/{host}/postgresql.log"}[source]
         line_no = self._next_line(file)
         message = message or kind
-        event_id = hashlib.md5(f"{file}:{line_no}".encode()).hexdigest()
+        event_id = hashlib.md5(file.encode()).hexdigest()[:12] + f":{line_no}"  # as ingest names them
         self.events.append((event_id, at(t), source, host, file, line_no, level, kind, code, conn,
                             message, raw or message))
         return self
@@ -80,7 +82,7 @@ class StoreBuilder:
 
     def flush(self):
         if self.events:
-            self.con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.events)
+            store_mod.insert_event_rows(self.con, self.events)
         if self.latency:
             self.con.executemany("INSERT INTO latency VALUES (?, ?, ?, ?, ?, ?, ?)", self.latency)
         if self.metrics:
@@ -92,10 +94,10 @@ class StoreBuilder:
 def fill_synthetic(con, n_events: int = 10_000_000, hosts: int = 8, seed_every: int = 600) -> None:
     """A large store in SQL: pool traffic on ``hosts`` app hosts, with a drop burst every
     ``seed_every`` seconds, server aborts, one latency sample per second and metrics every 10 s."""
-    con.execute(
+    store_mod.insert_events(
+        con,
         f"""
-        INSERT INTO events
-        SELECT md5('syn' || i::VARCHAR) AS event_id,
+        SELECT 'syn:' || i AS event_id,
                TIMESTAMPTZ '2026-11-01 00:00:00+00' + to_microseconds((i // {hosts}) * 50000) AS ts,
                CASE WHEN i % 997 = 0 THEN 'mysql' WHEN i % 13 = 0 THEN 'app' ELSE 'sqlalchemy' END AS source,
                CASE WHEN i % 997 = 0 THEN 'db-1' ELSE 'web-' || (i % {hosts}) END AS host,

@@ -41,7 +41,7 @@ from pipeline.config import SettingsResolver, correlate_settings
 from pipeline.ingest import detect, files
 from pipeline.ingest.families.base import REJECT_SCHEMA, FileContext, Parsed
 from pipeline.ingest.redact import redact_columns
-from pipeline.ingest.writer import StoreWriter
+from pipeline.ingest.writer import StoreWriter, storable_events
 
 # Log bytes of a large file committed in one transaction: how much a killed run has
 # to read again.  Not much smaller: each commit costs DuckDB a partly filled row
@@ -341,7 +341,7 @@ class Ingest:
             if implausible:
                 _warn_once(report, f"{implausible} events have implausible timestamps (before 2000 or in the future)")
             report.folded += int(events["n_lines"].sum())
-            staged["events"] = events.drop("n_lines")
+            staged["events"] = storable_events(events.drop("n_lines"))
             report.events += events.height
         if parsed.latency.height:
             staged["latency"] = redact_columns(parsed.latency, ["target"])

@@ -42,9 +42,10 @@ TABLES = ("events", "latency", "metrics", "rejects")
 # Columns the whole file shares (its path, host and event id prefix) are not staged
 # per row: DuckDB fills them in from parameters as it inserts.
 INSERT_SQL = {
-    "events": """INSERT INTO events SELECT concat($id_prefix::VARCHAR, line_no),
-                 ts, source, $host::VARCHAR, $file::VARCHAR, line_no, level, kind, error_code, conn_ref, message, raw
-                 FROM staged_rows""",
+    "events": f"""INSERT INTO events ({', '.join(store_mod.EVENT_STORED_COLUMNS)})
+                  SELECT ts, source, $host::VARCHAR, $file::VARCHAR, line_no, level, kind, error_code, conn_ref,
+                         raw, $id_prefix::VARCHAR, message_text, msg_at
+                  FROM staged_rows""",
     "latency": "INSERT INTO latency SELECT ts, $host::VARCHAR, target, rtt_ms, lost, $file::VARCHAR, line_no FROM staged_rows",
     "metrics": "INSERT INTO metrics SELECT ts, $host::VARCHAR, name, value, $file::VARCHAR, line_no FROM staged_rows",
     "rejects": "INSERT INTO rejects SELECT $file::VARCHAR, line_no, reason, raw FROM staged_rows",
@@ -55,6 +56,18 @@ INSERT_PARAMS = {  # the parameters each statement uses
     "metrics": ("host", "file"),
     "rejects": ("file",),
 }
+
+
+def storable_events(events: pl.DataFrame) -> pl.DataFrame:
+    """Events as the store keeps them: a message that ends raw's only line is
+    replaced by where it starts there (``msg_at``, in characters, as DuckDB's
+    ``substr`` counts); any other message is kept as text (``message_text``)."""
+    raw, message = pl.col("raw"), pl.col("message")
+    in_raw = message.is_not_null() & ~raw.str.contains("\n", literal=True) & raw.str.ends_with(message)
+    return events.with_columns(
+        message_text=pl.when(in_raw).then(pl.lit(None, pl.Utf8)).otherwise(message),
+        msg_at=pl.when(in_raw).then((raw.str.len_chars() - message.str.len_chars()).cast(pl.Int32)),
+    ).drop("message")
 
 
 def insert_rows(con, table: str, rows: pl.DataFrame, shared: dict) -> None:
@@ -224,4 +237,4 @@ class StoreWriter:
             con.close()
 
 
-__all__ = ["StoreWriter", "insert_rows", "commit_file", "TABLES"]
+__all__ = ["StoreWriter", "storable_events", "insert_rows", "commit_file", "TABLES"]

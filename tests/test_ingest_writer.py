@@ -1,0 +1,84 @@
+"""How events are kept in the store: a message that is the end of its raw line is
+stored as an offset into it, and readers still see the same twelve columns."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipeline import store
+from pipeline.ingest.runner import ingest_paths
+from pipeline.ingest.writer import insert_rows, storable_events
+from tests.test_ingest_incremental import app_lines
+
+CASES = [  # (raw, message, stored as an offset?)
+    ("2026-11-24 10:00:00,000 - app - INFO - hello", "hello", True),
+    ("2026-11-24 10:00:00,000 - app - INFO - héllo wörld ✓ e\u0301 👩‍👩‍👧", "héllo wörld ✓ e\u0301 👩‍👩‍👧", True),
+    ("2026-11-24 10:00:00,000 - app - INFO - ", "", True),
+    ("2026-11-24 10:00:00,000 - app - ERROR - failed\nTraceback (most recent call last):", "failed", False),
+    ('{"msg": "from json", "level": "info"}', "from json", False),
+    ("no message at all", None, False),
+    ("tail repeated: ab ab", "ab", True),
+]
+
+
+def _events(cases) -> pl.DataFrame:
+    n = len(cases)
+    return pl.DataFrame({
+        "ts": [dt.datetime(2026, 11, 24, tzinfo=dt.timezone.utc)] * n,
+        "source": ["app"] * n,
+        "line_no": list(range(1, n + 1)),
+        "level": ["INFO"] * n,
+        "kind": ["other"] * n,
+        "error_code": pl.Series([None] * n, dtype=pl.Int32),
+        "conn_ref": pl.Series([None] * n, dtype=pl.Utf8),
+        "message": [m for _, m, _ in cases],
+        "raw": [r for r, _, _ in cases],
+    })
+
+
+def test_messages_read_back_exactly_and_only_slices_of_one_line_become_offsets():
+    stored = storable_events(_events(CASES))
+    assert stored["msg_at"].is_not_null().to_list() == [offset for _, _, offset in CASES]
+    assert stored.filter(pl.col("msg_at").is_not_null())["message_text"].null_count() == sum(
+        1 for _, _, offset in CASES if offset
+    )
+    con = duckdb.connect()
+    store.migrate(con)
+    insert_rows(con, "events", stored, {"id_prefix": "0123456789ab:", "host": "web-1", "file": "/l/app.log"})
+    rows = con.execute("SELECT event_id, message, raw FROM events ORDER BY line_no").fetchall()
+    assert rows == [(f"0123456789ab:{i}", m, r) for i, (r, m, _) in enumerate(CASES, start=1)]
+
+
+def test_an_ingested_log_keeps_single_line_messages_as_offsets(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text(app_lines(0, 400, every_error=10))
+    db = tmp_path / "s.duckdb"
+    ingest_paths([str(log)], db, correlate=False)
+    with duckdb.connect(str(db), read_only=True) as con:
+        offsets, texts, multi = con.execute(
+            "SELECT count(msg_at), count(message_text), count(*) FILTER (WHERE contains(raw, chr(10))) FROM events"
+        ).fetchone()
+        # every event's message is the end of its first line, as parsed
+        wrong = con.execute(
+            "SELECT count(*) FROM events WHERE message IS DISTINCT FROM regexp_extract(split_part(raw, chr(10), 1), "
+            "' - [A-Z]+ - (.*)$', 1)"
+        ).fetchone()[0]
+    assert multi > 0 and texts == multi and offsets > 0
+    assert wrong == 0
+
+
+@pytest.mark.parametrize("given_id, line_no, expected", [
+    ("0123456789ab:17", 17, "0123456789ab:17"),  # as ingest names events: kept exactly
+    ("z1", 1, "z1"),
+    ("custom", 5, "custom5"),  # an id that does not end with its line number gains it
+])
+def test_events_made_by_code_keep_ids_that_end_with_their_line(given_id, line_no, expected):
+    con = duckdb.connect()
+    store.migrate(con)
+    store.insert_event_rows(con, [(given_id, dt.datetime(2026, 11, 24, tzinfo=dt.timezone.utc), "app", "h",
+                                   "/f", line_no, "INFO", "other", None, None, "msg", "raw msg")])
+    assert con.execute("SELECT event_id, message, raw FROM events").fetchone() == (expected, "msg", "raw msg")
