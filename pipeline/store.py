@@ -164,7 +164,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         # - message, the first line's text after its header, is most often the end
         #   of raw: then only where it starts in raw is stored (``msg_at``,
         #   characters), otherwise the text itself (``message_text``: events of
-        #   several lines, families whose message is not a slice of the line).
+        #   several lines, families whose message is not the end of the line).
         # Readers see the same twelve columns as before; writers fill the others.
         "0004_derived_columns",
         """

@@ -41,3 +41,30 @@ def test_url_inside_json_with_escaped_slashes():
     text = r'{"message": "engine mysql+pymysql:\/\/app:S3CR3T@db:3306\/app"}'
     out = redact_text(text)
     assert "S3CR3T" not in out and r"app:***@db" in out
+
+
+def test_every_secret_passes_the_cheap_trigger_that_frames_are_filtered_by():
+    """redact_columns only rewrites rows its trigger lets through: each case must pass it."""
+    import polars as pl
+
+    from pipeline.ingest.redact import redact_columns
+
+    texts = [text for text, _, _ in CASES] + [
+        r'{"message": "engine mysql+pymysql:\/\/app:S3CR3T@db:3306\/app"}',
+        "Traceback (most recent call last):\nOperationalError (Background on this error at: "
+        "https://sqlalche.me/e/20/e3q8)\nretrying mysql://app:Hidden1@db/app",
+    ]
+    frame = redact_columns(pl.DataFrame({"raw": texts}), ["raw"])
+    for (text, secret, kept), out in zip(CASES, frame["raw"]):
+        assert secret not in out and kept in out, text
+    assert "S3CR3T" not in frame["raw"][len(CASES)] and "Hidden1" not in frame["raw"][-1]
+
+
+def test_urls_without_credentials_do_not_trigger_redaction():
+    import polars as pl
+
+    from pipeline.ingest.redact import TRIGGER
+
+    plain = ["(Background on this error at: https://sqlalche.me/e/20/e3q8)", "GET http://h:8080/x 200",
+             "postgresql://app@db/x"]
+    assert not pl.Series(plain).str.contains(TRIGGER).any()

@@ -60,8 +60,12 @@ def redact_expr(expr: pl.Expr) -> pl.Expr:
 # Every rule needs one of these; rows without any skip the regexes entirely.  A key
 # only counts when a separator follows it, so "app.auth" or "cache key" lines (common)
 # do not pay for the full set of rules.
+# A URL only counts with a user and a colon before its "@" (most URLs in logs carry no
+# credentials: SQLAlchemy links every error to its docs).
 TRIGGER = (
-    r"(?i)(?:" + _KEYS + r")[\"']?\s*[=:]|://|:\\/\\/|identified\s|\s-p\S"
+    r"(?i)(?:" + _KEYS + r")[\"']?\s*[=:]"
+    r"|://[^\s:/@'\"]*:[^\s@'\"/]*@|:\\/\\/[^\s:/@'\"\\]*:[^\s@'\"/\\]*@"
+    r"|identified\s|\s-p\S"
 )
 
 

@@ -59,15 +59,16 @@ INSERT_PARAMS = {  # the parameters each statement uses
 
 
 def storable_events(events: pl.DataFrame) -> pl.DataFrame:
-    """Events as the store keeps them: a message that ends raw's only line is
-    replaced by where it starts there (``msg_at``, in characters, as DuckDB's
-    ``substr`` counts); any other message is kept as text (``message_text``)."""
+    """Events as the store keeps them: a message that is the end of raw (a one-line
+    event's text after its header) is replaced by where it starts there (``msg_at``,
+    in characters, as DuckDB's ``substr`` counts); any other message is kept as text
+    (``message_text``)."""
     raw, message = pl.col("raw"), pl.col("message")
-    in_raw = message.is_not_null() & ~raw.str.contains("\n", literal=True) & raw.str.ends_with(message)
+    in_raw = message.is_not_null() & raw.str.ends_with(message)
     return events.with_columns(
         message_text=pl.when(in_raw).then(pl.lit(None, pl.Utf8)).otherwise(message),
         msg_at=pl.when(in_raw).then((raw.str.len_chars() - message.str.len_chars()).cast(pl.Int32)),
-    ).drop("message")
+    ).drop("message", *(["n_lines"] if "n_lines" in events.columns else []))
 
 
 def insert_rows(con, table: str, rows: pl.DataFrame, shared: dict) -> None:
