@@ -51,12 +51,11 @@ def fold(chunk: pl.DataFrame, starts: pl.Expr | pl.Series) -> tuple[pl.DataFrame
         # event k (1-based) is row k-1 of heads: place the joined continuations by
         # position instead of joining on _ev and sorting back
         at = agg["_ev"] - 1
-        text = pl.repeat(None, heads.height, dtype=pl.Utf8, eager=True).scatter(at, agg["_cont"])
+        line = heads["line"]
+        # only the few events with continuations get new text; the others keep their line
+        raw = line.clone().scatter(at, line.gather(at) + "\n" + agg["_cont"])
         extra = pl.zeros(heads.height, pl.Int64, eager=True).scatter(at, agg["_nc"].cast(pl.Int64))
-        heads = heads.with_columns(
-            raw=pl.when(text.is_null()).then(pl.col("line")).otherwise(pl.col("line") + "\n" + text),
-            n_lines=1 + extra,
-        )
+        heads = heads.with_columns(raw=raw, n_lines=1 + extra)
     else:
         heads = heads.with_columns(raw=pl.col("line"), n_lines=pl.lit(1, pl.Int64))
     return heads.drop("_start", "_ev"), orphans
