@@ -65,3 +65,21 @@ def test_parameters_tuple_is_not_mistaken_for_an_error_code():
     text = "query failed\n[parameters: (1234, 'abc')]"
     row = classify(pl.DataFrame({"message": ["query failed"], "raw": [text]})).to_dicts()[0]
     assert row["error_code"] is None and row["kind"] == "other"
+
+
+def test_the_error_prefilter_gives_what_every_rule_on_every_row_gives():
+    """Rows with an error word but no match of the rules' union skip the rules: that
+    must change no kind, code or connection, on the spellings above and on noise."""
+    from pipeline.ingest.classify import RESULT_COLUMNS, _classify
+
+    noise = [
+        "ERROR - GET /api/v1/orders 504 upstream timeout",
+        "Traceback (most recent call last):\n  File \"x.py\", line 3\nTimeoutError: read timed out",
+        "Exception in worker: KeyError('id')",
+        "error 1234 (HY000) in a message that looks like a code",
+        "(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+    ]
+    texts = [text for text, _, _ in CASES] + noise
+    frame = pl.DataFrame({"message": [t.split("\n")[0] for t in texts], "raw": texts})
+    assert classify(frame).select(RESULT_COLUMNS).to_dicts() == \
+        _classify(frame, None, "raw", errors=True).select(RESULT_COLUMNS).to_dicts()
