@@ -269,7 +269,7 @@ STAGES = [
     ("stager", "wait for room at the writer", "pipeline.ingest.writer", "StoreWriter.insert"),
     ("writer", "insert into DuckDB", "pipeline.ingest.writer", "insert_rows"),
     ("writer", "commit", "pipeline.ingest.writer", "commit_file"),
-    ("writer", "open and close the store", "pipeline.ingest.writer", "StoreWriter._close"),
+    ("writer", "close the store (checkpoint)", "pipeline.ingest.writer", "StoreWriter._close"),
 ]
 
 

@@ -28,6 +28,14 @@ DEFAULT_LOCK_WAIT_S = 60.0
 # DuckDB's buffer pool grows to 80% of RAM unless told otherwise.
 DEFAULT_MEMORY_LIMIT = "256MB"
 
+# The id_prefix of an event given its event_id: ids written by ingest end with their line
+# number; any other id keeps its text as the prefix (the derived id then gains the line
+# number).  Migration 0004 uses it: its text must not change.
+PREFIX_OF_EVENT_ID = (
+    "CASE WHEN suffix(event_id, line_no::VARCHAR) "
+    "THEN left(event_id, length(event_id) - length(line_no::VARCHAR)) ELSE event_id END"
+)
+
 # Forward migrations, applied in order.  Each is (name, SQL).  Never edit one
 # that has shipped: append a new one.  ``meta`` records which have been applied.
 MIGRATIONS: list[tuple[str, str]] = [
@@ -167,7 +175,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         #   several lines, families whose message is not the end of the line).
         # Readers see the same twelve columns as before; writers fill the others.
         "0004_derived_columns",
-        """
+        f"""
         CREATE TABLE events_rebuilt (
             event_id     VARCHAR GENERATED ALWAYS AS (id_prefix || line_no) VIRTUAL,
             ts           TIMESTAMPTZ NOT NULL,
@@ -188,10 +196,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         INSERT INTO events_rebuilt (ts, source, host, file, line_no, level, kind, error_code, conn_ref, raw,
                                     id_prefix, message_text, msg_at)
         SELECT ts, source, host, file, line_no, level, kind, error_code, conn_ref, raw,
-               -- ids written by ingest end with their line number; any other id keeps its
-               -- text as the prefix (the derived id then gains the line number)
-               CASE WHEN suffix(event_id, line_no::VARCHAR)
-                    THEN left(event_id, length(event_id) - length(line_no::VARCHAR)) ELSE event_id END,
+               {PREFIX_OF_EVENT_ID},
                message, NULL
         FROM events;
         DROP TABLE events;
@@ -218,8 +223,7 @@ def insert_events(con: duckdb.DuckDBPyConnection, select_sql: str, params=None) 
     con.execute(
         f"""INSERT INTO events ({', '.join(EVENT_STORED_COLUMNS)})
             SELECT ts, source, host, file, line_no, level, kind, error_code, conn_ref, raw,
-                   CASE WHEN suffix(event_id, line_no::VARCHAR)
-                        THEN left(event_id, length(event_id) - length(line_no::VARCHAR)) ELSE event_id END,
+                   {PREFIX_OF_EVENT_ID},
                    message, NULL
             FROM ({select_sql}) AS given({', '.join(EVENT_COLUMNS)})""",
         params,

@@ -343,7 +343,7 @@ class Ingest:
             if implausible:
                 _warn_once(report, f"{implausible} events have implausible timestamps (before 2000 or in the future)")
             report.folded += int(events["n_lines"].sum())
-            staged["events"] = storable_events(events)
+            staged["events"] = storable_events(events.drop("n_lines"))
             report.events += events.height
         if parsed.latency.height:
             staged["latency"] = redact_columns(parsed.latency, ["target"])

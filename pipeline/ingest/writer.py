@@ -68,7 +68,7 @@ def storable_events(events: pl.DataFrame) -> pl.DataFrame:
     return events.with_columns(
         message_text=pl.when(in_raw).then(pl.lit(None, pl.Utf8)).otherwise(message),
         msg_at=pl.when(in_raw).then((raw.str.len_chars() - message.str.len_chars()).cast(pl.Int32)),
-    ).drop("message", *(["n_lines"] if "n_lines" in events.columns else []))
+    ).drop("message")
 
 
 def insert_rows(con, table: str, rows: pl.DataFrame, shared: dict) -> None:
@@ -153,10 +153,6 @@ class StoreWriter:
         self._pool.submit(lambda: None).result()
         self._raise_if_broken()
 
-    @property
-    def failed(self) -> set[str]:
-        return set(self._failed)
-
     # -- the writer thread -------------------------------------------------------------
 
     def _submit(self, fn, *args, release: bool = False) -> None:
@@ -238,4 +234,4 @@ class StoreWriter:
             con.close()
 
 
-__all__ = ["StoreWriter", "storable_events", "insert_rows", "commit_file", "TABLES"]
+__all__ = ["StoreWriter", "storable_events", "insert_rows", "commit_file"]
