@@ -186,3 +186,37 @@ def test_two_layouts_interleaved_in_one_file_both_start_events():
     assert events[1]["kind"] == "server_gone" and events[1]["n_lines"] == 2
     assert events[2]["ts"] == ts(2026, 11, 20, 14, 45, 2)
     assert events[3]["message"] == "GET / 200" and events[3]["ts"] == ts(2026, 11, 20, 13, 45, 3)
+
+
+SPLIT_CASES = [  # lines a split layout's header may or may not match
+    "2026-11-20 13:45:01,123 - app.db - WARNING - slow",
+    "2026-11-20 13:45:01,123 - app.db - INFO - ",
+    "2026-11-20 13:45:01,123 - app.db - INFO -",
+    "2026-11-20 13:45:01,123 - app.db - ERROR - a - b - c",
+    "2026-11-20 13:45:01,123 - app.db - ERROR - - -",
+    "2026-11-20T13:45:01.123456 - a.b[1]<x> - critical - héllo – wörld ✓",
+    "2026-11-20 13:45:01 - ERROR - bare - with - dashes",
+    "2026-11-20 13:45:01,123 - app db - INFO - a name with a space is no name",
+    "2026-11-20 13:45:01,123 - app - VERBOSE - not a level",
+    "prefix 2026-11-20 13:45:01,123 - app - INFO - not at the start",
+    "  File \"x.py\", line 3, in f",
+    "",
+]
+
+
+@pytest.mark.parametrize("layout_name", ["dash_named", "dash_bare"])
+def test_split_layouts_give_exactly_what_the_header_regex_captures(layout_name):
+    import dataclasses
+
+    import polars as pl
+
+    from pipeline.ingest.families.python_text import LAYOUT_BY_NAME, _extract_one
+
+    layout = LAYOUT_BY_NAME[layout_name]
+    assert layout.split is not None
+    frame = pl.DataFrame({"line": [*SPLIT_CASES, None]}, schema={"line": pl.Utf8})
+    split = _extract_one(frame, layout)
+    captured = _extract_one(frame, dataclasses.replace(layout, split=None))
+    assert split.to_dicts() == captured.to_dicts()
+    assert split.schema == captured.schema
+    assert split["_layout"].is_not_null().sum() >= 1  # the cases hit the layout at least once

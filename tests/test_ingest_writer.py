@@ -82,3 +82,25 @@ def test_events_made_by_code_keep_ids_that_end_with_their_line(given_id, line_no
     store.insert_event_rows(con, [(given_id, dt.datetime(2026, 11, 24, tzinfo=dt.timezone.utc), "app", "h",
                                    "/f", line_no, "INFO", "other", None, None, "msg", "raw msg")])
     assert con.execute("SELECT event_id, message, raw FROM events").fetchone() == (expected, "msg", "raw msg")
+
+
+def test_the_writer_connection_runs_with_its_settings(tmp_path, monkeypatch):
+    """Ingest's checkpoints do not vacuum (see WRITER_SETTINGS): the setting must
+    be in force on the connection that inserts."""
+    from pipeline.ingest import writer
+
+    seen = {}
+    real = writer.insert_rows
+
+    def spy(con, table, rows, shared):
+        for name in writer.WRITER_SETTINGS:
+            seen[name] = con.execute(f"SELECT current_setting('{name}')").fetchone()[0]
+        return real(con, table, rows, shared)
+
+    monkeypatch.setattr(writer, "insert_rows", spy)
+    log = tmp_path / "logs" / "app.log"
+    log.parent.mkdir()
+    log.write_text(app_lines(0, 50))
+    ingest_paths([log.parent], tmp_path / "s.duckdb", correlate=False)
+    assert seen == {name: value for name, value in writer.WRITER_SETTINGS.items()}
+    assert seen["max_vacuum_tasks"] == 0

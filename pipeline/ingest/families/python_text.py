@@ -67,6 +67,10 @@ class Layout:
     # Every line carries the prefix (docker's own time stamps): a line starts an
     # event only when its payload does not look like a traceback continuation.
     prefix_only: bool = False
+    # (separator, field names) when the header is its fields joined by a literal none
+    # of them can contain: a line the header matches is then split on that literal,
+    # which costs less than half of the regex's captures.
+    split: tuple[str, tuple[str, ...]] | None = None
 
     @property
     def pattern(self) -> str:
@@ -77,8 +81,10 @@ LAYOUTS: list[Layout] = [
     # logging's most common format, with and without the logger's name.  A file uses one
     # or the other: each pattern has no optional part, which makes the regex engine's
     # captures about twice as fast as with "dash" below (chosen when a file mixes both).
-    Layout("dash_named", rf"(?P<ts>{TS}) - (?P<logger>{NAME}) - (?P<level>{LVL}) - "),
-    Layout("dash_bare", rf"(?P<ts>{TS}) - (?P<level>{LVL}) - "),
+    # Neither a stamp, a name nor a level holds " - ", so these split on it.
+    Layout("dash_named", rf"(?P<ts>{TS}) - (?P<logger>{NAME}) - (?P<level>{LVL}) - ",
+           split=(" - ", ("ts", "logger", "level"))),
+    Layout("dash_bare", rf"(?P<ts>{TS}) - (?P<level>{LVL}) - ", split=(" - ", ("ts", "level"))),
     Layout("dash", rf"(?P<ts>{TS}) - (?:(?P<logger>{NAME}) - )?(?P<level>{LVL}) - "),
     Layout("thread", rf"(?P<ts>{TS}) (?P<level>{LVL}) \[(?P<logger>[^\]]+)\] (?:\[[^\]]*\] )?- "),
     Layout("space", rf"(?P<ts>{TS}) (?:{D}+ )?(?P<level>{LVL}) (?P<logger>{NAME}):? "),
@@ -292,6 +298,8 @@ def _extract(frame: pl.DataFrame, layouts: list[Layout]) -> pl.DataFrame:
 
 def _extract_one(frame: pl.DataFrame, layout: Layout) -> pl.DataFrame:
     """:func:`_extract` for a file with a single layout."""
+    if layout.split is not None:
+        return _split_one(frame, layout)
     groups = pl.col("_g").struct
     fields = [
         (groups.field(name) if f"(?P<{name}>" in layout.pattern else pl.lit(None, pl.Utf8)).alias(name)
@@ -303,6 +311,28 @@ def _extract_one(frame: pl.DataFrame, layout: Layout) -> pl.DataFrame:
         _layout=pl.when(groups.field("_h").is_not_null()).then(pl.lit(0, pl.Int32)),
         msg=pl.col("line").str.strip_prefix(groups.field("_h")),
     ).drop("_g")
+
+
+def _split_one(frame: pl.DataFrame, layout: Layout) -> pl.DataFrame:
+    """:func:`_extract_one` for a layout with ``split``: one match test without
+    captures, and every line split on the separator (splitting all lines and keeping
+    the matching ones' fields costs less than choosing the lines to split first)."""
+    separator, names = layout.split
+    frame = frame.with_columns(
+        _head=pl.col("line").str.contains(layout.pattern),
+        _g=pl.col("line").str.splitn(separator, len(names) + 1),
+    )
+    def part(i: int) -> pl.Expr:
+        return pl.when(pl.col("_head")).then(pl.col("_g").struct.field(f"field_{i}"))
+    fields = [
+        (part(names.index(name)) if name in names else pl.lit(None, pl.Utf8)).alias(name)
+        for name in ("ts", "level", "logger")
+    ]
+    return frame.with_columns(
+        *fields,
+        _layout=pl.when(pl.col("_head")).then(pl.lit(0, pl.Int32)),
+        msg=part(len(names)),
+    ).drop("_g", "_head")
 
 
 def _all_timestamps(heads: pl.DataFrame, layouts: list[Layout], state: dict, tz: str) -> pl.Series:
