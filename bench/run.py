@@ -176,10 +176,10 @@ def w_build_store(src: str, dst: str, n_events: str) -> dict:
         con.execute("BEGIN TRANSACTION")
         con.execute(
             f"""
-            INSERT INTO events ({', '.join(store_mod.EVENT_STORED_COLUMNS)})
+            INSERT INTO {store_mod.EVENT_ROWS} ({', '.join(store_mod.EVENT_STORED_COLUMNS)})
             SELECT ts + {shift}, source, host, file, line_no, level, kind, error_code, conn_ref, raw,
                    CASE WHEN k.k = 0 THEN id_prefix ELSE id_prefix || k.k || '/' END, message_text, msg_at
-            FROM src.events, k WHERE ts + {shift} <= ?
+            FROM src.{store_mod.EVENT_ROWS}, k WHERE ts + {shift} <= ?
             """,
             [cutoff],
         )

@@ -122,7 +122,7 @@ def test_dashboard_opens_the_store_read_only(store, monkeypatch):
     reader = data._store(str(store))
     assert reader.read_only
     with pytest.raises(Exception, match="(?i)read.only"):
-        reader.sql("DELETE FROM events")
+        reader.sql("DELETE FROM incidents")
     before = fingerprint(store)
     for page in ("overview", "incidents", "incident", "health"):
         at = run(store, monkeypatch, {"page": page})

@@ -60,7 +60,7 @@ def test_an_ingested_log_keeps_single_line_messages_as_offsets(tmp_path):
     ingest_paths([str(log)], db, correlate=False)
     with duckdb.connect(str(db), read_only=True) as con:
         offsets, texts, multi = con.execute(
-            "SELECT count(msg_at), count(message_text), count(*) FILTER (WHERE contains(raw, chr(10))) FROM events"
+            "SELECT count(msg_at), count(message_text), count(*) FILTER (WHERE contains(raw, chr(10))) FROM event_rows"
         ).fetchone()
         # every event's message is the end of its first line, as parsed
         wrong = con.execute(
@@ -104,3 +104,26 @@ def test_the_writer_connection_runs_with_its_settings(tmp_path, monkeypatch):
     ingest_paths([log.parent], tmp_path / "s.duckdb", correlate=False)
     assert seen == {name: value for name, value in writer.WRITER_SETTINGS.items()}
     assert seen["max_vacuum_tasks"] == 0
+
+
+def test_events_is_a_view_of_twelve_columns_and_its_derivations_are_shared(tmp_path):
+    """Readers see the twelve EVENT_COLUMNS; queries that read event_rows directly
+    (correlation, by rowid) derive event_id and message exactly as the view does."""
+    log = tmp_path / "logs" / "app.log"
+    log.parent.mkdir()
+    log.write_text(app_lines(0, 60))
+    db = tmp_path / "s.duckdb"
+    ingest_paths([log.parent], db, correlate=False)
+    with store.opened(db) as con:
+        store.insert_event_rows(con, [("given-id", dt.datetime(2026, 11, 24, tzinfo=dt.timezone.utc), "app", None,
+                                       "/x.log", 7, "INFO", "other", None, None, "given message", "raw text")])
+        described = [(c, t.replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"))
+                     for c, t, *_ in con.execute("DESCRIBE events").fetchall()]
+        assert described == list(store.EVENT_COLUMNS.items())
+        view = con.execute("SELECT event_id, message FROM events ORDER BY file, line_no").fetchall()
+        derived = con.execute(
+            f"SELECT {store.event_id_sql('r')}, {store.message_sql('r')} FROM {store.EVENT_ROWS} r ORDER BY file, line_no"
+        ).fetchall()
+    assert view == derived
+    assert ("given-id7", "given message") in view  # an id not ending with its line gains it
+    assert sum(1 for _, message in view if message and message.startswith("job ")) == 60

@@ -21,7 +21,7 @@ def _old_store(path, applied: int) -> None:
     con.close()
 
 
-@pytest.mark.parametrize("applied", [2, 3], ids=["version-2", "version-3"])
+@pytest.mark.parametrize("applied", [2, 3, 4], ids=["version-2", "version-3", "version-4"])
 def test_an_older_store_is_migrated_and_keeps_its_events(tmp_path, applied):
     log = tmp_path / "logs" / "app.log"
     log.parent.mkdir()
@@ -34,7 +34,16 @@ def test_an_older_store_is_migrated_and_keeps_its_events(tmp_path, applied):
     with duckdb.connect(str(old)) as con, duckdb.connect(str(reference), read_only=True) as ref:
         # the older events table, filled with the reference's rows
         rows = ref.execute(f"SELECT {', '.join(store.EVENT_COLUMNS)} FROM events").fetchall()
-        con.executemany(f"INSERT INTO events VALUES ({', '.join('?' * 12)})", rows)
+        if applied < 4:
+            con.executemany(f"INSERT INTO events VALUES ({', '.join('?' * 12)})", rows)
+        else:  # version 4 derives event_id and message in generated columns
+            con.execute(f"CREATE TEMP TABLE given ({', '.join(f'{c} {t}' for c, t in store.EVENT_COLUMNS.items())})")
+            con.executemany(f"INSERT INTO given VALUES ({', '.join('?' * 12)})", rows)
+            con.execute(
+                f"""INSERT INTO events ({', '.join(store.EVENT_STORED_COLUMNS)})
+                    SELECT ts, source, host, file, line_no, level, kind, error_code, conn_ref, raw,
+                           {store.PREFIX_OF_EVENT_ID}, message, NULL FROM given"""
+            )
         files = ref.execute("SELECT * FROM files").fetchall()
         con.executemany(f"INSERT INTO files VALUES ({', '.join('?' * len(files[0]))})", files)
 
@@ -45,7 +54,7 @@ def test_an_older_store_is_migrated_and_keeps_its_events(tmp_path, applied):
         con.execute("CHECKPOINT")
         compression = {
             r[0] for r in con.execute(
-                "SELECT compression FROM pragma_storage_info('events') "
+                f"SELECT compression FROM pragma_storage_info('{store.EVENT_ROWS}') "
                 "WHERE column_name = 'raw' AND segment_type = 'VARCHAR'"
             ).fetchall()
         }

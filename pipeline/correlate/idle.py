@@ -21,19 +21,22 @@ or less did: the limit is between ok_max and fail_min".
 
 from __future__ import annotations
 
+from pipeline.store import EVENT_ROWS
+
 
 def build_pool(con, s: dict) -> None:
     """Create ``c_checkouts``: one row per checkout, with idle time and outcome."""
-    # Compact rows (a hash for the connection key, a small code for the kind, the
-    # event's rowid) keep the sort of millions of pool lines in memory.
+    # Compact rows (a hash for the connection key, a small code for the kind, the event's
+    # rowid in the table behind the events view) keep the sort of millions of pool lines
+    # in memory.
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE c_checkouts AS
         WITH p AS (
             SELECT rowid AS rid, host, hash(host, file, conn_ref) AS k, epoch_ms(ts) AS t_ms, line_no,
                    CASE kind WHEN 'checkout' THEN 1 WHEN 'checkin' THEN 2
                              WHEN 'invalidate' THEN 3 WHEN 'pre_ping_fail' THEN 4 ELSE 5 END AS kc
-            FROM events
+            FROM {EVENT_ROWS}
             WHERE source = 'sqlalchemy' AND conn_ref IS NOT NULL
               AND kind IN ('checkout', 'checkin', 'invalidate', 'pre_ping_fail', 'conn_open', 'conn_close')
         ), q AS (

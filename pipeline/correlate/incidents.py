@@ -30,6 +30,7 @@ most; ``errors`` is the sum over hosts.
 from __future__ import annotations
 
 from pipeline.kinds import CLIENT_DROP_KINDS
+from pipeline.store import EVENT_ROWS, event_id_sql, message_sql
 
 CLIENT_SOURCES = ("app", "sqlalchemy")
 
@@ -45,9 +46,9 @@ def build_incidents(con, s: dict) -> int:
         f"""
         CREATE OR REPLACE TEMP TABLE c_drops AS
         WITH d AS (
-            SELECT rowid AS rid, event_id, ts, source, host, file, line_no, kind, error_code, conn_ref,
-                   message, raw, epoch_ms(ts) AS t_ms
-            FROM events
+            SELECT rowid AS rid, {event_id_sql()} AS event_id, ts, source, host, file, line_no, kind, error_code,
+                   conn_ref, {message_sql()} AS message, raw, epoch_ms(ts) AS t_ms
+            FROM {EVENT_ROWS}
             WHERE source IN ({_in_list(CLIENT_SOURCES)})
               AND kind IN ({_in_list(CLIENT_DROP_KINDS)})
         ), o AS (

@@ -45,11 +45,13 @@ RELEASE_FILES = 64
 WRITER_SETTINGS = {"max_vacuum_tasks": 0}
 
 TABLES = ("events", "latency", "metrics", "rejects")
+# Where each table's rows are stored (events: behind the view readers query).
+STORED_IN = {**{table: table for table in TABLES}, "events": store_mod.EVENT_ROWS}
 
 # Columns the whole file shares (its path, host and event id prefix) are not staged
 # per row: DuckDB fills them in from parameters as it inserts.
 INSERT_SQL = {
-    "events": f"""INSERT INTO events ({', '.join(store_mod.EVENT_STORED_COLUMNS)})
+    "events": f"""INSERT INTO {store_mod.EVENT_ROWS} ({', '.join(store_mod.EVENT_STORED_COLUMNS)})
                   SELECT ts, source, $host::VARCHAR, $file::VARCHAR, line_no, level, kind, error_code, conn_ref,
                          raw, $id_prefix::VARCHAR, message_text, msg_at
                   FROM staged_rows""",
@@ -194,7 +196,7 @@ class StoreWriter:
             self._in_transaction = path
             if restart:
                 for table in TABLES:
-                    con.execute(f"DELETE FROM {table} WHERE file = ?", [path])
+                    con.execute(f"DELETE FROM {STORED_IN[table]} WHERE file = ?", [path])
 
     def _insert(self, report, table, rows, shared, restart) -> None:
         path = shared["file"]
