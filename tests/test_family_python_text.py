@@ -47,6 +47,18 @@ def test_each_layout_is_detected_and_parsed(layout, line, when, level, message):
     assert event["raw"] == line
 
 
+@pytest.mark.parametrize("word", ["DEBUG", "info", "WARN", "warning", "fatal", "NOTICE", "critical"])
+def test_levels_come_out_as_normalize_level_makes_them(word):
+    import polars as pl
+
+    from pipeline.ingest.families.common import normalize_level
+
+    expected = pl.select(normalize_level(pl.lit(word))).item()
+    for line in (f"2026-11-20 13:45:01,123 - app - {word} - x", f"2026-11-20 13:45:01,123 {word} app: x"):
+        [event] = rows(parse_lines(FAMILY, [line, line]).events)[:1]
+        assert event["level"] == expected
+
+
 TRACEBACK = [
     "2026-11-20 13:45:01,123 - app.worker - ERROR - job failed",
     "Traceback (most recent call last):",
