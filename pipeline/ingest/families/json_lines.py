@@ -55,8 +55,9 @@ def parse_timestamp(text: pl.Expr, tz: str) -> pl.Expr:
     iso = t.str.replace("T", " ", literal=True).str.replace(",", ".", literal=True)
     iso = iso.str.replace(r"Z$", "+0000").str.replace(r"([+-]\d\d):(\d\d)$", "${1}${2}")
     has_offset = iso.str.contains(r"[+-]\d{4}$")
-    with_offset = iso.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%z", strict=False, time_zone="UTC")
-    naive = to_utc(iso.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False), tz)
+    # no cache: stamps are nearly all distinct (see python_text)
+    with_offset = iso.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%z", strict=False, time_zone="UTC", cache=False)
+    naive = to_utc(iso.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, cache=False), tz)
     return (
         pl.when(epoch.is_not_null())
         .then(pl.from_epoch(epoch_us, time_unit="us").dt.replace_time_zone("UTC"))

@@ -249,17 +249,18 @@ class PythonTextFamily:
             return pl.Series("ts", [], pl.Datetime("us", "UTC"))
         if layout.with_offset:
             return text.str.to_datetime(
-                "%Y-%m-%d %H:%M:%S %z", strict=False, time_zone="UTC"
+                "%Y-%m-%d %H:%M:%S %z", strict=False, time_zone="UTC", cache=False
             ).dt.cast_time_unit("us").alias("ts")
         formats = state.setdefault("ts_formats", {})
         fmt = layout.ts_format or formats.get(layout.name) or _stamp_format(text[0])
         formats.setdefault(layout.name, fmt)
-        parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
+        # no cache: a log's stamps are nearly all distinct, and caching them costs 80% more
+        parsed = text.str.to_datetime(fmt, strict=False, time_unit="us", cache=False)
         if parsed.null_count():
             slow = (
                 text.str.replace(",", ".", literal=True)
                 .str.replace("T", " ", literal=True)
-                .str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us")
+                .str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us", cache=False)
             )
             parsed = parsed.fill_null(slow) if layout.ts_format is None else parsed
         zone = "UTC" if layout.name == "docker" else tz

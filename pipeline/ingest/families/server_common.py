@@ -74,7 +74,7 @@ def combine_ts(date: pl.Expr, hms: pl.Expr, frac: pl.Expr, off_min: pl.Expr, tz:
     """Build a UTC timestamp from ``YYYY-MM-DD``, ``H:MM:SS`` (hour may be space padded),
     ``.ffffff`` (may be null) and an offset in minutes (null -> wall clock in ``tz``)."""
     text = date + " " + hms.str.strip_chars().str.zfill(8) + frac.fill_null("")
-    naive = text.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False)
+    naive = text.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False, cache=False)
     exact = naive.dt.replace_time_zone("UTC") - pl.duration(minutes=off_min.fill_null(0))
     return pl.when(off_min.is_not_null()).then(exact).otherwise(to_utc(naive, tz))
 
