@@ -22,6 +22,7 @@ A lock file serializes whole runs.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -32,6 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 from pipeline import store as store_mod
@@ -247,8 +249,8 @@ class Ingest:
             report.warnings.append(reason)
             if stored is not None and stored["format"] != "unknown":
                 # it used to be a log we understood: drop its old rows with it
-                self.writer.commit(report, self._files_row(path, stat, compressed, settings, "unknown",
-                                                           0, 0, {}, None), restart=True)
+                self._commit_async(report, partial(self._files_row, path, stat, compressed, settings,
+                                                   "unknown", 0, 0, {}, None), restart=True)
             return
         report.format = family.name
         if stored is not None and stored["format"] != family.name:
@@ -286,11 +288,11 @@ class Ingest:
                 if segment_bytes >= SEGMENT_BYTES and not chunk.final:
                     boundary = _segment_boundary(chunk, carry, offset, line_no)
                     if boundary is not None:
-                        self._drain_staging()
                         seg_offset, seg_line = boundary
-                        self.writer.commit(report, self._files_row(
-                            path, stat, compressed, settings, family.name, seg_offset, seg_line - 1,
-                            ctx.state, stored, restart=restart, report=report, partial=True,
+                        self._commit_async(report, partial(
+                            self._files_row, path, stat, compressed, settings, family.name, seg_offset,
+                            seg_line - 1, copy.deepcopy(ctx.state), stored, restart=restart, report=report,
+                            partial=True,
                         ), restart=target.restart)
                         # only the first commit of a re-read file removes its old rows
                         target, segment_bytes = target.next_segment(), 0
@@ -308,27 +310,38 @@ class Ingest:
             report.read_errors += 1
             report.warnings.append(f"reading stopped at line {line_no}: {exc}")
 
-        self._drain_staging()
-        if report.lines != report.accounted:
-            report.warnings.append(
-                f"line accounting mismatch: {report.lines} read, {report.accounted} accounted for"
-            )
-        files_row = self._files_row(
-            path, stat, compressed, settings, family.name, offset, line_no - 1, ctx.state, stored,
-            restart=restart, report=report,
-        )
-        self.writer.commit(report, files_row, restart=target.restart)
+        def last_row() -> dict:
+            if report.lines != report.accounted:
+                report.warnings.append(
+                    f"line accounting mismatch: {report.lines} read, {report.accounted} accounted for"
+                )
+            return self._files_row(path, stat, compressed, settings, family.name, offset, line_no - 1,
+                                   ctx.state, stored, restart=restart, report=report)
+
+        self._commit_async(report, last_row, restart=target.restart)
 
     def _stage_async(self, target: "_Target", parsed: Parsed) -> None:
-        """Stage a parsed chunk in the staging thread while the next chunk parses.
+        """Stage a parsed chunk in the staging thread while the next chunk parses."""
+        self._queue(self._stage, target, parsed)
 
-        At most ``STAGING_AHEAD`` chunks wait, so memory stays bounded; chunks of a
-        file are staged in order (one thread), and a file is complete before its
-        bookkeeping is computed (:meth:`_drain_staging`).
+    def _commit_async(self, report: FileReport, files_row: Callable[[], dict], *, restart: bool) -> None:
+        """Commit a file, or a segment of it, once its staged chunks are counted: the
+        staging thread makes its bookkeeping row (``files_row()``) after them and hands
+        it to the writer, while the main thread goes on with the next chunk or file.
+        (Waiting for the staging thread at each file's end and segment boundary cost
+        about 6% of a 1 GiB ingest.)"""
+        self._queue(lambda: self.writer.commit(report, files_row(), restart=restart))
+
+    def _queue(self, job, *args) -> None:
+        """Run ``job`` in the staging thread after the jobs queued before it.
+
+        Jobs run in order (one thread), so a file's chunks reach the writer before its
+        commit and before the next file's chunks.  At most ``STAGING_AHEAD`` jobs wait,
+        so memory stays bounded.
         """
         while len(self._staging_jobs) >= STAGING_AHEAD:
             self._staging_jobs.popleft().result()
-        self._staging_jobs.append(self._stager.submit(self._stage, target, parsed))
+        self._staging_jobs.append(self._stager.submit(job, *args))
 
     def _drain_staging(self) -> None:
         while self._staging_jobs:
