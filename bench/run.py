@@ -55,6 +55,7 @@ TARGET_MIN_MBPS = 40.0
 TARGET_RSS_MB = 1024.0
 TARGET_RSS_GROWTH = 0.20
 TARGET_UNCHANGED = 0.02
+UNCHANGED_TARGET_BYTES = 10**9  # the unchanged re-ingest target is judged on trees of 1 GiB and more
 TARGET_CORR_10M_S = 10.0
 TARGET_QUERY_S = 1.0
 
@@ -559,9 +560,9 @@ def incremental(logs: Path, db: Path, work: Path, r: dict, args, log) -> dict:
         inc["append_ratio"] = ap["seconds"] / fr["seconds"]
         log(f"  append {added / 1e6:.1f} MB to one log: {ap['seconds']:.2f} s; the same bytes as a new file "
             f"into an empty store: {fr['seconds']:.2f} s (ratio {inc['append_ratio']:.2f})")
-        # The first write into a store built by many per-file commits also pays DuckDB's
-        # one-time merge of their partly filled row groups; a second append shows the
-        # steady state.
+        # A second append shows the steady state.  (The first write into a store used to
+        # pay DuckDB's one-time merge of partly filled row groups; ingest's writer no
+        # longer vacuums, see pipeline/ingest/writer.py.)
         generate.append_app_lines(target, add, seed=args.seed + 1)
         ap2 = ingest([logs], db)
         inc["append2_seconds"] = ap2["seconds"]
@@ -626,9 +627,13 @@ def verdicts(result: dict) -> dict:
         growth = sizes[-1]["ingest_tree"]["rss_mb"] / sizes[0]["ingest_tree"]["rss_mb"] - 1
         result["rss_growth"] = growth
         v["rss_flat"] = growth <= TARGET_RSS_GROWTH
-    inc = next((s["incremental"] for s in sizes if "incremental" in s), None)
+    inc_size = next((s for s in sizes if "incremental" in s), None)
+    inc = inc_size["incremental"] if inc_size else None
     if inc:
-        v["unchanged_below_2pct"] = inc["unchanged_ratio"] < TARGET_UNCHANGED
+        # the target is about a 1 GiB tree: on the few seconds of a smaller tree's first
+        # ingest, starting Python alone is several percent (--quick reports it unjudged)
+        if inc_size["bytes"] >= UNCHANGED_TARGET_BYTES:
+            v["unchanged_below_2pct"] = inc["unchanged_ratio"] < TARGET_UNCHANGED
         if "append_ratio" in inc:
             v["append_like_fresh"] = inc["append_ratio"] <= 1.5
         if "append2_ratio" in inc:
