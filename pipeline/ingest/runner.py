@@ -35,6 +35,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline import store as store_mod
 from pipeline.config import SettingsResolver, correlate_settings
@@ -44,6 +45,10 @@ from pipeline.ingest.writer import StoreWriter
 # polars and the parsers are imported by the methods that read a file, not with this
 # module: a re-run that finds every file unchanged then starts 0.1 s sooner (a third of
 # its time).
+if TYPE_CHECKING:  # for annotations only
+    import polars as pl
+
+    from pipeline.ingest.families.base import FileContext, Parsed
 
 # Log bytes of a large file committed in one transaction: how much a killed run has
 # to read again.  DuckDB's memory grows with the open transaction (measured: about

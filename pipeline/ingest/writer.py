@@ -21,8 +21,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from pipeline import store as store_mod
+
+if TYPE_CHECKING:  # for annotations only: polars is imported when rows are written
+    import polars as pl
 
 # One DuckDB thread: the other core is parsing the next chunks, and a single-threaded
 # insert writes full row groups that need no merging at commit (measured: ~25% less
