@@ -1,9 +1,10 @@
 """Finding input files and reading them in bounded chunks of whole lines.
 
 Reading is byte-oriented: a chunk is a block of at most ``chunk_bytes`` cut at
-its last newline, decoded as UTF-8 (invalid bytes become U+FFFD and are counted
-so the summary can warn) and split into lines by polars.  Memory is bounded by
-the chunk size whatever the file size.  ``.gz`` files are decompressed on the fly
+its last newline, checked as UTF-8 (invalid bytes become U+FFFD and are counted
+so the summary can warn) and split into lines where numpy finds the newlines,
+without a copy of the text.  Memory is bounded by the chunk size whatever the
+file size.  ``.gz`` files are decompressed on the fly
 (detected by magic bytes).
 
 polars is imported by the functions that make frames, not with this module:
@@ -178,7 +179,9 @@ def iter_chunks(
     OSError/EOFError/zlib.error for unreadable or truncated input; the caller
     turns that into a reject and keeps what was read before.
     """
-    with open_text_stream(path, compressed) as fh:
+    # a plain file is read straight into the chunk's buffer (no copy of its bytes
+    # in Python); a .gz in pieces (see _read_block)
+    with (gzip.open(path, "rb") if compressed else open(path, "rb", buffering=0)) as fh:
         if start_offset:
             if compressed:
                 _skip(fh, start_offset)
@@ -189,9 +192,13 @@ def iter_chunks(
         carry = b""
         yielded = False
         while True:
-            block, error = _read_block(fh, chunk_bytes)
-            at_eof = error is not None or len(block) < chunk_bytes  # reads only come up short at EOF
-            data = carry + block
+            if compressed:
+                block, error = _read_block(fh, chunk_bytes)
+                data = bytearray(carry + block)
+                got = len(block)
+            else:
+                data, got, error = _read_into(fh, carry, chunk_bytes)
+            at_eof = error is not None or got < chunk_bytes  # reads only come up short at EOF
             if not data:
                 if yielded:  # the previous chunk ended exactly at EOF: say the file is done
                     import polars as pl
@@ -200,25 +207,26 @@ def iter_chunks(
                     yield Chunk(empty, offset, offset, True, 0, 0)
                 return
             if at_eof:
-                body, carry = data, b""
+                carry = b""
             else:
                 cut = data.rfind(b"\n")
                 if cut < 0:  # one line longer than a chunk: keep reading
-                    carry = data
+                    carry = bytes(data)
                     continue
-                body, carry = data[: cut + 1], data[cut + 1 :]
-            frame, replaced, nul_lines = _lines_frame(body, line_no)
+                carry = bytes(data[cut + 1 :])
+                del data[cut + 1 :]  # in place: the buffer keeps its memory, nothing is copied
+            frame, replaced, nul_lines = _lines_frame(data, line_no)
             yield Chunk(
                 frame=frame,
                 start_offset=offset,
-                end_offset=offset + len(body),
+                end_offset=offset + len(data),
                 final=at_eof,
                 replaced_chars=replaced,
                 nul_lines=nul_lines,
-                body=body,
+                body=data,
             )
             yielded = True
-            offset += len(body)
+            offset += len(data)
             line_no += frame.height
             if error is not None:
                 raise error  # after handing over everything read before the damage
@@ -289,6 +297,35 @@ def _read_block(fh, size: int) -> tuple[bytes, Exception | None]:
     return b"".join(pieces), None
 
 
+def _read_into(fh, carry: bytes, size: int) -> tuple[bytearray, int, Exception | None]:
+    """``carry`` followed by up to ``size`` bytes of an unbuffered plain file, read into
+    one new buffer; the count of bytes read, and the error that stopped reading (what
+    came before it is kept).  Reading stops at the size the file has now: a small
+    file, or a large one's last chunk, gets a buffer of its own size, not ``size``."""
+    try:
+        left = os.fstat(fh.fileno()).st_size - fh.tell()
+    except OSError:
+        left = 0
+    if left > 0:
+        size = min(size, left)
+    data = bytearray(len(carry) + size)
+    data[: len(carry)] = carry
+    view = memoryview(data)
+    filled, error = len(carry), None
+    with view:
+        while filled < len(data):
+            try:
+                n = fh.readinto(view[filled:])
+            except OSError as exc:
+                error = exc
+                break
+            if not n:
+                break
+            filled += n
+    del data[filled:]
+    return data, filled - len(carry), error
+
+
 def _skip(fh, count: int) -> None:
     while count > 0:
         got = fh.read(min(count, 1 << 20))
@@ -297,21 +334,39 @@ def _skip(fh, count: int) -> None:
         count -= len(got)
 
 
-def _lines_frame(body: bytes, first_line: int) -> tuple[pl.DataFrame, int, int]:
-    import polars as pl
+def _lines_frame(body: bytes | bytearray, first_line: int) -> tuple[pl.DataFrame, int, int]:
+    """The chunk's lines as a frame (``line_no``, ``line``), and how many characters
+    were replaced: invalid UTF-8 bytes and NULs (DuckDB and polars handle NUL badly)
+    become a visible U+FFFD.
 
-    text = body.decode("utf-8", errors="replace")
-    replaced = text.count("\ufffd")
-    nul_lines = 0
-    if "\x00" in text:
-        nul_lines = text.count("\x00")
-        text = text.replace("\x00", "\ufffd")  # DuckDB/polars handle NUL badly; keep a visible mark
-    if text.endswith("\n"):
-        text = text[:-1]
-    # split by polars, not str.split: no Python object per line, and the GIL stays
-    # free for the threads staging and committing earlier chunks
-    lines = pl.Series("line", [text], dtype=pl.Utf8).str.split("\n").explode()
-    if "\r" in text:
+    The lines are cut by their newlines' positions, found by numpy, and handed to
+    polars as one Arrow string array over the chunk's own bytes: no Python object per
+    line, no copy of the text, and the GIL stays free for the threads staging and
+    committing earlier chunks.
+    """
+    import numpy as np
+    import polars as pl
+    import pyarrow as pa
+
+    replaced = nul_lines = 0
+    if not body.isascii():  # almost always ASCII: then it is valid UTF-8 as it is
+        try:
+            str(body, "utf-8")
+        except UnicodeDecodeError:
+            text = str(body, "utf-8", "replace")
+            replaced = text.count("\ufffd") - body.count("\ufffd".encode("utf-8"))  # not those already there
+            body = text.encode("utf-8")
+    if b"\x00" in body:
+        nul_lines = body.count(b"\x00")
+        body = body.replace(b"\x00", "\ufffd".encode("utf-8"))
+    ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 10) + 1
+    if not body.endswith(b"\n"):  # the file's last line has no newline
+        ends = np.append(ends, len(body))
+    offsets = np.concatenate([np.zeros(1, np.int64), ends.astype(np.int64)])
+    raw_lines = pa.Array.from_buffers(pa.large_string(), len(ends), [None, pa.py_buffer(offsets),
+                                                                      pa.py_buffer(body)])
+    lines = pl.Series("line", raw_lines).str.strip_suffix("\n")
+    if b"\r" in body:
         lines = lines.str.strip_suffix("\r")
     frame = pl.DataFrame(
         {
