@@ -175,11 +175,21 @@ def w_build_store(src: str, dst: str, n_events: str) -> dict:
         ).fetchone()[0]
         shift = f"to_days(CAST(k.k * {days} AS INTEGER))"
         con.execute("BEGIN TRANSACTION")
+        # copy k of a file is file number id + k * (the largest id); its events are named apart
+        top = con.execute(f"SELECT max(file_id) FROM src.{store_mod.EVENT_FILES}").fetchone()[0]
+        con.execute(
+            f"""
+            INSERT INTO {store_mod.EVENT_FILES}
+            SELECT file_id + k.k * {top}, file, host,
+                   CASE WHEN k.k = 0 THEN id_prefix ELSE id_prefix || k.k || '/' END
+            FROM src.{store_mod.EVENT_FILES}, k
+            """
+        )
         con.execute(
             f"""
             INSERT INTO {store_mod.EVENT_ROWS} ({', '.join(store_mod.EVENT_STORED_COLUMNS)})
-            SELECT ts + {shift}, source, host, file, line_no, level, kind, error_code, conn_ref, raw,
-                   CASE WHEN k.k = 0 THEN id_prefix ELSE id_prefix || k.k || '/' END, message_text, msg_at
+            SELECT ts + {shift}, source, file_id + k.k * {top}, line_no, level, kind, error_code, conn_ref, raw,
+                   message_text, msg_at
             FROM src.{store_mod.EVENT_ROWS}, k WHERE ts + {shift} <= ?
             """,
             [cutoff],

@@ -48,7 +48,9 @@ def test_messages_read_back_exactly_and_only_slices_of_one_line_become_offsets()
     )
     con = duckdb.connect()
     store.migrate(con)
-    insert_rows(con, "events", stored, {"id_prefix": "0123456789ab:", "host": "web-1", "file": "/l/app.log"})
+    shared = {"id_prefix": "0123456789ab:", "host": "web-1", "file": "/l/app.log"}
+    file_id = store.file_id(con, shared["file"], shared["host"], shared["id_prefix"])
+    insert_rows(con, "events", stored, {**shared, "file_id": file_id})
     rows = con.execute("SELECT event_id, message, raw FROM events ORDER BY line_no").fetchall()
     assert rows == [(f"0123456789ab:{i}", m, r) for i, (r, m, _) in enumerate(CASES, start=1)]
 
@@ -122,8 +124,70 @@ def test_events_is_a_view_of_twelve_columns_and_its_derivations_are_shared(tmp_p
         assert described == list(store.EVENT_COLUMNS.items())
         view = con.execute("SELECT event_id, message FROM events ORDER BY file, line_no").fetchall()
         derived = con.execute(
-            f"SELECT {store.event_id_sql('r')}, {store.message_sql('r')} FROM {store.EVENT_ROWS} r ORDER BY file, line_no"
+            f"SELECT {store.event_id_sql('r', 'g')}, {store.message_sql('r')} FROM {store.event_rows_sql('r', 'g')} "
+            "ORDER BY g.file, r.line_no"
         ).fetchall()
     assert view == derived
     assert ("given-id7", "given message") in view  # an id not ending with its line gains it
     assert sum(1 for _, message in view if message and message.startswith("job ")) == 60
+
+
+def _event_files(db) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute("SELECT file_id, file, host FROM event_files ORDER BY file_id").fetchall()
+
+
+def test_a_file_is_stored_once_however_many_chunks_and_segments_it_takes(tmp_path, monkeypatch):
+    """Path, host and event id prefix live in event_files, one row per file; the events
+    view gives them back on every event."""
+    from pipeline.ingest import runner
+
+    monkeypatch.setattr(runner, "SEGMENT_BYTES", 32 * 1024)  # several commits per file
+    for host in ("web-1", "web-2"):
+        (tmp_path / "logs" / host).mkdir(parents=True)
+        (tmp_path / "logs" / host / "app.log").write_text(app_lines(0, 2000, every_error=7))
+    db = tmp_path / "s.duckdb"
+    ingest_paths([tmp_path / "logs"], db, correlate=False, chunk_bytes=8 * 1024)
+    assert [(f, h) for _, f, h in _event_files(db)] == [
+        (str(tmp_path / "logs" / h / "app.log"), h) for h in ("web-1", "web-2")
+    ]
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert "file" not in [c for c, *_ in con.execute("DESCRIBE event_rows").fetchall()]
+        per_file = con.execute("SELECT host, file, count(*) FROM events GROUP BY ALL ORDER BY host").fetchall()
+    assert [(h, n) for h, _, n in per_file] == [("web-1", 2000), ("web-2", 2000)]
+    assert all(f.endswith(f"/{h}/app.log") for h, f, _ in per_file)
+
+
+def test_a_file_read_again_keeps_its_number_and_only_its_new_rows(tmp_path):
+    log = tmp_path / "logs" / "web-1" / "app.log"
+    log.parent.mkdir(parents=True)
+    log.write_text(app_lines(0, 300))
+    db = tmp_path / "s.duckdb"
+    ingest_paths([tmp_path / "logs"], db, correlate=False)
+    before = _event_files(db)
+    log.write_text(app_lines(5000, 120))  # rotated: another head, read again from the start
+    assert ingest_paths([tmp_path / "logs"], db, correlate=False).files[0].status == "restarted"
+    assert _event_files(db) == before
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 120
+        assert con.execute("SELECT count(*) FROM event_rows").fetchone()[0] == 120
+
+
+def test_a_new_host_for_a_file_applies_to_its_new_rows_only(tmp_path):
+    """Appended lines read after the configured host changed carry the new host; the
+    rows read before keep theirs (the file gets a second number)."""
+    logs = tmp_path / "logs"
+    log = logs / "web-1" / "app.log"
+    log.parent.mkdir(parents=True)
+    first = app_lines(0, 100)
+    log.write_text(first)
+    db = tmp_path / "s.duckdb"
+    ingest_paths([logs], db, correlate=False)
+    (logs / "pipeline.toml").write_text('[defaults]\nhost = "renamed"\n')
+    with open(log, "a") as fh:
+        fh.write(app_lines(100, 40))
+    assert ingest_paths([logs], db, correlate=False).files[0].status == "appended"
+    assert [h for _, _, h in _event_files(db)] == ["web-1", "renamed"]
+    with duckdb.connect(str(db), read_only=True) as con:
+        hosts = con.execute("SELECT host, min(line_no) FROM events GROUP BY host ORDER BY 2").fetchall()
+    assert hosts == [("web-1", 1), ("renamed", first.count("\n") + 1)]

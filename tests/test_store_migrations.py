@@ -21,7 +21,12 @@ def _old_store(path, applied: int) -> None:
     con.close()
 
 
-@pytest.mark.parametrize("applied", [2, 3, 4], ids=["version-2", "version-3", "version-4"])
+# the columns a writer filled in versions 4 and 5 (host, file and id prefix on every row)
+STORED_V4 = ("ts", "source", "host", "file", "line_no", "level", "kind", "error_code", "conn_ref", "raw", "id_prefix",
+             "message_text", "msg_at")
+
+
+@pytest.mark.parametrize("applied", [2, 3, 4, 5], ids=["version-2", "version-3", "version-4", "version-5"])
 def test_an_older_store_is_migrated_and_keeps_its_events(tmp_path, applied):
     log = tmp_path / "logs" / "app.log"
     log.parent.mkdir()
@@ -36,11 +41,11 @@ def test_an_older_store_is_migrated_and_keeps_its_events(tmp_path, applied):
         rows = ref.execute(f"SELECT {', '.join(store.EVENT_COLUMNS)} FROM events").fetchall()
         if applied < 4:
             con.executemany(f"INSERT INTO events VALUES ({', '.join('?' * 12)})", rows)
-        else:  # version 4 derives event_id and message in generated columns
+        else:  # version 4 derives event_id and message in generated columns, version 5 in a view
             con.execute(f"CREATE TEMP TABLE given ({', '.join(f'{c} {t}' for c, t in store.EVENT_COLUMNS.items())})")
             con.executemany(f"INSERT INTO given VALUES ({', '.join('?' * 12)})", rows)
             con.execute(
-                f"""INSERT INTO events ({', '.join(store.EVENT_STORED_COLUMNS)})
+                f"""INSERT INTO {'events' if applied == 4 else 'event_rows'} ({', '.join(STORED_V4)})
                     SELECT ts, source, host, file, line_no, level, kind, error_code, conn_ref, raw,
                            {store.PREFIX_OF_EVENT_ID}, message, NULL FROM given"""
             )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from pipeline.store import EVENT_ROWS, event_id_sql, message_sql
+from pipeline.store import event_id_sql, event_rows_sql, message_sql
 
 # Server-side line categories (events from mysql/postgres sources).
 SERVER_CATEGORY_SQL = """
@@ -365,18 +365,18 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
             ) WHERE rn_hi <= {max(1, n_per - 1)} OR rn_lo = 1
         )
         SELECT p.grp, 'idle_fail' AS category, 'sqlalchemy' AS source, p.t_ms, 'checkout' AS kind, e.raw,
-               {message_sql("e")} AS line, e.file, e.line_no, {event_id_sql("e")} AS event_id, p.idle_s AS value,
+               {message_sql()} AS line, f.file, e.line_no, {event_id_sql()} AS event_id, p.idle_s AS value,
                (p.fail_ms - p.t_ms) / 1000.0 AS ref, p.host
-        FROM pick p JOIN {EVENT_ROWS} e ON e.rowid = p.rid
+        FROM pick p JOIN ({event_rows_sql()}) ON e.rowid = p.rid
         """,
     )
     rows_ok = _rows(
         con,
         f"""
         SELECT l.grp, 'idle_ok' AS category, 'sqlalchemy' AS source, epoch_ms(e.ts) AS t_ms, 'checkout' AS kind,
-               e.raw, {message_sql("e")} AS line, e.file, e.line_no, {event_id_sql("e")} AS event_id,
+               e.raw, {message_sql()} AS line, f.file, e.line_no, {event_id_sql()} AS event_id,
                l.ok_max AS value, NULL::DOUBLE AS ref
-        FROM c_idle_inc l JOIN {EVENT_ROWS} e ON e.rowid = l.ok_rid
+        FROM c_idle_inc l JOIN ({event_rows_sql()}) ON e.rowid = l.ok_rid
         WHERE l.valid
         """,
     )

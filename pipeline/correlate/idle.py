@@ -21,7 +21,7 @@ or less did: the limit is between ok_max and fail_min".
 
 from __future__ import annotations
 
-from pipeline.store import EVENT_ROWS
+from pipeline.store import event_rows_sql
 
 
 def build_pool(con, s: dict) -> None:
@@ -33,12 +33,12 @@ def build_pool(con, s: dict) -> None:
         f"""
         CREATE OR REPLACE TEMP TABLE c_checkouts AS
         WITH p AS (
-            SELECT rowid AS rid, host, hash(host, file, conn_ref) AS k, epoch_ms(ts) AS t_ms, line_no,
-                   CASE kind WHEN 'checkout' THEN 1 WHEN 'checkin' THEN 2
-                             WHEN 'invalidate' THEN 3 WHEN 'pre_ping_fail' THEN 4 ELSE 5 END AS kc
-            FROM {EVENT_ROWS}
-            WHERE source = 'sqlalchemy' AND conn_ref IS NOT NULL
-              AND kind IN ('checkout', 'checkin', 'invalidate', 'pre_ping_fail', 'conn_open', 'conn_close')
+            SELECT e.rowid AS rid, f.host, hash(e.file_id, e.conn_ref) AS k, epoch_ms(e.ts) AS t_ms, e.line_no,
+                   CASE e.kind WHEN 'checkout' THEN 1 WHEN 'checkin' THEN 2
+                               WHEN 'invalidate' THEN 3 WHEN 'pre_ping_fail' THEN 4 ELSE 5 END AS kc
+            FROM {event_rows_sql()}
+            WHERE e.source = 'sqlalchemy' AND e.conn_ref IS NOT NULL
+              AND e.kind IN ('checkout', 'checkin', 'invalidate', 'pre_ping_fail', 'conn_open', 'conn_close')
         ), q AS (
             SELECT rid, host, t_ms, kc,
                    lag(kc) OVER w AS prev_kc, lag(t_ms) OVER w AS prev_ms,

@@ -47,22 +47,20 @@ RELEASE_FILES = 64
 WRITER_SETTINGS = {"max_vacuum_tasks": 0}
 
 TABLES = ("events", "latency", "metrics", "rejects")
-# Where each table's rows are stored (events: behind the view readers query).
-STORED_IN = {**{table: table for table in TABLES}, "events": store_mod.EVENT_ROWS}
 
-# Columns the whole file shares (its path, host and event id prefix) are not staged
-# per row: DuckDB fills them in from parameters as it inserts.
+# Columns the whole file shares are not staged per row: DuckDB fills them in from
+# parameters as it inserts (events: the number of the file's row in event_files).
 INSERT_SQL = {
     "events": f"""INSERT INTO {store_mod.EVENT_ROWS} ({', '.join(store_mod.EVENT_STORED_COLUMNS)})
-                  SELECT ts, source, $host::VARCHAR, $file::VARCHAR, line_no, level, kind, error_code, conn_ref,
-                         raw, $id_prefix::VARCHAR, message_text, msg_at
+                  SELECT ts, source, $file_id::INTEGER, line_no, level, kind, error_code, conn_ref, raw,
+                         message_text, msg_at
                   FROM staged_rows""",
     "latency": "INSERT INTO latency SELECT ts, $host::VARCHAR, target, rtt_ms, lost, $file::VARCHAR, line_no FROM staged_rows",
     "metrics": "INSERT INTO metrics SELECT ts, $host::VARCHAR, name, value, $file::VARCHAR, line_no FROM staged_rows",
     "rejects": "INSERT INTO rejects SELECT $file::VARCHAR, line_no, reason, raw FROM staged_rows",
 }
 INSERT_PARAMS = {  # the parameters each statement uses
-    "events": ("id_prefix", "host", "file"),
+    "events": ("file_id",),
     "latency": ("host", "file"),
     "metrics": ("host", "file"),
     "rejects": ("file",),
@@ -85,7 +83,9 @@ def storable_events(events: pl.DataFrame) -> pl.DataFrame:
 
 
 def insert_rows(con, table: str, rows: pl.DataFrame, shared: dict) -> None:
-    """Insert one chunk's staged rows of ``table`` (inside the caller's transaction)."""
+    """Insert one chunk's staged rows of ``table`` (inside the caller's transaction).
+    ``shared``: the file's path, host and event id prefix, and, for events, its
+    ``file_id`` (see :func:`pipeline.store.file_id`)."""
     import polars as pl
 
     # string views: DuckDB reads polars' buffers without a copy
@@ -133,6 +133,7 @@ class StoreWriter:
         # writer-thread state
         self._con = None
         self._in_transaction: str | None = None  # the file whose transaction is open
+        self._file_id: int | None = None  # its number in event_files, once it has events
         self._failed: set[str] = set()
         self._written_since_open = 0
         self._commits_since_open = 0
@@ -200,9 +201,12 @@ class StoreWriter:
         if self._in_transaction != path:
             con.execute("BEGIN TRANSACTION")
             self._in_transaction = path
+            self._file_id = None
             if restart:
+                store_mod.delete_file_events(con, path)
                 for table in TABLES:
-                    con.execute(f"DELETE FROM {STORED_IN[table]} WHERE file = ?", [path])
+                    if table != "events":
+                        con.execute(f"DELETE FROM {table} WHERE file = ?", [path])
 
     def _insert(self, report, table, rows, shared, restart) -> None:
         path = shared["file"]
@@ -211,7 +215,9 @@ class StoreWriter:
         con = self._connection()  # failing to open the store fails the run, not the file
         try:
             self._begin(con, path, restart)
-            insert_rows(con, table, rows, shared)
+            if table == "events" and self._file_id is None:  # once per transaction: a rollback drops it
+                self._file_id = store_mod.file_id(con, path, shared["host"], shared["id_prefix"])
+            insert_rows(con, table, rows, {**shared, "file_id": self._file_id})
             self._written_since_open += rows.estimated_size()
         except Exception as exc:  # disk full, read-only file...: this file is not stored
             self._fail(report, path, exc)
