@@ -188,7 +188,7 @@ def w_build_store(src: str, dst: str, n_events: str) -> dict:
         con.execute(
             f"""
             INSERT INTO {store_mod.EVENT_ROWS} ({', '.join(store_mod.EVENT_STORED_COLUMNS)})
-            SELECT ts + {shift}, source_code, file_id + k.k * {top}, line_no, level, kind_code, error_code, conn_ref, raw,
+            SELECT ts + {shift}, source, file_id + k.k * {top}, line_no, level, kind, error_code, conn_ref, raw,
                    message_text, msg_at
             FROM src.{store_mod.EVENT_ROWS}, k WHERE ts + {shift} <= ?
             """,

@@ -191,28 +191,3 @@ def test_a_new_host_for_a_file_applies_to_its_new_rows_only(tmp_path):
     with duckdb.connect(str(db), read_only=True) as con:
         hosts = con.execute("SELECT host, min(line_no) FROM events GROUP BY host ORDER BY 2").fetchall()
     assert hosts == [("web-1", 1), ("renamed", first.count("\n") + 1)]
-
-
-def test_every_source_and_kind_is_stored_as_a_code_and_read_back_as_its_word():
-    """The stored lists follow pipeline.kinds (a new kind needs a migration, see
-    store.STORED_KINDS), and each word survives the round trip through its code."""
-    from pipeline.kinds import EVENT_KINDS, SOURCES
-
-    assert store.STORED_KINDS == tuple(EVENT_KINDS)
-    assert store.STORED_SOURCES == tuple(SOURCES)
-    pairs = [(s, k) for s in store.STORED_SOURCES for k in store.STORED_KINDS]
-    con = duckdb.connect()
-    store.migrate(con)
-    t = dt.datetime(2026, 11, 24, tzinfo=dt.timezone.utc)
-    store.insert_event_rows(con, [(f"x:{n}", t, s, "h", "/f", n, "INFO", k, None, None, "m", "r")
-                                  for n, (s, k) in enumerate(pairs, start=1)])
-    events = _events([("r", "m", False)] * 3).with_columns(
-        line_no=pl.Series([len(pairs) + 1, len(pairs) + 2, len(pairs) + 3]),
-        source=pl.Series(["sqlalchemy", "postgres", "app"]), kind=pl.Series(["checkout", "other", "not-a-kind"]),
-    )
-    insert_rows(con, "events", storable_events(events),
-                {"file": "/f", "host": "h", "id_prefix": "x:", "file_id": store.file_id(con, "/f", "h", "x:")})
-    got = con.execute("SELECT source, kind FROM events ORDER BY line_no").fetchall()
-    assert got == pairs + [("sqlalchemy", "checkout"), ("postgres", "other"), ("app", "other")]
-    raw_codes = con.execute("SELECT DISTINCT typeof(kind_code), typeof(source_code) FROM event_rows").fetchall()
-    assert raw_codes == [("UTINYINT", "UTINYINT")]

@@ -21,10 +21,7 @@ or less did: the limit is between ok_max and fail_min".
 
 from __future__ import annotations
 
-from pipeline.store import STORED_SOURCES, codes_sql, event_rows_sql, kind_sql
-
-
-POOL_KINDS = ("checkout", "checkin", "invalidate", "pre_ping_fail", "conn_open", "conn_close")
+from pipeline.store import event_rows_sql
 
 
 def build_pool(con, s: dict) -> None:
@@ -37,11 +34,11 @@ def build_pool(con, s: dict) -> None:
         CREATE OR REPLACE TEMP TABLE c_checkouts AS
         WITH p AS (
             SELECT e.rowid AS rid, f.host, hash(e.file_id, e.conn_ref) AS k, epoch_ms(e.ts) AS t_ms, e.line_no,
-                   CASE {kind_sql()} WHEN 'checkout' THEN 1 WHEN 'checkin' THEN 2
-                                     WHEN 'invalidate' THEN 3 WHEN 'pre_ping_fail' THEN 4 ELSE 5 END AS kc
+                   CASE e.kind WHEN 'checkout' THEN 1 WHEN 'checkin' THEN 2
+                               WHEN 'invalidate' THEN 3 WHEN 'pre_ping_fail' THEN 4 ELSE 5 END AS kc
             FROM {event_rows_sql()}
-            WHERE e.source_code = {codes_sql(['sqlalchemy'], STORED_SOURCES)} AND e.conn_ref IS NOT NULL
-              AND e.kind_code IN ({codes_sql(POOL_KINDS)})
+            WHERE e.source = 'sqlalchemy' AND e.conn_ref IS NOT NULL
+              AND e.kind IN ('checkout', 'checkin', 'invalidate', 'pre_ping_fail', 'conn_open', 'conn_close')
         ), q AS (
             SELECT rid, host, t_ms, kc,
                    lag(kc) OVER w AS prev_kc, lag(t_ms) OVER w AS prev_ms,

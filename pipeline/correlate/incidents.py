@@ -30,7 +30,7 @@ most; ``errors`` is the sum over hosts.
 from __future__ import annotations
 
 from pipeline.kinds import CLIENT_DROP_KINDS
-from pipeline.store import STORED_SOURCES, codes_sql, event_id_sql, event_rows_sql, kind_sql, message_sql, source_sql
+from pipeline.store import event_id_sql, event_rows_sql, message_sql
 
 CLIENT_SOURCES = ("app", "sqlalchemy")
 
@@ -46,12 +46,11 @@ def build_incidents(con, s: dict) -> int:
         f"""
         CREATE OR REPLACE TEMP TABLE c_drops AS
         WITH d AS (
-            SELECT e.rowid AS rid, {event_id_sql()} AS event_id, e.ts, {source_sql()} AS source, f.host, f.file,
-                   e.line_no, {kind_sql()} AS kind,
+            SELECT e.rowid AS rid, {event_id_sql()} AS event_id, e.ts, e.source, f.host, f.file, e.line_no, e.kind,
                    e.error_code, e.conn_ref, {message_sql()} AS message, e.raw, epoch_ms(e.ts) AS t_ms
             FROM {event_rows_sql()}
-            WHERE e.source_code IN ({codes_sql(CLIENT_SOURCES, STORED_SOURCES)})
-              AND e.kind_code IN ({codes_sql(CLIENT_DROP_KINDS)})
+            WHERE e.source IN ({_in_list(CLIENT_SOURCES)})
+              AND e.kind IN ({_in_list(CLIENT_DROP_KINDS)})
         ), o AS (
             SELECT *, t_ms - lag(t_ms) OVER (ORDER BY t_ms, event_id) AS dt_ms FROM d
         )

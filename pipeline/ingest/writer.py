@@ -52,7 +52,7 @@ TABLES = ("events", "latency", "metrics", "rejects")
 # parameters as it inserts (events: the number of the file's row in event_files).
 INSERT_SQL = {
     "events": f"""INSERT INTO {store_mod.EVENT_ROWS} ({', '.join(store_mod.EVENT_STORED_COLUMNS)})
-                  SELECT ts, source_code, $file_id::INTEGER, line_no, level, kind_code, error_code, conn_ref, raw,
+                  SELECT ts, source, $file_id::INTEGER, line_no, level, kind, error_code, conn_ref, raw,
                          message_text, msg_at
                   FROM staged_rows""",
     "latency": "INSERT INTO latency SELECT ts, $host::VARCHAR, target, rtt_ms, lost, $file::VARCHAR, line_no FROM staged_rows",
@@ -68,14 +68,10 @@ INSERT_PARAMS = {  # the parameters each statement uses
 
 
 def storable_events(events: pl.DataFrame) -> pl.DataFrame:
-    """Events as the store keeps them:
-
-    - a message that is the end of raw (a one-line event's text after its header) is
-      replaced by where it starts there (``msg_at``, in characters, as DuckDB's
-      ``substr`` counts); any other message is kept as text (``message_text``);
-    - source and kind become their place in ``store.STORED_SOURCES`` / ``STORED_KINDS``
-      (a kind outside that list, a parser's mistake, is stored as ``other``).
-    """
+    """Events as the store keeps them: a message that is the end of raw (a one-line
+    event's text after its header) is replaced by where it starts there (``msg_at``,
+    in characters, as DuckDB's ``substr`` counts); any other message is kept as text
+    (``message_text``)."""
     import polars as pl  # imported when rows are written (see pipeline.ingest.runner)
 
     raw, message = pl.col("raw"), pl.col("message")
@@ -83,19 +79,7 @@ def storable_events(events: pl.DataFrame) -> pl.DataFrame:
     return events.with_columns(
         message_text=pl.when(in_raw).then(pl.lit(None, pl.Utf8)).otherwise(message),
         msg_at=pl.when(in_raw).then((raw.str.len_chars() - message.str.len_chars()).cast(pl.Int32)),
-        source_code=_code(pl.col("source"), store_mod.STORED_SOURCES, "app"),
-        kind_code=_code(pl.col("kind"), store_mod.STORED_KINDS, "other"),
-    ).drop("message", "source", "kind")
-
-
-def _code(words: pl.Expr, stored: tuple[str, ...], fallback: str) -> pl.Expr:
-    """Each word's place in ``stored`` (a cast to an enum of those words: no lookup per row)."""
-    import polars as pl
-
-    return (
-        words.cast(pl.Enum(list(stored)), strict=False).to_physical()
-        .fill_null(stored.index(fallback)).cast(pl.UInt8)
-    )
+    ).drop("message")
 
 
 def insert_rows(con, table: str, rows: pl.DataFrame, shared: dict) -> None:
