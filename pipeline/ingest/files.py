@@ -33,6 +33,7 @@ HEAD_BYTES = 4096  # identity of a file: the md5 of its first bytes
 SNIFF_BYTES = 64 * 1024
 SNIFF_LINES = 200
 GZIP_MAGIC = b"\x1f\x8b"
+REPLACEMENT = "\ufffd".encode("utf-8")  # what stands for invalid UTF-8 and NUL bytes
 
 # Files in an input tree that are never logs.
 IGNORED_NAMES = {"pipeline.toml", ".DS_Store"}
@@ -181,7 +182,7 @@ def iter_chunks(
     """
     # a plain file is read straight into the chunk's buffer (no copy of its bytes
     # in Python); a .gz in pieces (see _read_block)
-    with (gzip.open(path, "rb") if compressed else open(path, "rb", buffering=0)) as fh:
+    with (open_text_stream(path, True) if compressed else open(path, "rb", buffering=0)) as fh:
         if start_offset:
             if compressed:
                 _skip(fh, start_offset)
@@ -354,11 +355,11 @@ def _lines_frame(body: bytes | bytearray, first_line: int) -> tuple[pl.DataFrame
             str(body, "utf-8")
         except UnicodeDecodeError:
             text = str(body, "utf-8", "replace")
-            replaced = text.count("\ufffd") - body.count("\ufffd".encode("utf-8"))  # not those already there
+            replaced = text.count("\ufffd") - body.count(REPLACEMENT)  # not those already there
             body = text.encode("utf-8")
     if b"\x00" in body:
         nul_lines = body.count(b"\x00")
-        body = body.replace(b"\x00", "\ufffd".encode("utf-8"))
+        body = body.replace(b"\x00", REPLACEMENT)
     ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 10) + 1
     if not body.endswith(b"\n"):  # the file's last line has no newline
         ends = np.append(ends, len(body))

@@ -46,7 +46,8 @@ RELEASE_FILES = 64
 # deleted rows are still dropped.
 WRITER_SETTINGS = {"max_vacuum_tasks": 0}
 
-TABLES = ("events", "latency", "metrics", "rejects")
+# Tables whose rows name their file by path (events name it by file_id: see _begin).
+PATH_TABLES = ("latency", "metrics", "rejects")
 
 # Columns the whole file shares are not staged per row: DuckDB fills them in from
 # parameters as it inserts (events: the number of the file's row in event_files).
@@ -204,9 +205,8 @@ class StoreWriter:
             self._file_id = None
             if restart:
                 store_mod.delete_file_events(con, path)
-                for table in TABLES:
-                    if table != "events":
-                        con.execute(f"DELETE FROM {table} WHERE file = ?", [path])
+                for table in PATH_TABLES:
+                    con.execute(f"DELETE FROM {table} WHERE file = ?", [path])
 
     def _insert(self, report, table, rows, shared, restart) -> None:
         path = shared["file"]
