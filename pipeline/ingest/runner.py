@@ -363,7 +363,7 @@ class Ingest:
         staged: dict[str, pl.DataFrame] = {}
         events = parsed.events
         if events.height:
-            # event_id, host and file are the same for the whole file: the insert adds them
+            # event_id, host and file are the same for the whole file: the insert adds its number
             events = redact_columns(events, ["message", "raw"], mask_column="raw")
             implausible = events.select(
                 ((pl.col("ts") < PLAUSIBLE_FROM) | (pl.col("ts") > _now() + dt.timedelta(days=2))).sum()
