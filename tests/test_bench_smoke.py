@@ -42,7 +42,7 @@ def test_run_quick_tiny(tmp_path):
     results = tmp_path / "results.json"
     proc = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--quick", "--tiny", "--data", str(tmp_path / "data"),
-         "--results", str(results), "--clean"],
+         "--results", str(results), "--clean", "--pairs", "2"],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -53,6 +53,10 @@ def test_run_quick_tiny(tmp_path):
         assert s["ingest_app"]["mb_per_s"] > 0 and s["duckdb_ref"]["mb_per_s"] > 0
         assert s["ingest_tree"]["rejects"] == 0
         assert s["ingest_tree"]["rss_mb"] > 0
+        # the reference and the pipeline ran in turns; the lower of two pairs' ratios is reported
+        assert len(s["pairs"]) == 2
+        assert s["ratio_app_vs_duckdb"] == min(pair["ratio"] for pair in s["pairs"])
+        assert s["ingest_app"]["rss_mb"] == max(pair["pipeline_rss_mb"] for pair in s["pairs"])
     inc = res["sizes"][-1]["incremental"]
     assert inc["unchanged_statuses"] == {"unchanged": res["sizes"][-1]["files"]}
     assert "appended" in inc["append_statuses"]
