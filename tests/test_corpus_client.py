@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -150,8 +151,25 @@ def test_oneliners(corpus):
         assert (row["kind"], row["error_code"]) == (kind, code), prefix
 
 
+# ProxySQL's own log carries a date (cut at its start on the first line) and a level on
+# every other line: a time-stamped log with levels is read (a learned layout), not skipped.
+TIMED_NON_PYTHON = "drivers/gh_proxysql-1600_proxysql-4031.log"
+
+
 def test_untimed_excerpts_are_reported_unknown_not_half_parsed(corpus, tmp_path):
     db = tmp_path / "u.duckdb"
-    summary = ingest_paths([corpus / rel for rel in UNTIMED], db, correlate=False)
+    untimed = [corpus / rel for rel in UNTIMED if rel != TIMED_NON_PYTHON]
+    summary = ingest_paths(untimed, db, correlate=False)
     assert {f.status for f in summary.files} == {"unknown"}
+    assert all("time stamp" in f.warnings[0] for f in summary.files)
     assert count(db, "events") == 0
+
+
+def test_a_timed_log_with_levels_is_read_whatever_its_layout(corpus, tmp_path):
+    db = tmp_path / "p.duckdb"
+    [report] = ingest_paths([corpus / TIMED_NON_PYTHON], db, correlate=False).files
+    assert report.status == "new" and report.format == "python_text"
+    assert report.lines == report.accounted
+    with duckdb.connect(str(db), read_only=True) as con:
+        kinds = dict(con.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
+    assert kinds.get("idle_disconnect", 0) >= 1

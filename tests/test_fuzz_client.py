@@ -42,7 +42,8 @@ def test_application_parsers_never_raise(lines, final):
 @fuzz_settings
 @given(st.binary(max_size=2000))
 def test_detector_and_every_family_survive_arbitrary_bytes(data):
-    family, reason = detect.choose(data)
+    found = detect.choose(data)
+    family, reason = found.family, found.reason
     assert reason
     frame, _, _ = _lines_frame(data or b"\n", 1)
     for fam in all_families():
@@ -65,7 +66,7 @@ def test_well_formed_lines_keep_parsing_after_a_mutation_elsewhere(lines, index,
 
 def _layout_differs(line, lines) -> bool:
     # a file mixing layouts parses with the majority layout; lines of another layout fold
-    layout, _, _ = python_text._best_layout([ln for ln in lines if ln.strip()])
+    layout, _ = python_text._best_layout([ln for ln in lines if ln.strip()])
     import re
     return layout is None or not re.match(layout.pattern, line)
 

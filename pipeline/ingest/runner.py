@@ -248,10 +248,11 @@ class Ingest:
         if problem:
             report.status, report.error = "error", problem
             return
-        family, reason = detect.choose(head, settings.format)
+        detection = detect.choose(head, settings.format)
+        family = detection.family
         if family is None:
             report.status = "unknown"
-            report.warnings.append(reason)
+            report.warnings.append(detection.reason)
             if stored is not None and stored["format"] != "unknown":
                 # it used to be a log we understood: drop its old rows with it
                 self._commit_async(report, partial(self._files_row, path, stat, compressed, settings,
@@ -266,6 +267,8 @@ class Ingest:
                                          "file": spath}, restart=restart)
         segment_bytes = 0
         ctx = FileContext(path=spath, host=settings.host, timezone=settings.timezone, state=state)
+        # the envelope a file was first read with stays its envelope when it grows
+        ctx.state.setdefault("envelopes", detection.envelopes)
         offset, line_no = start_offset, start_line
         carry: pl.DataFrame | None = None
         try:
@@ -468,13 +471,15 @@ def _safe_head_md5(path: Path, length: int) -> str | None:
 
 
 def _safe_parse(family, frame: pl.DataFrame, ctx: FileContext) -> Parsed:
-    """A parser bug must not lose lines: the whole chunk becomes rejects with the error."""
+    """The chunk's envelope removed and its payload parsed by the family.  A parser bug
+    must not lose lines: the whole chunk then becomes rejects with the error."""
     import polars as pl
 
+    from pipeline.ingest import envelopes
     from pipeline.ingest.families.base import Parsed
 
     try:
-        return family.parse(frame, ctx)
+        return envelopes.parse(family, frame, ctx)
     except Exception as exc:  # noqa: BLE001 - any parser failure is reported, not raised
         return Parsed(
             rejects=frame.select(

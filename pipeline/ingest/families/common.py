@@ -40,25 +40,55 @@ def fold(chunk: pl.DataFrame, starts: pl.Expr | pl.Series) -> tuple[pl.DataFrame
         _ev=pl.col("_start").cast(pl.Int64).cum_sum()
     )
     if df.height and df["_ev"][0] == 0:  # lines before the first event start
-        orphans = df.filter(pl.col("_ev") == 0).select("line_no", "line")
+        orphans = df.filter(pl.col("_ev") == 0).select("line_no", "line", *_ENVELOPE_COLUMNS.intersection(df.columns))
+        orphans = _as_written(orphans)
         df = df.filter(pl.col("_ev") > 0)
     else:
         orphans = df.clear().select("line_no", "line")
     heads = df.filter(pl.col("_start"))
-    cont = df.filter(~pl.col("_start")).select("_ev", "line")
-    if cont.height:
-        agg = cont.group_by("_ev").agg(pl.col("line").str.join("\n").alias("_cont"), pl.len().alias("_nc"))
-        # event k (1-based) is row k-1 of heads: place the joined continuations by
-        # position instead of joining on _ev and sorting back
-        at = agg["_ev"] - 1
-        line = heads["line"]
-        # only the few events with continuations get new text; the others keep their line
-        raw = line.clone().scatter(at, line.gather(at) + "\n" + agg["_cont"])
-        extra = pl.zeros(heads.height, pl.Int64, eager=True).scatter(at, agg["_nc"].cast(pl.Int64))
-        heads = heads.with_columns(raw=raw, n_lines=1 + extra)
-    else:
-        heads = heads.with_columns(raw=pl.col("line"), n_lines=pl.lit(1, pl.Int64))
+    # an envelope was removed: raw keeps the lines as written, the payload is classified
+    texts = {"raw": "line", **({"_raw_orig": "_orig"} if "_orig" in df.columns else {})}
+    per_row = pl.col("_nl") if "_nl" in df.columns else pl.lit(1, pl.Int64)
+    cont = df.filter(~pl.col("_start"))
+    if cont.height == 0:
+        heads = heads.with_columns(**{out: pl.col(col) for out, col in texts.items()}, n_lines=per_row)
+        return heads.drop("_start", "_ev"), orphans
+    # only continuation lines are aggregated (most events are one line), then placed by
+    # position: event k (1-based) is row k-1 of heads.  Only the few events with
+    # continuations get new text; the others keep their line.
+    agg = cont.group_by("_ev").agg(
+        *[pl.col(col).str.join("\n").alias(f"_c{out}") for out, col in texts.items()],
+        per_row.sum().alias("_nc") if "_nl" in df.columns else pl.len().alias("_nc"),
+    )
+    at = agg["_ev"] - 1
+    new = {}
+    for out, col in texts.items():
+        line = heads[col]
+        new[out] = line.clone().scatter(at, line.gather(at) + "\n" + agg[f"_c{out}"])
+    own = heads["_nl"] if "_nl" in df.columns else pl.repeat(1, heads.height, dtype=pl.Int64, eager=True)
+    extra = pl.zeros(heads.height, pl.Int64, eager=True).scatter(at, agg["_nc"].cast(pl.Int64))
+    heads = heads.with_columns(**new, n_lines=own + extra)
     return heads.drop("_start", "_ev"), orphans
+
+
+# Columns an envelope adds to a chunk (see pipeline/ingest/envelopes.py)
+_ENVELOPE_COLUMNS = {"_orig", "_nl"}
+
+
+def _as_written(orphans: pl.DataFrame) -> pl.DataFrame:
+    """Rejected lines as written: the envelope kept, lines an envelope joined split again."""
+    if "_orig" not in orphans.columns:
+        return orphans.select("line_no", "line")
+    out = orphans.select("line_no", line=pl.col("_orig"))
+    if "_nl" in orphans.columns and (orphans["_nl"] > 1).any():
+        out = (
+            out.with_columns(pl.col("line").str.split("\n"))
+            .with_columns(_i=pl.int_ranges(0, pl.col("line").list.len()))
+            .explode("line", "_i")
+            .with_columns(line_no=pl.col("line_no") + pl.col("_i"))
+            .drop("_i")
+        )
+    return out
 
 
 def pending_from(heads: pl.DataFrame, final: bool) -> int | None:
@@ -84,6 +114,8 @@ def to_utc(naive: pl.Expr, tz: str) -> pl.Expr:
 def event_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """Select and cast the event columns in schema order; missing ones become null."""
     cols = []
+    if "_raw_orig" in frame.columns:  # an envelope was removed: store the lines as written
+        frame = frame.with_columns(raw=pl.col("_raw_orig"))
     for name, dtype in EVENT_SCHEMA.items():
         if name in frame.columns:
             cols.append(pl.col(name).cast(dtype))

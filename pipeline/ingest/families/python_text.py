@@ -19,9 +19,18 @@ Layouts (``TS`` is ``2026-11-24 23:50:01,123``, with ``.``/``,``/no fraction, or
 ``loguru``          ``TS | LEVEL    | name:func:line - msg``
 ``colon``           ``TS:thread:LEVEL:name:msg``
 ``thread``          ``TS LEVEL [thread] [file:line] - msg``
+``tornado``         ``[E 261120 13:45:01 mod:12] msg``
 ==================  ===========================================================
 
-A ``name   | `` prefix (docker compose) is stripped when most lines carry it.
+Any other layout is learned from the file's first lines (``layout_inference.py``): where
+the time stamp is and how it is written, the level, bracketed and padded fields.  Named
+layouts come first where they fit, because they give fields a meaning (the logger name).
+
+Envelopes (docker compose, ``docker logs -t``, Kubernetes, journald...) are removed before
+this family sees a line (``pipeline/ingest/envelopes.py``).  When the envelope carries the
+time and the payload does not (``ERROR:app:msg`` under ``docker logs -t``), every payload
+line that is not a continuation starts an event at the envelope's time.
+
 Time stamps without an offset are in the file's configured zone.
 """
 
@@ -33,6 +42,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipeline.ingest.classify import classify
+from pipeline.ingest.families import layout_inference
 from pipeline.ingest.families.base import FileContext, Parsed
 from pipeline.ingest.families.common import (
     concat_rejects,
@@ -66,9 +76,10 @@ class Layout:
     header: str
     with_offset: bool = False
     ts_format: str | None = None  # None: derived from the file's own stamps
-    # Every line carries the prefix (docker's own time stamps): a line starts an
-    # event only when its payload does not look like a traceback continuation.
-    prefix_only: bool = False
+    # For layouts learned from the file: how its stamp is written (layout_inference.STAMPS);
+    # None and no ``ts`` group: the time comes from the envelope.
+    stamp: str | None = None
+    inferred: bool = False
     # (separator, field names) when the header is its fields joined by a literal none
     # of them can contain: a line the header matches is then split on that literal,
     # which costs less than half of the regex's captures.
@@ -77,6 +88,10 @@ class Layout:
     @property
     def pattern(self) -> str:
         return rf"^(?P<_h>{self.header})"
+
+    @property
+    def has_ts(self) -> bool:
+        return "(?P<ts>" in self.header
 
 
 LAYOUTS: list[Layout] = [
@@ -102,13 +117,6 @@ LAYOUTS: list[Layout] = [
         rf"\[(?P<level>[DIWEC]) (?P<ts>{D}{{6}} {D}{{2}}:{D}{{2}}:{D}{{2}}) (?P<logger>[^\]\s]+)\] ",
         ts_format="%y%m%d %H:%M:%S",
     ),
-    # docker logs --timestamps: 2017-05-30T14:14:14.054758090Z payload
-    Layout(
-        "docker",
-        rf"(?P<ts>{D}{{4}}-{D}{{2}}-{D}{{2}}T{D}{{2}}:{D}{{2}}:{D}{{2}}(?:\.{D}{{1,9}})?)Z ",
-        ts_format="%Y-%m-%dT%H:%M:%S%.f",
-        prefix_only=True,
-    ),
 ]
 TORNADO_LEVELS = {"D": "DEBUG", "I": "INFO", "W": "WARNING", "E": "ERROR", "C": "CRITICAL"}
 # A header's level is one of LEVEL_WORDS (or a tornado letter, spelled out first), so
@@ -117,15 +125,7 @@ TORNADO_LEVELS = {"D": "DEBUG", "I": "INFO", "W": "WARNING", "E": "ERROR", "C": 
 _WORDS = [*LEVEL_WORDS, *TORNADO_LEVELS.values()]
 NORMAL_LEVEL = dict(zip(_WORDS, pl.select(normalize_level(pl.lit(pl.Series(_WORDS)))).to_series().to_list()))
 LAYOUT_BY_NAME = {layout.name: layout for layout in LAYOUTS}
-_COMPILED = [(layout, re.compile(layout.pattern)) for layout in LAYOUTS]
-
-# Wrappers some collectors add in front of every line; stripped when most lines have one.
-PREFIXES = {
-    "compose": r"^[\w.\-]+\s+\|(?: |$)",  # docker compose: "api-1   | "
-    "syslog": r"^[A-Z][a-z]{2} [ \d]?\d \d\d:\d\d:\d\d \S+ [^:\s]+: ",  # journald/syslog
-}
-_PREFIXES = {name: re.compile(rx) for name, rx in PREFIXES.items()}
-
+_COMPILED_BY_NAME = {layout.name: re.compile(layout.pattern) for layout in LAYOUTS}
 
 # Lines that continue an event (tracebacks, SQLAlchemy's [SQL: ...] trailers): they do
 # not count against a layout when sniffing, or a file of long tracebacks would look foreign.
@@ -135,96 +135,106 @@ _CONTINUATION = re.compile(
 )
 
 
-def _choose_layouts(lines: list[str]) -> tuple[list[Layout], str | None, float]:
-    """The layouts a file's lines use, the wrapper prefix to strip, and how well they fit.
+def _choose_layouts(lines: list[str], *, need_ts: bool = True) -> tuple[list[Layout], float]:
+    """The layouts a file's lines use, and how well they fit.
 
-    Most files use one layout, but some interleave two (gunicorn's own lines between
-    the application's, say): the layout matching most lines comes first, then any
-    that match at least two more lines.  Lines of a layout left out would be folded
-    into the event before them, hiding their time and their error.  The share is the
-    fraction of the lines that could start an event which one of the layouts matches.
+    The candidates are the named layouts and the layouts learned from these lines
+    (:mod:`layout_inference`); named ones win ties.  Most files use one layout, but some
+    interleave two (gunicorn's own lines between the application's, say): the layout
+    matching most lines comes first, then any that match at least two more lines.  Lines
+    of a layout left out would be folded into the event before them, hiding their time
+    and their error.  The share is the fraction of the lines that could start an event
+    which one of the layouts matches.  ``need_ts=False``: the time comes from an envelope,
+    and a header needs only a level.
     """
     if not lines:
-        return [], None, 0.0
-    prefix = None
-    candidates = lines
-    for name, rx in _PREFIXES.items():
-        if sum(1 for ln in lines if rx.match(ln)) > len(lines) / 2:
-            prefix = name
-            candidates = [rx.sub("", ln, count=1) for ln in lines]
-            break
-    matched = {layout.name: {i for i, ln in enumerate(candidates) if rx.match(ln)} for layout, rx in _COMPILED}
+        return [], 0.0
+    candidates = [*(LAYOUTS if need_ts else []), *_learned(lines, need_ts)]
+    matched = {lay.name: {i for i, ln in enumerate(lines) if rx.match(ln)} for lay, rx in _compiled(candidates)}
     chosen: list[Layout] = []
     covered: set[int] = set()
     while len(chosen) < 3:
-        pool = [lay for lay in LAYOUTS if lay not in chosen and not (chosen and lay.prefix_only)]
+        pool = [lay for lay in candidates if lay not in chosen]
         gains = {lay.name: len(matched[lay.name] - covered) for lay in pool}
         if not gains:
             break
-        best = max(pool, key=lambda lay: (gains[lay.name], -LAYOUTS.index(lay)))
+        best = max(pool, key=lambda lay: (gains[lay.name], -candidates.index(lay)))
         if gains[best.name] < (1 if not chosen else 2):
             break
         chosen.append(best)
         covered |= matched[best.name]
-        if best.prefix_only:
-            break
     if not chosen:
-        return [], prefix, 0.0
-    others = sum(1 for i, ln in enumerate(candidates) if i not in covered and not _CONTINUATION.match(ln))
-    share = len(covered) / (len(covered) + others)
-    if chosen[0].prefix_only:  # a bare time stamp proves little: demand more
-        share *= 0.8
-    return chosen, prefix, share
+        return [], 0.0
+    others = sum(1 for i, ln in enumerate(lines) if i not in covered and not _CONTINUATION.match(ln))
+    return chosen, len(covered) / (len(covered) + others)
 
 
-def _best_layout(lines: list[str]) -> tuple[Layout | None, str | None, float]:
+def _learned(lines: list[str], need_ts: bool) -> list[Layout]:
+    """Layouts learned from the lines, as :class:`Layout` s named ``learned<i>``."""
+    return [
+        Layout(f"learned{i}", inferred.header, stamp=inferred.stamp, inferred=True)
+        for i, inferred in enumerate(layout_inference.infer(lines, need_ts=need_ts))
+    ]
+
+
+def _compiled(layouts: list[Layout]) -> list[tuple[Layout, re.Pattern]]:
+    return [(lay, _COMPILED_BY_NAME.get(lay.name) or re.compile(lay.pattern)) for lay in layouts]
+
+
+def _best_layout(lines: list[str]) -> tuple[Layout | None, float]:
     """The main layout of these lines (see :func:`_choose_layouts`)."""
-    layouts, prefix, share = _choose_layouts(lines)
-    return (layouts[0] if layouts else None), prefix, share
+    layouts, share = _choose_layouts(lines)
+    return (layouts[0] if layouts else None), share
+
+
+def _score(layouts: list[Layout], share: float) -> float:
+    """Half of the lines that could start an event is convincing (the rest may be print()
+    output or another program's lines interleaved).  A learned layout scores at most 0.9:
+    a server family whose strict layout explains the same lines wins."""
+    if not layouts:
+        return 0.0
+    score = min(1.0, 0.25 + share) if share >= 0.5 else share / 2
+    return min(score, 0.9) if layouts[0].inferred else score
 
 
 class PythonTextFamily:
     name = "python_text"
 
     def sniff(self, head: list[str]) -> float:
-        layouts, _, share = _choose_layouts(head)
-        if not layouts:
-            return 0.0
-        # half of the lines that could start an event is convincing (the rest may be
-        # print() output or another program's lines interleaved)
-        return min(1.0, 0.25 + share) if share >= 0.5 else share / 2
+        return _score(*_choose_layouts(head))
+
+    def sniff_stamped(self, head: list[str]) -> float:
+        """The score when an envelope gives every line a time: any text with levels reads
+        well, plain text still reads (each line an event at the envelope's time)."""
+        timed = self.sniff(head)
+        if timed >= 0.5:
+            return timed
+        layouts, share = _choose_layouts(head, need_ts=False)
+        return 0.8 if layouts and share >= 0.3 else 0.6
 
     def parse(self, chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
-        state = ctx.state
-        if "layouts" not in state:
-            layouts, prefix, _ = _choose_layouts(chunk["line"].head(200).to_list())
-            if not layouts:
-                return Parsed(
-                    rejects=reject_frame(chunk, "no line matches a known Python logging layout"),
-                    pending_from=None,
-                )
-            state["layouts"], state["prefix"] = [lay.name for lay in layouts], prefix
-        layouts = [LAYOUT_BY_NAME[name] for name in state["layouts"]]
-        layout = layouts[0]
-
-        line = pl.col("line")
-        if state.get("prefix"):
-            line = line.str.replace(PREFIXES[state["prefix"]], "")
-        frame = _extract(chunk.with_columns(line=line), layouts)
-        starts = pl.col("ts").is_not_null()
-        if layout.prefix_only:
-            starts = starts & ~pl.col("msg").fill_null("").str.contains(_CONTINUATION.pattern)
-            frame = frame.with_columns(line=pl.coalesce("msg", "line"))
+        layouts = _layouts_of(chunk, ctx.state)
+        if layouts is None:
+            return Parsed(
+                rejects=reject_frame(chunk, "no line matches a known Python logging layout"),
+                pending_from=None,
+            )
+        frame = _extract(chunk, layouts)
+        starts = pl.col("_layout").is_not_null()
+        if ctx.state.get("envelope_time"):  # any payload line that is not a continuation
+            starts = starts | ~pl.col("line").str.contains(_CONTINUATION.pattern)
         if any(lay.name == "tornado" for lay in layouts):
             frame = frame.with_columns(level=pl.col("level").replace(TORNADO_LEVELS))
 
         heads, orphans = fold(frame, starts)
         pending = pending_from(heads, ctx.final)
-        heads = heads.with_columns(ts=_all_timestamps(heads, layouts, state, ctx.timezone))
-        heads = heads.with_columns(
-            level=pl.col("level").replace_strict(NORMAL_LEVEL, default=None, return_dtype=pl.Utf8),
-            message=pl.col("msg"),
-        )
+        ts = _all_timestamps(heads, layouts, ctx.state, ctx.timezone)
+        if "_env_ts" in heads.columns:  # the envelope's time where the payload has none
+            ts = ts.fill_null(heads["_env_ts"])
+        level = pl.col("level").replace_strict(NORMAL_LEVEL, default=None, return_dtype=pl.Utf8)
+        if "_env_level" in heads.columns:
+            level = level.fill_null(pl.col("_env_level"))
+        heads = heads.with_columns(ts=ts, level=level, message=pl.coalesce("msg", "line"))
         heads, bad_ts = split_bad_timestamps(heads, ctx.timezone)
         heads = classify(heads, logger_col="logger")
         return Parsed(
@@ -235,7 +245,6 @@ class PythonTextFamily:
             pending_from=pending,
         )
 
-
     @staticmethod
     def _timestamps(heads: pl.DataFrame, layout: Layout, state: dict, tz: str) -> pl.Series:
         """UTC time stamps of the event heads.
@@ -245,26 +254,58 @@ class PythonTextFamily:
         separator goes through a slower normalizing parse.
         """
         text = heads["ts"]
-        if heads.height == 0:
-            return pl.Series("ts", [], pl.Datetime("us", "UTC"))
+        if heads.height == 0 or not layout.has_ts:
+            return pl.Series("ts", [None] * heads.height, pl.Datetime("us", "UTC"))
         if layout.with_offset:
             return text.str.to_datetime(
                 "%Y-%m-%d %H:%M:%S %z", strict=False, time_zone="UTC", cache=False
             ).dt.cast_time_unit("us").alias("ts")
+        if layout.inferred:
+            return pl.select(read_stamps(pl.lit(text), layout.stamp, tz)).to_series().alias("ts")
         formats = state.setdefault("ts_formats", {})
-        fmt = layout.ts_format or formats.get(layout.name) or _stamp_format(text[0])
+        fmt = layout.ts_format or formats.get(layout.name) or _stamp_format(text.drop_nulls().first() or "")
         formats.setdefault(layout.name, fmt)
         # no cache: a log's stamps are nearly all distinct, and caching them costs 80% more
         parsed = text.str.to_datetime(fmt, strict=False, time_unit="us", cache=False)
-        if parsed.null_count():
+        if parsed.null_count() > text.null_count():
             slow = (
                 text.str.replace(",", ".", literal=True)
                 .str.replace("T", " ", literal=True)
                 .str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us", cache=False)
             )
             parsed = parsed.fill_null(slow) if layout.ts_format is None else parsed
-        zone = "UTC" if layout.name == "docker" else tz
-        return pl.select(to_utc(pl.lit(parsed), zone)).to_series().alias("ts")
+        return pl.select(to_utc(pl.lit(parsed), tz)).to_series().alias("ts")
+
+
+def _layouts_of(chunk: pl.DataFrame, state: dict) -> list[Layout] | None:
+    """The file's layouts: chosen from its first lines at its first chunk and kept in
+    ``state`` (learned layouts with their regex), so a later run reads it the same way."""
+    if "layouts" not in state or any(
+        name not in LAYOUT_BY_NAME and name not in state.get("learned", {}) for name in state["layouts"]
+    ):
+        head = [ln for ln in chunk["line"].head(200).to_list() if ln and ln.strip()]
+        layouts, share = _choose_layouts(head)
+        timed_by_envelope = "_env_ts" in chunk.columns and chunk["_env_ts"].is_not_null().any()
+        if timed_by_envelope and (not layouts or share < 0.5):
+            layouts, _ = _choose_layouts(head, need_ts=False)
+            state["envelope_time"] = True
+            if not layouts:  # no level either: every line that is not a continuation
+                layouts = [ENVELOPE_ONLY]
+        if not layouts:
+            return None
+        state["layouts"] = [lay.name for lay in layouts]
+        state["learned"] = {lay.name: {"header": lay.header, "stamp": lay.stamp} for lay in layouts if lay.inferred}
+    learned = state.get("learned", {})
+    return [
+        LAYOUT_BY_NAME.get(name)
+        or Layout(name, learned[name]["header"], stamp=learned[name]["stamp"], inferred=True)
+        for name in state["layouts"]
+    ]
+
+
+# Payloads of an envelope that gives the time, with no header at all: a line's header is
+# empty, so every line that is not a continuation starts an event (see PythonTextFamily.parse).
+ENVELOPE_ONLY = Layout("envelope_only", r"\b\B", inferred=True)  # a header that never matches
 
 
 def _extract(frame: pl.DataFrame, layouts: list[Layout]) -> pl.DataFrame:
@@ -354,6 +395,26 @@ def _all_timestamps(heads: pl.DataFrame, layouts: list[Layout], state: dict, tz:
             part = PythonTextFamily._timestamps(heads.filter(mask), layout, state, tz)
             out = out.scatter(mask.arg_true(), part)
     return out
+
+
+def read_stamps(text: pl.Expr, stamp: str | None, tz: str) -> pl.Expr:
+    """Time stamps as a learned layout found them (``layout_inference.STAMPS``) -> UTC.
+    A stamp with a zone or offset is exact; one without is in the file's zone ``tz``."""
+    text = text.str.replace(",", ".", literal=True)
+    if stamp == "clf":  # 02/May/2023:10:01:02 +0000
+        return text.str.to_datetime("%d/%b/%Y:%H:%M:%S %z", strict=False, time_zone="UTC", time_unit="us")
+    if stamp == "dmy":
+        naive = text.str.to_datetime("%d.%m.%Y %H:%M:%S%.f", strict=False, time_unit="us")
+        return to_utc(naive, tz)
+    if stamp == "yymmdd":
+        naive = text.str.to_datetime("%y%m%d %H:%M:%S%.f", strict=False, time_unit="us")
+        return to_utc(naive, tz)
+    # iso and slash: "2023-05-02T10:01:02.123+0000", "2023/05/02 10:01:02", "... UTC"
+    text = text.str.replace_all("/", "-", literal=True).str.replace("T", " ", literal=True)
+    text = text.str.replace(r" ?UTC$", "Z").str.replace(r" ([+-]\d\d:?\d\d|Z)$", "$1")
+    zoned = text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%#z", strict=False, time_zone="UTC", time_unit="us")
+    naive = text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us")
+    return pl.when(text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$")).then(zoned).otherwise(to_utc(naive, tz))
 
 
 def _stamp_format(stamp: str) -> str:
