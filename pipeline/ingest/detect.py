@@ -30,7 +30,8 @@ RECORD_FAMILIES = ("python_text", "mysql_error", "mariadb", "postgres")
 # A time stamp near the start of a line: ISO or slashed dates, MySQL 5.5's YYMMDD, syslog's
 # "Jan  2 03:04:05", common log format, dotted European dates.
 STAMP_NEAR_START = re.compile(
-    r"^\S.{0,40}?(?:\d{4}[-/]\d\d[-/]\d\d[ T] ?\d{1,2}:\d\d:\d\d|\b\d{6} +\d{1,2}:\d\d:\d\d"
+    r"^(?!\s).{0,40}?(?:\d{4}[-/]\d\d[-/]\d\d(?:[ T]|, ) ?\d{1,2}:\d\d:\d\d|\b\d{6} +\d{1,2}:\d\d:\d\d"
+    r"|\b\d\d-\d\d-\d\d \d\d:\d\d:\d\d"
     r"|[A-Z][a-z]{2} [ \d]?\d \d\d:\d\d:\d\d|\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d|\d\d\.\d\d\.\d{4} \d\d:\d\d)"
 )
 

@@ -90,7 +90,11 @@ ENVELOPES: list[Envelope] = [
     Envelope("rancher", "Rancher log export (`25/9/2021 20:00:33 | ...`)",
              r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d\d:\d\d \| "),
     # docker compose v1 "web_1  | ", v2 "web-1  | " (padded to the longest service name)
-    Envelope("compose", "docker compose (`service-1  | ...`)", r"^[A-Za-z0-9][\w.\-]*\s+\|(?: |$)"),
+    # (colour codes around the name, their escape byte sometimes lost in a paste)
+    Envelope("compose", "docker compose (`service-1  | ...`)",
+             r"^(?:\x1b?\[\d+(?:;\d+)*m)?[A-Za-z0-9][\w.\-]*\s+\|(?:\x1b?\[0?m)?(?: |$)"),
+    # process-compose / honcho-style process tags: "[postgres       ] "
+    Envelope("process_tag", "a padded process name in brackets (`[postgres    ] ...`)", r"^\[[\w.\-]+ +\] "),
     # a docker local-time stamp in front of the payload's own date: keep the payload's
     Envelope("local_ts", "a local time stamp in front of the payload's own date",
              r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\d{4}-\d\d-\d\d[ T])", keep="$1"),

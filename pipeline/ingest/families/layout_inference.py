@@ -26,14 +26,26 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pipeline.ingest.families.server_common import ZONE_ABBREV_MINUTES
+
+# Zone names a stamp may end with (a closed list: "INFO" after a stamp is a level).
+ZONE_NAMES = sorted(
+    {*ZONE_ABBREV_MINUTES, "IST", "BRT", "BRST", "ART", "CAT", "EAT", "WAT", "SAST", "PHT", "ICT", "WIB", "PKT"},
+    key=lambda z: (-len(z), z),
+)
+ZONE_RX = "(?:" + "|".join(ZONE_NAMES) + ")"
+
 # Time stamps: (name, regex).  Each name has a reader in python_text._read_stamps.
 STAMPS: list[tuple[str, str]] = [
     # ISO-8601 date and time, "T" or a space, optional fraction (. or ,), optional zone
-    ("iso", r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?: ?(?:Z|[+-]\d\d:?\d\d)\b)?(?: UTC\b)?"),
+    # (Airflow writes "2022-03-07, 12:19:30 IST"; zone names other than UTC/GMT are ambiguous
+    # and read in the file's zone)
+    ("iso", r"\d{4}-\d\d-\d\d(?:T|,? )\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?: ?(?:Z|[+-]\d\d:?\d\d)\b| " + ZONE_RX + r"\b)?"),
     ("slash", r"\d{4}/\d\d/\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?"),  # 2023/05/02 10:01:02
     ("clf", r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d ?[+-]\d{4}"),  # 02/May/2023:10:01:02 +0000
     ("dmy", r"\d\d\.\d\d\.\d{4} \d\d:\d\d:\d\d(?:[.,]\d{1,9})?"),  # 02.05.2023 10:01:02
     ("yymmdd", r"\d{6} \d\d:\d\d:\d\d(?:[.,]\d{1,6})?"),  # 230502 10:01:02
+    ("ymd2", r"\d\d-\d\d-\d\d \d\d:\d\d:\d\d(?:[.,]\d{1,6})?"),  # 23-05-02 10:01:02 (Home Assistant 0.4x)
 ]
 STAMP_RES = {name: re.compile(rx) for name, rx in STAMPS}
 
@@ -48,6 +60,9 @@ LEVEL_SPELLINGS = sorted(
 )
 LEVEL_RX = "(?:" + "|".join(LEVEL_SPELLINGS) + ")"
 _LEVEL = re.compile(LEVEL_RX + r"(?![A-Za-z0-9_])")
+# a level's initial glued to the logger by a slash (Airflow 2.6's "E/LocalTaskJob")
+LETTER_RX = "[DIWEFC]"
+_LETTER = re.compile(LETTER_RX + r"(?=/[A-Za-z])")
 
 OPEN_CLOSE = {"[": "]", "(": ")", "{": "}", "<": ">"}
 SEPARATORS = set("-|:,;=>/#*~")
@@ -73,12 +88,12 @@ class Inferred:
 def tokens(line: str, *, need_ts: bool = True) -> list[tuple[str, str]] | None:
     """The header tokens of one line as (type, text), or None when the line has no header.
 
-    Types: ``TS:<stamp>``, ``LVL``, ``FIELD`` (bracketed), ``WORD``, ``WS``, ``LIT``.
+    Types: ``TS:<stamp>``, ``LVL``, ``LETTER`` (a level's initial), ``FIELD`` (bracketed), ``WORD``, ``WS``, ``LIT``.
     """
     out: list[tuple[str, str]] = []
     pos, seen_ts, seen_lvl = 0, False, False
     while pos < len(line) and len(out) < MAX_TOKENS:
-        if seen_lvl and (seen_ts or not need_ts) and _message_starts(line, pos, out):
+        if (seen_lvl or _stamp_leads(out)) and (seen_ts or not need_ts) and _message_starts(line, pos, out):
             break
         found = None
         if not seen_ts:
@@ -92,6 +107,8 @@ def tokens(line: str, *, need_ts: bool = True) -> list[tuple[str, str]] | None:
             m = _LEVEL.match(line, pos)
             if m and (pos == 0 or not line[pos - 1].isalnum()) and (need_ts or _plainly_a_level(line, m)):
                 found, seen_lvl = ("LVL", m.group(0)), True
+            elif seen_ts and (m := _LETTER.match(line, pos)) and not line[pos - 1].isalnum():
+                found, seen_lvl = ("LETTER", m.group(0)), True
         if found is None:
             c = line[pos]
             if c in OPEN_CLOSE:
@@ -112,11 +129,20 @@ def tokens(line: str, *, need_ts: bool = True) -> list[tuple[str, str]] | None:
                 found = ("WORD", _WORD.match(line, pos).group(0) if _WORD.match(line, pos) else c)
         out.append(found)
         pos += len(found[1])
-    if not seen_lvl or (need_ts and not seen_ts):
+    if need_ts and not seen_ts:
+        return None
+    if not seen_lvl and not _stamp_leads(out):
         return None
     while out and out[-1][0] == "WORD":  # a header ends at a separator or a field, not in words
         out.pop()
     return out
+
+
+def _stamp_leads(out: list[tuple[str, str]]) -> bool:
+    """A header without a level still starts a record when the line begins with its time
+    stamp (bare or bracketed): Twisted's ``2016-06-22T13:08:40-0700 [system] msg``."""
+    kinds = [k for k, _ in out[:2]]
+    return bool(kinds) and (kinds[0].startswith("TS:") or (kinds[0] == "LIT" and kinds[1:2] and kinds[1].startswith("TS:")))
 
 
 def _plainly_a_level(line: str, m: re.Match) -> bool:
@@ -160,6 +186,8 @@ def to_regex(toks: list[tuple[str, str]]) -> str:
             parts.append(f"(?P<ts>{dict(STAMPS)[kind[3:]]})")
         elif kind == "LVL":
             parts.append(f"(?P<level>{LEVEL_RX})")
+        elif kind == "LETTER":
+            parts.append(f"(?P<level>{LETTER_RX})")
         elif kind == "WS":
             parts.append(r"[ \t]+")
         elif kind == "LIT":

@@ -51,9 +51,9 @@ from pipeline.ingest.families.common import (
     normalize_level,
     pending_from,
     reject_frame,
-    split_bad_timestamps,
     to_utc,
 )
+from pipeline.ingest.families.server_common import split_bad_timestamps_per_line
 
 # ASCII classes (not \\d or \\w): the regex engine runs several times faster without
 # Unicode classes, and log headers are ASCII.
@@ -93,6 +93,10 @@ class Layout:
     def has_ts(self) -> bool:
         return "(?P<ts>" in self.header
 
+    @property
+    def has_level(self) -> bool:
+        return "(?P<level>" in self.header
+
 
 LAYOUTS: list[Layout] = [
     # logging's most common format, with and without the logger's name.  A file uses one
@@ -118,12 +122,27 @@ LAYOUTS: list[Layout] = [
         ts_format="%y%m%d %H:%M:%S",
     ),
 ]
+# logfmt: time=2024-10-17T13:41:50+0000 level=error msg="..." (time and level first, as
+# logrus, structlog's LogfmtRenderer and most logfmt writers put them)
+LAYOUTS.append(Layout(
+    "logfmt",
+    r'(?:time|ts|timestamp|t)="?(?P<ts>' + dict(layout_inference.STAMPS)["iso"] + r')"? +(?:level|lvl|severity)="?'
+    r'(?P<level>' + layout_inference.LEVEL_RX + r')"? +',
+    stamp="iso",
+))
 TORNADO_LEVELS = {"D": "DEBUG", "I": "INFO", "W": "WARNING", "E": "ERROR", "C": "CRITICAL"}
 # A header's level is one of LEVEL_WORDS (or a tornado letter, spelled out first), so
 # its normal form is a lookup, made once by normalize_level: three times cheaper than
 # doing normalize_level's string work on every line.
-_WORDS = [*LEVEL_WORDS, *TORNADO_LEVELS.values()]
-NORMAL_LEVEL = dict(zip(_WORDS, pl.select(normalize_level(pl.lit(pl.Series(_WORDS)))).to_series().to_list()))
+_WORDS = [*LEVEL_WORDS, *TORNADO_LEVELS.values(), *layout_inference.LEVEL_SPELLINGS]
+NORMAL_LEVEL = {
+    **dict(zip(_WORDS, pl.select(normalize_level(pl.lit(pl.Series(_WORDS)))).to_series().to_list())),
+    **TORNADO_LEVELS, "F": "CRITICAL",  # initials (learned layouts' "E/LocalTaskJob")
+    "INFORMATION": "INFO", "Information": "INFO", "information": "INFO",
+    "ALERT": "CRITICAL", "Alert": "CRITICAL", "alert": "CRITICAL", "EMERG": "CRITICAL", "Emerg": "CRITICAL",
+    "emerg": "CRITICAL", "EMERGENCY": "CRITICAL", "Emergency": "CRITICAL", "emergency": "CRITICAL",
+    "SEVERE": "ERROR", "Severe": "ERROR", "severe": "ERROR",
+}
 LAYOUT_BY_NAME = {layout.name: layout for layout in LAYOUTS}
 _COMPILED_BY_NAME = {layout.name: re.compile(layout.pattern) for layout in LAYOUTS}
 
@@ -158,8 +177,9 @@ def _choose_layouts(lines: list[str], *, need_ts: bool = True) -> tuple[list[Lay
         gains = {lay.name: len(matched[lay.name] - covered) for lay in pool}
         if not gains:
             break
-        best = max(pool, key=lambda lay: (gains[lay.name], -candidates.index(lay)))
-        if gains[best.name] < (1 if not chosen else 2):
+        # a header without a level tells less: it must cover more than twice the lines
+        best = max(pool, key=lambda lay: (gains[lay.name] * (1 if lay.has_level else 0.4), -candidates.index(lay)))
+        if gains[best.name] < (1 if not chosen else min(2, max(1, len(lines) // 10))):
             break
         chosen.append(best)
         covered |= matched[best.name]
@@ -235,7 +255,7 @@ class PythonTextFamily:
         if "_env_level" in heads.columns:
             level = level.fill_null(pl.col("_env_level"))
         heads = heads.with_columns(ts=ts, level=level, message=pl.coalesce("msg", "line"))
-        heads, bad_ts = split_bad_timestamps(heads, ctx.timezone)
+        heads, bad_ts = split_bad_timestamps_per_line(heads, ctx.timezone)
         heads = classify(heads, logger_col="logger")
         return Parsed(
             events=event_frame(heads),
@@ -260,7 +280,7 @@ class PythonTextFamily:
             return text.str.to_datetime(
                 "%Y-%m-%d %H:%M:%S %z", strict=False, time_zone="UTC", cache=False
             ).dt.cast_time_unit("us").alias("ts")
-        if layout.inferred:
+        if layout.stamp:
             return pl.select(read_stamps(pl.lit(text), layout.stamp, tz)).to_series().alias("ts")
         formats = state.setdefault("ts_formats", {})
         fmt = layout.ts_format or formats.get(layout.name) or _stamp_format(text.drop_nulls().first() or "")
@@ -400,18 +420,20 @@ def _all_timestamps(heads: pl.DataFrame, layouts: list[Layout], state: dict, tz:
 def read_stamps(text: pl.Expr, stamp: str | None, tz: str) -> pl.Expr:
     """Time stamps as a learned layout found them (``layout_inference.STAMPS``) -> UTC.
     A stamp with a zone or offset is exact; one without is in the file's zone ``tz``."""
-    text = text.str.replace(",", ".", literal=True)
+    # "2022-03-07, 12:19:30" (Airflow) first; then a decimal comma
+    text = text.str.replace(r"(\d), (\d)", "$1 $2").str.replace(",", ".", literal=True)
     if stamp == "clf":  # 02/May/2023:10:01:02 +0000
         return text.str.to_datetime("%d/%b/%Y:%H:%M:%S %z", strict=False, time_zone="UTC", time_unit="us")
     if stamp == "dmy":
         naive = text.str.to_datetime("%d.%m.%Y %H:%M:%S%.f", strict=False, time_unit="us")
         return to_utc(naive, tz)
-    if stamp == "yymmdd":
-        naive = text.str.to_datetime("%y%m%d %H:%M:%S%.f", strict=False, time_unit="us")
-        return to_utc(naive, tz)
+    if stamp in ("yymmdd", "ymd2"):
+        fmt = "%y%m%d %H:%M:%S%.f" if stamp == "yymmdd" else "%y-%m-%d %H:%M:%S%.f"
+        return to_utc(text.str.to_datetime(fmt, strict=False, time_unit="us"), tz)
     # iso and slash: "2023-05-02T10:01:02.123+0000", "2023/05/02 10:01:02", "... UTC"
-    text = text.str.replace_all("/", "-", literal=True).str.replace("T", " ", literal=True)
-    text = text.str.replace(r" ?UTC$", "Z").str.replace(r" ([+-]\d\d:?\d\d|Z)$", "$1")
+    text = text.str.replace_all("/", "-", literal=True).str.replace(r"(\d)T(\d)", "$1 $2")
+    # UTC and GMT are exact; other zone names are ambiguous (IST: India or Israel?)
+    text = text.str.replace(r" ?(?:UTC|GMT)$", "Z").str.replace(r" [A-Z]{2,5}$", "").str.replace(r" ([+-]\d\d:?\d\d|Z)$", "$1")
     zoned = text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%#z", strict=False, time_zone="UTC", time_unit="us")
     naive = text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us")
     return pl.when(text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$")).then(zoned).otherwise(to_utc(naive, tz))
