@@ -23,11 +23,11 @@ EVENT_KINDS: dict[str, str] = {
     "reset_fail": "resetting a returned connection failed (\"Exception during reset or similar\")",
     # client-side errors, by MySQL client error code
     "server_gone": "2006 MySQL server has gone away",
-    "lost_connection": "2013/2055 Lost connection to MySQL server (during query)",
-    "cant_connect": "2003 Can't connect to MySQL server (refused, unreachable, DNS)",
-    "unknown_host": "2005 Unknown MySQL server host",
+    "lost_connection": "2013/2055/1927 Lost connection to MySQL server (during query), or a PostgreSQL client's dropped connection",
+    "cant_connect": "2002/2003/2026 Can't connect to MySQL server (refused, unreachable, socket, SSL), or a PostgreSQL client's failed connect",
+    "unknown_host": "2005 Unknown MySQL server host, or PostgreSQL's could not translate host name",
     "too_many_connections": "1040 Too many connections (client or server side)",
-    "access_denied": "1045/1130 Access denied / host not allowed (client or server side)",
+    "access_denied": "1045/1129/1130/2059 Access denied / host blocked or not allowed / auth plugin (client or server side)",
     "idle_disconnect": "4031 or PostgreSQL idle-session timeout: disconnected for inactivity",
     "pool_timeout": "SQLAlchemy QueuePool limit reached, connection timed out",
     "query_error": "any other database error",
@@ -82,9 +82,12 @@ ERROR_CODE_KINDS: dict[int, str] = {
     1927: "lost_connection",  # MariaDB: connection was killed
     2003: "cant_connect",
     2002: "cant_connect",  # local socket / server not reachable
+    2026: "cant_connect",  # SSL connection error (the TLS handshake failed)
     2005: "unknown_host",
     1040: "too_many_connections",
     1045: "access_denied",
+    1129: "access_denied",  # Host '...' is blocked because of many connection errors
     1130: "access_denied",
+    2059: "access_denied",  # Authentication plugin '...' cannot be loaded
     4031: "idle_disconnect",
 }

@@ -83,3 +83,141 @@ def test_the_error_prefilter_gives_what_every_rule_on_every_row_gives():
     frame = pl.DataFrame({"message": [t.split("\n")[0] for t in texts], "raw": texts})
     assert classify(frame).select(RESULT_COLUMNS).to_dicts() == \
         _classify(frame, None, "raw", errors=True).select(RESULT_COLUMNS).to_dicts()
+
+
+# Wordings added for the kind table (tests/wild/COUNTING.md), each as the driver prints it.
+# Sources: libpq (fe-misc.c, fe-secure.c, fe-secure-openssl.c, fe-connect.c) for psycopg2 and
+# psycopg 3; psycopg2 psycopg/connection.h; psycopg psycopg/errors.py, pq/pq_ctypes.py;
+# asyncpg protocol/protocol.pyx; pg8000 src/pg8000/core.py; PyMySQL pymysql/connections.py;
+# mysql-connector-python errors.py ("{errno}: {msg}") and locales/eng/client_error.py;
+# MySQL/MariaDB errmsg-utf8.txt (ER_HOST_IS_BLOCKED, ER_CONNECTION_KILLED).
+LIBPQ_HINT = "\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request."
+NEW_CASES = [
+    # PostgreSQL clients: lost_connection
+    ("psycopg2.OperationalError: SSL SYSCALL error: EOF detected", "lost_connection", None),
+    ("sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) SSL SYSCALL error: EOF detected\n"
+     "(Background on this error at: https://sqlalche.me/e/14/e3q8)", "lost_connection", None),
+    ("psycopg2.OperationalError: SSL connection has been closed unexpectedly", "lost_connection", None),
+    ("psycopg2.OperationalError: could not receive data from server: Connection timed out", "lost_connection", None),
+    ("psycopg2.InterfaceError: connection already closed", "lost_connection", None),
+    ("psycopg.OperationalError: the connection is closed", "lost_connection", None),
+    ("psycopg.OperationalError: consuming input failed: server closed the connection unexpectedly" + LIBPQ_HINT,
+     "lost_connection", None),
+    ("asyncpg.exceptions.ConnectionDoesNotExistError: connection was closed in the middle of operation",
+     "lost_connection", None),
+    ("sqlalchemy.exc.InterfaceError: (sqlalchemy.dialects.postgresql.asyncpg.InterfaceError) "
+     "<class 'asyncpg.exceptions.ConnectionDoesNotExistError'>: connection was closed in the middle of operation",
+     "lost_connection", None),
+    ("psycopg2.errors.AdminShutdown: terminating connection due to administrator command\n"
+     "server closed the connection unexpectedly" + LIBPQ_HINT, "lost_connection", None),
+    ("psycopg2.OperationalError: server closed the connection unexpectedly" + LIBPQ_HINT, "lost_connection", None),
+    # PostgreSQL clients: cant_connect
+    ('psycopg2.OperationalError: connection to server at "db.internal" (10.0.0.5), port 5432 failed: '
+     "Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?",
+     "cant_connect", None),
+    ('psycopg.OperationalError: connection failed: connection to server at "2001:1488:fffe:20::229", port 5432 '
+     "failed: Connection timed out", "cant_connect", None),
+    ('psycopg2.OperationalError: connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: '
+     "No such file or directory\n\tIs the server running locally and accepting connections on that socket?",
+     "cant_connect", None),
+    ("psycopg2.OperationalError: could not connect to server: Connection refused\n\tIs the server running on host "
+     '"localhost" (127.0.0.1) and accepting\n\tTCP/IP connections on port 5432?', "cant_connect", None),
+    ("psycopg2.OperationalError: FATAL:  the database system is starting up", "cant_connect", None),
+    ("psycopg2.OperationalError: FATAL:  the database system is shutting down", "cant_connect", None),
+    ("Traceback (most recent call last):\nConnectionRefusedError: [Errno 111] Connection refused\n\n"
+     "The above exception was the direct cause of the following exception:\n\n"
+     "pg8000.exceptions.InterfaceError: Can't create a connection to host localhost and port 5432 "
+     "(timeout is None and source_address is None).", "cant_connect", None),
+    # PostgreSQL clients: unknown_host
+    ('psycopg2.OperationalError: could not translate host name "db" to address: Name or service not known',
+     "unknown_host", None),
+    # MySQL: every driver spelling of a code
+    ("pymysql.err.OperationalError: (1129, \"Host '172.17.0.1' is blocked because of many connection errors; "
+     "unblock with 'mysqladmin flush-hosts'\")", "access_denied", 1129),
+    ("MySQLdb.OperationalError: (2002, \"Can't connect to local MySQL server through socket "
+     "'/var/run/mysqld/mysqld.sock' (2)\")", "cant_connect", 2002),
+    ("mysql.connector.errors.InterfaceError: 2002: Can't connect to local MySQL server through socket "
+     "'/var/run/mysqld/mysqld.sock' (2 No such file or directory)", "cant_connect", 2002),
+    ("Can't connect to local MySQL server through socket '/tmp/mysql.sock' (2)", "cant_connect", 2002),
+    ("MySQLdb.OperationalError: (2026, 'SSL connection error: error:00000000:lib(0):func(0):reason(0)')",
+     "cant_connect", 2026),
+    ("mysql.connector.errors.InterfaceError: 2026: SSL connection error: unsupported protocol", "cant_connect", 2026),
+    ("django.db.utils.OperationalError: (2059, \"Authentication plugin 'caching_sha2_password' cannot be loaded: "
+     "/usr/lib/x86_64-linux-gnu/mariadb19/plugin/caching_sha2_password.so: cannot open shared object file: "
+     "No such file or directory\")", "access_denied", 2059),
+    ("pymysql.err.OperationalError: (2059, \"Authentication plugin 'b'auth_gssapi_client'' not configured\")",
+     "access_denied", 2059),
+    ("pymysql.err.OperationalError: (1927, 'Connection was killed')", "lost_connection", 1927),
+    ("django.db.utils.OperationalError: (2006, 'MySQL server has gone away')", "server_gone", 2006),
+    ("peewee.OperationalError: (2013, 'Lost connection to MySQL server during query')", "lost_connection", 2013),
+    ("asyncmy.errors.OperationalError: (2013, 'Lost connection to MySQL server during query "
+     "([Errno 104] Connection reset by peer)')", "lost_connection", 2013),
+    ("pymysql.err.OperationalError: (2003, \"Can't connect to MySQL server on 'localhost'\")", "cant_connect", 2003),
+    ("mysql.connector.errors.InterfaceError: 2003: Can't connect to MySQL server on 'db:3306' (111 Connection refused)",
+     "cant_connect", 2003),
+    ("mysql.connector.errors.OperationalError: 2013 (HY000): Lost connection to MySQL server at "
+     "'reading initial communication packet', system error: 0", "lost_connection", 2013),
+    ("Can't connect to MySQL server on 'x' ([Errno 111] Connection refused)", "cant_connect", 2003),
+    ("MySQL server has gone away", "server_gone", 2006),
+    # 2014 stays query_error (the table names no kind for it)
+    ("MySQLdb.ProgrammingError: (2014, \"Commands out of sync; you can't run this command now\")", "query_error", 2014),
+]
+
+
+@pytest.mark.parametrize("text,kind,code", NEW_CASES)
+def test_new_wordings(text, kind, code):
+    frame = classify(pl.DataFrame({"message": [text.split("\n")[0]], "raw": [text]}))
+    row = frame.to_dicts()[0]
+    assert (row["kind"], row["error_code"]) == (kind, code)
+
+
+@pytest.mark.parametrize(
+    "text,kind,code",
+    [
+        # the table's first matching row wins: lost_connection is listed before idle_disconnect
+        ("psycopg2.OperationalError: FATAL:  terminating connection due to idle-session timeout\n"
+         "server closed the connection unexpectedly" + LIBPQ_HINT, "lost_connection", None),
+        # a traceback chain naming two codes: the earlier row (lost_connection before query_error)
+        ("pymysql.err.OperationalError: (1205, 'Lock wait timeout exceeded; try restarting transaction')\n\n"
+         "During handling of the above exception, another exception occurred:\n\n"
+         "pymysql.err.OperationalError: (2013, 'Lost connection to MySQL server during query')",
+         "lost_connection", 2013),
+        ("MySQLdb.OperationalError: (2013, 'Lost connection to MySQL server during query')\n"
+         "MySQLdb.OperationalError: (2006, 'MySQL server has gone away')", "server_gone", 2006),
+    ],
+)
+def test_first_row_of_the_table_wins(text, kind, code):
+    frame = classify(pl.DataFrame({"message": [text.split("\n")[0]], "raw": [text]}))
+    row = frame.to_dicts()[0]
+    assert (row["kind"], row["error_code"]) == (kind, code)
+
+
+PRECISION = [
+    # "Connection refused" outside a database driver's record is not a database's
+    ("requests.exceptions.ConnectionError: HTTPConnectionPool(host='api', port=80): Max retries exceeded "
+     "with url: / (Caused by NewConnectionError('<urllib3.connection.HTTPConnection object at 0x7f>: "
+     "Failed to establish a new connection: [Errno 111] Connection refused'))", "other", None),
+    ("redis.exceptions.ConnectionError: Error 111 connecting to localhost:6379. Connection refused.", "other", None),
+    # "closed" words that are not a dropped database connection
+    ("ERROR worker: websocket connection closed by client", "other", None),
+    ("sqlalchemy.exc.ResourceClosedError: This Connection is closed", "query_error", None),
+    ("ERROR could not open file \"/etc/app.yml\": permission denied", "other", None),
+    ("ERROR scheduler is shutting down", "other", None),
+    ("ERROR listening on port 5432: address already in use", "other", None),
+]
+
+
+@pytest.mark.parametrize("text,kind,code", PRECISION)
+def test_precision(text, kind, code):
+    frame = classify(pl.DataFrame({"message": [text], "raw": [text]}))
+    row = frame.to_dicts()[0]
+    assert (row["kind"], row["error_code"]) == (kind, code)
+
+
+def test_the_error_prefilter_gives_what_every_rule_on_every_row_gives_on_the_new_wordings():
+    from pipeline.ingest.classify import RESULT_COLUMNS, _classify
+
+    texts = [t for t, _, _ in NEW_CASES + PRECISION]
+    frame = pl.DataFrame({"message": [t.split("\n")[0] for t in texts], "raw": texts})
+    assert classify(frame).select(RESULT_COLUMNS).to_dicts() == \
+        _classify(frame, None, "raw", errors=True).select(RESULT_COLUMNS).to_dicts()

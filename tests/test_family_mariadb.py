@@ -193,7 +193,9 @@ def test_mariadb_1011_lines():
     ev = parsed.events
     assert ev["kind"].to_list() == [
         "other", "server_start", "other", "aborted_connection", "access_denied", "too_many_connections",
-        "aborted_connection", "server_stop", "aborted_connection", "other", "other", "server_stop",
+        # index 10, InnoDB's "Shutdown completed; log sequence number ...", says the server
+        # stopped (kind table: `Shutdown complete`)
+        "aborted_connection", "server_stop", "aborted_connection", "other", "server_stop", "server_stop",
         "other", "server_stop", "other",
     ]
     assert ev["error_code"][2] == 1159  # vio_errno of "Could not read packet", not the OS errno
@@ -240,3 +242,34 @@ def test_live_mariadbd_error_log(tmp_path):
     assert aborted["message"].str.contains("Got timeout reading communication packets").any()
     assert parsed.rejects.height == 0
     assert accounted(parsed) == len(lines)
+
+
+def test_mariadb_graceful_shutdown_sequence():
+    """MariaDB 10.x's entrypoint stopping its temporary server, and 10.6's own shutdown (lines as
+    posted in docker-library and erpnext issues)."""
+    lines = [
+        "2022-12-14 10:45:42 95 [Note] mysqld: Normal shutdown",
+        "2022-12-14 10:45:42 95 [Note] Giving 0 client threads a chance to die gracefully",
+        "2022-12-14 10:45:42 95 [Note] Event Scheduler: Purging the queue. 0 events",
+        "2022-12-14 10:45:42 95 [Note] Shutting down slave threads",
+        "2022-12-14 10:45:42 95 [Note] Forcefully disconnecting 0 remaining clients",
+        "2022-12-14 10:45:42 95 [Note] Binlog end",
+        "2023-03-23 22:18:23 0 [Note] InnoDB: FTS optimize thread exiting.",
+        "2023-03-23 22:18:23 0 [Note] InnoDB: Starting shutdown...",
+        "2023-03-23 22:18:23 0 [Note] InnoDB: Dumping buffer pool(s) to /var/lib/mysql/ib_buffer_pool",
+        "2023-03-23 22:18:23 0 [Note] InnoDB: Shutdown completed; log sequence number 42288; transaction id 15",
+        "2023-03-23 22:18:23 0 [Note] mariadbd: Shutdown complete",
+    ]
+    assert parse(lines).events["kind"].to_list() == [
+        "server_stop", "server_stop", "other", "other", "server_stop", "other", "other",
+        "server_stop", "other", "server_stop", "server_stop",
+    ]
+
+
+def test_mariadb_crash_recovery_and_signal():
+    lines = [
+        "2024-05-02 10:00:01 0 [Note] InnoDB: Starting crash recovery from checkpoint LSN=46846",
+        "2024-05-02 10:00:02 0 [Note] InnoDB: Starting final batch to recover 12 pages from redo log.",
+        "240502 10:05:00 [ERROR] mysqld got signal 11 ;",
+    ]
+    assert parse(lines).events["kind"].to_list() == ["server_stop", "other", "server_stop"]

@@ -94,7 +94,7 @@ def test_mysql55_layout_uses_configured_zone():
     ev = one("261120  9:05:01  InnoDB: Starting shutdown...")
     assert ev["ts"] == dt.datetime(2026, 11, 20, 9, 5, 1, tzinfo=UTC)
     assert ev["level"] == "INFO"
-    assert ev["kind"] == "other"
+    assert ev["kind"] == "server_stop"  # the kind table lists `InnoDB: Starting shutdown`
 
 
 def test_mysqld_safe_and_crash_lines():
@@ -125,7 +125,9 @@ def test_start_and_stop_kinds():
         "2026-11-20T13:44:36.000000Z 0 [Note] /usr/sbin/mysqld: Normal shutdown",
     ]
     ev = parse(lines).events
-    assert ev["kind"].to_list() == ["server_stop", "server_stop", "server_start", "other", "other", "server_stop"]
+    # InnoDB's "Shutdown completed; log sequence number" says the server stopped (kind table:
+    # `Shutdown complete`)
+    assert ev["kind"].to_list() == ["server_stop", "server_stop", "server_start", "other", "server_stop", "server_stop"]
     assert ev["error_code"].to_list()[:4] == [13172, 10910, 10931, 11323]
 
 
@@ -140,7 +142,9 @@ def test_access_denied_too_many_and_inactivity():
     ]
     ev = parse(lines).events
     assert ev["kind"].to_list() == [
-        "access_denied", "other", "access_denied", "idle_disconnect", "too_many_connections", "connection_reset",
+        # "Got an error reading communication packets" is aborted_connection, a row of the
+        # kind table before connection_reset's: the first matching row wins
+        "access_denied", "other", "access_denied", "idle_disconnect", "too_many_connections", "aborted_connection",
     ]
     assert ev["conn_ref"].to_list()[3] == "15"
 
@@ -232,3 +236,98 @@ def test_sniff_separates_mysql_from_mariadb_and_app_logs():
     assert FAMILY.sniff(APP_LINES) < 0.5
     assert mariadb.FAMILY.sniff(APP_LINES) < 0.5
     assert FAMILY.sniff([]) == 0.0
+
+
+def test_mysql57_graceful_shutdown_sequence():
+    """A docker entrypoint's temporary server stopping (MySQL 5.7, as posted in issues): the
+    lines the kind table names are stops, the steps between them are not."""
+    lines = [
+        "2021-10-17T04:48:16.845164Z 0 [Note] Giving 0 client threads a chance to die gracefully",
+        "2021-10-17T04:48:16.845212Z 0 [Note] Shutting down slave threads",
+        "2021-10-17T04:48:16.845217Z 0 [Note] Forcefully disconnecting 0 remaining clients",
+        "2021-10-17T04:48:16.845222Z 0 [Note] Event Scheduler: Purging the queue. 0 events",
+        "2021-10-17T04:48:16.845337Z 0 [Note] Binlog end",
+        "2021-10-17T04:48:16.846000Z 0 [Note] Shutting down plugin 'InnoDB'",
+        "2021-10-17T04:48:16.846100Z 0 [Note] InnoDB: FTS optimize thread exiting.",
+        "2021-10-17T04:48:16.846200Z 0 [Note] InnoDB: Starting shutdown...",
+        "2021-10-17T04:48:18.000000Z 0 [Note] InnoDB: Shutdown completed; log sequence number 12659954",
+        "2021-10-17T04:48:18.100000Z 0 [Note] /usr/sbin/mysqld: Shutdown complete",
+    ]
+    assert parse(lines).events["kind"].to_list() == [
+        "server_stop", "other", "server_stop", "other", "other", "other", "other",
+        "server_stop", "server_stop", "server_stop",
+    ]
+
+
+def test_mysql8_shutdown_sequence():
+    lines = [
+        "2020-04-08T19:53:14.140552Z 12 [System] [MY-013172] [Server] Received SHUTDOWN from user root. "
+        "Shutting down mysqld (Version: 8.0.19).",
+        "2025-11-10T11:46:27.837383+08:00 0 [Note] [MY-010733] [Server] Shutting down plugin 'InnoDB'",
+        "2025-11-10T11:46:27.837426+08:00 0 [Note] [MY-013072] [InnoDB] Starting shutdown...",
+        "2025-11-10T11:46:27.837574+08:00 0 [Note] [MY-011944] [InnoDB] Dumping buffer pool(s) to "
+        "/var/lib/mysql/ib_buffer_pool",
+        "2026-09-17T23:38:38.565846+08:00 0 [Note] [MY-013084] [InnoDB] Log background threads are being closed...",
+        "2025-11-10T11:46:28.767553+08:00 0 [Note] [MY-012980] [InnoDB] Shutdown completed; log sequence number 30303787",
+        "2020-04-08T19:53:15.777586Z 0 [System] [MY-010910] [Server] /usr/sbin/mysqld: Shutdown complete "
+        "(mysqld 8.0.19)  MySQL Community Server - GPL.",
+        "2024-06-28T01:42:06.272491Z 0 [System] [MY-015016] [Server] MySQL Server - end.",
+    ]
+    ev = parse(lines).events
+    assert ev["kind"].to_list() == [
+        "server_stop", "other", "server_stop", "other", "other", "server_stop", "server_stop", "other",
+    ]
+    assert ev["error_code"].to_list()[2] == 13072
+
+
+def test_mysql8_communication_packets_without_aborted_connection():
+    ev = one(
+        "2023-11-02T17:45:57.710621+08:00 921 [Note] [MY-010914] [Server] Got an error reading communication packets"
+    )
+    assert (ev["kind"], ev["error_code"], ev["conn_ref"]) == ("aborted_connection", 10914, "921")
+    for reason in ("Got timeout reading communication packets", "Got an error writing communication packets"):
+        assert one(f"2023-11-02T17:45:59.711067+08:00 922 [Note] {reason}")["kind"] == "aborted_connection"
+
+
+def test_crash_report_lines_folded_into_a_record_make_it_a_stop():
+    """MySQL 8's crash report has no dated lines: its "UTC - mysqld got signal/exception"
+    line is folded into the record before it, whose kind it sets (kind from the whole record)."""
+    lines = [
+        "2024-02-01T13:25:16.001234Z 0 [ERROR] [MY-012872] [InnoDB] Database page corruption on disk or a failed "
+        "file read of tablespace app/t1 page [page id: space=5, page number=3].",
+        "InnoDB: about forcing recovery.",
+        "13:25:16 UTC - mysqld got exception 0x16 ;",
+        "Most likely, you have hit a bug, but this error can also be caused by malfunctioning hardware.",
+        "2024-02-01T13:25:17.000000Z 0 [Note] [MY-010733] [Server] Shutting down plugin 'InnoDB'",
+    ]
+    ev = parse(lines).events
+    assert ev["kind"].to_list() == ["server_stop", "other"]
+    assert ev["n_lines"].to_list() == [4, 1]
+
+
+def test_mysql51_windows_exception_line():
+    assert one("100805  3:40:49 - mysqld got exception 0x80000003 ;")["kind"] == "server_stop"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Event Scheduler: Purging the queue. 0 events",
+        "Shutting down slave threads",
+        "Shutting down plugin 'ngram'",
+        "Binlog end",
+        "InnoDB: Buffer pool(s) dump completed at 211017  4:48:16",
+        "InnoDB: Removed temporary tablespace data file: \"ibtmp1\"",
+        "Plugin 'FEDERATED' is disabled.",
+        "Slave I/O thread killed while reading event for channel ''",
+    ],
+)
+def test_shutdown_steps_are_not_stops(message):
+    assert one(f"2021-10-17T04:48:16.845222Z 0 [Note] {message}")["kind"] == "other"
+
+
+def test_mysql55_not_shut_down_normally():
+    # MySQL 5.5's InnoDB wrote "shut down" (aws-missing-tools#87); 5.7 and 8.0 "shutdown"
+    assert one("150209 12:17:08  InnoDB: Database was not shut down normally!")["kind"] == "server_stop"
+    assert one("2024-02-01T13:25:16.001234Z 0 [Note] [MY-012551] [InnoDB] Database was not shutdown normally!")[
+        "kind"] == "server_stop"

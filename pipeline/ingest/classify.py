@@ -4,19 +4,24 @@ Shared by the application families (Python text logs, JSON lines): whatever the
 layout, the message and the traceback say the same things.  Everything is a
 polars expression over the chunk.
 
-Rules, first match wins:
+Rules, in the order of the kind table in ``tests/wild/COUNTING.md``:
 1. SQLAlchemy pool messages (``Created new connection <...>``, ``Connection <...>
    checked out from pool``, ``Invalidate connection <...> (reason: ...)`` ...) and
    the messages popular tutorials' pool listeners log.  SQLAlchemy's carry the
    connection's repr, kept in ``conn_ref``.
 2. ``QueuePool limit of size N overflow M reached`` -> ``pool_timeout``.
-3. A MySQL error code in the text, as the drivers print it:
-   PyMySQL/mysqlclient ``(2013, 'Lost connection ...')``, mysql-connector
-   ``2013 (HY000): Lost connection ...``, ``2055: Lost connection ...`` ->
-   ``pipeline.kinds.ERROR_CODE_KINDS``, other codes -> ``query_error``.
-4. The server's words without a code (``MySQL server has gone away`` ...), and
-   PostgreSQL clients' messages (``sorry, too many clients already`` ...).
-5. Any other database exception -> ``query_error``; everything else ``other``.
+3. The connection-loss kinds, the table's first matching row winning (``server_gone``,
+   ``lost_connection``, ``cant_connect``, ``unknown_host``, ``too_many_connections``,
+   ``access_denied``, ``idle_disconnect``): from a MySQL error code as the drivers print
+   it (PyMySQL/mysqlclient/aiomysql/asyncmy ``(2013, 'Lost connection ...')``,
+   mysql-connector ``2013 (HY000): Lost connection ...``, ``2055: Lost connection ...``;
+   ``pipeline.kinds.ERROR_CODE_KINDS``), from the MySQL server's words without a code
+   (``MySQL server has gone away`` ...), or from PostgreSQL clients' words (libpq via
+   psycopg2/psycopg 3, asyncpg, pg8000: ``server closed the connection unexpectedly``,
+   ``sorry, too many clients already`` ...).  A record naming two (a traceback chain)
+   gets the earlier row; ``error_code`` is the code of that row, if any.
+4. Any other MySQL code, or any other database exception -> ``query_error``;
+   everything else ``other``.
 """
 
 from __future__ import annotations
@@ -61,33 +66,92 @@ POOL_MESSAGES: list[tuple[str, str]] = [
     ("Connection closed", "conn_close"),
 ]
 
-# The server's words, for text that carries no numeric code.
+# The client kinds, in the order of the kind table (tests/wild/COUNTING.md): when a record
+# names two (a traceback chain), the earlier one is its kind.  query_error (any other code)
+# comes last.
+KIND_ORDER: list[str] = [
+    "server_gone", "lost_connection", "cant_connect", "unknown_host",
+    "too_many_connections", "access_denied", "idle_disconnect", "query_error",
+]
+KIND_RANK: dict[str, int] = {kind: rank for rank, kind in enumerate(KIND_ORDER)}
+
+# The MySQL/MariaDB words, for text that carries no numeric code (a log line that quotes
+# only the message).  Wordings: libmysqlclient's and mysql-connector's client messages
+# (mysql-connector-python lib/mysql/connector/locales/eng/client_error.py: CR_CONNECTION_ERROR
+# "Can't connect to local MySQL server through socket '%-.100s' (%s)", CR_CONN_HOST_ERROR,
+# CR_UNKNOWN_HOST, CR_SERVER_GONE_ERROR, CR_SERVER_LOST), PyMySQL/aiomysql/asyncmy's copies
+# of them (pymysql/connections.py: "Can't connect to MySQL server on %r (%s)", "Lost
+# connection to MySQL server during query (%s)", "MySQL server has gone away (%r)"), and the
+# server's errmsg-utf8.txt (ER_CON_COUNT_ERROR, ER_ACCESS_DENIED_ERROR, ER_HOST_IS_BLOCKED
+# "Host '%-.64s' is blocked because of many connection errors; unblock with 'mysqladmin
+# flush-hosts'", ER_HOST_NOT_PRIVILEGED, ER_CLIENT_INTERACTION_TIMEOUT).
 TEXT_CODES: list[tuple[str, int]] = [
     (r"MySQL server has gone away", 2006),
     (r"Lost connection to (?:MySQL|MariaDB) server", 2013),
+    (r"Can't connect to local (?:MySQL |MariaDB )?server through socket", 2002),
     (r"Can't connect to (?:MySQL|MariaDB) server", 2003),
     (r"Unknown (?:MySQL|MariaDB) server host", 2005),
     (r"Too many connections", 1040),
     (r"Access denied for user", 1045),
+    (r"is blocked because of many connection errors", 1129),
     (r"is not allowed to connect to this (?:MySQL|MariaDB) server", 1130),
     (r"disconnected by the server because of inactivity", 4031),
 ]
 
-# PostgreSQL clients (psycopg2, asyncpg...) give no numeric code; their words map to kinds.
+# PostgreSQL clients give no numeric code; their words map to kinds, in KIND_ORDER.
+# Where the words come from:
+# - libpq (psycopg2, psycopg 3 and any libpq client print its message as is):
+#   fe-misc.c/fe-secure.c "server closed the connection unexpectedly", "could not receive
+#   data from server: %s"; fe-secure-openssl.c "SSL SYSCALL error: EOF detected", "SSL
+#   connection has been closed unexpectedly"; fe-connect.c "could not connect to server: %s"
+#   (libpq < 14), "connection to server at \"%s\" (%s), port %s failed: " and "connection to
+#   server on socket \"%s\" failed: " (libpq 14+), "could not translate host name \"%s\" to
+#   address: %s";
+# - the server's FATAL messages relayed to the client (postmaster.c / postgres.c):
+#   "terminating connection due to administrator command", "the database system is starting
+#   up", "the database system is shutting down", "sorry, too many clients already",
+#   "remaining connection slots are reserved ...", "password authentication failed for user",
+#   "no pg_hba.conf entry", "terminating connection due to idle-session timeout" /
+#   "idle-in-transaction timeout";
+# - psycopg2 psycopg/connection.h EXC_IF_CONN_CLOSED: InterfaceError "connection already
+#   closed"; psycopg 3 psycopg/errors.py, pq/pq_ctypes.py: OperationalError "the connection is
+#   closed", "consuming input failed: %s";
+# - asyncpg asyncpg/exceptions/__init__.py ConnectionDoesNotExistError, raised by
+#   protocol/protocol.pyx with "connection was closed in the middle of operation".
 TEXT_KINDS: list[tuple[str, str]] = [
-    (r"sorry, too many clients already|remaining connection slots are reserved", "too_many_connections"),
-    (r"terminating connection due to idle(?:-in-transaction|-session) timeout", "idle_disconnect"),
-    (r"server closed the connection unexpectedly|terminating connection due to administrator command",
+    (r"server closed the connection unexpectedly|SSL SYSCALL error: EOF detected"
+     r"|SSL connection has been closed unexpectedly|could not receive data from server"
+     r"|terminating connection due to administrator command|connection already closed"
+     r"|the connection is closed|consuming input failed|ConnectionDoesNotExistError"
+     r"|connection was closed in the middle of operation",
      "lost_connection"),
+    (r"could not connect to server|connection to server (?:at \"[^\"]*\"(?: \([^)]*\))?, port \d+|on socket \"[^\"]*\") failed"
+     r"|the database system is (?:starting up|shutting down)|Connection refused\s+Is the server running",
+     "cant_connect"),
+    (r"could not translate host name", "unknown_host"),
+    (r"sorry, too many clients already|remaining connection slots are reserved", "too_many_connections"),
     (r"password authentication failed for user|no pg_hba\.conf entry", "access_denied"),
-    (r"could not connect to server|Connection refused\s+Is the server running", "cant_connect"),
+    (r"terminating connection due to idle(?:-in-transaction|-session) timeout", "idle_disconnect"),
 ]
+# A bare "Connection refused" is anybody's (an HTTP call, a broker): it is cant_connect only
+# in a PostgreSQL client's or ORM's record (pg8000 chains ConnectionRefusedError "[Errno 111]
+# Connection refused" to "Can't create a connection to host ... and port 5432").  MySQL
+# drivers say it inside a 2003 message, which has its code.
+REFUSED = r"Connection refused"
+REFUSED_CONTEXT = r"psycopg|asyncpg|pg8000|[Pp]ostgres|sqlalchemy\.exc|django\.db|peewee|\b5432\b"
 
 # Driver spellings of an error code, most specific first.
 CODE_PATTERNS = [
-    r"Error\)?:?\s*\((\d{4}),\s*[\"']",  # PyMySQL / mysqlclient: OperationalError) (2013, 'Lost ...')
-    r"\b(\d{4}) \([0-9A-Z]{5}\)",  # mysql-connector: 2013 (HY000): Lost ...
-    r"\b(2055|2013|2006|2003|2005|1040|1045|1130|4031): ",  # mysql-connector 2055: Lost ...
+    # PyMySQL / mysqlclient / aiomysql / asyncmy and the wrappers that print their args
+    # (Django's django.db.utils.OperationalError, peewee.OperationalError, SQLAlchemy's
+    # "(pymysql.err.OperationalError) (2013, 'Lost ...')", repr "OperationalError(2006, '...')")
+    r"Error\)?:?\s*\((\d{4}),\s*[\"']",
+    r"\b(\d{4}) \([0-9A-Z]{5}\)",  # mysql-connector with a SQLSTATE: 2013 (HY000): Lost ...
+    # mysql-connector's client errors raised without SQLSTATE ("{errno}: {msg}", errors.py):
+    # 2055: Lost connection to MySQL server at '...', system error: ...; 2026: SSL connection
+    # error; 2059: Authentication plugin '...' cannot be loaded.  Listed, not \d{4}, so that
+    # "port 5432: ..." is no code.
+    r"\b(2055|2013|2006|2003|2002|2005|2026|2059|1040|1045|1130|4031): ",
 ]
 
 DB_EXCEPTION = (
@@ -96,26 +160,54 @@ DB_EXCEPTION = (
 )
 QUEUEPOOL = r"QueuePool limit of size \d+ overflow -?\d+ reached"
 
-
-def _first_code(text: pl.Expr) -> pl.Expr:
-    found = [text.str.extract(p, 1).cast(pl.Int32, strict=False) for p in CODE_PATTERNS]
-    return pl.coalesce(found)
-
-
-def _text_code(text: pl.Expr) -> pl.Expr:
-    expr = pl.lit(None, pl.Int32)
-    for pattern, code in reversed(TEXT_CODES):
-        expr = pl.when(text.str.contains(pattern)).then(pl.lit(code, pl.Int32)).otherwise(expr)
-    return expr
+_CODE_RANK = {code: KIND_RANK[kind] for code, kind in ERROR_CODE_KINDS.items()}
+# one pass finds every spelling (a traceback chain may name several codes)
+ANY_CODE = "|".join(f"(?:{p})" for p in CODE_PATTERNS)
 
 
-def _code_kind(code: pl.Expr) -> pl.Expr:
-    mapping = {k: v for k, v in ERROR_CODE_KINDS.items()}
-    return (
-        pl.when(code.is_null())
-        .then(pl.lit(None, pl.Utf8))
-        .otherwise(code.replace_strict(mapping, default="query_error", return_dtype=pl.Utf8))
+def _with_code(frame: pl.DataFrame, text: pl.Expr) -> pl.DataFrame:
+    """Add ``_code``, the MySQL code the text names whose kind comes first in KIND_ORDER
+    (a driver's spelling, else the words without a code), and ``_code_rank``, that kind's
+    rank; nulls without one.  Built in steps: an eager frame computes a shared
+    subexpression once per use."""
+    frame = frame.with_columns(
+        _spelled=text.str.extract_all(ANY_CODE).list.eval(
+            pl.element().str.extract(r"(\d{4})", 1).cast(pl.Int32, strict=False)
+        ),
+        _worded=_worded_code(text),
     )
+    frame = frame.with_columns(
+        _ranks=pl.col("_spelled").list.eval(
+            pl.element().replace_strict(_CODE_RANK, default=KIND_RANK["query_error"], return_dtype=pl.Int8)
+        ),
+        _wrank=pl.col("_worded").replace_strict(_CODE_RANK, default=None, return_dtype=pl.Int8),
+    )
+    srank = pl.col("_ranks").list.min()
+    scode = pl.col("_spelled").list.get(pl.col("_ranks").list.arg_min(), null_on_oob=True)
+    spelled_wins = srank.is_not_null() & (pl.col("_wrank").is_null() | (srank <= pl.col("_wrank")))
+    return frame.with_columns(_spelled_wins=spelled_wins).with_columns(
+        _code=pl.when(pl.col("_spelled_wins")).then(scode).otherwise(pl.col("_worded")),
+        _code_rank=pl.when(pl.col("_spelled_wins")).then(srank).otherwise(pl.col("_wrank")),
+    ).drop("_spelled", "_worded", "_ranks", "_wrank", "_spelled_wins")
+
+
+def _worded_code(text: pl.Expr) -> pl.Expr:
+    """TEXT_CODES are in KIND_ORDER: the first match has the best rank."""
+    worded = pl.lit(None, pl.Int32)
+    for pattern, code in reversed(TEXT_CODES):
+        worded = pl.when(text.str.contains(pattern)).then(pl.lit(code, pl.Int32)).otherwise(worded)
+    return worded
+
+
+def _text_kind(text: pl.Expr) -> pl.Expr:
+    """The PostgreSQL clients' words: the kind earliest in KIND_ORDER, or null."""
+    expr = pl.lit(None, pl.Utf8)
+    for pattern, kind_name in reversed(TEXT_KINDS):
+        if kind_name == "cant_connect":
+            expr = pl.when(text.str.contains(REFUSED) & text.str.contains(REFUSED_CONTEXT)).then(
+                pl.lit(kind_name)).otherwise(expr)
+        expr = pl.when(text.str.contains(pattern)).then(pl.lit(kind_name)).otherwise(expr)
+    return expr
 
 
 # Cheap pre-filters (regex alternations of literals run on SIMD substring search):
@@ -129,9 +221,10 @@ ERROR_HINT = "|".join(
     re.escape(word)
     for word in [
         "rror", "ERROR", "xception", "HY000", "gone away", "Lost connection", "Too many",
-        "denied", "not allowed", "inactivity", "QueuePool limit", "clients", "closed the connection",
+        "denied", "not allowed", "inactivity", "QueuePool limit", "clients",
         "terminating connection", "efused", "connect to", "Unknown MySQL", "pg_hba",
-        "authentication failed", "slots are reserved",
+        "authentication failed", "slots are reserved", "closed", "could not", "consuming input",
+        "connection to server", "database system is",
     ]
 )
 
@@ -141,7 +234,9 @@ ERROR_HINT = "|".join(
 # union spares them the rules' twenty passes and gives the same kinds.
 ERROR_RULES_ANY = "|".join(
     f"(?:{pattern})"
-    for pattern in [QUEUEPOOL, DB_EXCEPTION, *CODE_PATTERNS, *(p for p, _ in TEXT_CODES), *(p for p, _ in TEXT_KINDS)]
+    for pattern in [
+        QUEUEPOOL, DB_EXCEPTION, *CODE_PATTERNS, *(p for p, _ in TEXT_CODES), *(p for p, _ in TEXT_KINDS), REFUSED,
+    ]
 )
 
 
@@ -233,17 +328,17 @@ def _classify(frame: pl.DataFrame, logger_col: str | None, text_col: str, *, err
     ).then(msg.str.slice(ref_start, ref_end - ref_start + 1))
 
     if errors:
-        code = pl.coalesce(_first_code(raw), _text_code(raw))
-        text_kind = pl.lit(None, pl.Utf8)
-        for pattern, kind_name in reversed(TEXT_KINDS):
-            text_kind = pl.when(raw.str.contains(pattern)).then(pl.lit(kind_name)).otherwise(text_kind)
+        frame = _with_code(frame, raw).with_columns(_text_kind=_text_kind(raw))
+        code, code_rank, text_kind = pl.col("_code"), pl.col("_code_rank"), pl.col("_text_kind")
+        text_rank = text_kind.replace_strict(KIND_RANK, default=None, return_dtype=pl.Int8)
+        code_kind = code_rank.replace_strict(dict(enumerate(KIND_ORDER)), return_dtype=pl.Utf8)
         kind = (
             pl.when(pool_kind.is_not_null())
             .then(pool_kind)
             .when(raw.str.contains(QUEUEPOOL))
             .then(pl.lit("pool_timeout"))
-            .when(code.is_not_null())
-            .then(_code_kind(code))
+            .when(code_rank.is_not_null() & (text_rank.is_null() | (code_rank <= text_rank)))
+            .then(code_kind)
             .when(text_kind.is_not_null())
             .then(text_kind)
             .when(raw.str.contains(DB_EXCEPTION))
@@ -259,4 +354,4 @@ def _classify(frame: pl.DataFrame, logger_col: str | None, text_col: str, *, err
         error_code=pl.when(pl.col("message").is_not_null()).then(code),
         conn_ref=pool_ref,
         source=source,
-    ).drop("_pool_kind")
+    ).drop("_pool_kind", "_code", "_code_rank", "_text_kind", strict=False)
