@@ -43,3 +43,10 @@ def test_every_command_and_option_is_documented(path, command):
             for opt in param.opts:
                 if opt.startswith("--"):
                     assert re.search(re.escape(opt) + r"\b", README), f"`{path} {opt}` is not in README.md"
+
+
+def test_every_envelope_is_in_the_readme_table():
+    from pipeline.ingest.envelopes import ENVELOPES
+
+    for envelope in ENVELOPES:
+        assert f"| `{envelope.name}` | {envelope.describe} |" in README, envelope.name
