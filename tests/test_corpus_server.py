@@ -114,7 +114,9 @@ EXPECTED: dict[str, tuple] = {
     "beats_postgresql-9.6-new-timestamp.log": ("postgres", 5, 4, 0, 0, 0, 0, {}),
     # first line truncated at its start by the poster ("016-12-20 ...")
     "gh_pgmoon-47_too-many-clients.log": ("postgres", 5, 4, 0, 0, 1, 0, {"too_many_connections": 4}),
-    "gh_postgresql-k8s-operator-616_custom-prefix.log": ("postgres", 8, 7, 0, 0, 0, 0, {}),
+    # its first line is a STATEMENT whose message was cut from the paste: a secondary line is
+    # never a record of its own (tests/wild/COUNTING.md), so it is rejected
+    "gh_postgresql-k8s-operator-616_custom-prefix.log": ("postgres", 8, 6, 0, 0, 1, 0, {}),
     "gh_psycopg2-1717_client-reset.log": ("postgres", 11, 11, 0, 0, 0, 0, {"connection_reset": 11}),
     "gh_texera-3525_too-many-clients-gmt.log": ("postgres", 4, 2, 0, 0, 0, 0, {"too_many_connections": 2}),
     # ping/: mtr, paping, tcping, tcpping are other tools' formats, not read

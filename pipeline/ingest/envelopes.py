@@ -85,7 +85,8 @@ ENVELOPES: list[Envelope] = [
     # docker logs -t / kubectl logs --timestamps: "<RFC 3339 with 7-9 decimals> payload".
     # Servers write at most 6 decimals, so a 5.7 MySQL line is not taken for an envelope.
     Envelope("docker_ts", "`docker logs -t` / `kubectl logs --timestamps` (`<ts> ...`)",
-             r"^(?<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7,9}(?:Z|[+-]\d\d:\d\d)) ", ts="rfc3339"),
+             # (a byte of docker's stream header may stand before it when read without demuxing)
+             r"^[^\d\s]?(?<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7,9}(?:Z|[+-]\d\d:\d\d)) ", ts="rfc3339"),
     # Rancher's log export: "25/9/2021 20:00:33 | "
     Envelope("rancher", "Rancher log export (`25/9/2021 20:00:33 | ...`)",
              r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d\d:\d\d \| "),
@@ -100,6 +101,8 @@ ENVELOPES: list[Envelope] = [
              r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\d{4}-\d\d-\d\d[ T])", keep="$1"),
     # journald's short form without the date: "mariadbd[658]: "
     Envelope("tagged", "a process tag (`mariadbd[658]: ...`)", r"^[\w./-]+\[\d+\]: "),
+    # a terminal UI's frame (k9s, tmux): "│ " before every line
+    Envelope("box", "a terminal frame (`│ ...`)", r"^[│┃] ?"),
     # quoting a paste: "> " or "- " before every line
     Envelope("quoted", "paste markers (`> ` or `- `)", r"^(?:> |- )"),
 ]
@@ -115,10 +118,15 @@ SYSLOG_LEVELS = {"0": "CRITICAL", "1": "CRITICAL", "2": "CRITICAL", "3": "ERROR"
                  "4": "WARNING", "5": "INFO", "6": "INFO", "7": "DEBUG"}
 
 
+# Lines pasted with a log that are not log lines: journalctl's own "-- Logs begin at ... --"
+# and "-- Reboot --", and the shell prompt the user ran the command at.
+NOT_LOG_LINES = re.compile(r"^(?:-- .* --\s*$|(?:\[[^\]]*\]|[\w.@~:/-]*)?[$#] )")
+
+
 def detect(lines: list[str]) -> list[str]:
     """The envelopes of a file, outermost first, from its first lines ([] for none)."""
     found: list[str] = []
-    lines = [ln for ln in lines if ln.strip()]
+    lines = [ln for ln in lines if ln.strip() and not NOT_LOG_LINES.match(ln)]
     for _ in range(MAX_DEPTH):
         if not lines:
             break

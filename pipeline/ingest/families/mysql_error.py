@@ -43,8 +43,10 @@ LEVEL_WORDS = r"(?i:note|warning|warn|error|system|info|debug|critical|fatal)"
 MAIN_RE = (
     r"^(?<date>\d{4}-\d\d-\d\d)[T ] ?(?<hms>\d{1,2}:\d\d:\d\d)(?<frac>\.\d{1,9})?"
     r"(?<off>Z|[+-]\d\d:?\d\d)?"
-    r"(?:\s+(?<thread>\d+))?\s+\[(?<level>" + LEVEL_WORDS + r")\]\s*"
+    r"(?:(?:\s+(?<thread>\d+))?\s+\[(?<level>" + LEVEL_WORDS + r")\]\s*"
     r"(?:\[(?<code>MY-\d+)\]\s*(?:\[(?<subsys>[^\]]+)\]\s*)?|\[(?<tag>[A-Za-z][\w -]*)\]:\s*)?"
+    # MySQL 8's crash handler: "2025-08-12T13:40:28Z UTC - mysqld got signal 6 ;" (no level)
+    r"|(?<crash> UTC - ))"
 )
 # 5.5 / MariaDB <= 10.0 / crash reports / mysqld_safe: "YYMMDD HH:MM:SS", level optional.
 OLD_RE = (
@@ -146,6 +148,7 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
         _off=pick("off", None),
         _thread=pick("thread", "thread"),
         _level=pick("level", "level"),
+        _crash=main_ok & pl.col("_m").struct.field("crash").is_not_null(),
         _code=pick("code", None),
         message=pl.when(main_ok)
         .then(pl.col("_p").str.replace(MAIN_PREFIX_NOCAP, ""))
@@ -164,7 +167,8 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
     # the record's text is built once (each rule would rebuild it)
     events = heads.with_columns(_kind_text=_record_text(msg)).with_columns(
         source=pl.lit(source),
-        level=normalize_level(pl.col("_level").fill_null("INFO")),
+        # the crash handler's line has no level: it is an error
+        level=normalize_level(pl.col("_level").fill_null(pl.when(pl.col("_crash")).then(pl.lit("ERROR")).otherwise(pl.lit("INFO")))),
         kind=classify(pl.col("_kind_text"), KIND_RULES),
         error_code=pl.coalesce(
             pl.col("_code").str.replace("MY-", "").cast(pl.Int32, strict=False),
@@ -179,6 +183,14 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
     return Parsed(events=event_frame(events), rejects=rejects, pending_from=pend)
 
 
+# the general query log of 5.5-5.7 ("121226 18:03:51 47216 Connect   user@host on db"):
+# its time-stamped lines read like old error-log lines; the command names it
+GENERAL_LOG = re.compile(
+    r"^\d{6}\s+\d{1,2}:\d\d:\d\d\s+\d+\s+(?:Connect|Query|Quit|Init DB|Prepare|Execute|Close stmt"
+    r"|Field List|Statistics|Ping|Change user|Shutdown)\b"
+)
+
+
 def line_flavour(line: str) -> str | None:
     """'mysql', 'mariadb', 'old' or None for one line (detection helper)."""
     p = strip_wrappers_py(line.rstrip("\r\n"))
@@ -189,6 +201,7 @@ def line_flavour(line: str) -> str | None:
         return "mariadb"
     if OLD_PY.match(p) and (
         OLD_PY.match(p).group("level") or re.search(r"\d\s+(?:InnoDB:|mysqld_safe |mysqld )", p)
+        or GENERAL_LOG.search(p)
     ):
         return "old"
     return None

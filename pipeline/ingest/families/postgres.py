@@ -95,6 +95,19 @@ LEVEL_WORDS: dict[str, str] = {
     **i18n.SEVERITY_WORDS,
 }
 
+# Under syslog or journald the time is the envelope's and the line may carry no prefix of its
+# own (``LOG:  ...``, ``[1] S:... - idle: LOG:  ...``); syslog also numbers each message and
+# each of its lines, ``[43992-1]``, ``[43992-2]``, removed first.
+SYSLOG_SEQUENCE = r"^\[\d+(?:-\d+)?\] "
+BARE_RE = (
+    r"^(?<mid>.{0,200}?)(?<level>(?:" + SEVERITIES + r"):  |"
+    + "|".join(_escape(t) for t in I18N_TOKENS) + r")(?:(?<state>[0-9A-Z]{5}): )?"
+)
+BARE_NOCAP = without_captures(BARE_RE)
+BARE_PY = re.compile(BARE_RE.replace("(?<", "(?P<"))
+# a payload line that continues the message before it (an envelope gives every line a time)
+CONTINUED = r"^(?:$|\s)"
+
 TEXT_PY = re.compile(TEXT_RE.replace("(?<", "(?P<"))
 TEXT_I18N_PY = re.compile(TEXT_RE_I18N.replace("(?<", "(?P<"))
 CSV_PY = re.compile(CSV_RE.replace("(?<", "(?P<"))
@@ -144,7 +157,8 @@ KIND_RULES_I18N: list[tuple[str, str]] = _i18n_rules()
 
 def parse_postgres(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
     tz = ctx.timezone or "UTC"
-    df = frame_lines(chunk).with_columns(_p=strip_wrappers(pl.col("line")))
+    df = frame_lines(chunk).with_columns(_p=strip_wrappers(pl.col("line")).str.replace(SYSLOG_SEQUENCE, ""))
+    timed = "_env_ts" in df.columns and df["_env_ts"].is_not_null().any()
     df = df.with_columns(_t=pl.col("_p").str.extract_groups(TEXT_RE))
     en_miss = pl.col("_t").struct.field("date").is_null()
     # the localized prefix is tried only on lines the English one did not read
@@ -155,13 +169,23 @@ def parse_postgres(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
         _c=pl.when(is_csv).then(pl.col("_p")).otherwise(None).str.extract_groups(CSV_RE),
     )
     en_ok = pl.col("_t").struct.field("date").is_not_null()
-    text_ok = en_ok | loc_ok
     csv_ok = pl.col("_c").struct.field("date").is_not_null()
+    if timed:  # lines without a time of their own, read at the envelope's time
+        df = df.with_columns(
+            _b=pl.when(en_miss & ~loc_ok & ~csv_ok).then(pl.col("_p")).otherwise(None).str.extract_groups(BARE_RE)
+        )
+        bare_ok = pl.col("_b").struct.field("level").is_not_null()
+    else:
+        df = df.with_columns(_b=pl.lit(None, pl.Struct({"level": pl.Utf8, "pid": pl.Utf8, "state": pl.Utf8})))
+        bare_ok = pl.lit(False)
+    text_ok = en_ok | loc_ok | bare_ok
 
     def f(name: str) -> pl.Expr:
+        bare = pl.col("_b").struct.field(name) if name in ("level", "state") else pl.lit(None, pl.Utf8)
         return (
             pl.when(en_ok).then(pl.col("_t").struct.field(name))
             .when(loc_ok).then(pl.col("_l").struct.field(name))
+            .when(bare_ok).then(bare)
             .otherwise(pl.col("_c").struct.field(name))
         )
 
@@ -172,20 +196,26 @@ def parse_postgres(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
         # a translated word (or label with its separator) -> the English word
         _level=pl.when(en_ok).then(raw_level)
         .otherwise(raw_level.str.replace(r"\s*:\s*$", "").replace(LEVEL_WORDS)),
+        _bare=bare_ok,
         message=pl.when(csv_ok & ~text_ok)
         .then(pl.col("_c").struct.field("msg").str.replace(r"\"?,*$", "").str.replace_all('""', '"'))
         .when(en_ok)
         .then(pl.col("_p").str.replace(TEXT_PREFIX_NOCAP, ""))
         .when(loc_ok)
-        .then(pl.col("_p").str.replace(TEXT_I18N_NOCAP, "")),
+        .then(pl.col("_p").str.replace(TEXT_I18N_NOCAP, ""))
+        .when(bare_ok)
+        .then(pl.col("_p").str.replace(BARE_NOCAP, "")),
     )
-    primary = (text_ok & ~pl.col("_level").is_in(SECONDARY)) | (csv_ok & ~text_ok)
-    # a DETAIL/STATEMENT line with no message before it in the file starts its own event
-    leading = text_ok & (primary.cast(pl.Int64).cum_sum() == 0)
-    starts = primary | leading
+    # a DETAIL/HINT/STATEMENT line belongs to the message before it; one with no message
+    # before it (the excerpt begins after its message) is rejected with the lines before
+    starts = (text_ok & ~pl.col("_level").is_in(SECONDARY)) | (csv_ok & ~text_ok)
+    if timed:  # other programs' lines in the same container log start events of their own
+        starts = starts | (~text_ok & ~csv_ok & ~pl.col("_p").str.contains(CONTINUED) & pl.col("_env_ts").is_not_null())
+        df = df.with_columns(message=pl.coalesce("message", "_p"))
     heads, orphans = fold(df, starts)
     off = pl.coalesce(offset_minutes(pl.col("_off")), zone_abbrev_minutes(pl.col("_zone")))
-    heads = heads.with_columns(ts=combine_ts(pl.col("_date"), pl.col("_hms"), pl.col("_frac"), off, tz))
+    ts = combine_ts(pl.col("_date"), pl.col("_hms"), pl.col("_frac"), off, tz)
+    heads = heads.with_columns(ts=pl.coalesce(ts, pl.col("_env_ts")) if timed else ts)
     pend = pending_from(heads, ctx.final)
     heads, bad_ts = split_bad_timestamps_per_line(heads, tz)
     level = pl.col("_level")
@@ -225,6 +255,7 @@ class PostgresFamily:
                 if not line.strip():
                     continue
                 nonblank += 1
+                line = re.sub(SYSLOG_SEQUENCE, "", line)
                 if TEXT_PY.match(line) or TEXT_I18N_PY.match(line) or CSV_PY.match(line):
                     hits += 1
             if nonblank == 0 or hits == 0:
@@ -233,6 +264,15 @@ class PostgresFamily:
             return min(1.0, 0.5 + ratio / 2) if ratio >= 0.2 else ratio * 2
         except Exception:  # pragma: no cover - sniff must never raise
             return 0.0
+
+    def sniff_stamped(self, head: list[str]) -> float:
+        """The score when an envelope gives the time: lines with a severity and its two
+        spaces (``LOG:  ``), with or without a prefix of their own."""
+        lines = [re.sub(SYSLOG_SEQUENCE, "", ln) for ln in head if ln.strip() and not ln[:1].isspace()]
+        if not lines:
+            return 0.0
+        ratio = sum(1 for ln in lines if BARE_PY.match(ln)) / len(lines)
+        return min(1.0, 0.5 + ratio / 2) if ratio >= 0.3 else ratio
 
     def parse(self, chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
         return parse_postgres(chunk, ctx)

@@ -306,7 +306,9 @@ def _layouts_of(chunk: pl.DataFrame, state: dict) -> list[Layout] | None:
         head = [ln for ln in chunk["line"].head(200).to_list() if ln and ln.strip()]
         layouts, share = _choose_layouts(head)
         timed_by_envelope = "_env_ts" in chunk.columns and chunk["_env_ts"].is_not_null().any()
-        if timed_by_envelope and (not layouts or share < 0.5):
+        # the envelope's time is used only when the payload has none of its own: where some
+        # payload lines carry a stamp, the others continue them (wrapped SQL, tracebacks)
+        if timed_by_envelope and not layouts:
             layouts, _ = _choose_layouts(head, need_ts=False)
             state["envelope_time"] = True
             if not layouts:  # no level either: every line that is not a continuation
