@@ -11,7 +11,8 @@ it, so a family only ever sees its own payload:
 * ``_env_ts`` is the envelope's time stamp in UTC (null when it has none), which a family
   uses when its payload carries no time of its own;
 * ``_env_level`` is the envelope's severity when it has one (journald ``PRIORITY``, GELF
-  ``level``);
+  ``level``); ``_whole`` marks a line that is a whole message (a GELF object), never a
+  continuation of the one before;
 * Kubernetes CRI ``P`` (partial) lines and docker json-file objects whose ``log`` does not
   end in a newline are joined with the lines after them; ``_nl`` then says how many input
   lines a row stands for, so the line accounting stays exact.
@@ -55,6 +56,7 @@ class Envelope:
     ts: str | None = None  # how the time stamp is written: rfc3339 | syslog | epoch_us | epoch_s
     keep: str = ""  # replacement for the prefix (``$1`` keeps a group: a payload's own date)
     partial: bool = False  # a line may be continued on the next one (joined by unwrap)
+    whole: bool = False  # each object is a whole message (GELF): never a continuation
 
     def matches(self, line: str) -> bool:
         return _PY[self.name].match(line) is not None
@@ -72,7 +74,7 @@ ENVELOPES: list[Envelope] = [
              r'^\{.*"__REALTIME_TIMESTAMP" ?: ?"\d+"', kind="json", ts="epoch_us"),
     # GELF 1.1: {"version":"1.1","host":...,"short_message":...,"timestamp":...}
     Envelope("gelf", "GELF JSON (`short_message`, `timestamp`, `level`)",
-             r'^\{.*"short_message" ?:', kind="json", ts="epoch_s"),
+             r'^\{.*"short_message" ?:', kind="json", ts="epoch_s", whole=True),
     # RFC 5424: "<34>1 2003-10-11T22:14:15.003Z host app procid msgid [sd] payload"
     Envelope("syslog5424", "syslog RFC 5424 (`<pri>1 <ts> host app procid msgid [sd] ...`)",
              r"^<\d{1,3}>1 (?<ts>\S+) \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?", ts="rfc3339"),
@@ -235,6 +237,8 @@ def _unwrap_json(frame: pl.DataFrame, env: Envelope) -> pl.DataFrame:
         pl.when(is_obj & payload.is_not_null()).then(payload).otherwise(line).alias("line"),
         pl.when(is_obj).then(_read_ts(stamp, env.ts, "UTC")).otherwise(pl.col("_env_ts")).alias("_env_ts"),
     ]
+    if env.whole:
+        out.append(is_obj.alias("_whole"))
     if level is not None:
         out.append(
             pl.when(is_obj).then(level.replace_strict(SYSLOG_LEVELS, default=None, return_dtype=pl.Utf8))

@@ -93,7 +93,11 @@ def tokens(line: str, *, need_ts: bool = True) -> list[tuple[str, str]] | None:
     out: list[tuple[str, str]] = []
     pos, seen_ts, seen_lvl = 0, False, False
     while pos < len(line) and len(out) < MAX_TOKENS:
-        if (seen_lvl or _stamp_leads(out)) and (seen_ts or not need_ts) and _message_starts(line, pos, out):
+        level_next = not seen_lvl and _LEVEL.match(line, pos + (line[pos] in SEPARATORS)) is not None
+        if (seen_lvl or _stamp_leads(out)) and (seen_ts or not need_ts) and not level_next \
+                and _message_starts(line, pos, out):
+            if line[pos] == ":" and out and out[-1][0] == "WORD":  # "name:msg": the colon ends the header
+                out.append(("LIT", ":"))
             break
         found = None
         if not seen_ts:
@@ -160,6 +164,8 @@ def _message_starts(line: str, pos: int, out: list[tuple[str, str]]) -> bool:
     c = line[pos]
     if c in " \t":
         return False
+    if c == ":" and out and out[-1][0] in ("LVL", "LETTER"):  # basicConfig's "ERROR:name:msg"
+        return False
     if c in SEPARATORS or c in ")]}>":
         # "ERROR - msg", "name: msg": a separator belongs to the header when followed by space
         nxt = line[pos + 1:pos + 2]
@@ -185,7 +191,7 @@ def to_regex(toks: list[tuple[str, str]]) -> str:
         if kind.startswith("TS:"):
             parts.append(f"(?P<ts>{dict(STAMPS)[kind[3:]]})")
         elif kind == "LVL":
-            parts.append(f"(?P<level>{LEVEL_RX})")
+            parts.append(f"(?P<level>{LEVEL_RX})\\b")  # "Trace" is not the start of "Traceback"
         elif kind == "LETTER":
             parts.append(f"(?P<level>{LETTER_RX})")
         elif kind == "WS":

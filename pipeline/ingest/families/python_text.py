@@ -243,6 +243,8 @@ class PythonTextFamily:
         starts = pl.col("_layout").is_not_null()
         if ctx.state.get("envelope_time"):  # any payload line that is not a continuation
             starts = starts | ~pl.col("line").str.contains(_CONTINUATION.pattern)
+            if "_whole" in chunk.columns:
+                starts = starts | pl.col("_whole")
         if any(lay.name == "tornado" for lay in layouts):
             frame = frame.with_columns(level=pl.col("level").replace(TORNADO_LEVELS))
 
