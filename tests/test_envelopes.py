@@ -36,6 +36,10 @@ REAL_SAMPLES = {
     "process_tag": [("postgres/devenv-1146_process-compose-prefix-checkpointer-fatal.log", "postgres")],
     "box": [("postgres/supermq-devops-129_k9s-box-border-password-failed-gmt.log", "postgres")],
     "quoted": [("postgres/pgbadger-476_zh-cn-quoted-duration-statement-cst.log", "postgres")],
+    "journald_json": [("envelopes2/lnav-535_journald-json-python-gpslocator.log", "python_text"),
+                      ("envelopes2/journal2gelf-2_journald-json-kernel-redacted.log", "python_text")],
+    "gelf": [("envelopes2/goblog-gelftail_gelf-docker-driver-go-service.log", "python_text"),
+             ("envelopes2/docker-fluentd-kubernetes-gelf-ovh_gelf-fluentd-out-gelf-payload.log", "python_text")],
 }
 CASES = [(env, rel, family) for env, samples in REAL_SAMPLES.items() for rel, family in samples]
 
@@ -52,16 +56,14 @@ def test_real_samples_are_unwrapped_and_read_by_their_payload_family(envelope, r
     written = path.read_text(errors="replace").split("\n")
     with duckdb.connect(str(db), read_only=True) as con:
         for line_no, raw in con.execute("SELECT line_no, raw FROM events").fetchall():
-            # raw keeps the lines as written, envelope included
-            assert raw.split("\n")[0] == written[line_no - 1].rstrip("\r")
+            # raw keeps the lines as written, envelope included (secrets aside: redacted)
+            if "***" not in raw:
+                assert raw.split("\n")[0] == written[line_no - 1].rstrip("\r")
 
 
-def test_every_envelope_that_gives_a_time_has_a_real_sample_or_says_why():
+def test_every_envelope_that_gives_a_time_has_a_real_sample():
     timed = {env.name for env in envelopes.ENVELOPES if env.ts}
-    # no real one-object-per-line sample found in public threads yet: tested below on lines
-    # built to the tools' documented output
-    without_real_sample = {"journald_json", "gelf"}
-    assert timed - without_real_sample <= set(REAL_SAMPLES)
+    assert timed <= set(REAL_SAMPLES)
 
 
 def test_payload_without_a_time_is_read_at_the_envelope_time():
