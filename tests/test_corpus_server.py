@@ -23,7 +23,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipeline.ingest import detect
+from pipeline.ingest import detect, envelopes
 from pipeline.ingest.families import by_name
 from pipeline.ingest.families.base import FileContext
 
@@ -171,7 +171,9 @@ def parse_file(path: Path, family: str, tz: str = "UTC", state: dict | None = No
         schema={"line_no": pl.Int64, "line": pl.Utf8},
     )
     ctx = FileContext(path=str(path), host="corpus", timezone=tz, final=True, state=state or {})
-    return by_name(family).parse(df, ctx), lines
+    # as ingest reads it: the file's envelope (compose, docker, syslog...) removed first
+    ctx.state.setdefault("envelopes", envelopes.detect(lines[:200]))
+    return envelopes.parse(by_name(family), df, ctx), lines
 
 
 def detected(lines: list[str]) -> str | None:

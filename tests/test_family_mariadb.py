@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+
+from pipeline.ingest import envelopes
 import pytest
 
 from pipeline.ingest.families import mariadb, mysql_error
@@ -20,7 +22,10 @@ def parse(lines, tz="UTC", final=True):
         {"line_no": list(range(1, len(lines) + 1)), "line": lines},
         schema={"line_no": pl.Int64, "line": pl.Utf8},
     )
-    return FAMILY.parse(df, FileContext(path="mariadb.err", host="db1", timezone=tz, final=final))
+    ctx = FileContext(path="mariadb.err", host="db1", timezone=tz, final=final)
+    # as ingest reads a file: its envelope (compose, docker, syslog...) removed first
+    ctx.state["envelopes"] = envelopes.detect(lines)
+    return envelopes.parse(FAMILY, df, ctx)
 
 
 def accounted(parsed):
@@ -132,23 +137,26 @@ def test_crash_recovery_marks_a_stop():
     assert ev["kind"].to_list() == ["server_stop", "server_stop"]
 
 
-def test_docker_local_time_prefix_and_syslog_wrapper():
-    lines = [
-        "2026-06-13 13:08:54 2026-06-13 12:08:54 140443127027392 [Note] mysqld: ready for connections.",
-        "Aug 23 11:14:34 vserver mysqld[7409]: 2026-08-23 11:14:34 139789470383296 [Note] WSREP: backend: asio",
-        "25/9/2026 20:00:33 | 2026-09-25 23:00:33 155 [Warning] Access denied for user 'frappe'@'10.42.11.41' (using password: NO)",
-        "db    | 2026-01-06 20:21:38 13 [Warning] Access denied for user 'root'@'localhost' (using password: NO)",
-        "mariadbd[658]: 2026-02-04 12:00:03 1157 [Warning] Aborted connection 1157 to db: 'unconnected' user: 'unauthenticated' host: 'localhost' (This connection closed normally without authentication)",
-    ]
-    ev = parse(lines).events
-    assert ev["ts"].to_list() == [
-        dt.datetime(2026, 6, 13, 12, 8, 54, tzinfo=UTC),
-        dt.datetime(2026, 8, 23, 11, 14, 34, tzinfo=UTC),
-        dt.datetime(2026, 9, 25, 23, 0, 33, tzinfo=UTC),
-        dt.datetime(2026, 1, 6, 20, 21, 38, tzinfo=UTC),
-        dt.datetime(2026, 2, 4, 12, 0, 3, tzinfo=UTC),
-    ]
-    assert ev["kind"].to_list() == ["server_start", "other", "access_denied", "access_denied", "aborted_connection"]
+WRAPPED = [  # (line as a collector wrote it, UTC time, kind): each file has one envelope
+    ("2026-06-13 13:08:54 2026-06-13 12:08:54 140443127027392 [Note] mysqld: ready for connections.",
+     dt.datetime(2026, 6, 13, 12, 8, 54, tzinfo=UTC), "server_start"),
+    ("Aug 23 11:14:34 vserver mysqld[7409]: 2026-08-23 11:14:34 139789470383296 [Note] WSREP: backend: asio",
+     dt.datetime(2026, 8, 23, 11, 14, 34, tzinfo=UTC), "other"),
+    ("25/9/2026 20:00:33 | 2026-09-25 23:00:33 155 [Warning] Access denied for user 'frappe'@'10.42.11.41' (using password: NO)",
+     dt.datetime(2026, 9, 25, 23, 0, 33, tzinfo=UTC), "access_denied"),
+    ("db    | 2026-01-06 20:21:38 13 [Warning] Access denied for user 'root'@'localhost' (using password: NO)",
+     dt.datetime(2026, 1, 6, 20, 21, 38, tzinfo=UTC), "access_denied"),
+    ("mariadbd[658]: 2026-02-04 12:00:03 1157 [Warning] Aborted connection 1157 to db: 'unconnected' user: "
+     "'unauthenticated' host: 'localhost' (This connection closed normally without authentication)",
+     dt.datetime(2026, 2, 4, 12, 0, 3, tzinfo=UTC), "aborted_connection"),
+]
+
+
+@pytest.mark.parametrize("line,when,kind", WRAPPED, ids=["docker-local", "syslog", "rancher", "compose", "tagged"])
+def test_docker_local_time_prefix_and_syslog_wrapper(line, when, kind):
+    [event] = parse([line, line]).events.head(1).to_dicts()
+    assert (event["ts"], event["kind"]) == (when, kind)
+    assert event["raw"] == line
 
 
 def test_sniff_prefers_mariadb_for_zone_less_stamps():

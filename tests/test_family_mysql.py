@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+
+from pipeline.ingest import envelopes
 import pytest
 
 from pipeline.ingest.families import mariadb, mysql_error
@@ -19,7 +21,10 @@ def parse(lines, tz="UTC", final=True, start=1):
         {"line_no": list(range(start, start + len(lines))), "line": lines},
         schema={"line_no": pl.Int64, "line": pl.Utf8},
     )
-    return FAMILY.parse(df, FileContext(path="error.log", host="db1", timezone=tz, final=final))
+    ctx = FileContext(path="error.log", host="db1", timezone=tz, final=final)
+    # as ingest reads a file: its envelope (compose, docker, syslog...) removed first
+    ctx.state["envelopes"] = envelopes.detect(lines)
+    return envelopes.parse(FAMILY, df, ctx)
 
 
 def accounted(parsed):

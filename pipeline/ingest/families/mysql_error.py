@@ -32,8 +32,6 @@ from pipeline.ingest.families.server_common import (
     frame_lines,
     offset_minutes,
     split_bad_timestamps_per_line,
-    strip_wrappers,
-    strip_wrappers_py,
     without_captures,
 )
 
@@ -123,7 +121,7 @@ def _record_text(msg: pl.Expr) -> pl.Expr:
 def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql") -> Parsed:
     """Shared parser for MySQL and MariaDB error logs."""
     tz = ctx.timezone or "UTC"
-    df = frame_lines(chunk).with_columns(_p=strip_wrappers(pl.col("line")))
+    df = frame_lines(chunk).with_columns(_p=pl.col("line"))
     m = pl.col("_p").str.extract_groups(MAIN_RE)
     o = pl.col("_p").str.extract_groups(OLD_RE)
     df = df.with_columns(_m=m, _o=o)
@@ -193,7 +191,7 @@ GENERAL_LOG = re.compile(
 
 def line_flavour(line: str) -> str | None:
     """'mysql', 'mariadb', 'old' or None for one line (detection helper)."""
-    p = strip_wrappers_py(line.rstrip("\r\n"))
+    p = line.rstrip("\r\n")
     m = MAIN_PY.match(p)
     if m:
         if m.group("code") or "T" == p[10:11] or m.group("off"):

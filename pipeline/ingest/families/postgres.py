@@ -43,7 +43,6 @@ from pipeline.ingest.families.server_common import (
     frame_lines,
     offset_minutes,
     split_bad_timestamps_per_line,
-    strip_wrappers,
     without_captures,
     zone_abbrev_minutes,
 )
@@ -157,7 +156,7 @@ KIND_RULES_I18N: list[tuple[str, str]] = _i18n_rules()
 
 def parse_postgres(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
     tz = ctx.timezone or "UTC"
-    df = frame_lines(chunk).with_columns(_p=strip_wrappers(pl.col("line")).str.replace(SYSLOG_SEQUENCE, ""))
+    df = frame_lines(chunk).with_columns(_p=pl.col("line").str.replace(SYSLOG_SEQUENCE, ""))
     timed = "_env_ts" in df.columns and df["_env_ts"].is_not_null().any()
     df = df.with_columns(_t=pl.col("_p").str.extract_groups(TEXT_RE))
     en_miss = pl.col("_t").struct.field("date").is_null()
