@@ -142,13 +142,23 @@ def concat_rejects(*frames: pl.DataFrame) -> pl.DataFrame:
 
 
 def split_bad_timestamps(heads: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Events whose timestamp came out null (DST gap, impossible date) become rejects."""
+    """Events whose timestamp came out null (DST gap, impossible date) become rejects,
+    one per input line (the head and each folded continuation), so the accounting "one
+    line, one place" holds for multi-line events too."""
     bad = heads.filter(pl.col("ts").is_null())
     if bad.height == 0:
         return heads, pl.DataFrame(schema=REJECT_SCHEMA)
     good = heads.filter(pl.col("ts").is_not_null())
     reason = f"timestamp does not exist or cannot be read in time zone {tz}"
-    return good, reject_frame(bad, reason, raw_col="raw")
+    lines = (
+        bad.select("line_no", pl.col("raw").str.split("\n").alias("raw"))
+        .with_columns(_i=pl.int_ranges(0, pl.col("raw").list.len()))
+        .explode("raw", "_i")
+        .with_columns(line_no=pl.col("line_no") + pl.col("_i"))
+    )
+    return good, lines.select(
+        pl.col("line_no").cast(pl.Int64), pl.lit(reason).alias("reason"), pl.col("raw").cast(pl.Utf8)
+    )
 
 
 __all__ = [

@@ -25,13 +25,13 @@ from pipeline.ingest.families.common import (
     normalize_level,
     pending_from,
     reject_frame,
+    split_bad_timestamps,
 )
 from pipeline.ingest.families.server_common import (
     classify,
     combine_ts,
     frame_lines,
     offset_minutes,
-    split_bad_timestamps_per_line,
     without_captures,
 )
 
@@ -158,7 +158,7 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
         ts=combine_ts(pl.col("_date"), pl.col("_hms"), pl.col("_frac"), offset_minutes(pl.col("_off")), tz),
     )
     pend = pending_from(heads, ctx.final)
-    heads, bad_ts = split_bad_timestamps_per_line(heads, tz)
+    heads, bad_ts = split_bad_timestamps(heads, tz)
     msg = pl.col("message").str.strip_chars_end()
     aborted_id = msg.str.extract(r"Aborted connection (\d+)", 1)
     code_from_msg = msg.str.extract(CODE_IN_MESSAGE, 1)

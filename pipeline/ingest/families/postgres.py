@@ -36,13 +36,13 @@ from pipeline.ingest.families.common import (
     normalize_level,
     pending_from,
     reject_frame,
+    split_bad_timestamps,
 )
 from pipeline.ingest.families.server_common import (
     classify,
     combine_ts,
     frame_lines,
     offset_minutes,
-    split_bad_timestamps_per_line,
     without_captures,
     zone_abbrev_minutes,
 )
@@ -216,7 +216,7 @@ def parse_postgres(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
     ts = combine_ts(pl.col("_date"), pl.col("_hms"), pl.col("_frac"), off, tz)
     heads = heads.with_columns(ts=pl.coalesce(ts, pl.col("_env_ts")) if timed else ts)
     pend = pending_from(heads, ctx.final)
-    heads, bad_ts = split_bad_timestamps_per_line(heads, tz)
+    heads, bad_ts = split_bad_timestamps(heads, tz)
     level = pl.col("_level")
     # English rules first (own step: reusing the expression twice would evaluate it twice)
     heads = heads.with_columns(_ken=classify(pl.col("message"), KIND_RULES, default=None))

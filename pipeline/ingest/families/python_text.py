@@ -51,9 +51,9 @@ from pipeline.ingest.families.common import (
     normalize_level,
     pending_from,
     reject_frame,
+    split_bad_timestamps,
     to_utc,
 )
-from pipeline.ingest.families.server_common import split_bad_timestamps_per_line
 
 # ASCII classes (not \\d or \\w): the regex engine runs several times faster without
 # Unicode classes, and log headers are ASCII.
@@ -257,7 +257,7 @@ class PythonTextFamily:
         if "_env_level" in heads.columns:
             level = level.fill_null(pl.col("_env_level"))
         heads = heads.with_columns(ts=ts, level=level, message=pl.coalesce("msg", "line"))
-        heads, bad_ts = split_bad_timestamps_per_line(heads, ctx.timezone)
+        heads, bad_ts = split_bad_timestamps(heads, ctx.timezone)
         heads = classify(heads, logger_col="logger")
         return Parsed(
             events=event_frame(heads),

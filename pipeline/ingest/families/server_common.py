@@ -10,50 +10,7 @@ import re
 
 import polars as pl
 
-from pipeline.ingest.families.base import REJECT_SCHEMA
 from pipeline.ingest.families.common import to_utc
-
-# Wrappers put in front of server lines by the things that collect them, removed from
-# the start of the line (the payload keeps its own timestamp).  Paste markers first,
-# then one collector prefix.
-QUOTE_MARKERS = r"^(?:> |- )"
-COLLECTOR_PREFIXES: tuple[str, ...] = (
-    # Rancher UI export: "25/9/2021 20:00:33 | "
-    r"\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d\d:\d\d \| ",
-    # docker-compose: "mysql_1  | ", "db    | "
-    r"[A-Za-z0-9][\w.-]*\s+\| ?",
-    # docker / kubectl --timestamps: RFC3339 with 7-9 fractional digits (servers write 0-6)
-    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7,9}(?:Z|[+-]\d\d:\d\d) ",
-    # docker local-time prefix in front of a second, server-written timestamp (kept: $1)
-    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\d{4}-\d\d-\d\d[ T])",
-    # syslog: "Aug 23 11:14:34 host mysqld[7409]: "
-    r"[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d \S+ [\w./-]+(?:\[\d+\])?: ",
-    # journald short form without the date: "mariadbd[658]: "
-    r"[\w./-]+\[\d+\]: ",
-)
-COLLECTOR_RE = "^(?:" + "|".join(COLLECTOR_PREFIXES) + ")"
-WRAPPER_PATTERNS: tuple[tuple[str, str], ...] = ((QUOTE_MARKERS, ""), (COLLECTOR_RE, "$1"))
-
-
-def strip_wrappers(expr: pl.Expr) -> pl.Expr:
-    """Remove collector prefixes (compose, docker/k8s timestamps, syslog) from lines."""
-    for pattern, repl in WRAPPER_PATTERNS:
-        expr = expr.str.replace(pattern, repl)
-    return expr
-
-
-_WRAPPERS_PY = [(re.compile(p), r.replace("$1", r"\1")) for p, r in WRAPPER_PATTERNS]
-
-
-def strip_wrappers_py(line: str) -> str:
-    """The same as :func:`strip_wrappers` for one line (used by ``sniff``)."""
-    for pattern, _ in _WRAPPERS_PY:
-        m = pattern.match(line)
-        if m:
-            keep = m.group(1) if pattern.groups and m.group(1) else ""
-            line = keep + line[m.end():]
-    return line
-
 
 def without_captures(pattern: str) -> str:
     """A regex with its named groups turned into plain groups (faster for replace/contains)."""
@@ -180,23 +137,3 @@ def classify(message: pl.Expr, rules: list[tuple[str, str]], default: str = "oth
 def frame_lines(chunk: pl.DataFrame) -> pl.DataFrame:
     """The chunk with ``line`` never null (blank lines may come back as null)."""
     return chunk.with_columns(pl.col("line").cast(pl.Utf8).fill_null(""), pl.col("line_no").cast(pl.Int64))
-
-
-def split_bad_timestamps_per_line(heads: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Like ``common.split_bad_timestamps`` but an event whose timestamp cannot be read
-    becomes one reject per input line (its head and each folded continuation), so the
-    accounting "one line, one place" holds for multi-line events too."""
-    bad = heads.filter(pl.col("ts").is_null())
-    if bad.height == 0:
-        return heads, pl.DataFrame(schema=REJECT_SCHEMA)
-    good = heads.filter(pl.col("ts").is_not_null())
-    reason = f"timestamp does not exist or cannot be read in time zone {tz}"
-    lines = (
-        bad.select("line_no", pl.col("raw").str.split("\n").alias("raw"))
-        .with_columns(_i=pl.int_ranges(0, pl.col("raw").list.len()))
-        .explode("raw", "_i")
-        .with_columns(line_no=pl.col("line_no") + pl.col("_i"))
-    )
-    return good, lines.select(
-        pl.col("line_no").cast(pl.Int64), pl.lit(reason).alias("reason"), pl.col("raw").cast(pl.Utf8)
-    )
