@@ -294,9 +294,9 @@ def test_mysql8_communication_packets_without_aborted_connection():
         assert one(f"2023-11-02T17:45:59.711067+08:00 922 [Note] {reason}")["kind"] == "aborted_connection"
 
 
-def test_crash_report_lines_folded_into_a_record_make_it_a_stop():
-    """MySQL 8's crash report has no dated lines: its "UTC - mysqld got signal/exception"
-    line is folded into the record before it, whose kind it sets (kind from the whole record)."""
+def test_an_undated_crash_line_starts_a_stop_dated_like_the_record_before():
+    """MySQL's crash handler writes "13:25:16 UTC - mysqld got signal/exception" without a
+    date: it starts a record of its own, dated like the record before it, in UTC."""
     lines = [
         "2024-02-01T13:25:16.001234Z 0 [ERROR] [MY-012872] [InnoDB] Database page corruption on disk or a failed "
         "file read of tablespace app/t1 page [page id: space=5, page number=3].",
@@ -306,8 +306,9 @@ def test_crash_report_lines_folded_into_a_record_make_it_a_stop():
         "2024-02-01T13:25:17.000000Z 0 [Note] [MY-010733] [Server] Shutting down plugin 'InnoDB'",
     ]
     ev = parse(lines).events
-    assert ev["kind"].to_list() == ["server_stop", "other"]
-    assert ev["n_lines"].to_list() == [4, 1]
+    assert ev["kind"].to_list() == ["other", "server_stop", "other"]
+    assert ev["n_lines"].to_list() == [2, 2, 1]
+    assert ev["ts"][1] == dt.datetime(2024, 2, 1, 13, 25, 16, tzinfo=UTC) and ev["level"][1] == "ERROR"
 
 
 def test_mysql51_windows_exception_line():

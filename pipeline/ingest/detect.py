@@ -31,7 +31,7 @@ RECORD_FAMILIES = ("python_text", "mysql_error", "mariadb", "postgres")
 # "Jan  2 03:04:05", common log format, dotted European dates.
 STAMP_NEAR_START = re.compile(
     r"^(?!\s).{0,40}?(?:\d{4}[-/]\d\d[-/]\d\d(?:[ T]|, ) ?\d{1,2}:\d\d:\d\d|\b\d{6} +\d{1,2}:\d\d:\d\d"
-    r"|\b\d\d-\d\d-\d\d \d\d:\d\d:\d\d"
+    r"|\b\d\d-\d\d-\d\d \d\d:\d\d:\d\d|^1\d{9}(?:\.\d+)?[:\s]"
     r"|[A-Z][a-z]{2} [ \d]?\d \d\d:\d\d:\d\d|\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d|\d\d\.\d\d\.\d{4} \d\d:\d\d)"
 )
 

@@ -56,6 +56,10 @@ class Envelope:
     ts: str | None = None  # how the time stamp is written: rfc3339 | syslog | epoch_us | epoch_s
     keep: str = ""  # replacement for the prefix (``$1`` keeps a group: a payload's own date)
     partial: bool = False  # a line may be continued on the next one (joined by unwrap)
+    # A regex some payload must match for the envelope to be the file's: a bare time stamp in
+    # front of every line is an envelope only when traceback lines carry it too (a logger
+    # never stamps those), else it is the logger's own stamp.
+    proof: str | None = None
     whole: bool = False  # each object is a whole message (GELF): never a continuation
 
     def matches(self, line: str) -> bool:
@@ -89,6 +93,12 @@ ENVELOPES: list[Envelope] = [
     Envelope("docker_ts", "`docker logs -t` / `kubectl logs --timestamps` (`<ts> ...`)",
              # (a byte of docker's stream header may stand before it when read without demuxing)
              r"^[^\d\s]?(?<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7,9}(?:Z|[+-]\d\d:\d\d)) ", ts="rfc3339"),
+    # runit's svlogd -tt (GitLab omnibus, Chef server): "2015-06-04_03:37:04.66270 payload"
+    Envelope("svlogd", "runit `svlogd -tt` (`2015-06-04_03:37:04.66270 ...`)",
+             r"^(?<ts>\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d\.\d{1,9}) ", ts="svlogd"),
+    # daemontools / svlogd -t: TAI64N labels, "@400000003b4a39c23294b13c payload"
+    Envelope("tai64n", "TAI64N labels of daemontools and `svlogd -t` (`@4000000055... ...`)",
+             r"^@(?<ts>4[0-9a-f]{23}) ", ts="tai64n"),
     # Rancher's log export: "25/9/2021 20:00:33 | "
     Envelope("rancher", "Rancher log export (`25/9/2021 20:00:33 | ...`)",
              r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d\d:\d\d \| "),
@@ -101,6 +111,11 @@ ENVELOPES: list[Envelope] = [
     # a docker local-time stamp in front of the payload's own date: keep the payload's
     Envelope("local_ts", "a local time stamp in front of the payload's own date",
              r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\d{4}-\d\d-\d\d[ T])", keep="$1"),
+    # a viewer's time stamp in front of every line, traceback lines included (Docker
+    # Desktop, log UIs): "2024-05-01 02:50:16 payload"
+    Envelope("line_stamp", "a time stamp on every line, traceback lines too (`2024-05-01 02:50:16 ...`)",
+             r"^(?<ts>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?) ", ts="local",
+             proof=r"^(?:Traceback \(most recent call last\)|\s+File \"|\s+at \S)"),
     # journald's short form without the date: "mariadbd[658]: "
     Envelope("tagged", "a process tag (`mariadbd[658]: ...`)", r"^[\w./-]+\[\d+\]: "),
     # a terminal UI's frame (k9s, tmux): "│ " before every line
@@ -137,6 +152,8 @@ def detect(lines: list[str]) -> list[str]:
             if env.name in found:
                 continue
             hits = sum(1 for ln in lines if env.matches(ln))
+            if env.proof and not any(re.match(env.proof, strip_py(env, ln)) for ln in lines if env.matches(ln)):
+                continue
             if hits and hits >= MIN_SHARE * len(lines) and (best is None or hits > best[1]):
                 best = (env, hits)
         if best is None:
@@ -284,6 +301,19 @@ def _read_ts(text: pl.Expr, how: str | None, tz: str) -> pl.Expr:
         return (seconds * 1_000_000).round().cast(pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     if how == "syslog":
         return _syslog_ts(text, tz)
+    if how == "svlogd":  # svlogd -tt writes UTC
+        return text.str.to_datetime("%Y-%m-%d_%H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone("UTC")
+    if how == "tai64n":  # 2**62 + 10 + seconds since the epoch, then nanoseconds
+        seconds = text.str.slice(0, 16).str.to_integer(base=16, strict=False) - (2**62 + 10)
+        nanos = text.str.slice(16, 8).str.to_integer(base=16, strict=False)
+        return (seconds * 1_000_000 + nanos // 1000).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    if how == "local":  # a zone-less stamp: the file's zone
+        from pipeline.ingest.families.common import to_utc
+
+        naive = text.str.replace(",", ".", literal=True).str.replace("T", " ", literal=True).str.to_datetime(
+            "%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us"
+        )
+        return to_utc(naive, tz)
     return pl.lit(None, pl.Datetime("us", "UTC"))
 
 

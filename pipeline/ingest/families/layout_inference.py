@@ -46,6 +46,8 @@ STAMPS: list[tuple[str, str]] = [
     ("dmy", r"\d\d\.\d\d\.\d{4} \d\d:\d\d:\d\d(?:[.,]\d{1,9})?"),  # 02.05.2023 10:01:02
     ("yymmdd", r"\d{6} \d\d:\d\d:\d\d(?:[.,]\d{1,6})?"),  # 230502 10:01:02
     ("ymd2", r"\d\d-\d\d-\d\d \d\d:\d\d:\d\d(?:[.,]\d{1,6})?"),  # 23-05-02 10:01:02 (Home Assistant 0.4x)
+    # seconds since the epoch, logging's %(created)f: only opening a line, before ":" or a space
+    ("epoch", r"1\d{9}(?:\.\d{1,6})?"),
 ]
 STAMP_RES = {name: re.compile(rx) for name, rx in STAMPS}
 
@@ -103,6 +105,8 @@ def tokens(line: str, *, need_ts: bool = True) -> list[tuple[str, str]] | None:
         if not seen_ts:
             for name, rx in STAMP_RES.items():
                 m = rx.match(line, pos)
+                if m and name == "epoch" and (pos > 0 or line[m.end():m.end() + 1] not in (":", " ", "\t")):
+                    continue
                 if m:
                     found = (f"TS:{name}", m.group(0))
                     seen_ts = True

@@ -51,6 +51,9 @@ OLD_RE = (
     r"^(?<ymd>\d{6})\s+(?<hms>\d{1,2}:\d\d:\d\d)"
     r"(?:\s+(?<thread>\d+))?(?:\s+\[(?<level>" + LEVEL_WORDS + r")\])?\s+"
 )
+# MySQL 5.x's crash handler writes the time without a date: "07:00:44 UTC - mysqld got
+# signal 11 ;".  It starts a record dated like the record before it (in the file's order).
+TIME_ONLY_CRASH = r"^(?<hms>\d\d:\d\d:\d\d) UTC - "
 # The regexes above match the prefix only; the message is what follows it.  Capturing
 # only the prefix (and removing it with a capture-free copy) is ~3x faster than
 # capturing the message too.
@@ -132,6 +135,8 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
     )
     main_ok = pl.col("_m").struct.field("date").is_not_null()
     old_ok = pl.col("_o").struct.field("ymd").is_not_null()
+    crash_hms = pl.col("_p").str.extract(TIME_ONLY_CRASH, 1)
+    undated = ~main_ok & ~old_ok & crash_hms.is_not_null()
 
     def pick(field_main: str | None, field_old: str | None) -> pl.Expr:
         a = pl.col("_m").struct.field(field_main) if field_main else pl.lit(None, pl.Utf8)
@@ -139,20 +144,28 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
         return pl.when(main_ok).then(a).otherwise(b)
 
     df = df.with_columns(
-        _start=main_ok | old_ok,
+        _start=main_ok | old_ok | undated,
         _date=pl.when(main_ok).then(pl.col("_m").struct.field("date")).otherwise(old_date),
-        _hms=pick("hms", "hms"),
+        _hms=pl.when(undated).then(crash_hms).otherwise(pick("hms", "hms")),
         _frac=pick("frac", None),
-        _off=pick("off", None),
+        _off=pl.when(undated).then(pl.lit("Z")).otherwise(pick("off", None)),
         _thread=pick("thread", "thread"),
         _level=pick("level", "level"),
-        _crash=main_ok & pl.col("_m").struct.field("crash").is_not_null(),
+        _crash=(main_ok & pl.col("_m").struct.field("crash").is_not_null()) | undated,
         _code=pick("code", None),
         message=pl.when(main_ok)
         .then(pl.col("_p").str.replace(MAIN_PREFIX_NOCAP, ""))
         .when(old_ok)
-        .then(pl.col("_p").str.replace(OLD_PREFIX_NOCAP, "")),
+        .then(pl.col("_p").str.replace(OLD_PREFIX_NOCAP, ""))
+        .when(undated)
+        .then(pl.col("_p").str.replace(TIME_ONLY_CRASH, "")),
     )
+    # an undated crash line takes the date of the record before it (or of the last chunk's)
+    last_date = ctx.state.get("last_date")
+    df = df.with_columns(_date=pl.col("_date").forward_fill().fill_null(pl.lit(last_date, pl.Utf8)))
+    dates = df["_date"].drop_nulls()
+    if dates.len():
+        ctx.state["last_date"] = dates[-1]
     heads, orphans = fold(df, pl.col("_start"))
     heads = heads.with_columns(
         ts=combine_ts(pl.col("_date"), pl.col("_hms"), pl.col("_frac"), offset_minutes(pl.col("_off")), tz),

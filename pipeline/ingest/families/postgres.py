@@ -122,7 +122,7 @@ KIND_RULES: list[tuple[str, str]] = [
      r"connection to client lost|unexpected EOF on client connection|Connection reset by peer",
      "connection_reset"),
     (r"(?i)database system is ready to accept (?:read[- ]only )?connections", "server_start"),
-    (r"(?i)database system is shut down$|received (?:smart|fast|immediate) shutdown request|"
+    (r"(?i)database system is shut down$|received (?:smart|fast|immediate) shutdown\b|"
      r"^aborting any active transactions|^shutting down$|"
      r"terminated by signal|was terminated by signal|database system was interrupted|"
      r"database system was not properly shut down|"

@@ -426,6 +426,9 @@ def read_stamps(text: pl.Expr, stamp: str | None, tz: str) -> pl.Expr:
     A stamp with a zone or offset is exact; one without is in the file's zone ``tz``."""
     # "2022-03-07, 12:19:30" (Airflow) first; then a decimal comma
     text = text.str.replace(r"(\d), (\d)", "$1 $2").str.replace(",", ".", literal=True)
+    if stamp == "epoch":
+        seconds = text.cast(pl.Float64, strict=False)
+        return (seconds * 1_000_000).round().cast(pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     if stamp == "clf":  # 02/May/2023:10:01:02 +0000
         return text.str.to_datetime("%d/%b/%Y:%H:%M:%S %z", strict=False, time_zone="UTC", time_unit="us")
     if stamp == "dmy":
