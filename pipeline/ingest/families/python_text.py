@@ -256,7 +256,9 @@ class PythonTextFamily:
         level = pl.col("level").replace_strict(NORMAL_LEVEL, default=None, return_dtype=pl.Utf8)
         if "_env_level" in heads.columns:
             level = level.fill_null(pl.col("_env_level"))
-        heads = heads.with_columns(ts=ts, level=level, message=pl.coalesce("msg", "line"))
+        # a line that starts an event without a header (envelope time) is all message
+        message = pl.coalesce("msg", "line") if ctx.state.get("envelope_time") else pl.col("msg")
+        heads = heads.with_columns(ts=ts, level=level, message=message)
         heads, bad_ts = split_bad_timestamps(heads, ctx.timezone)
         heads = classify(heads, logger_col="logger")
         return Parsed(
