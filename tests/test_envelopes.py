@@ -167,3 +167,34 @@ def test_an_appended_file_keeps_its_envelope(tmp_path):
     with duckdb.connect(str(db), read_only=True) as con:
         kinds = [k for (k,) in con.execute("SELECT kind FROM events ORDER BY line_no").fetchall()]
     assert kinds == ["server_start", "server_stop"]
+
+
+def test_a_directory_mixing_every_envelope_ingests_in_one_run(tmp_path):
+    import shutil
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for envelope, samples in REAL_SAMPLES.items():
+        rel, _ = samples[0]
+        shutil.copy(WILD / rel, folder / f"{envelope}-{Path(rel).name}")
+    summary = ingest_paths([folder], tmp_path / "m.duckdb", correlate=False)
+    by_envelope = {Path(f.path).name.split("-", 1)[0]: f for f in summary.files}
+    assert set(by_envelope) == set(REAL_SAMPLES)
+    for envelope, report in by_envelope.items():
+        assert report.status == "new" and report.events > 0, envelope
+        assert report.lines == report.accounted, envelope
+    assert summary.unaccounted() == []
+
+
+def test_a_json_payload_in_an_envelope_is_read_by_json_lines():
+    lines = [
+        '{"log":"{\\"timestamp\\": \\"2024-03-01T10:00:00Z\\", \\"level\\": \\"error\\", \\"event\\": '
+        '\\"(2013, \'Lost connection to MySQL server during query\')\\"}\\n","stream":"stdout","time":"2024-03-01T10:00:00.1Z"}',
+        '{"log":"{\\"timestamp\\": \\"2024-03-01T10:00:01Z\\", \\"level\\": \\"info\\", \\"event\\": \\"ok\\"}\\n",'
+        '"stream":"stdout","time":"2024-03-01T10:00:01.1Z"}',
+    ]
+    found = detect.choose("\n".join(lines).encode())
+    assert found.envelopes == ["docker_json"] and found.family.name == "json_lines"
+    first, second = rows(parse_lines(found.family, lines).events)
+    assert first["kind"] == "lost_connection" and first["raw"] == lines[0]
+    assert second["ts"] == dt.datetime(2024, 3, 1, 10, 0, 1, tzinfo=UTC)

@@ -41,7 +41,7 @@ def fold(chunk: pl.DataFrame, starts: pl.Expr | pl.Series) -> tuple[pl.DataFrame
     )
     if df.height and df["_ev"][0] == 0:  # lines before the first event start
         orphans = df.filter(pl.col("_ev") == 0).select("line_no", "line", *_ENVELOPE_COLUMNS.intersection(df.columns))
-        orphans = _as_written(orphans)
+        orphans = as_written(orphans)
         df = df.filter(pl.col("_ev") > 0)
     else:
         orphans = df.clear().select("line_no", "line")
@@ -75,7 +75,7 @@ def fold(chunk: pl.DataFrame, starts: pl.Expr | pl.Series) -> tuple[pl.DataFrame
 _ENVELOPE_COLUMNS = {"_orig", "_nl"}
 
 
-def _as_written(orphans: pl.DataFrame) -> pl.DataFrame:
+def as_written(orphans: pl.DataFrame) -> pl.DataFrame:
     """Rejected lines as written: the envelope kept, lines an envelope joined split again."""
     if "_orig" not in orphans.columns:
         return orphans.select("line_no", "line")
@@ -170,5 +170,6 @@ __all__ = [
     "reject_frame",
     "concat_rejects",
     "split_bad_timestamps",
+    "as_written",
     "normalize_level",
 ]

@@ -25,6 +25,7 @@ from pipeline.ingest.classify import classify
 from pipeline.ingest.families.base import FileContext, Parsed
 from pipeline.ingest.families.common import (
     concat_rejects,
+    as_written,
     event_frame,
     normalize_level,
     reject_frame,
@@ -100,13 +101,17 @@ class JsonLinesFamily:
             _exc=_field(EXC_KEYS),
             logger=_field(LOGGER_KEYS),
         )
-        frame = frame.with_columns(ts=parse_timestamp(pl.col("_time"), ctx.timezone))
+        ts = parse_timestamp(pl.col("_time"), ctx.timezone)
+        if "_env_ts" in frame.columns:  # an object without a time of its own: the envelope's
+            ts = pl.coalesce(ts, pl.col("_env_ts"))
+        frame = frame.with_columns(ts=ts)
         not_object = frame.filter(~pl.col("line").str.starts_with("{") | pl.col("message").is_null() & pl.col("_time").is_null())
         frame = frame.filter(pl.col("line").str.starts_with("{") & (pl.col("message").is_not_null() | pl.col("_time").is_not_null()))
         bad_time = frame.filter(pl.col("ts").is_null())
         events = frame.filter(pl.col("ts").is_not_null()).with_columns(
-            raw=pl.col("line"),
-            n_lines=pl.lit(1, pl.Int64),
+            # as written, envelope included; the lines an envelope joined into this object
+            raw=pl.col("_orig") if "_orig" in frame.columns else pl.col("line"),
+            n_lines=pl.col("_nl") if "_nl" in frame.columns else pl.lit(1, pl.Int64),
             # first line of the message; the text searched for codes adds the exception
             message=pl.col("message").fill_null("").str.split("\n").list.first(),
             _text=pl.col("message").fill_null("") + "\n" + pl.col("_exc").fill_null(""),
@@ -115,8 +120,8 @@ class JsonLinesFamily:
         return Parsed(
             events=event_frame(events),
             rejects=concat_rejects(
-                reject_frame(not_object, "not a JSON log object"),
-                reject_frame(bad_time, "JSON object without a readable time field"),
+                reject_frame(as_written(not_object), "not a JSON log object"),
+                reject_frame(as_written(bad_time), "JSON object without a readable time field"),
             ),
             skipped=blank.height,
         )
