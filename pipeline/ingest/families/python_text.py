@@ -168,7 +168,19 @@ def _choose_layouts(lines: list[str], *, need_ts: bool = True) -> tuple[list[Lay
     """
     if not lines:
         return [], 0.0
-    candidates = [*(LAYOUTS if need_ts else []), *_learned(lines, need_ts)]
+    if need_ts:  # learning a layout costs more than matching the named ones: only when they fall short
+        named = _pick(lines, LAYOUTS)
+        if named[0] and named[1] >= NAMED_ARE_ENOUGH:
+            return named
+    return _pick(lines, [*(LAYOUTS if need_ts else []), *_learned(lines, need_ts)])
+
+
+# The share of a file's first lines the named layouts must explain for learning to be skipped.
+NAMED_ARE_ENOUGH = 0.99
+
+
+def _pick(lines: list[str], candidates: list[Layout]) -> tuple[list[Layout], float]:
+    """The greedy choice of :func:`_choose_layouts` among ``candidates``."""
     matched = {lay.name: {i for i, ln in enumerate(lines) if rx.match(ln)} for lay, rx in _compiled(candidates)}
     chosen: list[Layout] = []
     covered: set[int] = set()
