@@ -102,8 +102,10 @@ def _print_summary(summary) -> None:
                          ("rejects", "right"), ("MB", "right")]:
         table.add_column(col, justify=justify)
     for f in summary.files:
+        # "postgres in compose": the envelopes removed before the family read the lines
+        fmt = f.format + "".join(f" in {name}" for name in reversed(f.envelopes))
         table.add_row(
-            _short(f.path), f.format, f.host or "", f.status + (f" ({f.error})" if f.error else ""),
+            _short(f.path), fmt, f.host or "", f.status + (f" ({f.error})" if f.error else ""),
             f"{f.events:,}", f"{f.latency:,}", f"{f.metrics:,}", f"{f.rejects:,}", f"{f.bytes / 1e6:.1f}",
         )
     console.print(table)

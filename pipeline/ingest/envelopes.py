@@ -167,19 +167,12 @@ def detect(lines: list[str]) -> list[str]:
 
 
 def strip_py(env: Envelope, line: str) -> str:
-    """One line without ``env`` (used on the few head lines detection reads)."""
-    if env.kind == "json":
-        return payload_py(env, line)
+    """One line without the prefix envelope ``env`` (on the few head lines detection reads)."""
     m = _PY[env.name].match(line)
     if not m:
         return line
     keep = m.group(1) if env.keep and m.re.groups else ""
     return keep + line[m.end():]
-
-
-def payload_py(env: Envelope, line: str) -> str:
-    frame = pl.DataFrame({"line_no": [1], "line": [line]})
-    return unwrap(frame, [env.name])["line"][0]
 
 
 def unwrap_lines(lines: list[str], names: list[str]) -> list[str]:
@@ -335,8 +328,4 @@ def _syslog_ts(text: pl.Expr, tz: str) -> pl.Expr:
     return pl.when(this_year > pl.lit(now + dt.timedelta(days=2))).then(in_year(now.year - 1)).otherwise(this_year)
 
 
-def describe(names: list[str]) -> str:
-    return " inside ".join(BY_NAME[n].name for n in reversed(names)) if names else ""
-
-
-__all__ = ["ENVELOPES", "Envelope", "detect", "unwrap", "unwrap_lines", "parse", "describe"]
+__all__ = ["ENVELOPES", "Envelope", "detect", "unwrap", "unwrap_lines", "parse"]

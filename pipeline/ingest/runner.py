@@ -68,6 +68,7 @@ class FileReport:
     format: str
     host: str | None
     status: str  # new | appended | resumed | restarted | unchanged | unknown | error
+    envelopes: list[str] = field(default_factory=list)  # wrappers removed, outermost first
     events: int = 0
     rejects: int = 0
     latency: int = 0
@@ -269,6 +270,7 @@ class Ingest:
         ctx = FileContext(path=spath, host=settings.host, timezone=settings.timezone, state=state)
         # the envelope a file was first read with stays its envelope when it grows
         ctx.state.setdefault("envelopes", detection.envelopes)
+        report.envelopes = list(ctx.state["envelopes"])
         offset, line_no = start_offset, start_line
         carry: pl.DataFrame | None = None
         try:
