@@ -62,6 +62,11 @@ LEVEL_SPELLINGS = sorted(
 )
 LEVEL_RX = "(?:" + "|".join(LEVEL_SPELLINGS) + ")"
 _LEVEL = re.compile(LEVEL_RX + r"(?![A-Za-z0-9_])")
+# an upper-case level word standing alone a little further on: "TS file.py[line:141] ERROR msg"
+_LEVEL_AHEAD = re.compile(
+    r"(?<![A-Za-z0-9_])(?:" + "|".join(w for w in LEVEL_SPELLINGS if w.isupper()) + r")(?![A-Za-z0-9_])"
+)
+LEVEL_AHEAD_CHARS = 48
 # a level's initial glued to the logger by a slash (Airflow 2.6's "E/LocalTaskJob")
 LETTER_RX = "[DIWEFC]"
 _LETTER = re.compile(LETTER_RX + r"(?=/[A-Za-z])")
@@ -95,7 +100,10 @@ def tokens(line: str, *, need_ts: bool = True) -> list[tuple[str, str]] | None:
     out: list[tuple[str, str]] = []
     pos, seen_ts, seen_lvl = 0, False, False
     while pos < len(line) and len(out) < MAX_TOKENS:
-        level_next = not seen_lvl and _LEVEL.match(line, pos + (line[pos] in SEPARATORS)) is not None
+        # a level still to come (upper case, a few fields on) keeps the header going
+        level_next = not seen_lvl and (
+            _LEVEL.match(line, pos + (line[pos] in SEPARATORS)) is not None or _level_ahead(line, pos)
+        )
         if (seen_lvl or _stamp_leads(out)) and (seen_ts or not need_ts) and not level_next \
                 and _message_starts(line, pos, out):
             if line[pos] == ":" and out and out[-1][0] == "WORD":  # "name:msg": the colon ends the header
@@ -144,6 +152,12 @@ def tokens(line: str, *, need_ts: bool = True) -> list[tuple[str, str]] | None:
     while out and out[-1][0] == "WORD":  # a header ends at a separator or a field, not in words
         out.pop()
     return out
+
+
+def _level_ahead(line: str, pos: int) -> bool:
+    """An upper-case level word after at most two more fields (``file.py[line:141] ERROR``)."""
+    m = _LEVEL_AHEAD.search(line, pos, pos + LEVEL_AHEAD_CHARS)
+    return m is not None and len(line[pos:m.start()].split()) <= 2
 
 
 def _stamp_leads(out: list[tuple[str, str]]) -> bool:

@@ -233,7 +233,14 @@ class PythonTextFamily:
     name = "python_text"
 
     def sniff(self, head: list[str]) -> float:
-        return _score(*_choose_layouts(head))
+        layouts, share = _choose_layouts(head)
+        score = _score(layouts, share)
+        if layouts and not any(lay.has_level for lay in layouts):
+            # a time stamp alone opening one line is thin evidence of a log (a date in prose)
+            compiled = [rx for _, rx in _compiled(layouts)]
+            if sum(1 for ln in head if any(rx.match(ln) for rx in compiled)) < 2:
+                return min(score, 0.4)
+        return score
 
     def sniff_stamped(self, head: list[str]) -> float:
         """The score when an envelope gives every line a time: any text with levels reads
