@@ -337,3 +337,18 @@ def test_mysql55_not_shut_down_normally():
     assert one("150209 12:17:08  InnoDB: Database was not shut down normally!")["kind"] == "server_stop"
     assert one("2024-02-01T13:25:16.001234Z 0 [Note] [MY-012551] [InnoDB] Database was not shutdown normally!")[
         "kind"] == "server_stop"
+
+
+def test_general_query_log_lines_start_records_and_keep_their_command():
+    lines = [
+        "2019-03-24T13:44:34.420123Z\t   12 Connect\troot@localhost on test using Socket",
+        "2019-03-24T13:44:34.421000Z\t   12 Query\tSELECT *",
+        "FROM t",  # a query's next line folds into it
+        "2019-03-24T13:44:35.000000Z\t   12 Quit\t",
+    ]
+    from pipeline.ingest import detect
+
+    assert detect.choose("\n".join(lines).encode()).family.name == "mysql_error"
+    events = parse(lines).events
+    assert events["message"].to_list()[0] == "Connect root@localhost on test using Socket"
+    assert events["conn_ref"].to_list() == ["12", "12", "12"] and events["n_lines"].to_list() == [1, 2, 1]

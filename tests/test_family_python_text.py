@@ -31,6 +31,7 @@ LAYOUT_CASES = [
     ("colon", "2026-11-20 13:45:01,076:140021197522688:ERROR:Worker:Error in loop", ts(2026, 11, 20, 13, 45, 1, 76000), "ERROR", "Error in loop"),
     ("thread", "2026-11-20 13:45:01.237 ERROR [Dummy-1] [app.py:875] - Exception on /api", ts(2026, 11, 20, 13, 45, 1, 237000), "ERROR", "Exception on /api"),
     ("tornado", "[E 261120 13:45:01 base:689] Exception during reset or similar", ts(2026, 11, 20, 13, 45, 1), "ERROR", "Exception during reset or similar"),
+    ("tornado-full", "[W 2026-11-20 13:45:01,250 web:2250] 503 GET /x (10.0.0.1) 5001.12ms", ts(2026, 11, 20, 13, 45, 1, 250000), "WARNING", "503 GET /x (10.0.0.1) 5001.12ms"),
     ("iso-T", "2026-11-20T13:45:01.5 - app - INFO - x", ts(2026, 11, 20, 13, 45, 1, 500000), "INFO", "x"),
 ]
 

@@ -35,6 +35,11 @@ from pipeline.ingest.families.server_common import (
     without_captures,
 )
 
+# the commands of the general query log (its "Command" column)
+GENERAL_COMMANDS = (
+    "Connect|Query|Quit|Init DB|Prepare|Execute|Close stmt|Reset stmt|Field List|Statistics|Ping"
+    "|Change user|Shutdown|Binlog Dump|Long Data|Fetch|Set option|Refresh|Kill|Debug|Processlist"
+)
 LEVEL_WORDS = r"(?i:note|warning|warn|error|system|info|debug|critical|fatal)"
 
 # 5.7/8.0 ISO stamps and MariaDB 10.x+ "YYYY-MM-DD  H:MM:SS": level in brackets required.
@@ -44,7 +49,9 @@ MAIN_RE = (
     r"(?:(?:\s+(?<thread>\d+))?\s+\[(?<level>" + LEVEL_WORDS + r")\]\s*"
     r"(?:\[(?<code>MY-\d+)\]\s*(?:\[(?<subsys>[^\]]+)\]\s*)?|\[(?<tag>[A-Za-z][\w -]*)\]:\s*)?"
     # MySQL 8's crash handler: "2025-08-12T13:40:28Z UTC - mysqld got signal 6 ;" (no level)
-    r"|(?<crash> UTC - ))"
+    r"|(?<crash> UTC - )"
+    # the general query log of 5.7+: "2023-01-01T10:00:00.123456Z\t   12 Connect\troot@localhost on"
+    r"|\s+(?<gthread>\d+)\s(?<gcmd>" + GENERAL_COMMANDS + r")\b\s*)"
 )
 # 5.5 / MariaDB <= 10.0 / crash reports / mysqld_safe: "YYMMDD HH:MM:SS", level optional.
 OLD_RE = (
@@ -149,11 +156,14 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
         _hms=pl.when(undated).then(crash_hms).otherwise(pick("hms", "hms")),
         _frac=pick("frac", None),
         _off=pl.when(undated).then(pl.lit("Z")).otherwise(pick("off", None)),
-        _thread=pick("thread", "thread"),
+        _thread=pl.coalesce(pick("thread", "thread"), pl.col("_m").struct.field("gthread")),
         _level=pick("level", "level"),
         _crash=(main_ok & pl.col("_m").struct.field("crash").is_not_null()) | undated,
         _code=pick("code", None),
-        message=pl.when(main_ok)
+        # a general-log line keeps its command: "Connect root@localhost on db"
+        message=pl.when(main_ok & pl.col("_m").struct.field("gcmd").is_not_null())
+        .then(pl.col("_m").struct.field("gcmd") + " " + pl.col("_p").str.replace(MAIN_PREFIX_NOCAP, ""))
+        .when(main_ok)
         .then(pl.col("_p").str.replace(MAIN_PREFIX_NOCAP, ""))
         .when(old_ok)
         .then(pl.col("_p").str.replace(OLD_PREFIX_NOCAP, ""))
@@ -197,8 +207,7 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
 # the general query log of 5.5-5.7 ("121226 18:03:51 47216 Connect   user@host on db"):
 # its time-stamped lines read like old error-log lines; the command names it
 GENERAL_LOG = re.compile(
-    r"^\d{6}\s+\d{1,2}:\d\d:\d\d\s+\d+\s+(?:Connect|Query|Quit|Init DB|Prepare|Execute|Close stmt"
-    r"|Field List|Statistics|Ping|Change user|Shutdown)\b"
+    r"^\d{6}\s+\d{1,2}:\d\d:\d\d\s+\d+\s+(?:" + GENERAL_COMMANDS + r")\b"
 )
 
 

@@ -19,7 +19,7 @@ Layouts (``TS`` is ``2026-11-24 23:50:01,123``, with ``.``/``,``/no fraction, or
 ``loguru``          ``TS | LEVEL    | name:func:line - msg``
 ``colon``           ``TS:thread:LEVEL:name:msg``
 ``thread``          ``TS LEVEL [thread] [file:line] - msg``
-``tornado``         ``[E 261120 13:45:01 mod:12] msg``
+``tornado``         ``[E 261120 13:45:01 mod:12] msg`` (``tornado_full``: with a full date)
 ==================  ===========================================================
 
 Any other layout is learned from the file's first lines (``layout_inference.py``): where
@@ -121,6 +121,8 @@ LAYOUTS: list[Layout] = [
         rf"\[(?P<level>[DIWEC]) (?P<ts>{D}{{6}} {D}{{2}}:{D}{{2}}:{D}{{2}}) (?P<logger>[^\]\s]+)\] ",
         ts_format="%y%m%d %H:%M:%S",
     ),
+    # tornado with a full date (a datefmt of its LogFormatter): [E 2019-10-12 10:18:08,123 base:689] msg
+    Layout("tornado_full", rf"\[(?P<level>[DIWEC]) (?P<ts>{TS}) (?P<logger>[^\]\s]+)\] "),
 ]
 # logfmt: time=2024-10-17T13:41:50+0000 level=error msg="..." (time and level first, as
 # logrus, structlog's LogfmtRenderer and most logfmt writers put them)
@@ -264,7 +266,7 @@ class PythonTextFamily:
             starts = starts | ~pl.col("line").str.contains(_CONTINUATION.pattern)
             if "_whole" in chunk.columns:
                 starts = starts | pl.col("_whole")
-        if any(lay.name == "tornado" for lay in layouts):
+        if any(lay.name.startswith("tornado") for lay in layouts):
             frame = frame.with_columns(level=pl.col("level").replace(TORNADO_LEVELS))
 
         heads, orphans = fold(frame, starts)
