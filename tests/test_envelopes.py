@@ -198,3 +198,42 @@ def test_a_json_payload_in_an_envelope_is_read_by_json_lines():
     first, second = rows(parse_lines(found.family, lines).events)
     assert first["kind"] == "lost_connection" and first["raw"] == lines[0]
     assert second["ts"] == dt.datetime(2024, 3, 1, 10, 0, 1, tzinfo=UTC)
+
+
+# -- property: whatever the lines, envelopes and the families they feed never raise and
+# never lose a line
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+WRAPS = [
+    "web-1  | ", "2024-03-01T10:00:00.123456789Z ", "2024-03-01T10:00:00.123456789Z stdout F ",
+    "2024-03-01T10:00:00.123456789Z stderr P ", "Mar  1 10:00:00 host app[12]: ", "<34>1 2024-03-01T10:00:00Z h a 1 - - ",
+    "2024-03-01T10:00:00+0000 host unit[3]: ", "2015-06-04_03:37:04.66270 ", "│ ", "> ", "[postgres   ] ",
+]
+PAYLOADS = [
+    "2024-03-01 10:00:00.000 UTC [7] LOG:  database system is ready to accept connections",
+    "LOG:  received fast shutdown request", "ERROR:app.db:(2006, 'MySQL server has gone away')",
+    "2024-03-01 10:00:00,123 - app - ERROR - boom", "Traceback (most recent call last):", "  File \"x.py\", line 1",
+    "2024-03-01T10:00:00.000000Z 3 [Note] Aborted connection 3 to db: 'a'", "", "plain text",
+]
+JSONS = [
+    '{"log":"%s\\n","stream":"stderr","time":"2024-03-01T10:00:00Z"}', '{"log":"%s","stream":"stderr","time":"2024-03-01T10:00:00Z"}',
+    '{ "__REALTIME_TIMESTAMP" : "1709287200000000", "PRIORITY" : "3", "MESSAGE" : "%s" }',
+    '{"version":"1.1","host":"h","short_message":"%s","timestamp":1709287200.5,"level":3}',
+]
+wrapped_line = st.one_of(
+    st.builds(lambda w, p: w + p, st.sampled_from(WRAPS), st.sampled_from(PAYLOADS)),
+    st.builds(lambda j, p: j % p.replace('"', "'"), st.sampled_from(JSONS), st.sampled_from(PAYLOADS)),
+    st.text(max_size=80),
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(wrapped_line, min_size=1, max_size=25), st.sampled_from(["python_text", "postgres", "mysql_error", "json_lines"]))
+def test_wrapped_lines_never_raise_and_every_line_is_accounted(lines, family):
+    lines = [ln.replace("\n", " ").replace("\r", " ") for ln in lines]
+    detect.choose("\n".join(lines).encode("utf-8", errors="replace"))
+    parsed = parse_lines(by_name(family), lines)
+    folded = int(parsed.events["n_lines"].sum() or 0)
+    assert folded + parsed.rejects.height + parsed.skipped == len(lines)
