@@ -237,3 +237,29 @@ def test_wrapped_lines_never_raise_and_every_line_is_accounted(lines, family):
     parsed = parse_lines(by_name(family), lines)
     folded = int(parsed.events["n_lines"].sum() or 0)
     assert folded + parsed.rejects.height + parsed.skipped == len(lines)
+
+
+def test_small_chunks_read_an_enveloped_file_as_one_chunk_does(tmp_path):
+    """Chunk edges may fall inside joined CRI lines and tracebacks under an envelope: the
+    store must come out the same as when the whole file is one chunk."""
+    from tests.store_dump import dump
+
+    lines = []
+    for i in range(40):
+        t = f"2024-03-01T10:{i // 60:02d}:{i % 60:02d}.00000000{i % 10}Z"
+        lines += [
+            f"{t} stdout P 2024-03-01 10:00:{i % 60:02d},000 - app - ERROR - (2006, 'MySQL ",
+            f"{t} stdout F server has gone away')",
+            f"{t} stderr F Traceback (most recent call last):",
+            f'{t} stderr F   File "app.py", line {i}, in run',
+            f"{t} stdout F 2024-03-01 10:00:{i % 60:02d},500 - app - INFO - retry {i}",
+        ]
+    log = tmp_path / "logs" / "pod.log"
+    log.parent.mkdir()
+    log.write_text("\n".join(lines) + "\n")
+    whole, small = tmp_path / "whole.duckdb", tmp_path / "small.duckdb"
+    ingest_paths([log.parent], whole, correlate=False)
+    [report] = ingest_paths([log.parent], small, correlate=False, chunk_bytes=300).files
+    assert report.lines == report.accounted == len(lines)
+    assert dump(whole, ("events", "rejects")) == dump(small, ("events", "rejects"))
+    assert report.events == 80
