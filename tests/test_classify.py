@@ -174,9 +174,11 @@ def test_new_wordings(text, kind, code):
 @pytest.mark.parametrize(
     "text,kind,code",
     [
-        # the table's first matching row wins: lost_connection is listed before idle_disconnect
+        # the table's first matching row wins: idle_disconnect (the reason) before lost_connection
         ("psycopg2.OperationalError: FATAL:  terminating connection due to idle-session timeout\n"
-         "server closed the connection unexpectedly" + LIBPQ_HINT, "lost_connection", None),
+         "server closed the connection unexpectedly" + LIBPQ_HINT, "idle_disconnect", None),
+        ("MySQLdb.OperationalError: (4031, 'The client was disconnected by the server because of inactivity.')\n"
+         "MySQLdb.OperationalError: (2013, 'Lost connection to MySQL server during query')", "idle_disconnect", 4031),
         # a traceback chain naming two codes: the earlier row (lost_connection before query_error)
         ("pymysql.err.OperationalError: (1205, 'Lock wait timeout exceeded; try restarting transaction')\n\n"
          "During handling of the above exception, another exception occurred:\n\n"

@@ -10,9 +10,9 @@ Rules, in the order of the kind table in ``tests/wild/COUNTING.md``:
    the messages popular tutorials' pool listeners log.  SQLAlchemy's carry the
    connection's repr, kept in ``conn_ref``.
 2. ``QueuePool limit of size N overflow M reached`` -> ``pool_timeout``.
-3. The connection-loss kinds, the table's first matching row winning (``server_gone``,
-   ``lost_connection``, ``cant_connect``, ``unknown_host``, ``too_many_connections``,
-   ``access_denied``, ``idle_disconnect``): from a MySQL error code as the drivers print
+3. The connection-loss kinds, the table's first matching row winning (``idle_disconnect``,
+   ``server_gone``, ``lost_connection``, ``cant_connect``, ``unknown_host``,
+   ``too_many_connections``, ``access_denied``): from a MySQL error code as the drivers print
    it (PyMySQL/mysqlclient/aiomysql/asyncmy ``(2013, 'Lost connection ...')``,
    mysql-connector ``2013 (HY000): Lost connection ...``, ``2055: Lost connection ...``;
    ``pipeline.kinds.ERROR_CODE_KINDS``), from the MySQL server's words without a code
@@ -70,8 +70,11 @@ POOL_MESSAGES: list[tuple[str, str]] = [
 # names two (a traceback chain), the earlier one is its kind.  query_error (any other code)
 # comes last.
 KIND_ORDER: list[str] = [
-    "server_gone", "lost_connection", "cant_connect", "unknown_host",
-    "too_many_connections", "access_denied", "idle_disconnect", "query_error",
+    # idle_disconnect first: it names why the connection went ("terminating connection due
+    # to idle-session timeout" is followed by libpq's "server closed the connection
+    # unexpectedly", MySQL's 4031 by a 2013 in the same chain)
+    "idle_disconnect", "server_gone", "lost_connection", "cant_connect", "unknown_host",
+    "too_many_connections", "access_denied", "query_error",
 ]
 KIND_RANK: dict[str, int] = {kind: rank for rank, kind in enumerate(KIND_ORDER)}
 
@@ -86,6 +89,7 @@ KIND_RANK: dict[str, int] = {kind: rank for rank, kind in enumerate(KIND_ORDER)}
 # "Host '%-.64s' is blocked because of many connection errors; unblock with 'mysqladmin
 # flush-hosts'", ER_HOST_NOT_PRIVILEGED, ER_CLIENT_INTERACTION_TIMEOUT).
 TEXT_CODES: list[tuple[str, int]] = [
+    (r"disconnected by the server because of inactivity", 4031),
     (r"MySQL server has gone away", 2006),
     (r"Lost connection to (?:MySQL|MariaDB) server", 2013),
     (r"Can't connect to local (?:MySQL |MariaDB )?server through socket", 2002),
@@ -95,7 +99,6 @@ TEXT_CODES: list[tuple[str, int]] = [
     (r"Access denied for user", 1045),
     (r"is blocked because of many connection errors", 1129),
     (r"is not allowed to connect to this (?:MySQL|MariaDB) server", 1130),
-    (r"disconnected by the server because of inactivity", 4031),
 ]
 
 # PostgreSQL clients give no numeric code; their words map to kinds, in KIND_ORDER.
@@ -119,6 +122,7 @@ TEXT_CODES: list[tuple[str, int]] = [
 # - asyncpg asyncpg/exceptions/__init__.py ConnectionDoesNotExistError, raised by
 #   protocol/protocol.pyx with "connection was closed in the middle of operation".
 TEXT_KINDS: list[tuple[str, str]] = [
+    (r"terminating connection due to idle(?:-in-transaction|-session) timeout", "idle_disconnect"),
     (r"server closed the connection unexpectedly|SSL SYSCALL error: EOF detected"
      r"|SSL connection has been closed unexpectedly|could not receive data from server"
      r"|terminating connection due to administrator command|connection already closed"
@@ -131,7 +135,6 @@ TEXT_KINDS: list[tuple[str, str]] = [
     (r"could not translate host name", "unknown_host"),
     (r"sorry, too many clients already|remaining connection slots are reserved", "too_many_connections"),
     (r"password authentication failed for user|no pg_hba\.conf entry", "access_denied"),
-    (r"terminating connection due to idle(?:-in-transaction|-session) timeout", "idle_disconnect"),
 ]
 # A bare "Connection refused" is anybody's (an HTTP call, a broker): it is cant_connect only
 # in a PostgreSQL client's or ORM's record (pg8000 chains ConnectionRefusedError "[Errno 111]
