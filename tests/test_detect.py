@@ -44,3 +44,8 @@ def test_a_near_miss_names_the_format_that_would_read_it():
 def test_a_configured_format_skips_detection_but_not_the_envelope():
     found = detect.choose(b"web-1  | anything at all\n", override="python_text")
     assert found.family.name == "python_text" and found.reason == "configured" and found.envelopes == ["compose"]
+
+
+def test_a_time_of_day_without_a_date_is_named_as_the_reason():
+    found = choose(["20:18:31 [Q] INFO Process-1:7 pushing tasks at 12124", "--- Logging error ---"])
+    assert found.family is None and "no date" in found.reason

@@ -352,3 +352,16 @@ def test_general_query_log_lines_start_records_and_keep_their_command():
     events = parse(lines).events
     assert events["message"].to_list()[0] == "Connect root@localhost on test using Socket"
     assert events["conn_ref"].to_list() == ["12", "12", "12"] and events["n_lines"].to_list() == [1, 2, 1]
+
+
+def test_mysqld_safe_lines_with_an_iso_stamp_start_records():
+    lines = [
+        "2021-01-15T07:36:40.219774Z 0 [Note] Shutting down plugin 'MEMORY'",
+        "2021-01-15T07:36:41.000000Z mysqld_safe mysqld from pid file /var/run/mysqld/mysqld.pid ended",
+    ]
+    from pipeline.ingest import detect
+
+    assert detect.choose("\n".join(lines).encode()).family.name == "mysql_error"
+    events = parse(lines).events
+    assert events["kind"].to_list() == ["other", "server_stop"]
+    assert events["message"][1].startswith("mysqld_safe mysqld from pid file")

@@ -32,6 +32,10 @@ LAYOUT_CASES = [
     ("thread", "2026-11-20 13:45:01.237 ERROR [Dummy-1] [app.py:875] - Exception on /api", ts(2026, 11, 20, 13, 45, 1, 237000), "ERROR", "Exception on /api"),
     ("tornado", "[E 261120 13:45:01 base:689] Exception during reset or similar", ts(2026, 11, 20, 13, 45, 1), "ERROR", "Exception during reset or similar"),
     ("tornado-full", "[W 2026-11-20 13:45:01,250 web:2250] 503 GET /x (10.0.0.1) 5001.12ms", ts(2026, 11, 20, 13, 45, 1, 250000), "WARNING", "503 GET /x (10.0.0.1) 5001.12ms"),
+    ("jupyterhub", "[E 2026-11-20 13:45:01.056 JupyterHub ioloop:629] Exception in callback",
+     ts(2026, 11, 20, 13, 45, 1, 56000), "ERROR", "Exception in callback"),
+    ("paste-5.5", "2026-11-20 13:45:01,367 WARNI [ckan.lib.maintain] Function x is deprecated",
+     ts(2026, 11, 20, 13, 45, 1, 367000), "WARNING", "Function x is deprecated"),
     ("iso-T", "2026-11-20T13:45:01.5 - app - INFO - x", ts(2026, 11, 20, 13, 45, 1, 500000), "INFO", "x"),
 ]
 

@@ -94,8 +94,17 @@ def choose(head: bytes, override: str | None = None) -> Detection:
     return Detection(by_name(best), f"detected ({best_score:.2f})", wrapped)
 
 
+# a time of day without a date opening a line: "20:18:31 [Q] INFO ...", "07:00:44 UTC - ..."
+TIME_WITHOUT_DATE = re.compile(r"^\[?\d\d:\d\d:\d\d(?:[.,]\d+)?\]?[ |]")
+
+
 def _why_unknown(lines: list[str], ranked: list[tuple[str, float]]) -> str:
     """One line a user can act on: what is missing, and the format that comes closest."""
+    if not record_lines(lines) and sum(1 for ln in lines if TIME_WITHOUT_DATE.match(ln)) >= 1:
+        return (
+            "the lines carry a time of day but no date, so no event can be placed in time "
+            "(log with %(asctime)s or a datefmt with %Y-%m-%d)"
+        )
     if not record_lines(lines) and not any(score > 0 for _, score in ranked):
         return (
             "no line carries a time stamp and no family knows the layout: an event needs a time "

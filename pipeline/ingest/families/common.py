@@ -11,6 +11,8 @@ from pipeline.ingest.families.base import EVENT_SCHEMA, REJECT_SCHEMA, Parsed
 
 LEVELS = {
     "WARN": "WARNING",
+    "WARNI": "WARNING",  # %(levelname)-5.5s
+    "CRITI": "CRITICAL",
     "ERR": "ERROR",
     "FATAL": "CRITICAL",
     "CRIT": "CRITICAL",

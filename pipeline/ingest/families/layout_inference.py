@@ -56,6 +56,7 @@ STAMP_RES = {name: re.compile(rx) for name, rx in STAMPS}
 LEVEL_NAMES = [
     "DEBUG", "INFO", "INFORMATION", "NOTICE", "WARNING", "WARN", "ERROR", "ERR", "CRITICAL", "CRIT",
     "FATAL", "ALERT", "EMERGENCY", "EMERG", "TRACE", "SEVERE",
+    "WARNI", "CRITI",  # %(levelname)-5.5s (Paste, Pylons, CKAN) cuts them to five letters
 ]
 LEVEL_SPELLINGS = sorted(
     {s for w in LEVEL_NAMES for s in (w, w.lower(), w.capitalize())}, key=lambda s: (-len(s), s)

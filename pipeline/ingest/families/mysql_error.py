@@ -50,8 +50,9 @@ MAIN_RE = (
     r"(?:\[(?<code>MY-\d+)\]\s*(?:\[(?<subsys>[^\]]+)\]\s*)?|\[(?<tag>[A-Za-z][\w -]*)\]:\s*)?"
     # MySQL 8's crash handler: "2025-08-12T13:40:28Z UTC - mysqld got signal 6 ;" (no level)
     r"|(?<crash> UTC - )"
-    # the general query log of 5.7+: "2023-01-01T10:00:00.123456Z\t   12 Connect\troot@localhost on"
-    r"|\s+(?<gthread>\d+)\s(?<gcmd>" + GENERAL_COMMANDS + r")\b\s*)"
+    # the general query log of 5.7+: "2023-01-01T10:00:00.123456Z\t   12 Connect\troot@localhost on",
+    # and mysqld_safe's own lines: "2021-01-15T07:36:41.123456Z mysqld_safe mysqld from pid file ..."
+    r"|\s+(?<gthread>\d+)\s(?<gcmd>" + GENERAL_COMMANDS + r")\b\s*|\s+(?<gcmd2>mysqld_safe)\s+)"
 )
 # 5.5 / MariaDB <= 10.0 / crash reports / mysqld_safe: "YYMMDD HH:MM:SS", level optional.
 OLD_RE = (
@@ -163,6 +164,8 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
         # a general-log line keeps its command: "Connect root@localhost on db"
         message=pl.when(main_ok & pl.col("_m").struct.field("gcmd").is_not_null())
         .then(pl.col("_m").struct.field("gcmd") + " " + pl.col("_p").str.replace(MAIN_PREFIX_NOCAP, ""))
+        .when(main_ok & pl.col("_m").struct.field("gcmd2").is_not_null())
+        .then(pl.col("_m").struct.field("gcmd2") + " " + pl.col("_p").str.replace(MAIN_PREFIX_NOCAP, ""))
         .when(main_ok)
         .then(pl.col("_p").str.replace(MAIN_PREFIX_NOCAP, ""))
         .when(old_ok)

@@ -59,7 +59,7 @@ from pipeline.ingest.families.common import (
 # Unicode classes, and log headers are ASCII.
 D = "[0-9]"
 TS = rf"{D}{{4}}-{D}{{2}}-{D}{{2}}[ T]{D}{{2}}:{D}{{2}}:{D}{{2}}(?:[.,]{D}{{1,9}})?"
-LEVEL_WORDS = ["DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "FATAL", "NOTICE",
+LEVEL_WORDS = ["DEBUG", "INFO", "WARNING", "WARN", "WARNI", "ERROR", "CRITICAL", "CRITI", "FATAL", "NOTICE",
                "debug", "info", "warning", "warn", "error", "critical", "fatal"]
 LVL = "(?:" + "|".join(LEVEL_WORDS) + ")"
 NAME = r"[A-Za-z0-9_.\-\[\]<>]+"
@@ -122,7 +122,8 @@ LAYOUTS: list[Layout] = [
         ts_format="%y%m%d %H:%M:%S",
     ),
     # tornado with a full date (a datefmt of its LogFormatter): [E 2019-10-12 10:18:08,123 base:689] msg
-    Layout("tornado_full", rf"\[(?P<level>[DIWEC]) (?P<ts>{TS}) (?P<logger>[^\]\s]+)\] "),
+    # (JupyterHub and other tornado apps add their name: [E 2016-03-03 14:04:47.056 JupyterHub ioloop:629])
+    Layout("tornado_full", rf"\[(?P<level>[DIWEC]) (?P<ts>{TS}) (?P<logger>[^\]]+?)\] "),
 ]
 # logfmt: time=2024-10-17T13:41:50+0000 level=error msg="..." (time and level first, as
 # logrus, structlog's LogfmtRenderer and most logfmt writers put them)
@@ -223,12 +224,16 @@ def _best_layout(lines: list[str]) -> tuple[Layout | None, float]:
 
 def _score(layouts: list[Layout], share: float) -> float:
     """Half of the lines that could start an event is convincing (the rest may be print()
-    output or another program's lines interleaved).  A learned layout scores at most 0.9:
-    a server family whose strict layout explains the same lines wins."""
+    output or another program's lines interleaved).  A learned layout scores at most 0.9
+    (0.7 without a level): a server family whose strict layout explains the lines wins."""
     if not layouts:
         return 0.0
     score = min(1.0, 0.25 + share) if share >= 0.5 else share / 2
-    return min(score, 0.9) if layouts[0].inferred else score
+    if not layouts[0].inferred:
+        return score
+    # a learned header with a level is a log's; one that is only a time stamp could be any
+    # program's, so a server family reading most of the lines wins over it
+    return min(score, 0.9 if layouts[0].has_level else 0.7)
 
 
 class PythonTextFamily:
