@@ -14,14 +14,15 @@ def lines_frame(lines: list[str], start: int = 1) -> pl.DataFrame:
     )
 
 
-def parse_lines(family, lines: list[str], *, tz: str = "UTC", final: bool = True, state=None) -> Parsed:
+def parse_lines(family, lines: list[str], *, tz: str = "UTC", final: bool = True, state=None,
+                start: int = 1) -> Parsed:
     """Parse lines as ingest does: their envelope (docker, journald...) found from the
     lines themselves unless ``state`` names it, removed, then the family parses."""
     from pipeline.ingest import envelopes
 
     ctx = FileContext(path="test.log", host="h", timezone=tz, final=final, state=state if state is not None else {})
     ctx.state.setdefault("envelopes", envelopes.detect(lines[:200]))
-    return envelopes.parse(family, lines_frame(lines), ctx)
+    return envelopes.parse(family, lines_frame(lines, start), ctx)
 
 
 def rows(frame: pl.DataFrame) -> list[dict]:

@@ -7,25 +7,17 @@ import datetime as dt
 
 import polars as pl
 
-from pipeline.ingest import envelopes
 import pytest
 
 from pipeline.ingest.families import mariadb, mysql_error
-from pipeline.ingest.families.base import FileContext
+from tests.helpers import parse_lines
 
 UTC = dt.timezone.utc
 FAMILY = mariadb.FAMILY
 
 
 def parse(lines, tz="UTC", final=True):
-    df = pl.DataFrame(
-        {"line_no": list(range(1, len(lines) + 1)), "line": lines},
-        schema={"line_no": pl.Int64, "line": pl.Utf8},
-    )
-    ctx = FileContext(path="mariadb.err", host="db1", timezone=tz, final=final)
-    # as ingest reads a file: its envelope (compose, docker, syslog...) removed first
-    ctx.state["envelopes"] = envelopes.detect(lines)
-    return envelopes.parse(FAMILY, df, ctx)
+    return parse_lines(FAMILY, lines, tz=tz, final=final)
 
 
 def accounted(parsed):

@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-import polars as pl
-
-from pipeline.ingest import envelopes
 import pytest
 
 from pipeline.ingest.families import mariadb, mysql_error
-from pipeline.ingest.families.base import FileContext
+from tests.helpers import parse_lines
 
 UTC = dt.timezone.utc
 FAMILY = mysql_error.FAMILY
 
 
 def parse(lines, tz="UTC", final=True, start=1):
-    df = pl.DataFrame(
-        {"line_no": list(range(start, start + len(lines))), "line": lines},
-        schema={"line_no": pl.Int64, "line": pl.Utf8},
-    )
-    ctx = FileContext(path="error.log", host="db1", timezone=tz, final=final)
-    # as ingest reads a file: its envelope (compose, docker, syslog...) removed first
-    ctx.state["envelopes"] = envelopes.detect(lines)
-    return envelopes.parse(FAMILY, df, ctx)
+    return parse_lines(FAMILY, lines, tz=tz, final=final, start=start)
 
 
 def accounted(parsed):
