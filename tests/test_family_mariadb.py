@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
-
 import pytest
 
 from pipeline.ingest.families import mariadb, mysql_error
