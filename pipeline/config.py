@@ -65,22 +65,24 @@ class Config:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config {path}: {exc}") from exc
-        files = data.get("files", [])
-        if not isinstance(files, list):
-            raise ConfigError(f"{path}: [[files]] must be an array of tables")
-        for entry in files:
-            if "glob" not in entry:
-                raise ConfigError(f"{path}: every [[files]] entry needs a glob")
-        for tz in [data.get("defaults", {}).get("timezone")] + [e.get("timezone") for e in files]:
+        from pipeline import config_schema  # pydantic: imported when a toml is read
+
+        try:
+            model = config_schema.validate(data, path)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        files = [rule.model_dump(exclude_none=True) for rule in model.files]
+        for tz in [model.defaults.timezone, model.digest.timezone] + [rule.timezone for rule in model.files]:
             if tz:
                 _check_zone(tz, path)
         return cls(
             folder=path.resolve().parent,
-            defaults=data.get("defaults", {}),
+            defaults=model.defaults.model_dump(exclude_none=True),
             files=files,
-            correlate=data.get("correlate", {}),
-            digest=data.get("digest", {}),
-            ignore=[str(g) for g in data.get("ignore", [])],
+            # only what the file sets: the defaults are added where the thresholds are used
+            correlate=model.correlate.model_dump(include=set(data.get("correlate", {}))),
+            digest=model.digest.model_dump(exclude_none=True),
+            ignore=list(model.ignore),
             raw=data,
         )
 

@@ -40,11 +40,19 @@ def correlate(db, config, as_json):
                 store_mod.touch_changed(con)
     except (StoreError, ConfigError) as exc:
         fail(str(exc))
+    source = config or ("./pipeline.toml" if settings else None)
+    summary["settings"] = {"from": source, "set": settings}
     if as_json:
         print_json(summary)
         return
     by = ", ".join(f"{c} {n}" for c, n in summary["by_cause"].items()) or "none"
     click.echo(f"{summary['incidents']} incidents ({by}) in {summary['seconds']:.2f} s")
+    if settings:
+        chosen = ", ".join(f"{key} = {value:g}" if isinstance(value, float) else f"{key} = {value}"
+                           for key, value in sorted(settings.items()))
+        click.echo(f"thresholds: {chosen} from {source}; the others at their defaults")
+    else:
+        click.echo("thresholds: the defaults (no [correlate] table in --config or ./pipeline.toml)")
 
 
 def parse_when(text: str, now: datetime | None = None) -> datetime:

@@ -65,6 +65,8 @@ def correlate_store(con, settings: dict | None = None) -> dict:
     own_tx = _begin(con)
     try:
         summary = _correlate(con, s)
+        # what these incidents were built from: the data and the effective thresholds
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('correlated', ?)", [_fingerprint(con, s)])
         if own_tx:
             con.execute("COMMIT")
     except Exception:
@@ -79,6 +81,26 @@ def correlate_store(con, settings: dict | None = None) -> dict:
                 pass
     summary["seconds"] = round(time.perf_counter() - t0, 3)
     return summary
+
+
+def correlate_if_changed(con, settings: dict | None = None) -> dict:
+    """:func:`correlate_store`, unless the incidents were last built from the same data with
+    the same effective thresholds (a re-run over unchanged logs then costs next to nothing).
+    Any rebuild, by any command, records what it was built from, so incidents built with
+    other thresholds are never kept as if they were current."""
+    if _current_fingerprint(con) == _fingerprint(con, resolve(settings)):
+        return {"skipped": "nothing changed since the last correlation"}
+    return correlate_store(con, settings)
+
+
+def _fingerprint(con, effective: dict) -> str:
+    row = con.execute("SELECT value FROM meta WHERE key = 'data_change'").fetchone()
+    return f"{row[0] if row else None}|{json.dumps(effective, sort_keys=True, default=str)}"
+
+
+def _current_fingerprint(con) -> str | None:
+    row = con.execute("SELECT value FROM meta WHERE key = 'correlated'").fetchone()
+    return row[0] if row else None
 
 
 def _begin(con) -> bool:

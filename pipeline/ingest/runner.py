@@ -423,22 +423,15 @@ class Ingest:
         }
 
     def _correlate(self) -> dict | None:
-        """Rebuild incidents, unless neither the data nor the thresholds changed since
-        the last correlation (a re-run over unchanged logs then costs next to nothing)."""
-        from pipeline.correlate import correlate_store  # a later stage: imported when used
+        """Rebuild incidents, unless neither the data nor the effective thresholds changed
+        since the last correlation (by this command or by ``pipeline correlate``)."""
+        from pipeline.correlate import correlate_if_changed  # a later stage: imported when used
         # the [correlate] thresholds of --config, else of ./pipeline.toml, as `pipeline correlate`
         settings = correlate_settings(self.config_path)
-        stamp = json.dumps(settings, sort_keys=True, default=str)
         with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
-            meta = dict(con.execute(
-                "SELECT key, value FROM meta WHERE key IN ('data_change', 'correlated')"
-            ).fetchall())
-            current = f"{meta.get('data_change')}|{stamp}"
-            if meta.get("correlated") == current:
-                return {"skipped": "nothing changed since the last correlation"}
-            result = correlate_store(con, settings)
-            con.execute("INSERT OR REPLACE INTO meta VALUES ('correlated', ?)", [current])
-            store_mod.touch_changed(con)
+            result = correlate_if_changed(con, settings)
+            if "skipped" not in result:
+                store_mod.touch_changed(con)
             return result
 
 

@@ -1,0 +1,93 @@
+"""pipeline.toml is validated (typos and wrong types are one-line errors naming the key and
+the file), and incidents are never kept from other thresholds than the current ones."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+from pipeline.config import Config, ConfigError
+
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_logs"
+
+
+@pytest.mark.parametrize("toml,expected", [
+    ("[correlate]\ngap_second = 3600\n", "[correlate] gap_second: unknown setting (did you mean gap_seconds?)"),
+    ('[defaults]\ntimezon = "UTC"\n', "[defaults] timezon: unknown setting (did you mean timezone?)"),
+    ('[dijest]\ntimezone = "UTC"\n', "dijest: unknown setting (did you mean digest?)"),
+    ('ignore = "*.md"\n', 'ignore = \'*.md\': must be a list of globs, e.g. ignore = ["*.md"]'),
+    ("[[files]]\nglob = 5\n", "[[files]] #1 glob = 5: Input should be a valid string"),
+    ('[[files]]\nhost = "db-1"\n', "[[files]] #1 glob: Field required"),
+    ('[correlate]\ngap_seconds = "sixty"\n', "[correlate] gap_seconds = 'sixty': Input should be a valid number"),
+    ("[correlate]\ngap_seconds = -5\n", "[correlate] gap_seconds = -5: Input should be greater than or equal to 0"),
+    ("[correlate]\nmin_score = 2\n", "[correlate] min_score = 2: Input should be less than or equal to 1"),
+    ("[digest]\nsilence_hours = -1\n", "[digest] silence_hours = -1: Input should be greater than or equal to 0"),
+])
+def test_mistakes_are_one_line_errors_naming_the_key(tmp_path, toml, expected):
+    path = tmp_path / "pipeline.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as err:
+        Config.load(path)
+    assert str(err.value).startswith(f"{path}: {expected}")
+    assert "\n" not in str(err.value)
+
+
+def test_a_valid_toml_keeps_only_what_it_sets(tmp_path):
+    path = tmp_path / "pipeline.toml"
+    path.write_text('ignore = ["*.md"]\n[correlate]\ngap_seconds = 60\n[[files]]\nglob = "db*.log"\nhost = "db-1"\n')
+    cfg = Config.load(path)
+    assert cfg.correlate == {"gap_seconds": 60.0}
+    assert cfg.files == [{"glob": "db*.log", "host": "db-1"}] and cfg.ignore == ["*.md"]
+
+
+def test_ingest_with_a_typo_stops_with_the_error_and_exit_1(tmp_path):
+    logs = tmp_path / "logs"
+    shutil.copytree(SAMPLES / "network", logs)
+    (logs / "pipeline.toml").write_text("[correlate]\ngap_second = 3600\n")
+    result = CliRunner().invoke(cli, ["ingest", str(logs), "--db", str(tmp_path / "s.duckdb")])
+    assert result.exit_code == 1
+    assert "gap_second: unknown setting (did you mean gap_seconds?)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_incidents_built_with_other_thresholds_are_rebuilt(tmp_path, monkeypatch):
+    """`pipeline correlate --config big.toml`, then `pipeline ingest` without it: the ingest
+    must rebuild the incidents with the thresholds in force, not keep the big-gap ones."""
+    monkeypatch.chdir(tmp_path)
+    logs = tmp_path / "logs"
+    shutil.copytree(SAMPLES / "mixed_burst_then_latency", logs)
+    db = str(tmp_path / "s.duckdb")
+    runner = CliRunner()
+
+    def incidents() -> int:
+        out = runner.invoke(cli, ["incidents", "--db", db, "--format", "json"])
+        assert out.exit_code == 0, out.output
+        return len(json.loads(out.output))
+
+    assert runner.invoke(cli, ["ingest", str(logs), "--db", db]).exit_code == 0
+    default_count = incidents()
+    assert default_count > 1
+    big = tmp_path / "big.toml"
+    big.write_text("[correlate]\ngap_seconds = 100000\n")
+    result = runner.invoke(cli, ["correlate", "--db", db, "--config", str(big)])
+    assert result.exit_code == 0 and "gap_seconds = 100000 from" in result.output
+    assert incidents() == 1
+    again = runner.invoke(cli, ["ingest", str(logs), "--db", db, "--json"])
+    assert json.loads(again.output)["correlation"].get("skipped") is None
+    assert incidents() == default_count
+    # and with nothing changed at all, the rebuild is skipped
+    third = runner.invoke(cli, ["ingest", str(logs), "--db", db, "--json"])
+    assert "skipped" in json.loads(third.output)["correlation"]
+
+
+def test_the_readme_settings_table_is_the_models():
+    from pipeline.config_schema import settings_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    shown = readme.split("<!-- settings-table -->", 1)[1].split("<!-- /settings-table -->", 1)[0]
+    assert shown.strip() == settings_table().strip()
