@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import sys
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import click
 
@@ -57,16 +56,12 @@ def correlate(db, config, as_json):
 
 def parse_when(text: str, now: datetime | None = None) -> datetime:
     """``24h``/``30m``/``7d``/``90s``/``2w`` ago, or an ISO-8601 time (UTC unless it has a zone)."""
-    now = now or datetime.now(timezone.utc)
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
-    if m:
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
-        return now - timedelta(**{unit: float(m.group(1))})
+    from pipeline.timeparse import parse_time
+
     try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return parse_time(text, now=now)
     except ValueError:
         raise click.BadParameter(f"{text!r}: use a duration like 24h, 30m, 7d, or an ISO-8601 time") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def load_incidents(con, *, since=None, until=None, cause=None, host=None, incident_id=None) -> list[dict]:

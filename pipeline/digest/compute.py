@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -94,18 +93,17 @@ def yesterday_period(tz: str = "UTC", now: datetime | None = None) -> Period:
     return day_period(today - timedelta(days=1), tz)
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.I)
-_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
 def parse_duration(text: str) -> timedelta:
-    m = _DURATION.match(text or "")
-    if not m:
-        raise DigestError(f"cannot read duration {text!r} (use e.g. 24h, 90m, 2d)")
-    seconds = float(m.group(1)) * _UNITS[m.group(2).lower()]
-    if seconds <= 0:
+    """A positive duration (``24h``, ``90m``, ``2d``), read by ``pipeline.timeparse``."""
+    from pipeline import timeparse
+
+    try:
+        value = timeparse.parse_duration(text or "")
+    except ValueError:
+        raise DigestError(f"cannot read duration {text!r} (use e.g. 24h, 90m, 2d)") from None
+    if value.total_seconds() <= 0:
         raise DigestError("the duration must be positive")
-    return timedelta(seconds=seconds)
+    return value
 
 
 def since_period(since: str, tz: str = "UTC", now: datetime | None = None) -> Period:
