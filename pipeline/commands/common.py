@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
@@ -24,8 +25,18 @@ def db_option(func):
 
 
 def json_option(func):
-    """``--json``: print machine-readable JSON instead of tables."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
+    """``--format table|json`` (the same option name as on every command that prints data),
+    and ``--json``, its short form: the command receives ``as_json``."""
+
+    @functools.wraps(func)
+    def with_format(*args, output_format="table", json_flag=False, **kwargs):
+        return func(*args, as_json=json_flag or output_format == "json", **kwargs)
+
+    with_format = click.option("--json", "json_flag", is_flag=True, help="Same as --format json.")(with_format)
+    return click.option(
+        "--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True,
+        help="table for people, json for scripts.",
+    )(with_format)
 
 
 def print_json(data) -> None:

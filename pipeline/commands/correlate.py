@@ -138,8 +138,10 @@ def load_incidents(con, *, since=None, until=None, cause=None, host=None, incide
 @click.option("--host", help="Only incidents that involve this host.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True, help="Output format.")
-def incidents(db, since, until, cause, host, fmt):
+@click.option("--json", "json_flag", is_flag=True, help="Same as --format json.")
+def incidents(db, since, until, cause, host, fmt, json_flag):
     """List incidents: when, cause, confidence, hosts, errors, summary."""
+    fmt = "json" if json_flag else fmt
     since_dt = parse_when(since) if since else None
     until_dt = parse_when(until) if until else None
     try:
