@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "pipeline.commands.evaluate",
     "pipeline.commands.digest",
     "pipeline.commands.postmortem",
+    "pipeline.commands.config",
 ]
 
 

@@ -96,6 +96,13 @@ class Config:
     def match(self, file: Path) -> dict[str, Any]:
         """Settings this config gives ``file`` (defaults overlaid by the first matching glob)."""
         out = dict(self.defaults)
+        rule = self.rule_for(file)
+        if rule is not None:
+            out.update({k: v for k, v in rule.items() if k != "glob"})
+        return out
+
+    def rule_for(self, file: Path) -> dict[str, Any] | None:
+        """The first ``[[files]]`` entry whose glob matches ``file``."""
         try:
             rel = file.resolve().relative_to(self.folder).as_posix()
         except ValueError:
@@ -103,9 +110,8 @@ class Config:
         for entry in self.files:
             pattern = entry["glob"]
             if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(file.name, pattern):
-                out.update({k: v for k, v in entry.items() if k != "glob"})
-                break
-        return out
+                return entry
+        return None
 
 
 def _check_zone(tz: str, where: Path) -> None:
@@ -154,6 +160,26 @@ class SettingsResolver:
             timezone=str(merged.get("timezone") or "UTC"),
             format=merged.get("format"),
         )
+
+
+    def explain(self, file: Path) -> dict[str, tuple[str, str]]:
+        """``host``, ``timezone`` and ``format`` of ``file`` with where each comes from
+        (a toml's path and table, or the built-in default)."""
+        out: dict[str, tuple[str, str]] = {
+            "host": (default_host(file), "the folder's name"),
+            "timezone": ("UTC", "default"),
+            "format": ("detected", "default"),
+        }
+        for cfg in reversed(self.nearest(file)):
+            toml = cfg.folder / CONFIG_NAME
+            for key, value in cfg.defaults.items():
+                out[key] = (str(value), f"{toml} [defaults]")
+            rule = cfg.rule_for(file)
+            if rule is not None:
+                for key, value in rule.items():
+                    if key != "glob":
+                        out[key] = (str(value), f"{toml} [[files]] glob = {rule['glob']!r}")
+        return out
 
 
 def default_host(file: Path) -> str:

@@ -91,3 +91,18 @@ def test_the_readme_settings_table_is_the_models():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     shown = readme.split("<!-- settings-table -->", 1)[1].split("<!-- /settings-table -->", 1)[0]
     assert shown.strip() == settings_table().strip()
+
+
+def test_pipeline_config_shows_each_setting_and_where_it_comes_from(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    logs = tmp_path / "logs"
+    shutil.copytree(SAMPLES / "network", logs)
+    (tmp_path / "pipeline.toml").write_text("[correlate]\ngap_seconds = 60\n")
+    result = CliRunner().invoke(cli, ["config", str(logs), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["correlate"]["gap_seconds"] == {"value": 60.0, "from": f"{tmp_path / 'pipeline.toml'} [correlate]"}
+    assert shown["correlate"]["min_score"]["from"] == "default"
+    db_log = shown["files"][str((logs / "mariadb-error.log").resolve())]
+    assert db_log["host"] == {"value": "db-1", "from": f"{logs.resolve() / 'pipeline.toml'} [[files]] glob = 'mariadb-error.log'"}
+    assert db_log["format"]["value"] == "detected"

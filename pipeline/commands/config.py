@@ -1,0 +1,51 @@
+"""``pipeline config``: the settings in force, and where each one comes from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipeline.commands.common import fail, json_option, print_json
+from pipeline.config import CONFIG_NAME, Config, ConfigError, SettingsResolver
+
+
+@click.command("config")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--config", type=click.Path(exists=True, dir_okay=False),
+              help="A pipeline.toml consulted before any other (as for ingest and correlate).")
+@json_option
+def config_command(paths, config, as_json):
+    """Show the effective settings: the [correlate] thresholds, and for each log file under
+    PATHS its host, time zone and format, each with the file and table it comes from."""
+    from pipeline.correlate.settings import DEFAULTS
+    from pipeline.ingest import files
+
+    try:
+        resolver = SettingsResolver(config)
+        source = Path(config) if config else Path.cwd() / CONFIG_NAME
+        correlate = Config.load(source).correlate if source.is_file() else {}
+        thresholds = {
+            key: {"value": correlate.get(key, default),
+                  "from": f"{source} [correlate]" if key in correlate else "default"}
+            for key, default in DEFAULTS.items()
+        }
+        logs = {}
+        for found in files.discover(list(paths)):
+            if found.problem is None and not resolver.ignored(found.path):
+                logs[str(found.path)] = {k: {"value": v, "from": f} for k, (v, f) in resolver.explain(found.path).items()}
+    except ConfigError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"correlate": thresholds, "files": logs})
+        return
+    click.echo("[correlate]")
+    for key, item in thresholds.items():
+        click.echo(f"  {key} = {item['value']}    ({item['from']})")
+    for path, settings in logs.items():
+        click.echo(path)
+        for key, item in settings.items():
+            click.echo(f"  {key} = {item['value']}    ({item['from']})")
+
+
+COMMANDS = [config_command]
