@@ -34,6 +34,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from pipeline.causes import all_causes
 from pipeline.kinds import CAUSES, CLIENT_DROP_KINDS
 
 __all__ = [
@@ -49,15 +50,8 @@ __all__ = [
 ]
 
 # One colour per incident cause, everywhere (bands, bars, badges).
-CAUSE_COLORS: dict[str, str] = {
-    "idle_timeout": "#1f77b4",     # blue
-    "network": "#ff7f0e",          # orange
-    "max_connections": "#d62728",  # red
-    "pool_exhausted": "#9467bd",   # purple
-    "server_restart": "#8c564b",   # brown
-    "access_denied": "#e377c2",    # pink
-    "unknown": "#7f7f7f",          # grey
-}
+# each cause's colour is part of the cause (pipeline/causes/<name>.py)
+CAUSE_COLORS: dict[str, str] = {cause.name: cause.color for cause in all_causes()}
 assert set(CAUSE_COLORS) == set(CAUSES), "every cause needs a colour"
 
 # Event kinds: errors in warm colours, pool lifecycle in cool ones.

@@ -3,10 +3,12 @@
 Every parser maps what it reads onto these names, and everything downstream
 (correlation, dashboard, digest) relies on them, so they are defined here once
 with a one-line meaning each.  The README's tables are generated from these dicts
-(see ``tests/test_kinds.py``, which fails when they drift apart).
+(``tests/test_docs.py`` fails when a kind or cause is missing from them).
 """
 
 from __future__ import annotations
+
+from pipeline.causes import all_causes
 
 # Event kinds: what happened, normalized across log families.
 EVENT_KINDS: dict[str, str] = {
@@ -55,16 +57,9 @@ CLIENT_DROP_KINDS: tuple[str, ...] = (
     "reset_fail",
 )
 
-# Incident causes: the verdict correlation gives.
-CAUSES: dict[str, str] = {
-    "idle_timeout": "a connection sat idle longer than the server's wait_timeout or a middlebox's idle limit",
-    "network": "latency spikes, lost packets or resets between application and server",
-    "max_connections": "the server refused connections: max_connections reached",
-    "pool_exhausted": "the application's pool had no free connection within pool_timeout",
-    "server_restart": "the server shut down, crashed or restarted",
-    "access_denied": "the server refused the credentials or the client host",
-    "unknown": "the evidence is too thin to name a cause",
-}
+# Incident causes: the verdict correlation gives.  Each cause is a module of
+# pipeline/causes/ (its meaning, scoring and colour); this is their vocabulary.
+CAUSES: dict[str, str] = {cause.name: cause.meaning for cause in all_causes()}
 
 # Where an event came from.
 SOURCES: dict[str, str] = {

@@ -50,3 +50,10 @@ def test_every_envelope_is_in_the_readme_table():
 
     for envelope in ENVELOPES:
         assert f"| `{envelope.name}` | {envelope.describe} |" in README, envelope.name
+
+
+def test_the_cause_table_is_the_registrys():
+    from pipeline.causes import all_causes
+
+    rows = "\n".join(f"| `{c.name}` | {c.meaning} |" for c in all_causes())
+    assert "| cause | meaning |\n|---|---|\n" + rows + "\n" in README

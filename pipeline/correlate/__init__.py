@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from pipeline.correlate import advice as _advice
-from pipeline.correlate.causes import score_causes, verdict
+from pipeline.causes import score_causes, verdict
 from pipeline.correlate.evidence import app_connections, gather, pool_demand
 from pipeline.correlate.idle import build_idle_limits, build_pool, idle_limits
 from pipeline.correlate.incidents import build_incidents

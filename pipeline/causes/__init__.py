@@ -1,0 +1,163 @@
+"""Incident causes: one module each, all behind one small interface.
+
+A cause module in this package exposes ``CAUSE``, a :class:`Cause`: its name, its one-line
+meaning, its colour and place in charts and tables, and how it scores an incident from the
+evidence gathered for it (:class:`Evidence`).  The registry (:func:`all_causes`) finds the
+modules by themselves, so the vocabulary (``pipeline.kinds.CAUSES``), the charts' colours and
+the README's cause table all come from here: adding a cause is one new module and its tests.
+
+Scoring, the same for every cause: each cause sums up to four independent sources of
+evidence, each worth at most 1:
+
+``client``   what the application and its pool logged (error codes, idle times),
+``server``   the server's error log,
+``network``  latency samples (high or lost probes, against the target's own baseline),
+``metrics``  server status snapshots (threads_connected, uptime, wait_timeout).
+
+The sum is scaled by how much of the incident's client errors the cause explains
+(``explained``, 0..1): ``score = sum * (0.5 + 0.5 * explained)``.  The incident is named
+after the best score; below ``min_score`` it is ``unknown``.  Confidence grows with the
+number of independent sources that agree and with the share of errors explained, and
+shrinks when a second cause scores close to the first.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache, cached_property
+
+# parts (source -> 0..1) and the share of the incident's errors the cause explains
+Score = tuple[dict[str, float], float]
+
+
+@dataclass(frozen=True)
+class Cause:
+    name: str
+    meaning: str  # one line, shown in the README and the CLI's help
+    color: str  # in every chart, the dashboard's legend and the digest's image
+    order: int  # place in tables and legends
+    tie_rank: int  # on equal scores the lower rank is named (the more specific cause)
+    score: Callable[[Evidence], Score | None] | None = None  # None: never scored (unknown)
+
+
+UNKNOWN = Cause("unknown", "the evidence is too thin to name a cause", "#7f7f7f", order=99, tie_rank=99)
+
+
+def share(x, n) -> float:
+    """x out of n, capped at 1 (0 when n is 0)."""
+    return min(1.0, (x or 0) / n) if n else 0.0
+
+
+class Evidence:
+    """The facts gathered for one incident (``f``, from ``pipeline.correlate.evidence``) and
+    the thresholds (``s``), with the figures several causes read, computed once."""
+
+    def __init__(self, f: dict, s: dict):
+        self.f, self.s = f, s
+        self.n = f.get("n_base") or 0
+
+    def __call__(self, key: str):
+        """A fact, 0 when absent."""
+        return self.f.get(key) or 0
+
+    @cached_property
+    def lat_bad(self) -> float:
+        return self("lat_high") + 3 * self("lat_lost_excess")
+
+    @cached_property
+    def latency_part(self) -> float:
+        needed = max(float(self.s["latency_samples_full"]), float(self.s["latency_share_full"]) * self("lat_samples"), 1.0)
+        return min(1.0, self.lat_bad / needed)
+
+    @cached_property
+    def latency_quiet(self) -> bool:
+        """Latency was measured and showed no network trouble to speak of."""
+        return self("lat_samples") > 0 and self.latency_part < 0.34
+
+    @cached_property
+    def disconnect_kinds(self) -> int:
+        return self("n_2006") + self("n_2013") + self("n_4031") + self("n_pool_drop")
+
+    @cached_property
+    def known_idle(self) -> int:
+        """Failures whose connection's idle time is known."""
+        return self("n_fail_known_idle")
+
+    @cached_property
+    def idle_over(self) -> int:
+        """Failures on connections idle past the inferred limit (or the server's wait_timeout)."""
+        return max(self("n_idle_over_limit"), self("n_idle_over_wait"))
+
+    @cached_property
+    def idle_share(self) -> float:
+        """The share of the failures the idle pattern explains: failures whose connection's
+        idle time is unknown (failed connects, no pool lines) count against it."""
+        return share(self.idle_over, max(self.known_idle, self("errors")))
+
+    @cached_property
+    def threads_ratio(self) -> float | None:
+        return self.f.get("threads_ratio")
+
+    @cached_property
+    def ratio_required(self) -> float:
+        return float(self.s["max_connections_ratio"])
+
+
+@cache
+def all_causes() -> tuple[Cause, ...]:
+    """Every cause module's ``CAUSE``, then ``unknown``, in their display order."""
+    found = [
+        importlib.import_module(f"{__name__}.{info.name}").CAUSE
+        for info in pkgutil.iter_modules(__path__)
+        if not info.name.startswith("_")
+    ]
+    return tuple(sorted(found, key=lambda c: c.order)) + (UNKNOWN,)
+
+
+def by_name(name: str) -> Cause:
+    for cause in all_causes():
+        if cause.name == name:
+            return cause
+    raise KeyError(name)
+
+
+def score_causes(f: dict, s: dict) -> dict[str, dict]:
+    """{cause: {"score", "explained", "parts": {source: value}}} for every cause with evidence."""
+    evidence = Evidence(f, s)
+    out: dict[str, dict] = {}
+    for cause in all_causes():
+        result = cause.score(evidence) if cause.score else None
+        if result is None:
+            continue
+        parts, explained = result
+        parts = {k: round(v, 3) for k, v in parts.items() if v > 0}
+        total = sum(parts.values())
+        if total <= 0:
+            continue
+        out[cause.name] = {
+            "score": round(total * (0.5 + 0.5 * explained), 3),
+            "explained": round(explained, 3),
+            "parts": parts,
+        }
+    return out
+
+
+def verdict(scores: dict[str, dict], s: dict) -> tuple[str, float]:
+    """The named cause and the confidence in it."""
+    rank = {c.name: c.tie_rank for c in all_causes()}
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1]["score"], rank[kv[0]]))
+    if not ranked or ranked[0][1]["score"] < float(s["min_score"]):
+        best = ranked[0][1]["score"] if ranked else 0.0
+        return "unknown", round(min(0.3, 0.1 + best * 0.2), 2)
+    cause, top = ranked[0]
+    second = ranked[1][1]["score"] if len(ranked) > 1 else 0.0
+    sources = len(top["parts"])
+    base = min(0.98, 0.25 + 0.17 * sources + 0.25 * top["explained"])
+    margin = min(1.0, 0.5 + (top["score"] - second) / top["score"])
+    return cause, round(base * margin, 2)
+
+
+__all__ = ["Cause", "Evidence", "UNKNOWN", "all_causes", "by_name", "score_causes", "verdict", "share"]
