@@ -41,9 +41,26 @@ class Cause:
     order: int  # place in tables and legends
     tie_rank: int  # on equal scores the lower rank is named (the more specific cause)
     score: Callable[[Evidence], Score | None] | None = None  # None: never scored (unknown)
+    # one sentence on what happened (incident, facts, details, "N connection failures on hosts")
+    summarize: Callable[[dict, dict, dict, str], str] | None = None
+    # what to change, as specific as the evidence allows (incident, facts, details)
+    advise: Callable[[dict, dict, dict], list[str]] | None = None
 
 
-UNKNOWN = Cause("unknown", "the evidence is too thin to name a cause", "#7f7f7f", order=99, tie_rank=99)
+def _unknown_summary(inc: dict, f: dict, det: dict, errs: str) -> str:
+    return f"{errs}: the evidence is too thin to name a cause."
+
+
+def _unknown_advice(inc: dict, f: dict, det: dict) -> list[str]:
+    return [
+        "Not enough evidence to name a cause. Collect more: SQLAlchemy pool logging at DEBUG "
+        "(logging.getLogger('sqlalchemy.pool').setLevel(logging.DEBUG)), the server error log "
+        "(MariaDB log_warnings=2 or more), latency samples to the server and SHOW GLOBAL STATUS snapshots."
+    ]
+
+
+UNKNOWN = Cause("unknown", "the evidence is too thin to name a cause", "#7f7f7f", order=99, tie_rank=99,
+                summarize=_unknown_summary, advise=_unknown_advice)
 
 
 def share(x, n) -> float:

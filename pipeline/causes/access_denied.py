@@ -13,6 +13,22 @@ def score(e: Evidence) -> Score:
     }, share_acc if e("n_access") else (0.3 if e("srv_access") else 0.0)
 
 
+def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
+    """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
+    return f"{errs}: the server refused the application's login (credentials or host allow-list)."
+
+
+def advise(inc: dict, f: dict, det: dict) -> list[str]:
+    """What to change, as specific as the evidence allows."""
+    out: list[str] = []
+    out.append(
+        "Check the application's credentials and grants: 1045 means wrong user/password, 1130 means the "
+        "client host is not allowed (e.g. an IP allow-list or GRANT ... @'host' that no longer matches the application host)."
+    )
+    out.append("If credentials were rotated, restart or reconfigure every process that still uses the old ones.")
+    return out
+
+
 CAUSE = Cause(
     "access_denied",
     "the server refused the credentials or the client host",
@@ -20,4 +36,6 @@ CAUSE = Cause(
     order=6,
     tie_rank=3,
     score=score,
+    summarize=summarize,
+    advise=advise,
 )

@@ -4,6 +4,7 @@ middlebox's idle limit, and its next use failed."""
 from __future__ import annotations
 
 from pipeline.causes import Cause, Evidence, Score, share
+from pipeline.causes._words import n, recycle_for
 
 
 def score(e: Evidence) -> Score:
@@ -25,6 +26,71 @@ def score(e: Evidence) -> Score:
     return {"client": client, "server": server, "metrics": metrics, "network": network}, explained
 
 
+def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
+    """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
+    from pipeline.correlate.idle import describe_limit  # the correlate stage, loaded by then
+    lim = det.get("idle_limit")
+    wt = det.get("wait_timeout")
+    if det.get("idle_closed_by_server"):
+        who = f"the server (wait_timeout = {n(wt)} s)" if wt else "the server"
+    else:
+        saw = ("the server only saw the connections break ('error reading communication packets')"
+               if det.get("server_reset_lines") else "the server logged nothing")
+        who = (f"something between application and server ({saw}"
+               + (f" and its wait_timeout is {n(wt)} s)" if wt else ")"))
+    if lim:
+        return f"{errs}: pooled connections left idle too long were closed by {who}; {describe_limit(lim)}."
+    return f"{errs}: pooled connections left idle too long were closed by {who}."
+
+
+def advise(inc: dict, f: dict, det: dict) -> list[str]:
+    """What to change, as specific as the evidence allows."""
+    out: list[str] = []
+    lim = det.get("idle_limit")
+    wt = det.get("wait_timeout")
+    bound, what = None, ""
+    if lim:
+        lo, hi = lim["ok_max_s"], lim["fail_min_s"]
+        if wt and (lo or 0) <= wt <= hi:
+            bound, what = wt, f"the server's wait_timeout of {n(wt)} s, which the failures agree with"
+        elif lo:
+            bound, what = lo, f"the idle limit, somewhere between {n(lo)} s and {n(hi)} s"
+        else:
+            bound, what = hi, f"the idle limit, below {n(hi)} s"
+    elif wt:
+        bound, what = wt, f"the server's wait_timeout of {n(wt)} s"
+    if bound:
+        out.append(
+            f"Set pool_recycle={recycle_for(bound)} on create_engine (below {what}), so the pool "
+            "replaces a connection before anything in between kills it."
+        )
+    else:
+        out.append("Set pool_recycle below the server's wait_timeout (and below any firewall or load balancer idle limit).")
+    out.append(
+        "Set pool_pre_ping=True so each checkout tests the connection and transparently replaces a dead one "
+        "(it does not protect a query already running)."
+    )
+    if det.get("idle_closed_by_server"):
+        out.append(
+            f"Or raise the server's wait_timeout{f' (now {n(wt)} s)' if wt else ''} above the longest idle time "
+            "your pool sees"
+            + ("; the server logged these kills as 'Got timeout reading communication packets'."
+               if det.get("server_abort_lines") else ".")
+        )
+    else:
+        out.append(
+            ("The server did not close these connections" if det.get("server_reset_lines")
+             else "The server logged nothing")
+            + ": look for a firewall, NAT or load balancer idle timeout between the "
+            "application and the database, and raise it or enable TCP keepalives shorter than it."
+        )
+    out.append(
+        "For a custom liveness check, raise sqlalchemy.exc.DisconnectionError from a 'checkout' pool event "
+        "listener: the pool discards that connection and retries with a fresh one (there is no 'disconnect' event)."
+    )
+    return out
+
+
 CAUSE = Cause(
     "idle_timeout",
     "a connection sat idle longer than the server's wait_timeout or a middlebox's idle limit",
@@ -32,4 +98,6 @@ CAUSE = Cause(
     order=1,
     tie_rank=5,
     score=score,
+    summarize=summarize,
+    advise=advise,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipeline.causes import Cause, Evidence, Score, share
+from pipeline.causes._words import n
 
 
 def score(e: Evidence) -> Score:
@@ -19,6 +20,50 @@ def score(e: Evidence) -> Score:
     }, share_1040
 
 
+def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
+    """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
+    peak = ""
+    if f.get("threads_peak") is not None and f.get("max_connections"):
+        peak = f" (threads_connected peaked at {n(f['threads_peak'])} of {n(f['max_connections'])})"
+    return f"{errs}: the server refused new connections because max_connections was reached{peak}."
+
+
+def advise(inc: dict, f: dict, det: dict) -> list[str]:
+    """What to change, as specific as the evidence allows."""
+    out: list[str] = []
+    mx = f.get("max_connections")
+    peak = f.get("threads_peak")
+    size, over = det.get("pool_size"), det.get("max_overflow")
+    per = (size + over) if size is not None and over is not None else None
+    procs = det.get("processes")
+    if mx:
+        line = f"The server allows max_connections={n(mx)}"
+        if peak is not None:
+            line += f" and threads_connected peaked at {n(peak)}"
+        app = det.get("app_connections_peak")
+        if app is not None:
+            line += (f"; the application's pools on {', '.join(inc['hosts'])} held at most {app} of them "
+                     "(pool lines)")
+            if peak is not None and peak - app > 0:
+                line += f", so about {n(peak - app)} came from other clients (batch jobs, admin sessions, other services)"
+        out.append(line + ".")
+    if per is not None:
+        out.append(
+            f"Each process can open pool_size + max_overflow = {size} + {over} = {per} connections; "
+            f"processes x {per} (plus batch jobs and admin sessions) must stay below "
+            f"{n(mx) if mx else 'max_connections'}"
+            + (f": at most {int((mx * 0.9) // per)} such processes" if mx and per else "")
+            + "."
+        )
+    else:
+        out.append(
+            "Make (connections per process = pool_size + max_overflow) x (number of processes on all hosts"
+            f"{', ' + str(procs) + ' seen' if procs else ''}) stay below max_connections, with headroom for admin and batch sessions."
+        )
+    out.append("Either lower pool_size/max_overflow (or put a connection proxy in front), or raise max_connections on the server.")
+    return out
+
+
 CAUSE = Cause(
     "max_connections",
     "the server refused connections: max_connections reached",
@@ -26,4 +71,6 @@ CAUSE = Cause(
     order=3,
     tie_rank=2,
     score=score,
+    summarize=summarize,
+    advise=advise,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipeline.causes import Cause, Evidence, Score, share
+from pipeline.causes._words import n, hhmmss
 
 
 def score(e: Evidence) -> Score:
@@ -19,6 +20,34 @@ def score(e: Evidence) -> Score:
     return {"network": e.latency_part, "client": min(1.0, client), "server": server}, explained
 
 
+def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
+    """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
+    parts = []
+    if f.get("lat_high"):
+        parts.append(f"round trips up to {n(f.get('lat_max'))} ms against a median of {n(f.get('lat_med'))} ms")
+    if f.get("lat_lost"):
+        parts.append(f"{f['lat_lost']} lost probes")
+    extra = " and ".join(parts) or "queries timing out in flight"
+    return f"{errs} while the network to the server degraded: {extra}."
+
+
+def advise(inc: dict, f: dict, det: dict) -> list[str]:
+    """What to change, as specific as the evidence allows."""
+    out: list[str] = []
+    targets = ", ".join(f.get("lat_targets") or []) or "the database server"
+    a, b = f.get("lat_first_ms") or inc["start_ms"], f.get("lat_last_ms") or inc["end_ms"]
+    out.append(
+        f"The network to {targets} degraded between {hhmmss(min(a, inc['start_ms']))} and "
+        f"{hhmmss(max(b, inc['end_ms']))} UTC: check that path (links, NAT, proxies, cloud network events) in that window."
+    )
+    out.append(
+        "Set connect_timeout and read_timeout/write_timeout on the driver so a stalled query fails fast, and "
+        "retry idempotent transactions on 2006/2013 with backoff."
+    )
+    out.append("pool_pre_ping=True replaces connections broken while idle, but cannot save a query in flight.")
+    return out
+
+
 CAUSE = Cause(
     "network",
     "latency spikes, lost packets or resets between application and server",
@@ -26,4 +55,6 @@ CAUSE = Cause(
     order=2,
     tie_rank=6,
     score=score,
+    summarize=summarize,
+    advise=advise,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipeline.causes import Cause, Evidence, Score, share
+from pipeline.causes._words import n
 
 
 def score(e: Evidence) -> Score:
@@ -14,6 +15,36 @@ def score(e: Evidence) -> Score:
     return {"server": server, "metrics": metrics, "client": client}, explained
 
 
+def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
+    """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
+    down = det.get("downtime_s")
+    d = f", down for about {n(down)} s" if down is not None else ""
+    how = "crashed and restarted" if det.get("crashed") else "restarted"
+    return f"{errs}: the database server {how}{d}."
+
+
+def advise(inc: dict, f: dict, det: dict) -> list[str]:
+    """What to change, as specific as the evidence allows."""
+    out: list[str] = []
+    when = det.get("restart_at")
+    if det.get("crashed"):
+        out.append(
+            "The database server crashed"
+            + (f" around {when}" if when else "")
+            + " (it ran crash recovery when it came back): look for the reason before it (OOM killer in the "
+            "kernel log, 'got signal' in the error log, the host's or the container's restarts)."
+        )
+    else:
+        out.append(
+            "The database server restarted"
+            + (f" around {when}" if when else "")
+            + ": find out why in its error log and the host's logs (planned maintenance, OOM kill, deploy)."
+        )
+    out.append("Set pool_pre_ping=True so connections broken by the restart are replaced at checkout instead of failing a request.")
+    out.append("Retry connects with backoff while the server is down, and schedule maintenance restarts outside busy hours.")
+    return out
+
+
 CAUSE = Cause(
     "server_restart",
     "the server shut down, crashed or restarted",
@@ -21,4 +52,6 @@ CAUSE = Cause(
     order=5,
     tie_rank=1,
     score=score,
+    summarize=summarize,
+    advise=advise,
 )
