@@ -47,6 +47,7 @@ from typing import Any
 import polars as pl
 
 from pipeline import store as store_mod
+from pipeline.correlate.details import IncidentDetails
 from pipeline.kinds import CLIENT_DROP_KINDS
 from pipeline.timeparse import parse_duration, parse_time
 
@@ -429,7 +430,7 @@ class Store:
             summary=row["summary"],
             advice=list(row.get("advice") or []),
             scores=_json(row.get("scores")),
-            details=_json(row.get("details")),
+            details=IncidentDetails.from_json(row.get("details")),
             evidence=evidence,
         )
 
@@ -673,7 +674,7 @@ class Incident:
     summary: str
     advice: list[str]
     scores: dict = field(default_factory=dict, repr=False)
-    details: dict = field(default_factory=dict, repr=False)
+    details: IncidentDetails = field(default_factory=IncidentDetails, repr=False)
     evidence: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
     """Evidence lines: seq, source, ts, kind, line, why, event_id, file, line_no."""
 
@@ -701,7 +702,7 @@ class Incident:
             "summary": self.summary,
             "advice": list(self.advice),
             "scores": dict(self.scores),
-            "details": dict(self.details),
+            "details": self.details.as_dict(),
         }
 
     def _repr_markdown_(self) -> str:
@@ -732,24 +733,11 @@ class Incident:
     def idle_limits(self) -> dict[str, dict]:
         """Per host, the idle limit correlation inferred (``ok_max_s``, ``fail_min_s``, ...).
 
-        Empty when correlation put none in ``details``.
+        Empty when correlation inferred none.
         """
-        d = self.details
-        for key in ("idle_limits", "idle_limit", "inferred_idle_limits"):
-            value = d.get(key)
-            if isinstance(value, Mapping) and value:
-                if any(k in value for k in ("fail_min_s", "ok_max_s", "limit_s")):
-                    return {"*": dict(value)}
-                return {str(h): dict(v) for h, v in value.items() if isinstance(v, Mapping)}
-        idle = d.get("idle")
-        if isinstance(idle, Mapping):
-            for key in ("limits", "limit"):
-                value = idle.get(key)
-                if isinstance(value, Mapping) and value:
-                    if any(k in value for k in ("fail_min_s", "ok_max_s", "limit_s")):
-                        return {"*": dict(value)}
-                    return {str(h): dict(v) for h, v in value.items() if isinstance(v, Mapping)}
-        return {}
+        if self.details.idle_limits:
+            return {str(h): dict(v) for h, v in self.details.idle_limits.items()}
+        return {"*": dict(self.details.idle_limit)} if self.details.idle_limit else {}
 
     def limit_range(self, host: str | None = None) -> tuple[float | None, float] | None:
         """The inferred idle limit as (low, high) seconds: it lies between the two.
@@ -776,14 +764,9 @@ class Incident:
     def wait_timeout(self) -> float | None:
         """The server's ``wait_timeout`` in seconds: from ``details``, else the smallest
         ``wait_timeout`` status snapshot up to a day before the incident; None if unknown."""
-        for key in ("wait_timeout_s", "wait_timeout"):
-            value = self.details.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-                return float(value)
-            if isinstance(value, Mapping) and value:
-                nums = [v for v in value.values() if isinstance(v, (int, float)) and v > 0]
-                if nums:
-                    return float(min(nums))
+        value = self.details.wait_timeout
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
         wt = self.store.metrics(self.start - dt.timedelta(days=1), self.end, names=["wait_timeout"],
                                 bucket="1d")
         if wt.height:

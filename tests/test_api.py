@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from pipeline import store as store_mod
+from pipeline.correlate.details import IncidentDetails
 from pipeline.api import (
     Incident,
     IncidentNotFound,
@@ -421,11 +422,11 @@ def test_idle_times(store):
 
 def test_limit_range_falls_back_to_wait_timeout(store):
     inc = store.incident(incident_id("idle_timeout"))
-    bare = Incident(**{**inc.__dict__, "details": {}})
+    bare = Incident(**{**inc.__dict__, "details": IncidentDetails()})
     assert bare.limit_range() == (300.0, 300.0)
     assert inc.wait_timeout() == 300.0
-    assert Incident(**{**inc.__dict__, "details": {"wait_timeout": 120}}).wait_timeout() == 120.0
-    assert Incident(**{**inc.__dict__, "details": {"idle_limits": {"web-1": {"fail_min_s": 50.0}}}}
+    assert Incident(**{**inc.__dict__, "details": IncidentDetails(wait_timeout=120)}).wait_timeout() == 120.0
+    assert Incident(**{**inc.__dict__, "details": IncidentDetails(idle_limits={"web-1": {"fail_min_s": 50.0}})}
                     ).limit_range() == (None, 50.0)
     other = store.incident(incident_id("pool_exhausted"))
     assert other.idle_limits() == {}
@@ -525,3 +526,12 @@ def test_reads_while_ingest_runs(tmp_path):
     store = Store.open(db)
     assert store.counts()["events"] > 0
     assert store.incidents().height > 0
+
+
+def test_details_are_read_back_into_their_type(store):
+    inc = store.incident(incident_id("idle_timeout"))
+    assert isinstance(inc.details, IncidentDetails)
+    # a store written before details had a version reads as version 0, its fields kept
+    old = IncidentDetails.from_json('{"wait_timeout": 300, "idle_limits": {"h": {"fail_min_s": 9}}, "gone": 1}')
+    assert old.version == 0 and old.wait_timeout == 300 and old.idle_limits == {"h": {"fail_min_s": 9}}
+    assert IncidentDetails.from_json(IncidentDetails(crashed=True).to_json()).crashed is True

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pipeline.correlate import advice as _advice
 from pipeline.causes import score_causes, verdict
+from pipeline.correlate.details import IncidentDetails
 from pipeline.correlate.evidence import app_connections, gather, pool_demand
 from pipeline.correlate.idle import build_idle_limits, build_pool, idle_limits
 from pipeline.correlate.incidents import build_incidents
@@ -147,9 +148,7 @@ def _correlate(con, s: dict) -> dict:
                 "summary": _advice.summarize(cause, inc, f, det),
                 "advice": _advice.advise(cause, inc, f, det),
                 "scores": json.dumps({c: v["score"] for c, v in sorted(scores.items())}, sort_keys=True),
-                "details": json.dumps(
-                    {"scores": scores, "features": _clean(f), **det}, sort_keys=True, default=str
-                ),
+                "details": IncidentDetails.build(scores, _clean(f), det).to_json(),
             }
         )
         for seq, r in enumerate(evidence, 1):

@@ -1,0 +1,70 @@
+"""What correlation records about each incident beyond its verdict, as one typed structure.
+
+Stored as JSON in ``incidents.details`` with a ``version``; ``pipeline.api.Incident`` reads it
+back into :class:`IncidentDetails`, so nothing downstream guesses keys.  A store written before
+the version existed reads as version 0: the same fields, whatever of them it holds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+DETAILS_VERSION = 1
+
+
+@dataclass
+class IncidentDetails:
+    version: int = DETAILS_VERSION
+    scores: dict[str, dict] = field(default_factory=dict)  # every cause with evidence: score, explained, parts
+    features: dict[str, Any] = field(default_factory=dict)  # the facts the causes were scored from
+    # idle connections: the limit inferred per host (ok_max_s, fail_min_s, fail_max_s, failed_over,
+    # failed_total, ok_over, ok_total), the one most failures were over, and who closed them
+    idle_limits: dict[str, dict] = field(default_factory=dict)
+    idle_limit: dict | None = None
+    wait_timeout: float | None = None  # the server's, from status snapshots
+    idle_closed_by_server: bool = False
+    server_abort_lines: int = 0  # "Got timeout reading communication packets" aborts
+    server_reset_lines: int = 0  # "Got an error reading/writing communication packets" aborts
+    # the application's pools
+    pool_size: int | None = None
+    max_overflow: int | None = None
+    pool_timeout_s: float | None = None
+    waiting_peak: int | None = None  # requests left waiting at once for a connection
+    demand_peak: int | None = None  # connections wanted at once: the pool's size plus the waiting
+    app_connections_peak: int | None = None  # connections the application's pools held at once
+    app_hosts_with_pool_lines: int | None = None
+    processes: int | None = None
+    # the server going away
+    restart_at: str | None = None
+    crashed: bool = False
+    downtime_s: float | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, default=str)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def build(cls, scores: dict, features: dict, det: dict) -> IncidentDetails:
+        """From what correlation computed; a key this class does not know is an error (so the
+        stored form cannot drift from what the causes were given)."""
+        unknown = set(det) - {f.name for f in fields(cls)}
+        if unknown:
+            raise KeyError(f"incident details without a field: {sorted(unknown)}")
+        return cls(scores=scores, features=features, **det)
+
+    @classmethod
+    def from_json(cls, value: str | dict | None) -> IncidentDetails:
+        """Read back a stored form (any version); fields it lacks keep their defaults."""
+        data = json.loads(value) if isinstance(value, str) else dict(value or {})
+        known = {f.name for f in fields(cls)}
+        out = cls(**{k: v for k, v in data.items() if k in known})
+        if "version" not in data:
+            out.version = 0
+        return out
+
+
+__all__ = ["IncidentDetails", "DETAILS_VERSION"]
