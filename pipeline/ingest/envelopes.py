@@ -31,6 +31,9 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from pipeline.ingest.families.common import to_utc
+from pipeline.ingest.families.server_common import iso_or_epoch_to_utc
+
 if TYPE_CHECKING:
     from pipeline.ingest.families.base import Parsed
 
@@ -151,11 +154,11 @@ def detect(lines: list[str]) -> list[str]:
         for env in ENVELOPES:
             if env.name in found:
                 continue
-            hits = sum(1 for ln in lines if env.matches(ln))
-            if env.proof and not any(re.match(env.proof, strip_py(env, ln)) for ln in lines if env.matches(ln)):
+            matching = [ln for ln in lines if env.matches(ln)]
+            if env.proof and not any(re.match(env.proof, strip_py(env, ln)) for ln in matching):
                 continue
-            if hits and hits >= MIN_SHARE * len(lines) and (best is None or hits > best[1]):
-                best = (env, hits)
+            if matching and len(matching) >= MIN_SHARE * len(lines) and (best is None or len(matching) > best[1]):
+                best = (env, len(matching))
         if best is None:
             break
         env = best[0]
@@ -216,10 +219,11 @@ def _unwrap_prefix(frame: pl.DataFrame, env: Envelope, tz: str) -> pl.DataFrame:
     line = pl.col("line")
     if env.ts is None:
         return frame.with_columns(line=line.str.replace(env.pattern, env.keep))
-    groups = line.str.extract_groups(env.pattern).struct
+    # one pass: the whole prefix is captured too, and cut off the line (timed envelopes keep nothing)
+    groups = line.str.extract_groups("^(?<_h>" + env.pattern.removeprefix("^") + ")").struct
     out = [
         pl.coalesce(_read_ts(groups.field("ts"), env.ts, tz), pl.col("_env_ts")).alias("_env_ts"),
-        line.str.replace(env.pattern, env.keep).alias("line"),
+        pl.coalesce(line.str.strip_prefix(groups.field("_h")), line).alias("line"),
     ]
     if env.partial:  # CRI: the tag P marks a line continued on the next one
         out.append((groups.field("tag") == "P").fill_null(False).alias("_part"))
@@ -301,20 +305,13 @@ def _read_ts(text: pl.Expr, how: str | None, tz: str) -> pl.Expr:
         nanos = text.str.slice(16, 8).str.to_integer(base=16, strict=False)
         return (seconds * 1_000_000 + nanos // 1000).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     if how == "local":  # a zone-less stamp: the file's zone
-        from pipeline.ingest.families.common import to_utc
-
-        naive = text.str.replace(",", ".", literal=True).str.replace("T", " ", literal=True).str.to_datetime(
-            "%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us"
-        )
-        return to_utc(naive, tz)
+        return iso_or_epoch_to_utc(text, tz)
     return pl.lit(None, pl.Datetime("us", "UTC"))
 
 
 def _syslog_ts(text: pl.Expr, tz: str) -> pl.Expr:
     """``Jan  2 03:04:05`` carries neither year nor zone: the zone is the file's, the year
     the current one, or the one before when that would put the line in the future."""
-    from pipeline.ingest.families.common import to_utc
-
     now = dt.datetime.now(dt.timezone.utc)
     squeezed = text.str.replace(r"^([A-Z][a-z]{2}) +", "$1 ")
 

@@ -195,7 +195,6 @@ def parse_postgres(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
         # a translated word (or label with its separator) -> the English word
         _level=pl.when(en_ok).then(raw_level)
         .otherwise(raw_level.str.replace(r"\s*:\s*$", "").replace(LEVEL_WORDS)),
-        _bare=bare_ok,
         message=pl.when(csv_ok & ~text_ok)
         .then(pl.col("_c").struct.field("msg").str.replace(r"\"?,*$", "").str.replace_all('""', '"'))
         .when(en_ok)

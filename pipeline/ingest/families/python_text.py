@@ -36,6 +36,7 @@ Time stamps without an offset are in the file's configured zone.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -169,13 +170,22 @@ def _choose_layouts(lines: list[str], *, need_ts: bool = True) -> tuple[list[Lay
     which one of the layouts matches.  ``need_ts=False``: the time comes from an envelope,
     and a header needs only a level.
     """
+    layouts, share = _choose_cached(tuple(lines), need_ts)
+    return list(layouts), share
+
+
+@functools.lru_cache(maxsize=16)
+def _choose_cached(lines: tuple[str, ...], need_ts: bool) -> tuple[tuple[Layout, ...], float]:
+    """:func:`_choose_layouts`, remembered: detection asks it of the same head lines up to
+    three times (all lines, record lines, with an envelope's time), and parse once more."""
     if not lines:
-        return [], 0.0
+        return (), 0.0
     if need_ts:  # learning a layout costs more than matching the named ones: only when they fall short
-        named = _pick(lines, LAYOUTS)
+        named = _pick(list(lines), LAYOUTS)
         if named[0] and named[1] >= NAMED_ARE_ENOUGH:
-            return named
-    return _pick(lines, [*(LAYOUTS if need_ts else []), *_learned(lines, need_ts)])
+            return tuple(named[0]), named[1]
+    chosen, share = _pick(list(lines), [*(LAYOUTS if need_ts else []), *_learned(list(lines), need_ts)])
+    return tuple(chosen), share
 
 
 # The share of a file's first lines the named layouts must explain for learning to be skipped.
