@@ -51,7 +51,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
-START = dt.datetime(2026, 9, 1, tzinfo=dt.timezone.utc)  # no DST change within 35 days in Europe/Berlin
+START = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)  # no DST change within 35 days in Europe/Berlin
 START_MS = int(START.timestamp() * 1000)
 DB_ZONE = "Europe/Berlin"
 BYTES_PER_HOST_DAY = 15e6
@@ -64,8 +64,19 @@ POOL_SIZE = 5
 MAX_OVERFLOW = 10
 APP_SHARE = 0.84  # of the application hosts' log bytes; the rest is pool debug lines
 CAUSES = ("idle_timeout", "network", "max_connections", "pool_exhausted", "server_restart", "access_denied")
-UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30,
-         "K": 2**10, "M": 2**20, "G": 2**30}
+UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "K": 2**10,
+    "M": 2**20,
+    "G": 2**30,
+}
 
 SA = "/srv/app/venv/lib/python3.11/site-packages"
 
@@ -237,8 +248,14 @@ def make_plan(size: int, seed: int) -> Plan:
     n_db = max(1, math.ceil(n_hosts / 8))
     dbs = [f"db-{i + 1}" for i in range(n_db)]
     hosts = [
-        Host(f"web-{i + 1:02d}", i, dbs[i % n_db], f"10.0.1.{11 + i}", pre_ping=(i % 2 == 1),
-             refs=[_ref(rng) for _ in range(POOL_SIZE)])
+        Host(
+            f"web-{i + 1:02d}",
+            i,
+            dbs[i % n_db],
+            f"10.0.1.{11 + i}",
+            pre_ping=(i % 2 == 1),
+            refs=[_ref(rng) for _ in range(POOL_SIZE)],
+        )
         for i in range(n_hosts)
     ]
     plan = Plan(size, seed, span_s, hosts, dbs)
@@ -284,7 +301,7 @@ def _plan_incidents(plan: Plan, rng) -> None:
 
 
 def fmt_app_ts(ms: int) -> str:
-    d = dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc)
+    d = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
     return d.strftime("%Y-%m-%d %H:%M:%S") + f",{ms % 1000:03d}"
 
 
@@ -292,12 +309,12 @@ _ZONE = ZoneInfo(DB_ZONE)
 
 
 def fmt_maria_ts(ms: int) -> str:
-    d = dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).astimezone(_ZONE)
+    d = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).astimezone(_ZONE)
     return f"{d:%Y-%m-%d} {d.hour:2d}:{d:%M:%S}"
 
 
 def iso_us(ms: int, us: int = 0) -> str:
-    d = dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc)
+    d = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
     return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{(ms % 1000) * 1000 + us:06d}Z"
 
 
@@ -372,7 +389,7 @@ def plant(plan: Plan) -> tuple[Lines, dict]:
     rng = np.random.default_rng([plan.seed, 2])
     out = Lines()
     hosts = {h.name: h for h in plan.hosts}
-    thread = {d: 1000 for d in plan.dbs}
+    thread = dict.fromkeys(plan.dbs, 1000)
     effects = {"quiet": [], "latency": [], "status": [], "down": []}
 
     def next_thread(db):
@@ -388,13 +405,19 @@ def plant(plan: Plan) -> tuple[Lines, dict]:
         out.add(f"{key}/sqlalchemy.log", t - hang_ms, f"Connection {ref} checked out from pool")
         reason = f"OperationalError:({code}, {quote}{text}{quote})"
         out.add(f"{key}/sqlalchemy.log", t, f"Invalidate connection {ref} (reason: {reason})")
-        out.add(f"{key}/app.log", t + 2, app_line(t + 2, "app.api", "ERROR",
-                                                   _db_traceback(f"/api/v1/orders/{oid()}", code, text, quote)))
+        out.add(
+            f"{key}/app.log",
+            t + 2,
+            app_line(t + 2, "app.api", "ERROR", _db_traceback(f"/api/v1/orders/{oid()}", code, text, quote)),
+        )
         out.add(f"{key}/sqlalchemy.log", t + 40, f"Created new connection {ref}")
 
     def app_error(h: Host, t: int, code: int, text: str, quote="'"):
-        out.add(f"{h.name}/app.log", t, app_line(t, "app.api", "ERROR",
-                                                 _db_traceback(f"/api/v1/orders/{oid()}", code, text, quote)))
+        out.add(
+            f"{h.name}/app.log",
+            t,
+            app_line(t, "app.api", "ERROR", _db_traceback(f"/api/v1/orders/{oid()}", code, text, quote)),
+        )
 
     for inc in plan.incidents:
         t = inc.t_ms
@@ -407,25 +430,46 @@ def plant(plan: Plan) -> tuple[Lines, dict]:
             refs = h.refs[:n_fail]
             first_abort = None
             if inc.variant.startswith("wait_timeout"):
-                for j, ref in enumerate(h.refs):
+                for _ in h.refs:
                     ms = inc.quiet_from_ms - int(rng.integers(0, 60_000)) + WAIT_TIMEOUT_S * 1000
                     first_abort = ms if first_abort is None else min(first_abort, ms)
                     tid = next_thread(db)
-                    out.add(dbkey, ms, maria_line(ms, tid, "Warning",
+                    out.add(
+                        dbkey,
+                        ms,
+                        maria_line(
+                            ms,
+                            tid,
+                            "Warning",
                             f"Aborted connection {tid} to db: 'app' user: 'app' host: '{h.ip}' "
-                            "(Got timeout reading communication packets)"))
+                            "(Got timeout reading communication packets)",
+                        ),
+                    )
                 code, text = (2013, "Lost connection to MySQL server during query")
             else:
-                code, text = (2013, "Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)")
+                code, text = (
+                    2013,
+                    "Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)",
+                )
             last = t
             for j, ref in enumerate(refs):
                 tf = t + j * int(rng.integers(300, 4000))
                 last = tf
                 if h.pre_ping:
                     out.add(f"{h.name}/sqlalchemy.log", tf - 1, f"Connection {ref} checked out from pool")
-                    out.add(f"{h.name}/sqlalchemy.log", tf, f"Pool pre-ping on connection {ref} failed, will invalidate pool")
-                    gone = "(2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\")"
-                    out.add(f"{h.name}/sqlalchemy.log", tf + 1, f"Invalidate connection {ref} (reason: OperationalError:{gone})")
+                    out.add(
+                        f"{h.name}/sqlalchemy.log",
+                        tf,
+                        f"Pool pre-ping on connection {ref} failed, will invalidate pool",
+                    )
+                    gone = (
+                        "(2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\")"
+                    )
+                    out.add(
+                        f"{h.name}/sqlalchemy.log",
+                        tf + 1,
+                        f"Invalidate connection {ref} (reason: OperationalError:{gone})",
+                    )
                     out.add(f"{h.name}/sqlalchemy.log", tf + 30, f"Created new connection {ref}")
                 else:
                     fail_checkout(h, ref, tf, int(rng.integers(2, 30)), code, text)
@@ -445,16 +489,26 @@ def plant(plan: Plan) -> tuple[Lines, dict]:
                         app_error(h, tt, 2003, f"Can't connect to MySQL server on '{db}' (timed out)", quote='"')
                     else:
                         out.add(f"{name}/sqlalchemy.log", tt - 10_000 - 50, f"Created new connection {ref}")
-                        fail_checkout(h, ref, tt, 10_000, 2013, "Lost connection to MySQL server during query (timed out)")
+                        fail_checkout(
+                            h, ref, tt, 10_000, 2013, "Lost connection to MySQL server during query (timed out)"
+                        )
                     last = max(last, tt)
                     tt += int(rng.integers(8000, 30000))
                     k += 1
                 for _ in range(int(rng.integers(1, 4))):
                     ms = t + int(rng.integers(0, dur))
                     tid = next_thread(db)
-                    out.add(dbkey, ms, maria_line(ms, tid, "Warning",
+                    out.add(
+                        dbkey,
+                        ms,
+                        maria_line(
+                            ms,
+                            tid,
+                            "Warning",
                             f"Aborted connection {tid} to db: 'app' user: 'app' host: '{h.ip}' "
-                            "(Got an error reading communication packets)"))
+                            "(Got an error reading communication packets)",
+                        ),
+                    )
             inc.truth_start_ms, inc.truth_end_ms = t - 20_000, last + 30_000
         elif inc.cause == "max_connections":
             dur = int(rng.integers(60, 180)) * 1000
@@ -466,9 +520,17 @@ def plant(plan: Plan) -> tuple[Lines, dict]:
                 while tt < t + dur:
                     app_error(h, tt, 1040, "Too many connections")
                     tid = 0
-                    out.add(dbkey, tt - 3, maria_line(tt - 3, tid, "Warning",
+                    out.add(
+                        dbkey,
+                        tt - 3,
+                        maria_line(
+                            tt - 3,
+                            tid,
+                            "Warning",
                             f"Aborted connection {tid} to db: 'unconnected' user: 'unauthenticated' "
-                            f"host: '{h.ip}' (Too many connections)"))
+                            f"host: '{h.ip}' (Too many connections)",
+                        ),
+                    )
                     last = max(last, tt)
                     tt += int(rng.integers(3000, 20000))
             inc.truth_start_ms, inc.truth_end_ms = t - 30_000, last + 30_000
@@ -484,8 +546,11 @@ def plant(plan: Plan) -> tuple[Lines, dict]:
             tt = t
             last = t
             while tt < t + dur:
-                out.add(f"{h.name}/app.log", tt, app_line(tt, "app.api", "ERROR",
-                                                          _pool_timeout_traceback(f"/api/v1/reports/{oid()}")))
+                out.add(
+                    f"{h.name}/app.log",
+                    tt,
+                    app_line(tt, "app.api", "ERROR", _pool_timeout_traceback(f"/api/v1/reports/{oid()}")),
+                )
                 last = tt
                 tt += int(rng.integers(1000, 9000))
             for j, ref in enumerate(extra):
@@ -498,27 +563,40 @@ def plant(plan: Plan) -> tuple[Lines, dict]:
             down = int(rng.integers(10, 60)) * 1000
             stop = t - 500
             effects["down"].append((db, stop, stop + down + 5000))
-            for k, text in enumerate([
-                "/usr/sbin/mariadbd (initiated by: unknown): Normal shutdown",
-                "InnoDB: FTS optimize thread exiting.",
-                "InnoDB: Starting shutdown...",
-                "InnoDB: Dumping buffer pool(s) to /var/lib/mysql/ib_buffer_pool",
-                "InnoDB: Buffer pool(s) dump completed",
-                "InnoDB: Shutdown completed; log sequence number 5439871; transaction id 91823",
-                "/usr/sbin/mariadbd: Shutdown complete",
-            ]):
+            for k, text in enumerate(
+                [
+                    "/usr/sbin/mariadbd (initiated by: unknown): Normal shutdown",
+                    "InnoDB: FTS optimize thread exiting.",
+                    "InnoDB: Starting shutdown...",
+                    "InnoDB: Dumping buffer pool(s) to /var/lib/mysql/ib_buffer_pool",
+                    "InnoDB: Buffer pool(s) dump completed",
+                    "InnoDB: Shutdown completed; log sequence number 5439871; transaction id 91823",
+                    "/usr/sbin/mariadbd: Shutdown complete",
+                ]
+            ):
                 out.add(dbkey, stop + k * 300, maria_line(stop + k * 300, 0, "Note", text))
             up = stop + down
             _startup(out, dbkey, up)
             last = t
             for name in inc.hosts:
                 h = hosts[name]
-                fail_checkout(h, _ref(rng), t + int(rng.integers(0, 400)), int(rng.integers(5, 800)), 2013,
-                              "Lost connection to MySQL server during query")
+                fail_checkout(
+                    h,
+                    _ref(rng),
+                    t + int(rng.integers(0, 400)),
+                    int(rng.integers(5, 800)),
+                    2013,
+                    "Lost connection to MySQL server during query",
+                )
                 tt = t + int(rng.integers(1500, 4000))
                 while tt < up:
-                    app_error(h, tt, 2003, f"Can't connect to MySQL server on '{db}' ([Errno 111] Connection refused)",
-                              quote='"')
+                    app_error(
+                        h,
+                        tt,
+                        2003,
+                        f"Can't connect to MySQL server on '{db}' ([Errno 111] Connection refused)",
+                        quote='"',
+                    )
                     last = max(last, tt)
                     tt += int(rng.integers(2000, 12000))
             inc.truth_start_ms, inc.truth_end_ms = stop, max(last, up) + 30_000
@@ -540,21 +618,29 @@ def plant(plan: Plan) -> tuple[Lines, dict]:
 
 
 def _startup(out: Lines, key: str, ms: int) -> None:
-    for k, (level, text) in enumerate([
-        ("Note", "Starting MariaDB 10.11.6-MariaDB-0+deb12u1 source revision fecd78b83785d5ae96f2c6ff340375be803cd299 "
-                 "as process 712"),
-        ("Note", "InnoDB: Compressed tables use zlib 1.2.13"),
-        ("Note", "InnoDB: Number of transaction pools: 1"),
-        ("Note", "InnoDB: Using crc32 + pclmulqdq instructions"),
-        ("Note", "InnoDB: Initializing buffer pool, total size = 128.000MiB, chunk size = 2.000MiB"),
-        ("Note", "InnoDB: Completed initialization of buffer pool"),
-        ("Note", "InnoDB: 128 rollback segments are active."),
-        ("Note", "InnoDB: log sequence number 5439871; transaction id 91825"),
-        ("Note", "Plugin 'FEEDBACK' is disabled."),
-        ("Note", "Server socket created on IP: '0.0.0.0'."),
-        ("Note", "/usr/sbin/mariadbd: ready for connections.\n"
-                 "Version: '10.11.6-MariaDB-0+deb12u1'  socket: '/run/mysqld/mysqld.sock'  port: 3306  Debian 12"),
-    ]):
+    for k, (level, text) in enumerate(
+        [
+            (
+                "Note",
+                "Starting MariaDB 10.11.6-MariaDB-0+deb12u1 source revision fecd78b83785d5ae96f2c6ff340375be803cd299 "
+                "as process 712",
+            ),
+            ("Note", "InnoDB: Compressed tables use zlib 1.2.13"),
+            ("Note", "InnoDB: Number of transaction pools: 1"),
+            ("Note", "InnoDB: Using crc32 + pclmulqdq instructions"),
+            ("Note", "InnoDB: Initializing buffer pool, total size = 128.000MiB, chunk size = 2.000MiB"),
+            ("Note", "InnoDB: Completed initialization of buffer pool"),
+            ("Note", "InnoDB: 128 rollback segments are active."),
+            ("Note", "InnoDB: log sequence number 5439871; transaction id 91825"),
+            ("Note", "Plugin 'FEEDBACK' is disabled."),
+            ("Note", "Server socket created on IP: '0.0.0.0'."),
+            (
+                "Note",
+                "/usr/sbin/mariadbd: ready for connections.\n"
+                "Version: '10.11.6-MariaDB-0+deb12u1'  socket: '/run/mysqld/mysqld.sock'  port: 3306  Debian 12",
+            ),
+        ]
+    ):
         out.add(key, ms + k * 40, maria_line(ms + k * 40, 0, level, text))
 
 
@@ -582,13 +668,16 @@ def app_block(rng, t: np.ndarray) -> pl.DataFrame:
     prefix = dict(enumerate(APP_PREFIX))
     text = dict(enumerate(APP_TEXT))
     df = pl.DataFrame({"ms": t, "tid": tid, "a": a, "b": b})
-    line = pl.concat_str([
-        _fmt_ms(pl.col("ms")),
-        pl.col("tid").replace_strict(prefix, return_dtype=pl.Utf8),
-        pl.col("tid").replace_strict(text, return_dtype=pl.Utf8)
-        .str.replace_all("{a}", pl.col("a").cast(pl.Utf8), literal=True)
-        .str.replace_all("{b}", pl.col("b").cast(pl.Utf8), literal=True),
-    ])
+    line = pl.concat_str(
+        [
+            _fmt_ms(pl.col("ms")),
+            pl.col("tid").replace_strict(prefix, return_dtype=pl.Utf8),
+            pl.col("tid")
+            .replace_strict(text, return_dtype=pl.Utf8)
+            .str.replace_all("{a}", pl.col("a").cast(pl.Utf8), literal=True)
+            .str.replace_all("{b}", pl.col("b").cast(pl.Utf8), literal=True),
+        ]
+    )
     return df.select("ms", line.alias("line"))
 
 
@@ -603,18 +692,31 @@ def pool_block(rng, t: np.ndarray, first_index: int, host: Host) -> pl.DataFrame
     )
     parts = []
     if host.pre_ping:
-        parts.append(base.select(pl.col("ms") - 1, pl.lit(0).alias("k"),
-                                 pl.format("Pool pre-ping on connection {}", "ref").alias("msg")))
+        parts.append(
+            base.select(
+                pl.col("ms") - 1, pl.lit(0).alias("k"), pl.format("Pool pre-ping on connection {}", "ref").alias("msg")
+            )
+        )
     parts += [
         base.select("ms", pl.lit(1).alias("k"), pl.format("Connection {} checked out from pool", "ref").alias("msg")),
-        base.select(pl.col("ms") + pl.col("hold"), pl.lit(2).alias("k"),
-                    pl.format("Connection {} being returned to pool", "ref").alias("msg")),
-        base.select(pl.col("ms") + pl.col("hold") + 1, pl.lit(3).alias("k"),
-                    pl.format("Connection {} rollback-on-return", "ref").alias("msg")),
+        base.select(
+            pl.col("ms") + pl.col("hold"),
+            pl.lit(2).alias("k"),
+            pl.format("Connection {} being returned to pool", "ref").alias("msg"),
+        ),
+        base.select(
+            pl.col("ms") + pl.col("hold") + 1,
+            pl.lit(3).alias("k"),
+            pl.format("Connection {} rollback-on-return", "ref").alias("msg"),
+        ),
     ]
     df = pl.concat(parts).sort("ms", "k")
-    return df.select("ms", pl.concat_str([_fmt_ms(pl.col("ms")), pl.lit(" DEBUG sqlalchemy.pool.impl.QueuePool "),
-                                          pl.col("msg")]).alias("line"))
+    return df.select(
+        "ms",
+        pl.concat_str([_fmt_ms(pl.col("ms")), pl.lit(" DEBUG sqlalchemy.pool.impl.QueuePool "), pl.col("msg")]).alias(
+            "line"
+        ),
+    )
 
 
 def _write(fh, df: pl.DataFrame) -> int:
@@ -630,8 +732,9 @@ def _merge(bg: pl.DataFrame, planted: list[tuple[int, int, str]], lo: int, hi: i
     if not rows:
         return bg
     rows.sort()
-    extra = pl.DataFrame({"ms": [r[0] for r in rows], "line": [r[2] for r in rows]},
-                         schema={"ms": pl.Int64, "line": pl.Utf8})
+    extra = pl.DataFrame(
+        {"ms": [r[0] for r in rows], "line": [r[2] for r in rows]}, schema={"ms": pl.Int64, "line": pl.Utf8}
+    )
     return pl.concat([bg.with_columns(pl.col("ms").cast(pl.Int64)), extra]).sort("ms", maintain_order=True)
 
 
@@ -696,8 +799,10 @@ def write_web_host(plan: Plan, h: Host, logs: Path, planted: Lines, effects: dic
             t = t[_mask_windows(t, quiet)]
             bg = pool_block(rng, t, index, h)
             index += len(t)
-            planted_rows = [(ms, s, pool_line(ms, m, "INFO" if "pre-ping" in m and "failed" in m else "DEBUG"))
-                            for ms, s, m in planted.by_file.get(f"{h.name}/sqlalchemy.log", [])]
+            planted_rows = [
+                (ms, s, pool_line(ms, m, "INFO" if "pre-ping" in m and "failed" in m else "DEBUG"))
+                for ms, s, m in planted.by_file.get(f"{h.name}/sqlalchemy.log", [])
+            ]
             total += _write(fh, _merge(bg, planted_rows, lo, hi))
         sizes["sqlalchemy.log"] = total
     # latency probes
@@ -714,11 +819,13 @@ def write_web_host(plan: Plan, h: Host, logs: Path, planted: Lines, effects: dic
     us = rng.integers(0, 1000, len(t))
     target = f"tcp:{h.db}:3306"
     df = pl.DataFrame({"us": t * 1000 + us, "rtt": rtt, "lost": lost}).select(
-        pl.concat_str([
-            pl.col("us").cast(pl.Datetime("us")).dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"),
-            pl.lit("," + target + ","),
-            pl.when(pl.col("lost")).then(pl.lit("")).otherwise(pl.col("rtt").cast(pl.Utf8)),
-        ]).alias("line")
+        pl.concat_str(
+            [
+                pl.col("us").cast(pl.Datetime("us")).dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"),
+                pl.lit("," + target + ","),
+                pl.when(pl.col("lost")).then(pl.lit("")).otherwise(pl.col("rtt").cast(pl.Utf8)),
+            ]
+        ).alias("line")
     )
     with open(folder / "latency.csv", "wb") as fh:
         fh.write(b"timestamp,target,rtt_ms\n")
@@ -745,8 +852,17 @@ def write_db_host(plan: Plan, db: str, logs: Path, planted: Lines, effects: dict
             continue
         ip = f"10.0.1.{11 + int(rng.integers(0, len(plan.hosts)))}"
         tid = int(rng.integers(100, 90000))
-        log.add("x", t, maria_line(t, tid, "Warning", f"Aborted connection {tid} to db: 'app' user: 'app' "
-                                                       f"host: '{ip}' (Got an error reading communication packets)"))
+        log.add(
+            "x",
+            t,
+            maria_line(
+                t,
+                tid,
+                "Warning",
+                f"Aborted connection {tid} to db: 'app' user: 'app' "
+                f"host: '{ip}' (Got an error reading communication packets)",
+            ),
+        )
     rows = sorted(log.by_file["x"] + planted.by_file.get(f"{db}/mariadb-error.log", []))
     data = "\n".join(r[2] for r in rows) + "\n"
     (folder / "mariadb-error.log").write_text(data, encoding="utf-8")
@@ -755,8 +871,13 @@ def write_db_host(plan: Plan, db: str, logs: Path, planted: Lines, effects: dict
     down = [(lo, hi) for name, lo, hi in effects["down"] if name == db]
     full = [(lo, hi) for name, lo, hi in effects["status"] if name == db]
     started = START_MS - 3_600_000
-    counters = {"Aborted_clients": 12, "Aborted_connects": 3, "Connections": 4000, "Questions": 900_000,
-                "Threads_created": 80}
+    counters = {
+        "Aborted_clients": 12,
+        "Aborted_connects": 3,
+        "Connections": 4000,
+        "Questions": 900_000,
+        "Threads_created": 80,
+    }
     max_used = 0
     chunks = []
     ts = START_MS + int(rng.integers(0, 60_000))
@@ -765,7 +886,7 @@ def write_db_host(plan: Plan, db: str, logs: Path, planted: Lines, effects: dict
         if any(lo <= ts < hi for lo, hi in down):
             ts += STATUS_EVERY_S * 1000
             continue
-        for lo, hi in restarts:
+        for _lo, hi in restarts:
             if hi <= ts and started < hi - 5000:
                 started = hi - 5000
                 max_used = 0
@@ -775,16 +896,27 @@ def write_db_host(plan: Plan, db: str, logs: Path, planted: Lines, effects: dict
         counters["Connections"] += int(rng.integers(0, 30))
         counters["Questions"] += int(rng.integers(5000, 40000))
         rows = [
-            ("Aborted_clients", counters["Aborted_clients"]), ("Aborted_connects", counters["Aborted_connects"]),
-            ("Connections", counters["Connections"]), ("Max_used_connections", max_used),
-            ("Threads_cached", int(rng.integers(0, 8))), ("Threads_connected", threads),
-            ("Threads_created", counters["Threads_created"]), ("Threads_running", int(rng.integers(1, 6))),
-            ("Uptime", (ts - started) // 1000), ("Questions", counters["Questions"]),
-            ("max_connections", MAX_CONNECTIONS), ("wait_timeout", WAIT_TIMEOUT_S),
-            ("interactive_timeout", 28800), ("net_read_timeout", 30), ("connect_timeout", 10),
+            ("Aborted_clients", counters["Aborted_clients"]),
+            ("Aborted_connects", counters["Aborted_connects"]),
+            ("Connections", counters["Connections"]),
+            ("Max_used_connections", max_used),
+            ("Threads_cached", int(rng.integers(0, 8))),
+            ("Threads_connected", threads),
+            ("Threads_created", counters["Threads_created"]),
+            ("Threads_running", int(rng.integers(1, 6))),
+            ("Uptime", (ts - started) // 1000),
+            ("Questions", counters["Questions"]),
+            ("max_connections", MAX_CONNECTIONS),
+            ("wait_timeout", WAIT_TIMEOUT_S),
+            ("interactive_timeout", 28800),
+            ("net_read_timeout", 30),
+            ("connect_timeout", 10),
         ]
-        chunks.append(f"# {iso_us(ts, int(rng.integers(0, 1000)))}\nVariable_name\tValue\n"
-                      + "".join(f"{k}\t{v}\n" for k, v in rows) + "\n")
+        chunks.append(
+            f"# {iso_us(ts, int(rng.integers(0, 1000)))}\nVariable_name\tValue\n"
+            + "".join(f"{k}\t{v}\n" for k, v in rows)
+            + "\n"
+        )
         ts += STATUS_EVERY_S * 1000 + int(rng.integers(-200, 200))
     data = "".join(chunks)
     (folder / "status.tsv").write_text(data, encoding="utf-8")
@@ -817,8 +949,9 @@ def generate(size: int, seed: int, out: str | Path, quiet: bool = False) -> dict
         for name, n in write_web_host(plan, h, logs, planted, effects).items():
             files[f"{h.name}/{name}"] = n
         if not quiet:
-            print(f"  {h.name}: {sum(v for k, v in files.items() if k.startswith(h.name)) / 1e6:.1f} MB",
-                  file=sys.stderr)
+            print(
+                f"  {h.name}: {sum(v for k, v in files.items() if k.startswith(h.name)) / 1e6:.1f} MB", file=sys.stderr
+            )
     for db in plan.dbs:
         for name, n in write_db_host(plan, db, logs, planted, effects).items():
             files[f"{db}/{name}"] = n
@@ -841,8 +974,15 @@ def generate(size: int, seed: int, out: str | Path, quiet: bool = False) -> dict
         "files": files,
         "app_logs": [k for k in files if k.endswith("/app.log")],
         "incidents": [
-            {"cause": i.cause, "variant": i.variant, "first_failure": iso_us(i.t_ms), "hosts": i.hosts,
-             "db": i.db, "start": iso_us(i.truth_start_ms), "end": iso_us(i.truth_end_ms)}
+            {
+                "cause": i.cause,
+                "variant": i.variant,
+                "first_failure": iso_us(i.t_ms),
+                "hosts": i.hosts,
+                "db": i.db,
+                "start": iso_us(i.truth_start_ms),
+                "end": iso_us(i.truth_end_ms),
+            }
             for i in plan.incidents
         ],
         "seconds": round(time.perf_counter() - started, 2),
@@ -861,7 +1001,7 @@ def append_app_lines(path: str | Path, nbytes: int, seed: int = 0) -> int:
         fh.seek(max(0, path.stat().st_size - 65536))
         tail = fh.read().decode("utf-8", errors="replace")
     stamps = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) - ", tail, re.M)
-    last = dt.datetime.strptime(stamps[-1][0], "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.timezone.utc)
+    last = dt.datetime.strptime(stamps[-1][0], "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
     lo = int(last.timestamp() * 1000) + int(stamps[-1][1]) + 1
     app_b, _, _ = calibrate()
     n = int(nbytes / app_b)
@@ -872,16 +1012,19 @@ def append_app_lines(path: str | Path, nbytes: int, seed: int = 0) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--size", type=parse_size, required=True, help="total bytes: 4MB, 200MB, 1GiB, 5GiB ...")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", required=True, help="output folder (logs/ and truth.json go there)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     m = generate(args.size, args.seed, args.out, quiet=args.quiet)
-    print(f"{m['bytes'] / 1e6:.1f} MB in {len(m['files'])} files, {len(m['hosts'])} hosts, "
-          f"{m['span_days']} days, {len(m['incidents'])} incidents, {m['seconds']} s -> {args.out}")
+    print(
+        f"{m['bytes'] / 1e6:.1f} MB in {len(m['files'])} files, {len(m['hosts'])} hosts, "
+        f"{m['span_days']} days, {len(m['incidents'])} incidents, {m['seconds']} s -> {args.out}"
+    )
     return 0
 
 

@@ -64,8 +64,9 @@ TARGET_QUERY_S = 1.0
 # measuring a child process
 
 
-def measure(cmd: list[str], *, env: dict | None = None, cwd: str | Path | None = None,
-            timeout: float | None = None) -> dict:
+def measure(
+    cmd: list[str], *, env: dict | None = None, cwd: str | Path | None = None, timeout: float | None = None
+) -> dict:
     """Run ``cmd``; wall seconds, peak RSS (MB, of that child alone) and its output.
 
     A child still running after ``timeout`` seconds is killed (rc -9)."""
@@ -147,8 +148,12 @@ def w_correlate(db: str) -> dict:
         summary = correlate_store(con)
         store_mod.touch_changed(con)
         n_events = con.execute("SELECT count(*) FROM events").fetchone()[0]
-    return {"seconds": time.perf_counter() - t0, "incidents": summary.get("incidents"),
-            "by_cause": summary.get("by_cause"), "events": n_events}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "incidents": summary.get("incidents"),
+        "by_cause": summary.get("by_cause"),
+        "events": n_events,
+    }
 
 
 def w_build_store(src: str, dst: str, n_events: str) -> dict:
@@ -187,15 +192,17 @@ def w_build_store(src: str, dst: str, n_events: str) -> dict:
         )
         con.execute(
             f"""
-            INSERT INTO {store_mod.EVENT_ROWS} ({', '.join(store_mod.EVENT_STORED_COLUMNS)})
+            INSERT INTO {store_mod.EVENT_ROWS} ({", ".join(store_mod.EVENT_STORED_COLUMNS)})
             SELECT ts + {shift}, source, file_id + k.k * {top}, line_no, level, kind, error_code, conn_ref, raw,
                    message_text, msg_at
             FROM src.{store_mod.EVENT_ROWS}, k WHERE ts + {shift} <= ?
             """,
             [cutoff],
         )
-        for table, cols in (("latency", "host, target, rtt_ms, lost, file, line_no"),
-                            ("metrics", "host, name, value, file, line_no")):
+        for table, cols in (
+            ("latency", "host, target, rtt_ms, lost, file, line_no"),
+            ("metrics", "host, name, value, file, line_no"),
+        ):
             con.execute(
                 f"INSERT INTO {table} SELECT ts + {shift}, {cols} FROM src.{table}, k WHERE ts + {shift} <= ?",
                 [cutoff],
@@ -342,14 +349,24 @@ def profile_ingest(paths: list[Path], db: Path, top: int = 25) -> dict:
     total = time.perf_counter() - t0
     stats = pstats.Stats(prof)
     rows = []
-    for (file, line, func), (cc, nc, tt, ct, callers) in stats.stats.items():
+    for (file, line, func), (_cc, nc, _tt, ct, _callers) in stats.stats.items():
         if "/pipeline/" in file:
-            rows.append({"function": f"{file.split('/pipeline/')[-1]}:{line}({func})", "calls": nc,
-                         "cumulative_s": ct, "share": ct / total})
+            rows.append(
+                {
+                    "function": f"{file.split('/pipeline/')[-1]}:{line}({func})",
+                    "calls": nc,
+                    "cumulative_s": ct,
+                    "share": ct / total,
+                }
+            )
     rows.sort(key=lambda r: -r["cumulative_s"])
-    return {"seconds": total, "mb_per_s": summary.bytes / 1e6 / total, "functions": rows[:top],
-            "stages": stages, "stage_run": {"wall_s": stage_wall, "cpu_s": stage_cpu,
-                                            "mb_per_s": summary.bytes / 1e6 / stage_wall}}
+    return {
+        "seconds": total,
+        "mb_per_s": summary.bytes / 1e6 / total,
+        "functions": rows[:top],
+        "stages": stages,
+        "stage_run": {"wall_s": stage_wall, "cpu_s": stage_cpu, "mb_per_s": summary.bytes / 1e6 / stage_wall},
+    }
 
 
 WORKERS = {
@@ -375,8 +392,10 @@ def ensure_data(size: int, seed: int, data_root: Path, log) -> tuple[Path, dict]
     shutil.rmtree(out, ignore_errors=True)
     log(f"  generating {generate_label(size)} (seed {seed}) -> {out}")
     m = generate.generate(size, seed, out, quiet=True)
-    log(f"    {m['bytes'] / 1e6:.0f} MB, {len(m['hosts'])} hosts, {m['span_days']} days, "
-        f"{len(m['incidents'])} incidents, {m['seconds']:.0f} s")
+    log(
+        f"    {m['bytes'] / 1e6:.0f} MB, {len(m['hosts'])} hosts, {m['span_days']} days, "
+        f"{len(m['incidents'])} incidents, {m['seconds']:.0f} s"
+    )
     return out, m
 
 
@@ -443,8 +462,9 @@ def accuracy(db: Path, truth_dir: Path) -> dict:
     finally:
         con.close()
     sc = Scenario(name=truth_dir.name, path=truth_dir, truth=load_truth(truth_dir))
-    sc.incidents = [{"id": r[0], "start": r[1], "end": r[2], "cause": r[3], "confidence": r[4], "errors": r[5]}
-                    for r in rows]
+    sc.incidents = [
+        {"id": r[0], "start": r[1], "end": r[2], "cause": r[3], "confidence": r[4], "errors": r[5]} for r in rows
+    ]
     rep = score([sc])
     per = rep["per_scenario"][0]
     windows = per["windows"]
@@ -455,8 +475,9 @@ def accuracy(db: Path, truth_dir: Path) -> dict:
         "incidents": per["incidents"],
         "correct": sum(v["correct"] for v in rep["per_cause"].values()),
         "false_on_fault_free_time": per["false_on_fault_free_time"],
-        "per_cause": {c: {k: v[k] for k in ("windows", "found", "incidents", "correct")}
-                      for c, v in rep["per_cause"].items()},
+        "per_cause": {
+            c: {k: v[k] for k in ("windows", "found", "incidents", "correct")} for c, v in rep["per_cause"].items()
+        },
     }
 
 
@@ -469,8 +490,15 @@ def bench_size(size: int, args, log) -> dict:
     rest = [logs / p for p in m["files"] if p not in m["app_logs"]]
     app_bytes = sum(p.stat().st_size for p in app)
     all_bytes = app_bytes + sum(p.stat().st_size for p in rest)
-    r: dict = {"size": label, "bytes": all_bytes, "app_bytes": app_bytes, "hosts": len(m["hosts"]),
-               "days": m["span_days"], "planted_incidents": len(m["incidents"]), "files": len(m["files"])}
+    r: dict = {
+        "size": label,
+        "bytes": all_bytes,
+        "app_bytes": app_bytes,
+        "hosts": len(m["hosts"]),
+        "days": m["span_days"],
+        "planted_incidents": len(m["incidents"]),
+        "files": len(m["files"]),
+    }
 
     wc_lines(app + rest)  # warm the page cache: every run below reads from memory
     wc_app = wc_lines(app)
@@ -493,27 +521,43 @@ def bench_size(size: int, args, log) -> dict:
         res = measure(worker("duckdb-ref", str(ref_db), *map(str, app)))
         ref = _json_out(res)
         ref_db.unlink(missing_ok=True)
-        ref_run = {"seconds": res["seconds"], "inner_seconds": ref["seconds"], "rows": ref["rows"],
-                   "rss_mb": res["rss_mb"], "mb_per_s": app_bytes / 1e6 / res["seconds"]}
+        ref_run = {
+            "seconds": res["seconds"],
+            "inner_seconds": ref["seconds"],
+            "rows": ref["rows"],
+            "rss_mb": res["rss_mb"],
+            "mb_per_s": app_bytes / 1e6 / res["seconds"],
+        }
         for leftover in (db, db.with_name(db.name + ".wal")):  # each pipeline run starts from an empty store
             leftover.unlink(missing_ok=True)
         ia = ingest(app, db)
         run = {**ia, "mb_per_s": app_bytes / 1e6 / ia["seconds"], "lines_per_s": ia["lines"] / ia["seconds"]}
         pairs.append({"duckdb_ref": ref_run, "ingest_app": run, "ratio": run["mb_per_s"] / ref_run["mb_per_s"]})
-        log(f"  pair {i + 1}/{args.pairs}: duckdb read_csv+regexp_extract {ref_run['mb_per_s']:.1f} MB/s "
+        log(
+            f"  pair {i + 1}/{args.pairs}: duckdb read_csv+regexp_extract {ref_run['mb_per_s']:.1f} MB/s "
             f"({res['rss_mb']:.0f} MB RSS); pipeline ingest (app logs) {run['mb_per_s']:.1f} MB/s, "
-            f"{run['lines_per_s'] / 1e3:.0f}k lines/s, {ia['rss_mb']:.0f} MB RSS; ratio {pairs[-1]['ratio']:.2f}")
+            f"{run['lines_per_s'] / 1e3:.0f}k lines/s, {ia['rss_mb']:.0f} MB RSS; ratio {pairs[-1]['ratio']:.2f}"
+        )
     median = sorted(pairs, key=lambda pair: pair["ratio"])[(len(pairs) - 1) // 2]
-    r["pairs"] = [{"ref_mb_per_s": pair["duckdb_ref"]["mb_per_s"], "pipeline_mb_per_s": pair["ingest_app"]["mb_per_s"],
-                   "ratio": pair["ratio"], "pipeline_rss_mb": pair["ingest_app"]["rss_mb"]} for pair in pairs]
+    r["pairs"] = [
+        {
+            "ref_mb_per_s": pair["duckdb_ref"]["mb_per_s"],
+            "pipeline_mb_per_s": pair["ingest_app"]["mb_per_s"],
+            "ratio": pair["ratio"],
+            "pipeline_rss_mb": pair["ingest_app"]["rss_mb"],
+        }
+        for pair in pairs
+    ]
     r["duckdb_ref"] = median["duckdb_ref"]
     # peak memory is judged on the largest of the runs, not the median one
     ia = {**median["ingest_app"], "rss_mb": max(pair["ingest_app"]["rss_mb"] for pair in pairs)}
     r["ingest_app"] = ia
     r["ratio_app_vs_duckdb"] = median["ratio"]
     r["ratio_app_vs_wc"] = r["ingest_app"]["mb_per_s"] / r["wc_app"]["mb_per_s"]
-    log(f"  median pair: pipeline ingest (app logs) {ia['mb_per_s']:.1f} MB/s against duckdb "
-        f"{r['duckdb_ref']['mb_per_s']:.1f} MB/s, ratio {r['ratio_app_vs_duckdb']:.2f}; peak RSS {ia['rss_mb']:.0f} MB")
+    log(
+        f"  median pair: pipeline ingest (app logs) {ia['mb_per_s']:.1f} MB/s against duckdb "
+        f"{r['duckdb_ref']['mb_per_s']:.1f} MB/s, ratio {r['ratio_app_vs_duckdb']:.2f}; peak RSS {ia['rss_mb']:.0f} MB"
+    )
     ir = ingest(rest, db)
     seconds = ia["seconds"] + ir["seconds"]
     r["ingest_rest"] = ir
@@ -527,8 +571,10 @@ def bench_size(size: int, args, log) -> dict:
         "rss_mb": max(ia["rss_mb"], ir["rss_mb"]),
     }
     r["ratio_tree_vs_wc"] = r["ingest_tree"]["mb_per_s"] / r["wc_all"]["mb_per_s"]
-    log(f"  pipeline ingest (tree): {r['ingest_tree']['mb_per_s']:.1f} MB/s, {r['ingest_tree']['events']:,} events, "
-        f"{r['ingest_tree']['rejects']:,} rejects, {r['ingest_tree']['rss_mb']:.0f} MB RSS")
+    log(
+        f"  pipeline ingest (tree): {r['ingest_tree']['mb_per_s']:.1f} MB/s, {r['ingest_tree']['events']:,} events, "
+        f"{r['ingest_tree']['rejects']:,} rejects, {r['ingest_tree']['rss_mb']:.0f} MB RSS"
+    )
 
     res = measure(worker("correlate", str(db)), timeout=args.correlate_timeout)
     try:
@@ -543,9 +589,14 @@ def bench_size(size: int, args, log) -> dict:
         r["correlate"] = {**c, "rss_mb": res["rss_mb"], "wall_seconds": res["seconds"]}
         r["accuracy"] = accuracy(db, out)
         a = r["accuracy"]
-        log(f"  correlate: {c['seconds']:.1f} s, {c['incidents']} incidents; "
-            + (f"found {a['found']}/{a['planted']} planted, {a['correct']}/{a['incidents']} named right"
-               if "error" not in a else a["error"]))
+        log(
+            f"  correlate: {c['seconds']:.1f} s, {c['incidents']} incidents; "
+            + (
+                f"found {a['found']}/{a['planted']} planted, {a['correct']}/{a['incidents']} named right"
+                if "error" not in a
+                else a["error"]
+            )
+        )
 
     if args.incremental_size == size:
         r["incremental"] = incremental(logs, db, work, r, args, log)
@@ -563,8 +614,10 @@ def incremental(logs: Path, db: Path, work: Path, r: dict, args, log) -> dict:
     inc["unchanged_ratio"] = un["seconds"] / first
     un_c = ingest([logs], db, correlate=True)
     inc["unchanged_with_correlation_seconds"] = un_c["seconds"]
-    log(f"  re-ingest unchanged: {un['seconds']:.2f} s ({inc['unchanged_ratio'] * 100:.1f}% of first), "
-        f"with correlation {un_c['seconds']:.2f} s")
+    log(
+        f"  re-ingest unchanged: {un['seconds']:.2f} s ({inc['unchanged_ratio'] * 100:.1f}% of first), "
+        f"with correlation {un_c['seconds']:.2f} s"
+    )
 
     target = logs / "web-01" / "app.log"
     before = target.stat().st_size
@@ -583,8 +636,10 @@ def incremental(logs: Path, db: Path, work: Path, r: dict, args, log) -> dict:
         fr = ingest([fresh.parent], work / "fresh.duckdb")
         inc["fresh_seconds"] = fr["seconds"]
         inc["append_ratio"] = ap["seconds"] / fr["seconds"]
-        log(f"  append {added / 1e6:.1f} MB to one log: {ap['seconds']:.2f} s; the same bytes as a new file "
-            f"into an empty store: {fr['seconds']:.2f} s (ratio {inc['append_ratio']:.2f})")
+        log(
+            f"  append {added / 1e6:.1f} MB to one log: {ap['seconds']:.2f} s; the same bytes as a new file "
+            f"into an empty store: {fr['seconds']:.2f} s (ratio {inc['append_ratio']:.2f})"
+        )
         # A second append shows the steady state.  (The first write into a store used to
         # pay DuckDB's one-time merge of partly filled row groups; ingest's writer no
         # longer vacuums, see pipeline/ingest/writer.py.)
@@ -614,10 +669,18 @@ def bench_correlation(src_db: str, sizes: list[int], work: Path, log) -> dict:
             out[label] = {"events": b["events"], "error": c["error"]}
             log(f"  correlate {label}: {c['error']}")
             continue
-        out[label] = {"events": c["events"], "seconds": c["seconds"], "incidents": c["incidents"],
-                      "rss_mb": res["rss_mb"], "build_seconds": b["seconds"], "_db": str(dst)}
-        log(f"  correlate {label} events ({b['copies']} copies): {c['seconds']:.2f} s, "
-            f"{c['incidents']} incidents, {res['rss_mb']:.0f} MB RSS")
+        out[label] = {
+            "events": c["events"],
+            "seconds": c["seconds"],
+            "incidents": c["incidents"],
+            "rss_mb": res["rss_mb"],
+            "build_seconds": b["seconds"],
+            "_db": str(dst),
+        }
+        log(
+            f"  correlate {label} events ({b['copies']} copies): {c['seconds']:.2f} s, "
+            f"{c['incidents']} incidents, {res['rss_mb']:.0f} MB RSS"
+        )
     keys = [k for k in out if "seconds" in out[k]]
     if len(keys) >= 2:
         a, b = out[keys[0]], out[keys[-1]]
@@ -631,8 +694,7 @@ def bench_dashboard(db: str, log) -> dict:
     if "error" in d:
         log(f"  dashboard: {d['error']}")
         return d
-    log("  dashboard (cold / warm): " + ", ".join(
-        f"{k} {d['cold'][k]:.2f}/{d['warm'][k]:.2f} s" for k in d["cold"]))
+    log("  dashboard (cold / warm): " + ", ".join(f"{k} {d['cold'][k]:.2f}/{d['warm'][k]:.2f} s" for k in d["cold"]))
     return {**d, "rss_mb": res["rss_mb"]}
 
 
@@ -670,41 +732,56 @@ def verdicts(result: dict) -> dict:
         v["correlate_roughly_linear"] = corr["scaling"] <= 1.5
     dash = result.get("dashboard", {})
     if "cold" in dash:
-        v["dashboard_below_1s"] = all(x < TARGET_QUERY_S for x in list(dash["cold"].values()) + list(dash["warm"].values()))
+        v["dashboard_below_1s"] = all(
+            x < TARGET_QUERY_S for x in list(dash["cold"].values()) + list(dash["warm"].values())
+        )
     return v
 
 
 def table(result: dict) -> str:
     lines = []
     add = lines.append
-    add("| size | MB | pipeline MB/s (app) | lines/s | wc -l MB/s | DuckDB ref MB/s | ratio vs DuckDB | ratio vs wc | "
-        "tree MB/s | peak RSS MB | incidents found | named right |")
+    add(
+        "| size | MB | pipeline MB/s (app) | lines/s | wc -l MB/s | DuckDB ref MB/s | ratio vs DuckDB | ratio vs wc | "
+        "tree MB/s | peak RSS MB | incidents found | named right |"
+    )
     add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in result["sizes"]:
         a = s.get("accuracy", {})
         found = f"{a['found']}/{a['planted']}" if "found" in a else "n/a"
         right = f"{a['correct']}/{a['incidents']}" if "correct" in a else "n/a"
-        add(f"| {s['size']} | {s['bytes'] / 1e6:,.0f} | {s['ingest_app']['mb_per_s']:.1f} | "
+        add(
+            f"| {s['size']} | {s['bytes'] / 1e6:,.0f} | {s['ingest_app']['mb_per_s']:.1f} | "
             f"{s['ingest_app']['lines_per_s'] / 1e3:,.0f}k | {s['wc_app']['mb_per_s']:,.0f} | "
             f"{s['duckdb_ref']['mb_per_s']:.1f} | {s['ratio_app_vs_duckdb']:.2f} | {s['ratio_app_vs_wc']:.4f} | "
-            f"{s['ingest_tree']['mb_per_s']:.1f} | {s['ingest_tree']['rss_mb']:,.0f} | {found} | {right} |")
+            f"{s['ingest_tree']['mb_per_s']:.1f} | {s['ingest_tree']['rss_mb']:,.0f} | {found} | {right} |"
+        )
     if "rss_growth" in result:
         add("")
-        add(f"Peak RSS growth from {result['sizes'][0]['size']} to {result['sizes'][-1]['size']}: "
-            f"{result['rss_growth'] * 100:+.0f}%")
-    inc = next(((s["size"], s["incremental"]) for s in result["sizes"]
-                if "incremental" in s), None)
+        add(
+            f"Peak RSS growth from {result['sizes'][0]['size']} to {result['sizes'][-1]['size']}: "
+            f"{result['rss_growth'] * 100:+.0f}%"
+        )
+    inc = next(((s["size"], s["incremental"]) for s in result["sizes"] if "incremental" in s), None)
     if inc:
         label, i = inc
         add("")
-        add(f"Incremental ({label}): unchanged re-ingest {i['unchanged_seconds']:.2f} s = "
+        add(
+            f"Incremental ({label}): unchanged re-ingest {i['unchanged_seconds']:.2f} s = "
             f"{i['unchanged_ratio'] * 100:.1f}% of the first ingest "
             f"({i['unchanged_with_correlation_seconds']:.2f} s with correlation); "
-            + (f"appending {i['append_bytes'] / 1e6:.1f} MB to one log {i['append_seconds']:.2f} s vs "
-               f"{i['fresh_seconds']:.2f} s for the same bytes as a new file (ratio {i['append_ratio']:.2f})"
-               if "append_ratio" in i else "")
-            + (f"; a second append {i['append2_seconds']:.2f} s (ratio {i['append2_ratio']:.2f})"
-               if "append2_ratio" in i else ""))
+            + (
+                f"appending {i['append_bytes'] / 1e6:.1f} MB to one log {i['append_seconds']:.2f} s vs "
+                f"{i['fresh_seconds']:.2f} s for the same bytes as a new file (ratio {i['append_ratio']:.2f})"
+                if "append_ratio" in i
+                else ""
+            )
+            + (
+                f"; a second append {i['append2_seconds']:.2f} s (ratio {i['append2_ratio']:.2f})"
+                if "append2_ratio" in i
+                else ""
+            )
+        )
     corr = result.get("correlation", {})
     rows = [(k, v) for k, v in corr.items() if isinstance(v, dict)]
     if rows:
@@ -739,8 +816,9 @@ def table(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="200 MB only, correlation on 1M events (< 3 minutes)")
     ap.add_argument("--tiny", action="store_true", help="with --quick: a few MB (the smoke test)")
     ap.add_argument("--sizes", help="comma-separated sizes, e.g. 200MB,1GiB,5GiB")
@@ -748,15 +826,25 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=str(HERE / "data"), help="where generated logs and stores go")
     ap.add_argument("--results", help="result JSON path (default bench/results/<date>[-quick].json)")
     ap.add_argument("--corr-events", help="comma-separated store sizes for correlation, e.g. 1000000,10000000")
-    ap.add_argument("--correlate-timeout", type=float, default=300,
-                    help="seconds allowed for correlating each ingested store (accuracy)")
+    ap.add_argument(
+        "--correlate-timeout",
+        type=float,
+        default=300,
+        help="seconds allowed for correlating each ingested store (accuracy)",
+    )
     ap.add_argument("--clean", action="store_true", help="delete generated logs and stores at the end")
-    ap.add_argument("--profile", action="store_true",
-                    help="only profile ingest of the application logs of the first size (busy time of each "
-                         "stage in its thread, then cProfile of the main thread) and print it")
-    ap.add_argument("--pairs", type=int,
-                    help="runs of the DuckDB reference and the pipeline, in turns, per size; the median pair's "
-                         "ratio is reported (default 3, 1 with --tiny)")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="only profile ingest of the application logs of the first size (busy time of each "
+        "stage in its thread, then cProfile of the main thread) and print it",
+    )
+    ap.add_argument(
+        "--pairs",
+        type=int,
+        help="runs of the DuckDB reference and the pipeline, in turns, per size; the median pair's "
+        "ratio is reported (default 3, 1 with --tiny)",
+    )
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -797,8 +885,10 @@ def main(argv=None) -> int:
         prof = profile_ingest([out / m["logs"] / p for p in m["app_logs"]], out / "work" / "profile.duckdb")
         shutil.rmtree(out / "work", ignore_errors=True)
         run = prof["stage_run"]
-        print(f"ingest of the application logs: {run['wall_s']:.2f} s wall, {run['cpu_s']:.2f} s CPU "
-              f"({run['cpu_s'] / run['wall_s']:.2f} cores busy), {run['mb_per_s']:.1f} MB/s")
+        print(
+            f"ingest of the application logs: {run['wall_s']:.2f} s wall, {run['cpu_s']:.2f} s CPU "
+            f"({run['cpu_s'] / run['wall_s']:.2f} cores busy), {run['mb_per_s']:.1f} MB/s"
+        )
         print(f"{'thread':>8} {'busy s':>7} {'of wall':>8}  stage")
         for st in prof["stages"]:
             print(f"{st['thread']:>8} {st['busy_s']:7.2f} {st['busy_s'] / run['wall_s'] * 100:7.0f}%  {st['stage']}")
@@ -811,11 +901,15 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     result: dict = {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "mode": "tiny" if args.tiny else ("quick" if args.quick else "full"),
         "seed": args.seed,
-        "machine": {"cpus": os.cpu_count(), "cpu": _cpu_model(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "cpu": _cpu_model(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "versions": _versions(),
         "sizes": [],
     }
@@ -827,8 +921,11 @@ def main(argv=None) -> int:
             outs.append(r["_out"])
             result["sizes"].append(r)
         # correlation and dashboard: stores built from the largest ingested store up to ~1 GiB
-        src = max((s for s in result["sizes"] if s["bytes"] <= 1.2 * 2**30), key=lambda s: s["bytes"],
-                  default=result["sizes"][0])
+        src = max(
+            (s for s in result["sizes"] if s["bytes"] <= 1.2 * 2**30),
+            key=lambda s: s["bytes"],
+            default=result["sizes"][0],
+        )
         log(f"[correlation, from the {src['size']} store]")
         work = Path(src["_out"]) / "work"
         result["correlation"] = bench_correlation(src["_store"], corr, work, log)
@@ -851,9 +948,19 @@ def main(argv=None) -> int:
     result["verdicts"] = verdicts(result)
     result["seconds"] = round(time.perf_counter() - started, 1)
 
-    path = Path(args.results) if args.results else (
-        HERE / "results" / (dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
-                            + ("" if result["mode"] == "full" else f"-{result['mode']}") + ".json"))
+    path = (
+        Path(args.results)
+        if args.results
+        else (
+            HERE
+            / "results"
+            / (
+                dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+                + ("" if result["mode"] == "full" else f"-{result['mode']}")
+                + ".json"
+            )
+        )
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(_round(result), indent=2, default=str) + "\n", encoding="utf-8")
     print(table(result))
@@ -887,7 +994,7 @@ def _versions() -> dict:
     for mod in ("duckdb", "polars", "pyarrow"):
         try:
             out[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001
+        except Exception:
             out[mod] = None
     return out
 

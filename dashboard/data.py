@@ -87,11 +87,13 @@ def _store(db: str) -> Store:
 
 def _guard(fn):
     """Turn a lock timeout into :class:`Busy` (not cached: the next rerun tries again)."""
+
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except store_mod.StoreBusy as exc:
             raise Busy(str(exc)) from exc
+
     wrapper.__wrapped__ = fn
     return wrapper
 
@@ -106,12 +108,15 @@ def meta(db: str, ver: tuple) -> dict:
     """What the filters need: span, hosts, counts, sources present (one open, one pass over events)."""
     store = _store(db)
     with store.connection() as con:
-        tables = {r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+        tables = {
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall()
+        }
         missing = {"events", "latency", "metrics", "incidents", "incident_evidence", "files", "meta"} - tables
         if missing:
-            raise store_mod.StoreError(
-                f"{db} is not a pipeline store (missing tables: {', '.join(sorted(missing))})")
+            raise store_mod.StoreError(f"{db} is not a pipeline store (missing tables: {', '.join(sorted(missing))})")
         per_source = con.execute("""
             SELECT source, host, count(*) FROM events GROUP BY ALL
             UNION ALL SELECT 'latency', host, count(*) FROM latency GROUP BY ALL
@@ -124,11 +129,12 @@ def meta(db: str, ver: tuple) -> dict:
                 UNION ALL SELECT min(ts), max(ts) FROM latency
                 UNION ALL SELECT min(ts), max(ts) FROM metrics)
         """).fetchone()
-        incident_hosts = [r[0] for r in con.execute(
-            "SELECT DISTINCT unnest(hosts) FROM incidents").fetchall()]
-        counts = dict(con.execute("""
+        incident_hosts = [r[0] for r in con.execute("SELECT DISTINCT unnest(hosts) FROM incidents").fetchall()]
+        counts = dict(
+            con.execute("""
             SELECT 'incidents', count(*) FROM incidents UNION ALL SELECT 'files', count(*) FROM files
-            UNION ALL SELECT 'rejects', count(*) FROM rejects""").fetchall())
+            UNION ALL SELECT 'rejects', count(*) FROM rejects""").fetchall()
+        )
         last_change = con.execute("SELECT value FROM meta WHERE key = 'last_change'").fetchone()
     span = (parse_time(span[0]), parse_time(span[1])) if span and span[0] is not None else None
     counts.update({"events": 0, "latency": 0, "metrics": 0})
@@ -157,21 +163,27 @@ def _event_sources(sources: tuple[str, ...]) -> list[str] | None:
 
 @_guard
 @st.cache_data(show_spinner=False, max_entries=64)
-def overview(db: str, ver: tuple, start: dt.datetime, end: dt.datetime,
-             hosts: tuple[str, ...], causes: tuple[str, ...], sources: tuple[str, ...]) -> dict:
+def overview(
+    db: str,
+    ver: tuple,
+    start: dt.datetime,
+    end: dt.datetime,
+    hosts: tuple[str, ...],
+    causes: tuple[str, ...],
+    sources: tuple[str, ...],
+) -> dict:
     """Bucketed series for the timeline, and the incidents in range."""
     store = _store(db)
     bucket = choose_bucket(start, end, OVERVIEW_POINTS)
     host_list = list(hosts) or None
     want = set(sources) or {"app", "sqlalchemy", "server", "latency", "metrics"}
-    ev_sources = [s for s in (_event_sources(tuple(want & {"app", "sqlalchemy", "server"})) or [])]
+    ev_sources = list(_event_sources(tuple(want & {"app", "sqlalchemy", "server"})) or [])
     # the four queries are independent: run them side by side (DuckDB releases the GIL)
     with ThreadPoolExecutor(max_workers=4) as pool:
         f_counts = pool.submit(_counts, store, start, end, bucket, host_list, ev_sources) if ev_sources else None
         f_latency = pool.submit(store.latency, start, end, host_list, bucket) if "latency" in want else None
         f_metrics = pool.submit(_metrics, store, start, end, host_list, bucket) if "metrics" in want else None
-        f_incidents = pool.submit(store.incidents, since=start, until=end, cause=list(causes) or None,
-                                  hosts=host_list)
+        f_incidents = pool.submit(store.incidents, since=start, until=end, cause=list(causes) or None, hosts=host_list)
         counts = f_counts.result() if f_counts else None
         latency = f_latency.result() if f_latency else None
         metrics = f_metrics.result() if f_metrics else None
@@ -199,8 +211,9 @@ def _metrics(store: Store, start, end, hosts, bucket) -> pl.DataFrame:
 
 @_guard
 @st.cache_data(show_spinner=False, max_entries=64)
-def incidents(db: str, ver: tuple, start: dt.datetime, end: dt.datetime,
-              hosts: tuple[str, ...], causes: tuple[str, ...]) -> pl.DataFrame:
+def incidents(
+    db: str, ver: tuple, start: dt.datetime, end: dt.datetime, hosts: tuple[str, ...], causes: tuple[str, ...]
+) -> pl.DataFrame:
     return _store(db).incidents(since=start, until=end, cause=list(causes) or None, hosts=list(hosts) or None)
 
 

@@ -21,8 +21,14 @@ import urllib.request
 from pathlib import Path
 
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 WIDTH = 1440
 
@@ -55,14 +61,16 @@ def _wait_idle(page, timeout_s: float = 120) -> None:
 def _shoot(page, path: Path, max_height: int) -> None:
     full = page.evaluate(
         "() => { const m = document.querySelector('[data-testid=stMain]');"
-        " return m ? m.scrollHeight : document.body.scrollHeight; }")
+        " return m ? m.scrollHeight : document.body.scrollHeight; }"
+    )
     page.set_viewport_size({"width": WIDTH, "height": min(max(int(full) + 40, 900), max_height)})
     time.sleep(1.5)
     page.screenshot(path=str(path))
 
 
-def take(db: Path, out: Path, *, incident: str | None = None, chromium: str = "/usr/bin/chromium",
-         max_height: int = 3600) -> list[Path]:
+def take(
+    db: Path, out: Path, *, incident: str | None = None, chromium: str = "/usr/bin/chromium", max_height: int = 3600
+) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -70,7 +78,9 @@ def take(db: Path, out: Path, *, incident: str | None = None, chromium: str = "/
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "dashboard", "--db", str(db), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ),
     )
     base = f"http://127.0.0.1:{port}"
     written = []
@@ -116,8 +126,7 @@ def main(argv=None) -> None:
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--max-height", type=int, default=3600)
     args = parser.parse_args(argv)
-    for path in take(args.db, args.out, incident=args.incident, chromium=args.chromium,
-                     max_height=args.max_height):
+    for path in take(args.db, args.out, incident=args.incident, chromium=args.chromium, max_height=args.max_height):
         print(path)
 
 

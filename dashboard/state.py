@@ -78,7 +78,7 @@ class View:
 
 
 def format_ts(ts: dt.datetime) -> str:
-    return ts.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ts.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_ts(text: str | None) -> dt.datetime | None:
@@ -93,10 +93,10 @@ def parse_ts(text: str | None) -> dt.datetime | None:
     except ValueError:
         return None
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=dt.timezone.utc)
+        ts = ts.replace(tzinfo=dt.UTC)
     if not (1970 <= ts.year <= 9999):
         return None
-    return ts.astimezone(dt.timezone.utc)
+    return ts.astimezone(dt.UTC)
 
 
 def _one(params, key: str) -> str | None:
@@ -141,8 +141,11 @@ def from_params(params, *, hosts: list[str], causes: list[str]) -> View:
             if raw and ts is None:
                 ignored.append(f"{key}={raw}")
             setattr(view, key, ts)
-    for key, attr, allowed in (("host", "hosts", hosts), ("cause", "causes", causes),
-                               ("source", "sources", list(SOURCES))):
+    for key, attr, allowed in (
+        ("host", "hosts", hosts),
+        ("cause", "causes", causes),
+        ("source", "sources", list(SOURCES)),
+    ):
         for value in _many(params, key):
             if value in allowed:
                 getattr(view, attr).append(value)

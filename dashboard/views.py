@@ -11,7 +11,8 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data, state
-from pipeline import charts, health as health_mod
+from pipeline import charts
+from pipeline import health as health_mod
 from pipeline.kinds import CAUSES
 from pipeline.store import StoreError
 
@@ -34,7 +35,7 @@ def _plain(text) -> str:
 def _fmt_ts(ts) -> str:
     if ts is None:
         return "-"
-    return ts.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return ts.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _fmt_duration(seconds: float | None) -> str:
@@ -133,24 +134,36 @@ def _sidebar(meta: dict) -> state.View:
             if raw and ts is None:
                 sb.warning(f"Not a time: {_plain(raw[:60])} (use e.g. 2025-01-31T12:00:00Z)")
             setattr(view, attr, ts)
-    for key, options in (("w_hosts", meta["hosts"]), ("w_causes", list(CAUSES)),
-                         ("w_sources", list(state.SOURCES))):
+    for key, options in (("w_hosts", meta["hosts"]), ("w_causes", list(CAUSES)), ("w_sources", list(state.SOURCES))):
         # a value can vanish from the store between reruns (a re-ingest): keep only known ones
         st.session_state[key] = [v for v in st.session_state.get(key) or [] if v in options]
     sb.multiselect("Hosts", meta["hosts"], key="w_hosts", placeholder="all hosts")
-    sb.multiselect("Causes", list(CAUSES), key="w_causes", placeholder="all causes",
-                   help="Incident causes; applies to incident bands, counts and the incidents table.")
-    sb.multiselect("Sources", list(state.SOURCES), format_func=state.SOURCES.get, key="w_sources",
-                   placeholder="all sources", help="Timeline lanes to draw.")
+    sb.multiselect(
+        "Causes",
+        list(CAUSES),
+        key="w_causes",
+        placeholder="all causes",
+        help="Incident causes; applies to incident bands, counts and the incidents table.",
+    )
+    sb.multiselect(
+        "Sources",
+        list(state.SOURCES),
+        format_func=state.SOURCES.get,
+        key="w_sources",
+        placeholder="all sources",
+        help="Timeline lanes to draw.",
+    )
     view.hosts = list(st.session_state["w_hosts"])
     view.causes = list(st.session_state["w_causes"])
     view.sources = list(st.session_state["w_sources"])
-    view.incident = (st.session_state.get("w_incident") or st.session_state.get("_last_incident")
-                     or st.session_state.get("w_incident_url"))
+    view.incident = (
+        st.session_state.get("w_incident")
+        or st.session_state.get("_last_incident")
+        or st.session_state.get("w_incident_url")
+    )
     ignored = st.session_state.get("_ignored") or []
     if ignored:
-        sb.warning("Ignored link values the store does not know: "
-                   + ", ".join(_plain(v[:60]) for v in ignored[:5]))
+        sb.warning("Ignored link values the store does not know: " + ", ".join(_plain(v[:60]) for v in ignored[:5]))
     sb.divider()
     sb.caption(f"Store: {_plain(st.session_state['_db'])}")
     if meta.get("last_change"):
@@ -196,9 +209,11 @@ def main() -> None:
     st.session_state["_busy"] = False
     if not db.exists():
         st.title("dropout-pipeline")
-        st.info(f"There is no store at `{_plain(db)}` yet.\n\n"
-                f"Load logs with `pipeline ingest LOG_DIR --db {_plain(db)}`, then reload this page "
-                "(or start the dashboard with `pipeline dashboard --db FILE` for another store).")
+        st.info(
+            f"There is no store at `{_plain(db)}` yet.\n\n"
+            f"Load logs with `pipeline ingest LOG_DIR --db {_plain(db)}`, then reload this page "
+            "(or start the dashboard with `pipeline dashboard --db FILE` for another store)."
+        )
         return
     st.session_state["_ver"] = data.version(db)
     try:
@@ -234,8 +249,10 @@ def main() -> None:
     except (StoreError, duckdb.Error) as exc:  # e.g. the file was replaced by something else
         st.error(f"Cannot read the store: {_plain(exc)}")
     if st.session_state.get("_stale"):
-        st.caption("An ingest is writing to the store: this shows the data as it was before; "
-                   "the page refreshes when the ingest lets go.")
+        st.caption(
+            "An ingest is writing to the store: this shows the data as it was before; "
+            "the page refreshes when the ingest lets go."
+        )
     _watch()
 
 
@@ -267,11 +284,15 @@ def _empty_store(meta: dict) -> None:
     st.title("Database connection drops")
     counts = meta["counts"]
     if counts.get("files") or counts.get("rejects"):
-        st.info(f"The store has {counts.get('files', 0)} files but no events, latency samples or "
-                "metrics: every line was rejected or unrecognised. See **Data health** for why.")
+        st.info(
+            f"The store has {counts.get('files', 0)} files but no events, latency samples or "
+            "metrics: every line was rejected or unrecognised. See **Data health** for why."
+        )
     else:
-        st.info("The store is empty. Load logs with `pipeline ingest LOG_DIR --db "
-                f"{_plain(st.session_state['_db'])}`; this page picks them up on the next reload.")
+        st.info(
+            "The store is empty. Load logs with `pipeline ingest LOG_DIR --db "
+            f"{_plain(st.session_state['_db'])}`; this page picks them up on the next reload."
+        )
 
 
 def _range_caption(start, end, view: state.View) -> str:
@@ -309,11 +330,11 @@ def page_overview(meta: dict, view: state.View, start, end) -> None:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Incidents", f"{incidents.height:,}")
     c2.metric("Client errors in incidents", f"{int(incidents['errors'].sum() or 0):,}" if incidents.height else "0")
-    top = (incidents.group_by("cause").len().sort("len", descending=True)["cause"][0]
-           if incidents.height else "-")
+    top = incidents.group_by("cause").len().sort("len", descending=True)["cause"][0] if incidents.height else "-"
     c3.metric("Most frequent cause", top)
-    c4.metric("Hosts affected", len({h for hs in incidents["hosts"].to_list() for h in (hs or [])})
-              if incidents.height else 0)
+    c4.metric(
+        "Hosts affected", len({h for hs in incidents["hosts"].to_list() for h in (hs or [])}) if incidents.height else 0
+    )
 
     fig = charts.timeline(ov["counts"], ov["latency"], ov["metrics"], incidents)
     st.plotly_chart(fig, key="timeline", config={"displaylogo": False})
@@ -321,29 +342,38 @@ def page_overview(meta: dict, view: state.View, start, end) -> None:
 
     if incidents.height == 0:
         if meta["counts"].get("incidents"):
-            st.info("No incidents in this range with these filters. Widen the time range or clear "
-                    "the host and cause filters.")
+            st.info(
+                "No incidents in this range with these filters. Widen the time range or clear "
+                "the host and cause filters."
+            )
         else:
-            st.info("No incidents in this store: correlation found no dropped connections "
-                    "(or has not run yet; `pipeline ingest` runs it at the end).")
+            st.info(
+                "No incidents in this store: correlation found no dropped connections "
+                "(or has not run yet; `pipeline ingest` runs it at the end)."
+            )
         return
 
     if (end - start) >= dt.timedelta(days=2):  # per-day bars only say something over several days
-        st.plotly_chart(charts.incidents_by_cause_chart(incidents), key="by_cause_chart",
-                        config={"displaylogo": False})
+        st.plotly_chart(charts.incidents_by_cause_chart(incidents), key="by_cause_chart", config={"displaylogo": False})
     left, right = st.columns(2)
     with left:
         st.subheader("By cause")
-        by_cause = (incidents.group_by("cause")
-                    .agg(pl.len().alias("incidents"), pl.col("errors").sum().alias("errors"))
-                    .sort("incidents", descending=True))
+        by_cause = (
+            incidents.group_by("cause")
+            .agg(pl.len().alias("incidents"), pl.col("errors").sum().alias("errors"))
+            .sort("incidents", descending=True)
+        )
         st.dataframe(by_cause, hide_index=True, key="by_cause")
     with right:
         st.subheader("By host")
-        by_host = (incidents.select("hosts", "errors").explode("hosts")
-                   .rename({"hosts": "host"})
-                   .group_by("host").agg(pl.len().alias("incidents"), pl.col("errors").sum().alias("errors"))
-                   .sort("incidents", descending=True))
+        by_host = (
+            incidents.select("hosts", "errors")
+            .explode("hosts")
+            .rename({"hosts": "host"})
+            .group_by("host")
+            .agg(pl.len().alias("incidents"), pl.col("errors").sum().alias("errors"))
+            .sort("incidents", descending=True)
+        )
         st.dataframe(by_host, hide_index=True, key="by_host")
 
 
@@ -382,14 +412,20 @@ def page_incidents(meta: dict, view: state.View, start, end) -> None:
         on_select=_on_table_select,
         selection_mode="single-row",
         column_config={
-            "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0,
-                                                          format="percent"),
+            "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="percent"),
             "summary": st.column_config.TextColumn("summary", width="large"),
         },
     )
     labels = _incident_labels(incidents)
-    st.selectbox("Open an incident", list(labels), format_func=labels.get, index=None,
-                 key="w_open", on_change=_on_open_select, placeholder="choose an incident")
+    st.selectbox(
+        "Open an incident",
+        list(labels),
+        format_func=labels.get,
+        index=None,
+        key="w_open",
+        on_change=_on_open_select,
+        placeholder="choose an incident",
+    )
 
 
 def _incident_labels(incidents: pl.DataFrame) -> dict[str, str]:
@@ -410,9 +446,11 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
         labels = {wanted: f"{wanted} (outside the current filters)", **labels}
     if not labels:
         st.title("Incident")
-        st.info("No incidents in this range with these filters: pick a wider range on the left."
-                if meta["counts"].get("incidents") else
-                "No incidents in this store: correlation found no dropped connections.")
+        st.info(
+            "No incidents in this range with these filters: pick a wider range on the left."
+            if meta["counts"].get("incidents")
+            else "No incidents in this store: correlation found no dropped connections."
+        )
         return
     if st.session_state.get("w_incident") not in labels:  # not rendered on the last page: restore
         st.session_state["w_incident"] = wanted if wanted in labels else next(iter(labels))
@@ -424,8 +462,10 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
 
     probe = load(data.incident, incident_id, 0.0)
     if probe is None:
-        st.warning("There is no incident with that id in this store (the link may be from another store, "
-                   "or correlation has run again since).")
+        st.warning(
+            "There is no incident with that id in this store (the link may be from another store, "
+            "or correlation has run again since)."
+        )
         return
     inc = probe["incident"]
     duration_s = (inc["end_ts"] - inc["start_ts"]).total_seconds()
@@ -433,11 +473,16 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
     detail = load(data.incident, incident_id, window_s)
 
     color = charts.cause_color(inc["cause"])
-    st.markdown(f"## <span style='color:{color}'>■</span> {_plain(inc['cause'])} "
-                f"<small>({inc['confidence']:.0%} confidence)</small>", unsafe_allow_html=True)
-    st.caption(f"{_plain(inc['incident_id'])} · {_fmt_ts(inc['start_ts'])} to {_fmt_ts(inc['end_ts'])} UTC "
-               f"({_fmt_duration((inc['end_ts'] - inc['start_ts']).total_seconds())}) · "
-               f"{inc['errors']} errors on {_plain(', '.join(inc['hosts']) or 'unknown hosts')}")
+    st.markdown(
+        f"## <span style='color:{color}'>■</span> {_plain(inc['cause'])} "
+        f"<small>({inc['confidence']:.0%} confidence)</small>",
+        unsafe_allow_html=True,
+    )
+    st.caption(
+        f"{_plain(inc['incident_id'])} · {_fmt_ts(inc['start_ts'])} to {_fmt_ts(inc['end_ts'])} UTC "
+        f"({_fmt_duration((inc['end_ts'] - inc['start_ts']).total_seconds())}) · "
+        f"{inc['errors']} errors on {_plain(', '.join(inc['hosts']) or 'unknown hosts')}"
+    )
 
     left, right = st.columns([3, 2])
     with left:
@@ -450,11 +495,16 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
         ranked = _ranked(inc["scores"])
         if ranked:
             st.subheader("Causes weighed")
-            st.dataframe(pl.DataFrame(ranked, schema=["cause", "score"], orient="row"), hide_index=True,
-                         key="scores",
-                         column_config={"score": st.column_config.ProgressColumn(
-                             "score", min_value=0.0, max_value=max(1.0, max(s for _, s in ranked)),
-                             format="%.2f")})
+            st.dataframe(
+                pl.DataFrame(ranked, schema=["cause", "score"], orient="row"),
+                hide_index=True,
+                key="scores",
+                column_config={
+                    "score": st.column_config.ProgressColumn(
+                        "score", min_value=0.0, max_value=max(1.0, max(s for _, s in ranked)), format="%.2f"
+                    )
+                },
+            )
 
     st.subheader("Timeline around the incident")
     fig = charts.timeline(detail["counts"], detail["latency"], detail["metrics"], detail["neighbours"])
@@ -469,7 +519,7 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
     for i, row in enumerate(rows):
         if i == EVIDENCE_SHOWN:
             more = st.expander(f"{len(rows) - EVIDENCE_SHOWN} more evidence lines")
-        with (more if i >= EVIDENCE_SHOWN else st.container()):
+        with more if i >= EVIDENCE_SHOWN else st.container():
             _evidence_line(row)
 
     lat_col, idle_col = st.columns(2)
@@ -477,10 +527,12 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
         latency = detail["latency"]
         if latency is None or latency.height == 0:
             st.subheader("Latency")
-            st.info("No latency data around this incident: `network` cannot be judged."
-                    if "latency" in meta["sources"] else
-                    "No latency data in this store: `network` cannot be judged. Record it with "
-                    "`pipeline probe` or ping -D next time.")
+            st.info(
+                "No latency data around this incident: `network` cannot be judged."
+                if "latency" in meta["sources"]
+                else "No latency data in this store: `network` cannot be judged. Record it with "
+                "`pipeline probe` or ping -D next time."
+            )
         else:
             fig = charts.latency_chart(latency, inc, title="Latency around the incident")
             st.plotly_chart(_legend_below(fig), key="incident_latency", config={"displaylogo": False})
@@ -489,39 +541,45 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
         known = idle.filter(pl.col("idle_s").is_not_null()) if idle is not None and idle.height else idle
         if known is not None and known.height > IDLE_POINTS:  # keep every failure, thin the rest
             ok = known.filter(~pl.col("failed"))
-            known = pl.concat([known.filter(pl.col("failed")),
-                               ok.gather_every(max(1, ok.height // IDLE_POINTS))]).sort("ts")
+            known = pl.concat([known.filter(pl.col("failed")), ok.gather_every(max(1, ok.height // IDLE_POINTS))]).sort(
+                "ts"
+            )
         if known is None or known.height == 0:
             st.subheader("Idle times")
-            st.info("No SQLAlchemy pool checkouts with a known idle time around this incident, "
-                    "so idle times cannot be compared with a limit (log `sqlalchemy.pool` at DEBUG).")
+            st.info(
+                "No SQLAlchemy pool checkouts with a known idle time around this incident, "
+                "so idle times cannot be compared with a limit (log `sqlalchemy.pool` at DEBUG)."
+            )
         else:
             limit = detail["limit"]
-            fig = charts.idle_times_chart(known, limit, incident=inc,
-                                          title="Idle time of connections before checkout")
+            fig = charts.idle_times_chart(known, limit, incident=inc, title="Idle time of connections before checkout")
             st.plotly_chart(_legend_below(fig), key="incident_idle", config={"displaylogo": False})
             failed = known.filter(pl.col("failed"))
             if limit:
                 lo, hi = limit
-                st.caption(f"{failed.height} checkouts failed. Inferred idle limit: "
-                           + (f"between {lo:g} s and {hi:g} s." if lo is not None and lo != hi else f"about {hi:g} s."))
+                st.caption(
+                    f"{failed.height} checkouts failed. Inferred idle limit: "
+                    + (f"between {lo:g} s and {hi:g} s." if lo is not None and lo != hi else f"about {hi:g} s.")
+                )
             else:
                 st.caption(f"{failed.height} checkouts failed; no idle limit was inferred.")
 
 
 def _legend_below(fig: go.Figure) -> go.Figure:
     """Half-width charts: the legend under the plot, not beside it."""
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.32, x=0), height=440,
-                      margin=dict(b=130))
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.32, x=0), height=440, margin=dict(b=130))
     return fig
 
 
 def _evidence_line(row: dict) -> None:
     where = f"{row['file']}:{row['line_no']}" if row.get("file") else ""
-    st.markdown(f"**{_fmt_ts(row['ts'])}** · `{_plain(row['source'])}`"
-                + (f" · {_plain(row['kind'])}" if row.get("kind") else "")
-                + (f" — {_plain(row['why'])}" if row.get("why") else "")
-                + (f" · <small>{_plain(where)}</small>" if where else ""), unsafe_allow_html=True)
+    st.markdown(
+        f"**{_fmt_ts(row['ts'])}** · `{_plain(row['source'])}`"
+        + (f" · {_plain(row['kind'])}" if row.get("kind") else "")
+        + (f" — {_plain(row['why'])}" if row.get("why") else "")
+        + (f" · <small>{_plain(where)}</small>" if where else ""),
+        unsafe_allow_html=True,
+    )
     st.code(row.get("line") or "", language=None, wrap_lines=True)
 
 
@@ -543,13 +601,23 @@ def _mark_evidence(fig: go.Figure, evidence: pl.DataFrame) -> None:
     rows = [r for r in evidence.to_dicts() if r.get("ts") is not None]
     if not rows:
         return
-    texts = [f"<b>{r['source']}</b> {r.get('kind') or ''}<br>{_short(r.get('line'))}<br><i>{r.get('why') or ''}</i>"
-             for r in rows]
-    fig.add_trace(go.Scatter(
-        x=[r["ts"] for r in rows], y=[0] * len(rows), mode="markers", name="evidence",
-        marker=dict(symbol="diamond", size=10, color="#000", line=dict(color="#fff", width=1)),
-        hovertext=texts, hoverinfo="text", xaxis="x", yaxis="y",
-    ))
+    texts = [
+        f"<b>{r['source']}</b> {r.get('kind') or ''}<br>{_short(r.get('line'))}<br><i>{r.get('why') or ''}</i>"
+        for r in rows
+    ]
+    fig.add_trace(
+        go.Scatter(
+            x=[r["ts"] for r in rows],
+            y=[0] * len(rows),
+            mode="markers",
+            name="evidence",
+            marker=dict(symbol="diamond", size=10, color="#000", line=dict(color="#fff", width=1)),
+            hovertext=texts,
+            hoverinfo="text",
+            xaxis="x",
+            yaxis="y",
+        )
+    )
 
 
 def _short(text, width: int = 120) -> str:
@@ -578,16 +646,21 @@ def page_health(meta: dict) -> None:
     if not report["missing"]:
         st.success("Every source is present: all causes can be judged.")
     rows = {r["source"]: r["rows"] for r in coverage}
-    shown = [r for r in coverage  # one server log kind is enough: hide the other when empty
-             if r["rows"] or r["source"] not in ("mysql", "postgres") or not (rows.get("mysql") or rows.get("postgres"))]
+    shown = [
+        r
+        for r in coverage  # one server log kind is enough: hide the other when empty
+        if r["rows"] or r["source"] not in ("mysql", "postgres") or not (rows.get("mysql") or rows.get("postgres"))
+    ]
     st.caption("Over the whole store, whatever the filters.")
     st.dataframe(
         pl.DataFrame([{**r, "first": _fmt_ts(r["first"]), "last": _fmt_ts(r["last"])} for r in shown]),
-        hide_index=True, key="coverage",
+        hide_index=True,
+        key="coverage",
     )
     if report["buckets"]:
-        st.plotly_chart(health_mod.coverage_chart(report["buckets"]), key="coverage_chart",
-                        config={"displaylogo": False})
+        st.plotly_chart(
+            health_mod.coverage_chart(report["buckets"]), key="coverage_chart", config={"displaylogo": False}
+        )
 
     st.subheader("Formats")
     if report["formats"]:
@@ -611,5 +684,6 @@ def page_health(meta: dict) -> None:
     st.subheader("Files")
     if report["files"]:
         files = pl.DataFrame(report["files"]).with_columns(
-            pl.col("ingested_at").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S"))
+            pl.col("ingested_at").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S")
+        )
         st.dataframe(files, hide_index=True, key="files")

@@ -23,7 +23,7 @@ class ConnectionBurst:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "ConnectionBurst":
+    def start(self) -> ConnectionBurst:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="burst", daemon=True)
         self._thread.start()
@@ -36,7 +36,9 @@ class ConnectionBurst:
             while len(self.conns) < self.limit and not self._stop.is_set():
                 try:
                     self.conns.append(
-                        pymysql.connect(host=self.host, port=self.port, user=self.user, password=self.password, connect_timeout=3)
+                        pymysql.connect(
+                            host=self.host, port=self.port, user=self.user, password=self.password, connect_timeout=3
+                        )
                     )
                     self.peak = max(self.peak, len(self.conns))
                 except pymysql.err.OperationalError:

@@ -71,7 +71,7 @@ BASE_OPTIONS = [
 
 _template_lock = threading.Lock()
 _template_dir: Path | None = None
-_running: set["MariaDBServer"] = set()
+_running: set[MariaDBServer] = set()
 
 
 def _template() -> Path:
@@ -97,16 +97,12 @@ def _template() -> Path:
             *BASE_OPTIONS,
         ]
         for _attempt in range(2):
-            proc = subprocess.run(
-                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(), timeout=180
-            )
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(), timeout=180)
             if proc.returncode == 0:
                 break
             shutil.rmtree(datadir, ignore_errors=True)
         if proc.returncode != 0:
-            raise RuntimeError(
-                "mariadb-install-db failed:\n" + proc.stdout.decode(errors="replace")[-2000:]
-            )
+            raise RuntimeError("mariadb-install-db failed:\n" + proc.stdout.decode(errors="replace")[-2000:])
         _drop_hostname_accounts(datadir, root)
         _template_dir = datadir
         return datadir
@@ -123,10 +119,22 @@ def _drop_hostname_accounts(datadir: Path, root: Path) -> None:
     mariadbd, _ = require_mariadb()
     sock = root / "init.sock"
     proc = subprocess.Popen(
-        [mariadbd, "--no-defaults", *_user_option(), f"--datadir={datadir}", f"--tmpdir={root / 'tmp'}",
-         f"--socket={sock}", "--skip-networking", f"--log-error={root / 'init.log'}",
-         f"--pid-file={root / 'init.pid'}", *BASE_OPTIONS],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(), start_new_session=True,
+        [
+            mariadbd,
+            "--no-defaults",
+            *_user_option(),
+            f"--datadir={datadir}",
+            f"--tmpdir={root / 'tmp'}",
+            f"--socket={sock}",
+            "--skip-networking",
+            f"--log-error={root / 'init.log'}",
+            f"--pid-file={root / 'init.pid'}",
+            *BASE_OPTIONS,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=_env(),
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -208,7 +216,7 @@ class MariaDBServer:
             cmd.append(f"--{key.replace('_', '-')}={value}")
         return cmd
 
-    def start(self, timeout: float = 60.0) -> "MariaDBServer":
+    def start(self, timeout: float = 60.0) -> MariaDBServer:
         if not self.datadir.exists():
             shutil.copytree(_template(), self.datadir, symlinks=True)
         self.tmpdir.mkdir(parents=True, exist_ok=True)
@@ -229,9 +237,7 @@ class MariaDBServer:
         last_exc: Exception | None = None
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"mariadbd exited with {self.proc.returncode}; see {self.error_log}"
-                )
+                raise RuntimeError(f"mariadbd exited with {self.proc.returncode}; see {self.error_log}")
             try:
                 conn = self.admin()
                 conn.close()
@@ -269,7 +275,7 @@ class MariaDBServer:
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> "MariaDBServer":
+    def __enter__(self) -> MariaDBServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -280,9 +286,7 @@ class MariaDBServer:
         """A root connection over the unix socket (PyMySQL)."""
         import pymysql
 
-        return pymysql.connect(
-            unix_socket=self.socket, user="root", password="", autocommit=True, connect_timeout=5
-        )
+        return pymysql.connect(unix_socket=self.socket, user="root", password="", autocommit=True, connect_timeout=5)
 
     def execute(self, *statements: str) -> list:
         conn = self.admin()

@@ -100,7 +100,7 @@ class ChaosProxy:
     def address(self) -> tuple[str, int]:
         return self.listen_host, self.listen_port
 
-    def start(self) -> "ChaosProxy":
+    def start(self) -> ChaosProxy:
         self._thread = threading.Thread(target=self._run, name="chaos-proxy", daemon=True)
         self._thread.start()
         if not self._ready.wait(10):
@@ -121,7 +121,7 @@ class ChaosProxy:
             self._thread.join(10)
         self._loop = None
 
-    def __enter__(self) -> "ChaosProxy":
+    def __enter__(self) -> ChaosProxy:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -163,9 +163,7 @@ class ChaosProxy:
         asyncio.set_event_loop(loop)
         self._blackhole_lifted = asyncio.Event()
         self._blackhole_lifted.set()
-        self._server = loop.run_until_complete(
-            asyncio.start_server(self._handle, self.listen_host, self.listen_port)
-        )
+        self._server = loop.run_until_complete(asyncio.start_server(self._handle, self.listen_host, self.listen_port))
         self.listen_port = self._server.sockets[0].getsockname()[1]
         watchdog = loop.create_task(self._watchdog())
         self._ready.set()

@@ -15,7 +15,7 @@ import secrets
 import signal
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lab import signatures
@@ -56,11 +56,11 @@ SETTLE_TIMEOUT_S = 30.0
 
 
 def utc_iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class ScenarioRun:
@@ -91,9 +91,7 @@ class ScenarioRun:
         try:
             self.server = MariaDBServer(self.out / "mariadb-error.log", self.s.server)
             self.server.start()
-            self.server.prepare_app(
-                self.passwords[APP_USER], self.passwords[MONITOR_USER], self.passwords[BATCH_USER]
-            )
+            self.server.prepare_app(self.passwords[APP_USER], self.passwords[MONITOR_USER], self.passwords[BATCH_USER])
             host, port = self.server.host, self.server.port
             if self.s.via_proxy:
                 self.proxy = ChaosProxy(host, port).start()
@@ -225,6 +223,7 @@ def _exit_on_sigterm() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+
         def _handler(signum, frame):
             raise SystemExit(128 + signum)
 

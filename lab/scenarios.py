@@ -72,207 +72,236 @@ def _add(s: Scenario) -> Scenario:
     return s
 
 
-_add(Scenario(
-    name="baseline",
-    summary="No fault: a pooled web service through the proxy. Must produce no client drop errors.",
-    duration=60,
-    driver="pymysql",
-    pool=PoolSettings(pool_size=5, max_overflow=5, pool_timeout=10),
-    groups={"web": 4},
-    phases={"normal": {"web": _web()}},
-    expect={},
-))
+_add(
+    Scenario(
+        name="baseline",
+        summary="No fault: a pooled web service through the proxy. Must produce no client drop errors.",
+        duration=60,
+        driver="pymysql",
+        pool=PoolSettings(pool_size=5, max_overflow=5, pool_timeout=10),
+        groups={"web": 4},
+        phases={"normal": {"web": _web()}},
+        expect={},
+    )
+)
 
-_add(Scenario(
-    name="server_wait_timeout",
-    summary=(
-        "Server wait_timeout=6 s kills idle pooled connections: two of four workers (own engine, "
-        "pool_size=1) go quiet for 4-12 s between jobs during the window; after more than 6 s the next "
-        "statement on the killed connection fails, below it succeeds. The fast workers (0.5-2.5 s) "
-        "never reach the limit."
-    ),
-    duration=60,
-    driver="pymysql",
-    pool=PoolSettings(pool_size=1, max_overflow=0, pool_timeout=10),
-    groups={"fast": 2, "slow": 2},
-    phases={
-        "normal": {"fast": _web((0.5, 2.5)), "slow": _web((1.0, 3.0))},
-        "quiet": {"fast": _web((0.5, 2.5)), "slow": _web((4.0, 12.0))},
-    },
-    steps=[
-        Step(10, "phase", {"name": "quiet"}, truth="on:idle_timeout"),
-        Step(44, "phase", {"name": "normal"}, truth="off:idle_timeout"),
-    ],
-    server={"wait_timeout": 6},
-    engine_per_worker=True,
-    expect={"app.log": ["2013 lost connection|2006 server gone away"], "mariadb-error.log": ["aborted: timeout reading"]},
-))
+_add(
+    Scenario(
+        name="server_wait_timeout",
+        summary=(
+            "Server wait_timeout=6 s kills idle pooled connections: two of four workers (own engine, "
+            "pool_size=1) go quiet for 4-12 s between jobs during the window; after more than 6 s the next "
+            "statement on the killed connection fails, below it succeeds. The fast workers (0.5-2.5 s) "
+            "never reach the limit."
+        ),
+        duration=60,
+        driver="pymysql",
+        pool=PoolSettings(pool_size=1, max_overflow=0, pool_timeout=10),
+        groups={"fast": 2, "slow": 2},
+        phases={
+            "normal": {"fast": _web((0.5, 2.5)), "slow": _web((1.0, 3.0))},
+            "quiet": {"fast": _web((0.5, 2.5)), "slow": _web((4.0, 12.0))},
+        },
+        steps=[
+            Step(10, "phase", {"name": "quiet"}, truth="on:idle_timeout"),
+            Step(44, "phase", {"name": "normal"}, truth="off:idle_timeout"),
+        ],
+        server={"wait_timeout": 6},
+        engine_per_worker=True,
+        expect={
+            "app.log": ["2013 lost connection|2006 server gone away"],
+            "mariadb-error.log": ["aborted: timeout reading"],
+        },
+    )
+)
 
-_add(Scenario(
-    name="middlebox_idle_kill",
-    summary=(
-        "A firewall in the path (the proxy) silently forgets connections idle for more than 5 s "
-        "during the window; server wait_timeout stays at 8 h, so the server logs nothing. Slow "
-        "workers (3-11 s gaps) hang until their 4 s read timeout when they idled past 5 s; fast ones "
-        "(0.5-2.5 s) are fine."
-    ),
-    duration=90,
-    driver="pymysql",
-    pool=PoolSettings(pool_size=1, max_overflow=0, pool_timeout=10),
-    groups={"fast": 2, "slow": 2},
-    phases={"normal": {"fast": _web((0.5, 2.5)), "slow": _web((3.0, 11.0))}},
-    steps=[
-        Step(20, "idle_kill", {"seconds": 5, "mode": "silent"}, truth="on:idle_timeout"),
-        Step(60, "idle_kill", {"seconds": None}, truth="off:idle_timeout"),
-    ],
-    engine_per_worker=True,
-    client_timeout=4,
-    expect={"app.log": ["2013 lost connection"]},
-))
+_add(
+    Scenario(
+        name="middlebox_idle_kill",
+        summary=(
+            "A firewall in the path (the proxy) silently forgets connections idle for more than 5 s "
+            "during the window; server wait_timeout stays at 8 h, so the server logs nothing. Slow "
+            "workers (3-11 s gaps) hang until their 4 s read timeout when they idled past 5 s; fast ones "
+            "(0.5-2.5 s) are fine."
+        ),
+        duration=90,
+        driver="pymysql",
+        pool=PoolSettings(pool_size=1, max_overflow=0, pool_timeout=10),
+        groups={"fast": 2, "slow": 2},
+        phases={"normal": {"fast": _web((0.5, 2.5)), "slow": _web((3.0, 11.0))}},
+        steps=[
+            Step(20, "idle_kill", {"seconds": 5, "mode": "silent"}, truth="on:idle_timeout"),
+            Step(60, "idle_kill", {"seconds": None}, truth="off:idle_timeout"),
+        ],
+        engine_per_worker=True,
+        client_timeout=4,
+        expect={"app.log": ["2013 lost connection"]},
+    )
+)
 
-_add(Scenario(
-    name="network",
-    summary=(
-        "Network trouble between app and server: 20 s of latency spikes (1000 +/- 800 ms each way) "
-        "with a 3 s client read timeout, then quiet, then a 12 s blackhole (nothing forwarded)."
-    ),
-    duration=105,
-    driver="pymysql",
-    pool=PoolSettings(pool_size=4, max_overflow=4, pool_timeout=10),
-    groups={"web": 4},
-    phases={"normal": {"web": _web((0.3, 2.0))}},
-    steps=[
-        Step(20, "latency", {"ms": 1000, "jitter_ms": 800}, truth="on:network"),
-        Step(40, "latency", {"ms": 0, "jitter_ms": 0}, truth="off:network"),
-        Step(65, "blackhole", {"on": True}, truth="on:network"),
-        Step(77, "blackhole", {"on": False}, truth="off:network"),
-    ],
-    client_timeout=3,
-    expect={"app.log": ["2013 lost connection"], "latency.csv": ["select1 lost"]},
-))
+_add(
+    Scenario(
+        name="network",
+        summary=(
+            "Network trouble between app and server: 20 s of latency spikes (1000 +/- 800 ms each way) "
+            "with a 3 s client read timeout, then quiet, then a 12 s blackhole (nothing forwarded)."
+        ),
+        duration=105,
+        driver="pymysql",
+        pool=PoolSettings(pool_size=4, max_overflow=4, pool_timeout=10),
+        groups={"web": 4},
+        phases={"normal": {"web": _web((0.3, 2.0))}},
+        steps=[
+            Step(20, "latency", {"ms": 1000, "jitter_ms": 800}, truth="on:network"),
+            Step(40, "latency", {"ms": 0, "jitter_ms": 0}, truth="off:network"),
+            Step(65, "blackhole", {"on": True}, truth="on:network"),
+            Step(77, "blackhole", {"on": False}, truth="off:network"),
+        ],
+        client_timeout=3,
+        expect={"app.log": ["2013 lost connection"], "latency.csv": ["select1 lost"]},
+    )
+)
 
-_add(Scenario(
-    name="max_connections",
-    summary=(
-        "A batch client grabs every free connection slot (server max_connections=16) for 30 s; "
-        "the web service's overflow connections are refused with 1040."
-    ),
-    duration=90,
-    driver="pymysql",
-    pool=PoolSettings(pool_size=2, max_overflow=6, pool_timeout=10),
-    groups={"web": 6},
-    phases={"normal": {"web": _web((0.2, 1.5), hold=(0.1, 0.6))}},
-    steps=[
-        Step(25, "burst", {"on": True}, truth="on:max_connections"),
-        Step(55, "burst", {"on": False}, truth="off:max_connections"),
-    ],
-    server={"max_connections": 16},
-    expect={"app.log": ["1040 too many connections"], "mariadb-error.log": ["aborted: too many connections|too many connections"]},
-))
+_add(
+    Scenario(
+        name="max_connections",
+        summary=(
+            "A batch client grabs every free connection slot (server max_connections=16) for 30 s; "
+            "the web service's overflow connections are refused with 1040."
+        ),
+        duration=90,
+        driver="pymysql",
+        pool=PoolSettings(pool_size=2, max_overflow=6, pool_timeout=10),
+        groups={"web": 6},
+        phases={"normal": {"web": _web((0.2, 1.5), hold=(0.1, 0.6))}},
+        steps=[
+            Step(25, "burst", {"on": True}, truth="on:max_connections"),
+            Step(55, "burst", {"on": False}, truth="off:max_connections"),
+        ],
+        server={"max_connections": 16},
+        expect={
+            "app.log": ["1040 too many connections"],
+            "mariadb-error.log": ["aborted: too many connections|too many connections"],
+        },
+    )
+)
 
-_add(Scenario(
-    name="pool_exhaustion",
-    summary=(
-        "A report job (4 workers holding connections 2.5-4 s) starts for 30 s next to the web "
-        "workers; the shared pool (pool_size=3, max_overflow=0, pool_timeout=2) runs dry."
-    ),
-    duration=90,
-    driver="mysqlconnector",
-    pool=PoolSettings(pool_size=3, max_overflow=0, pool_timeout=2, pool_pre_ping=True),
-    groups={"web": 3, "report": 4},
-    phases={
-        "normal": {"web": _web((0.3, 1.5), hold=(0.0, 0.1)), "report": GroupPhase(active=False)},
-        "busy": {"web": _web((0.3, 1.5), hold=(0.0, 0.1)), "report": GroupPhase(gap=(0.1, 0.5), hold=(2.5, 4.0))},
-    },
-    steps=[
-        Step(25, "phase", {"name": "busy"}, truth="on:pool_exhausted"),
-        Step(55, "phase", {"name": "normal"}, truth="off:pool_exhausted"),
-    ],
-    expect={"app.log": ["pool timeout (QueuePool limit)"]},
-))
+_add(
+    Scenario(
+        name="pool_exhaustion",
+        summary=(
+            "A report job (4 workers holding connections 2.5-4 s) starts for 30 s next to the web "
+            "workers; the shared pool (pool_size=3, max_overflow=0, pool_timeout=2) runs dry."
+        ),
+        duration=90,
+        driver="mysqlconnector",
+        pool=PoolSettings(pool_size=3, max_overflow=0, pool_timeout=2, pool_pre_ping=True),
+        groups={"web": 3, "report": 4},
+        phases={
+            "normal": {"web": _web((0.3, 1.5), hold=(0.0, 0.1)), "report": GroupPhase(active=False)},
+            "busy": {"web": _web((0.3, 1.5), hold=(0.0, 0.1)), "report": GroupPhase(gap=(0.1, 0.5), hold=(2.5, 4.0))},
+        },
+        steps=[
+            Step(25, "phase", {"name": "busy"}, truth="on:pool_exhausted"),
+            Step(55, "phase", {"name": "normal"}, truth="off:pool_exhausted"),
+        ],
+        expect={"app.log": ["pool timeout (QueuePool limit)"]},
+    )
+)
 
-_add(Scenario(
-    name="server_restart",
-    summary=(
-        "The server is shut down normally (SIGTERM) and started again 10 s later; the app connects "
-        "directly (no proxy) with pool_pre_ping, so it sees 2003 Connection refused while it is down."
-    ),
-    duration=70,
-    driver="pymysql",
-    pool=PoolSettings(pool_size=4, max_overflow=4, pool_timeout=10, pool_pre_ping=True),
-    groups={"web": 4},
-    phases={"normal": {"web": _web((0.3, 2.0))}},
-    steps=[
-        Step(25, "server_stop", {}, truth="on:server_restart"),
-        Step(35, "server_start", {}, truth="off:server_restart"),
-    ],
-    via_proxy=False,
-    expect={"app.log": ["2003 can't connect"], "mariadb-error.log": ["normal shutdown"]},
-))
+_add(
+    Scenario(
+        name="server_restart",
+        summary=(
+            "The server is shut down normally (SIGTERM) and started again 10 s later; the app connects "
+            "directly (no proxy) with pool_pre_ping, so it sees 2003 Connection refused while it is down."
+        ),
+        duration=70,
+        driver="pymysql",
+        pool=PoolSettings(pool_size=4, max_overflow=4, pool_timeout=10, pool_pre_ping=True),
+        groups={"web": 4},
+        phases={"normal": {"web": _web((0.3, 2.0))}},
+        steps=[
+            Step(25, "server_stop", {}, truth="on:server_restart"),
+            Step(35, "server_start", {}, truth="off:server_restart"),
+        ],
+        via_proxy=False,
+        expect={"app.log": ["2003 can't connect"], "mariadb-error.log": ["normal shutdown"]},
+    )
+)
 
-_add(Scenario(
-    name="access_denied",
-    summary=(
-        "The application user's password is rotated on the server but not in the app for 20 s; "
-        "with pool_recycle=3 the pool reconnects often and gets 1045."
-    ),
-    duration=65,
-    driver="pymysql",
-    pool=PoolSettings(pool_size=4, max_overflow=4, pool_timeout=10, pool_recycle=3),
-    groups={"web": 4},
-    phases={"normal": {"web": _web((0.5, 2.5))}},
-    steps=[
-        Step(20, "password", {"rotate": True}, truth="on:access_denied"),
-        Step(40, "password", {"rotate": False}, truth="off:access_denied"),
-    ],
-    expect={"app.log": ["1045 access denied"], "mariadb-error.log": ["access denied"]},
-))
+_add(
+    Scenario(
+        name="access_denied",
+        summary=(
+            "The application user's password is rotated on the server but not in the app for 20 s; "
+            "with pool_recycle=3 the pool reconnects often and gets 1045."
+        ),
+        duration=65,
+        driver="pymysql",
+        pool=PoolSettings(pool_size=4, max_overflow=4, pool_timeout=10, pool_recycle=3),
+        groups={"web": 4},
+        phases={"normal": {"web": _web((0.5, 2.5))}},
+        steps=[
+            Step(20, "password", {"rotate": True}, truth="on:access_denied"),
+            Step(40, "password", {"rotate": False}, truth="off:access_denied"),
+        ],
+        expect={"app.log": ["1045 access denied"], "mariadb-error.log": ["access denied"]},
+    )
+)
 
-_add(Scenario(
-    name="mixed_idle_then_crash",
-    summary=(
-        "Two causes at different times: a load balancer (the proxy) resets connections idle for more "
-        "than 5 s (both ends get RST) for 30 s, then later the server crashes (SIGKILL) and comes back "
-        "8 s later with crash recovery. mysql-connector with a tutorial-style ping in a checkout listener."
-    ),
-    duration=120,
-    driver="mysqlconnector",
-    pool=PoolSettings(pool_size=1, max_overflow=0, pool_timeout=10, listener_ping=True),
-    groups={"fast": 2, "slow": 2},
-    phases={"normal": {"fast": _web((0.5, 2.5)), "slow": _web((7.0, 11.0))}},
-    steps=[
-        Step(15, "idle_kill", {"seconds": 5, "mode": "rst"}, truth="on:idle_timeout"),
-        Step(45, "idle_kill", {"seconds": None}, truth="off:idle_timeout"),
-        Step(75, "server_stop", {"crash": True}, truth="on:server_restart"),
-        Step(83, "server_start", {}, truth="off:server_restart"),
-    ],
-    engine_per_worker=True,
-    client_timeout=4,
-    expect={"app.log": ["listener ping failed"], "mariadb-error.log": ["aborted: error reading", "ready for connections"]},
-))
+_add(
+    Scenario(
+        name="mixed_idle_then_crash",
+        summary=(
+            "Two causes at different times: a load balancer (the proxy) resets connections idle for more "
+            "than 5 s (both ends get RST) for 30 s, then later the server crashes (SIGKILL) and comes back "
+            "8 s later with crash recovery. mysql-connector with a tutorial-style ping in a checkout listener."
+        ),
+        duration=120,
+        driver="mysqlconnector",
+        pool=PoolSettings(pool_size=1, max_overflow=0, pool_timeout=10, listener_ping=True),
+        groups={"fast": 2, "slow": 2},
+        phases={"normal": {"fast": _web((0.5, 2.5)), "slow": _web((7.0, 11.0))}},
+        steps=[
+            Step(15, "idle_kill", {"seconds": 5, "mode": "rst"}, truth="on:idle_timeout"),
+            Step(45, "idle_kill", {"seconds": None}, truth="off:idle_timeout"),
+            Step(75, "server_stop", {"crash": True}, truth="on:server_restart"),
+            Step(83, "server_start", {}, truth="off:server_restart"),
+        ],
+        engine_per_worker=True,
+        client_timeout=4,
+        expect={
+            "app.log": ["listener ping failed"],
+            "mariadb-error.log": ["aborted: error reading", "ready for connections"],
+        },
+    )
+)
 
-_add(Scenario(
-    name="mixed_burst_then_latency",
-    summary=(
-        "Two causes at different times: a batch client takes every free connection slot "
-        "(max_connections=16) for 25 s, and after a quiet minute the network turns slow "
-        "(latency 1200 +/- 900 ms each way, 3 s read timeout) for 20 s."
-    ),
-    duration=120,
-    driver="pymysql",
-    pool=PoolSettings(pool_size=2, max_overflow=6, pool_timeout=10, pool_pre_ping=True),
-    groups={"web": 5},
-    phases={"normal": {"web": _web((0.2, 1.5), hold=(0.1, 0.5))}},
-    steps=[
-        Step(15, "burst", {"on": True}, truth="on:max_connections"),
-        Step(40, "burst", {"on": False}, truth="off:max_connections"),
-        Step(80, "latency", {"ms": 1200, "jitter_ms": 900}, truth="on:network"),
-        Step(100, "latency", {"ms": 0, "jitter_ms": 0}, truth="off:network"),
-    ],
-    server={"max_connections": 16},
-    client_timeout=3,
-    expect={"app.log": ["1040 too many connections", "2013 lost connection"]},
-))
+_add(
+    Scenario(
+        name="mixed_burst_then_latency",
+        summary=(
+            "Two causes at different times: a batch client takes every free connection slot "
+            "(max_connections=16) for 25 s, and after a quiet minute the network turns slow "
+            "(latency 1200 +/- 900 ms each way, 3 s read timeout) for 20 s."
+        ),
+        duration=120,
+        driver="pymysql",
+        pool=PoolSettings(pool_size=2, max_overflow=6, pool_timeout=10, pool_pre_ping=True),
+        groups={"web": 5},
+        phases={"normal": {"web": _web((0.2, 1.5), hold=(0.1, 0.5))}},
+        steps=[
+            Step(15, "burst", {"on": True}, truth="on:max_connections"),
+            Step(40, "burst", {"on": False}, truth="off:max_connections"),
+            Step(80, "latency", {"ms": 1200, "jitter_ms": 900}, truth="on:network"),
+            Step(100, "latency", {"ms": 0, "jitter_ms": 0}, truth="off:network"),
+        ],
+        server={"max_connections": 16},
+        client_timeout=3,
+        expect={"app.log": ["1040 too many connections", "2013 lost connection"]},
+    )
+)
 
 
 def get(name: str) -> Scenario:

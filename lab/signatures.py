@@ -90,7 +90,12 @@ MARIADB_PATTERNS = [
     ("aborted: error reading", re.compile(r"Aborted connection .*Got an error reading communication packets")),
     ("aborted: too many connections", re.compile(r"Aborted connection .*Too many connections")),
     ("aborted: killed", re.compile(r"Aborted connection .*\(KILLED\)")),
-    ("aborted: other", re.compile(r"Aborted connection (?!.*(Got timeout reading|Got an error reading|Too many connections|\(KILLED\)))")),
+    (
+        "aborted: other",
+        re.compile(
+            r"Aborted connection (?!.*(Got timeout reading|Got an error reading|Too many connections|\(KILLED\)))"
+        ),
+    ),
     ("access denied", re.compile(r"Access denied for user")),
     ("too many connections", re.compile(r"\[\w+\] (?!Aborted).*Too many connections")),
     ("normal shutdown", re.compile(r"Normal shutdown")),

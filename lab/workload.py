@@ -23,7 +23,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 APP_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
@@ -36,7 +36,7 @@ class UTCFormatter(logging.Formatter):
 
 class JSONLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        ts = datetime.fromtimestamp(record.created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        ts = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         out = {
             "timestamp": ts,
             "level": record.levelname,
@@ -207,7 +207,7 @@ class Workload:
         self.log = logging.getLogger("app.worker")
 
     # --------------------------------------------------------------- control
-    def start(self) -> "Workload":
+    def start(self) -> Workload:
         shared = None if self.engine_per_worker else self._engine()
         n = 0
         for group, count in self.groups.items():
@@ -219,7 +219,9 @@ class Workload:
                 t = threading.Thread(target=self._loop, args=(state, engine, rng), name=state.name, daemon=True)
                 self.workers.append(state)
                 self._threads.append(t)
-        logging.getLogger("app").info("Service starting with %d workers (%s).", n, ", ".join(f"{g}={c}" for g, c in self.groups.items()))
+        logging.getLogger("app").info(
+            "Service starting with %d workers (%s).", n, ", ".join(f"{g}={c}" for g, c in self.groups.items())
+        )
         for t in self._threads:
             t.start()
         return self
@@ -241,7 +243,8 @@ class Workload:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pending = [
-                w for w in self.workers
+                w
+                for w in self.workers
                 if self._spec(w.group).active and not (w.last_start > since and w.last_end >= w.last_start)
             ]
             if not pending:

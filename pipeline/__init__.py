@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["Store", "Incident"]
+__all__ = ["Incident", "Store"]
 
 
 def __getattr__(name):

@@ -52,28 +52,45 @@ from pipeline.kinds import CLIENT_DROP_KINDS
 from pipeline.timeparse import parse_duration, parse_time
 
 __all__ = [
-    "Store",
+    "BUCKETS",
     "Incident",
     "IncidentNotFound",
+    "Store",
     "StoreError",
+    "choose_bucket",
     "parse_duration",
     "parse_time",
-    "choose_bucket",
-    "BUCKETS",
 ]
 
 StoreError = store_mod.StoreError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 # Bucket widths the time-series methods choose from, smallest first.
 BUCKETS: tuple[dt.timedelta, ...] = tuple(
     dt.timedelta(seconds=s)
     for s in (
-        1, 2, 5, 10, 15, 30,
-        60, 120, 300, 600, 900, 1800,
-        3600, 7200, 10800, 21600, 43200,
-        86400, 2 * 86400, 7 * 86400, 30 * 86400,
+        1,
+        2,
+        5,
+        10,
+        15,
+        30,
+        60,
+        120,
+        300,
+        600,
+        900,
+        1800,
+        3600,
+        7200,
+        10800,
+        21600,
+        43200,
+        86400,
+        2 * 86400,
+        7 * 86400,
+        30 * 86400,
     )
 )
 
@@ -84,6 +101,7 @@ MAX_POINTS = 2000
 DROP_AFTER_CHECKOUT_S = 5.0
 
 _CLIENT_SOURCES = ("app", "sqlalchemy")
+
 
 class IncidentNotFound(StoreError):
     """No incident has that id (or the id prefix is ambiguous)."""
@@ -100,9 +118,7 @@ def _utc(value: Any) -> dt.datetime:
     return parsed
 
 
-def choose_bucket(
-    start: dt.datetime, end: dt.datetime, max_points: int = MAX_POINTS
-) -> dt.timedelta:
+def choose_bucket(start: dt.datetime, end: dt.datetime, max_points: int = MAX_POINTS) -> dt.timedelta:
     """The smallest of :data:`BUCKETS` giving at most ``max_points`` buckets over [start, end]."""
     span = max((end - start).total_seconds(), 0.0)
     for bucket in BUCKETS:
@@ -120,7 +136,7 @@ def choose_bucket(
 
 
 def _bucket_us(bucket: str | float | dt.timedelta) -> int:
-    us = int(round(parse_duration(bucket).total_seconds() * 1e6))
+    us = round(parse_duration(bucket).total_seconds() * 1e6)
     if us <= 0:
         raise ValueError("bucket must be positive")
     return us
@@ -174,8 +190,9 @@ class Store:
     connection afterwards.
     """
 
-    def __init__(self, path: str | os.PathLike, *, read_only: bool = True,
-                 wait_s: float = store_mod.DEFAULT_LOCK_WAIT_S) -> None:
+    def __init__(
+        self, path: str | os.PathLike, *, read_only: bool = True, wait_s: float = store_mod.DEFAULT_LOCK_WAIT_S
+    ) -> None:
         self.path = Path(path)
         self.read_only = read_only
         self.wait_s = wait_s
@@ -183,8 +200,13 @@ class Store:
     # -- opening ------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike | None = None, *, read_only: bool = True,
-             wait_s: float = store_mod.DEFAULT_LOCK_WAIT_S) -> "Store":
+    def open(
+        cls,
+        path: str | os.PathLike | None = None,
+        *,
+        read_only: bool = True,
+        wait_s: float = store_mod.DEFAULT_LOCK_WAIT_S,
+    ) -> Store:
         """Check the store at ``path`` (default ``$PIPELINE_DB``, else ``./pipeline.duckdb``).
 
         Read-only (the default) requires the file to exist with a readable
@@ -194,14 +216,15 @@ class Store:
         """
         store = cls(store_mod.resolve_db_path(path), read_only=read_only, wait_s=wait_s)
         with store.connection() as con:
-            tables = {row[0] for row in con.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-            ).fetchall()}
+            tables = {
+                row[0]
+                for row in con.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+                ).fetchall()
+            }
         missing = {"events", "latency", "metrics", "incidents", "incident_evidence", "meta"} - tables
         if missing:
-            raise StoreError(
-                f"{store.path} is not a pipeline store (missing tables: {', '.join(sorted(missing))})"
-            )
+            raise StoreError(f"{store.path} is not a pipeline store (missing tables: {', '.join(sorted(missing))})")
         return store
 
     def __repr__(self) -> str:
@@ -383,16 +406,14 @@ class Store:
         )
         return rows[0][0] if rows else None
 
-    def incident(self, incident_id: str | None = None) -> "Incident":
+    def incident(self, incident_id: str | None = None) -> Incident:
         """One incident with its evidence; the latest when ``incident_id`` is None.
 
         A unique prefix of an id is enough.  Raises :class:`IncidentNotFound`.
         """
         with self.connection() as con:
             if incident_id is None:
-                rows = con.execute(
-                    "SELECT * FROM incidents ORDER BY start_ts DESC, incident_id LIMIT 1"
-                ).fetchall()
+                rows = con.execute("SELECT * FROM incidents ORDER BY start_ts DESC, incident_id LIMIT 1").fetchall()
                 if not rows:
                     raise IncidentNotFound(f"{self.path} has no incidents")
             else:
@@ -598,9 +619,7 @@ class Store:
         host_list = _list(hosts)
         pool_where = _Where()
         pool_where.add("source = 'sqlalchemy' AND conn_ref IS NOT NULL")
-        pool_where.add(
-            "kind IN ('checkout', 'checkin', 'invalidate', 'pre_ping_fail', 'conn_open', 'conn_close')"
-        )
+        pool_where.add("kind IN ('checkout', 'checkin', 'invalidate', 'pre_ping_fail', 'conn_open', 'conn_close')")
         pool_where.add("ts >= ? AND ts <= ?", lookback_start, until)
         pool_where.values("host", host_list)
         drop_where = _Where()
@@ -647,8 +666,7 @@ class Store:
             LIMIT ?
         """
         within_us = int(drop_within_s * 1e6)
-        params = (pool_where.params + [start, end] + drop_where.params
-                  + [within_us, within_us, int(limit)])
+        params = pool_where.params + [start, end] + drop_where.params + [within_us, within_us, int(limit)]
         return self._frame(sql, params)
 
 
@@ -707,8 +725,7 @@ class Incident:
 
     def _repr_markdown_(self) -> str:
         lines = [
-            f"**Incident {self.incident_id}**: `{self.cause}` "
-            f"(confidence {self.confidence:.0%})",
+            f"**Incident {self.incident_id}**: `{self.cause}` (confidence {self.confidence:.0%})",
             "",
             f"{self.start:%Y-%m-%d %H:%M:%S} to {self.end:%H:%M:%S} UTC, "
             f"{self.errors} errors on {', '.join(self.hosts) or 'unknown hosts'}",
@@ -767,8 +784,7 @@ class Incident:
         value = self.details.wait_timeout
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             return float(value)
-        wt = self.store.metrics(self.start - dt.timedelta(days=1), self.end, names=["wait_timeout"],
-                                bucket="1d")
+        wt = self.store.metrics(self.start - dt.timedelta(days=1), self.end, names=["wait_timeout"], bucket="1d")
         if wt.height:
             smallest: Any = wt["value_min"].drop_nulls().min()
             if smallest is not None and smallest > 0:
@@ -777,8 +793,9 @@ class Incident:
 
     # -- series ----------------------------------------------------------------
 
-    def events(self, window: str | dt.timedelta = "10m", *, sources=None, kinds=None,
-               hosts=None, limit: int = 10_000) -> pl.DataFrame:
+    def events(
+        self, window: str | dt.timedelta = "10m", *, sources=None, kinds=None, hosts=None, limit: int = 10_000
+    ) -> pl.DataFrame:
         """Every event (all sources and hosts unless filtered) from ``window`` before to ``window`` after."""
         start, end = self.around(window)
         return self.store.events(start, end, hosts=hosts, sources=sources, kinds=kinds, limit=limit)
@@ -793,19 +810,27 @@ class Incident:
         start, end = self.around(window)
         return self.store.latency(start, end, hosts=hosts, bucket=bucket)
 
-    def metrics(self, window: str | dt.timedelta = "10m", names=("threads_connected", "max_connections"),
-                bucket=None, *, hosts=None) -> pl.DataFrame:
+    def metrics(
+        self,
+        window: str | dt.timedelta = "10m",
+        names=("threads_connected", "max_connections"),
+        bucket=None,
+        *,
+        hosts=None,
+    ) -> pl.DataFrame:
         """:meth:`Store.metrics` around the incident; ``names=None`` for every metric."""
         start, end = self.around(window)
         return self.store.metrics(start, end, names=names, hosts=hosts, bucket=bucket)
 
-    def idle_times(self, window: str | dt.timedelta = "1h", *, hosts=None,
-                   drop_within_s: float = DROP_AFTER_CHECKOUT_S) -> pl.DataFrame:
+    def idle_times(
+        self, window: str | dt.timedelta = "1h", *, hosts=None, drop_within_s: float = DROP_AFTER_CHECKOUT_S
+    ) -> pl.DataFrame:
         """:meth:`Store.idle_times` for checkouts from ``window`` before to ``window`` after,
         on the incident's hosts unless given."""
         start, end = self.around(window)
-        return self.store.idle_times(start, end, hosts=hosts if hosts is not None else (self.hosts or None),
-                                     drop_within_s=drop_within_s)
+        return self.store.idle_times(
+            start, end, hosts=hosts if hosts is not None else (self.hosts or None), drop_within_s=drop_within_s
+        )
 
     def timeline(self, window: str | dt.timedelta = "10m", **kwargs):
         """The shared multi-lane timeline figure around this incident."""

@@ -41,12 +41,12 @@ __all__ = [
     "CAUSE_COLORS",
     "KIND_COLORS",
     "LANES",
-    "timeline",
-    "latency_chart",
+    "cause_color",
     "idle_times_chart",
     "incidents_by_cause_chart",
-    "cause_color",
     "kind_color",
+    "latency_chart",
+    "timeline",
 ]
 
 # One colour per incident cause, everywhere (bands, bars, badges).
@@ -172,14 +172,16 @@ def _incident_spans(incidents: Any) -> list[dict]:
         end = get("end_ts") or get("end") or start
         if start is None:
             continue
-        spans.append({
-            "id": get("incident_id") or "",
-            "start": start,
-            "end": end,
-            "cause": get("cause") or "unknown",
-            "confidence": get("confidence"),
-            "summary": get("summary") or "",
-        })
+        spans.append(
+            {
+                "id": get("incident_id") or "",
+                "start": start,
+                "end": end,
+                "cause": get("cause") or "unknown",
+                "confidence": get("confidence"),
+                "summary": get("summary") or "",
+            }
+        )
     return spans
 
 
@@ -209,8 +211,15 @@ def _min_width(x_range: tuple | None) -> dt.timedelta | None:
     return max((x_range[1] - x_range[0]) / 300, dt.timedelta(seconds=1))
 
 
-def _add_bands(fig: go.Figure, spans: list[dict], *, rows: int = 1, legend: bool = True,
-               hover_row: int | None = None, min_width: dt.timedelta | None = None) -> None:
+def _add_bands(
+    fig: go.Figure,
+    spans: list[dict],
+    *,
+    rows: int = 1,
+    legend: bool = True,
+    hover_row: int | None = None,
+    min_width: dt.timedelta | None = None,
+) -> None:
     """Shaded bands for incidents, one colour per cause, a legend entry per cause.
 
     ``rows`` is the number of subplot rows the bands span (shapes are built
@@ -226,17 +235,34 @@ def _add_bands(fig: go.Figure, spans: list[dict], *, rows: int = 1, legend: bool
         color = cause_color(s["cause"])
         for row in range(1, rows + 1):
             suffix = "" if row == 1 else str(row)
-            shapes.append(dict(type="rect", xref=f"x{suffix}", yref=f"y{suffix} domain",
-                               x0=start, x1=end, y0=0, y1=1, fillcolor=color, opacity=0.18,
-                               line_width=0, layer="below"))
+            shapes.append(
+                dict(
+                    type="rect",
+                    xref=f"x{suffix}",
+                    yref=f"y{suffix} domain",
+                    x0=start,
+                    x1=end,
+                    y0=0,
+                    y1=1,
+                    fillcolor=color,
+                    opacity=0.18,
+                    line_width=0,
+                    layer="below",
+                )
+            )
         if legend and s["cause"] not in seen:
             seen.add(s["cause"])
             fig.add_trace(
                 go.Scatter(
-                    x=[None], y=[None], mode="markers", name=f"incident: {s['cause']}",
+                    x=[None],
+                    y=[None],
+                    mode="markers",
+                    name=f"incident: {s['cause']}",
                     marker=dict(symbol="square", size=12, color=color, opacity=0.5),
-                    legendgroup="incidents", legendgrouptitle_text="incidents",
-                    showlegend=True, hoverinfo="skip",
+                    legendgroup="incidents",
+                    legendgrouptitle_text="incidents",
+                    showlegend=True,
+                    hoverinfo="skip",
                 ),
                 **({} if hover_row is None else {"row": hover_row, "col": 1}),
             )
@@ -252,11 +278,17 @@ def _add_bands(fig: go.Figure, spans: list[dict], *, rows: int = 1, legend: bool
             colors.append(cause_color(s["cause"]))
         fig.add_trace(
             go.Scatter(
-                x=mids, y=[0] * len(mids), mode="markers", name="incidents",
+                x=mids,
+                y=[0] * len(mids),
+                mode="markers",
+                name="incidents",
                 marker=dict(symbol="triangle-up", size=11, color=colors),
-                hovertext=texts, hoverinfo="text", showlegend=False,
+                hovertext=texts,
+                hoverinfo="text",
+                showlegend=False,
             ),
-            row=hover_row, col=1,
+            row=hover_row,
+            col=1,
         )
 
 
@@ -275,15 +307,21 @@ def _wrap(text: str, width: int = 70) -> str:
 
 def _empty(title: str | None, message: str = "no data in this range") -> go.Figure:
     fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
-                       font=dict(size=14, color="#888"))
-    fig.update_layout(title=title, template="plotly_white", font=_FONT, height=260,
-                      xaxis=dict(visible=False), yaxis=dict(visible=False))
+    fig.add_annotation(
+        text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=14, color="#888")
+    )
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        font=_FONT,
+        height=260,
+        xaxis=dict(visible=False),
+        yaxis=dict(visible=False),
+    )
     return fig
 
 
-def _count_bars(fig: go.Figure, frame: pl.DataFrame, row: int, lane: str,
-                width: dt.timedelta | None) -> None:
+def _count_bars(fig: go.Figure, frame: pl.DataFrame, row: int, lane: str, width: dt.timedelta | None) -> None:
     """Stacked bars of counts per kind in one lane."""
     per_kind = frame.group_by(["bucket", "kind"]).agg(pl.col("n").sum()).sort("bucket")
     # drop kinds first in the legend, then the rest by volume
@@ -294,18 +332,24 @@ def _count_bars(fig: go.Figure, frame: pl.DataFrame, row: int, lane: str,
         part = per_kind.filter(pl.col("kind") == kind)
         fig.add_trace(
             go.Bar(
-                x=(part["bucket"] + offset).to_list(), y=part["n"].to_list(), name=kind,
-                marker_color=kind_color(kind), marker_line_width=0,
+                x=(part["bucket"] + offset).to_list(),
+                y=part["n"].to_list(),
+                name=kind,
+                marker_color=kind_color(kind),
+                marker_line_width=0,
                 width=(width.total_seconds() * 1000 * 0.9) if width else None,
-                legendgroup=lane, legendgrouptitle_text=dict(LANES)[lane],
+                legendgroup=lane,
+                legendgrouptitle_text=dict(LANES)[lane],
                 hovertemplate=f"{kind}: %{{y}}<br>%{{x}}<extra>{dict(LANES)[lane]}</extra>",
             ),
-            row=row, col=1,
+            row=row,
+            col=1,
         )
 
 
-def _latency_traces(fig: go.Figure, lat: pl.DataFrame, *, row: int | None, legendgroup: str | None,
-                    band: bool = True) -> None:
+def _latency_traces(
+    fig: go.Figure, lat: pl.DataFrame, *, row: int | None, legendgroup: str | None, band: bool = True
+) -> None:
     """Median line with min-max band per host/target; lost probes as red crosses."""
     kw = {} if row is None else {"row": row, "col": 1}
     group_title = dict(LANES).get("latency") if legendgroup else None
@@ -316,16 +360,33 @@ def _latency_traces(fig: go.Figure, lat: pl.DataFrame, *, row: int | None, legen
             host, target = key
             label = f"{host or '?'} → {target or '?'}"
             ok = part.filter(~pl.col("lost"))
-            fig.add_trace(go.Scatter(x=ok[ts_col].to_list(), y=ok["rtt_ms"].to_list(), mode="lines+markers",
-                                     marker=dict(size=4), name=label, legendgroup=legendgroup,
-                                     legendgrouptitle_text=group_title), **kw)
+            fig.add_trace(
+                go.Scatter(
+                    x=ok[ts_col].to_list(),
+                    y=ok["rtt_ms"].to_list(),
+                    mode="lines+markers",
+                    marker=dict(size=4),
+                    name=label,
+                    legendgroup=legendgroup,
+                    legendgrouptitle_text=group_title,
+                ),
+                **kw,
+            )
             lost = part.filter(pl.col("lost"))
             if lost.height:
                 top: Any = ok["rtt_ms"].max() or 1.0
-                fig.add_trace(go.Scatter(x=lost[ts_col].to_list(), y=[top * 1.05] * lost.height, mode="markers",
-                                         marker=dict(symbol="x", size=9, color="#d62728"),
-                                         name=f"lost {label}", legendgroup=legendgroup,
-                                         hovertemplate="lost probe<br>%{x}<extra></extra>"), **kw)
+                fig.add_trace(
+                    go.Scatter(
+                        x=lost[ts_col].to_list(),
+                        y=[top * 1.05] * lost.height,
+                        mode="markers",
+                        marker=dict(symbol="x", size=9, color="#d62728"),
+                        name=f"lost {label}",
+                        legendgroup=legendgroup,
+                        hovertemplate="lost probe<br>%{x}<extra></extra>",
+                    ),
+                    **kw,
+                )
         return
     width = _bucket_width(lat)
     offset = width / 2 if width else dt.timedelta(0)
@@ -339,20 +400,41 @@ def _latency_traces(fig: go.Figure, lat: pl.DataFrame, *, row: int | None, legen
             both = part.filter(pl.col("rtt_min").is_not_null() & pl.col("rtt_max").is_not_null())
             if both.height > 1:
                 bx = (both["bucket"] + offset).to_list()
-                fig.add_trace(go.Scatter(x=bx + bx[::-1],
-                                         y=both["rtt_max"].to_list() + both["rtt_min"].to_list()[::-1],
-                                         mode="lines", line=dict(width=0), fill="toself",
-                                         fillcolor="rgba(31,119,180,0.15)", showlegend=False,
-                                         hoverinfo="skip", legendgroup=legendgroup), **kw)
+                fig.add_trace(
+                    go.Scatter(
+                        x=bx + bx[::-1],
+                        y=both["rtt_max"].to_list() + both["rtt_min"].to_list()[::-1],
+                        mode="lines",
+                        line=dict(width=0),
+                        fill="toself",
+                        fillcolor="rgba(31,119,180,0.15)",
+                        showlegend=False,
+                        hoverinfo="skip",
+                        legendgroup=legendgroup,
+                    ),
+                    **kw,
+                )
         fig.add_trace(
             go.Scatter(
-                x=x, y=part["rtt_median"].to_list(), mode="lines", name=label, line=dict(width=1.5),
-                legendgroup=legendgroup, legendgrouptitle_text=group_title,
-                customdata=list(zip(part["rtt_min"].to_list(), part["rtt_max"].to_list(),
-                                    part["samples"].to_list(), part["lost"].to_list())),
-                hovertemplate=("median %{y:.1f} ms (min %{customdata[0]:.1f}, max %{customdata[1]:.1f})"
-                               "<br>%{customdata[2]} probes, %{customdata[3]} lost<br>%{x}<extra>"
-                               + label + "</extra>"),
+                x=x,
+                y=part["rtt_median"].to_list(),
+                mode="lines",
+                name=label,
+                line=dict(width=1.5),
+                legendgroup=legendgroup,
+                legendgrouptitle_text=group_title,
+                customdata=list(
+                    zip(
+                        part["rtt_min"].to_list(),
+                        part["rtt_max"].to_list(),
+                        part["samples"].to_list(),
+                        part["lost"].to_list(),
+                    )
+                ),
+                hovertemplate=(
+                    "median %{y:.1f} ms (min %{customdata[0]:.1f}, max %{customdata[1]:.1f})"
+                    "<br>%{customdata[2]} probes, %{customdata[3]} lost<br>%{x}<extra>" + label + "</extra>"
+                ),
             ),
             **kw,
         )
@@ -360,9 +442,13 @@ def _latency_traces(fig: go.Figure, lat: pl.DataFrame, *, row: int | None, legen
         if lost.height:
             fig.add_trace(
                 go.Scatter(
-                    x=(lost["bucket"] + offset).to_list(), y=[top * 1.05] * lost.height, mode="markers",
-                    marker=dict(symbol="x", size=9, color="#d62728"), name=f"lost probes {label}",
-                    legendgroup=legendgroup, customdata=lost["lost"].to_list(),
+                    x=(lost["bucket"] + offset).to_list(),
+                    y=[top * 1.05] * lost.height,
+                    mode="markers",
+                    marker=dict(symbol="x", size=9, color="#d62728"),
+                    name=f"lost probes {label}",
+                    legendgroup=legendgroup,
+                    customdata=lost["lost"].to_list(),
                     hovertemplate="%{customdata} lost probes<br>%{x}<extra>" + label + "</extra>",
                 ),
                 **kw,
@@ -423,8 +509,7 @@ def timeline(
     titles = [dict(LANES)[k] for k in chosen]
     if len(chosen) == 1 and title:
         titles = [""]  # the figure's title says it
-    fig = make_subplots(rows=len(chosen), cols=1, shared_xaxes=True, vertical_spacing=0.045,
-                        subplot_titles=titles)
+    fig = make_subplots(rows=len(chosen), cols=1, shared_xaxes=True, vertical_spacing=0.045, subplot_titles=titles)
     width = _bucket_width(ev)
     for row, lane in enumerate(chosen, start=1):
         frame = parts.get(lane, pl.DataFrame())
@@ -445,14 +530,22 @@ def timeline(
                     is_max = name == "max_connections"
                     fig.add_trace(
                         go.Scatter(
-                            x=(part["bucket"] + offset).to_list(), y=part["value"].to_list(),
-                            mode="lines", name=f"{host or '?'} {name}",
-                            line=dict(dash="dash" if is_max else "solid", width=1.5,
-                                      color="#d62728" if is_max else None, shape="hv" if is_max else "linear"),
-                            legendgroup="connections", legendgrouptitle_text="server connections",
+                            x=(part["bucket"] + offset).to_list(),
+                            y=part["value"].to_list(),
+                            mode="lines",
+                            name=f"{host or '?'} {name}",
+                            line=dict(
+                                dash="dash" if is_max else "solid",
+                                width=1.5,
+                                color="#d62728" if is_max else None,
+                                shape="hv" if is_max else "linear",
+                            ),
+                            legendgroup="connections",
+                            legendgrouptitle_text="server connections",
                             hovertemplate=f"{name}: %{{y:.0f}}<br>%{{x}}<extra>{host or ''}</extra>",
                         ),
-                        row=row, col=1,
+                        row=row,
+                        col=1,
                     )
             fig.update_yaxes(title_text="threads", row=row, col=1, rangemode="tozero")
 
@@ -489,15 +582,27 @@ def latency_chart(latency: Any, incident: Any = None, *, title: str | None = Non
     fig = go.Figure()
     _latency_traces(fig, lat, row=None, legendgroup=None)
     _add_bands(fig, spans, legend=True, min_width=_min_width(_x_range((lat, "bucket"), (lat, "ts"), spans=spans)))
-    fig.update_layout(title=title or "latency", template="plotly_white", font=_FONT, height=340,
-                      yaxis_title="round trip (ms)", xaxis_title="time (UTC)",
-                      yaxis_rangemode="tozero", margin=dict(l=60, r=20, t=50, b=40))
+    fig.update_layout(
+        title=title or "latency",
+        template="plotly_white",
+        font=_FONT,
+        height=340,
+        yaxis_title="round trip (ms)",
+        xaxis_title="time (UTC)",
+        yaxis_rangemode="tozero",
+        margin=dict(l=60, r=20, t=50, b=40),
+    )
     return fig
 
 
-def idle_times_chart(idle: Any, limit_range: tuple[float | None, float] | None = None, *,
-                     title: str | None = None, incident: Any = None,
-                     wait_timeout: float | None = None) -> go.Figure:
+def idle_times_chart(
+    idle: Any,
+    limit_range: tuple[float | None, float] | None = None,
+    *,
+    title: str | None = None,
+    incident: Any = None,
+    wait_timeout: float | None = None,
+) -> go.Figure:
     """How long each connection sat idle before checkout; failed checkouts in red.
 
     ``idle`` is a ``Store.idle_times`` frame (ts, host, idle_s, failed).
@@ -515,8 +620,10 @@ def idle_times_chart(idle: Any, limit_range: tuple[float | None, float] | None =
     if "failed" not in frame.columns:
         frame = frame.with_columns(pl.lit(False).alias("failed"))
     fig = go.Figure()
-    for failed, name, color, symbol in ((False, "checkout worked", "#2ca02c", "circle"),
-                                        (True, "checkout failed", "#d62728", "x")):
+    for failed, name, color, symbol in (
+        (False, "checkout worked", "#2ca02c", "circle"),
+        (True, "checkout failed", "#d62728", "x"),
+    ):
         part = frame.filter(pl.col("failed") == failed)
         if not part.height:
             continue
@@ -524,11 +631,13 @@ def idle_times_chart(idle: Any, limit_range: tuple[float | None, float] | None =
         conns = part["conn_ref"].to_list() if "conn_ref" in part.columns else [""] * part.height
         fig.add_trace(
             go.Scatter(
-                x=part["ts"].to_list(), y=part["idle_s"].to_list(), mode="markers", name=name,
+                x=part["ts"].to_list(),
+                y=part["idle_s"].to_list(),
+                mode="markers",
+                name=name,
                 marker=dict(color=color, symbol=symbol, size=8 if failed else 6, opacity=0.85),
                 customdata=list(zip(hosts, conns)),
-                hovertemplate="idle %{y:.1f} s<br>%{x}<br>%{customdata[0]} %{customdata[1]}<extra>"
-                              + name + "</extra>",
+                hovertemplate="idle %{y:.1f} s<br>%{x}<br>%{customdata[0]} %{customdata[1]}<extra>" + name + "</extra>",
             )
         )
     if limit_range is not None:
@@ -536,24 +645,44 @@ def idle_times_chart(idle: Any, limit_range: tuple[float | None, float] | None =
         if hi is not None:
             if lo is None or lo == hi:
                 label = f"idle limit ≈ {hi:g} s" if lo == hi else f"checkouts idle ≥ {hi:g} s failed"
-                fig.add_hline(y=hi, line=dict(color="#d62728", dash="dash"),
-                              annotation_text=label, annotation_position="top left")
+                fig.add_hline(
+                    y=hi, line=dict(color="#d62728", dash="dash"), annotation_text=label, annotation_position="top left"
+                )
             else:
-                fig.add_hrect(y0=lo, y1=hi, fillcolor="#d62728", opacity=0.15, line_width=0,
-                              annotation_text=f"inferred idle limit: {lo:g}-{hi:g} s",
-                              annotation_position="top left")
+                fig.add_hrect(
+                    y0=lo,
+                    y1=hi,
+                    fillcolor="#d62728",
+                    opacity=0.15,
+                    line_width=0,
+                    annotation_text=f"inferred idle limit: {lo:g}-{hi:g} s",
+                    annotation_position="top left",
+                )
     # the server's setting, unless it is far above anything seen (it would flatten the points)
     seen_max = max([float(frame["idle_s"].max() or 0)] + [float(v) for v in (limit_range or ()) if v is not None])
-    if (wait_timeout is not None and 0 < wait_timeout <= 3 * max(seen_max, 1.0)
-            and (limit_range is None or limit_range[1] != wait_timeout)):
-        fig.add_hline(y=wait_timeout, line=dict(color="#555", dash="dot"),
-                      annotation_text=f"server wait_timeout {wait_timeout:g} s",
-                      annotation_position="bottom right")
+    if (
+        wait_timeout is not None
+        and 0 < wait_timeout <= 3 * max(seen_max, 1.0)
+        and (limit_range is None or limit_range[1] != wait_timeout)
+    ):
+        fig.add_hline(
+            y=wait_timeout,
+            line=dict(color="#555", dash="dot"),
+            annotation_text=f"server wait_timeout {wait_timeout:g} s",
+            annotation_position="bottom right",
+        )
     spans = _incident_spans(incident)
     _add_bands(fig, spans, legend=False, min_width=_min_width(_x_range((frame, "ts"), spans=spans)))
-    fig.update_layout(title=title or "idle time before checkout", template="plotly_white", font=_FONT,
-                      height=360, yaxis_title="idle before checkout (s)", xaxis_title="checkout time (UTC)",
-                      yaxis_rangemode="tozero", margin=dict(l=60, r=20, t=50, b=40))
+    fig.update_layout(
+        title=title or "idle time before checkout",
+        template="plotly_white",
+        font=_FONT,
+        height=360,
+        yaxis_title="idle before checkout (s)",
+        xaxis_title="checkout time (UTC)",
+        yaxis_rangemode="tozero",
+        margin=dict(l=60, r=20, t=50, b=40),
+    )
     return fig
 
 
@@ -565,20 +694,36 @@ def incidents_by_cause_chart(counts: Any, *, title: str | None = None) -> go.Fig
     """
     frame = _frame(counts)
     if _has(frame, "start_ts", "cause") and "n" not in frame.columns:
-        frame = (frame.with_columns(pl.col("start_ts").dt.truncate("1d").alias("day"))
-                 .group_by(["day", "cause"]).agg(pl.len().alias("n")))
+        frame = (
+            frame.with_columns(pl.col("start_ts").dt.truncate("1d").alias("day"))
+            .group_by(["day", "cause"])
+            .agg(pl.len().alias("n"))
+        )
     if not _has(frame, "day", "cause", "n"):
         return _empty(title or "incidents by cause", "no incidents")
     frame = frame.sort("day")
     fig = go.Figure()
-    order = [c for c in CAUSE_COLORS if c in set(frame["cause"])] + sorted(
-        set(frame["cause"]) - set(CAUSE_COLORS))
+    order = [c for c in CAUSE_COLORS if c in set(frame["cause"])] + sorted(set(frame["cause"]) - set(CAUSE_COLORS))
     for cause in order:
         part = frame.filter(pl.col("cause") == cause)
-        fig.add_trace(go.Bar(x=part["day"].to_list(), y=part["n"].to_list(), name=cause,
-                             marker_color=cause_color(cause),
-                             hovertemplate=f"{cause}: %{{y}}<br>%{{x|%Y-%m-%d}}<extra></extra>"))
-    fig.update_layout(title=title or "incidents by cause", template="plotly_white", font=_FONT,
-                      barmode="stack", height=320, yaxis_title="incidents", xaxis_title="day (UTC)",
-                      margin=dict(l=60, r=20, t=50, b=40), legend_title_text="cause")
+        fig.add_trace(
+            go.Bar(
+                x=part["day"].to_list(),
+                y=part["n"].to_list(),
+                name=cause,
+                marker_color=cause_color(cause),
+                hovertemplate=f"{cause}: %{{y}}<br>%{{x|%Y-%m-%d}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=title or "incidents by cause",
+        template="plotly_white",
+        font=_FONT,
+        barmode="stack",
+        height=320,
+        yaxis_title="incidents",
+        xaxis_title="day (UTC)",
+        margin=dict(l=60, r=20, t=50, b=40),
+        legend_title_text="cause",
+    )
     return fig

@@ -161,7 +161,6 @@ class SettingsResolver:
             format=merged.get("format"),
         )
 
-
     def explain(self, file: Path) -> dict[str, tuple[str, str]]:
         """``host``, ``timezone`` and ``format`` of ``file`` with where each comes from
         (a toml's path and table, or the built-in default)."""

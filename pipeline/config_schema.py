@@ -161,8 +161,12 @@ def settings_table() -> str:
     for table, model in tables:
         for name, field in model.model_fields.items():
             kind = _type_name(field.annotation)
-            bounds = "".join(f", {op} {getattr(m, attr)}" for m in field.metadata
-                             for attr, op in (("ge", ">="), ("le", "<=")) if hasattr(m, attr))
+            bounds = "".join(
+                f", {op} {getattr(m, attr)}"
+                for m in field.metadata
+                for attr, op in (("ge", ">="), ("le", "<="))
+                if hasattr(m, attr)
+            )
             default = "required" if field.is_required() else ("" if field.default is None else f"`{field.default}`")
             what = field.description or ("see `pipeline/correlate/settings.py`" if table == "[correlate]" else "")
             rows.append(f"| `{table}` | `{name}` | {kind}{bounds} | {default} | {what} |")
@@ -176,4 +180,4 @@ def _type_name(annotation: Any) -> str:
     return " or ".join(names.get(getattr(a, "__origin__", a), "list of text") for a in args)
 
 
-__all__ = ["PipelineToml", "Defaults", "FileRule", "Correlate", "Digest", "validate", "settings_table"]
+__all__ = ["Correlate", "Defaults", "Digest", "FileRule", "PipelineToml", "settings_table", "validate"]

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipeline import store as store_mod
@@ -33,7 +33,7 @@ NOT_LOGS = {TRUTH_NAME, CONFIG_NAME, "scenario.json"}  # the lab's metadata, not
 
 def _ts(text: str) -> datetime:
     value = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -46,10 +46,7 @@ class Scenario:
     error: str | None = None
 
     def matches(self, inc: dict, win: dict) -> bool:
-        return (
-            inc["cause"] == win["cause"]
-            and _overlaps(inc, win)
-        )
+        return inc["cause"] == win["cause"] and _overlaps(inc, win)
 
     def false_on_fault_free(self) -> list[dict]:
         return [i for i in self.incidents if not any(_overlaps(i, w) for w in self.truth)]
@@ -102,8 +99,7 @@ def run_scenario(folder: Path, root: Path, settings_override: dict | None = None
                 """
             ).fetchall()
         sc.incidents = [
-            {"id": r[0], "start": r[1], "end": r[2], "cause": r[3], "confidence": r[4], "errors": r[5]}
-            for r in rows
+            {"id": r[0], "start": r[1], "end": r[2], "cause": r[3], "confidence": r[4], "errors": r[5]} for r in rows
         ]
     except Exception as exc:  # one broken scenario must not hide the others
         sc.error = f"{type(exc).__name__}: {exc}"
@@ -114,8 +110,9 @@ def run_scenario(folder: Path, root: Path, settings_override: dict | None = None
 
 
 def score(scenarios: list[Scenario]) -> dict:
-    causes = sorted({w["cause"] for s in scenarios for w in s.truth}
-                    | {i["cause"] for s in scenarios for i in s.incidents})
+    causes = sorted(
+        {w["cause"] for s in scenarios for w in s.truth} | {i["cause"] for s in scenarios for i in s.incidents}
+    )
     per_cause = {}
     for c in causes:
         windows = [(s, w) for s in scenarios for w in s.truth if w["cause"] == c]

@@ -24,9 +24,9 @@ SOURCES: dict[str, str] = {
 MISSING_MEANS: dict[str, str] = {
     "app": "no application log: the drops the application saw are unknown; incidents come from pool events only",
     "sqlalchemy": "no SQLAlchemy pool log: idle times cannot be measured, so `idle_timeout` rests on error "
-                  "codes alone and no idle limit can be inferred; `pool_exhausted` is seen only in app errors",
+    "codes alone and no idle limit can be inferred; `pool_exhausted` is seen only in app errors",
     "server": "no server log (MySQL/MariaDB or PostgreSQL): restarts and server-side aborts are invisible, "
-              "so `server_restart` cannot be confirmed and `idle_timeout` cannot be told from a firewall",
+    "so `server_restart` cannot be confirmed and `idle_timeout` cannot be told from a firewall",
     "latency": "no latency data: `network` cannot be judged (spikes and lost probes are invisible)",
     "metrics": "no server status snapshots: `max_connections` cannot be checked against connection counts",
 }
@@ -45,7 +45,9 @@ def source_coverage(con) -> list[dict]:
     """
     found = {
         r["source"]: r
-        for r in _rows(con, """
+        for r in _rows(
+            con,
+            """
             SELECT source, count(*) AS rows, count(DISTINCT host) AS hosts,
                    count(DISTINCT file) AS files, min(ts) AS first, max(ts) AS last
             FROM events GROUP BY source
@@ -55,7 +57,8 @@ def source_coverage(con) -> list[dict]:
             UNION ALL
             SELECT 'metrics', count(*), count(DISTINCT host), count(DISTINCT file), min(ts), max(ts)
             FROM metrics
-        """)
+        """,
+        )
     }
     out = []
     for source, what in SOURCES.items():
@@ -93,7 +96,9 @@ def coverage_buckets(con, buckets: int = 120) -> list[dict]:
         return []
     first, last = span
     width_s = max((last - first).total_seconds() / max(buckets, 1), 1.0)
-    rows = _rows(con, """
+    rows = _rows(
+        con,
+        """
         WITH t AS (
             SELECT source, epoch(ts) AS s FROM events
             UNION ALL SELECT 'latency', epoch(ts) FROM latency
@@ -101,34 +106,50 @@ def coverage_buckets(con, buckets: int = 120) -> list[dict]:
         )
         SELECT source, floor((s - epoch(?::TIMESTAMPTZ)) / ?)::BIGINT AS b, count(*) AS rows
         FROM t GROUP BY ALL ORDER BY source, b
-    """, [first, width_s])
+    """,
+        [first, width_s],
+    )
     out = []
     for r in rows:
         start = first + dt.timedelta(seconds=r["b"] * width_s)
-        out.append({"source": r["source"], "bucket_start": start,
-                    "bucket_end": start + dt.timedelta(seconds=width_s), "rows": r["rows"]})
+        out.append(
+            {
+                "source": r["source"],
+                "bucket_start": start,
+                "bucket_end": start + dt.timedelta(seconds=width_s),
+                "rows": r["rows"],
+            }
+        )
     return out
 
 
 def files(con) -> list[dict]:
     """Every ingested file with its format, host and counts."""
-    return _rows(con, """
+    return _rows(
+        con,
+        """
         SELECT path, format, host, timezone, compressed, size, bytes_done, lines_done,
                events, latency, metrics, rejects, ingested_at
-        FROM files ORDER BY format, path""")
+        FROM files ORDER BY format, path""",
+    )
 
 
 def formats(con) -> list[dict]:
     """Files and rows per detected format."""
-    return _rows(con, """
+    return _rows(
+        con,
+        """
         SELECT format, count(*) AS files, sum(events) AS events, sum(latency) AS latency,
                sum(metrics) AS metrics, sum(rejects) AS rejects, sum(bytes_done) AS bytes
-        FROM files GROUP BY format ORDER BY files DESC, format""")
+        FROM files GROUP BY format ORDER BY files DESC, format""",
+    )
 
 
 def reject_examples(con, per_reason: int = 3, reasons: int = 20) -> list[dict]:
     """Rejected lines by reason: count and up to ``per_reason`` examples with file, line and text."""
-    return _rows(con, """
+    return _rows(
+        con,
+        """
         WITH r AS (
             SELECT reason, file, line_no, raw,
                    row_number() OVER (PARTITION BY reason ORDER BY file, line_no) AS n,
@@ -138,7 +159,9 @@ def reject_examples(con, per_reason: int = 3, reasons: int = 20) -> list[dict]:
         SELECT reason, lines, file, line_no, raw FROM r
         WHERE n <= ? AND reason IN (
             SELECT reason FROM rejects GROUP BY reason ORDER BY count(*) DESC LIMIT ?)
-        ORDER BY lines DESC, reason, n""", [per_reason, reasons])
+        ORDER BY lines DESC, reason, n""",
+        [per_reason, reasons],
+    )
 
 
 def health_report(con) -> dict:
@@ -170,23 +193,35 @@ def coverage_chart(buckets: list[dict], *, title: str | None = None):
     fig = go.Figure()
     for source in order:
         part = [b for b in buckets if b["source"] == source]
-        fig.add_trace(go.Bar(
-            x=[b["bucket_start"] + (b["bucket_end"] - b["bucket_start"]) / 2 for b in part],
-            y=[0.8] * len(part),
-            base=[order.index(source) - 0.4] * len(part),
-            width=[(b["bucket_end"] - b["bucket_start"]).total_seconds() * 1000 for b in part],
-            customdata=[b["rows"] for b in part],
-            name=source, showlegend=False,
-            marker=dict(opacity=0.85),
-            hovertemplate=f"{source}: %{{customdata:,}} rows<br>%{{x}}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Bar(
+                x=[b["bucket_start"] + (b["bucket_end"] - b["bucket_start"]) / 2 for b in part],
+                y=[0.8] * len(part),
+                base=[order.index(source) - 0.4] * len(part),
+                width=[(b["bucket_end"] - b["bucket_start"]).total_seconds() * 1000 for b in part],
+                customdata=[b["rows"] for b in part],
+                name=source,
+                showlegend=False,
+                marker=dict(opacity=0.85),
+                hovertemplate=f"{source}: %{{customdata:,}} rows<br>%{{x}}<extra></extra>",
+            )
+        )
     fig.update_layout(
-        title=title or "data per source over time (gaps: no data)", template="plotly_white",
-        height=120 + 40 * len(order), barmode="overlay", bargap=0,
-        yaxis=dict(tickmode="array", tickvals=list(range(len(order))), ticktext=order,
-                   range=[len(order) - 0.4, -0.6], showgrid=False),
-        xaxis=dict(title="time (UTC)", range=[min(b["bucket_start"] for b in buckets),
-                                              max(b["bucket_end"] for b in buckets)]),
+        title=title or "data per source over time (gaps: no data)",
+        template="plotly_white",
+        height=120 + 40 * len(order),
+        barmode="overlay",
+        bargap=0,
+        yaxis=dict(
+            tickmode="array",
+            tickvals=list(range(len(order))),
+            ticktext=order,
+            range=[len(order) - 0.4, -0.6],
+            showgrid=False,
+        ),
+        xaxis=dict(
+            title="time (UTC)", range=[min(b["bucket_start"] for b in buckets), max(b["bucket_end"] for b in buckets)]
+        ),
         margin=dict(l=90, r=20, t=50, b=40),
     )
     return fig

@@ -22,7 +22,7 @@ EVENT_KINDS: dict[str, str] = {
     "pre_ping_fail": "the pool's pre-ping found the connection dead",
     "invalidate": "the pool invalidated a connection (usually after a disconnect error)",
     "recycle": "the pool recycled a connection older than pool_recycle",
-    "reset_fail": "resetting a returned connection failed (\"Exception during reset or similar\")",
+    "reset_fail": 'resetting a returned connection failed ("Exception during reset or similar")',
     # client-side errors, by MySQL client error code
     "server_gone": "2006 MySQL server has gone away",
     "lost_connection": "2013/2055/1927 Lost connection to MySQL server (during query), or a PostgreSQL client's dropped connection",

@@ -149,8 +149,7 @@ def render(
         executed = execute(template or TEMPLATE, executed_path, params, kernel=kernel, cwd=Path.cwd())
         html = None
         if out is not None:
-            html = to_html(executed, out, show_code=show_code,
-                           title=f"Postmortem {inc.incident_id} ({inc.cause})")
+            html = to_html(executed, out, show_code=show_code, title=f"Postmortem {inc.incident_id} ({inc.cause})")
     return Rendered(
         incident_id=inc.incident_id,
         cause=inc.cause,

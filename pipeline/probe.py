@@ -33,7 +33,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -75,8 +75,8 @@ class ProbeError(ValueError):
 
 
 def utc_stamp(when: datetime | None = None) -> str:
-    when = when or datetime.now(timezone.utc)
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    when = when or datetime.now(UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def _connect(target: Target, timeout: float):
             user=target.user,
             password=target.password or "",
             database=target.database,
-            connection_timeout=max(1, int(round(timeout))),
+            connection_timeout=max(1, round(timeout)),
             autocommit=True,
             use_pure=True,
         )
@@ -174,10 +174,7 @@ def _connect(target: Target, timeout: float):
 
 
 def _wanted_status(name: str) -> bool:
-    for pat in STATUS_NAMES:
-        if pat.endswith("*") and name.startswith(pat[:-1]) or name == pat:
-            return True
-    return False
+    return any((pat.endswith("*") and name.startswith(pat[:-1])) or name == pat for pat in STATUS_NAMES)
 
 
 class LatencyWriter:

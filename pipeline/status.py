@@ -24,12 +24,17 @@ def store_status(db: str | Path) -> dict:
     """A JSON-able description of the store's content."""
     with store_mod.opened(db, read_only=True) as con:
         version = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        files = _rows(con, """
+        files = _rows(
+            con,
+            """
             SELECT path, format, host, timezone, compressed, size, bytes_done, lines_done,
                    events, latency, metrics, rejects, ingested_at
-            FROM files ORDER BY path""")
+            FROM files ORDER BY path""",
+        )
         # time span per format, over every table a family can fill
-        formats = _rows(con, """
+        formats = _rows(
+            con,
+            """
             WITH spans AS (
                 SELECT file, min(ts) AS first, max(ts) AS last FROM events GROUP BY file
                 UNION ALL SELECT file, min(ts), max(ts) FROM latency GROUP BY file
@@ -39,18 +44,25 @@ def store_status(db: str | Path) -> dict:
                    sum(f.events) AS events, sum(f.latency) AS latency, sum(f.metrics) AS metrics,
                    sum(f.rejects) AS rejects, min(s.first) AS first, max(s.last) AS last
             FROM files f LEFT JOIN spans s ON s.file = f.path
-            GROUP BY f.format ORDER BY f.format""")
-        by_kind = _rows(con, """
+            GROUP BY f.format ORDER BY f.format""",
+        )
+        by_kind = _rows(
+            con,
+            """
             SELECT source, kind, count(*) AS events, min(ts) AS first, max(ts) AS last
-            FROM events GROUP BY source, kind ORDER BY source, events DESC""")
+            FROM events GROUP BY source, kind ORDER BY source, events DESC""",
+        )
         span = con.execute("""
             SELECT min(ts), max(ts) FROM (
                 SELECT ts FROM events UNION ALL SELECT ts FROM latency UNION ALL SELECT ts FROM metrics)
         """).fetchone()
-        rejects = _rows(con, """
+        rejects = _rows(
+            con,
+            """
             SELECT reason, count(*) AS lines, any_value(file) AS example_file,
                    any_value(line_no) AS example_line
-            FROM rejects GROUP BY reason ORDER BY lines DESC LIMIT 20""")
+            FROM rejects GROUP BY reason ORDER BY lines DESC LIMIT 20""",
+        )
         incidents = con.execute("SELECT count(*) FROM incidents").fetchone()[0]
     for row in files:
         row["ingested_at"] = _iso(row["ingested_at"])
@@ -70,14 +82,24 @@ def store_status(db: str | Path) -> dict:
 
 
 def print_status(report: dict, console: Console) -> None:
-    console.print(f"[bold]{report['db']}[/] schema v{report['schema_version']}, "
-                  f"data from {report['first']} to {report['last']}, {report['incidents']} incidents")
+    console.print(
+        f"[bold]{report['db']}[/] schema v{report['schema_version']}, "
+        f"data from {report['first']} to {report['last']}, {report['incidents']} incidents"
+    )
     t = Table(title="formats")
     for col in ("format", "files", "events", "latency", "metrics", "rejects", "first", "last"):
         t.add_column(col)
     for r in report["formats"]:
-        t.add_row(r["format"], str(r["files"]), f"{r['events'] or 0:,}", f"{r['latency'] or 0:,}",
-                  f"{r['metrics'] or 0:,}", f"{r['rejects'] or 0:,}", r["first"] or "-", r["last"] or "-")
+        t.add_row(
+            r["format"],
+            str(r["files"]),
+            f"{r['events'] or 0:,}",
+            f"{r['latency'] or 0:,}",
+            f"{r['metrics'] or 0:,}",
+            f"{r['rejects'] or 0:,}",
+            r["first"] or "-",
+            r["last"] or "-",
+        )
     console.print(t)
     t = Table(title="events by source and kind")
     for col in ("source", "kind", "events", "first", "last"):
@@ -89,8 +111,14 @@ def print_status(report: dict, console: Console) -> None:
     for col in ("file", "format", "host", "events", "rejects", "MB read"):
         t.add_column(col)
     for r in report["files"]:
-        t.add_row(r["path"], r["format"], r["host"] or "", f"{r['events']:,}", f"{r['rejects']:,}",
-                  f"{r['bytes_done'] / 1e6:.2f}")
+        t.add_row(
+            r["path"],
+            r["format"],
+            r["host"] or "",
+            f"{r['events']:,}",
+            f"{r['rejects']:,}",
+            f"{r['bytes_done'] / 1e6:.2f}",
+        )
     console.print(t)
     if report["rejects"]:
         t = Table(title="rejects by reason")

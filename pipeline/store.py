@@ -288,13 +288,33 @@ def message_sql(rows: str = "e") -> str:
 
 
 # The columns of ``event_rows`` a writer fills (the view derives the others from them).
-EVENT_STORED_COLUMNS = ("ts", "source", "file_id", "line_no", "level", "kind", "error_code", "conn_ref", "raw",
-                        "message_text", "msg_at")
+EVENT_STORED_COLUMNS = (
+    "ts",
+    "source",
+    "file_id",
+    "line_no",
+    "level",
+    "kind",
+    "error_code",
+    "conn_ref",
+    "raw",
+    "message_text",
+    "msg_at",
+)
 # The twelve columns readers see, in order.
 EVENT_COLUMNS = {
-    "event_id": "VARCHAR", "ts": "TIMESTAMPTZ", "source": "VARCHAR", "host": "VARCHAR", "file": "VARCHAR",
-    "line_no": "BIGINT", "level": "VARCHAR", "kind": "VARCHAR", "error_code": "INTEGER", "conn_ref": "VARCHAR",
-    "message": "VARCHAR", "raw": "VARCHAR",
+    "event_id": "VARCHAR",
+    "ts": "TIMESTAMPTZ",
+    "source": "VARCHAR",
+    "host": "VARCHAR",
+    "file": "VARCHAR",
+    "line_no": "BIGINT",
+    "level": "VARCHAR",
+    "kind": "VARCHAR",
+    "error_code": "INTEGER",
+    "conn_ref": "VARCHAR",
+    "message": "VARCHAR",
+    "raw": "VARCHAR",
 }
 
 
@@ -308,17 +328,14 @@ def file_id(con: duckdb.DuckDBPyConnection, file: str, host: str | None, id_pref
     if found:
         return found[0][0]
     return con.execute(
-        f"INSERT INTO {EVENT_FILES} SELECT coalesce(max(file_id), 0) + 1, ?, ?, ? FROM {EVENT_FILES} "
-        "RETURNING file_id",
+        f"INSERT INTO {EVENT_FILES} SELECT coalesce(max(file_id), 0) + 1, ?, ?, ? FROM {EVENT_FILES} RETURNING file_id",
         [file, host, id_prefix],
     ).fetchall()[0][0]
 
 
 def delete_file_events(con: duckdb.DuckDBPyConnection, file: str) -> None:
     """Remove the events of ``file`` (every host it was read with)."""
-    con.execute(
-        f"DELETE FROM {EVENT_ROWS} WHERE file_id IN (SELECT file_id FROM {EVENT_FILES} WHERE file = ?)", [file]
-    )
+    con.execute(f"DELETE FROM {EVENT_ROWS} WHERE file_id IN (SELECT file_id FROM {EVENT_FILES} WHERE file = ?)", [file])
 
 
 def insert_events(con: duckdb.DuckDBPyConnection, select_sql: str, params=None) -> None:
@@ -332,7 +349,7 @@ def insert_events(con: duckdb.DuckDBPyConnection, select_sql: str, params=None) 
     ).fetchall():
         file_id(con, file, host, id_prefix)  # numbered as ingest numbers them
     con.execute(
-        f"""INSERT INTO {EVENT_ROWS} ({', '.join(EVENT_STORED_COLUMNS)})
+        f"""INSERT INTO {EVENT_ROWS} ({", ".join(EVENT_STORED_COLUMNS)})
             SELECT g.ts, g.source, f.file_id, g.line_no, g.level, g.kind, g.error_code, g.conn_ref, g.raw,
                    g.message, NULL
             FROM {given} g
@@ -405,9 +422,7 @@ def connect(
             if not _is_lock_conflict(exc):
                 raise StoreError(f"cannot open store {path}: {exc}") from exc
             if time.monotonic() >= deadline:
-                raise StoreBusy(
-                    f"store {path} is locked by another process (waited {wait_s:.0f}s)"
-                ) from exc
+                raise StoreBusy(f"store {path} is locked by another process (waited {wait_s:.0f}s)") from exc
             if on_wait and not warned:
                 on_wait(f"store {path} is in use by another process; waiting...")
                 warned = True
@@ -427,8 +442,9 @@ def connect(
 
 
 @contextlib.contextmanager
-def opened(path, *, read_only: bool = False, wait_s: float = DEFAULT_LOCK_WAIT_S, on_wait=None,
-           threads: int | None = None):
+def opened(
+    path, *, read_only: bool = False, wait_s: float = DEFAULT_LOCK_WAIT_S, on_wait=None, threads: int | None = None
+):
     """``with opened(db) as con:`` -- connect, yield, always close."""
     con = connect(path, read_only=read_only, wait_s=wait_s, on_wait=on_wait, threads=threads)
     try:
@@ -440,10 +456,7 @@ def opened(path, *, read_only: bool = False, wait_s: float = DEFAULT_LOCK_WAIT_S
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Apply every migration not yet applied; return the schema version."""
     con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-    applied = {
-        row[0]
-        for row in con.execute("SELECT key FROM meta WHERE key LIKE 'migration:%'").fetchall()
-    }
+    applied = {row[0] for row in con.execute("SELECT key FROM meta WHERE key LIKE 'migration:%'").fetchall()}
     for name, sql in MIGRATIONS:
         key = f"migration:{name}"
         if key in applied:
@@ -457,17 +470,13 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             con.execute("ROLLBACK")
             raise
     version = len(MIGRATIONS)
-    con.execute(
-        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)]
-    )
+    con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)])
     return version
 
 
 def touch_changed(con: duckdb.DuckDBPyConnection) -> None:
     """Record that the store's content changed (caches key on this)."""
-    con.execute(
-        "INSERT OR REPLACE INTO meta VALUES ('last_change', strftime(now(), '%Y-%m-%dT%H:%M:%S.%f'))"
-    )
+    con.execute("INSERT OR REPLACE INTO meta VALUES ('last_change', strftime(now(), '%Y-%m-%dT%H:%M:%S.%f'))")
 
 
 @contextlib.contextmanager
@@ -481,7 +490,7 @@ def writer_lock(path, *, wait: bool = True, on_wait=None) -> Iterator[None]:
     """
     lock_path = Path(str(path) + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(lock_path, "a+")
+    fh = open(lock_path, "a+")  # noqa: SIM115 - held for the lock's lifetime, closed on release
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

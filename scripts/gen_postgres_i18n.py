@@ -42,7 +42,24 @@ OUTPUT = ROOT / "pipeline" / "ingest" / "families" / "postgres_i18n.py"
 PO_DIR = "src/backend/po"
 
 # The languages PostgreSQL ships server catalogues for (src/backend/po/LINGUAS).
-DEFAULT_LANGS = ("de", "es", "fr", "id", "it", "ja", "ka", "ko", "pl", "pt_BR", "ru", "sv", "tr", "uk", "zh_CN", "zh_TW")
+DEFAULT_LANGS = (
+    "de",
+    "es",
+    "fr",
+    "id",
+    "it",
+    "ja",
+    "ka",
+    "ko",
+    "pl",
+    "pt_BR",
+    "ru",
+    "sv",
+    "tr",
+    "uk",
+    "zh_CN",
+    "zh_TW",
+)
 
 # elog.c error_severity(): the words printed before ":  "
 SEVERITY_MSGIDS = ("DEBUG", "LOG", "INFO", "NOTICE", "WARNING", "ERROR", "FATAL", "PANIC")
@@ -60,9 +77,7 @@ SECONDARY_MSGIDS = {
 SEVERITY_RANK = {w: i for i, w in enumerate(SEVERITY_MSGIDS)}
 
 # A printf conversion as PostgreSQL uses them (positional %1$s too).
-PRINTF = re.compile(
-    r"%(?:\d+\$)?[-+ #0']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t)?([diouxXeEfFgGaAcspm%])"
-)
+PRINTF = re.compile(r"%(?:\d+\$)?[-+ #0']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t)?([diouxXeEfFgGaAcspm%])")
 SAMPLE = {"d": "1", "i": "1", "o": "1", "u": "1", "x": "1", "X": "1", "m": "x", "%": "%"}
 # Only translations with at least this many literal (non-placeholder, non-space)
 # characters are kept: shorter ones would match too much.
@@ -70,6 +85,7 @@ MIN_LITERAL = 6
 
 
 # --------------------------------------------------------------------------- .po reading
+
 
 def parse_po(text: str) -> list[tuple[str, str, bool]]:
     """``(msgid, msgstr, fuzzy)`` of every singular entry of a .po file."""
@@ -125,7 +141,9 @@ def load_source(spec: str, langs: tuple[str, ...]) -> Source:
         git_dir, rev = spec.rsplit("@", 1)
 
         def git(*args: str) -> str:
-            return subprocess.run(["git", f"--git-dir={git_dir}", *args], check=True, capture_output=True, text=True).stdout
+            return subprocess.run(
+                ["git", f"--git-dir={git_dir}", *args], check=True, capture_output=True, text=True
+            ).stdout
 
         commit = git("rev-parse", f"{rev}^{{commit}}").strip()
         date = git("log", "-1", "--format=%cs", commit).strip()
@@ -149,9 +167,10 @@ def load_source(spec: str, langs: tuple[str, ...]) -> Source:
 
 # --------------------------------------------------------------------------- patterns
 
+
 def english_rules() -> list[tuple[str, str]]:
     sys.path.insert(0, str(ROOT))
-    from pipeline.ingest.families.postgres import KIND_RULES  # noqa: PLC0415
+    from pipeline.ingest.families.postgres import KIND_RULES
 
     return KIND_RULES
 
@@ -186,7 +205,7 @@ def to_regex(msgstr: str) -> str | None:
     pos = 0
     literal = 0
     for m in PRINTF.finditer(msgstr):
-        chunk = msgstr[pos:m.start()]
+        chunk = msgstr[pos : m.start()]
         literal += len(re.sub(r"\s", "", chunk))
         out.append(escape(chunk))
         conv = m.group(1)
@@ -260,12 +279,22 @@ def build(sources: list[Source], rules: list[tuple[str, str]]) -> Table:
         if rows:
             patterns[lang] = rows
     meta = [
-        {"repo": s.label, "rev": s.rev, "commit": s.commit, "date": s.date,
-         "version": _version(s), "languages": " ".join(sorted(s.texts))}
+        {
+            "repo": s.label,
+            "rev": s.rev,
+            "commit": s.commit,
+            "date": s.date,
+            "version": _version(s),
+            "languages": " ".join(sorted(s.texts)),
+        }
         for s in sources
     ]
-    return Table(sources=meta, severities=dict(sorted(severities.items())),
-                 labels=dict(sorted(labels.items())), patterns=dict(sorted(patterns.items())))
+    return Table(
+        sources=meta,
+        severities=dict(sorted(severities.items())),
+        labels=dict(sorted(labels.items())),
+        patterns=dict(sorted(patterns.items())),
+    )
 
 
 def _version(src: Source) -> str | None:
@@ -338,8 +367,12 @@ def table_of_module(mod) -> Table:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--source", action="append", required=True,
-                    help="GITDIR@REV of a postgres/postgres copy, or a directory of <lang>.po files (repeatable)")
+    ap.add_argument(
+        "--source",
+        action="append",
+        required=True,
+        help="GITDIR@REV of a postgres/postgres copy, or a directory of <lang>.po files (repeatable)",
+    )
     ap.add_argument("--langs", default=",".join(DEFAULT_LANGS), help="comma-separated catalogue names")
     ap.add_argument("-o", "--output", default=str(OUTPUT))
     ap.add_argument("--check", action="store_true", help="exit 1 if the output file differs, write nothing")

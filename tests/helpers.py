@@ -14,8 +14,7 @@ def lines_frame(lines: list[str], start: int = 1) -> pl.DataFrame:
     )
 
 
-def parse_lines(family, lines: list[str], *, tz: str = "UTC", final: bool = True, state=None,
-                start: int = 1) -> Parsed:
+def parse_lines(family, lines: list[str], *, tz: str = "UTC", final: bool = True, state=None, start: int = 1) -> Parsed:
     """Parse lines as ingest does: their envelope (docker, journald...) found from the
     lines themselves unless ``state`` names it, removed, then the family parses."""
     from pipeline.ingest import envelopes

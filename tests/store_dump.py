@@ -23,8 +23,10 @@ COLUMNS = {"events": ", ".join(EVENT_COLUMNS)}
 def dump(db, tables=tuple(TABLE_ORDER)) -> dict[str, list[tuple]]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return {t: con.execute(f"SELECT {COLUMNS.get(t, '*')} FROM {t} ORDER BY {TABLE_ORDER[t]}").fetchall()
-                for t in tables}
+        return {
+            t: con.execute(f"SELECT {COLUMNS.get(t, '*')} FROM {t} ORDER BY {TABLE_ORDER[t]}").fetchall()
+            for t in tables
+        }
     finally:
         con.close()
 

@@ -13,7 +13,6 @@ import polars as pl
 import pytest
 
 from pipeline import store as store_mod
-from pipeline.correlate.details import IncidentDetails
 from pipeline.api import (
     Incident,
     IncidentNotFound,
@@ -23,18 +22,31 @@ from pipeline.api import (
     parse_duration,
     parse_time,
 )
+from pipeline.correlate.details import IncidentDetails
 from pipeline.kinds import CAUSES
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2025, 3, 1, 8, 0, 0, tzinfo=UTC)
 
 # one incident per cause, an hour apart: (cause, start offset in minutes)
 INCIDENT_CAUSES = [
-    "idle_timeout", "network", "max_connections", "pool_exhausted",
-    "server_restart", "access_denied", "unknown",
+    "idle_timeout",
+    "network",
+    "max_connections",
+    "pool_exhausted",
+    "server_restart",
+    "access_denied",
+    "unknown",
 ]
-IDLE_LIMIT = {"ok_max_s": 240.0, "fail_min_s": 310.0, "fail_max_s": 330.0,
-              "failed_over": 3, "failed_total": 3, "ok_over": 0, "ok_total": 5}
+IDLE_LIMIT = {
+    "ok_max_s": 240.0,
+    "fail_min_s": 310.0,
+    "fail_max_s": 330.0,
+    "failed_over": 3,
+    "failed_total": 3,
+    "ok_over": 0,
+    "ok_total": 5,
+}
 EVIDENCE_WHY = {
     "idle_timeout": "connection idle 310 s before checkout, then MySQL server has gone away",
     "network": "probe lost and latency 900 ms while the query was running",
@@ -67,8 +79,9 @@ def build_store(path: Path) -> Path:
 
     def ev(ts, source, host, kind, message, conn_ref=None, error_code=None, file="app.log"):
         line_no = len(events) + 1
-        events.append((_eid(file, line_no), ts, source, host, file, line_no, "INFO", kind,
-                       error_code, conn_ref, message, message))
+        events.append(
+            (_eid(file, line_no), ts, source, host, file, line_no, "INFO", kind, error_code, conn_ref, message, message)
+        )
         return events[-1][0]
 
     # idle_timeout: connections idle 310-330 s fail, shorter idles work
@@ -82,17 +95,41 @@ def build_store(path: Path) -> Path:
         ev(checkin, "sqlalchemy", "web-1", "checkin", "Connection being returned to pool", conn, file=pool)
         ev(checkout, "sqlalchemy", "web-1", "checkout", "Connection checked out from pool", conn, file=pool)
         if idle >= 300:
-            ev(checkout + dt.timedelta(milliseconds=5), "sqlalchemy", "web-1", "invalidate",
-               "Invalidate connection (reason: OperationalError:(2006, 'MySQL server has gone away'))",
-               conn, file=pool)
-            ev(checkout + dt.timedelta(milliseconds=6), "app", "web-1", "server_gone",
-               "OperationalError: (2006, 'MySQL server has gone away')", error_code=2006)
+            ev(
+                checkout + dt.timedelta(milliseconds=5),
+                "sqlalchemy",
+                "web-1",
+                "invalidate",
+                "Invalidate connection (reason: OperationalError:(2006, 'MySQL server has gone away'))",
+                conn,
+                file=pool,
+            )
+            ev(
+                checkout + dt.timedelta(milliseconds=6),
+                "app",
+                "web-1",
+                "server_gone",
+                "OperationalError: (2006, 'MySQL server has gone away')",
+                error_code=2006,
+            )
         else:
-            ev(checkout + dt.timedelta(seconds=1), "sqlalchemy", "web-1", "checkin",
-               "Connection being returned to pool", conn, file=pool)
-    ev(start - dt.timedelta(seconds=20), "mysql", "db-1", "aborted_connection",
-       "Aborted connection 42 to db: 'app' user: 'app' host: '10.0.0.5' (Got timeout reading communication packets)",
-       file="mysql/error.log")
+            ev(
+                checkout + dt.timedelta(seconds=1),
+                "sqlalchemy",
+                "web-1",
+                "checkin",
+                "Connection being returned to pool",
+                conn,
+                file=pool,
+            )
+    ev(
+        start - dt.timedelta(seconds=20),
+        "mysql",
+        "db-1",
+        "aborted_connection",
+        "Aborted connection 42 to db: 'app' user: 'app' host: '10.0.0.5' (Got timeout reading communication packets)",
+        file="mysql/error.log",
+    )
     metrics.append((start - dt.timedelta(minutes=5), "db-1", "wait_timeout", 300.0, "status.tsv", 1))
 
     # network: latency spikes and lost probes
@@ -103,9 +140,14 @@ def build_store(path: Path) -> Path:
         rtt = None if lost else (900.0 if 0 <= s < 60 else 0.5 + (s % 7) / 10)
         latency.append((ts, "web-1", "db-1", rtt, lost, "ping.log", len(latency) + 1))
     for k in range(3):
-        ev(start + dt.timedelta(seconds=10 * k), "app", "web-1", "lost_connection",
-           "OperationalError: (2013, 'Lost connection to MySQL server during query (timed out)')",
-           error_code=2013)
+        ev(
+            start + dt.timedelta(seconds=10 * k),
+            "app",
+            "web-1",
+            "lost_connection",
+            "OperationalError: (2013, 'Lost connection to MySQL server during query (timed out)')",
+            error_code=2013,
+        )
 
     # max_connections: threads_connected reaches max_connections
     start = incident_start("max_connections")
@@ -115,37 +157,62 @@ def build_store(path: Path) -> Path:
         value = 151.0 if 0 <= s < 120 else 40.0
         metrics.append((ts, "db-1", "threads_connected", value, "status.tsv", len(metrics) + 1))
     for k in range(4):
-        ev(start + dt.timedelta(seconds=15 * k), "app", "web-2", "too_many_connections",
-           "OperationalError: (1040, 'Too many connections')", error_code=1040)
+        ev(
+            start + dt.timedelta(seconds=15 * k),
+            "app",
+            "web-2",
+            "too_many_connections",
+            "OperationalError: (1040, 'Too many connections')",
+            error_code=1040,
+        )
 
     # pool_exhausted
     start = incident_start("pool_exhausted")
     for k in range(3):
-        ev(start + dt.timedelta(seconds=5 * k), "app", "web-1", "pool_timeout",
-           "TimeoutError: QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00")
+        ev(
+            start + dt.timedelta(seconds=5 * k),
+            "app",
+            "web-1",
+            "pool_timeout",
+            "TimeoutError: QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00",
+        )
 
     # server_restart
     start = incident_start("server_restart")
     ev(start - dt.timedelta(seconds=2), "mysql", "db-1", "server_stop", "Normal shutdown", file="mysql/error.log")
-    ev(start + dt.timedelta(seconds=30), "mysql", "db-1", "server_start", "ready for connections",
-       file="mysql/error.log")
+    ev(
+        start + dt.timedelta(seconds=30),
+        "mysql",
+        "db-1",
+        "server_start",
+        "ready for connections",
+        file="mysql/error.log",
+    )
     for k in range(3):
-        ev(start + dt.timedelta(seconds=5 * k), "app", "web-1", "cant_connect",
-           "OperationalError: (2003, \"Can't connect to MySQL server on 'db-1' ([Errno 111] Connection refused)\")",
-           error_code=2003)
+        ev(
+            start + dt.timedelta(seconds=5 * k),
+            "app",
+            "web-1",
+            "cant_connect",
+            "OperationalError: (2003, \"Can't connect to MySQL server on 'db-1' ([Errno 111] Connection refused)\")",
+            error_code=2003,
+        )
 
     # access_denied
     start = incident_start("access_denied")
-    ev(start, "app", "web-3", "access_denied",
-       "OperationalError: (1045, \"Access denied for user 'app'@'10.0.0.5' (using password: YES)\")",
-       error_code=1045)
-    ev(start, "mysql", "db-1", "access_denied", "Access denied for user 'app'@'10.0.0.5'",
-       file="mysql/error.log")
+    ev(
+        start,
+        "app",
+        "web-3",
+        "access_denied",
+        "OperationalError: (1045, \"Access denied for user 'app'@'10.0.0.5' (using password: YES)\")",
+        error_code=1045,
+    )
+    ev(start, "mysql", "db-1", "access_denied", "Access denied for user 'app'@'10.0.0.5'", file="mysql/error.log")
 
     # unknown
     start = incident_start("unknown")
-    ev(start, "app", "web-1", "lost_connection", "OperationalError: (2013, 'Lost connection')",
-       error_code=2013)
+    ev(start, "app", "web-1", "lost_connection", "OperationalError: (2013, 'Lost connection')", error_code=2013)
 
     with store_mod.opened(path) as con:
         con.execute("SET TimeZone = 'UTC'")
@@ -162,14 +229,23 @@ def build_store(path: Path) -> Path:
                 scores["network"] = {"score": 0.3, "explained": 0.0, "parts": {"client": 0.3}}
             con.execute(
                 "INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [iid, start, start + dt.timedelta(seconds=60), cause, 0.8 if cause != "unknown" else 0.2,
-                 hosts, 3, f"{cause.replace('_', ' ')}: {CAUSES[cause]}",
-                 [f"advice for {cause}"], json.dumps(scores), json.dumps(details)],
+                [
+                    iid,
+                    start,
+                    start + dt.timedelta(seconds=60),
+                    cause,
+                    0.8 if cause != "unknown" else 0.2,
+                    hosts,
+                    3,
+                    f"{cause.replace('_', ' ')}: {CAUSES[cause]}",
+                    [f"advice for {cause}"],
+                    json.dumps(scores),
+                    json.dumps(details),
+                ],
             )
             con.execute(
                 "INSERT INTO incident_evidence VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [iid, 1, "app", start, cause, f"line showing {cause}", EVIDENCE_WHY[cause],
-                 None, "app.log", 1],
+                [iid, 1, "app", start, cause, f"line showing {cause}", EVIDENCE_WHY[cause], None, "app.log", 1],
             )
         store_mod.touch_changed(con)
     return path
@@ -426,19 +502,19 @@ def test_limit_range_falls_back_to_wait_timeout(store):
     assert bare.limit_range() == (300.0, 300.0)
     assert inc.wait_timeout() == 300.0
     assert Incident(**{**inc.__dict__, "details": IncidentDetails(wait_timeout=120)}).wait_timeout() == 120.0
-    assert Incident(**{**inc.__dict__, "details": IncidentDetails(idle_limits={"web-1": {"fail_min_s": 50.0}})}
-                    ).limit_range() == (None, 50.0)
+    assert Incident(
+        **{**inc.__dict__, "details": IncidentDetails(idle_limits={"web-1": {"fail_min_s": 50.0}})}
+    ).limit_range() == (None, 50.0)
     other = store.incident(incident_id("pool_exhausted"))
     assert other.idle_limits() == {}
 
 
 def test_sql_with_params(store):
-    frame = store.sql("SELECT kind, count(*) AS n FROM events WHERE host = ? GROUP BY kind ORDER BY kind",
-                      ["db-1"])
+    frame = store.sql("SELECT kind, count(*) AS n FROM events WHERE host = ? GROUP BY kind ORDER BY kind", ["db-1"])
     assert "server_stop" in frame["kind"].to_list()
     named = store.sql("SELECT count(*) AS n FROM incidents WHERE cause = $c", {"c": "network"})
     assert named["n"][0] == 1
-    with pytest.raises(Exception, match="(?i)read.only"):
+    with pytest.raises(Exception, match=r"(?i)read.only"):
         store.sql("DELETE FROM incidents")
     # intervals, which polars cannot take from Arrow directly
     span = store.sql("SELECT max(end_ts) - min(start_ts) AS span FROM incidents")
@@ -479,8 +555,21 @@ def test_reads_while_ingest_runs(tmp_path):
     import sys
 
     root = Path(__file__).resolve().parents[1]
-    subprocess.run([sys.executable, str(root / "bench" / "generate.py"), "--size", "2MB", "--seed", "5",
-                    "--out", str(tmp_path / "gen"), "--quiet"], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            str(root / "bench" / "generate.py"),
+            "--size",
+            "2MB",
+            "--seed",
+            "5",
+            "--out",
+            str(tmp_path / "gen"),
+            "--quiet",
+        ],
+        check=True,
+        timeout=300,
+    )
     db = tmp_path / "live.duckdb"
     # The writer lets go of the store after every file here, and holds off 0.3 s before
     # the next one: a real ingest on a tree this small is otherwise over before a reader
@@ -499,8 +588,12 @@ def test_reads_while_ingest_runs(tmp_path):
         "writer.StoreWriter._close = close_and_pause\n"
         "cli(sys.argv[1:])\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", ingest, "ingest", str(tmp_path / "gen" / "logs"),
-                             "--db", str(db), "--json"], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ingest, "ingest", str(tmp_path / "gen" / "logs"), "--db", str(db), "--json"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     reads_during = 0
     try:
         deadline = time.monotonic() + 300

@@ -17,8 +17,11 @@ BENCH = ROOT / "bench"
 
 
 def _generate(out: Path, size: str = "2MB", seed: int = 3) -> dict:
-    subprocess.run([sys.executable, str(BENCH / "generate.py"), "--size", size, "--seed", str(seed),
-                    "--out", str(out), "--quiet"], check=True, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, str(BENCH / "generate.py"), "--size", size, "--seed", str(seed), "--out", str(out), "--quiet"],
+        check=True,
+        cwd=ROOT,
+    )
     return json.loads((out / "manifest.json").read_text())
 
 
@@ -31,7 +34,13 @@ def test_generator_is_deterministic_and_plants_every_cause(tmp_path):
     assert 1.5e6 < a["bytes"] < 2.5e6
     truth = json.loads((tmp_path / "a" / "truth.json").read_text())
     assert {w["cause"] for w in truth} == {
-        "idle_timeout", "network", "max_connections", "pool_exhausted", "server_restart", "access_denied"}
+        "idle_timeout",
+        "network",
+        "max_connections",
+        "pool_exhausted",
+        "server_restart",
+        "access_denied",
+    }
     assert all(w["start"] < w["end"] for w in truth)
     app = (tmp_path / "a" / "logs" / a["app_logs"][0]).read_text()
     assert " - ERROR - " in app and "Traceback (most recent call last):" in app
@@ -41,9 +50,23 @@ def test_generator_is_deterministic_and_plants_every_cause(tmp_path):
 def test_run_quick_tiny(tmp_path):
     results = tmp_path / "results.json"
     proc = subprocess.run(
-        [sys.executable, str(BENCH / "run.py"), "--quick", "--tiny", "--data", str(tmp_path / "data"),
-         "--results", str(results), "--clean", "--pairs", "2"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(BENCH / "run.py"),
+            "--quick",
+            "--tiny",
+            "--data",
+            str(tmp_path / "data"),
+            "--results",
+            str(results),
+            "--clean",
+            "--pairs",
+            "2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| size |" in proc.stdout

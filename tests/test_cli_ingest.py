@@ -102,7 +102,9 @@ def test_store_locked_by_another_ingest(logs, tmp_path):
         started = time.monotonic()
         result = subprocess.run(
             [sys.executable, "-m", "pipeline.cli", "ingest", str(logs), "--db", str(db), "--no-wait"],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.returncode != 0
         assert "another ingest" in result.stderr

@@ -19,20 +19,62 @@ from pipeline.ingest.classify import classify
 from pipeline.ingest.runner import ingest_paths
 from tests.store_dump import count
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 # file -> list of (line_no, ts UTC, level, kind, error_code, conn_ref)
 TIMESTAMPED = {
     "sqlalchemy/sqla-docs_engines-echo_pool-debug.log": [
-        (1, dt.datetime(2020, 10, 24, 12, 54, 57, 701000, UTC), "DEBUG", "conn_open", None, "<sqlite3.Connection object at 0x7f287819ac60>"),
-        (2, dt.datetime(2020, 10, 24, 12, 54, 57, 701000, UTC), "DEBUG", "checkout", None, "<sqlite3.Connection object at 0x7f287819ac60>"),
-        (6, dt.datetime(2020, 10, 24, 12, 54, 57, 703000, UTC), "DEBUG", "checkin", None, "<sqlite3.Connection object at 0x7f287819ac60>"),
-        (7, dt.datetime(2020, 10, 24, 12, 54, 57, 704000, UTC), "DEBUG", "reset", None, "<sqlite3.Connection object at 0x7f287819ac60>"),
+        (
+            1,
+            dt.datetime(2020, 10, 24, 12, 54, 57, 701000, UTC),
+            "DEBUG",
+            "conn_open",
+            None,
+            "<sqlite3.Connection object at 0x7f287819ac60>",
+        ),
+        (
+            2,
+            dt.datetime(2020, 10, 24, 12, 54, 57, 701000, UTC),
+            "DEBUG",
+            "checkout",
+            None,
+            "<sqlite3.Connection object at 0x7f287819ac60>",
+        ),
+        (
+            6,
+            dt.datetime(2020, 10, 24, 12, 54, 57, 703000, UTC),
+            "DEBUG",
+            "checkin",
+            None,
+            "<sqlite3.Connection object at 0x7f287819ac60>",
+        ),
+        (
+            7,
+            dt.datetime(2020, 10, 24, 12, 54, 57, 704000, UTC),
+            "DEBUG",
+            "reset",
+            None,
+            "<sqlite3.Connection object at 0x7f287819ac60>",
+        ),
     ],
     "sqlalchemy/unattributed_loguru-intercepted-pool-invalidation.log": [
         (1, dt.datetime(2024, 9, 27, 10, 35, 14, 777000, UTC), "INFO", "invalidate", None, None),
-        (2, dt.datetime(2024, 9, 27, 10, 35, 14, 778000, UTC), "INFO", "invalidate", None, "<pymysql.connections.Connection object at 0x7f40b22692e8>"),
-        (3, dt.datetime(2024, 9, 27, 10, 35, 14, 780000, UTC), "INFO", "invalidate", None, "<pymysql.connections.Connection object at 0x7f40ac52aef0>"),
+        (
+            2,
+            dt.datetime(2024, 9, 27, 10, 35, 14, 778000, UTC),
+            "INFO",
+            "invalidate",
+            None,
+            "<pymysql.connections.Connection object at 0x7f40b22692e8>",
+        ),
+        (
+            3,
+            dt.datetime(2024, 9, 27, 10, 35, 14, 780000, UTC),
+            "INFO",
+            "invalidate",
+            None,
+            "<pymysql.connections.Connection object at 0x7f40ac52aef0>",
+        ),
     ],
     "sqlalchemy/gh_steemit-sbds-39_exception-during-reset_docker-ts.log": [
         (9, dt.datetime(2017, 5, 30, 14, 15, 40, 352021, UTC), None, "reset_fail", None, None),
@@ -92,7 +134,7 @@ ONELINERS = [
     ("binlogstreamer.go:78 close sync with err: ERROR 4031", "idle_disconnect", 4031),
     ("panic: FATAL: terminating connection due to idle-session timeout", "idle_disconnect", None),
     ("System.Exception: 57P05: terminating connection due to idle-session timeout", "idle_disconnect", None),
-    ("_duckdb.Error: Failed to execute query \"ROLLBACK\": server closed the connection", "lost_connection", None),
+    ('_duckdb.Error: Failed to execute query "ROLLBACK": server closed the connection', "lost_connection", None),
     ("    OperationalError: (2006, 'MySQL server has gone away')", "server_gone", 2006),
 ]
 
@@ -143,10 +185,14 @@ def test_oneliners(corpus):
         matches = [ln for ln in lines if ln.startswith(prefix)]
         assert matches, f"no corpus line starts with {prefix!r}"
         by_prefix[prefix] = (matches[0], kind, code)
-    frame = classify(pl.DataFrame({
-        "message": [m for m, _, _ in by_prefix.values()],
-        "raw": [m for m, _, _ in by_prefix.values()],
-    }))
+    frame = classify(
+        pl.DataFrame(
+            {
+                "message": [m for m, _, _ in by_prefix.values()],
+                "raw": [m for m, _, _ in by_prefix.values()],
+            }
+        )
+    )
     for (prefix, (_, kind, code)), row in zip(by_prefix.items(), frame.to_dicts()):
         assert (row["kind"], row["error_code"]) == (kind, code), prefix
 

@@ -29,7 +29,7 @@ from pipeline.ingest.families.base import FileContext
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 ROOT = Path(__file__).resolve().parents[1]
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SERVER_FAMILIES = ("mysql_error", "mariadb", "postgres", "ping", "latency_table", "status")
 SERVER_FOLDERS = ("mysql-error", "mariadb-error", "postgresql", "ping")
 OTHER_FOLDERS = ("app-logs", "sqlalchemy", "drivers")
@@ -48,13 +48,29 @@ EXPECTED: dict[str, tuple] = {
     # completed; log sequence number" lines now count, as the kind table says
     "beats_mysql-ubuntu-5.5.53.log": ("mysql_error", 223, 167, 0, 0, 0, 0, {"server_stop": 27, "server_start": 4}),
     "beats_mysql-ubuntu-8.0.15.log": (
-        "mysql_error", 14, 14, 0, 0, 0, 0, {"server_stop": 2, "server_start": 1, "aborted_connection": 1},
+        "mysql_error",
+        14,
+        14,
+        0,
+        0,
+        0,
+        0,
+        {"server_stop": 2, "server_start": 1, "aborted_connection": 1},
     ),
     "datadog_mysql_tests.excerpt.yaml": (None,),  # YAML test definitions; samples checked below
     "gh_MySqlConnector-1448_mysql-8.2-verbosity3.log": ("mysql_error", 6, 6, 0, 0, 0, 0, {"aborted_connection": 6}),
     # server_stop 2: "Giving 0 client threads a chance to die gracefully" and "Forcefully
     # disconnecting 0 remaining clients" (kind table), not read as stops before
-    "gh_bitnami-mysql-54_5.7-shutdown-quoted.log": ("mysql_error", 13, 12, 0, 0, 0, 0, {"server_start": 1, "server_stop": 2}),
+    "gh_bitnami-mysql-54_5.7-shutdown-quoted.log": (
+        "mysql_error",
+        13,
+        12,
+        0,
+        0,
+        0,
+        0,
+        {"server_start": 1, "server_stop": 2},
+    ),
     "gh_cmangos-5_5.7-dash-prefixed.log": ("mysql_error", 8, 8, 0, 0, 0, 0, {"aborted_connection": 8}),
     # two mongo JSON lines before the first MySQL line are rejected
     "gh_devilbox-845_mysql-8.0.22-compose-interleaved.log": ("mysql_error", 10, 8, 0, 0, 2, 0, {}),
@@ -78,36 +94,78 @@ EXPECTED: dict[str, tuple] = {
     "gh_docker-erpnext-16_mariadb-10.6-denied-restart.log": (
         # server_stop was 2: "InnoDB: Starting shutdown..." and "InnoDB: Shutdown completed; log
         # sequence number" now count, as the kind table says
-        "mariadb", 14, 14, 0, 0, 0, 0, {"aborted_connection": 1, "access_denied": 1, "server_stop": 4},
+        "mariadb",
+        14,
+        14,
+        0,
+        0,
+        0,
+        0,
+        {"aborted_connection": 1, "access_denied": 1, "server_stop": 4},
     ),
     "gh_docker-matomo-5_mariadb-10.2-pthread-id.log": ("mariadb", 8, 8, 0, 0, 0, 0, {"aborted_connection": 8}),
     "gh_frappe_docker-519_rancher-prefix-denied.log": ("mariadb", 9, 9, 0, 0, 0, 0, {"access_denied": 8}),
     "gh_galera-424_syslog-wrapped.log": ("mariadb", 10, 10, 0, 0, 0, 0, {}),
     "gh_ha-addons-1468_mariadb-10.4-signal11.log": (
-        "mariadb", 16, 6, 0, 0, 0, 0, {"server_start": 1, "aborted_connection": 3, "server_stop": 1},
+        "mariadb",
+        16,
+        6,
+        0,
+        0,
+        0,
+        0,
+        {"server_start": 1, "aborted_connection": 3, "server_stop": 1},
     ),
     # s6 / add-on lines before mysqld_safe starts
     "gh_ha-addons-2404_s6-mysqld_safe-startup.log": ("mariadb", 15, 5, 0, 0, 10, 0, {}),
     "gh_ha-addons-3584_mariadb-shutdown-threads.log": ("mariadb", 17, 6, 0, 0, 7, 0, {"server_stop": 1}),
     "gh_ha-core-92682_mariadb-10.6-crash-recovery.log": (
-        "mariadb", 15, 14, 0, 0, 0, 0, {"server_stop": 1, "server_start": 1},
+        "mariadb",
+        15,
+        14,
+        0,
+        0,
+        0,
+        0,
+        {"server_stop": 1, "server_start": 1},
     ),
     "gh_linuxserver-mariadb-44_compose-db-prefix.log": ("mariadb", 12, 12, 0, 0, 0, 0, {"access_denied": 12}),
     "gh_loops-server-261_mariadb.log": ("mariadb", 1, 1, 0, 0, 0, 0, {"aborted_connection": 1}),
     "gh_mariadb-docker-483_mariadb-11.4-shutdown.log": (
         # server_stop was 1: "InnoDB: Starting shutdown..." now counts (kind table)
-        "mariadb", 16, 15, 0, 0, 0, 0, {"server_start": 1, "server_stop": 2},
+        "mariadb",
+        16,
+        15,
+        0,
+        0,
+        0,
+        0,
+        {"server_start": 1, "server_stop": 2},
     ),
     "gh_seafile-3052_mariadb.log": ("mariadb", 8, 8, 0, 0, 0, 0, {"aborted_connection": 8}),
     "gh_syncserver-202_mariadb.log": ("mariadb", 8, 8, 0, 0, 0, 0, {"aborted_connection": 8}),
     "gh_truecharts-20418_k8s-rfc3339-prefix.log": (
         # server_stop was 1: "InnoDB: Starting shutdown..." now counts (kind table)
-        "mariadb", 11, 7, 0, 0, 0, 0, {"server_start": 1, "access_denied": 1, "server_stop": 2},
+        "mariadb",
+        11,
+        7,
+        0,
+        0,
+        0,
+        0,
+        {"server_start": 1, "access_denied": 1, "server_stop": 2},
     ),
     "gh_volkszaehler-925_journald.log": ("mariadb", 1, 1, 0, 0, 0, 0, {"aborted_connection": 1}),
     # postgresql/
     "beats_postgresql-11-connection-disconnection.csv.log": (
-        "postgres", 28, 20, 0, 0, 0, 0, {"server_start": 1, "access_denied": 4},
+        "postgres",
+        28,
+        20,
+        0,
+        0,
+        0,
+        0,
+        {"server_start": 1, "access_denied": 4},
     ),
     "beats_postgresql-11.4.log": ("postgres", 29, 14, 0, 0, 0, 0, {"server_stop": 2, "server_start": 1}),
     "beats_postgresql-13-default.log": ("postgres", 3, 3, 0, 0, 0, 0, {"access_denied": 2}),
@@ -152,7 +210,10 @@ def corpus_files(folders=SERVER_FOLDERS) -> list[Path]:
     if not CORPUS.is_dir():
         return []
     return sorted(
-        p for folder in folders if (CORPUS / folder).is_dir() for p in (CORPUS / folder).iterdir()
+        p
+        for folder in folders
+        if (CORPUS / folder).is_dir()
+        for p in (CORPUS / folder).iterdir()
         if p.is_file() and not p.name.endswith((".expected.json", "-expected.json", ".expected-streaming.json"))
     )
 

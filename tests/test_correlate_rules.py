@@ -10,8 +10,9 @@ from pipeline import store
 from pipeline.correlate import correlate_store
 from pipeline.correlate.synthetic import StoreBuilder
 
-ABORT_TIMEOUT = ("Aborted connection {} to db: 'lab' user: 'app' host: 'localhost' "
-                 "(Got timeout reading communication packets)")
+ABORT_TIMEOUT = (
+    "Aborted connection {} to db: 'lab' user: 'app' host: 'localhost' (Got timeout reading communication packets)"
+)
 
 
 # The hand-made faults below space their failures up to a minute apart.
@@ -49,8 +50,9 @@ def quiet_pings(b, start, end, step=5):
         b.ping(t, 0.4 + (t % 7) * 0.03)
 
 
-def idle_pattern(b, t0, *, ok_idles=(10, 60, 150, 240, 290), fail_idles=(305, 330, 360), server_aborts=True,
-                 limit=300, host=None):
+def idle_pattern(
+    b, t0, *, ok_idles=(10, 60, 150, 240, 290), fail_idles=(305, 330, 360), server_aborts=True, limit=300, host=None
+):
     """Connections that sat idle: the short ones work, the long ones fail at first use."""
     base = t0 + 400
     first_fail = base + 1 + min(fail_idles)
@@ -68,8 +70,13 @@ def idle_pattern(b, t0, *, ok_idles=(10, 60, 150, 240, 290), fail_idles=(305, 33
         t_fail = base + i + 1 + idle
         b.pool(t_fail, "checkout", c, host=host)
         b.pool(t_fail + 0.02, "invalidate", c, host=host)
-        b.app_error(t_fail + 0.02, "lost_connection", 2013,
-                    "Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)", host=host)
+        b.app_error(
+            t_fail + 0.02,
+            "lost_connection",
+            2013,
+            "Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)",
+            host=host,
+        )
         if server_aborts:
             b.server(base + i + 1 + limit, "aborted_connection", ABORT_TIMEOUT.format(100 + i))
     return base + 1 + max(fail_idles)
@@ -122,10 +129,18 @@ def network_spike(b, t0, n_errors=4, host=None):
         b.pool(t0 + i * 5 - 2, "checkin", c, host=host)
         b.pool(t0 + i * 5 - 1, "checkout", c, host=host)
         b.pool(t0 + i * 5 + 10, "invalidate", c, host=host)
-        b.app_error(t0 + i * 5 + 10, "lost_connection", 2013,
-                    "Lost connection to MySQL server during query (timed out)", host=host)
-    b.server(t0 + 12, "aborted_connection",
-             "Aborted connection 7 to db: 'lab' user: 'app' host: 'localhost' (Got an error reading communication packets)")
+        b.app_error(
+            t0 + i * 5 + 10,
+            "lost_connection",
+            2013,
+            "Lost connection to MySQL server during query (timed out)",
+            host=host,
+        )
+    b.server(
+        t0 + 12,
+        "aborted_connection",
+        "Aborted connection 7 to db: 'lab' user: 'app' host: 'localhost' (Got an error reading communication packets)",
+    )
 
 
 def test_network(con):
@@ -172,9 +187,13 @@ def test_pool_exhausted(con):
     for i in range(15):  # the whole pool checked out
         b.pool(250 + i * 0.1, "checkout", f"0xb{i:x}")
     for i in range(6):
-        b.event(300 + i, "app", "pool_timeout",
-                message="sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached, "
-                        "connection timed out, timeout 30.00")
+        b.event(
+            300 + i,
+            "app",
+            "pool_timeout",
+            message="sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached, "
+            "connection timed out, timeout 30.00",
+        )
     b.flush()
     correlate_store(con, SETTINGS)
     (inc,) = incidents(con)
@@ -192,8 +211,12 @@ def restart(b, t0, refused=4):
     b.server(t0 + 30, "server_start", "/usr/sbin/mariadbd: ready for connections.")
     b.app_error(t0 + 1, "lost_connection", 2013, "Lost connection to MySQL server during query")
     for i in range(refused):
-        b.app_error(t0 + 5 + i * 5, "cant_connect", 2003,
-                    "Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused)")
+        b.app_error(
+            t0 + 5 + i * 5,
+            "cant_connect",
+            2003,
+            "Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused)",
+        )
 
 
 def test_server_restart(con):
@@ -213,8 +236,9 @@ def test_server_restart(con):
 def test_access_denied(con):
     b = StoreBuilder(con)
     for i in range(5):
-        b.app_error(100 + i * 10, "access_denied", 1130,
-                    "Host '10.0.0.7' is not allowed to connect to this MariaDB server")
+        b.app_error(
+            100 + i * 10, "access_denied", 1130, "Host '10.0.0.7' is not allowed to connect to this MariaDB server"
+        )
         b.server(100 + i * 10, "access_denied", "Access denied for user 'app'@'10.0.0.7' (using password: YES)")
     b.flush()
     correlate_store(con, SETTINGS)

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
-from dashboard import demo  # noqa: E402
-from pipeline import store as store_mod  # noqa: E402
-from pipeline.api import Store  # noqa: E402
+from dashboard import demo
+from pipeline import store as store_mod
+from pipeline.api import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard" / "app.py")
@@ -58,8 +58,7 @@ def assert_clean(at: AppTest) -> None:
 
 def texts(at: AppTest) -> str:
     parts = []
-    for group in (at.title, at.header, at.subheader, at.markdown, at.caption, at.info, at.warning,
-                  at.success, at.code):
+    for group in (at.title, at.header, at.subheader, at.markdown, at.caption, at.info, at.warning, at.success, at.code):
         parts += [str(el.value) for el in group]
     return "\n".join(parts).replace("\\", "")  # Markdown escapes
 
@@ -207,8 +206,7 @@ def test_custom_range(demo_store, monkeypatch):
 
 
 def test_custom_range_from_url(demo_store, monkeypatch):
-    at = run_app(demo_store, monkeypatch, range="custom", start="2026-11-20T04:30:00Z",
-                 end="2026-11-20T06:00:00Z")
+    at = run_app(demo_store, monkeypatch, range="custom", start="2026-11-20T04:30:00Z", end="2026-11-20T06:00:00Z")
     assert_clean(at)
     assert at.selectbox(key="w_range").value == "custom"
     metrics = {m.label: m.value for m in at.metric}
@@ -252,8 +250,15 @@ def test_source_filter(any_store, monkeypatch):
 
 
 def test_state_round_trips_through_the_url(demo_store, monkeypatch):
-    at = run_app(demo_store, monkeypatch, page="incidents", range="24h", host="app-2",
-                 cause=["max_connections", "server_restart"], source="app")
+    at = run_app(
+        demo_store,
+        monkeypatch,
+        page="incidents",
+        range="24h",
+        host="app-2",
+        cause=["max_connections", "server_restart"],
+        source="app",
+    )
     assert_clean(at)
     assert at.radio(key="w_page").value == "incidents"
     assert at.selectbox(key="w_range").value == "24h"
@@ -353,8 +358,13 @@ def test_dashboard_while_the_store_is_written(tmp_path, monkeypatch):
     db = demo.make_store(tmp_path / "busy.duckdb")
     at = run_app(db, monkeypatch)  # a first view, read before the writer starts
     assert_clean(at)
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "8", "0.2"], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db), "8", "0.2"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         pages = ["overview", "incidents", "incident", "health"]
         runs = 0
@@ -376,8 +386,13 @@ def test_dashboard_while_a_writer_holds_the_store(tmp_path, monkeypatch):
     db = demo.make_store(tmp_path / "held.duckdb")
     at = run_app(db, monkeypatch)
     assert_clean(at)
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "0.1", "12"], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db), "0.1", "12"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(1.5)  # the writer has the store now (and has changed its version)
         at.run()
@@ -386,7 +401,7 @@ def test_dashboard_while_a_writer_holds_the_store(tmp_path, monkeypatch):
         fresh = run_app(db, monkeypatch, page="health")  # a new visitor, nothing cached for it
         assert_clean(fresh)
     finally:
-        out, err = writer.communicate(timeout=120)
+        _out, err = writer.communicate(timeout=120)
     assert writer.returncode == 0, err
 
 
@@ -397,15 +412,23 @@ def test_dashboard_during_a_real_ingest(tmp_path, monkeypatch):
     if not generator.exists():
         pytest.skip("bench/generate.py is absent")
     logs = tmp_path / "gen"
-    subprocess.run([sys.executable, str(generator), "--size", "20MB", "--seed", "5", "--out", str(logs),
-                    "--quiet"], check=True, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, str(generator), "--size", "20MB", "--seed", "5", "--out", str(logs), "--quiet"],
+        check=True,
+        cwd=ROOT,
+    )
     db = tmp_path / "live.duckdb"
     store_mod.connect(db).close()
     at = run_app(db, monkeypatch)
     assert_clean(at)
     assert "The store is empty" in texts(at)
-    ingest = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "ingest", str(logs / "logs"), "--db", str(db)],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "ingest", str(logs / "logs"), "--db", str(db)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     pages = ["overview", "incidents", "health", "incident"]
     runs = 0
     try:
@@ -414,7 +437,7 @@ def test_dashboard_during_a_real_ingest(tmp_path, monkeypatch):
             assert_clean(at)
             runs += 1
     finally:
-        out, err = ingest.communicate(timeout=300)
+        _out, err = ingest.communicate(timeout=300)
     assert ingest.returncode == 0, err
     assert runs >= 1
     at = run_app(db, monkeypatch)

@@ -32,8 +32,14 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 # generous: CI machines are small and the first render builds plotly figures
 TIMEOUT_MS = 90_000
@@ -73,10 +79,13 @@ def server(browser_store, tmp_path_factory):
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
     port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "dashboard.log"
-    log = open(log_path, "w")
+    log = open(log_path, "w")  # noqa: SIM115 - the server writes to it until teardown
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "dashboard", "--db", str(browser_store), "--port", str(port)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     base = f"http://127.0.0.1:{port}"
     wait_until_healthy(base, proc, log_path=log_path)
@@ -233,8 +242,9 @@ def test_locked_store_shows_a_notice_then_loads(server, page, browser_store, tmp
     page.goto(server + "/")
     page.wait_for_selector(".js-plotly-plot .main-svg")
     _settle(page)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(browser_store), "12"], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(browser_store), "12"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         page.get_by_text("Data health", exact=True).first.click()

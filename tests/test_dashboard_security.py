@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("streamlit")
-from click.testing import CliRunner  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from click.testing import CliRunner
+from streamlit.testing.v1 import AppTest
 
-from dashboard import demo  # noqa: E402
-from pipeline import store as store_mod  # noqa: E402
-from pipeline.commands import dashboard as dashboard_cmd  # noqa: E402
+from dashboard import demo
+from pipeline import store as store_mod
+from pipeline.commands import dashboard as dashboard_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard" / "app.py")
@@ -32,7 +32,7 @@ INJECTIONS = [
     "'; DROP TABLE events; --",
     "idle_timeout;DROP TABLE events",
     "network' UNION SELECT path, format FROM files --",
-    "\") OR (\"1\"=\"1",
+    '") OR ("1"="1',
     "1); DELETE FROM incidents; --",
     "<script>alert(1)</script>",
     "[link](javascript:alert(1))",
@@ -53,8 +53,9 @@ def fingerprint(db: Path) -> tuple:
     """The file's bytes and every table's row count."""
     digest = hashlib.sha256(db.read_bytes()).hexdigest()
     with store_mod.opened(db, read_only=True) as con:
-        tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables ORDER BY table_name").fetchall()]
+        tables = [
+            r[0] for r in con.execute("SELECT table_name FROM information_schema.tables ORDER BY table_name").fetchall()
+        ]
         counts = tuple((t, con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in tables)
     return digest, counts
 
@@ -121,7 +122,7 @@ def test_dashboard_opens_the_store_read_only(store, monkeypatch):
 
     reader = data._store(str(store))
     assert reader.read_only
-    with pytest.raises(Exception, match="(?i)read.only"):
+    with pytest.raises(Exception, match=r"(?i)read.only"):
         reader.sql("DELETE FROM incidents")
     before = fingerprint(store)
     for page in ("overview", "incidents", "incident", "health"):
@@ -137,7 +138,7 @@ def test_dashboard_code_formats_no_values_into_sql():
     for path in sources:
         text = path.read_text()
         for match in re.finditer(r"\.(?:execute|sql)\(\s*f[\"']", text):
-            offenders.append(f"{path.name}:{text[:match.start()].count(chr(10)) + 1}")
+            offenders.append(f"{path.name}:{text[: match.start()].count(chr(10)) + 1}")
     assert not offenders, offenders
 
 

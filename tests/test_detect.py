@@ -23,7 +23,9 @@ def test_a_crash_dump_does_not_sink_the_records_around_it():
 
 
 def test_a_server_log_behind_a_container_prefix_is_the_servers():
-    lines = [f"db-1  | 2026-11-20T13:45:0{i}.123456Z 0 [Note] [MY-010931] [Server] ready for connections." for i in range(5)]
+    lines = [
+        f"db-1  | 2026-11-20T13:45:0{i}.123456Z 0 [Note] [MY-010931] [Server] ready for connections." for i in range(5)
+    ]
     found = choose(lines)
     assert found.envelopes == ["compose"] and found.family.name == "mysql_error"
 

@@ -26,7 +26,6 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.digest import deliver as deliver_mod
-
 from tests.test_digest_numbers import make_store
 
 aiosmtpd = pytest.importorskip("aiosmtpd")
@@ -58,6 +57,7 @@ def run(*args, env=None):
 
 
 # --- SMTP ---------------------------------------------------------------------------------------
+
 
 class Inbox:
     def __init__(self, refuse_rcpt: bool = False):
@@ -92,8 +92,9 @@ def smtp_server():
     def start(**inbox_kwargs):
         inbox = Inbox(**inbox_kwargs)
         port = free_port()
-        controller = Controller(inbox, hostname="127.0.0.1", port=port, authenticator=inbox.authenticate,
-                                auth_require_tls=False)
+        controller = Controller(
+            inbox, hostname="127.0.0.1", port=port, authenticator=inbox.authenticate, auth_require_tls=False
+        )
         controller.start()
         servers.append(controller)
         return inbox, f"smtp://127.0.0.1:{port}"
@@ -109,8 +110,20 @@ def _parts(msg):
 
 def test_mail_has_text_html_and_image(db, smtp_server):
     inbox, url = smtp_server()
-    r = run("--db", str(db), "--date", BUSY, "--mail-to", "ops@example.com", "--mail-to", "dba@example.com",
-            "--mail-from", "digest@example.com", "--smtp", url)
+    r = run(
+        "--db",
+        str(db),
+        "--date",
+        BUSY,
+        "--mail-to",
+        "ops@example.com",
+        "--mail-to",
+        "dba@example.com",
+        "--mail-from",
+        "digest@example.com",
+        "--smtp",
+        url,
+    )
     assert r.exit_code == 0, r.stderr
     assert "mail: delivered ops@example.com, dba@example.com" not in r.stderr
     assert len(inbox.messages) == 1
@@ -132,7 +145,8 @@ def test_mail_has_text_html_and_image(db, smtp_server):
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "multipart/related"]
     rows = deliver_mod.deliveries(db)
     assert [(x["period"], x["channel"], x["target"], x["forced"]) for x in rows] == [
-        ("2026-11-23 UTC", "mail", "dba@example.com, ops@example.com", False)]
+        ("2026-11-23 UTC", "mail", "dba@example.com, ops@example.com", False)
+    ]
 
 
 def test_mail_quiet_day_has_no_image(db, smtp_server):
@@ -153,8 +167,17 @@ def test_mail_login_uses_the_environment_password(db, smtp_server):
     assert inbox.logins == [("ops", PASSWORD)]
     assert PASSWORD not in r.stdout + r.stderr
     # a password in the URL is refused, without echoing it
-    r = run("--db", str(db), "--date", QUIET, "--mail-to", "ops@example.com", "--force",
-            "--smtp", f"smtp://ops:{PASSWORD}@127.0.0.1:25")
+    r = run(
+        "--db",
+        str(db),
+        "--date",
+        QUIET,
+        "--mail-to",
+        "ops@example.com",
+        "--force",
+        "--smtp",
+        f"smtp://ops:{PASSWORD}@127.0.0.1:25",
+    )
     assert r.exit_code == 1
     assert "PIPELINE_SMTP_PASSWORD" in r.stderr and PASSWORD not in r.stdout + r.stderr
 
@@ -175,7 +198,10 @@ def test_mail_is_sent_once_unless_forced(db, smtp_server):
     assert len(inbox.messages) == 3
     rows = deliver_mod.deliveries(db)
     assert [(x["target"], x["forced"]) for x in rows] == [
-        ("ops@example.com", False), ("dba@example.com", False), ("ops@example.com", True)]
+        ("ops@example.com", False),
+        ("dba@example.com", False),
+        ("ops@example.com", True),
+    ]
 
 
 def test_mail_refused_recipient(db, smtp_server):
@@ -189,8 +215,9 @@ def test_mail_refused_recipient(db, smtp_server):
 def test_mail_bad_login(db, smtp_server):
     inbox, url = smtp_server()
     env = {"PIPELINE_SMTP_PASSWORD": "wrong-" + PASSWORD}
-    r = run("--db", str(db), "--date", QUIET, "--mail-to", "ops@example.com", "--smtp", url,
-            "--smtp-user", "ops", env=env)
+    r = run(
+        "--db", str(db), "--date", QUIET, "--mail-to", "ops@example.com", "--smtp", url, "--smtp-user", "ops", env=env
+    )
     assert r.exit_code == 1
     assert "refused the login of 'ops'" in r.stderr
     assert PASSWORD not in r.stdout + r.stderr
@@ -201,8 +228,9 @@ def test_mail_server_down(db):
     port = free_port()  # nothing listens there
     r = run("--db", str(db), "--date", QUIET, "--mail-to", "ops@example.com", "--smtp", f"smtp://127.0.0.1:{port}")
     assert r.exit_code == 1
-    assert r.stderr.strip() == (f"error: mail: cannot connect to smtp://127.0.0.1:{port}: "
-                                "connection refused (is the SMTP server up?)")
+    assert r.stderr.strip() == (
+        f"error: mail: cannot connect to smtp://127.0.0.1:{port}: connection refused (is the SMTP server up?)"
+    )
     assert deliver_mod.deliveries(db) == []
 
 
@@ -235,8 +263,18 @@ def silent_server():
 
 def test_mail_timeout(db, silent_server):
     started = time.monotonic()
-    r = run("--db", str(db), "--date", QUIET, "--mail-to", "ops@example.com",
-            "--smtp", f"smtp://127.0.0.1:{silent_server}", "--timeout", "1")
+    r = run(
+        "--db",
+        str(db),
+        "--date",
+        QUIET,
+        "--mail-to",
+        "ops@example.com",
+        "--smtp",
+        f"smtp://127.0.0.1:{silent_server}",
+        "--timeout",
+        "1",
+    )
     assert time.monotonic() - started < 15
     assert r.exit_code == 1
     assert f"smtp://127.0.0.1:{silent_server} did not answer within 1s" in r.stderr
@@ -244,6 +282,7 @@ def test_mail_timeout(db, silent_server):
 
 
 # --- webhook ------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def http_server():
@@ -255,8 +294,7 @@ def http_server():
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append({"path": self.path, "type": self.headers["Content-Type"],
-                                 "json": json.loads(body)})
+                received.append({"path": self.path, "type": self.headers["Content-Type"], "json": json.loads(body)})
                 if delay:
                     time.sleep(delay)
                 self.send_response(status)
@@ -311,7 +349,7 @@ def test_webhook_from_environment(db, http_server):
 
 
 def test_webhook_refused_with_http_error(db, http_server):
-    received, url = http_server(status=403)
+    _received, url = http_server(status=403)
     r = run("--db", str(db), "--date", BUSY, "--webhook", url)
     assert r.exit_code == 1
     assert "answered HTTP 403" in r.stderr and "invalid_token" in r.stderr
@@ -328,7 +366,7 @@ def test_webhook_server_down(db):
 
 
 def test_webhook_timeout(db, http_server):
-    received, url = http_server(delay=5)
+    _received, url = http_server(delay=5)
     started = time.monotonic()
     r = run("--db", str(db), "--date", BUSY, "--webhook", url, "--timeout", "1")
     assert time.monotonic() - started < 5
@@ -338,16 +376,27 @@ def test_webhook_timeout(db, http_server):
 
 
 def test_one_failure_does_not_undo_the_other(db, http_server):
-    received, url = http_server()
+    _received, url = http_server()
     port = free_port()
-    r = run("--db", str(db), "--date", QUIET, "--webhook", url, "--mail-to", "ops@example.com",
-            "--smtp", f"smtp://127.0.0.1:{port}")
+    r = run(
+        "--db",
+        str(db),
+        "--date",
+        QUIET,
+        "--webhook",
+        url,
+        "--mail-to",
+        "ops@example.com",
+        "--smtp",
+        f"smtp://127.0.0.1:{port}",
+    )
     assert r.exit_code == 1
     assert "webhook: delivered" in r.stdout and "mail: cannot connect" in r.stderr
     assert [x["channel"] for x in deliver_mod.deliveries(db)] == ["webhook"]
 
 
 # --- secrets, through a real process ------------------------------------------------------------
+
 
 @pytest.mark.parametrize("server", ["down", "silent", "bad-login"])
 def test_secrets_never_printed(db, tmp_path, server, silent_server, smtp_server):
@@ -357,14 +406,37 @@ def test_secrets_never_printed(db, tmp_path, server, silent_server, smtp_server)
         smtp = f"smtp://127.0.0.1:{silent_server}"
     else:
         _, smtp = smtp_server()
-    env = {**os.environ, "PIPELINE_SMTP_PASSWORD": PASSWORD + "x" * (server == "bad-login"),
-           "PIPELINE_SMTP_USER": "ops", "PIPELINE_DB": str(db),
-           "PIPELINE_DIGEST_WEBHOOK": f"http://127.0.0.1:{free_port()}{SECRET_HOOK}"}
+    env = {
+        **os.environ,
+        "PIPELINE_SMTP_PASSWORD": PASSWORD + "x" * (server == "bad-login"),
+        "PIPELINE_SMTP_USER": "ops",
+        "PIPELINE_DB": str(db),
+        "PIPELINE_DIGEST_WEBHOOK": f"http://127.0.0.1:{free_port()}{SECRET_HOOK}",
+    }
     for extra in ([], ["--json"]):
         proc = subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", "digest", "--date", BUSY, "--no-image", "--timeout", "1",
-             "--mail-to", "ops@example.com", "--smtp", smtp, *extra],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+            [
+                sys.executable,
+                "-m",
+                "pipeline.cli",
+                "digest",
+                "--date",
+                BUSY,
+                "--no-image",
+                "--timeout",
+                "1",
+                "--mail-to",
+                "ops@example.com",
+                "--smtp",
+                smtp,
+                *extra,
+            ],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         out = proc.stdout + proc.stderr
         assert proc.returncode == 1, out
         assert "error: mail:" in proc.stderr and "error: webhook:" in proc.stderr

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -25,7 +25,7 @@ from pipeline import store as store_mod
 from pipeline.digest import compute as compute_mod
 from pipeline.digest import render
 
-UTC = timezone.utc
+UTC = UTC
 BUSY = date(2026, 11, 23)
 QUIET = date(2026, 11, 19)
 MIXED = date(2026, 11, 24)
@@ -73,29 +73,76 @@ def make_store(path, incidents=INCIDENTS):
         for iid, start, end, cause, hosts, errors in incidents:
             con.execute(
                 "INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [iid, start, end, cause, 0.8, hosts, errors,
-                 f"{errors} drops on {', '.join(hosts) or 'an unknown host'}: {cause}.",
-                 ADVICE.get(cause, [f"Look into {cause}."]), json.dumps({cause: 0.8}), "{}"],
+                [
+                    iid,
+                    start,
+                    end,
+                    cause,
+                    0.8,
+                    hosts,
+                    errors,
+                    f"{errors} drops on {', '.join(hosts) or 'an unknown host'}: {cause}.",
+                    ADVICE.get(cause, [f"Look into {cause}."]),
+                    json.dumps({cause: 0.8}),
+                    "{}",
+                ],
             )
         # a row every hour from the 15th to the end of the 24th
-        con.execute("CREATE TEMP TABLE hours AS SELECT row_number() OVER (ORDER BY t) AS n, t "
-                    "FROM range(?::TIMESTAMPTZ, ?::TIMESTAMPTZ, INTERVAL 1 HOUR) r(t)", [T(15, 0), T(25, 0)])
-        store_mod.insert_events(con, "SELECT 'a' || n, t, 'app', 'web-1', '/logs/web-1/app.log', n, 'INFO', "
-                                     "'other', NULL, NULL, 'tick', 'tick' FROM hours")
-        store_mod.insert_events(con, "SELECT 's' || n, t, 'sqlalchemy', 'web-2', '/logs/web-2/app.log', n, "
-                                     "'DEBUG', 'checkout', NULL, 'c1', 'checkout', 'checkout' FROM hours")
+        con.execute(
+            "CREATE TEMP TABLE hours AS SELECT row_number() OVER (ORDER BY t) AS n, t "
+            "FROM range(?::TIMESTAMPTZ, ?::TIMESTAMPTZ, INTERVAL 1 HOUR) r(t)",
+            [T(15, 0), T(25, 0)],
+        )
+        store_mod.insert_events(
+            con,
+            "SELECT 'a' || n, t, 'app', 'web-1', '/logs/web-1/app.log', n, 'INFO', "
+            "'other', NULL, NULL, 'tick', 'tick' FROM hours",
+        )
+        store_mod.insert_events(
+            con,
+            "SELECT 's' || n, t, 'sqlalchemy', 'web-2', '/logs/web-2/app.log', n, "
+            "'DEBUG', 'checkout', NULL, 'c1', 'checkout', 'checkout' FROM hours",
+        )
         con.execute("INSERT INTO latency SELECT t, 'web-1', 'db-1', 1.5, false, '/logs/web-1/ping.log', n FROM hours")
         # the mysql log of db-1 stops at 03:00 on the busy day
-        store_mod.insert_events(con, "SELECT 'm' || n, t, 'mysql', 'db-1', '/logs/db-1/mysql.log', n, 'Note', "
-                                     "'other', NULL, NULL, 'note', 'note' FROM hours WHERE t < ?", [T(23, 3)])
+        store_mod.insert_events(
+            con,
+            "SELECT 'm' || n, t, 'mysql', 'db-1', '/logs/db-1/mysql.log', n, 'Note', "
+            "'other', NULL, NULL, 'note', 'note' FROM hours WHERE t < ?",
+            [T(23, 3)],
+        )
         # status snapshots stop at noon on the 22nd
-        con.execute("INSERT INTO metrics SELECT t, 'db-1', 'threads_connected', 10, '/logs/db-1/status.tsv', n "
-                    "FROM hours WHERE t < ?", [T(22, 12)])
+        con.execute(
+            "INSERT INTO metrics SELECT t, 'db-1', 'threads_connected', 10, '/logs/db-1/status.tsv', n "
+            "FROM hours WHERE t < ?",
+            [T(22, 12)],
+        )
         # a file that only has data on the 24th
-        store_mod.insert_event_rows(con, [("z1", T(24, 5), "app", "web-3", "/logs/web-3/app.log", 1, "ERROR",
-                                           "server_gone", 2006, None, "gone", "gone")])
-        rejects = [("/logs/web-1/app.log", "no timestamp")] * 3 + [("/logs/web-1/app.log", "binary")] * 3 \
-            + [("/logs/web-1/app.log", "too long")] + [("/logs/web-3/app.log", "no timestamp")] * 5
+        store_mod.insert_event_rows(
+            con,
+            [
+                (
+                    "z1",
+                    T(24, 5),
+                    "app",
+                    "web-3",
+                    "/logs/web-3/app.log",
+                    1,
+                    "ERROR",
+                    "server_gone",
+                    2006,
+                    None,
+                    "gone",
+                    "gone",
+                )
+            ],
+        )
+        rejects = (
+            [("/logs/web-1/app.log", "no timestamp")] * 3
+            + [("/logs/web-1/app.log", "binary")] * 3
+            + [("/logs/web-1/app.log", "too long")]
+            + [("/logs/web-3/app.log", "no timestamp")] * 5
+        )
         for i, (f, reason) in enumerate(rejects):
             con.execute("INSERT INTO rejects VALUES (?, ?, ?, 'junk')", [f, i + 1, reason])
         con.execute("COMMIT")
@@ -121,33 +168,59 @@ def day_bounds(day: date, tz: str = "UTC"):
 
 # --- the numbers --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("day", [BUSY, QUIET, MIXED])
 @pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin"])
 def test_totals_and_causes_match_sql(store_path, day, tz):
     start, end = day_bounds(day, tz)
     d = compute_mod.compute_from_store(store_path, compute_mod.day_period(day, tz))
-    (n, drops, dur), = sql(store_path, """
+    ((n, drops, dur),) = sql(
+        store_path,
+        """
         SELECT count(*), coalesce(sum(errors), 0), coalesce(sum(epoch(end_ts) - epoch(start_ts)), 0)
-        FROM incidents WHERE start_ts >= ? AND start_ts < ?""", [start, end])
+        FROM incidents WHERE start_ts >= ? AND start_ts < ?""",
+        [start, end],
+    )
     assert (d.incidents, d.drops) == (n, drops)
     assert d.duration_s == pytest.approx(dur)
     assert d.quiet == (n == 0)
 
-    per_cause = {c: (k, e) for c, k, e in sql(store_path, """
+    per_cause = {
+        c: (k, e)
+        for c, k, e in sql(
+            store_path,
+            """
         SELECT cause, count(*), sum(errors) FROM incidents WHERE start_ts >= ? AND start_ts < ?
-        GROUP BY cause""", [start, end])}
-    base = {c: (k, e) for c, k, e in sql(store_path, """
+        GROUP BY cause""",
+            [start, end],
+        )
+    }
+    base = {
+        c: (k, e)
+        for c, k, e in sql(
+            store_path,
+            """
         SELECT cause, count(*), sum(errors) FROM incidents WHERE start_ts >= ? AND start_ts < ?
-        GROUP BY cause""", [start - timedelta(days=7), start])}
+        GROUP BY cause""",
+            [start - timedelta(days=7), start],
+        )
+    }
     assert {r.cause: (r.incidents, r.drops) for r in d.by_cause if r.incidents} == per_cause
     assert {r.cause: (r.baseline_incidents, r.baseline_drops) for r in d.by_cause if r.baseline_incidents} == base
     assert d.baseline_drops == sum(e for _, e in base.values())
     assert d.new_causes == sorted(set(per_cause) - set(base))
 
-    per_host = {h: (k, e) for h, k, e in sql(store_path, """
+    per_host = {
+        h: (k, e)
+        for h, k, e in sql(
+            store_path,
+            """
         SELECT coalesce(h, '(no host)'), count(*), sum(errors) FROM (
             SELECT errors, unnest(CASE WHEN len(hosts) = 0 THEN [NULL] ELSE hosts END) AS h
-            FROM incidents WHERE start_ts >= ? AND start_ts < ?) GROUP BY 1""", [start, end])}
+            FROM incidents WHERE start_ts >= ? AND start_ts < ?) GROUP BY 1""",
+            [start, end],
+        )
+    }
     assert {h.host: (h.incidents, h.drops) for h in d.by_host} == per_host
 
 
@@ -189,15 +262,20 @@ def test_quiet_day(store_path):
     # the title and one line (no data-health problems that day)
     assert md.strip().splitlines()[1:] == ["", render.headline(d)]
     assert render.headline(d).startswith("Quiet day: no connection drops on 2026-11-19 (UTC)")
-    baseline, = sql(store_path, "SELECT count(*) FROM incidents WHERE start_ts >= ? AND start_ts < ?",
-                    [T(12, 0), T(19, 0)])
+    (baseline,) = sql(
+        store_path, "SELECT count(*) FROM incidents WHERE start_ts >= ? AND start_ts < ?", [T(12, 0), T(19, 0)]
+    )
     assert f"average {baseline[0] / 7:.2f} incidents" in md
 
 
 def test_mixed_day(store_path):
     d = compute_mod.compute_from_store(store_path, compute_mod.day_period(MIXED))
     assert [r.cause for r in d.by_cause if r.incidents] == [
-        "pool_exhausted", "server_restart", "access_denied", "idle_timeout"]
+        "pool_exhausted",
+        "server_restart",
+        "access_denied",
+        "idle_timeout",
+    ]
     assert d.new_causes == ["access_denied", "pool_exhausted", "server_restart"]
     # network had drops in the week before and none today: listed as fewer
     net = next(r for r in d.by_cause if r.cause == "network")
@@ -213,8 +291,11 @@ def test_since_period_uses_equal_length_baseline(store_path):
     d = compute_mod.compute_from_store(store_path, p)
     assert (p.start, p.end) == (T(23, 6, 30), now)
     assert {i["incident_id"] for i in d.timeline} == {"busy-n2", "busy-n3", "busy-m1"}
-    (base,), = sql(store_path, "SELECT count(*) FROM incidents WHERE start_ts >= ? AND start_ts < ?",
-                   [p.start - 7 * timedelta(hours=6), p.start])
+    ((base,),) = sql(
+        store_path,
+        "SELECT count(*) FROM incidents WHERE start_ts >= ? AND start_ts < ?",
+        [p.start - 7 * timedelta(hours=6), p.start],
+    )
     assert d.baseline_incidents == base
 
 
@@ -231,11 +312,14 @@ def test_yesterday_is_the_last_complete_day():
 
 # --- the numbers as rendered --------------------------------------------------------------------
 
+
 def _table(md: str, heading: str) -> dict[str, list[str]]:
     block = md.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in block.splitlines() if line.startswith("| ") and not line.startswith("|---")]
-    return {cells[0].strip("* "): [c.strip("* ") for c in cells[1:]]
-            for cells in ([c.strip() for c in r.strip("|").split("|")] for r in rows[1:])}
+    return {
+        cells[0].strip("* "): [c.strip("* ") for c in cells[1:]]
+        for cells in ([c.strip() for c in r.strip("|").split("|")] for r in rows[1:])
+    }
 
 
 @pytest.mark.parametrize("day", [BUSY, MIXED])
@@ -244,24 +328,40 @@ def test_markdown_numbers_match_sql(store_path, day):
     d = compute_mod.compute_from_store(store_path, compute_mod.day_period(day))
     md = render.markdown(d)
     table = _table(md, "Incidents by cause")
-    for cause, n, drops, dur in sql(store_path, """
+    for cause, n, drops, dur in sql(
+        store_path,
+        """
             SELECT cause, count(*), sum(errors), sum(epoch(end_ts) - epoch(start_ts)) FROM incidents
-            WHERE start_ts >= ? AND start_ts < ? GROUP BY cause""", [start, end]):
+            WHERE start_ts >= ? AND start_ts < ? GROUP BY cause""",
+        [start, end],
+    ):
         assert table[cause][:3] == [str(n), f"{drops:,}", render.fmt_duration(dur)]
-    (n, drops), = sql(store_path, "SELECT count(*), sum(errors) FROM incidents WHERE start_ts >= ? AND "
-                      "start_ts < ?", [start, end])
+    ((n, drops),) = sql(
+        store_path, "SELECT count(*), sum(errors) FROM incidents WHERE start_ts >= ? AND start_ts < ?", [start, end]
+    )
     assert table["total"][:2] == [str(n), str(drops)]
-    (base_drops,), = sql(store_path, "SELECT coalesce(sum(errors), 0) FROM incidents WHERE start_ts >= ? "
-                         "AND start_ts < ?", [start - timedelta(days=7), start])
+    ((base_drops,),) = sql(
+        store_path,
+        "SELECT coalesce(sum(errors), 0) FROM incidents WHERE start_ts >= ? AND start_ts < ?",
+        [start - timedelta(days=7), start],
+    )
     assert table["total"][5] == f"{base_drops / 7:.2f}"
     hosts = _table(md, "Incidents by host")
-    for host, k, e in sql(store_path, """
+    for host, k, e in sql(
+        store_path,
+        """
             SELECT h, count(*), sum(errors) FROM (SELECT errors, unnest(hosts) AS h FROM incidents
-            WHERE start_ts >= ? AND start_ts < ?) GROUP BY h""", [start, end]):
+            WHERE start_ts >= ? AND start_ts < ?) GROUP BY h""",
+        [start, end],
+    ):
         assert hosts[host][:2] == [str(k), str(e)]
     assert f"{n} incidents, {drops} drops," in md
-    worst_id, = sql(store_path, """SELECT incident_id FROM incidents WHERE start_ts >= ? AND start_ts < ?
-                    ORDER BY errors DESC, end_ts - start_ts DESC LIMIT 1""", [start, end])[0]
+    (worst_id,) = sql(
+        store_path,
+        """SELECT incident_id FROM incidents WHERE start_ts >= ? AND start_ts < ?
+                    ORDER BY errors DESC, end_ts - start_ts DESC LIMIT 1""",
+        [start, end],
+    )[0]
     assert f"`{worst_id}`" in md.split("## Worst incident", 1)[1]
 
 

@@ -98,8 +98,9 @@ def test_html_escapes_store_text(tmp_path):
     evil = [("x1", T(23, 10), T(23, 10, 1), "network", ["<img src=x onerror=alert(1)>"], 3)]
     db = make_store(tmp_path / "evil.duckdb", incidents=evil)
     with store_mod.opened(db) as con:
-        con.execute("UPDATE incidents SET summary = '<script>alert(1)</script> | pipe', "
-                    "advice = ['<b>raise</b> wait_timeout']")
+        con.execute(
+            "UPDATE incidents SET summary = '<script>alert(1)</script> | pipe', advice = ['<b>raise</b> wait_timeout']"
+        )
     d = compute_mod.compute_from_store(db, compute_mod.day_period(date(2026, 11, 23)))
     html = render.html_page(d, "cid:timeline")
     assert "<script>" not in html and "&lt;script&gt;" in html
@@ -109,8 +110,17 @@ def test_html_escapes_store_text(tmp_path):
 
 
 def test_slack_payload_respects_block_limits(tmp_path):
-    many = [(f"n{i}", T(23, 0) + timedelta(minutes=3 * i), T(23, 0) + timedelta(minutes=3 * i + 1),
-             "network", [f"web-{i:03d}.a-very-long-host-name.example.internal"], 1) for i in range(400)]
+    many = [
+        (
+            f"n{i}",
+            T(23, 0) + timedelta(minutes=3 * i),
+            T(23, 0) + timedelta(minutes=3 * i + 1),
+            "network",
+            [f"web-{i:03d}.a-very-long-host-name.example.internal"],
+            1,
+        )
+        for i in range(400)
+    ]
     db = make_store(tmp_path / "many.duckdb", incidents=many + INCIDENTS[:8])
     payload = render.slack_payload(compute_mod.compute_from_store(db, compute_mod.day_period(date(2026, 11, 23))))
     assert len(payload["blocks"]) <= 50
@@ -128,10 +138,12 @@ def test_errors_only_source_is_not_reported_as_stopped(db):
 
 # --- the store ingested from sample_logs/ -----------------------------------------------------------
 
+
 def _sample_days(db) -> list[date]:
     with store_mod.opened(db, read_only=True) as con:
-        rows = con.execute("SELECT DISTINCT CAST(timezone('UTC', start_ts) AS DATE) FROM incidents "
-                           "ORDER BY 1").fetchall()
+        rows = con.execute(
+            "SELECT DISTINCT CAST(timezone('UTC', start_ts) AS DATE) FROM incidents ORDER BY 1"
+        ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -143,10 +155,16 @@ def test_sample_store_digests_match_sql(sample_store):
         p = compute_mod.day_period(day)
         d = compute_mod.compute_from_store(sample_store, p)
         with store_mod.opened(sample_store, read_only=True) as con:
-            n, drops = con.execute("SELECT count(*), coalesce(sum(errors), 0) FROM incidents "
-                                   "WHERE start_ts >= ? AND start_ts < ?", [p.start, p.end]).fetchone()
-            causes = dict(con.execute("SELECT cause, count(*) FROM incidents WHERE start_ts >= ? "
-                                      "AND start_ts < ? GROUP BY cause", [p.start, p.end]).fetchall())
+            n, drops = con.execute(
+                "SELECT count(*), coalesce(sum(errors), 0) FROM incidents WHERE start_ts >= ? AND start_ts < ?",
+                [p.start, p.end],
+            ).fetchone()
+            causes = dict(
+                con.execute(
+                    "SELECT cause, count(*) FROM incidents WHERE start_ts >= ? AND start_ts < ? GROUP BY cause",
+                    [p.start, p.end],
+                ).fetchall()
+            )
         assert (d.incidents, d.drops) == (n, drops)
         assert {r.cause: r.incidents for r in d.by_cause if r.incidents} == causes
         md = render.markdown(d)

@@ -19,7 +19,7 @@ import stat
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -68,6 +68,7 @@ def _check_cron_field(value: str, lo: int, hi: int) -> None:
 
 # --- static checks ------------------------------------------------------------------------------
 
+
 def test_units_parse_and_run_ingest_then_digest():
     service = unit(SERVICE)
     assert service["Service"]["Type"] == "oneshot"
@@ -86,13 +87,18 @@ def test_units_parse_and_run_ingest_then_digest():
 def test_systemd_analyze_verify(tmp_path):
     for f in (SERVICE, TIMER):
         shutil.copy(f, tmp_path / f.name)
-    proc = subprocess.run(["systemd-analyze", "verify", str(tmp_path / SERVICE.name), str(tmp_path / TIMER.name)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", str(tmp_path / SERVICE.name), str(tmp_path / TIMER.name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # anything systemd did not like about our files (it may also mention unrelated system units)
     assert not [line for line in (proc.stdout + proc.stderr).splitlines() if "dropout-pipeline" in line]
-    cal = subprocess.run(["systemd-analyze", "calendar", unit(TIMER)["Timer"]["OnCalendar"]],
-                         capture_output=True, text=True, timeout=30)
+    cal = subprocess.run(
+        ["systemd-analyze", "calendar", unit(TIMER)["Timer"]["OnCalendar"]], capture_output=True, text=True, timeout=30
+    )
     assert cal.returncode == 0 and "Next elapse" in cal.stdout
 
 
@@ -109,6 +115,7 @@ def test_cron_file_is_valid():
 
 
 # --- the command lines, run -----------------------------------------------------------------------
+
 
 @pytest.fixture
 def install(tmp_path):
@@ -127,7 +134,7 @@ def install(tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
-    yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).date()
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
     logs = tmp_path / "log" / "web-1"
     logs.mkdir(parents=True)
     (logs / "app.log").write_text(
@@ -135,23 +142,28 @@ def install(tmp_path):
         f"{yesterday} 10:00:05,456 ERROR app: (pymysql.err.OperationalError) "
         "(2013, 'Lost connection to MySQL server during query')\n"
         f"{yesterday} 10:00:06,456 ERROR app: (pymysql.err.OperationalError) (2006, 'MySQL server has gone away')\n"
-        f"{yesterday} 10:05:00,000 INFO app: request ok\n")
+        f"{yesterday} 10:05:00,000 INFO app: request ok\n"
+    )
     etc = tmp_path / "etc"
     etc.mkdir()
     (etc / "pipeline.toml").write_text('[digest]\ntimezone = "UTC"\n')
     (etc / "digest.env").write_text(
-        f"PIPELINE_DIGEST_WEBHOOK=http://127.0.0.1:{server.server_address[1]}/hook/secret\n")
+        f"PIPELINE_DIGEST_WEBHOOK=http://127.0.0.1:{server.server_address[1]}/hook/secret\n"
+    )
     (etc / "digest.env").chmod(0o600)
     lib = tmp_path / "lib"
     lib.mkdir()
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     wrapper = bin_dir / "pipeline"
-    wrapper.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m pipeline.cli \"$@\"\n")
+    wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m pipeline.cli "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
 
-    paths = {"/var/lib/dropout-pipeline": str(lib), "/var/log/dropout": str(tmp_path / "log"),
-             "/etc/dropout-pipeline": str(etc)}
+    paths = {
+        "/var/lib/dropout-pipeline": str(lib),
+        "/var/log/dropout": str(tmp_path / "log"),
+        "/etc/dropout-pipeline": str(etc),
+    }
 
     def localize(text: str) -> str:
         for old, new in paths.items():
@@ -159,8 +171,15 @@ def install(tmp_path):
         return text
 
     base_env = {"HOME": str(tmp_path), "LANG": "C.UTF-8", "PYTHONPATH": str(ROOT)}
-    yield {"received": received, "localize": localize, "bin": bin_dir, "lib": lib, "etc": etc,
-           "env": base_env, "day": yesterday.isoformat()}
+    yield {
+        "received": received,
+        "localize": localize,
+        "bin": bin_dir,
+        "lib": lib,
+        "etc": etc,
+        "env": base_env,
+        "day": yesterday.isoformat(),
+    }
     server.shutdown()
     server.server_close()
 
@@ -214,7 +233,8 @@ def test_cron_line_runs(install):
     script = install["localize"](command)
 
     def run_once():
-        return subprocess.run([variables["SHELL"], "-c", script], env=env, cwd="/",
-                              capture_output=True, text=True, timeout=180)
+        return subprocess.run(
+            [variables["SHELL"], "-c", script], env=env, cwd="/", capture_output=True, text=True, timeout=180
+        )
 
     _check_runs(install, run_once)

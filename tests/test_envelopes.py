@@ -17,31 +17,43 @@ from pipeline.ingest.runner import ingest_paths
 from tests.helpers import parse_lines, rows
 
 WILD = Path(__file__).resolve().parent / "wild"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 # envelope -> real samples (tests/wild) that carry it, and the family of their payload
 REAL_SAMPLES = {
-    "compose": [("envelopes/Disfactory-10_compose-v1-postgres-django.log", "postgres"),
-                ("mysql/lando-pantheon-8_mariadb-compose-aborted-storm.log", "mariadb"),
-                ("envelopes/saleor-platform-201_compose-v1-celery-worker-python.log", "python_text")],
-    "docker_ts": [("mysql/AutolabJS-309_mysql-5.7-docker-t-forced-close.log", "mysql_error"),
-                  ("postgres/sentry-self-hosted-89_docker-logs-t-pg9-noprefix-initdb.log", "postgres")],
-    "cri": [("envelopes/fluent-bit-873_cri-var-log-containers-fluentbit.log", "python_text"),
-            ("envelopes/containerd-4813_cri-partial-no-newline.log", "python_text")],
+    "compose": [
+        ("envelopes/Disfactory-10_compose-v1-postgres-django.log", "postgres"),
+        ("mysql/lando-pantheon-8_mariadb-compose-aborted-storm.log", "mariadb"),
+        ("envelopes/saleor-platform-201_compose-v1-celery-worker-python.log", "python_text"),
+    ],
+    "docker_ts": [
+        ("mysql/AutolabJS-309_mysql-5.7-docker-t-forced-close.log", "mysql_error"),
+        ("postgres/sentry-self-hosted-89_docker-logs-t-pg9-noprefix-initdb.log", "postgres"),
+    ],
+    "cri": [
+        ("envelopes/fluent-bit-873_cri-var-log-containers-fluentbit.log", "python_text"),
+        ("envelopes/containerd-4813_cri-partial-no-newline.log", "python_text"),
+    ],
     "docker_json": [("envelopes/moby-29511_docker-json-logrus.log", "python_text")],
     "journald_iso": [("envelopes/pgbadger-596_journald-short-iso-postgres-split.log", "postgres")],
-    "syslog": [("envelopes/pgbadger-681_syslog-rfc3164-postgres-statements.log", "postgres"),
-               ("envelopes/pgbadger-638_journald-plain-postgres.log", "postgres")],
+    "syslog": [
+        ("envelopes/pgbadger-681_syslog-rfc3164-postgres-statements.log", "postgres"),
+        ("envelopes/pgbadger-638_journald-plain-postgres.log", "postgres"),
+    ],
     "syslog5424": [("envelopes/rsyslog-1120_syslog5424-rsyslogd-start.log", "python_text")],
     "process_tag": [("postgres/devenv-1146_process-compose-prefix-checkpointer-fatal.log", "postgres")],
     "box": [("postgres/supermq-devops-129_k9s-box-border-password-failed-gmt.log", "postgres")],
     "quoted": [("postgres/pgbadger-476_zh-cn-quoted-duration-statement-cst.log", "postgres")],
-    "journald_json": [("envelopes2/lnav-535_journald-json-python-gpslocator.log", "python_text"),
-                      ("envelopes2/journal2gelf-2_journald-json-kernel-redacted.log", "python_text")],
+    "journald_json": [
+        ("envelopes2/lnav-535_journald-json-python-gpslocator.log", "python_text"),
+        ("envelopes2/journal2gelf-2_journald-json-kernel-redacted.log", "python_text"),
+    ],
     "svlogd": [("heldout/chef-server-335_runit-svlogd-underscore-stamp-pg-noprefix-fast-shutdown.log", "postgres")],
     "line_stamp": [("heldout/saleor-15916_docker-desktop-stamp-prefix-django-request-refused.log", "python_text")],
-    "gelf": [("envelopes2/goblog-gelftail_gelf-docker-driver-go-service.log", "python_text"),
-             ("envelopes2/docker-fluentd-kubernetes-gelf-ovh_gelf-fluentd-out-gelf-payload.log", "python_text")],
+    "gelf": [
+        ("envelopes2/goblog-gelftail_gelf-docker-driver-go-service.log", "python_text"),
+        ("envelopes2/docker-fluentd-kubernetes-gelf-ovh_gelf-fluentd-out-gelf-payload.log", "python_text"),
+    ],
 }
 CASES = [(env, rel, family) for env, samples in REAL_SAMPLES.items() for rel, family in samples]
 
@@ -138,8 +150,10 @@ def test_journald_json_and_gelf_give_time_level_and_message():
     first, second = rows(parse_lines(by_name("python_text"), journald).events)
     assert first["ts"] == dt.datetime(2024, 3, 1, 10, 0, tzinfo=UTC) and first["level"] == "ERROR"
     assert first["kind"] == "server_gone" and first["n_lines"] == 2 and second["level"] == "INFO"
-    gelf = ['{"version":"1.1","host":"web-1","short_message":"Lost connection","full_message":"OperationalError: '
-            '(2013, \'Lost connection to MySQL server during query\')","timestamp":1709287200.25,"level":3}']
+    gelf = [
+        '{"version":"1.1","host":"web-1","short_message":"Lost connection","full_message":"OperationalError: '
+        '(2013, \'Lost connection to MySQL server during query\')","timestamp":1709287200.25,"level":3}'
+    ]
     assert envelopes.detect(gelf) == ["gelf"]
     [event] = rows(parse_lines(by_name("python_text"), gelf).events)
     assert event["ts"] == dt.datetime(2024, 3, 1, 10, 0, 0, 250000, tzinfo=UTC)
@@ -147,7 +161,9 @@ def test_journald_json_and_gelf_give_time_level_and_message():
 
 
 def test_lines_without_the_envelope_pass_through():
-    frame = pl.DataFrame({"line_no": [1, 2], "line": ["db_1  | 2024-03-01 10:00:00 UTC [1] LOG:  x", "Attaching to db_1"]})
+    frame = pl.DataFrame(
+        {"line_no": [1, 2], "line": ["db_1  | 2024-03-01 10:00:00 UTC [1] LOG:  x", "Attaching to db_1"]}
+    )
     out = envelopes.unwrap(frame, ["compose"])
     assert out["line"].to_list() == ["2024-03-01 10:00:00 UTC [1] LOG:  x", "Attaching to db_1"]
     assert out["_orig"].to_list() == frame["line"].to_list()
@@ -207,18 +223,32 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 WRAPS = [
-    "web-1  | ", "2024-03-01T10:00:00.123456789Z ", "2024-03-01T10:00:00.123456789Z stdout F ",
-    "2024-03-01T10:00:00.123456789Z stderr P ", "Mar  1 10:00:00 host app[12]: ", "<34>1 2024-03-01T10:00:00Z h a 1 - - ",
-    "2024-03-01T10:00:00+0000 host unit[3]: ", "2015-06-04_03:37:04.66270 ", "│ ", "> ", "[postgres   ] ",
+    "web-1  | ",
+    "2024-03-01T10:00:00.123456789Z ",
+    "2024-03-01T10:00:00.123456789Z stdout F ",
+    "2024-03-01T10:00:00.123456789Z stderr P ",
+    "Mar  1 10:00:00 host app[12]: ",
+    "<34>1 2024-03-01T10:00:00Z h a 1 - - ",
+    "2024-03-01T10:00:00+0000 host unit[3]: ",
+    "2015-06-04_03:37:04.66270 ",
+    "│ ",
+    "> ",
+    "[postgres   ] ",
 ]
 PAYLOADS = [
     "2024-03-01 10:00:00.000 UTC [7] LOG:  database system is ready to accept connections",
-    "LOG:  received fast shutdown request", "ERROR:app.db:(2006, 'MySQL server has gone away')",
-    "2024-03-01 10:00:00,123 - app - ERROR - boom", "Traceback (most recent call last):", "  File \"x.py\", line 1",
-    "2024-03-01T10:00:00.000000Z 3 [Note] Aborted connection 3 to db: 'a'", "", "plain text",
+    "LOG:  received fast shutdown request",
+    "ERROR:app.db:(2006, 'MySQL server has gone away')",
+    "2024-03-01 10:00:00,123 - app - ERROR - boom",
+    "Traceback (most recent call last):",
+    '  File "x.py", line 1',
+    "2024-03-01T10:00:00.000000Z 3 [Note] Aborted connection 3 to db: 'a'",
+    "",
+    "plain text",
 ]
 JSONS = [
-    '{"log":"%s\\n","stream":"stderr","time":"2024-03-01T10:00:00Z"}', '{"log":"%s","stream":"stderr","time":"2024-03-01T10:00:00Z"}',
+    '{"log":"%s\\n","stream":"stderr","time":"2024-03-01T10:00:00Z"}',
+    '{"log":"%s","stream":"stderr","time":"2024-03-01T10:00:00Z"}',
     '{ "__REALTIME_TIMESTAMP" : "1709287200000000", "PRIORITY" : "3", "MESSAGE" : "%s" }',
     '{"version":"1.1","host":"h","short_message":"%s","timestamp":1709287200.5,"level":3}',
 ]
@@ -230,7 +260,10 @@ wrapped_line = st.one_of(
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(wrapped_line, min_size=1, max_size=25), st.sampled_from(["python_text", "postgres", "mysql_error", "json_lines"]))
+@given(
+    st.lists(wrapped_line, min_size=1, max_size=25),
+    st.sampled_from(["python_text", "postgres", "mysql_error", "json_lines"]),
+)
 def test_wrapped_lines_never_raise_and_every_line_is_accounted(lines, family):
     lines = [ln.replace("\n", " ").replace("\r", " ") for ln in lines]
     detect.choose("\n".join(lines).encode("utf-8", errors="replace"))

@@ -21,8 +21,14 @@ def win(start, end, cause):
 
 
 def test_matching_rules():
-    s = Scenario("a", None, truth=[win("2026-01-01T00:10:00Z", "2026-01-01T00:12:00Z", "network"),
-                                   win("2026-01-01T01:00:00Z", "2026-01-01T01:05:00Z", "idle_timeout")])
+    s = Scenario(
+        "a",
+        None,
+        truth=[
+            win("2026-01-01T00:10:00Z", "2026-01-01T00:12:00Z", "network"),
+            win("2026-01-01T01:00:00Z", "2026-01-01T01:05:00Z", "idle_timeout"),
+        ],
+    )
     s.incidents = [
         inc("2026-01-01T00:13:30Z", "2026-01-01T00:13:50Z", "network"),  # within the 120 s grace
         inc("2026-01-01T00:30:00Z", "2026-01-01T00:31:00Z", "network"),  # on fault-free time
@@ -31,8 +37,14 @@ def test_matching_rules():
     base = Scenario("baseline", None, truth=[])
     base.incidents = [inc("2026-01-01T05:00:00Z", "2026-01-01T05:00:01Z", "unknown")]
     r = score([s, base])
-    assert r["per_cause"]["network"] == {"windows": 1, "found": 1, "recall": 1.0, "incidents": 3,
-                                         "correct": 1, "precision": 0.333}
+    assert r["per_cause"]["network"] == {
+        "windows": 1,
+        "found": 1,
+        "recall": 1.0,
+        "incidents": 3,
+        "correct": 1,
+        "precision": 0.333,
+    }
     assert r["per_cause"]["idle_timeout"]["recall"] == 0.0
     assert r["per_cause"]["idle_timeout"]["precision"] is None
     assert r["baseline_incidents"] == 1
@@ -58,8 +70,10 @@ def test_perfect_passes():
 
 def test_eval_command_runs_every_scenario(tmp_path, monkeypatch):
     """The command finds folders with truth.json and scores what correlation returns."""
-    for name, truth in [("baseline", []), ("restart", [win("2026-01-01T00:10:00Z", "2026-01-01T00:11:00Z",
-                                                             "server_restart")])]:
+    for name, truth in [
+        ("baseline", []),
+        ("restart", [win("2026-01-01T00:10:00Z", "2026-01-01T00:11:00Z", "server_restart")]),
+    ]:
         d = tmp_path / name
         d.mkdir()
         (d / "truth.json").write_text(json.dumps(truth))

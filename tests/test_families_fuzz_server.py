@@ -23,7 +23,7 @@ SEEDS = [
     "Nov 20 13:45:01 host mysqld[1]: 2026-11-20 13:45:01 3 [Warning] y",
     "2026-11-20 13:45:01.242 UTC [24915] FATAL:  sorry, too many clients already",
     "2026-11-20 13:45:01 EST [1-1] user=a,db=b LOG:  could not receive data from client: Connection reset by peer",
-    "2026-11-20 13:45:01 UTC [44] DETAIL:  Role \"a\" does not exist.",
+    '2026-11-20 13:45:01 UTC [44] DETAIL:  Role "a" does not exist.',
     '2026-01-04 00:05:58.232 UTC,"a","a",36,"h:1",5f.24,2,"auth",2026-01-04 00:05:58 UTC,3/9,0,FATAL,28P01,"bad ""x""",',
     "PING db (10.0.0.5) 56(84) bytes of data.",
     "[1795996201.123456] 64 bytes from 10.0.0.5: icmp_seq=1 ttl=64 time=0.412 ms",
@@ -86,8 +86,11 @@ def test_parse_never_raises_and_accounts_for_every_line(family, lines, final):
     keep = pl.col("line_no") < limit
     folded = int(parsed.events.filter(keep)["n_lines"].sum() or 0)
     total = (
-        folded + parsed.rejects.filter(keep).height + parsed.latency.filter(keep).height
-        + parsed.metrics.filter(keep).height + parsed.skipped
+        folded
+        + parsed.rejects.filter(keep).height
+        + parsed.latency.filter(keep).height
+        + parsed.metrics.filter(keep).height
+        + parsed.skipped
     )
     assert total == limit - 1
     assert parsed.events["ts"].null_count() == 0
@@ -108,15 +111,21 @@ def test_sniff_never_raises(family, head):
 
 @pytest.mark.parametrize("family", [ping.FAMILY, status.FAMILY], ids=lambda f: f.name)
 @settings(max_examples=30, deadline=None)
-@given(lines=lines_st, state=st.fixed_dictionaries({}, optional={
-    "start_time": st.sampled_from(["2026-11-24T23:50:00Z", "garbage", "1795996200"]),
-    "interval_s": st.sampled_from([0.2, 1, 5.0]),
-    "ts": st.sampled_from(["2026-11-24T23:50:00.000000Z", "not a time"]),
-    "block_start": st.sampled_from(["2026-11-24T23:50:00.000000Z"]),
-    "block_seq0": st.integers(min_value=0, max_value=70000),
-    "target": st.sampled_from(["db", "x(y)"]),
-    "uptime0": st.floats(min_value=0, max_value=1e9),
-}))
+@given(
+    lines=lines_st,
+    state=st.fixed_dictionaries(
+        {},
+        optional={
+            "start_time": st.sampled_from(["2026-11-24T23:50:00Z", "garbage", "1795996200"]),
+            "interval_s": st.sampled_from([0.2, 1, 5.0]),
+            "ts": st.sampled_from(["2026-11-24T23:50:00.000000Z", "not a time"]),
+            "block_start": st.sampled_from(["2026-11-24T23:50:00.000000Z"]),
+            "block_seq0": st.integers(min_value=0, max_value=70000),
+            "target": st.sampled_from(["db", "x(y)"]),
+            "uptime0": st.floats(min_value=0, max_value=1e9),
+        },
+    ),
+)
 def test_stateful_families_accept_any_saved_state(family, lines, state):
     parsed = run(family, lines, state=state)
     total = parsed.rejects.height + parsed.latency.height + parsed.metrics.height + parsed.skipped

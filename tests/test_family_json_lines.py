@@ -8,16 +8,20 @@ import json
 from pipeline.ingest.families.json_lines import FAMILY
 from tests.helpers import parse_lines, rows
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_python_json_logger_style_with_exception():
-    line = json.dumps({
-        "asctime": "2026-11-20 13:45:01,123", "levelname": "ERROR", "name": "app.db",
-        "message": "query failed",
-        "exc_info": "Traceback (most recent call last):\n  File \"x\"\n"
-                    "pymysql.err.OperationalError: (2006, \"MySQL server has gone away (BrokenPipeError(32, 'Broken pipe'))\")",
-    })
+    line = json.dumps(
+        {
+            "asctime": "2026-11-20 13:45:01,123",
+            "levelname": "ERROR",
+            "name": "app.db",
+            "message": "query failed",
+            "exc_info": 'Traceback (most recent call last):\n  File "x"\n'
+            "pymysql.err.OperationalError: (2006, \"MySQL server has gone away (BrokenPipeError(32, 'Broken pipe'))\")",
+        }
+    )
     assert FAMILY.sniff([line]) >= 0.5
     [event] = rows(parse_lines(FAMILY, [line], tz="Europe/Berlin").events)
     assert event["ts"] == dt.datetime(2026, 11, 20, 12, 45, 1, 123000, tzinfo=UTC)
@@ -42,15 +46,26 @@ def test_structlog_style_event_key_and_iso_offsets():
 
 
 def test_pool_timeout_and_logger_source():
-    line = json.dumps({"timestamp": "2026-11-20T13:45:01Z", "level": "ERROR", "logger": "sqlalchemy.pool",
-                       "message": "QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00"})
+    line = json.dumps(
+        {
+            "timestamp": "2026-11-20T13:45:01Z",
+            "level": "ERROR",
+            "logger": "sqlalchemy.pool",
+            "message": "QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00",
+        }
+    )
     [event] = rows(parse_lines(FAMILY, [line]).events)
     assert event["kind"] == "pool_timeout" and event["source"] == "sqlalchemy"
 
 
 def test_bad_lines_are_rejected_blank_lines_skipped():
-    lines = ["not json", "", json.dumps({"level": "INFO", "message": "no time"}), "[1, 2]",
-             json.dumps({"timestamp": "yesterday", "message": "bad time"})]
+    lines = [
+        "not json",
+        "",
+        json.dumps({"level": "INFO", "message": "no time"}),
+        "[1, 2]",
+        json.dumps({"timestamp": "yesterday", "message": "bad time"}),
+    ]
     parsed = parse_lines(FAMILY, lines)
     assert parsed.events.height == 0
     reasons = {r["line_no"]: r["reason"] for r in rows(parsed.rejects)}

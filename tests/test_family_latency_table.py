@@ -9,7 +9,7 @@ import polars as pl
 from pipeline.ingest.families import latency_table
 from pipeline.ingest.families.base import FileContext
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FAMILY = latency_table.FAMILY
 
 
@@ -49,7 +49,9 @@ def test_probe_csv():
 
 
 def test_header_is_optional_and_zone_less_stamps_take_the_zone():
-    parsed = parse(["2026-11-24 23:50:01,tcp:db:3306,2.5", "2026-11-24T23:50:02+01:00,tcp:db:3306,3"], tz="Europe/Berlin")
+    parsed = parse(
+        ["2026-11-24 23:50:01,tcp:db:3306,2.5", "2026-11-24T23:50:02+01:00,tcp:db:3306,3"], tz="Europe/Berlin"
+    )
     assert parsed.latency["ts"].to_list() == [
         dt.datetime(2026, 11, 24, 22, 50, 1, tzinfo=UTC),
         dt.datetime(2026, 11, 24, 22, 50, 2, tzinfo=UTC),

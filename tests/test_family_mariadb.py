@@ -11,7 +11,7 @@ import pytest
 from pipeline.ingest.families import mariadb, mysql_error
 from tests.helpers import parse_lines
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FAMILY = mariadb.FAMILY
 
 
@@ -24,8 +24,10 @@ def accounted(parsed):
 
 
 def test_local_time_takes_configured_zone():
-    lines = ["2026-11-20 14:45:01 42 [Warning] Aborted connection 42 to db: 'app' user: 'app' host: '10.0.0.5' "
-             "(Got timeout reading communication packets)"]
+    lines = [
+        "2026-11-20 14:45:01 42 [Warning] Aborted connection 42 to db: 'app' user: 'app' host: '10.0.0.5' "
+        "(Got timeout reading communication packets)"
+    ]
     ev = parse(lines, tz="Europe/Berlin").events.row(0, named=True)
     assert ev["ts"] == dt.datetime(2026, 11, 20, 13, 45, 1, tzinfo=UTC)
     assert ev["level"] == "WARNING"
@@ -57,14 +59,18 @@ def test_dst_gap_is_rejected_and_repeated_hour_takes_first():
 
 def test_pthread_thread_column_uses_connection_id():
     ev = parse(
-        ["2026-05-16 12:10:01 140156782810880 [Warning] Aborted connection 718 to db: 'matomo' user: 'matomo' "
-         "host: '172.18.0.5' (Got timeout reading communication packets)"]
+        [
+            "2026-05-16 12:10:01 140156782810880 [Warning] Aborted connection 718 to db: 'matomo' user: 'matomo' "
+            "host: '172.18.0.5' (Got timeout reading communication packets)"
+        ]
     ).events
     assert ev["conn_ref"][0] == "718"
 
 
 def test_access_denied_is_thread_id():
-    ev = parse(["2026-03-23 22:18:20 22 [Warning] Access denied for user 'app'@'172.26.0.8' (using password: YES)"]).events
+    ev = parse(
+        ["2026-03-23 22:18:20 22 [Warning] Access denied for user 'app'@'172.26.0.8' (using password: YES)"]
+    ).events
     assert ev["kind"][0] == "access_denied"
     assert ev["conn_ref"][0] == "22"
 
@@ -121,25 +127,42 @@ def test_old_layout_crash_report_is_one_event():
 
 
 def test_crash_recovery_marks_a_stop():
-    ev = parse([
-        "2026-05-06  8:31:34 0 [Note] InnoDB: Starting crash recovery from checkpoint LSN=42132,42132",
-        "2026-05-06  8:31:34 0 [Note] InnoDB: Database was not shutdown normally!",
-    ]).events
+    ev = parse(
+        [
+            "2026-05-06  8:31:34 0 [Note] InnoDB: Starting crash recovery from checkpoint LSN=42132,42132",
+            "2026-05-06  8:31:34 0 [Note] InnoDB: Database was not shutdown normally!",
+        ]
+    ).events
     assert ev["kind"].to_list() == ["server_stop", "server_stop"]
 
 
 WRAPPED = [  # (line as a collector wrote it, UTC time, kind): each file has one envelope
-    ("2026-06-13 13:08:54 2026-06-13 12:08:54 140443127027392 [Note] mysqld: ready for connections.",
-     dt.datetime(2026, 6, 13, 12, 8, 54, tzinfo=UTC), "server_start"),
-    ("Aug 23 11:14:34 vserver mysqld[7409]: 2026-08-23 11:14:34 139789470383296 [Note] WSREP: backend: asio",
-     dt.datetime(2026, 8, 23, 11, 14, 34, tzinfo=UTC), "other"),
-    ("25/9/2026 20:00:33 | 2026-09-25 23:00:33 155 [Warning] Access denied for user 'frappe'@'10.42.11.41' (using password: NO)",
-     dt.datetime(2026, 9, 25, 23, 0, 33, tzinfo=UTC), "access_denied"),
-    ("db    | 2026-01-06 20:21:38 13 [Warning] Access denied for user 'root'@'localhost' (using password: NO)",
-     dt.datetime(2026, 1, 6, 20, 21, 38, tzinfo=UTC), "access_denied"),
-    ("mariadbd[658]: 2026-02-04 12:00:03 1157 [Warning] Aborted connection 1157 to db: 'unconnected' user: "
-     "'unauthenticated' host: 'localhost' (This connection closed normally without authentication)",
-     dt.datetime(2026, 2, 4, 12, 0, 3, tzinfo=UTC), "aborted_connection"),
+    (
+        "2026-06-13 13:08:54 2026-06-13 12:08:54 140443127027392 [Note] mysqld: ready for connections.",
+        dt.datetime(2026, 6, 13, 12, 8, 54, tzinfo=UTC),
+        "server_start",
+    ),
+    (
+        "Aug 23 11:14:34 vserver mysqld[7409]: 2026-08-23 11:14:34 139789470383296 [Note] WSREP: backend: asio",
+        dt.datetime(2026, 8, 23, 11, 14, 34, tzinfo=UTC),
+        "other",
+    ),
+    (
+        "25/9/2026 20:00:33 | 2026-09-25 23:00:33 155 [Warning] Access denied for user 'frappe'@'10.42.11.41' (using password: NO)",
+        dt.datetime(2026, 9, 25, 23, 0, 33, tzinfo=UTC),
+        "access_denied",
+    ),
+    (
+        "db    | 2026-01-06 20:21:38 13 [Warning] Access denied for user 'root'@'localhost' (using password: NO)",
+        dt.datetime(2026, 1, 6, 20, 21, 38, tzinfo=UTC),
+        "access_denied",
+    ),
+    (
+        "mariadbd[658]: 2026-02-04 12:00:03 1157 [Warning] Aborted connection 1157 to db: 'unconnected' user: "
+        "'unauthenticated' host: 'localhost' (This connection closed normally without authentication)",
+        dt.datetime(2026, 2, 4, 12, 0, 3, tzinfo=UTC),
+        "aborted_connection",
+    ),
 ]
 
 
@@ -191,11 +214,23 @@ def test_mariadb_1011_lines():
     parsed = parse(MARIADB_1011)
     ev = parsed.events
     assert ev["kind"].to_list() == [
-        "other", "server_start", "other", "aborted_connection", "access_denied", "too_many_connections",
+        "other",
+        "server_start",
+        "other",
+        "aborted_connection",
+        "access_denied",
+        "too_many_connections",
         # index 10, InnoDB's "Shutdown completed; log sequence number ...", says the server
         # stopped (kind table: `Shutdown complete`)
-        "aborted_connection", "server_stop", "aborted_connection", "other", "server_stop", "server_stop",
-        "other", "server_stop", "other",
+        "aborted_connection",
+        "server_stop",
+        "aborted_connection",
+        "other",
+        "server_stop",
+        "server_stop",
+        "other",
+        "server_stop",
+        "other",
     ]
     assert ev["error_code"][2] == 1159  # vio_errno of "Could not read packet", not the OS errno
     assert ev["conn_ref"].to_list()[3:8] == ["5", "6", "0", "16", "0"]
@@ -260,8 +295,17 @@ def test_mariadb_graceful_shutdown_sequence():
         "2023-03-23 22:18:23 0 [Note] mariadbd: Shutdown complete",
     ]
     assert parse(lines).events["kind"].to_list() == [
-        "server_stop", "server_stop", "other", "other", "server_stop", "other", "other",
-        "server_stop", "other", "server_stop", "server_stop",
+        "server_stop",
+        "server_stop",
+        "other",
+        "other",
+        "server_stop",
+        "other",
+        "other",
+        "server_stop",
+        "other",
+        "server_stop",
+        "server_stop",
     ]
 
 

@@ -9,7 +9,7 @@ import pytest
 from pipeline.ingest.families import mariadb, mysql_error
 from tests.helpers import parse_lines
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FAMILY = mysql_error.FAMILY
 
 
@@ -139,7 +139,12 @@ def test_access_denied_too_many_and_inactivity():
     assert ev["kind"].to_list() == [
         # "Got an error reading communication packets" is aborted_connection, a row of the
         # kind table before connection_reset's: the first matching row wins
-        "access_denied", "other", "access_denied", "idle_disconnect", "too_many_connections", "aborted_connection",
+        "access_denied",
+        "other",
+        "access_denied",
+        "idle_disconnect",
+        "too_many_connections",
+        "aborted_connection",
     ]
     assert ev["conn_ref"].to_list()[3] == "15"
 
@@ -249,8 +254,16 @@ def test_mysql57_graceful_shutdown_sequence():
         "2021-10-17T04:48:18.100000Z 0 [Note] /usr/sbin/mysqld: Shutdown complete",
     ]
     assert parse(lines).events["kind"].to_list() == [
-        "server_stop", "other", "server_stop", "other", "other", "other", "other",
-        "server_stop", "server_stop", "server_stop",
+        "server_stop",
+        "other",
+        "server_stop",
+        "other",
+        "other",
+        "other",
+        "other",
+        "server_stop",
+        "server_stop",
+        "server_stop",
     ]
 
 
@@ -270,7 +283,14 @@ def test_mysql8_shutdown_sequence():
     ]
     ev = parse(lines).events
     assert ev["kind"].to_list() == [
-        "server_stop", "other", "server_stop", "other", "other", "server_stop", "server_stop", "other",
+        "server_stop",
+        "other",
+        "server_stop",
+        "other",
+        "other",
+        "server_stop",
+        "server_stop",
+        "other",
     ]
     assert ev["error_code"].to_list()[2] == 13072
 
@@ -313,7 +333,7 @@ def test_mysql51_windows_exception_line():
         "Shutting down plugin 'ngram'",
         "Binlog end",
         "InnoDB: Buffer pool(s) dump completed at 211017  4:48:16",
-        "InnoDB: Removed temporary tablespace data file: \"ibtmp1\"",
+        'InnoDB: Removed temporary tablespace data file: "ibtmp1"',
         "Plugin 'FEDERATED' is disabled.",
         "Slave I/O thread killed while reading event for channel ''",
     ],
@@ -325,8 +345,10 @@ def test_shutdown_steps_are_not_stops(message):
 def test_mysql55_not_shut_down_normally():
     # MySQL 5.5's InnoDB wrote "shut down" (aws-missing-tools#87); 5.7 and 8.0 "shutdown"
     assert one("150209 12:17:08  InnoDB: Database was not shut down normally!")["kind"] == "server_stop"
-    assert one("2024-02-01T13:25:16.001234Z 0 [Note] [MY-012551] [InnoDB] Database was not shutdown normally!")[
-        "kind"] == "server_stop"
+    assert (
+        one("2024-02-01T13:25:16.001234Z 0 [Note] [MY-012551] [InnoDB] Database was not shutdown normally!")["kind"]
+        == "server_stop"
+    )
 
 
 def test_general_query_log_lines_start_records_and_keep_their_command():

@@ -10,7 +10,7 @@ from pipeline.ingest.families import ping
 from pipeline.ingest.families.base import FileContext
 from tests.helpers import lines_frame as frame
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FAMILY = ping.FAMILY
 
 

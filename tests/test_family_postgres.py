@@ -14,7 +14,7 @@ import pytest
 from pipeline.ingest.families import postgres, postgres_i18n
 from pipeline.ingest.families.base import FileContext
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FAMILY = postgres.FAMILY
 
 
@@ -31,7 +31,9 @@ def accounted(parsed):
 
 
 def test_default_prefix_too_many_clients():
-    ev = parse(["2026-11-20 13:45:01.242 UTC [24915] FATAL:  sorry, too many clients already"]).events.row(0, named=True)
+    ev = parse(["2026-11-20 13:45:01.242 UTC [24915] FATAL:  sorry, too many clients already"]).events.row(
+        0, named=True
+    )
     assert ev["ts"] == dt.datetime(2026, 11, 20, 13, 45, 1, 242000, tzinfo=UTC)
     assert ev["level"] == "CRITICAL"
     assert ev["kind"] == "too_many_connections"
@@ -45,7 +47,7 @@ def test_variant_prefix_with_user_and_db():
     lines = [
         "2026-11-20 13:45:01 UTC [123]: [1-1] user=app,db=app FATAL:  terminating connection due to idle-session timeout",
         "2026-11-20 13:45:02 UTC [124]: [3-1] user=app,db=app LOG:  could not receive data from client: Connection reset by peer",
-        "2026-11-20 13:45:03 UTC [125]: [1-1] user=app,db=app FATAL:  password authentication failed for user \"app\"",
+        '2026-11-20 13:45:03 UTC [125]: [1-1] user=app,db=app FATAL:  password authentication failed for user "app"',
         "2026-11-20 13:45:04 UTC [126]: [2-1] user=app,db=app FATAL:  terminating connection due to idle-in-transaction timeout",
     ]
     ev = parse(lines).events
@@ -55,7 +57,11 @@ def test_variant_prefix_with_user_and_db():
 
 
 def test_user_at_db_prefix_and_line_number():
-    ev = parse(["2026-03-04 18:24:15.242 UTC [24915-2] sherlock@postgres LOG:  connection authorized: user=sherlock database=postgres"]).events
+    ev = parse(
+        [
+            "2026-03-04 18:24:15.242 UTC [24915-2] sherlock@postgres LOG:  connection authorized: user=sherlock database=postgres"
+        ]
+    ).events
     assert ev["conn_ref"][0] == "24915"
     assert ev["message"][0].startswith("connection authorized")
 
@@ -76,17 +82,17 @@ def test_startup_and_shutdown():
 
 def test_detail_hint_statement_lines_fold_into_their_message():
     lines = [
-        "2026-11-20 13:45:01.000 UTC [44] ERROR:  42704: unrecognized configuration parameter \"x\"",
+        '2026-11-20 13:45:01.000 UTC [44] ERROR:  42704: unrecognized configuration parameter "x"',
         "2026-11-20 13:45:01.000 UTC [44] LOCATION:  GetConfigOptionByName, guc.c:8342",
         "2026-11-20 13:45:01.000 UTC [44] STATEMENT:  show x;",
-        "2026-11-20 13:45:02.000 UTC [45] FATAL:  password authentication failed for user \"a\"",
-        "2026-11-20 13:45:02.000 UTC [45] DETAIL:  Role \"a\" does not exist.",
-        "\tConnection matched pg_hba.conf line 95: \"host all all all md5\"",
+        '2026-11-20 13:45:02.000 UTC [45] FATAL:  password authentication failed for user "a"',
+        '2026-11-20 13:45:02.000 UTC [45] DETAIL:  Role "a" does not exist.',
+        '\tConnection matched pg_hba.conf line 95: "host all all all md5"',
     ]
     parsed = parse(lines)
     ev = parsed.events
     assert ev["n_lines"].to_list() == [3, 3]
-    assert ev["message"][0] == "unrecognized configuration parameter \"x\""  # SQLSTATE dropped
+    assert ev["message"][0] == 'unrecognized configuration parameter "x"'  # SQLSTATE dropped
     assert ev["level"].to_list() == ["ERROR", "CRITICAL"]
     assert accounted(parsed) == len(lines)
 
@@ -131,18 +137,25 @@ def test_csvlog_with_embedded_newline():
 
 
 def test_noise_before_first_line_is_rejected():
-    parsed = parse(["Wed, Jul 2 2025 4:10:05 pm", "2026-07-02 23:10:05.214 GMT [1152859] FATAL:  sorry, too many clients already"])
+    parsed = parse(
+        ["Wed, Jul 2 2025 4:10:05 pm", "2026-07-02 23:10:05.214 GMT [1152859] FATAL:  sorry, too many clients already"]
+    )
     assert parsed.rejects["line_no"].to_list() == [1]
     assert parsed.events.height == 1
 
 
 def test_sniff():
     assert FAMILY.sniff(["2026-11-20 13:45:01.242 UTC [24915] LOG:  checkpoint starting: time"]) >= 0.9
-    assert FAMILY.sniff([
-        "2026-11-24 23:50:01,123 - app - ERROR - boom",
-        "2026-11-20T13:45:01.123456Z 0 [Note] [MY-010931] [Server] /usr/sbin/mysqld: ready for connections.",
-        "2026-11-20 13:45:01 0 [Note] mariadbd: ready for connections.",
-    ]) == 0.0
+    assert (
+        FAMILY.sniff(
+            [
+                "2026-11-24 23:50:01,123 - app - ERROR - boom",
+                "2026-11-20T13:45:01.123456Z 0 [Note] [MY-010931] [Server] /usr/sbin/mysqld: ready for connections.",
+                "2026-11-20 13:45:01 0 [Note] mariadbd: ready for connections.",
+            ]
+        )
+        == 0.0
+    )
 
 
 # --- English vocabulary gaps (tests/wild/COUNTING.md, server_stop row) -----------------------
@@ -161,7 +174,15 @@ def test_english_server_stop_gaps():
     ]
     ev = parse(lines).events
     # "the database system is shutting down" is a refused connection, not the checkpointer's line
-    assert ev["kind"].to_list() == ["server_stop", "server_stop", "other", "server_stop", "server_stop", "server_stop", "server_stop"]
+    assert ev["kind"].to_list() == [
+        "server_stop",
+        "server_stop",
+        "other",
+        "server_stop",
+        "server_stop",
+        "server_stop",
+        "server_stop",
+    ]
 
 
 # --- localized servers (lc_messages) ---------------------------------------------------------
@@ -173,21 +194,216 @@ def test_english_server_stop_gaps():
 # shutdown request", 'relation "%s" does not exist'.  (id has no translation of the DETAIL
 # message: PostgreSQL prints it in English.)
 LOCALIZED = [
-    ('de', 'LOG', 'FATAL', 'FEHLER', 'DETAIL:  ', 'ANWEISUNG:  ', 'Datenbanksystem ist bereit, um Verbindungen anzunehmen', 'Passwort-Authentifizierung für Benutzer »app« fehlgeschlagen', 'Rolle »app« existiert nicht.', 'konnte Daten vom Client nicht empfangen: Connection reset by peer', 'schnelles Herunterfahren verlangt', 'Relation »app« existiert nicht'),
-    ('es', 'LOG', 'FATAL', 'ERROR', 'DETALLE:  ', 'SENTENCIA:  ', 'el sistema de bases de datos está listo para aceptar conexiones', 'la autentificación password falló para el usuario «app»', 'No existe el rol «app».', 'no se pudo recibir datos del cliente: Connection reset by peer', 'se recibió petición de apagado rápido', 'no existe la relación «app»'),
-    ('fr', 'LOG', 'FATAL', 'ERREUR', 'DÉTAIL:  ', 'INSTRUCTION :  ', 'le système de bases de données est prêt pour accepter les connexions', "authentification par mot de passe échouée pour l'utilisateur  « app »", "Le rôle « app » n'existe pas.", "n'a pas pu recevoir les données du client : Connection reset by peer", "a reçu une demande d'arrêt rapide", "la relation « app » n'existe pas"),
-    ('id', 'LOG', 'FATAL', 'ERROR', 'DETIL:  ', 'PERNYATAAN:  ', 'sistem database siap untuk menerima koneksi', 'password gagal diotentikasi untuk pengguna  « app »', 'Role "app" does not exist.', 'tidak dapat menerima data dari klien : Connection reset by peer', 'menerima permintaan shutdown cepat', 'relasi « app » tidak ada'),
-    ('it', 'LOG', 'FATALE', 'ERRORE', 'DETTAGLI:  ', 'ISTRUZIONE:  ', 'il database è pronto ad accettare connessioni', 'autenticazione con password fallita per l\'utente "app"', 'Il ruolo "app" non esiste.', 'ricezione dati dal client fallita: Connection reset by peer', 'richiesta di arresto fast ricevuta', 'la relazione "app" non esiste'),
-    ('ja', 'LOG', 'FATAL', 'ERROR', '詳細:  ', '文:  ', 'データベースシステムの接続受け付け準備が整いました', 'ユーザー"app"のパスワード認証に失敗しました', 'ロール"app"は存在しません。', 'クライアントからデータを受信できませんでした: Connection reset by peer', '高速シャットダウン要求を受け取りました', 'リレーション"app"は存在しません'),
-    ('ka', 'ჟურნალი', 'ფატალური', 'შეცდომა', 'დეტალები:  ', 'ოპერატორი:  ', 'მონაცემთა ბაზის სისტემა მზადაა შეერთებების მისაღებად', 'პაროლით ავთენტიფიკაცია მომხმარებლისთვის "app" ვერ მოხერხდა', 'როლი არ არსებობს: "app".', 'კლიენტიდან მონაცემების მიღების შეცდომა: Connection reset by peer', 'მიღებულია სწრაფი გამორთვის მოთხოვნა', 'ურთიერთობა "app" არ არსებობს'),
-    ('ko', '로그', '치명적오류', '오류', '상세정보:  ', '명령 구문:  ', '이제 데이터베이스 서버로 접속할 수 있습니다', '사용자 "app"의 password 인증을 실패했습니다', '"app" 롤 없음', '클라이언트에게 데이터를 받을 수 없습니다: Connection reset by peer', 'fast 중지 요청을 받았습니다.', '"app" 이름의 릴레이션(relation)이 없습니다'),
-    ('pl', 'DZIENNIK', 'KATASTROFALNY', 'BŁĄD', 'SZCZEGÓŁY:  ', 'WYRAŻENIE:  ', 'system bazy danych jest gotowy do przyjmowania połączeń', 'autoryzacja hasłem nie powiodła się dla użytkownika "app"', 'Rola "app" nie istnieje.', 'nie można otrzymać danych od klienta: Connection reset by peer', 'odebrano żądanie szybkiego zamknięcia', 'relacja "app" nie istnieje'),
-    ('pt_BR', 'LOG', 'FATAL', 'ERRO', 'DETALHE:  ', 'COMANDO:  ', 'sistema de banco de dados está pronto para aceitar conexões', 'autenticação do tipo senha falhou para o usuário "app"', 'A função de banco de dados (role) "app" não existe.', 'não foi possível receber dados do cliente: Connection reset by peer', 'pedido de desligamento rápido foi recebido', 'relação "app" não existe'),
-    ('ru', 'СООБЩЕНИЕ', 'ВАЖНО', 'ОШИБКА', 'ПОДРОБНОСТИ:  ', 'ОПЕРАТОР:  ', 'система БД готова принимать подключения', 'пользователь "app" не прошёл проверку подлинности (по паролю)', 'Роль "app" не существует.', 'не удалось получить данные от клиента: Connection reset by peer', 'получен запрос на быстрое выключение', 'отношение "app" не существует'),
-    ('sv', 'LOGG', 'FATALT', 'FEL', 'DETALJ:  ', 'SATS:  ', 'databassystemet är redo att ta emot anslutningar', 'Lösenordsautentisering misslyckades för användare "app"', 'Rollen "app" finns inte.', 'kunde inte ta emot data från klient: Connection reset by peer', 'tog emot förfrågan om att stänga ner snabbt', 'relationen "app" existerar inte'),
-    ('tr', 'LOG', 'ÖLÜMCÜL (FATAL)', 'HATA', 'AYRINTI:', 'KOMUT:  ', 'veritabanı sunucusu bağlantı kabul etmeye hazır', '"app" kullanıcısı için şifre doğrulaması başarısız oldu', '"app" rolü mevcut değil.', 'istemciden veri alınamamıştır: Connection reset by peer', 'hızlı kapatma isteği alındı', '"app" nesnesi mevcut değil'),
-    ('uk', 'ЗАПИСУВАННЯ', 'ФАТАЛЬНО', 'ПОМИЛКА', 'ВІДОМОСТІ:  ', 'ІНСТРУКЦІЯ:  ', 'система бази даних готова до отримання підключення', 'користувач "app" не пройшов автентифікацію за допомогою пароля', 'Роль "app" не існує.', 'не вдалось отримати дані від клієнта: Connection reset by peer', 'отримано швидкий запит на завершення роботи', 'відношення "app" не існує'),
-    ('zh_CN', '日志', '致命错误', '错误', '详细信息:  ', '语句:  ', '数据库系统准备接受连接', '用户 "app" Password 认证失败', '角色 "app" 不存在。', '无法从客户端获得数据: Connection reset by peer', '接收到快速 (fast) 停止请求', '关系 "app" 不存在'),
+    (
+        "de",
+        "LOG",
+        "FATAL",
+        "FEHLER",
+        "DETAIL:  ",
+        "ANWEISUNG:  ",
+        "Datenbanksystem ist bereit, um Verbindungen anzunehmen",
+        "Passwort-Authentifizierung für Benutzer »app« fehlgeschlagen",
+        "Rolle »app« existiert nicht.",
+        "konnte Daten vom Client nicht empfangen: Connection reset by peer",
+        "schnelles Herunterfahren verlangt",
+        "Relation »app« existiert nicht",
+    ),
+    (
+        "es",
+        "LOG",
+        "FATAL",
+        "ERROR",
+        "DETALLE:  ",
+        "SENTENCIA:  ",
+        "el sistema de bases de datos está listo para aceptar conexiones",
+        "la autentificación password falló para el usuario «app»",
+        "No existe el rol «app».",
+        "no se pudo recibir datos del cliente: Connection reset by peer",
+        "se recibió petición de apagado rápido",
+        "no existe la relación «app»",
+    ),
+    (
+        "fr",
+        "LOG",
+        "FATAL",
+        "ERREUR",
+        "DÉTAIL:  ",
+        "INSTRUCTION :  ",
+        "le système de bases de données est prêt pour accepter les connexions",
+        "authentification par mot de passe échouée pour l'utilisateur  « app »",
+        "Le rôle « app » n'existe pas.",
+        "n'a pas pu recevoir les données du client : Connection reset by peer",
+        "a reçu une demande d'arrêt rapide",
+        "la relation « app » n'existe pas",
+    ),
+    (
+        "id",
+        "LOG",
+        "FATAL",
+        "ERROR",
+        "DETIL:  ",
+        "PERNYATAAN:  ",
+        "sistem database siap untuk menerima koneksi",
+        "password gagal diotentikasi untuk pengguna  « app »",
+        'Role "app" does not exist.',
+        "tidak dapat menerima data dari klien : Connection reset by peer",
+        "menerima permintaan shutdown cepat",
+        "relasi « app » tidak ada",
+    ),
+    (
+        "it",
+        "LOG",
+        "FATALE",
+        "ERRORE",
+        "DETTAGLI:  ",
+        "ISTRUZIONE:  ",
+        "il database è pronto ad accettare connessioni",
+        'autenticazione con password fallita per l\'utente "app"',
+        'Il ruolo "app" non esiste.',
+        "ricezione dati dal client fallita: Connection reset by peer",
+        "richiesta di arresto fast ricevuta",
+        'la relazione "app" non esiste',
+    ),
+    (
+        "ja",
+        "LOG",
+        "FATAL",
+        "ERROR",
+        "詳細:  ",
+        "文:  ",
+        "データベースシステムの接続受け付け準備が整いました",
+        'ユーザー"app"のパスワード認証に失敗しました',
+        'ロール"app"は存在しません。',
+        "クライアントからデータを受信できませんでした: Connection reset by peer",
+        "高速シャットダウン要求を受け取りました",
+        'リレーション"app"は存在しません',
+    ),
+    (
+        "ka",
+        "ჟურნალი",
+        "ფატალური",
+        "შეცდომა",
+        "დეტალები:  ",
+        "ოპერატორი:  ",
+        "მონაცემთა ბაზის სისტემა მზადაა შეერთებების მისაღებად",
+        'პაროლით ავთენტიფიკაცია მომხმარებლისთვის "app" ვერ მოხერხდა',
+        'როლი არ არსებობს: "app".',
+        "კლიენტიდან მონაცემების მიღების შეცდომა: Connection reset by peer",
+        "მიღებულია სწრაფი გამორთვის მოთხოვნა",
+        'ურთიერთობა "app" არ არსებობს',
+    ),
+    (
+        "ko",
+        "로그",
+        "치명적오류",
+        "오류",
+        "상세정보:  ",
+        "명령 구문:  ",
+        "이제 데이터베이스 서버로 접속할 수 있습니다",
+        '사용자 "app"의 password 인증을 실패했습니다',
+        '"app" 롤 없음',
+        "클라이언트에게 데이터를 받을 수 없습니다: Connection reset by peer",
+        "fast 중지 요청을 받았습니다.",
+        '"app" 이름의 릴레이션(relation)이 없습니다',
+    ),
+    (
+        "pl",
+        "DZIENNIK",
+        "KATASTROFALNY",
+        "BŁĄD",
+        "SZCZEGÓŁY:  ",
+        "WYRAŻENIE:  ",
+        "system bazy danych jest gotowy do przyjmowania połączeń",
+        'autoryzacja hasłem nie powiodła się dla użytkownika "app"',
+        'Rola "app" nie istnieje.',
+        "nie można otrzymać danych od klienta: Connection reset by peer",
+        "odebrano żądanie szybkiego zamknięcia",
+        'relacja "app" nie istnieje',
+    ),
+    (
+        "pt_BR",
+        "LOG",
+        "FATAL",
+        "ERRO",
+        "DETALHE:  ",
+        "COMANDO:  ",
+        "sistema de banco de dados está pronto para aceitar conexões",
+        'autenticação do tipo senha falhou para o usuário "app"',
+        'A função de banco de dados (role) "app" não existe.',
+        "não foi possível receber dados do cliente: Connection reset by peer",
+        "pedido de desligamento rápido foi recebido",
+        'relação "app" não existe',
+    ),
+    (
+        "ru",
+        "СООБЩЕНИЕ",
+        "ВАЖНО",
+        "ОШИБКА",
+        "ПОДРОБНОСТИ:  ",
+        "ОПЕРАТОР:  ",
+        "система БД готова принимать подключения",
+        'пользователь "app" не прошёл проверку подлинности (по паролю)',
+        'Роль "app" не существует.',
+        "не удалось получить данные от клиента: Connection reset by peer",
+        "получен запрос на быстрое выключение",
+        'отношение "app" не существует',
+    ),
+    (
+        "sv",
+        "LOGG",
+        "FATALT",
+        "FEL",
+        "DETALJ:  ",
+        "SATS:  ",
+        "databassystemet är redo att ta emot anslutningar",
+        'Lösenordsautentisering misslyckades för användare "app"',
+        'Rollen "app" finns inte.',
+        "kunde inte ta emot data från klient: Connection reset by peer",
+        "tog emot förfrågan om att stänga ner snabbt",
+        'relationen "app" existerar inte',
+    ),
+    (
+        "tr",
+        "LOG",
+        "ÖLÜMCÜL (FATAL)",
+        "HATA",
+        "AYRINTI:",
+        "KOMUT:  ",
+        "veritabanı sunucusu bağlantı kabul etmeye hazır",
+        '"app" kullanıcısı için şifre doğrulaması başarısız oldu',
+        '"app" rolü mevcut değil.',
+        "istemciden veri alınamamıştır: Connection reset by peer",
+        "hızlı kapatma isteği alındı",
+        '"app" nesnesi mevcut değil',
+    ),
+    (
+        "uk",
+        "ЗАПИСУВАННЯ",
+        "ФАТАЛЬНО",
+        "ПОМИЛКА",
+        "ВІДОМОСТІ:  ",
+        "ІНСТРУКЦІЯ:  ",
+        "система бази даних готова до отримання підключення",
+        'користувач "app" не пройшов автентифікацію за допомогою пароля',
+        'Роль "app" не існує.',
+        "не вдалось отримати дані від клієнта: Connection reset by peer",
+        "отримано швидкий запит на завершення роботи",
+        'відношення "app" не існує',
+    ),
+    (
+        "zh_CN",
+        "日志",
+        "致命错误",
+        "错误",
+        "详细信息:  ",
+        "语句:  ",
+        "数据库系统准备接受连接",
+        '用户 "app" Password 认证失败',
+        '角色 "app" 不存在。',
+        "无法从客户端获得数据: Connection reset by peer",
+        "接收到快速 (fast) 停止请求",
+        '关系 "app" 不存在',
+    ),
 ]
 
 
@@ -218,10 +434,22 @@ def test_localized_levels_kinds_and_folding(case):
 @pytest.mark.parametrize(
     "word,level",
     [
-        ("FEHLER", "ERROR"), ("HINWEIS", "INFO"), ("WARNUNG", "WARNING"), ("PANIK", "CRITICAL"),
-        ("ВАЖНО", "CRITICAL"), ("СООБЩЕНИЕ", "INFO"), ("ПАНИКА", "CRITICAL"), ("ОТЛАДКА", "DEBUG"),
-        ("ERREUR", "ERROR"), ("ATTENTION", "WARNING"), ("ÖLÜMCÜL (FATAL)", "CRITICAL"), ("BŁĄD", "ERROR"),
-        ("致命错误", "CRITICAL"), ("치명적오류", "CRITICAL"), ("ЗАПИСУВАННЯ", "INFO"), ("LOGG", "INFO"),
+        ("FEHLER", "ERROR"),
+        ("HINWEIS", "INFO"),
+        ("WARNUNG", "WARNING"),
+        ("PANIK", "CRITICAL"),
+        ("ВАЖНО", "CRITICAL"),
+        ("СООБЩЕНИЕ", "INFO"),
+        ("ПАНИКА", "CRITICAL"),
+        ("ОТЛАДКА", "DEBUG"),
+        ("ERREUR", "ERROR"),
+        ("ATTENTION", "WARNING"),
+        ("ÖLÜMCÜL (FATAL)", "CRITICAL"),
+        ("BŁĄD", "ERROR"),
+        ("致命错误", "CRITICAL"),
+        ("치명적오류", "CRITICAL"),
+        ("ЗАПИСУВАННЯ", "INFO"),
+        ("LOGG", "INFO"),
     ],
 )
 def test_localized_severity_words(word, level):
@@ -261,11 +489,13 @@ def test_localized_csvlog_level():
 
 def test_older_wording_from_the_second_catalogue():
     # PostgreSQL 12-15 wording (REL_12_STABLE de.po), reworded in 16
-    ev = parse([
-        "2026-11-20 13:45:01 CET [9] FATAL:  die verbleibenden Verbindungen sind für Superuser auf "
-        "Nicht-Replikationsverbindungen reserviert",
-        "2026-11-20 13:45:02 CET [10] LOG:  Serverprozess (PID 77) wurde von Signal 9 beendet: Killed",
-    ]).events
+    ev = parse(
+        [
+            "2026-11-20 13:45:01 CET [9] FATAL:  die verbleibenden Verbindungen sind für Superuser auf "
+            "Nicht-Replikationsverbindungen reserviert",
+            "2026-11-20 13:45:02 CET [10] LOG:  Serverprozess (PID 77) wurde von Signal 9 beendet: Killed",
+        ]
+    ).events
     assert ev["kind"].to_list() == ["too_many_connections", "server_stop"]
 
 
@@ -309,7 +539,7 @@ def test_generated_module_names_its_catalogues():
 
 
 # a few entries of de.po as the catalogue has them (source comments shortened)
-MINI_PO = r'''msgid ""
+MINI_PO = r"""msgid ""
 msgstr ""
 "Project-Id-Version: PostgreSQL 19\n"
 "Language: de\n"
@@ -345,7 +575,7 @@ msgstr "Verbindung zum Client wurde verloren"
 #: commands/foo.c:1
 msgid "checkpoint starting:%s%s%s%s%s%s%s%s"
 msgstr "Checkpoint beginnt:%s%s%s%s%s%s%s%s"
-'''
+"""
 
 
 def test_generator_extracts_and_is_deterministic(tmp_path):
@@ -357,10 +587,16 @@ def test_generator_extracts_and_is_deterministic(tmp_path):
     assert table.labels == {"ORT:  ": "LOCATION", "TIPP:  ": "HINT"}
     assert table.patterns == {
         "de": [
-            ("access_denied", "^Passwort-Authentifizierung für Benutzer ».*« fehlgeschlagen$",
-             'password authentication failed for user "%s"'),
-            ("server_stop", r"^.* \(PID -?\d+\) wurde von Signal -?\d+ beendet: .*$",
-             "%s (PID %d) was terminated by signal %d: %s"),
+            (
+                "access_denied",
+                "^Passwort-Authentifizierung für Benutzer ».*« fehlgeschlagen$",
+                'password authentication failed for user "%s"',
+            ),
+            (
+                "server_stop",
+                r"^.* \(PID -?\d+\) wurde von Signal -?\d+ beendet: .*$",
+                "%s (PID %d) was terminated by signal %d: %s",
+            ),
         ]
     }  # the fuzzy entry and the unclassified message are left out
     assert table.sources[0]["version"] == "PostgreSQL 19"

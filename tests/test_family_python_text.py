@@ -9,7 +9,7 @@ import pytest
 from pipeline.ingest.families.python_text import FAMILY
 from tests.helpers import parse_lines, rows
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def ts(*args) -> dt.datetime:
@@ -19,23 +19,104 @@ def ts(*args) -> dt.datetime:
 LAYOUT_CASES = [
     # (layout, line, expected ts, level, message)
     ("dash", "2026-11-20 13:45:01,123 - ERROR - boom", ts(2026, 11, 20, 13, 45, 1, 123000), "ERROR", "boom"),
-    ("dash+name", "2026-11-20 13:45:01,123 - app.db - WARNING - slow", ts(2026, 11, 20, 13, 45, 1, 123000), "WARNING", "slow"),
-    ("space", "2026-11-20 13:45:01,123 DEBUG sqlalchemy.pool.impl.QueuePool Connection <x> checked out from pool",
-     ts(2026, 11, 20, 13, 45, 1, 123000), "DEBUG", "Connection <x> checked out from pool"),
-    ("space-colon", "2026-11-20 13:45:01,123 INFO app.web: started", ts(2026, 11, 20, 13, 45, 1, 123000), "INFO", "started"),
-    ("bracket", "2026-11-20 13:45:01,123 [ERROR] app.db: failed", ts(2026, 11, 20, 13, 45, 1, 123000), "ERROR", "failed"),
-    ("flask", "[2026-11-20 13:45:01,123] ERROR in app: Exception on /x [GET]", ts(2026, 11, 20, 13, 45, 1, 123000), "ERROR", "Exception on /x [GET]"),
-    ("gunicorn", "[2026-11-20 13:45:01 -0500] [42] [ERROR] Error handling request /x", ts(2026, 11, 20, 18, 45, 1), "ERROR", "Error handling request /x"),
-    ("celery", "[2026-11-20 13:45:01,500: ERROR/MainProcess] Unrecoverable error", ts(2026, 11, 20, 13, 45, 1, 500000), "ERROR", "Unrecoverable error"),
-    ("loguru", "2026-11-20 13:45:01.777 | INFO     | sqlalchemy.engine.base:connect:3268 - hello", ts(2026, 11, 20, 13, 45, 1, 777000), "INFO", "hello"),
-    ("colon", "2026-11-20 13:45:01,076:140021197522688:ERROR:Worker:Error in loop", ts(2026, 11, 20, 13, 45, 1, 76000), "ERROR", "Error in loop"),
-    ("thread", "2026-11-20 13:45:01.237 ERROR [Dummy-1] [app.py:875] - Exception on /api", ts(2026, 11, 20, 13, 45, 1, 237000), "ERROR", "Exception on /api"),
-    ("tornado", "[E 261120 13:45:01 base:689] Exception during reset or similar", ts(2026, 11, 20, 13, 45, 1), "ERROR", "Exception during reset or similar"),
-    ("tornado-full", "[W 2026-11-20 13:45:01,250 web:2250] 503 GET /x (10.0.0.1) 5001.12ms", ts(2026, 11, 20, 13, 45, 1, 250000), "WARNING", "503 GET /x (10.0.0.1) 5001.12ms"),
-    ("jupyterhub", "[E 2026-11-20 13:45:01.056 JupyterHub ioloop:629] Exception in callback",
-     ts(2026, 11, 20, 13, 45, 1, 56000), "ERROR", "Exception in callback"),
-    ("paste-5.5", "2026-11-20 13:45:01,367 WARNI [ckan.lib.maintain] Function x is deprecated",
-     ts(2026, 11, 20, 13, 45, 1, 367000), "WARNING", "Function x is deprecated"),
+    (
+        "dash+name",
+        "2026-11-20 13:45:01,123 - app.db - WARNING - slow",
+        ts(2026, 11, 20, 13, 45, 1, 123000),
+        "WARNING",
+        "slow",
+    ),
+    (
+        "space",
+        "2026-11-20 13:45:01,123 DEBUG sqlalchemy.pool.impl.QueuePool Connection <x> checked out from pool",
+        ts(2026, 11, 20, 13, 45, 1, 123000),
+        "DEBUG",
+        "Connection <x> checked out from pool",
+    ),
+    (
+        "space-colon",
+        "2026-11-20 13:45:01,123 INFO app.web: started",
+        ts(2026, 11, 20, 13, 45, 1, 123000),
+        "INFO",
+        "started",
+    ),
+    (
+        "bracket",
+        "2026-11-20 13:45:01,123 [ERROR] app.db: failed",
+        ts(2026, 11, 20, 13, 45, 1, 123000),
+        "ERROR",
+        "failed",
+    ),
+    (
+        "flask",
+        "[2026-11-20 13:45:01,123] ERROR in app: Exception on /x [GET]",
+        ts(2026, 11, 20, 13, 45, 1, 123000),
+        "ERROR",
+        "Exception on /x [GET]",
+    ),
+    (
+        "gunicorn",
+        "[2026-11-20 13:45:01 -0500] [42] [ERROR] Error handling request /x",
+        ts(2026, 11, 20, 18, 45, 1),
+        "ERROR",
+        "Error handling request /x",
+    ),
+    (
+        "celery",
+        "[2026-11-20 13:45:01,500: ERROR/MainProcess] Unrecoverable error",
+        ts(2026, 11, 20, 13, 45, 1, 500000),
+        "ERROR",
+        "Unrecoverable error",
+    ),
+    (
+        "loguru",
+        "2026-11-20 13:45:01.777 | INFO     | sqlalchemy.engine.base:connect:3268 - hello",
+        ts(2026, 11, 20, 13, 45, 1, 777000),
+        "INFO",
+        "hello",
+    ),
+    (
+        "colon",
+        "2026-11-20 13:45:01,076:140021197522688:ERROR:Worker:Error in loop",
+        ts(2026, 11, 20, 13, 45, 1, 76000),
+        "ERROR",
+        "Error in loop",
+    ),
+    (
+        "thread",
+        "2026-11-20 13:45:01.237 ERROR [Dummy-1] [app.py:875] - Exception on /api",
+        ts(2026, 11, 20, 13, 45, 1, 237000),
+        "ERROR",
+        "Exception on /api",
+    ),
+    (
+        "tornado",
+        "[E 261120 13:45:01 base:689] Exception during reset or similar",
+        ts(2026, 11, 20, 13, 45, 1),
+        "ERROR",
+        "Exception during reset or similar",
+    ),
+    (
+        "tornado-full",
+        "[W 2026-11-20 13:45:01,250 web:2250] 503 GET /x (10.0.0.1) 5001.12ms",
+        ts(2026, 11, 20, 13, 45, 1, 250000),
+        "WARNING",
+        "503 GET /x (10.0.0.1) 5001.12ms",
+    ),
+    (
+        "jupyterhub",
+        "[E 2026-11-20 13:45:01.056 JupyterHub ioloop:629] Exception in callback",
+        ts(2026, 11, 20, 13, 45, 1, 56000),
+        "ERROR",
+        "Exception in callback",
+    ),
+    (
+        "paste-5.5",
+        "2026-11-20 13:45:01,367 WARNI [ckan.lib.maintain] Function x is deprecated",
+        ts(2026, 11, 20, 13, 45, 1, 367000),
+        "WARNING",
+        "Function x is deprecated",
+    ),
     ("iso-T", "2026-11-20T13:45:01.5 - app - INFO - x", ts(2026, 11, 20, 13, 45, 1, 500000), "INFO", "x"),
 ]
 
@@ -142,7 +223,7 @@ def test_compose_and_syslog_envelopes_are_removed():
         "api-1   | 2026-11-20 13:45:01.237 ERROR [Dummy-1] [app.py:875] - Exception on /x",
         "api-1   | Traceback (most recent call last):",
         "api-1   |",
-        "api-1   | pymysql.err.OperationalError: (2006, \"MySQL server has gone away\")",
+        'api-1   | pymysql.err.OperationalError: (2006, "MySQL server has gone away")',
     ]
     [event] = rows(parse_lines(FAMILY, compose).events)
     assert event["kind"] == "server_gone" and event["n_lines"] == 4
@@ -222,7 +303,7 @@ SPLIT_CASES = [  # lines a split layout's header may or may not match
     "2026-11-20 13:45:01,123 - app db - INFO - a name with a space is no name",
     "2026-11-20 13:45:01,123 - app - VERBOSE - not a level",
     "prefix 2026-11-20 13:45:01,123 - app - INFO - not at the start",
-    "  File \"x.py\", line 3, in f",
+    '  File "x.py", line 3, in f',
     "",
 ]
 

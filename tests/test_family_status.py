@@ -10,7 +10,7 @@ from pipeline.ingest.families import status
 from pipeline.ingest.families.base import FileContext
 from tests.helpers import lines_frame as frame
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FAMILY = status.FAMILY
 
 
@@ -43,7 +43,13 @@ PROBE_TSV = [
 def test_probe_tsv():
     parsed = parse(PROBE_TSV)
     m = parsed.metrics
-    assert m["name"].to_list() == ["threads_connected", "max_connections", "aborted_clients", "threads_connected", "wait_timeout"]
+    assert m["name"].to_list() == [
+        "threads_connected",
+        "max_connections",
+        "aborted_clients",
+        "threads_connected",
+        "wait_timeout",
+    ]
     assert m["value"].to_list() == [5.0, 151.0, 2.0, 7.0, 28800.0]
     t0 = dt.datetime(2026, 11, 24, 23, 50, tzinfo=UTC)
     assert m["ts"].to_list() == [t0] * 3 + [t0 + dt.timedelta(seconds=10)] * 2
@@ -123,7 +129,10 @@ def test_prometheus_exposition():
     parsed = parse(lines)
     m = parsed.metrics
     assert m["name"].to_list() == [
-        "threads_connected", "max_connections", 'connection_errors_total{error="max_connections"}', "aborted_connects",
+        "threads_connected",
+        "max_connections",
+        'connection_errors_total{error="max_connections"}',
+        "aborted_connects",
     ]
     assert m["value"].to_list() == [12.0, 151.0, 2.0, 15.0]
     assert m["ts"][2] == dt.datetime(2026, 11, 29, 23, 50, 0, 123000, tzinfo=UTC)
@@ -138,7 +147,9 @@ def test_prometheus_without_sample_timestamps_takes_the_stamp_line():
 
 
 def test_junk_is_rejected():
-    parsed = parse(["# 2026-11-24T23:50:00Z", "Threads_connected\t5", "mysql: [Warning] Using a password on the command line"])
+    parsed = parse(
+        ["# 2026-11-24T23:50:00Z", "Threads_connected\t5", "mysql: [Warning] Using a password on the command line"]
+    )
     assert parsed.metrics.height == 1
     assert parsed.rejects["line_no"].to_list() == [3]
 
@@ -146,6 +157,8 @@ def test_junk_is_rejected():
 def test_sniff():
     assert FAMILY.sniff(PROBE_TSV) >= 0.9
     assert FAMILY.sniff(MYSQLADMIN) >= 0.9
-    assert FAMILY.sniff(["# HELP mysql_up Whether the MySQL server is up.", "# TYPE mysql_up gauge", "mysql_up 1"]) >= 0.9
+    assert (
+        FAMILY.sniff(["# HELP mysql_up Whether the MySQL server is up.", "# TYPE mysql_up gauge", "mysql_up 1"]) >= 0.9
+    )
     assert FAMILY.sniff(["2026-11-24 23:50:01,123 - app - ERROR - boom"]) == 0.0
     assert FAMILY.sniff(["timestamp,target,rtt_ms", "2026-11-24T23:50:01Z,tcp:db:3306,0.4"]) == 0.0

@@ -43,7 +43,7 @@ def test_application_parsers_never_raise(lines, final):
 @given(st.binary(max_size=2000))
 def test_detector_and_every_family_survive_arbitrary_bytes(data):
     found = detect.choose(data)
-    family, reason = found.family, found.reason
+    _family, reason = found.family, found.reason
     assert reason
     frame, _, _ = _lines_frame(data or b"\n", 1)
     for fam in all_families():
@@ -68,9 +68,11 @@ def _layout_differs(line, lines) -> bool:
     # a file mixing layouts parses with the majority layout; lines of another layout fold
     layout, _ = python_text._best_layout([ln for ln in lines if ln.strip()])
     import re
+
     return layout is None or not re.match(layout.pattern, line)
 
 
 def _ctx():
     from pipeline.ingest.families.base import FileContext
+
     return FileContext(path="fuzz", host="h", timezone="UTC", final=True, state={})

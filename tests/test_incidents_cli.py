@@ -25,8 +25,12 @@ def db(tmp_path):
         b.server(600, "server_stop", "/usr/sbin/mariadbd: Normal shutdown")
         b.server(630, "server_start", "/usr/sbin/mariadbd: ready for connections.")
         for i in range(3):
-            b.app_error(605 + i * 5, "cant_connect", 2003,
-                        "Can't connect to MySQL server on 'db' ([Errno 111] Connection refused)")
+            b.app_error(
+                605 + i * 5,
+                "cant_connect",
+                2003,
+                "Can't connect to MySQL server on 'db' ([Errno 111] Connection refused)",
+            )
         # 1040s on web-2 an hour later
         b.metric(2990, "max_connections", 100)
         b.metric(3000, "threads_connected", 100)

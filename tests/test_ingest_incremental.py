@@ -79,8 +79,12 @@ def test_a_rerun_over_unchanged_files_starts_without_polars(tree, tmp_path):
         "assert 'polars' not in sys.modules, 'polars was imported'\n"
         "print('ok')\n"
     )
-    run = subprocess.run([sys.executable, "-c", script, "ingest", str(tree), "--db", str(db), "--json"],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", script, "ingest", str(tree), "--db", str(db), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert '"unchanged"' in run.stdout and '"new"' not in run.stdout
     assert run.stdout.rstrip().endswith("ok")
@@ -173,7 +177,7 @@ def test_every_line_is_accounted_for(tree, tmp_path):
     (tree / "web-1" / "app.log").write_text("  stray first line\n" + app_lines(0, 20))
     db = tmp_path / "s.duckdb"
     report = ingest([tree / "web-1" / "app.log"], db).files[0]
-    con_lines = sum(1 for _ in open(tree / "web-1" / "app.log"))
+    con_lines = len((tree / "web-1" / "app.log").read_bytes().splitlines())
     assert report.lines == con_lines
     assert report.rejects == 1
     assert count(db, "rejects", "line_no = 1 AND reason LIKE 'continuation%'") == 1

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def epoch(*args) -> str:
@@ -47,9 +47,7 @@ def write_folder(root: Path) -> None:
         "2026-11-25  0:50:05 31 [Warning] Aborted connection 31 to db: 'app' user: 'app' host: 'localhost' "
         "(Got timeout reading communication packets)\n"
     )
-    (logs / "db-1" / "pipeline.toml").write_text(
-        '[[files]]\nglob = "mariadb.err"\ntimezone = "Europe/Berlin"\n'
-    )
+    (logs / "db-1" / "pipeline.toml").write_text('[[files]]\nglob = "mariadb.err"\ntimezone = "Europe/Berlin"\n')
     (logs / "app-1" / "ping.txt").write_text(
         "PING db (10.0.0.5) 56(84) bytes of data.\n"
         f"[{epoch(2026, 11, 24, 23, 50, 1, 123456)}] 64 bytes from db (10.0.0.5): icmp_seq=1 ttl=64 time=0.412 ms\n"
@@ -125,8 +123,10 @@ def write_big_folder(root: Path) -> None:
     for i in range(600):
         t = t0 + dt.timedelta(seconds=7 * i)
         stamp = f"{t:%Y-%m-%d} {t.hour:2d}:{t:%M:%S}"
-        err.append(f"{stamp} {i} [Warning] Aborted connection {i} to db: 'app' user: 'app' host: '10.0.0.5' "
-                   "(Got an error reading communication packets)")
+        err.append(
+            f"{stamp} {i} [Warning] Aborted connection {i} to db: 'app' user: 'app' host: '10.0.0.5' "
+            "(Got an error reading communication packets)"
+        )
         if i % 50 == 0:
             err.append(f"{stamp} 0 [ERROR] mariadbd got signal 11 ;")
             err += ["Server version: 10.11.6-MariaDB", "", "Thread pointer: 0x0", "Attempting backtrace."]
@@ -135,13 +135,22 @@ def write_big_folder(root: Path) -> None:
     (root / "mariadb.err").write_text("\n".join(err) + "\n")
     ping = ["2026-11-24T20:00:00Z", "PING db (10.0.0.5) 56(84) bytes of data."]
     for seq in range(1, 1500):
-        ping.append(f"64 bytes from db (10.0.0.5): icmp_seq={seq} ttl=64 time={seq % 97 / 10:.1f} ms"
-                    if seq % 13 else f"no answer yet for icmp_seq={seq}")
+        ping.append(
+            f"64 bytes from db (10.0.0.5): icmp_seq={seq} ttl=64 time={seq % 97 / 10:.1f} ms"
+            if seq % 13
+            else f"no answer yet for icmp_seq={seq}"
+        )
     (root / "ping.txt").write_text("\n".join(ping) + "\n")
     status = []
     for k in range(200):
-        status += [f"# {t0 + dt.timedelta(seconds=10 * k):%Y-%m-%dT%H:%M:%S.000000Z}", "Variable_name\tValue",
-                   f"Threads_connected\t{k % 40}", "Max_connections\t151", f"Uptime\t{1000 + 10 * k}", ""]
+        status += [
+            f"# {t0 + dt.timedelta(seconds=10 * k):%Y-%m-%dT%H:%M:%S.000000Z}",
+            "Variable_name\tValue",
+            f"Threads_connected\t{k % 40}",
+            "Max_connections\t151",
+            f"Uptime\t{1000 + 10 * k}",
+            "",
+        ]
     (root / "status.tsv").write_text("\n".join(status) + "\n")
 
 
@@ -155,12 +164,16 @@ def test_chunk_size_does_not_change_what_is_stored(tmp_path):
         ingest_paths([tmp_path / "logs"], db, chunk_bytes=chunk)
         con = duckdb.connect(str(db), read_only=True)
         try:
-            dumps.append((
-                con.execute("SELECT ts, kind, level, conn_ref, message, raw FROM events ORDER BY file, line_no").fetchall(),
-                con.execute("SELECT ts, target, rtt_ms, lost, line_no FROM latency ORDER BY line_no").fetchall(),
-                con.execute("SELECT ts, name, value, line_no FROM metrics ORDER BY line_no").fetchall(),
-                con.execute("SELECT count(*) FROM rejects").fetchone(),
-            ))
+            dumps.append(
+                (
+                    con.execute(
+                        "SELECT ts, kind, level, conn_ref, message, raw FROM events ORDER BY file, line_no"
+                    ).fetchall(),
+                    con.execute("SELECT ts, target, rtt_ms, lost, line_no FROM latency ORDER BY line_no").fetchall(),
+                    con.execute("SELECT ts, name, value, line_no FROM metrics ORDER BY line_no").fetchall(),
+                    con.execute("SELECT count(*) FROM rejects").fetchone(),
+                )
+            )
         finally:
             con.close()
     small, whole = dumps

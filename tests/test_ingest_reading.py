@@ -4,6 +4,7 @@ gives, whatever the bytes, the chunk size, the start offset or the compression."
 from __future__ import annotations
 
 import gzip
+import itertools
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,8 +15,20 @@ REPLACEMENT = "\ufffd"
 
 # bytes that matter to splitting and decoding: newlines, CR, NUL, multi-byte and broken UTF-8,
 # a U+FFFD already in the text, and runs long enough to cross small chunks
-PIECES = [b"a", b" ", b"\n", b"\r", b"\r\n", b"\x00", "é".encode(), "日".encode(), b"\xff", b"\xc3",
-          REPLACEMENT.encode(), b"x" * 30]
+PIECES = [
+    b"a",
+    b" ",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"\x00",
+    "é".encode(),
+    "日".encode(),
+    b"\xff",
+    b"\xc3",
+    REPLACEMENT.encode(),
+    b"x" * 30,
+]
 some_bytes = st.lists(st.sampled_from(PIECES), max_size=120).map(b"".join)
 fuzz = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -55,15 +68,14 @@ def test_chunks_cover_the_file_line_by_line(tmp_path_factory, content, chunk_byt
     start = starts[int(start_at * (len(starts) - 1))]
     rest = content[start:]
 
-    chunks = list(iter_chunks(path, compressed=compressed, start_offset=start, start_line=7,
-                              chunk_bytes=chunk_bytes))
+    chunks = list(iter_chunks(path, compressed=compressed, start_offset=start, start_line=7, chunk_bytes=chunk_bytes))
 
     if not rest:
         assert all(c.frame.height == 0 for c in chunks)
         return
     assert chunks[-1].final and not any(c.final for c in chunks[:-1])
     assert chunks[0].start_offset == start and chunks[-1].end_offset == len(content)
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in itertools.pairwise(chunks):
         assert before.end_offset == after.start_offset  # nothing skipped, nothing read twice
     assert b"".join(bytes(c.body) for c in chunks) == rest
     lines = [line for c in chunks for line in c.frame["line"].to_list()]

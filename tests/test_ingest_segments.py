@@ -172,7 +172,7 @@ def test_a_failed_insert_rolls_back_its_segment(tmp_path, small_segments, monkey
     stored_lines = count(db, "events")
     with duckdb.connect(str(db), read_only=True) as con:
         last = con.execute("SELECT max(line_no) FROM events").fetchone()[0]
-    assert 0 < stored_lines and last <= row["lines_done"], "nothing past the committed segment"
+    assert stored_lines > 0 and last <= row["lines_done"], "nothing past the committed segment"
 
     monkeypatch.setattr(writer, "insert_rows", real_insert)
     assert ingest([log], db, chunk_bytes=SMALL_CHUNK).files[0].status == "resumed"

@@ -27,17 +27,19 @@ CASES = [  # (raw, message, stored as an offset?)
 
 def _events(cases) -> pl.DataFrame:
     n = len(cases)
-    return pl.DataFrame({
-        "ts": [dt.datetime(2026, 11, 24, tzinfo=dt.timezone.utc)] * n,
-        "source": ["app"] * n,
-        "line_no": list(range(1, n + 1)),
-        "level": ["INFO"] * n,
-        "kind": ["other"] * n,
-        "error_code": pl.Series([None] * n, dtype=pl.Int32),
-        "conn_ref": pl.Series([None] * n, dtype=pl.Utf8),
-        "message": [m for _, m, _ in cases],
-        "raw": [r for r, _, _ in cases],
-    })
+    return pl.DataFrame(
+        {
+            "ts": [dt.datetime(2026, 11, 24, tzinfo=dt.UTC)] * n,
+            "source": ["app"] * n,
+            "line_no": list(range(1, n + 1)),
+            "level": ["INFO"] * n,
+            "kind": ["other"] * n,
+            "error_code": pl.Series([None] * n, dtype=pl.Int32),
+            "conn_ref": pl.Series([None] * n, dtype=pl.Utf8),
+            "message": [m for _, m, _ in cases],
+            "raw": [r for r, _, _ in cases],
+        }
+    )
 
 
 def test_messages_read_back_exactly_and_only_slices_of_one_line_become_offsets():
@@ -73,16 +75,36 @@ def test_an_ingested_log_keeps_single_line_messages_as_offsets(tmp_path):
     assert wrong == 0
 
 
-@pytest.mark.parametrize("given_id, line_no, expected", [
-    ("0123456789ab:17", 17, "0123456789ab:17"),  # as ingest names events: kept exactly
-    ("z1", 1, "z1"),
-    ("custom", 5, "custom5"),  # an id that does not end with its line number gains it
-])
+@pytest.mark.parametrize(
+    "given_id, line_no, expected",
+    [
+        ("0123456789ab:17", 17, "0123456789ab:17"),  # as ingest names events: kept exactly
+        ("z1", 1, "z1"),
+        ("custom", 5, "custom5"),  # an id that does not end with its line number gains it
+    ],
+)
 def test_events_made_by_code_keep_ids_that_end_with_their_line(given_id, line_no, expected):
     con = duckdb.connect()
     store.migrate(con)
-    store.insert_event_rows(con, [(given_id, dt.datetime(2026, 11, 24, tzinfo=dt.timezone.utc), "app", "h",
-                                   "/f", line_no, "INFO", "other", None, None, "msg", "raw msg")])
+    store.insert_event_rows(
+        con,
+        [
+            (
+                given_id,
+                dt.datetime(2026, 11, 24, tzinfo=dt.UTC),
+                "app",
+                "h",
+                "/f",
+                line_no,
+                "INFO",
+                "other",
+                None,
+                None,
+                "msg",
+                "raw msg",
+            )
+        ],
+    )
     assert con.execute("SELECT event_id, message, raw FROM events").fetchone() == (expected, "msg", "raw msg")
 
 
@@ -104,7 +126,7 @@ def test_the_writer_connection_runs_with_its_settings(tmp_path, monkeypatch):
     log.parent.mkdir()
     log.write_text(app_lines(0, 50))
     ingest_paths([log.parent], tmp_path / "s.duckdb", correlate=False)
-    assert seen == {name: value for name, value in writer.WRITER_SETTINGS.items()}
+    assert seen == dict(writer.WRITER_SETTINGS.items())
     assert seen["max_vacuum_tasks"] == 0
 
 
@@ -117,10 +139,29 @@ def test_events_is_a_view_of_twelve_columns_and_its_derivations_are_shared(tmp_p
     db = tmp_path / "s.duckdb"
     ingest_paths([log.parent], db, correlate=False)
     with store.opened(db) as con:
-        store.insert_event_rows(con, [("given-id", dt.datetime(2026, 11, 24, tzinfo=dt.timezone.utc), "app", None,
-                                       "/x.log", 7, "INFO", "other", None, None, "given message", "raw text")])
-        described = [(c, t.replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"))
-                     for c, t, *_ in con.execute("DESCRIBE events").fetchall()]
+        store.insert_event_rows(
+            con,
+            [
+                (
+                    "given-id",
+                    dt.datetime(2026, 11, 24, tzinfo=dt.UTC),
+                    "app",
+                    None,
+                    "/x.log",
+                    7,
+                    "INFO",
+                    "other",
+                    None,
+                    None,
+                    "given message",
+                    "raw text",
+                )
+            ],
+        )
+        described = [
+            (c, t.replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"))
+            for c, t, *_ in con.execute("DESCRIBE events").fetchall()
+        ]
         assert described == list(store.EVENT_COLUMNS.items())
         view = con.execute("SELECT event_id, message FROM events ORDER BY file, line_no").fetchall()
         derived = con.execute(

@@ -34,8 +34,17 @@ def recording(tmp_path_factory):
 
 def test_recording_has_every_file(recording):
     out, result = recording
-    for name in ("app.log", "app.jsonl", "sqlalchemy.log", "mariadb-error.log", "latency.csv",
-                 "status.tsv", "pipeline.toml", "truth.json", "scenario.json"):
+    for name in (
+        "app.log",
+        "app.jsonl",
+        "sqlalchemy.log",
+        "mariadb-error.log",
+        "latency.csv",
+        "status.tsv",
+        "pipeline.toml",
+        "truth.json",
+        "scenario.json",
+    ):
         assert (out / name).is_file(), name
     assert result["problems"] == []
 

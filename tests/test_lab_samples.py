@@ -45,7 +45,11 @@ def test_recording_contract(folder):
     assert all(APP_LINE.match(line) for line in app if line[:4].isdigit() and line[4] == "-")
     for line in (folder / "app.jsonl").read_text().splitlines():
         rec = json.loads(line)
-        assert {"timestamp", "level", "logger", "message"} <= set(rec) <= {"timestamp", "level", "logger", "message", "exc_info"}
+        assert (
+            {"timestamp", "level", "logger", "message"}
+            <= set(rec)
+            <= {"timestamp", "level", "logger", "message", "exc_info"}
+        )
         assert STAMP.match(rec["timestamp"])
     sa = (folder / "sqlalchemy.log").read_text().splitlines()
     assert sa and SA_LINE.match(sa[0])

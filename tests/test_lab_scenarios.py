@@ -51,7 +51,7 @@ def test_every_cause_but_unknown_is_covered():
     causes = {st.truth.partition(":")[2] for s in SCENARIOS.values() for st in s.steps if st.truth}
     assert causes == set(CAUSES) - {"unknown"}
     assert any(not s.steps for s in SCENARIOS.values()), "a baseline"
-    assert any(len({st.truth.partition(':')[2] for st in s.steps if st.truth}) >= 2 for s in SCENARIOS.values())
+    assert any(len({st.truth.partition(":")[2] for st in s.steps if st.truth}) >= 2 for s in SCENARIOS.values())
     assert {s.driver for s in SCENARIOS.values()} == {"pymysql", "mysqlconnector"}
 
 
@@ -100,21 +100,25 @@ def test_counts(tmp_path):
         "listener ping failed": 1,
         "2003 can't connect": 1,
     }
-    assert counts["mariadb-error.log"] == {
-        "ready for connections": 1,
-        "aborted: timeout reading": 1,
-        "aborted: too many connections": 1,
-        "access denied": 1,
-        "normal shutdown": 1,
-    } | {}
+    assert (
+        counts["mariadb-error.log"]
+        == {
+            "ready for connections": 1,
+            "aborted: timeout reading": 1,
+            "aborted: too many connections": 1,
+            "access denied": 1,
+            "normal shutdown": 1,
+        }
+        | {}
+    )
     assert counts["latency.csv"] == {"tcp samples": 2, "tcp lost": 1}
     assert signatures.client_drops(counts) == 4
 
 
 def test_errors_outside_truth(tmp_path):
-    (tmp_path / "truth.json").write_text(json.dumps(
-        [{"start": "2026-11-24T23:50:00.000000Z", "end": "2026-11-24T23:50:10.000000Z", "cause": "network"}]
-    ))
+    (tmp_path / "truth.json").write_text(
+        json.dumps([{"start": "2026-11-24T23:50:00.000000Z", "end": "2026-11-24T23:50:10.000000Z", "cause": "network"}])
+    )
     lines = [
         {"timestamp": "2026-11-24T23:50:05.000000Z", "level": "ERROR", "logger": "a", "message": "x"},
         {"timestamp": "2026-11-24T23:50:15.000000Z", "level": "ERROR", "logger": "a", "message": "y"},

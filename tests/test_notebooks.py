@@ -56,8 +56,12 @@ def _figures(nb) -> list[dict]:
 
 
 def _errors(nb) -> list[str]:
-    return [out.get("ename", "") + ": " + out.get("evalue", "")
-            for cell in nb.cells for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+    return [
+        out.get("ename", "") + ": " + out.get("evalue", "")
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
 
 
 # --------------------------------------------------------------------------- stored form
@@ -75,7 +79,8 @@ def test_notebook_stored_without_outputs(path):
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             assert cell.outputs == [], (
-                f"{path.name} cell {i} has outputs: run `python -m pipeline.postmortem strip {path}`")
+                f"{path.name} cell {i} has outputs: run `python -m pipeline.postmortem strip {path}`"
+            )
             assert cell.execution_count is None, f"{path.name} cell {i} has an execution count"
     assert nb.metadata.kernelspec.name == "python3"
 
@@ -106,10 +111,17 @@ def test_notebook_has_parameters_cell(path):
 
 def test_postmortem_sections():
     nb = nbformat.read(str(pm.TEMPLATE), as_version=4)
-    headings = [line for c in nb.cells if c.cell_type == "markdown" for line in c.source.splitlines()
-                if line.startswith("## ")]
-    for section in ("## Summary and verdict", "## Timeline across sources", "## Evidence",
-                    "## The evidence series", "## Advice", "## Actions"):
+    headings = [
+        line for c in nb.cells if c.cell_type == "markdown" for line in c.source.splitlines() if line.startswith("## ")
+    ]
+    for section in (
+        "## Summary and verdict",
+        "## Timeline across sources",
+        "## Evidence",
+        "## The evidence series",
+        "## Advice",
+        "## Actions",
+    ):
         assert section in headings
 
 
@@ -189,8 +201,9 @@ def test_cli_renders_html(built, tmp_path):
     out = tmp_path / "report.html"
     keep = tmp_path / "kept.ipynb"
     iid = incident_id("idle_timeout")
-    result = CliRunner().invoke(cli, ["postmortem", iid[:18], "--db", str(built), "--out", str(out),
-                                      "--notebook", str(keep)])
+    result = CliRunner().invoke(
+        cli, ["postmortem", iid[:18], "--db", str(built), "--out", str(out), "--notebook", str(keep)]
+    )
     assert result.exit_code == 0, result.output
     assert f"{iid} (idle_timeout)" in result.output
     html = out.read_text()
@@ -272,8 +285,21 @@ def fleet_store(tmp_path_factory) -> Path:
     from pipeline.ingest.runner import ingest_paths
 
     out = tmp_path_factory.mktemp("fleet")
-    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--size", "2MB", "--seed", "3",
-                    "--out", str(out / "gen"), "--quiet"], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "generate.py"),
+            "--size",
+            "2MB",
+            "--seed",
+            "3",
+            "--out",
+            str(out / "gen"),
+            "--quiet",
+        ],
+        check=True,
+        timeout=300,
+    )
     db = out / "fleet.duckdb"
     ingest_paths([out / "gen" / "logs"], db)
     return db

@@ -19,7 +19,12 @@ STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 def test_parse_url():
     t = parse_url("mysql+pymysql://app:s%40cret@127.0.0.1:3307/shop?charset=utf8mb4")
     assert (t.driver, t.host, t.port, t.user, t.password, t.database) == (
-        "pymysql", "127.0.0.1", 3307, "app", "s@cret", "shop"
+        "pymysql",
+        "127.0.0.1",
+        3307,
+        "app",
+        "s@cret",
+        "shop",
     )
     assert "s@cret" not in t.redacted() and "***" in t.redacted()
     assert parse_url("mysql+mysqlconnector://u:p@db:3306/x").driver == "mysqlconnector"
@@ -50,11 +55,7 @@ def test_latency_csv_format(tmp_path):
 def test_status_format():
     text = format_status("2026-11-24T23:50:00.000000Z", [("Threads_connected", "4"), ("max_connections", "151")])
     assert text == (
-        "# 2026-11-24T23:50:00.000000Z\n"
-        "Variable_name\tValue\n"
-        "Threads_connected\t4\n"
-        "max_connections\t151\n"
-        "\n"
+        "# 2026-11-24T23:50:00.000000Z\nVariable_name\tValue\nThreads_connected\t4\nmax_connections\t151\n\n"
     )
 
 
@@ -110,6 +111,7 @@ def test_refused_is_lost(tmp_path):
 
 # ---------------------------------------------------------------- real MariaDB
 
+
 @pytest.fixture(scope="module")
 def mariadb(tmp_path_factory):
     from lab.mariadb import MariaDBServer, find_install_db, find_mariadbd
@@ -146,8 +148,15 @@ def test_probe_against_mariadb(mariadb, tmp_path, driver):
     assert first[0].startswith("# ") and STAMP.match(first[0][2:])
     assert first[1] == "Variable_name\tValue"
     values = dict(line.split("\t") for line in first[2:])
-    for name in ("Threads_connected", "Aborted_clients", "Aborted_connects", "Uptime",
-                 "Connection_errors_max_connections", "max_connections", "wait_timeout"):
+    for name in (
+        "Threads_connected",
+        "Aborted_clients",
+        "Aborted_connects",
+        "Uptime",
+        "Connection_errors_max_connections",
+        "max_connections",
+        "wait_timeout",
+    ):
         assert name in values
     assert values["max_connections"] == "20"
     for path in tmp_path.iterdir():

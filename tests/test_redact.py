@@ -65,6 +65,9 @@ def test_urls_without_credentials_do_not_trigger_redaction():
 
     from pipeline.ingest.redact import TRIGGER
 
-    plain = ["(Background on this error at: https://sqlalche.me/e/20/e3q8)", "GET http://h:8080/x 200",
-             "postgresql://app@db/x"]
+    plain = [
+        "(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+        "GET http://h:8080/x 200",
+        "postgresql://app@db/x",
+    ]
     assert not pl.Series(plain).str.contains(TRIGGER).any()

@@ -31,8 +31,8 @@ def test_two_ingests_at_once_second_waits_and_nothing_is_corrupted(tmp_path):
     first = subprocess.Popen(ingest_cmd(root, db), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.3)
     second = subprocess.Popen(ingest_cmd(root, db), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out1, err1 = first.communicate(timeout=600)
-    out2, err2 = second.communicate(timeout=600)
+    _out1, err1 = first.communicate(timeout=600)
+    _out2, err2 = second.communicate(timeout=600)
     assert first.returncode == 0, err1
     assert second.returncode == 0, err2
     assert "waiting" in err2 or "waiting" in err1  # one of them said it waits
@@ -77,8 +77,12 @@ def test_readers_keep_answering_while_an_ingest_writes(tmp_path):
     writer = subprocess.run(ingest_cmd(bigger, db), capture_output=True, text=True, timeout=600)
     cli_answers = []
     for _ in range(3):  # the command line keeps answering too
-        r = subprocess.run([sys.executable, "-m", "pipeline.cli", "incidents", "--db", str(db), "--format", "json"],
-                           capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", "incidents", "--db", str(db), "--format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         cli_answers.append(r.returncode)
     results = [json.loads(r.communicate(timeout=120)[0]) for r in readers]
     assert writer.returncode == 0, writer.stderr

@@ -19,8 +19,7 @@ KILLS = 20
 
 def _ingest_cmd(root: Path, db: Path) -> list[str]:
     # small chunks: many commit points and many parse steps to be killed in
-    return [sys.executable, "-m", "pipeline.cli", "ingest", str(root), "--db", str(db), "--json",
-            "--chunk-mb", "1"]
+    return [sys.executable, "-m", "pipeline.cli", "ingest", str(root), "--db", str(db), "--json", "--chunk-mb", "1"]
 
 
 @pytest.mark.slow

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _settle
 from tests.helpers import stop_process, wait_until_healthy
+from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _settle
 from tests.treegen import make_tree
 
 pytestmark = pytest.mark.slow
@@ -22,16 +22,20 @@ def test_dashboard_keeps_answering_during_a_long_ingest(tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     db = tmp_path / "s.duckdb"
     first = make_tree(tmp_path / "first", scale=2)
-    subprocess.run([sys.executable, "-m", "pipeline.cli", "ingest", str(first), "--db", str(db)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "ingest", str(first), "--db", str(db)], check=True, capture_output=True
+    )
     more = make_tree(tmp_path / "more", scale=12)
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    log = open(tmp_path / "dashboard.log", "w")
+    log = open(tmp_path / "dashboard.log", "w")  # noqa: SIM115 - the server writes to it until the end
     server = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "dashboard", "--db", str(db), "--port", str(port)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         wait_until_healthy(base, server)
@@ -43,7 +47,9 @@ def test_dashboard_keeps_answering_during_a_long_ingest(tmp_path):
             page.wait_for_selector(".js-plotly-plot .main-svg")
             ingest = subprocess.Popen(
                 [sys.executable, "-m", "pipeline.cli", "ingest", str(more), "--db", str(db), "--chunk-mb", "1"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             loads = errors = 0
             problems = []
@@ -56,7 +62,7 @@ def test_dashboard_keeps_answering_during_a_long_ingest(tmp_path):
                 if exceptions.count():
                     errors += 1
                     problems.append(exceptions.first.text_content()[:300])
-            out, err = ingest.communicate(timeout=600)
+            _out, err = ingest.communicate(timeout=600)
             browser.close()
         assert ingest.returncode == 0, err
         assert errors == 0, problems

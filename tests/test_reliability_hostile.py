@@ -38,9 +38,15 @@ def test_binary_nul_invalid_utf8_latin1_and_a_huge_line(tmp_path):
     root.mkdir()
     (root / "binary.dat").write_bytes(os.urandom(4096) + b"\x00" * 512)
     (root / "nul.log").write_bytes(good_lines(5).encode() + b"2026-11-20 10:01:00,000 - app - INFO - a\x00b\n")
-    (root / "utf8.log").write_bytes(good_lines(5).encode() + b"2026-11-20 10:01:00,000 - app - INFO - caf\xc3\xa9 \xff\xfe\n")
-    (root / "latin1.log").write_bytes(good_lines(5).encode() + "2026-11-20 10:01:00,000 - app - INFO - Müller\n".encode("latin-1"))
-    (root / "huge.log").write_text(good_lines(3) + "2026-11-20 10:01:00,000 - app - ERROR - " + "x" * (5 * 1024 * 1024) + "\n" + good_lines(2))
+    (root / "utf8.log").write_bytes(
+        good_lines(5).encode() + b"2026-11-20 10:01:00,000 - app - INFO - caf\xc3\xa9 \xff\xfe\n"
+    )
+    (root / "latin1.log").write_bytes(
+        good_lines(5).encode() + "2026-11-20 10:01:00,000 - app - INFO - Müller\n".encode("latin-1")
+    )
+    (root / "huge.log").write_text(
+        good_lines(3) + "2026-11-20 10:01:00,000 - app - ERROR - " + "x" * (5 * 1024 * 1024) + "\n" + good_lines(2)
+    )
     db = tmp_path / "s.duckdb"
     reports = by_name(run([root], db, chunk_bytes=1024 * 1024))
     assert reports["binary.dat"].status == "unknown" and "binary" in reports["binary.dat"].warnings[0]
@@ -134,12 +140,16 @@ def _without_root_powers(cmd, cwd):
     file owned by someone else with mode 600 is really unreadable (as for a user)."""
     return subprocess.run(
         [SETPRIV, "--bounding-set=-dac_override,-dac_read_search", *cmd],
-        capture_output=True, text=True, cwd=cwd,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
     )
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or SETPRIV is None,
-                    reason="needs root and setpriv (util-linux) to drop the permission-bypass capabilities")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or SETPRIV is None,
+    reason="needs root and setpriv (util-linux) to drop the permission-bypass capabilities",
+)
 def test_unreadable_file_and_read_only_store(tmp_path):
     root = tmp_path / "logs"
     root.mkdir()
@@ -153,6 +163,7 @@ def test_unreadable_file_and_read_only_store(tmp_path):
     result = _without_root_powers(cmd, tmp_path)
     assert result.returncode == 0, result.stderr
     import json
+
     files = {Path(f["path"]).name: f for f in json.loads(result.stdout)["files"]}
     assert files["secret.log"]["status"] == "error" and "ermission" in files["secret.log"]["error"]
     assert files["ok.log"]["events"] == 3
@@ -163,7 +174,9 @@ def test_unreadable_file_and_read_only_store(tmp_path):
     ro_db.chmod(0o644)
     before = count(ro_db, "events")
     (root / "new.log").write_text(good_lines(2))
-    result = _without_root_powers([sys.executable, "-m", "pipeline.cli", "ingest", str(root), "--db", str(ro_db)], tmp_path)
+    result = _without_root_powers(
+        [sys.executable, "-m", "pipeline.cli", "ingest", str(root), "--db", str(ro_db)], tmp_path
+    )
     assert result.returncode != 0
     assert result.stderr.strip().startswith("error:") and len(result.stderr.strip().splitlines()) <= 2
     assert count(ro_db, "events") == before
@@ -189,8 +202,12 @@ def test_disk_full_aborts_the_file_and_leaves_the_store_usable(tmp_path):
     size = db.stat().st_size
     before = count(db, "events")
     (root / "big.log").write_text(good_lines(200000))  # needs far more room than allowed
-    result = subprocess.run([sys.executable, "-c", WRITE_LIMITED, str(root), str(db), str(size + 64 * 1024)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", WRITE_LIMITED, str(root), str(db), str(size + 64 * 1024)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     output = result.stdout + result.stderr
     assert "could not write" in output or "error" in output.lower()
     # the store still opens, holds what it held, and a later run completes the job

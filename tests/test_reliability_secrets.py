@@ -8,8 +8,16 @@ import json
 from pipeline.ingest.runner import ingest_paths
 from tests.store_dump import dump
 
-SECRETS = ["PLANTED-URL-PW", "PLANTED-KV-PW", "PLANTED-PWD", "PLANTED-SQL-PW", "PLANTED-JSON-PW", "PLANTED-REJECT-PW",
-           "PLANTED-TARGET-PW", "PLANTED-DICT-PW"]
+SECRETS = [
+    "PLANTED-URL-PW",
+    "PLANTED-KV-PW",
+    "PLANTED-PWD",
+    "PLANTED-SQL-PW",
+    "PLANTED-JSON-PW",
+    "PLANTED-REJECT-PW",
+    "PLANTED-TARGET-PW",
+    "PLANTED-DICT-PW",
+]
 
 
 def test_planted_secrets_are_nowhere_in_the_store(tmp_path):
@@ -25,8 +33,15 @@ def test_planted_secrets_are_nowhere_in_the_store(tmp_path):
         "2026-11-20 10:00:04,000 - app - INFO - settings {'user': 'app', 'password': 'PLANTED-DICT-PW'}\n"
     )
     (root / "app.jsonl").write_text(
-        json.dumps({"timestamp": "2026-11-20T10:00:05Z", "level": "INFO", "message": "cfg",
-                    "extra": {"password": "PLANTED-JSON-PW"}}) + "\n"
+        json.dumps(
+            {
+                "timestamp": "2026-11-20T10:00:05Z",
+                "level": "INFO",
+                "message": "cfg",
+                "extra": {"password": "PLANTED-JSON-PW"},
+            }
+        )
+        + "\n"
     )
     (root / "latency.csv").write_text(
         "timestamp,target,rtt_ms\n2026-11-20T10:00:06.000000Z,mysql://probe:PLANTED-TARGET-PW@db-1:3306,0.5\n"

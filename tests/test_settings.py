@@ -16,18 +16,21 @@ from pipeline.config import Config, ConfigError
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_logs"
 
 
-@pytest.mark.parametrize("toml,expected", [
-    ("[correlate]\ngap_second = 3600\n", "[correlate] gap_second: unknown setting (did you mean gap_seconds?)"),
-    ('[defaults]\ntimezon = "UTC"\n', "[defaults] timezon: unknown setting (did you mean timezone?)"),
-    ('[dijest]\ntimezone = "UTC"\n', "dijest: unknown setting (did you mean digest?)"),
-    ('ignore = "*.md"\n', 'ignore = \'*.md\': must be a list of globs, e.g. ignore = ["*.md"]'),
-    ("[[files]]\nglob = 5\n", "[[files]] #1 glob = 5: Input should be a valid string"),
-    ('[[files]]\nhost = "db-1"\n', "[[files]] #1 glob: Field required"),
-    ('[correlate]\ngap_seconds = "sixty"\n', "[correlate] gap_seconds = 'sixty': Input should be a valid number"),
-    ("[correlate]\ngap_seconds = -5\n", "[correlate] gap_seconds = -5: Input should be greater than or equal to 0"),
-    ("[correlate]\nmin_score = 2\n", "[correlate] min_score = 2: Input should be less than or equal to 1"),
-    ("[digest]\nsilence_hours = -1\n", "[digest] silence_hours = -1: Input should be greater than or equal to 0"),
-])
+@pytest.mark.parametrize(
+    "toml,expected",
+    [
+        ("[correlate]\ngap_second = 3600\n", "[correlate] gap_second: unknown setting (did you mean gap_seconds?)"),
+        ('[defaults]\ntimezon = "UTC"\n', "[defaults] timezon: unknown setting (did you mean timezone?)"),
+        ('[dijest]\ntimezone = "UTC"\n', "dijest: unknown setting (did you mean digest?)"),
+        ('ignore = "*.md"\n', "ignore = '*.md': must be a list of globs, e.g. ignore = [\"*.md\"]"),
+        ("[[files]]\nglob = 5\n", "[[files]] #1 glob = 5: Input should be a valid string"),
+        ('[[files]]\nhost = "db-1"\n', "[[files]] #1 glob: Field required"),
+        ('[correlate]\ngap_seconds = "sixty"\n', "[correlate] gap_seconds = 'sixty': Input should be a valid number"),
+        ("[correlate]\ngap_seconds = -5\n", "[correlate] gap_seconds = -5: Input should be greater than or equal to 0"),
+        ("[correlate]\nmin_score = 2\n", "[correlate] min_score = 2: Input should be less than or equal to 1"),
+        ("[digest]\nsilence_hours = -1\n", "[digest] silence_hours = -1: Input should be greater than or equal to 0"),
+    ],
+)
 def test_mistakes_are_one_line_errors_naming_the_key(tmp_path, toml, expected):
     path = tmp_path / "pipeline.toml"
     path.write_text(toml)
@@ -104,5 +107,8 @@ def test_pipeline_config_shows_each_setting_and_where_it_comes_from(tmp_path, mo
     assert shown["correlate"]["gap_seconds"] == {"value": 60.0, "from": f"{tmp_path / 'pipeline.toml'} [correlate]"}
     assert shown["correlate"]["min_score"]["from"] == "default"
     db_log = shown["files"][str((logs / "mariadb-error.log").resolve())]
-    assert db_log["host"] == {"value": "db-1", "from": f"{logs.resolve() / 'pipeline.toml'} [[files]] glob = 'mariadb-error.log'"}
+    assert db_log["host"] == {
+        "value": "db-1",
+        "from": f"{logs.resolve() / 'pipeline.toml'} [[files]] glob = 'mariadb-error.log'",
+    }
     assert db_log["format"]["value"] == "detected"

@@ -22,8 +22,21 @@ def _old_store(path, applied: int) -> None:
 
 
 # the columns a writer filled in versions 4 and 5 (host, file and id prefix on every row)
-STORED_V4 = ("ts", "source", "host", "file", "line_no", "level", "kind", "error_code", "conn_ref", "raw", "id_prefix",
-             "message_text", "msg_at")
+STORED_V4 = (
+    "ts",
+    "source",
+    "host",
+    "file",
+    "line_no",
+    "level",
+    "kind",
+    "error_code",
+    "conn_ref",
+    "raw",
+    "id_prefix",
+    "message_text",
+    "msg_at",
+)
 
 
 @pytest.mark.parametrize("applied", [2, 3, 4, 5], ids=["version-2", "version-3", "version-4", "version-5"])
@@ -45,7 +58,7 @@ def test_an_older_store_is_migrated_and_keeps_its_events(tmp_path, applied):
             con.execute(f"CREATE TEMP TABLE given ({', '.join(f'{c} {t}' for c, t in store.EVENT_COLUMNS.items())})")
             con.executemany(f"INSERT INTO given VALUES ({', '.join('?' * 12)})", rows)
             con.execute(
-                f"""INSERT INTO {'events' if applied == 4 else 'event_rows'} ({', '.join(STORED_V4)})
+                f"""INSERT INTO {"events" if applied == 4 else "event_rows"} ({", ".join(STORED_V4)})
                     SELECT ts, source, host, file, line_no, level, kind, error_code, conn_ref, raw,
                            {store.PREFIX_OF_EVENT_ID}, message, NULL FROM given"""
             )
@@ -58,7 +71,8 @@ def test_an_older_store_is_migrated_and_keeps_its_events(tmp_path, applied):
         assert version == str(len(store.MIGRATIONS))
         con.execute("CHECKPOINT")
         compression = {
-            r[0] for r in con.execute(
+            r[0]
+            for r in con.execute(
                 f"SELECT compression FROM pragma_storage_info('{store.EVENT_ROWS}') "
                 "WHERE column_name = 'raw' AND segment_type = 'VARCHAR'"
             ).fetchall()

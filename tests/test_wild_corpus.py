@@ -10,7 +10,6 @@ counts.  ``python tests/test_wild_corpus.py`` prints the README's table.
 from __future__ import annotations
 
 import tomllib
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,20 +83,19 @@ class Outcome:
 
 
 def fixtures() -> list[Fixture]:
-    return [
-        Fixture(log, tomllib.loads(log.with_suffix(".toml").read_text()))
-        for log in sorted(WILD.glob("*/*.log"))
-    ]
+    return [Fixture(log, tomllib.loads(log.with_suffix(".toml").read_text())) for log in sorted(WILD.glob("*/*.log"))]
 
 
 def run(tmp: Path) -> list[Outcome]:
     """Ingest every fixture in one run (each file with its zone) and read back the results."""
     found = fixtures()
     config = tmp / "wild.toml"
-    config.write_text("".join(
-        f'[[files]]\nglob = "{f.path.name}"\ntimezone = "{f.meta.get("timezone", "UTC")}"\nhost = "wild"\n\n'
-        for f in found
-    ))
+    config.write_text(
+        "".join(
+            f'[[files]]\nglob = "{f.path.name}"\ntimezone = "{f.meta.get("timezone", "UTC")}"\nhost = "wild"\n\n'
+            for f in found
+        )
+    )
     db = tmp / "wild.duckdb"
     summary = ingest_paths([f.path for f in found], db, config=config, correlate=False)
     reports = {Path(r.path).resolve(): r for r in summary.files}
@@ -109,8 +107,9 @@ def run(tmp: Path) -> list[Outcome]:
     out = []
     for f in found:
         r = reports[f.path.resolve()]
-        out.append(Outcome(f, r.format, r.status, r.events, r.rejects, r.lines, r.accounted,
-                           kinds.get(f.path.resolve(), {})))
+        out.append(
+            Outcome(f, r.format, r.status, r.events, r.rejects, r.lines, r.accounted, kinds.get(f.path.resolve(), {}))
+        )
     return out
 
 
@@ -197,7 +196,8 @@ def table(outcomes: list[Outcome]) -> str:
         lines.append(
             f"| {o.fixture.name}{mark} | {o.fixture.meta['family']} / {o.format if o.status != 'unknown' else 'unknown'}"
             f" | {o.fixture.meta['records']} / {o.events} | "
-            + ", ".join(f"{k} {a}/{b}" for k, (a, b) in sorted(diff.items())) + " |"
+            + ", ".join(f"{k} {a}/{b}" for k, (a, b) in sorted(diff.items()))
+            + " |"
         )
     return "\n".join(lines)
 
@@ -206,7 +206,9 @@ def write_readme(outcomes: list[Outcome]) -> None:
     path = WILD.parents[1] / "README.md"
     head, rest = path.read_text().split("<!-- wild-corpus-summary -->", 1)
     _, tail = rest.split("<!-- /wild-corpus-summary -->", 1)
-    path.write_text(f"{head}<!-- wild-corpus-summary -->\n{summary_table(outcomes)}\n<!-- /wild-corpus-summary -->{tail}")
+    path.write_text(
+        f"{head}<!-- wild-corpus-summary -->\n{summary_table(outcomes)}\n<!-- /wild-corpus-summary -->{tail}"
+    )
 
 
 if __name__ == "__main__":

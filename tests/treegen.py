@@ -42,8 +42,11 @@ def json_log(n: int) -> str:
         t = START + dt.timedelta(seconds=i * 0.7)
         rec = {"timestamp": t.isoformat() + "Z", "level": "INFO", "logger": "app.api", "message": f"request {i}"}
         if i % 113 == 50:
-            rec.update(level="ERROR", message="db error",
-                       exc_info="pymysql.err.OperationalError: (2006, \"MySQL server has gone away\")")
+            rec.update(
+                level="ERROR",
+                message="db error",
+                exc_info='pymysql.err.OperationalError: (2006, "MySQL server has gone away")',
+            )
         out.append(json.dumps(rec))
     return "\n".join(out) + "\n"
 
@@ -82,8 +85,15 @@ def status_tsv(n: int) -> str:
     out = []
     for i in range(n):
         t = START + dt.timedelta(seconds=i * 10)
-        out += [f"# {t.isoformat()}.000000Z", "Variable_name\tValue", f"Threads_connected\t{5 + i % 3}",
-                "max_connections\t151", f"Uptime\t{1000 + i * 10}", "wait_timeout\t28800", ""]
+        out += [
+            f"# {t.isoformat()}.000000Z",
+            "Variable_name\tValue",
+            f"Threads_connected\t{5 + i % 3}",
+            "max_connections\t151",
+            f"Uptime\t{1000 + i * 10}",
+            "wait_timeout\t28800",
+            "",
+        ]
     return "\n".join(out) + "\n"
 
 

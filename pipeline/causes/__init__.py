@@ -59,8 +59,15 @@ def _unknown_advice(inc: dict, f: dict, det: dict) -> list[str]:
     ]
 
 
-UNKNOWN = Cause("unknown", "the evidence is too thin to name a cause", "#7f7f7f", order=99, tie_rank=99,
-                summarize=_unknown_summary, advise=_unknown_advice)
+UNKNOWN = Cause(
+    "unknown",
+    "the evidence is too thin to name a cause",
+    "#7f7f7f",
+    order=99,
+    tie_rank=99,
+    summarize=_unknown_summary,
+    advise=_unknown_advice,
+)
 
 
 def share(x, n) -> float:
@@ -86,7 +93,9 @@ class Evidence:
 
     @cached_property
     def latency_part(self) -> float:
-        needed = max(float(self.s["latency_samples_full"]), float(self.s["latency_share_full"]) * self("lat_samples"), 1.0)
+        needed = max(
+            float(self.s["latency_samples_full"]), float(self.s["latency_share_full"]) * self("lat_samples"), 1.0
+        )
         return min(1.0, self.lat_bad / needed)
 
     @cached_property
@@ -177,4 +186,4 @@ def verdict(scores: dict[str, dict], s: dict) -> tuple[str, float]:
     return cause, round(base * margin, 2)
 
 
-__all__ = ["Cause", "Evidence", "UNKNOWN", "all_causes", "by_name", "score_causes", "verdict", "share"]
+__all__ = ["UNKNOWN", "Cause", "Evidence", "all_causes", "by_name", "score_causes", "share", "verdict"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def n(x) -> str:
@@ -12,7 +12,7 @@ def n(x) -> str:
 
 
 def hhmmss(t_ms) -> str:
-    return datetime.fromtimestamp(t_ms / 1000.0, timezone.utc).strftime("%H:%M:%S")
+    return datetime.fromtimestamp(t_ms / 1000.0, UTC).strftime("%H:%M:%S")
 
 
 def recycle_for(limit_s: float) -> int:

@@ -29,15 +29,20 @@ def score(e: Evidence) -> Score:
 def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
     """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
     from pipeline.correlate.idle import describe_limit  # the correlate stage, loaded by then
+
     lim = det.get("idle_limit")
     wt = det.get("wait_timeout")
     if det.get("idle_closed_by_server"):
         who = f"the server (wait_timeout = {n(wt)} s)" if wt else "the server"
     else:
-        saw = ("the server only saw the connections break ('error reading communication packets')"
-               if det.get("server_reset_lines") else "the server logged nothing")
-        who = (f"something between application and server ({saw}"
-               + (f" and its wait_timeout is {n(wt)} s)" if wt else ")"))
+        saw = (
+            "the server only saw the connections break ('error reading communication packets')"
+            if det.get("server_reset_lines")
+            else "the server logged nothing"
+        )
+        who = f"something between application and server ({saw}" + (
+            f" and its wait_timeout is {n(wt)} s)" if wt else ")"
+        )
     if lim:
         return f"{errs}: pooled connections left idle too long were closed by {who}; {describe_limit(lim)}."
     return f"{errs}: pooled connections left idle too long were closed by {who}."
@@ -65,7 +70,9 @@ def advise(inc: dict, f: dict, det: dict) -> list[str]:
             "replaces a connection before anything in between kills it."
         )
     else:
-        out.append("Set pool_recycle below the server's wait_timeout (and below any firewall or load balancer idle limit).")
+        out.append(
+            "Set pool_recycle below the server's wait_timeout (and below any firewall or load balancer idle limit)."
+        )
     out.append(
         "Set pool_pre_ping=True so each checkout tests the connection and transparently replaces a dead one "
         "(it does not protect a query already running)."
@@ -74,13 +81,19 @@ def advise(inc: dict, f: dict, det: dict) -> list[str]:
         out.append(
             f"Or raise the server's wait_timeout{f' (now {n(wt)} s)' if wt else ''} above the longest idle time "
             "your pool sees"
-            + ("; the server logged these kills as 'Got timeout reading communication packets'."
-               if det.get("server_abort_lines") else ".")
+            + (
+                "; the server logged these kills as 'Got timeout reading communication packets'."
+                if det.get("server_abort_lines")
+                else "."
+            )
         )
     else:
         out.append(
-            ("The server did not close these connections" if det.get("server_reset_lines")
-             else "The server logged nothing")
+            (
+                "The server did not close these connections"
+                if det.get("server_reset_lines")
+                else "The server logged nothing"
+            )
             + ": look for a firewall, NAT or load balancer idle timeout between the "
             "application and the database, and raise it or enable TCP keepalives shorter than it."
         )

@@ -42,10 +42,11 @@ def advise(inc: dict, f: dict, det: dict) -> list[str]:
             line += f" and threads_connected peaked at {n(peak)}"
         app = det.get("app_connections_peak")
         if app is not None:
-            line += (f"; the application's pools on {', '.join(inc['hosts'])} held at most {app} of them "
-                     "(pool lines)")
+            line += f"; the application's pools on {', '.join(inc['hosts'])} held at most {app} of them (pool lines)"
             if peak is not None and peak - app > 0:
-                line += f", so about {n(peak - app)} came from other clients (batch jobs, admin sessions, other services)"
+                line += (
+                    f", so about {n(peak - app)} came from other clients (batch jobs, admin sessions, other services)"
+                )
         out.append(line + ".")
     if per is not None:
         out.append(
@@ -60,7 +61,9 @@ def advise(inc: dict, f: dict, det: dict) -> list[str]:
             "Make (connections per process = pool_size + max_overflow) x (number of processes on all hosts"
             f"{', ' + str(procs) + ' seen' if procs else ''}) stay below max_connections, with headroom for admin and batch sessions."
         )
-    out.append("Either lower pool_size/max_overflow (or put a connection proxy in front), or raise max_connections on the server.")
+    out.append(
+        "Either lower pool_size/max_overflow (or put a connection proxy in front), or raise max_connections on the server."
+    )
     return out
 
 

@@ -32,8 +32,10 @@ def advise(inc: dict, f: dict, det: dict) -> list[str]:
     cap = (size + over) if size is not None and over is not None else None
     demand = det.get("demand_peak")
     if demand is not None and cap is not None:
-        out.append(f"Observed peak demand of about {demand} connections at once (all {cap} in use plus "
-                   f"{demand - cap} requests waiting) versus pool_size + max_overflow = {size} + {over} = {cap}.")
+        out.append(
+            f"Observed peak demand of about {demand} connections at once (all {cap} in use plus "
+            f"{demand - cap} requests waiting) versus pool_size + max_overflow = {size} + {over} = {cap}."
+        )
     elif cap is not None:
         out.append(f"Every connection of the pool (pool_size + max_overflow = {size} + {over} = {cap}) was in use.")
     if cap is not None and demand is not None:

@@ -40,8 +40,12 @@ def advise(inc: dict, f: dict, det: dict) -> list[str]:
             + (f" around {when}" if when else "")
             + ": find out why in its error log and the host's logs (planned maintenance, OOM kill, deploy)."
         )
-    out.append("Set pool_pre_ping=True so connections broken by the restart are replaced at checkout instead of failing a request.")
-    out.append("Retry connects with backoff while the server is down, and schedule maintenance restarts outside busy hours.")
+    out.append(
+        "Set pool_pre_ping=True so connections broken by the restart are replaced at checkout instead of failing a request."
+    )
+    out.append(
+        "Retry connects with backoff while the server is down, and schedule maintenance restarts outside busy hours."
+    )
     return out
 
 

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from pipeline.store import ENV_DB, DEFAULT_DB
+from pipeline.store import DEFAULT_DB, ENV_DB
 
 
 def db_option(func):
@@ -34,7 +34,11 @@ def json_option(func):
 
     with_format = click.option("--json", "json_flag", is_flag=True, help="Same as --format json.")(with_format)
     return click.option(
-        "--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True,
+        "--format",
+        "output_format",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
         help="table for people, json for scripts.",
     )(with_format)
 

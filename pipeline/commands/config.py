@@ -12,8 +12,11 @@ from pipeline.config import CONFIG_NAME, Config, ConfigError, SettingsResolver
 
 @click.command("config")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--config", type=click.Path(exists=True, dir_okay=False),
-              help="A pipeline.toml consulted before any other (as for ingest and correlate).")
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A pipeline.toml consulted before any other (as for ingest and correlate).",
+)
 @json_option
 def config_command(paths, config, as_json):
     """Show the effective settings: the [correlate] thresholds, and for each log file under
@@ -26,14 +29,18 @@ def config_command(paths, config, as_json):
         source = Path(config) if config else Path.cwd() / CONFIG_NAME
         correlate = Config.load(source).correlate if source.is_file() else {}
         thresholds = {
-            key: {"value": correlate.get(key, default),
-                  "from": f"{source} [correlate]" if key in correlate else "default"}
+            key: {
+                "value": correlate.get(key, default),
+                "from": f"{source} [correlate]" if key in correlate else "default",
+            }
             for key, default in DEFAULTS.items()
         }
         logs = {}
         for found in files.discover(list(paths)):
             if found.problem is None and not resolver.ignored(found.path):
-                logs[str(found.path)] = {k: {"value": v, "from": f} for k, (v, f) in resolver.explain(found.path).items()}
+                logs[str(found.path)] = {
+                    k: {"value": v, "from": f} for k, (v, f) in resolver.explain(found.path).items()
+                }
     except ConfigError as exc:
         fail(str(exc))
     if as_json:

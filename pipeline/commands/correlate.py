@@ -21,8 +21,11 @@ _ISO = "%Y-%m-%dT%H:%M:%S.%gZ"
 
 @click.command()
 @db_option
-@click.option("--config", type=click.Path(exists=True, dir_okay=False),
-              help="pipeline.toml whose [correlate] table sets the thresholds (default: ./pipeline.toml).")
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="pipeline.toml whose [correlate] table sets the thresholds (default: ./pipeline.toml).",
+)
 @json_option
 def correlate(db, config, as_json):
     """Rebuild incidents from everything in the store (e.g. after changing thresholds)."""
@@ -33,10 +36,12 @@ def correlate(db, config, as_json):
         fail(f"no store at {db_path} (run `pipeline ingest` first, or pass --db)")
     try:
         settings = correlate_settings(config)
-        with store_mod.writer_lock(db_path, on_wait=lambda m: click.echo(m, err=True)):
-            with store_mod.opened(db_path, on_wait=lambda m: click.echo(m, err=True)) as con:
-                summary = correlate_store(con, settings)
-                store_mod.touch_changed(con)
+        with (
+            store_mod.writer_lock(db_path, on_wait=lambda m: click.echo(m, err=True)),
+            store_mod.opened(db_path, on_wait=lambda m: click.echo(m, err=True)) as con,
+        ):
+            summary = correlate_store(con, settings)
+            store_mod.touch_changed(con)
     except (StoreError, ConfigError) as exc:
         fail(str(exc))
     source = config or ("./pipeline.toml" if settings else None)
@@ -47,8 +52,10 @@ def correlate(db, config, as_json):
     by = ", ".join(f"{c} {n}" for c, n in summary["by_cause"].items()) or "none"
     click.echo(f"{summary['incidents']} incidents ({by}) in {summary['seconds']:.2f} s")
     if settings:
-        chosen = ", ".join(f"{key} = {value:g}" if isinstance(value, float) else f"{key} = {value}"
-                           for key, value in sorted(settings.items()))
+        chosen = ", ".join(
+            f"{key} = {value:g}" if isinstance(value, float) else f"{key} = {value}"
+            for key, value in sorted(settings.items())
+        )
         click.echo(f"thresholds: {chosen} from {source}; the others at their defaults")
     else:
         click.echo("thresholds: the defaults (no [correlate] table in --config or ./pipeline.toml)")
@@ -86,7 +93,7 @@ def load_incidents(con, *, since=None, until=None, cause=None, host=None, incide
         SELECT incident_id, strftime(timezone('UTC', start_ts), '{_ISO}') AS start,
                strftime(timezone('UTC', end_ts), '{_ISO}') AS "end", cause, confidence, hosts, errors,
                summary, advice, scores, details
-        FROM incidents {('WHERE ' + ' AND '.join(where)) if where else ''}
+        FROM incidents {("WHERE " + " AND ".join(where)) if where else ""}
         ORDER BY start_ts, incident_id
         """,
         params,
@@ -106,8 +113,15 @@ def load_incidents(con, *, since=None, until=None, cause=None, host=None, incide
         [ids],
     ).fetchall():
         ev.setdefault(row[0], []).append(
-            {"source": row[1], "ts": row[2], "kind": row[3], "line": row[4], "why": row[5],
-             "file": row[6], "line_no": row[7]}
+            {
+                "source": row[1],
+                "ts": row[2],
+                "kind": row[3],
+                "line": row[4],
+                "why": row[5],
+                "file": row[6],
+                "line_no": row[7],
+            }
         )
     out = []
     for i in incs:
@@ -136,8 +150,14 @@ def load_incidents(con, *, since=None, until=None, cause=None, host=None, incide
 @click.option("--until", help="Only incidents that started before this: a duration ago or an ISO time.")
 @click.option("--cause", type=click.Choice(sorted(CAUSES)), help="Only incidents with this cause.")
 @click.option("--host", help="Only incidents that involve this host.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("--json", "json_flag", is_flag=True, help="Same as --format json.")
 def incidents(db, since, until, cause, host, fmt, json_flag):
     """List incidents: when, cause, confidence, hosts, errors, summary."""
@@ -160,8 +180,19 @@ def incidents(db, since, until, cause, host, fmt, json_flag):
         w = csv.writer(sys.stdout)
         w.writerow(["id", "start", "end", "cause", "confidence", "hosts", "errors", "summary", "advice"])
         for r in rows:
-            w.writerow([r["id"], r["start"], r["end"], r["cause"], r["confidence"], " ".join(r["hosts"]),
-                        r["errors"], r["summary"], " | ".join(r["advice"])])
+            w.writerow(
+                [
+                    r["id"],
+                    r["start"],
+                    r["end"],
+                    r["cause"],
+                    r["confidence"],
+                    " ".join(r["hosts"]),
+                    r["errors"],
+                    r["summary"],
+                    " | ".join(r["advice"]),
+                ]
+            )
     else:
         _print_table(rows)
 
@@ -175,12 +206,28 @@ def _print_table(rows: list[dict]) -> None:
         console.print("no incidents")
         return
     table = Table(show_lines=False)
-    for col, justify in [("id", "left"), ("start (UTC)", "left"), ("dur", "right"), ("cause", "left"),
-                         ("conf", "right"), ("hosts", "left"), ("errors", "right"), ("summary", "left")]:
+    for col, justify in [
+        ("id", "left"),
+        ("start (UTC)", "left"),
+        ("dur", "right"),
+        ("cause", "left"),
+        ("conf", "right"),
+        ("hosts", "left"),
+        ("errors", "right"),
+        ("summary", "left"),
+    ]:
         table.add_column(col, justify=justify, overflow="fold")
     for r in rows:
-        table.add_row(r["id"], r["start"][:19].replace("T", " "), _duration(r), r["cause"],
-                      f"{r['confidence']:.2f}", ", ".join(r["hosts"]), str(r["errors"]), r["summary"])
+        table.add_row(
+            r["id"],
+            r["start"][:19].replace("T", " "),
+            _duration(r),
+            r["cause"],
+            f"{r['confidence']:.2f}",
+            ", ".join(r["hosts"]),
+            str(r["errors"]),
+            r["summary"],
+        )
     console.print(table)
 
 
@@ -201,9 +248,13 @@ def explain(incident_id, db, as_json):
     """
     try:
         with store_mod.opened(resolve_db_path(db), read_only=True) as con:
-            ids = [r[0] for r in con.execute(
-                "SELECT incident_id FROM incidents WHERE starts_with(incident_id, ?) ORDER BY incident_id",
-                [incident_id]).fetchall()]
+            ids = [
+                r[0]
+                for r in con.execute(
+                    "SELECT incident_id FROM incidents WHERE starts_with(incident_id, ?) ORDER BY incident_id",
+                    [incident_id],
+                ).fetchall()
+            ]
             if incident_id in ids:
                 ids = [incident_id]
             if not ids:
@@ -222,7 +273,8 @@ def explain(incident_id, db, as_json):
 def render_explain(inc: dict, width: int = 100) -> str:
     """Plain-text story of one incident."""
     wrap = lambda text, indent="": textwrap.fill(  # noqa: E731
-        text, width=width, initial_indent=indent, subsequent_indent=" " * len(indent))
+        text, width=width, initial_indent=indent, subsequent_indent=" " * len(indent)
+    )
     out = [
         f"Incident {inc['id']}: {inc['cause']} (confidence {inc['confidence']:.2f})",
         f"{inc['start'][:19].replace('T', ' ')} -> {inc['end'][11:19]} UTC ({_duration(inc)}), "

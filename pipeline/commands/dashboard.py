@@ -31,23 +31,40 @@ def app_path() -> Path:
 
 def streamlit_command(db: Path, *, host: str, port: int) -> list[str]:
     return [
-        sys.executable, "-m", "streamlit", "run", str(app_path()),
-        "--server.headless", "true",
-        "--server.address", host,
-        "--server.port", str(port),
-        "--server.runOnSave", "false",
-        "--server.fileWatcherType", "none",
-        "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "viewer",
-        "--", "--db", str(db),
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_path()),
+        "--server.headless",
+        "true",
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.runOnSave",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+        "--",
+        "--db",
+        str(db),
     ]
 
 
 @click.command("dashboard")
 @db_option
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="TCP port.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind; 0.0.0.0 exposes the dashboard to the network.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; 0.0.0.0 exposes the dashboard to the network.",
+)
 def dashboard_command(db, port, host):
     """Browse incidents, evidence and data health in the browser (read-only).
 

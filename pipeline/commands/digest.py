@@ -42,31 +42,72 @@ def _echo_err(message: str) -> None:
 
 @click.command()
 @db_option
-@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="The calendar day to report (in --tz).")
+@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), help="The calendar day to report (in --tz).")
 @click.option("--yesterday", is_flag=True, help="The last complete day in --tz (the default).")
 @click.option("--since", metavar="DURATION", help="The last DURATION up to now instead of a day, e.g. 24h.")
 @click.option("--tz", help="Time zone of the day and of the times shown (default: [digest] timezone, else UTC).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Write digest-<day>.md and digest-<day>.html into this folder.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Write digest-<day>.md and digest-<day>.html into this folder.",
+)
 @click.option("--mail-to", multiple=True, metavar="ADDRESS", help="Mail the digest to ADDRESS (repeatable).")
 @click.option("--mail-from", metavar="ADDRESS", help="Sender (default: [digest] mail_from, else pipeline@<hostname>).")
-@click.option("--smtp", "smtp_url", envvar="PIPELINE_SMTP", metavar="URL",
-              help="smtp://host:port (STARTTLS when offered) or smtps://host:port; or $PIPELINE_SMTP.")
-@click.option("--smtp-user", envvar="PIPELINE_SMTP_USER", metavar="USER",
-              help="SMTP login (or $PIPELINE_SMTP_USER); the password only from $PIPELINE_SMTP_PASSWORD.")
-@click.option("--webhook", "webhook_url", envvar="PIPELINE_DIGEST_WEBHOOK", metavar="URL",
-              help="POST Slack-compatible JSON here (or $PIPELINE_DIGEST_WEBHOOK; keeps the URL out of history).")
+@click.option(
+    "--smtp",
+    "smtp_url",
+    envvar="PIPELINE_SMTP",
+    metavar="URL",
+    help="smtp://host:port (STARTTLS when offered) or smtps://host:port; or $PIPELINE_SMTP.",
+)
+@click.option(
+    "--smtp-user",
+    envvar="PIPELINE_SMTP_USER",
+    metavar="USER",
+    help="SMTP login (or $PIPELINE_SMTP_USER); the password only from $PIPELINE_SMTP_PASSWORD.",
+)
+@click.option(
+    "--webhook",
+    "webhook_url",
+    envvar="PIPELINE_DIGEST_WEBHOOK",
+    metavar="URL",
+    help="POST Slack-compatible JSON here (or $PIPELINE_DIGEST_WEBHOOK; keeps the URL out of history).",
+)
 @click.option("--send", is_flag=True, help="Deliver to the mail_to and webhook set in the config's [digest] table.")
 @click.option("--force", is_flag=True, help="Deliver again even if this period was already delivered there.")
-@click.option("--timeout", type=click.FloatRange(0.1, 600), default=None,
-              help="Seconds to wait for the SMTP or webhook server (default 30).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 600),
+    default=None,
+    help="Seconds to wait for the SMTP or webhook server (default 30).",
+)
 @click.option("--no-image", is_flag=True, help="Leave the timeline image out of the HTML.")
-@click.option("--config", type=click.Path(exists=True, dir_okay=False),
-              help="pipeline.toml whose [digest] table has the defaults (default: ./pipeline.toml).")
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="pipeline.toml whose [digest] table has the defaults (default: ./pipeline.toml).",
+)
 @json_option
-def digest(db, day, yesterday, since, tz, out_dir, mail_to, mail_from, smtp_url, smtp_user, webhook_url,
-           send, force, timeout, no_image, config, as_json):
+def digest(
+    db,
+    day,
+    yesterday,
+    since,
+    tz,
+    out_dir,
+    mail_to,
+    mail_from,
+    smtp_url,
+    smtp_user,
+    webhook_url,
+    send,
+    force,
+    timeout,
+    no_image,
+    config,
+    as_json,
+):
     """Summarize a day's connection drops: causes, hosts, the worst incident and its advice,
     the trend against the previous 7 days, new causes and data health.
 
@@ -118,7 +159,7 @@ def digest(db, day, yesterday, since, tz, out_dir, mail_to, mail_from, smtp_url,
     png = None
     if not d.quiet and not no_image:
         try:
-            from pipeline.digest.image import timeline_png  # noqa: PLC0415
+            from pipeline.digest.image import timeline_png
 
             png = timeline_png(d, db_path, on_warning=lambda m: _echo_err(f"warning: {m}"))
         except Exception as exc:  # the digest still goes out, with a note instead of the image
@@ -147,8 +188,14 @@ def digest(db, day, yesterday, since, tz, out_dir, mail_to, mail_from, smtp_url,
                 failures.append(f"{channel}: cannot check earlier deliveries: {exc}")
                 return
             if when is not None:
-                results.append({"channel": channel, "target": target, "status": "already delivered",
-                                "delivered_at": when.isoformat()})
+                results.append(
+                    {
+                        "channel": channel,
+                        "target": target,
+                        "status": "already delivered",
+                        "delivered_at": when.isoformat(),
+                    }
+                )
                 return
         try:
             send_it()
@@ -157,8 +204,7 @@ def digest(db, day, yesterday, since, tz, out_dir, mail_to, mail_from, smtp_url,
             results.append({"channel": channel, "target": target, "status": "failed"})
             return
         try:
-            deliver_mod.record_delivery(db_path, period.key, channel, target, forced=force,
-                                        digest_sha256=digest_sha)
+            deliver_mod.record_delivery(db_path, period.key, channel, target, forced=force, digest_sha256=digest_sha)
         except StoreError as exc:
             failures.append(f"{channel}: delivered, but recording the delivery failed: {exc}")
         results.append({"channel": channel, "target": target, "status": "delivered"})
@@ -179,20 +225,35 @@ def digest(db, day, yesterday, since, tz, out_dir, mail_to, mail_from, smtp_url,
 
         def send_mail() -> None:
             msg = deliver_mod.build_message(
-                settings, render.subject(d), md,
-                render.html_page(d, f"cid:{deliver_mod.IMAGE_CID}" if png else None), png)
+                settings,
+                render.subject(d),
+                md,
+                render.html_page(d, f"cid:{deliver_mod.IMAGE_CID}" if png else None),
+                png,
+            )
             deliver_mod.send_mail(settings, msg)
 
         deliver("mail", settings.target(), send_mail)
 
     if webhook_url:
         payload = render.slack_payload(d)
-        deliver("webhook", deliver_mod.webhook_target(webhook_url),
-                lambda: deliver_mod.post_webhook(webhook_url, payload, timeout))
+        deliver(
+            "webhook",
+            deliver_mod.webhook_target(webhook_url),
+            lambda: deliver_mod.post_webhook(webhook_url, payload, timeout),
+        )
 
     if as_json:
-        print_json({"period": period.key, "quiet": d.quiet, "incidents": d.incidents, "drops": d.drops,
-                    "results": results, "errors": failures})
+        print_json(
+            {
+                "period": period.key,
+                "quiet": d.quiet,
+                "incidents": d.incidents,
+                "drops": d.drops,
+                "results": results,
+                "errors": failures,
+            }
+        )
     else:
         for r in results:
             line = f"{r['channel']}: {r['status']} {r['target']}"

@@ -12,11 +12,21 @@ from pipeline.commands.common import fail, json_option, print_json
 
 @click.command(name="eval")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a [correlate] threshold for every scenario (repeatable), e.g. --set gap_seconds=60.")
-@click.option("--min", "minimum", type=float, default=None,
-              help="Exit with status 1 unless every cause reaches this precision and recall "
-                   "and fault-free time has no incidents.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a [correlate] threshold for every scenario (repeatable), e.g. --set gap_seconds=60.",
+)
+@click.option(
+    "--min",
+    "minimum",
+    type=float,
+    default=None,
+    help="Exit with status 1 unless every cause reaches this precision and recall "
+    "and fault-free time has no incidents.",
+)
 @json_option
 def eval_(directory, overrides, minimum, as_json):
     """Ingest and correlate every scenario under DIRECTORY (folders with a truth.json)
@@ -36,10 +46,17 @@ def eval_(directory, overrides, minimum, as_json):
             fail(f"--set {item!r}: expected KEY=VALUE")
         settings[key.strip()] = float(value) if _is_number(value) else value
     report = evaluate(
-        directory, settings,
-        on_scenario=None if as_json else (lambda s: click.echo(
-            f"  {s.name}: {len(s.incidents)} incidents in {s.seconds:.1f} s" + (f" ERROR {s.error}" if s.error else ""),
-            err=True)),
+        directory,
+        settings,
+        on_scenario=None
+        if as_json
+        else (
+            lambda s: click.echo(
+                f"  {s.name}: {len(s.incidents)} incidents in {s.seconds:.1f} s"
+                + (f" ERROR {s.error}" if s.error else ""),
+                err=True,
+            )
+        ),
     )
     if as_json:
         print_json(report)
@@ -76,19 +93,31 @@ def _f(x) -> str:
 
 
 def render(report: dict) -> str:
-    lines = ["| cause | truth windows | found | recall | incidents | correct | precision |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| cause | truth windows | found | recall | incidents | correct | precision |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for c, v in report["per_cause"].items():
-        lines.append(f"| {c} | {v['windows']} | {v['found']} | {_f(v['recall'])} | {v['incidents']} | "
-                     f"{v['correct']} | {_f(v['precision'])} |")
-    lines += ["", "| scenario | truth windows | matched | incidents | false on fault-free time |",
-              "|---|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {c} | {v['windows']} | {v['found']} | {_f(v['recall'])} | {v['incidents']} | "
+            f"{v['correct']} | {_f(v['precision'])} |"
+        )
+    lines += [
+        "",
+        "| scenario | truth windows | matched | incidents | false on fault-free time |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for s in report["per_scenario"]:
         err = f" (error: {s['error']})" if s["error"] else ""
-        lines.append(f"| {s['scenario']}{err} | {s['windows']} | {s['matched_windows']} | {s['incidents']} | "
-                     f"{s['false_on_fault_free_time']} |")
-    lines += ["", f"incidents on fault-free baselines: {report['baseline_incidents']}; "
-                  f"false incidents on fault-free time: {report['false_on_fault_free_time']}"]
+        lines.append(
+            f"| {s['scenario']}{err} | {s['windows']} | {s['matched_windows']} | {s['incidents']} | "
+            f"{s['false_on_fault_free_time']} |"
+        )
+    lines += [
+        "",
+        f"incidents on fault-free baselines: {report['baseline_incidents']}; "
+        f"false incidents on fault-free time: {report['false_on_fault_free_time']}",
+    ]
     return "\n".join(lines)
 
 

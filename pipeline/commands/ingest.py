@@ -20,12 +20,20 @@ from pipeline.store import StoreError, resolve_db_path
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @db_option
-@click.option("--config", type=click.Path(exists=True, dir_okay=False),
-              help="A pipeline.toml consulted before the ones found beside the logs.")
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A pipeline.toml consulted before the ones found beside the logs.",
+)
 @click.option("--no-correlate", is_flag=True, help="Skip correlation at the end of the run.")
 @click.option("--no-wait", is_flag=True, help="Fail at once if another ingest is writing to the store.")
-@click.option("--chunk-mb", type=click.IntRange(1, 1024), default=files_mod.DEFAULT_CHUNK_BYTES // 2**20,
-              show_default=True, help="Megabytes read per chunk; bounds memory.")
+@click.option(
+    "--chunk-mb",
+    type=click.IntRange(1, 1024),
+    default=files_mod.DEFAULT_CHUNK_BYTES // 2**20,
+    show_default=True,
+    help="Megabytes read per chunk; bounds memory.",
+)
 @json_option
 def ingest(paths, db, config, no_correlate, no_wait, chunk_mb, as_json):
     """Read log files and folders (recursively; .gz too) into the store.
@@ -97,16 +105,31 @@ def _console() -> Console:
 def _print_summary(summary) -> None:
     console = _console()
     table = Table(title=f"ingest into {summary.db}", show_lines=False)
-    for col, justify in [("file", "left"), ("format", "left"), ("host", "left"), ("status", "left"),
-                         ("events", "right"), ("latency", "right"), ("metrics", "right"),
-                         ("rejects", "right"), ("MB", "right")]:
+    for col, justify in [
+        ("file", "left"),
+        ("format", "left"),
+        ("host", "left"),
+        ("status", "left"),
+        ("events", "right"),
+        ("latency", "right"),
+        ("metrics", "right"),
+        ("rejects", "right"),
+        ("MB", "right"),
+    ]:
         table.add_column(col, justify=justify)
     for f in summary.files:
         # "postgres in compose": the envelopes removed before the family read the lines
         fmt = f.format + "".join(f" in {name}" for name in reversed(f.envelopes))
         table.add_row(
-            _short(f.path), fmt, f.host or "", f.status + (f" ({f.error})" if f.error else ""),
-            f"{f.events:,}", f"{f.latency:,}", f"{f.metrics:,}", f"{f.rejects:,}", f"{f.bytes / 1e6:.1f}",
+            _short(f.path),
+            fmt,
+            f.host or "",
+            f.status + (f" ({f.error})" if f.error else ""),
+            f"{f.events:,}",
+            f"{f.latency:,}",
+            f"{f.metrics:,}",
+            f"{f.rejects:,}",
+            f"{f.bytes / 1e6:.1f}",
         )
     console.print(table)
     totals = summary.totals()
@@ -122,8 +145,9 @@ def _print_summary(summary) -> None:
         console.print(f"correlation: skipped, {summary.correlation['skipped']}")
     elif summary.correlation is not None:
         c = summary.correlation
-        console.print(f"correlated: {c.get('incidents', 0)} incidents "
-                      f"in {summary.seconds - summary.ingest_seconds:.2f} s")
+        console.print(
+            f"correlated: {c.get('incidents', 0)} incidents in {summary.seconds - summary.ingest_seconds:.2f} s"
+        )
 
 
 def _short(path: str) -> str:

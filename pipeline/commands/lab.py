@@ -34,7 +34,9 @@ def lab_list(as_json):
     """List the scenarios."""
     scenarios, *_ = _lab()
     if as_json:
-        print_json([{"name": s.name, "duration_s": s.duration, "summary": s.summary} for s in scenarios.SCENARIOS.values()])
+        print_json(
+            [{"name": s.name, "duration_s": s.duration, "summary": s.summary} for s in scenarios.SCENARIOS.values()]
+        )
         return
     for s in scenarios.SCENARIOS.values():
         click.echo(f"{s.name:<24} {s.duration:>4.0f}s  {s.summary}")
@@ -77,7 +79,13 @@ def lab_run(scenario, out_dir, as_json):
 
 
 @lab_group.command("run-all")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Parent folder: one sub-folder per scenario.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Parent folder: one sub-folder per scenario.",
+)
 @click.option("--only", multiple=True, help="Only these scenarios (repeatable).")
 @json_option
 def lab_run_all(out_dir, only, as_json):

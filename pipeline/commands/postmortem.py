@@ -11,15 +11,28 @@ from pipeline.store import StoreError, resolve_db_path
 @click.command()
 @click.argument("incident_id", required=False)
 @db_option
-@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="HTML report to write [default: postmortem-INCIDENT_ID.html].")
-@click.option("--notebook", "notebook_out", type=click.Path(dir_okay=False), default=None,
-              help="Also keep the executed notebook here, to continue the write-up in Jupyter.")
-@click.option("--window", default="10m", show_default=True,
-              help="Time shown around the incident (e.g. 5m, 1h).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="HTML report to write [default: postmortem-INCIDENT_ID.html].",
+)
+@click.option(
+    "--notebook",
+    "notebook_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also keep the executed notebook here, to continue the write-up in Jupyter.",
+)
+@click.option("--window", default="10m", show_default=True, help="Time shown around the incident (e.g. 5m, 1h).")
 @click.option("--show-code", is_flag=True, help="Keep the notebook's code cells in the HTML.")
-@click.option("--template", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="A notebook to run instead of notebooks/postmortem.ipynb (same parameters).")
+@click.option(
+    "--template",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A notebook to run instead of notebooks/postmortem.ipynb (same parameters).",
+)
 @click.option("--kernel", default="python3", show_default=True, help="Jupyter kernel to execute with.")
 def postmortem(incident_id, db, out, notebook_out, window, show_code, template, kernel):
     """Execute the postmortem template for INCIDENT_ID (default: the latest) and render it to HTML.
@@ -36,13 +49,21 @@ def postmortem(incident_id, db, out, notebook_out, window, show_code, template, 
             resolved = Store.open(resolve_db_path(db)).incident(incident_id).incident_id
             out = f"postmortem-{resolved}.html"
         result = pm.render(
-            resolve_db_path(db), incident_id, out=out, notebook_out=notebook_out, window=window,
-            show_code=show_code, template=template, kernel=kernel,
+            resolve_db_path(db),
+            incident_id,
+            out=out,
+            notebook_out=notebook_out,
+            window=window,
+            show_code=show_code,
+            template=template,
+            kernel=kernel,
         )
     except (StoreError, ValueError) as exc:
         fail(str(exc))
-    click.echo(f"{result.incident_id} ({result.cause}): wrote {result.html}"
-               + (f" and {result.notebook}" if result.notebook else ""))
+    click.echo(
+        f"{result.incident_id} ({result.cause}): wrote {result.html}"
+        + (f" and {result.notebook}" if result.notebook else "")
+    )
 
 
 COMMANDS = [postmortem]

@@ -9,7 +9,13 @@ from pipeline.commands.common import fail, json_option, print_json
 
 @click.command("probe")
 @click.argument("url")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for latency.csv and status.tsv (appended).")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for latency.csv and status.tsv (appended).",
+)
 @click.option("--interval", default=5.0, show_default=True, type=float, help="Seconds between samples.")
 @click.option("--duration", type=float, help="Stop after this many seconds.")
 @click.option("--count", type=int, help="Stop after this many samples.")
@@ -28,7 +34,9 @@ def probe_command(url, out_dir, interval, duration, count, status_every, timeout
     from pipeline.probe import Probe, ProbeError
 
     try:
-        probe = Probe(url, out_dir, interval=interval, status_every=status_every, timeout=timeout, all_status=all_status)
+        probe = Probe(
+            url, out_dir, interval=interval, status_every=status_every, timeout=timeout, all_status=all_status
+        )
     except ProbeError as exc:
         fail(str(exc))
     if not as_json:
@@ -47,9 +55,7 @@ def probe_command(url, out_dir, interval, duration, count, status_every, timeout
     if as_json:
         print_json(summary)
     else:
-        click.echo(
-            f"{probe.samples} samples, {probe.lost} lost probes, {probe.status_snapshots} status snapshots"
-        )
+        click.echo(f"{probe.samples} samples, {probe.lost} lost probes, {probe.status_snapshots} status snapshots")
 
 
 COMMANDS = [probe_command]

@@ -21,38 +21,62 @@ import json
 import time
 from pathlib import Path
 
-from pipeline.correlate import advice as _advice
 from pipeline.causes import score_causes, verdict
+from pipeline.correlate import advice as _advice
 from pipeline.correlate.details import IncidentDetails
 from pipeline.correlate.evidence import app_connections, gather, pool_demand
 from pipeline.correlate.idle import build_idle_limits, build_pool, idle_limits
 from pipeline.correlate.incidents import build_incidents
 from pipeline.correlate.settings import DEFAULTS, resolve
 
-__all__ = ["correlate_store", "DEFAULTS"]
+__all__ = ["DEFAULTS", "correlate_store"]
 
 # Evidence categories that support each cause, in the order they are shown.
 CAUSE_EVIDENCE: dict[str, tuple[str, ...]] = {
     "idle_timeout": (
-        "idle_fail", "idle_ok", "srv:abort_timeout", "metric:wait_timeout", "client:idle_disconnect",
-        "client:server_gone", "client:lost_connection", "client:pre_ping_fail", "client:invalidate",
+        "idle_fail",
+        "idle_ok",
+        "srv:abort_timeout",
+        "metric:wait_timeout",
+        "client:idle_disconnect",
+        "client:server_gone",
+        "client:lost_connection",
+        "client:pre_ping_fail",
+        "client:invalidate",
     ),
     "network": (
-        "latency_high", "latency_lost", "client:lost_connection", "client:cant_connect",
-        "client:server_gone", "srv:abort_error",
+        "latency_high",
+        "latency_lost",
+        "client:lost_connection",
+        "client:cant_connect",
+        "client:server_gone",
+        "srv:abort_error",
     ),
     "max_connections": ("client:too_many_connections", "srv:srv_tmc", "threads_connected"),
     "pool_exhausted": ("client:pool_timeout",),
     "server_restart": (
-        "srv:srv_stop", "srv:srv_start", "uptime_reset", "client:cant_connect", "client:lost_connection",
+        "srv:srv_stop",
+        "srv:srv_start",
+        "uptime_reset",
+        "client:cant_connect",
+        "client:lost_connection",
         "client:server_gone",
     ),
     "access_denied": ("client:access_denied", "srv:srv_access"),
 }
 MAX_EVIDENCE = 24
 TEMP_TABLES = (
-    "c_drops", "c_inc", "c_checkouts", "c_idle_inc", "c_wt", "c_srv", "c_srv_inc",
-    "c_lat", "c_lat_inc", "c_met", "c_met_inc",
+    "c_drops",
+    "c_inc",
+    "c_checkouts",
+    "c_idle_inc",
+    "c_wt",
+    "c_srv",
+    "c_srv_inc",
+    "c_lat",
+    "c_lat_inc",
+    "c_met",
+    "c_met_inc",
 )
 
 
@@ -119,8 +143,11 @@ def _correlate(con, s: dict) -> dict:
     incs = _fetch_incidents(con)
     pool_grps = [i["grp"] for i in incs if (features.get(i["grp"], {}).get("n_pool_timeout") or 0) > 0]
     demand = pool_demand(con, pool_grps)
-    refused_grps = [i["grp"] for i in incs
-                    if (features.get(i["grp"], {}).get("n_1040") or features.get(i["grp"], {}).get("srv_tmc"))]
+    refused_grps = [
+        i["grp"]
+        for i in incs
+        if (features.get(i["grp"], {}).get("n_1040") or features.get(i["grp"], {}).get("srv_tmc"))
+    ]
     for grp, extra in app_connections(con, refused_grps).items():
         demand.setdefault(grp, {}).update(extra)
 
@@ -161,9 +188,7 @@ def _correlate(con, s: dict) -> dict:
 
 
 def _fetch_incidents(con) -> list[dict]:
-    cur = con.execute(
-        "SELECT grp, incident_id, start_ms, end_ms, hosts, errors, n_lines FROM c_inc ORDER BY grp"
-    )
+    cur = con.execute("SELECT grp, incident_id, start_ms, end_ms, hosts, errors, n_lines FROM c_inc ORDER BY grp")
     cols = [d[0] for d in cur.description]
     out = []
     for r in cur.fetchall():
@@ -215,9 +240,8 @@ def _pick_evidence(cause: str, scores: dict, rows: list[dict], inc: dict, ctx: d
     """Evidence for the named cause first, then for the other causes that scored."""
     order = [cause] + [c for c, _ in sorted(scores.items(), key=lambda kv: -kv[1]["score"]) if c != cause]
     pool = list(rows)
-    if "idle_timeout" in scores or cause == "idle_timeout":
-        if inc["grp"] in ctx["wait_rows"]:
-            pool.append(dict(ctx["wait_rows"][inc["grp"]]))
+    if ("idle_timeout" in scores or cause == "idle_timeout") and inc["grp"] in ctx["wait_rows"]:
+        pool.append(dict(ctx["wait_rows"][inc["grp"]]))
     chosen: list[dict] = []
     seen = set()
     for c in order:
@@ -252,7 +276,11 @@ def _event_line(raw: str | None, fallback: str | None) -> str:
     first = lines[0]
     if len(lines) > 1:
         for ln in reversed(lines[1:]):
-            if "Error" in ln and ("(" in ln or ":" in ln) and not ln.lstrip().startswith(("File ", "^", "[SQL", "(Background")):
+            if (
+                "Error" in ln
+                and ("(" in ln or ":" in ln)
+                and not ln.lstrip().startswith(("File ", "^", "[SQL", "(Background"))
+            ):
                 if ln.strip() not in first:
                     return f"{first} | {ln.strip()}"
                 break

@@ -12,7 +12,7 @@ discard that connection and retry.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pipeline.causes import UNKNOWN, Cause, by_name
 from pipeline.causes._words import n as _n
@@ -21,7 +21,7 @@ from pipeline.causes._words import n as _n
 def iso(t_ms) -> str | None:
     if t_ms is None:
         return None
-    return datetime.fromtimestamp(t_ms / 1000.0, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(t_ms / 1000.0, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def why(row: dict, f: dict) -> str:

@@ -67,4 +67,4 @@ class IncidentDetails:
         return out
 
 
-__all__ = ["IncidentDetails", "DETAILS_VERSION"]
+__all__ = ["DETAILS_VERSION", "IncidentDetails"]

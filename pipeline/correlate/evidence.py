@@ -398,12 +398,15 @@ def pool_demand(con, grp_ids: list[int]) -> dict[int, dict]:
         return {}
     ids = ", ".join(str(int(g)) for g in grp_ids)
     out: dict[int, dict] = {}
-    timeout_s = con.execute(
-        f"""
+    timeout_s = (
+        con.execute(
+            f"""
         SELECT max(TRY_CAST(regexp_extract(coalesce(raw, message), 'timeout (\\d+(?:\\.\\d+)?)', 1) AS DOUBLE))
         FROM c_drops WHERE kind = 'pool_timeout' AND grp IN ({ids})
         """
-    ).fetchone()[0] or 30.0
+        ).fetchone()[0]
+        or 30.0
+    )
     for grp, waiting in con.execute(
         f"""
         SELECT grp, max(n) FROM (

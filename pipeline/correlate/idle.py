@@ -140,7 +140,9 @@ def describe_limit(lim: dict) -> str:
     n_ok = lim.get("ok_over") or 0
     but = f" ({n_ok} idle that long still worked)" if n_ok else ""
     if lo is None:
-        return f"connections idle {span} failed{but}, none worked after as long an idle: the limit is below {_fmt(hi)} s"
+        return (
+            f"connections idle {span} failed{but}, none worked after as long an idle: the limit is below {_fmt(hi)} s"
+        )
     return (
         f"connections idle {span} failed{but}, none idle {_fmt(lo)} s or less did: "
         f"the limit is between {_fmt(lo)} s and {_fmt(hi)} s"

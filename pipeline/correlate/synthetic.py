@@ -8,11 +8,11 @@ generates a large store in SQL (``range()``) for timing correlation.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pipeline import store as store_mod
 
-T0 = datetime(2026, 11, 20, 2, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 20, 2, 0, 0, tzinfo=UTC)
 
 
 def at(seconds: float) -> datetime:
@@ -34,16 +34,36 @@ class StoreBuilder:
         self._line[file] = self._line.get(file, 0) + 1
         return self._line[file]
 
-    def event(self, t: float, source: str, kind: str, *, host=None, code=None, conn=None,
-              message=None, raw=None, file=None, level="ERROR"):
+    def event(
+        self,
+        t: float,
+        source: str,
+        kind: str,
+        *,
+        host=None,
+        code=None,
+        conn=None,
+        message=None,
+        raw=None,
+        file=None,
+        level="ERROR",
+    ):
         host = host or (self.db_host if source in ("mysql", "postgres") else self.app_host)
-        file = file or {"app": f"/logs/{host}/app.log", "sqlalchemy": f"/logs/{host}/pool.log",
-                        "mysql": f"/logs/{host}/mariadb.err", "postgres": f"/logs/{host}/postgresql.log"}[source]
+        file = (
+            file
+            or {
+                "app": f"/logs/{host}/app.log",
+                "sqlalchemy": f"/logs/{host}/pool.log",
+                "mysql": f"/logs/{host}/mariadb.err",
+                "postgres": f"/logs/{host}/postgresql.log",
+            }[source]
+        )
         line_no = self._next_line(file)
         message = message or kind
         event_id = hashlib.md5(file.encode()).hexdigest()[:12] + f":{line_no}"  # as ingest names them
-        self.events.append((event_id, at(t), source, host, file, line_no, level, kind, code, conn,
-                            message, raw or message))
+        self.events.append(
+            (event_id, at(t), source, host, file, line_no, level, kind, code, conn, message, raw or message)
+        )
         return self
 
     # client-side shorthands
@@ -57,11 +77,13 @@ class StoreBuilder:
         return self
 
     def pool(self, t, kind, conn, host=None):
-        text = {"checkout": "Connection {} checked out from pool",
-                "checkin": "Connection {} being returned to pool",
-                "invalidate": "Invalidate connection {} (reason: OperationalError:(2013, 'Lost connection'))",
-                "pre_ping_fail": "Pool pre-ping on connection {} failed, will invalidate pool",
-                "conn_open": "Created new connection {}"}.get(kind, kind + " {}")
+        text = {
+            "checkout": "Connection {} checked out from pool",
+            "checkin": "Connection {} being returned to pool",
+            "invalidate": "Invalidate connection {} (reason: OperationalError:(2013, 'Lost connection'))",
+            "pre_ping_fail": "Pool pre-ping on connection {} failed, will invalidate pool",
+            "conn_open": "Created new connection {}",
+        }.get(kind, kind + " {}")
         ref = f"<pymysql.connections.Connection object at {conn}>"
         return self.event(t, "sqlalchemy", kind, conn=ref, message=text.format(ref), host=host, level="DEBUG")
 
@@ -118,7 +140,7 @@ def fill_synthetic(con, n_events: int = 10_000_000, hosts: int = 8, seed_every: 
                'synthetic line ' || i AS message,
                'synthetic line ' || i AS raw
         FROM range({n_events}) t(i)
-        """
+        """,
     )
     seconds = int(n_events // hosts * 0.05)
     con.execute(
@@ -162,8 +184,9 @@ def main(argv=None) -> None:
             fill_synthetic(con, n)
             print(f"generated {n:,} events in {time.perf_counter() - t:.1f} s")
     with store.opened(path) as con:
-        counts = con.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM latency), "
-                             "(SELECT count(*) FROM metrics)").fetchone()
+        counts = con.execute(
+            "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM latency), (SELECT count(*) FROM metrics)"
+        ).fetchone()
         result = correlate_store(con)
     print(f"store: {counts[0]:,} events, {counts[1]:,} latency samples, {counts[2]:,} metrics")
     print(f"correlated: {result['incidents']} incidents in {result['seconds']:.2f} s")

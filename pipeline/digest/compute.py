@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -62,7 +62,7 @@ class Period:
         """Identifies the period in the deliveries table."""
         if self.day is not None:
             return f"{self.day.isoformat()} {self.tz}"
-        return f"{self.start.astimezone(timezone.utc).isoformat()}/{self.end.astimezone(timezone.utc).isoformat()}"
+        return f"{self.start.astimezone(UTC).isoformat()}/{self.end.astimezone(UTC).isoformat()}"
 
     @property
     def file_stem(self) -> str:
@@ -88,7 +88,7 @@ def day_period(day: date, tz: str = "UTC") -> Period:
 
 def yesterday_period(tz: str = "UTC", now: datetime | None = None) -> Period:
     """The last complete calendar day in ``tz``."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     today = now.astimezone(zone(tz)).date()
     return day_period(today - timedelta(days=1), tz)
 
@@ -108,7 +108,7 @@ def parse_duration(text: str) -> timedelta:
 
 def since_period(since: str, tz: str = "UTC", now: datetime | None = None) -> Period:
     """The last ``since`` (e.g. ``24h``) up to ``now``, to the second."""
-    now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
     end = now.astimezone(zone(tz))
     start = end - parse_duration(since)
     fmt = "%Y-%m-%d %H:%M"
@@ -337,20 +337,31 @@ def compute(con, period: Period, *, silence: timedelta = DEFAULT_SILENCE) -> Dig
     by_cause = []
     for cause, row in cur_rows.items():
         base = base_rows.get(cause)
-        by_cause.append(CauseRow(
-            cause=cause,
-            incidents=int(row[1]),
-            drops=int(row[2]),
-            duration_s=round(float(row[3]), 3),
-            hosts=sorted(cause_hosts.get(cause, [])),
-            baseline_incidents=int(base[1]) if base else 0,
-            baseline_drops=int(base[2]) if base else 0,
-        ))
+        by_cause.append(
+            CauseRow(
+                cause=cause,
+                incidents=int(row[1]),
+                drops=int(row[2]),
+                duration_s=round(float(row[3]), 3),
+                hosts=sorted(cause_hosts.get(cause, [])),
+                baseline_incidents=int(base[1]) if base else 0,
+                baseline_drops=int(base[2]) if base else 0,
+            )
+        )
     # causes seen only in the baseline still matter to the trend ("fewer")
     for cause, base in base_rows.items():
         if cause not in cur_rows:
-            by_cause.append(CauseRow(cause=cause, incidents=0, drops=0, duration_s=0.0, hosts=[],
-                                     baseline_incidents=int(base[1]), baseline_drops=int(base[2])))
+            by_cause.append(
+                CauseRow(
+                    cause=cause,
+                    incidents=0,
+                    drops=0,
+                    duration_s=0.0,
+                    hosts=[],
+                    baseline_incidents=int(base[1]),
+                    baseline_drops=int(base[2]),
+                )
+            )
     by_cause.sort(key=lambda r: (-r.drops, -r.incidents, -r.baseline_drops, r.cause))
 
     by_host = [
@@ -362,14 +373,26 @@ def compute(con, period: Period, *, silence: timedelta = DEFAULT_SILENCE) -> Dig
     w = con.execute(_WORST, [start, end]).fetchone()
     if w:
         worst = WorstIncident(
-            incident_id=w[0], start=local(w[1]), end=local(w[2]), cause=w[3],
-            confidence=round(float(w[4]), 3), hosts=sorted(w[5]), drops=int(w[6]),
-            summary=w[7], advice=list(w[8]),
+            incident_id=w[0],
+            start=local(w[1]),
+            end=local(w[2]),
+            cause=w[3],
+            confidence=round(float(w[4]), 3),
+            hosts=sorted(w[5]),
+            drops=int(w[6]),
+            summary=w[7],
+            advice=list(w[8]),
         )
 
     timeline = [
-        {"incident_id": r[0], "start": local(r[1]), "end": local(r[2]), "cause": r[3],
-         "drops": int(r[4]), "hosts": sorted(r[5])}
+        {
+            "incident_id": r[0],
+            "start": local(r[1]),
+            "end": local(r[2]),
+            "cause": r[3],
+            "drops": int(r[4]),
+            "hosts": sorted(r[5]),
+        }
         for r in con.execute(_TIMELINE, [start, end]).fetchall()
     ]
 
@@ -377,7 +400,8 @@ def compute(con, period: Period, *, silence: timedelta = DEFAULT_SILENCE) -> Dig
     cutoff = end - silence
     stopped = []
     for s, src, h, first, last, hours in con.execute(
-            _STREAMS, [NO_HOST, base_start, end, NO_HOST, base_start, end, NO_HOST, base_start, end]).fetchall():
+        _STREAMS, [NO_HOST, base_start, end, NO_HOST, base_start, end, NO_HOST, base_start, end]
+    ).fetchall():
         if last >= cutoff:
             continue
         # only a source that usually sends: a few hours of history, sending in most of them

@@ -21,7 +21,7 @@ import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -45,6 +45,7 @@ def scrub(text: str, secrets: list[str | None]) -> str:
 
 
 # --- mail -------------------------------------------------------------------------------------
+
 
 @dataclass
 class MailSettings:
@@ -75,8 +76,7 @@ class MailSettings:
         return ", ".join(sorted(self.to))
 
 
-def build_message(settings: MailSettings, subject: str, text: str, html: str,
-                  png: bytes | None) -> EmailMessage:
+def build_message(settings: MailSettings, subject: str, text: str, html: str, png: bytes | None) -> EmailMessage:
     """multipart/alternative: the Markdown as text/plain, and HTML with the image as a related part."""
     msg = EmailMessage()
     msg["Subject"] = subject
@@ -88,8 +88,9 @@ def build_message(settings: MailSettings, subject: str, text: str, html: str,
     msg.add_alternative(html, subtype="html")
     if png:
         html_part = msg.get_payload()[1]
-        html_part.add_related(png, maintype="image", subtype="png", cid=f"<{IMAGE_CID}>",
-                              filename="timeline.png", disposition="inline")
+        html_part.add_related(
+            png, maintype="image", subtype="png", cid=f"<{IMAGE_CID}>", filename="timeline.png", disposition="inline"
+        )
     return msg
 
 
@@ -108,8 +109,7 @@ def send_mail(settings: MailSettings, msg: EmailMessage) -> None:
     secrets = [settings.password]
     try:
         if scheme == "smtps":
-            client = smtplib.SMTP_SSL(host, port, timeout=settings.timeout,
-                                      context=ssl.create_default_context())
+            client = smtplib.SMTP_SSL(host, port, timeout=settings.timeout, context=ssl.create_default_context())
         else:
             client = smtplib.SMTP(host, port, timeout=settings.timeout)
         with client:
@@ -124,7 +124,8 @@ def send_mail(settings: MailSettings, msg: EmailMessage) -> None:
                 if not encrypted and not _is_loopback(host):
                     raise DeliveryError(
                         f"mail: {where} offers no STARTTLS; refusing to send the password in clear "
-                        "(use smtps:// or a server with STARTTLS)")
+                        "(use smtps:// or a server with STARTTLS)"
+                    )
                 client.login(settings.user, settings.password)
             refused = client.send_message(msg)
             if refused:
@@ -133,27 +134,34 @@ def send_mail(settings: MailSettings, msg: EmailMessage) -> None:
         raise
     except ConnectionRefusedError:
         raise DeliveryError(f"mail: cannot connect to {where}: connection refused (is the SMTP server up?)") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise DeliveryError(f"mail: {where} did not answer within {settings.timeout:g}s") from None
     except smtplib.SMTPServerDisconnected as exc:
         if "timed out" in str(exc):  # smtplib reports a read timeout as a disconnect
             raise DeliveryError(f"mail: {where} did not answer within {settings.timeout:g}s") from None
         raise DeliveryError(scrub(f"mail: {where} closed the connection: {exc}", secrets)) from None
     except smtplib.SMTPAuthenticationError as exc:
-        raise DeliveryError(scrub(f"mail: {where} refused the login of {settings.user!r}: "
-                                  f"{exc.smtp_code} {_text(exc.smtp_error)}", secrets)) from None
+        raise DeliveryError(
+            scrub(
+                f"mail: {where} refused the login of {settings.user!r}: {exc.smtp_code} {_text(exc.smtp_error)}",
+                secrets,
+            )
+        ) from None
     except smtplib.SMTPRecipientsRefused as exc:
         detail = "; ".join(f"{r}: {c} {_text(m)}" for r, (c, m) in sorted(exc.recipients.items()))
         raise DeliveryError(scrub(f"mail: {where} refused the recipients: {detail}", secrets)) from None
     except smtplib.SMTPSenderRefused as exc:
-        raise DeliveryError(scrub(f"mail: {where} refused the sender {exc.sender}: "
-                                  f"{exc.smtp_code} {_text(exc.smtp_error)}", secrets)) from None
+        raise DeliveryError(
+            scrub(f"mail: {where} refused the sender {exc.sender}: {exc.smtp_code} {_text(exc.smtp_error)}", secrets)
+        ) from None
     except smtplib.SMTPResponseException as exc:
-        raise DeliveryError(scrub(f"mail: {where} refused the message: {exc.smtp_code} "
-                                  f"{_text(exc.smtp_error)}", secrets)) from None
+        raise DeliveryError(
+            scrub(f"mail: {where} refused the message: {exc.smtp_code} {_text(exc.smtp_error)}", secrets)
+        ) from None
     except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
-        raise DeliveryError(scrub(f"mail: delivery through {where} failed: {exc.__class__.__name__}: {exc}",
-                                  secrets)) from None
+        raise DeliveryError(
+            scrub(f"mail: delivery through {where} failed: {exc.__class__.__name__}: {exc}", secrets)
+        ) from None
 
 
 def _text(value) -> str:
@@ -161,6 +169,7 @@ def _text(value) -> str:
 
 
 # --- webhook ----------------------------------------------------------------------------------
+
 
 def webhook_label(url: str) -> str:
     """``https://hooks.slack.com/...``: enough to recognize it, without the token."""
@@ -179,17 +188,23 @@ def post_webhook(url: str, payload: dict, timeout: float = 30.0) -> None:
     if urlsplit(url).scheme not in ("http", "https"):
         raise DeliveryError(f"webhook: the URL must be http:// or https://, not {label}")
     body = json.dumps(payload).encode()
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"Content-Type": "application/json; charset=utf-8",
-                                          "User-Agent": "dropout-pipeline-digest"})
+    req = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "dropout-pipeline-digest"},
+    )
     secrets = [url, urlsplit(url).path if len(urlsplit(url).path) > 1 else None]
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             resp.read()
     except urllib.error.HTTPError as exc:
         detail = exc.read(300).decode("utf-8", "replace").strip()
-        raise DeliveryError(scrub(f"webhook: {label} answered HTTP {exc.code} {exc.reason}"
-                                  + (f": {detail}" if detail else ""), secrets)) from None
+        raise DeliveryError(
+            scrub(
+                f"webhook: {label} answered HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail else ""), secrets
+            )
+        ) from None
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, ConnectionRefusedError):
@@ -197,7 +212,7 @@ def post_webhook(url: str, payload: dict, timeout: float = 30.0) -> None:
         if isinstance(reason, (TimeoutError, socket.timeout)):
             raise DeliveryError(f"webhook: {label} did not answer within {timeout:g}s") from None
         raise DeliveryError(scrub(f"webhook: cannot reach {label}: {reason}", secrets)) from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise DeliveryError(f"webhook: {label} did not answer within {timeout:g}s") from None
     except OSError as exc:
         raise DeliveryError(scrub(f"webhook: posting to {label} failed: {exc}", secrets)) from None
@@ -205,9 +220,11 @@ def post_webhook(url: str, payload: dict, timeout: float = 30.0) -> None:
 
 # --- delivery records -------------------------------------------------------------------------
 
+
 def _has_table(con) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'deliveries'").fetchone()[0])
+    return bool(
+        con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'deliveries'").fetchone()[0]
+    )
 
 
 def previous_delivery(db: str | Path, period_key: str, channel: str, target: str) -> datetime | None:
@@ -219,16 +236,20 @@ def previous_delivery(db: str | Path, period_key: str, channel: str, target: str
             return None
         row = con.execute(
             "SELECT max(delivered_at) FROM deliveries WHERE period = ? AND channel = ? AND target = ?",
-            [period_key, channel, target]).fetchone()
+            [period_key, channel, target],
+        ).fetchone()
     return row[0] if row else None
 
 
-def record_delivery(db: str | Path, period_key: str, channel: str, target: str, *,
-                    forced: bool, digest_sha256: str) -> None:
+def record_delivery(
+    db: str | Path, period_key: str, channel: str, target: str, *, forced: bool, digest_sha256: str
+) -> None:
     """One short write (opening read-write applies the deliveries migration if needed)."""
     with store_mod.opened(db) as con:
-        con.execute("INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?)",
-                    [period_key, channel, target, datetime.now(timezone.utc), forced, digest_sha256])
+        con.execute(
+            "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?)",
+            [period_key, channel, target, datetime.now(UTC), forced, digest_sha256],
+        )
 
 
 def deliveries(db: str | Path) -> list[dict]:

@@ -29,7 +29,7 @@ _FALLBACK_COLORS = {
 def cause_colors() -> dict[str, str]:
     """The project's cause palette (shared with the dashboard) when available."""
     try:
-        from pipeline.charts import CAUSE_COLORS  # noqa: PLC0415
+        from pipeline.charts import CAUSE_COLORS
 
         return {**_FALLBACK_COLORS, **dict(CAUSE_COLORS)}
     except Exception:  # the charts module is optional here: fall back to the same hues
@@ -43,18 +43,20 @@ def timeline_figure(d: Digest) -> go.Figure:
     fig = go.Figure()
     for cause in causes:
         rows = [i for i in d.timeline if i["cause"] == cause]
-        fig.add_trace(go.Bar(
-            name=cause,
-            orientation="h",
-            y=[cause] * len(rows),
-            base=[i["start"].replace(tzinfo=None).isoformat() for i in rows],
-            x=[max((i["end"] - i["start"]), min_width).total_seconds() * 1000 for i in rows],
-            text=[str(i["drops"]) for i in rows],
-            textposition="outside",
-            marker_color=colors.get(cause, "#7F7F7F"),
-            width=0.6,
-            cliponaxis=False,
-        ))
+        fig.add_trace(
+            go.Bar(
+                name=cause,
+                orientation="h",
+                y=[cause] * len(rows),
+                base=[i["start"].replace(tzinfo=None).isoformat() for i in rows],
+                x=[max((i["end"] - i["start"]), min_width).total_seconds() * 1000 for i in rows],
+                text=[str(i["drops"]) for i in rows],
+                textposition="outside",
+                marker_color=colors.get(cause, "#7F7F7F"),
+                width=0.6,
+                cliponaxis=False,
+            )
+        )
     start = d.period.start.replace(tzinfo=None)
     end = d.period.end.replace(tzinfo=None)
     fig.update_layout(
@@ -81,7 +83,7 @@ def _ensure_server() -> None:
     with _server_lock:
         if _server_started:
             return
-        import kaleido  # noqa: PLC0415
+        import kaleido
 
         kaleido.start_sync_server(silence_warnings=True)
         _server_started = True
@@ -89,8 +91,8 @@ def _ensure_server() -> None:
 
 def store_timeline_figure(d: Digest, db) -> go.Figure:
     """The dashboard's multi-lane timeline (events, latency, connections, incident bands) for the period."""
-    from pipeline import charts  # noqa: PLC0415
-    from pipeline.api import Store  # noqa: PLC0415
+    from pipeline import charts
+    from pipeline.api import Store
 
     store = Store.open(db)
     start, end = _active_span(d, db)
@@ -120,7 +122,7 @@ _SPAN = """
 def _active_span(d: Digest, db):
     """The part of the period that has data, a little padded: a whole day when the logs cover it,
     the few minutes that matter when they do not."""
-    from pipeline import store as store_mod  # noqa: PLC0415
+    from pipeline import store as store_mod
 
     start, end = d.period.start, d.period.end
     with store_mod.opened(db, read_only=True) as con:
@@ -143,8 +145,10 @@ def timeline_png(d: Digest, db=None, on_warning=None) -> bytes:
             fig = store_timeline_figure(d, db)
         except Exception as exc:  # the incidents-only chart still tells the story
             if on_warning:
-                on_warning(f"multi-lane timeline unavailable ({exc.__class__.__name__}: {str(exc)[:200]}); "
-                           "drawing incidents only")
+                on_warning(
+                    f"multi-lane timeline unavailable ({exc.__class__.__name__}: {str(exc)[:200]}); "
+                    "drawing incidents only"
+                )
     if fig is None:
         fig = timeline_figure(d)
     try:

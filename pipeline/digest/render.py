@@ -23,7 +23,7 @@ def fmt_avg(x: float) -> str:
 
 
 def fmt_duration(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     if h:
@@ -75,8 +75,10 @@ def headline(d: Digest) -> str:
     """The one line that sums the period up (and is the whole story on a quiet day)."""
     if d.quiet:
         when = f"on {d.period.label}" if d.period.day is not None else f"from {d.period.label}"
-        return (f"Quiet {'day' if d.period.day is not None else 'period'}: no connection drops {when} ({d.period.tz}); "
-                f"{baseline(d)} average {fmt_avg(d.baseline_avg_incidents)} incidents.")
+        return (
+            f"Quiet {'day' if d.period.day is not None else 'period'}: no connection drops {when} ({d.period.tz}); "
+            f"{baseline(d)} average {fmt_avg(d.baseline_avg_incidents)} incidents."
+        )
     return (
         f"{plural(d.incidents, 'incident')}, {plural(d.drops, 'drop')}, "
         f"{fmt_duration(d.duration_s)} in total on {plural(len(d.by_host), 'host')}; "
@@ -99,12 +101,16 @@ def _health_lines(d: Digest) -> list[str]:
     """Data-health problems; on a quiet day only silent sources (the quiet may be theirs)."""
     lines = []
     for s in d.stopped:
-        what = f"latency to {s.source}" if s.stream == "latency" else (
-            "status metrics" if s.stream == "metrics" else f"{s.source} events")
+        what = (
+            f"latency to {s.source}"
+            if s.stream == "latency"
+            else ("status metrics" if s.stream == "metrics" else f"{s.source} events")
+        )
         lines.append(f"Stopped sending: {what} from {s.host}, last seen {fmt_ts(s.last_seen)}")
     if d.rejects and not d.quiet:
-        lines.append(f"Rejected lines: {fmt_int(d.reject_total)} in {len(d.rejects)} "
-                     f"file{'s' if len(d.rejects) != 1 else ''}")
+        lines.append(
+            f"Rejected lines: {fmt_int(d.reject_total)} in {len(d.rejects)} file{'s' if len(d.rejects) != 1 else ''}"
+        )
         for r in d.rejects[:10]:
             lines.append(f"  {r.file}: {fmt_int(r.rejects)} ({r.top_reason})")
     return lines
@@ -113,11 +119,11 @@ def _health_lines(d: Digest) -> list[str]:
 def _events_line(d: Digest) -> str:
     if not d.events_by_source:
         return "Events in the period: none"
-    return "Events in the period: " + ", ".join(
-        f"{src} {fmt_int(n)}" for src, n in d.events_by_source.items())
+    return "Events in the period: " + ", ".join(f"{src} {fmt_int(n)}" for src, n in d.events_by_source.items())
 
 
 # --- Markdown -------------------------------------------------------------------------------
+
 
 def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
@@ -133,18 +139,24 @@ def markdown(d: Digest) -> str:
         return "\n".join(out) + "\n"
 
     avg = f"{baseline(d)} avg"
-    out += ["", "## Incidents by cause", "",
-            f"| cause | incidents | drops | duration | hosts | {avg} incidents | {avg} drops | trend |",
-            "|---|---:|---:|---:|---|---:|---:|---|"]
+    out += [
+        "",
+        "## Incidents by cause",
+        "",
+        f"| cause | incidents | drops | duration | hosts | {avg} incidents | {avg} drops | trend |",
+        "|---|---:|---:|---:|---|---:|---:|---|",
+    ]
     for r in d.by_cause:
         out.append(
             f"| {r.cause} | {fmt_int(r.incidents)} | {fmt_int(r.drops)} | {fmt_duration(r.duration_s)} "
             f"| {_md_cell(', '.join(r.hosts)) or '-'} | {fmt_avg(r.baseline_avg_incidents)} "
-            f"| {fmt_avg(r.baseline_avg_drops)} | {fmt_delta(r.drops, r.baseline_avg_drops)} |")
+            f"| {fmt_avg(r.baseline_avg_drops)} | {fmt_delta(r.drops, r.baseline_avg_drops)} |"
+        )
     out.append(
         f"| **total** | **{fmt_int(d.incidents)}** | **{fmt_int(d.drops)}** | **{fmt_duration(d.duration_s)}** "
         f"| | {fmt_avg(d.baseline_avg_incidents)} | {fmt_avg(d.baseline_avg_drops)} "
-        f"| {fmt_delta(d.drops, d.baseline_avg_drops)} |")
+        f"| {fmt_delta(d.drops, d.baseline_avg_drops)} |"
+    )
 
     out += ["", "## Incidents by host", "", "| host | incidents | drops | causes |", "|---|---:|---:|---|"]
     for h in d.by_host:
@@ -152,23 +164,31 @@ def markdown(d: Digest) -> str:
 
     w = d.worst
     if w is not None:
-        out += ["", "## Worst incident", "",
-                f"**{w.cause}** on {', '.join(w.hosts) or 'unknown hosts'}, {fmt_ts(w.start)} to "
-                f"{w.end.strftime('%H:%M:%S')} ({fmt_duration(w.duration_s)}), {plural(w.drops, 'drop')}, "
-                f"confidence {w.confidence:.2f} (`{w.incident_id}`)",
-                "", f"> {_md_cell(w.summary)}"]
+        out += [
+            "",
+            "## Worst incident",
+            "",
+            f"**{w.cause}** on {', '.join(w.hosts) or 'unknown hosts'}, {fmt_ts(w.start)} to "
+            f"{w.end.strftime('%H:%M:%S')} ({fmt_duration(w.duration_s)}), {plural(w.drops, 'drop')}, "
+            f"confidence {w.confidence:.2f} (`{w.incident_id}`)",
+            "",
+            f"> {_md_cell(w.summary)}",
+        ]
         if w.advice:
             out += ["", "What to change:", ""] + [f"- {_md_cell(a)}" for a in w.advice]
 
     out += ["", f"## Trend against the previous {previous(d)}", ""]
-    out.append(f"- all causes: {plural(d.drops, 'drop')} vs {fmt_avg(d.baseline_avg_drops)} per {per(d)}, "
-               f"{fmt_delta(d.drops, d.baseline_avg_drops)}")
+    out.append(
+        f"- all causes: {plural(d.drops, 'drop')} vs {fmt_avg(d.baseline_avg_drops)} per {per(d)}, "
+        f"{fmt_delta(d.drops, d.baseline_avg_drops)}"
+    )
     for r in d.by_cause:
-        out.append(f"- {r.cause}: {plural(r.drops, 'drop')} vs {fmt_avg(r.baseline_avg_drops)} per {per(d)}, "
-                   f"{fmt_delta(r.drops, r.baseline_avg_drops)}")
+        out.append(
+            f"- {r.cause}: {plural(r.drops, 'drop')} vs {fmt_avg(r.baseline_avg_drops)} per {per(d)}, "
+            f"{fmt_delta(r.drops, r.baseline_avg_drops)}"
+        )
     if d.new_causes:
-        out += ["", f"New causes (none in the previous {previous(d)}): "
-                + ", ".join(f"**{c}**" for c in d.new_causes)]
+        out += ["", f"New causes (none in the previous {previous(d)}): " + ", ".join(f"**{c}**" for c in d.new_causes)]
     else:
         out += ["", "New causes: none"]
 
@@ -191,13 +211,18 @@ _TD = 'style="padding:3px 8px;border-bottom:1px solid #ddd;text-align:{align}"'
 
 def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
     th = "".join(
-        f'<th {_TD.format(align="right" if i in right else "left")}>{html.escape(h)}</th>'
-        for i, h in enumerate(headers))
+        f"<th {_TD.format(align='right' if i in right else 'left')}>{html.escape(h)}</th>"
+        for i, h in enumerate(headers)
+    )
     body = "".join(
-        "<tr>" + "".join(
-            f'<td {_TD.format(align="right" if i in right else "left")}>{html.escape(c)}</td>'
-            for i, c in enumerate(row)) + "</tr>"
-        for row in rows)
+        "<tr>"
+        + "".join(
+            f"<td {_TD.format(align='right' if i in right else 'left')}>{html.escape(c)}</td>"
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
     return f'<table style="border-collapse:collapse;font-size:14px"><tr>{th}</tr>{body}</table>'
 
 
@@ -209,28 +234,58 @@ def html_page(d: Digest, image_src: str | None = None) -> str:
         '<html><head><meta charset="utf-8">',
         f"<title>{esc(TITLE)}: {esc(period_title(d))}</title></head>",
         '<body style="font-family:Arial,Helvetica,sans-serif;color:#222;max-width:900px">',
-        f"<h1 style=\"font-size:20px\">{esc(TITLE)}: {esc(period_title(d))}</h1>",
+        f'<h1 style="font-size:20px">{esc(TITLE)}: {esc(period_title(d))}</h1>',
         f"<p><b>{esc(headline(d))}</b></p>",
     ]
     health = _health_lines(d)
     if not d.quiet:
         if image_src:
-            parts.append(f'<p><img src="{esc(image_src)}" alt="Timeline of the incidents" '
-                         'width="860" style="max-width:100%"></p>')
+            parts.append(
+                f'<p><img src="{esc(image_src)}" alt="Timeline of the incidents" '
+                'width="860" style="max-width:100%"></p>'
+            )
         avg = f"{baseline(d)} avg"
         parts.append('<h2 style="font-size:16px">Incidents by cause</h2>')
-        rows = [[r.cause, fmt_int(r.incidents), fmt_int(r.drops), fmt_duration(r.duration_s),
-                 ", ".join(r.hosts) or "-", fmt_avg(r.baseline_avg_incidents), fmt_avg(r.baseline_avg_drops),
-                 fmt_delta(r.drops, r.baseline_avg_drops)] for r in d.by_cause]
-        rows.append(["total", fmt_int(d.incidents), fmt_int(d.drops), fmt_duration(d.duration_s), "",
-                     fmt_avg(d.baseline_avg_incidents), fmt_avg(d.baseline_avg_drops),
-                     fmt_delta(d.drops, d.baseline_avg_drops)])
-        parts.append(_table(["cause", "incidents", "drops", "duration", "hosts",
-                             f"{avg} incidents", f"{avg} drops", "trend"], rows, {1, 2, 3, 5, 6}))
+        rows = [
+            [
+                r.cause,
+                fmt_int(r.incidents),
+                fmt_int(r.drops),
+                fmt_duration(r.duration_s),
+                ", ".join(r.hosts) or "-",
+                fmt_avg(r.baseline_avg_incidents),
+                fmt_avg(r.baseline_avg_drops),
+                fmt_delta(r.drops, r.baseline_avg_drops),
+            ]
+            for r in d.by_cause
+        ]
+        rows.append(
+            [
+                "total",
+                fmt_int(d.incidents),
+                fmt_int(d.drops),
+                fmt_duration(d.duration_s),
+                "",
+                fmt_avg(d.baseline_avg_incidents),
+                fmt_avg(d.baseline_avg_drops),
+                fmt_delta(d.drops, d.baseline_avg_drops),
+            ]
+        )
+        parts.append(
+            _table(
+                ["cause", "incidents", "drops", "duration", "hosts", f"{avg} incidents", f"{avg} drops", "trend"],
+                rows,
+                {1, 2, 3, 5, 6},
+            )
+        )
         parts.append('<h2 style="font-size:16px">Incidents by host</h2>')
-        parts.append(_table(["host", "incidents", "drops", "causes"],
-                            [[h.host, fmt_int(h.incidents), fmt_int(h.drops), ", ".join(h.causes)]
-                             for h in d.by_host], {1, 2}))
+        parts.append(
+            _table(
+                ["host", "incidents", "drops", "causes"],
+                [[h.host, fmt_int(h.incidents), fmt_int(h.drops), ", ".join(h.causes)] for h in d.by_host],
+                {1, 2},
+            )
+        )
         w = d.worst
         if w is not None:
             parts.append('<h2 style="font-size:16px">Worst incident</h2>')
@@ -238,17 +293,24 @@ def html_page(d: Digest, image_src: str | None = None) -> str:
                 f"<p><b>{esc(w.cause)}</b> on {esc(', '.join(w.hosts) or 'unknown hosts')}, "
                 f"{esc(fmt_ts(w.start))} to {esc(w.end.strftime('%H:%M:%S'))} ({esc(fmt_duration(w.duration_s))}), "
                 f"{esc(fmt_int(w.drops))} drops, confidence {w.confidence:.2f} "
-                f"(<code>{esc(w.incident_id)}</code>)</p>")
-            parts.append(f'<blockquote style="border-left:3px solid #ccc;margin:0;padding-left:10px">'
-                         f"{esc(w.summary)}</blockquote>")
+                f"(<code>{esc(w.incident_id)}</code>)</p>"
+            )
+            parts.append(
+                f'<blockquote style="border-left:3px solid #ccc;margin:0;padding-left:10px">'
+                f"{esc(w.summary)}</blockquote>"
+            )
             if w.advice:
-                parts.append("<p>What to change:</p><ul>"
-                             + "".join(f"<li>{esc(a)}</li>" for a in w.advice) + "</ul>")
+                parts.append("<p>What to change:</p><ul>" + "".join(f"<li>{esc(a)}</li>" for a in w.advice) + "</ul>")
         parts.append(f'<h2 style="font-size:16px">Trend against the previous {previous(d)}</h2>')
-        items = [f"all causes: {plural(d.drops, 'drop')} vs {fmt_avg(d.baseline_avg_drops)} per {per(d)}, "
-                 f"{fmt_delta(d.drops, d.baseline_avg_drops)}"]
-        items += [f"{r.cause}: {plural(r.drops, 'drop')} vs {fmt_avg(r.baseline_avg_drops)} per {per(d)}, "
-                  f"{fmt_delta(r.drops, r.baseline_avg_drops)}" for r in d.by_cause]
+        items = [
+            f"all causes: {plural(d.drops, 'drop')} vs {fmt_avg(d.baseline_avg_drops)} per {per(d)}, "
+            f"{fmt_delta(d.drops, d.baseline_avg_drops)}"
+        ]
+        items += [
+            f"{r.cause}: {plural(r.drops, 'drop')} vs {fmt_avg(r.baseline_avg_drops)} per {per(d)}, "
+            f"{fmt_delta(r.drops, r.baseline_avg_drops)}"
+            for r in d.by_cause
+        ]
         parts.append("<ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>")
         parts.append("<p>New causes: " + (esc(", ".join(d.new_causes)) if d.new_causes else "none") + "</p>")
     if health or not d.quiet:
@@ -264,6 +326,7 @@ def html_page(d: Digest, image_src: str | None = None) -> str:
 
 # --- Slack-compatible webhook payload -----------------------------------------------------------
 
+
 def slack_payload(d: Digest) -> dict:
     """``{"text", "blocks"}``: text is the notification fallback, blocks the message."""
     text = f"{TITLE} {period_title(d)}: {headline(d)}"
@@ -272,23 +335,42 @@ def slack_payload(d: Digest) -> dict:
         {"type": "section", "text": {"type": "mrkdwn", "text": headline(d)}},
     ]
     if not d.quiet:
-        lines = [f"*{r.cause}*: {plural(r.incidents, 'incident')}, {plural(r.drops, 'drop')}, {fmt_duration(r.duration_s)} "
-                 f"({fmt_delta(r.drops, r.baseline_avg_drops)} vs {fmt_avg(r.baseline_avg_drops)}/{per(d)})"
-                 for r in d.by_cause]
+        lines = [
+            f"*{r.cause}*: {plural(r.incidents, 'incident')}, {plural(r.drops, 'drop')}, {fmt_duration(r.duration_s)} "
+            f"({fmt_delta(r.drops, r.baseline_avg_drops)} vs {fmt_avg(r.baseline_avg_drops)}/{per(d)})"
+            for r in d.by_cause
+        ]
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000]}})
         hosts = [f"*{h.host}*: {plural(h.incidents, 'incident')}, {plural(h.drops, 'drop')}" for h in d.by_host]
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(hosts)[:3000]}})
         w = d.worst
         if w is not None:
             advice = "".join(f"\n• {a}" for a in w.advice)
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
-                f"*Worst:* {w.cause} on {', '.join(w.hosts) or 'unknown hosts'} at {fmt_ts(w.start)}, "
-                f"{w.drops} drops\n>{w.summary}{advice}")[:3000]}})
+            blocks.append(
+                {
+                    "type": "section",
+                    "text": {
+                        "type": "mrkdwn",
+                        "text": (
+                            f"*Worst:* {w.cause} on {', '.join(w.hosts) or 'unknown hosts'} at {fmt_ts(w.start)}, "
+                            f"{w.drops} drops\n>{w.summary}{advice}"
+                        )[:3000],
+                    },
+                }
+            )
         if d.new_causes:
-            blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                           "text": "New causes: " + ", ".join(f"*{c}*" for c in d.new_causes)}})
+            blocks.append(
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": "New causes: " + ", ".join(f"*{c}*" for c in d.new_causes)},
+                }
+            )
     health = _health_lines(d)
     if health:
-        blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": "\n".join(line.strip() for line in health)[:3000]}]})
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": "\n".join(line.strip() for line in health)[:3000]}],
+            }
+        )
     return {"text": text, "blocks": blocks}

@@ -73,8 +73,14 @@ KIND_ORDER: list[str] = [
     # idle_disconnect first: it names why the connection went ("terminating connection due
     # to idle-session timeout" is followed by libpq's "server closed the connection
     # unexpectedly", MySQL's 4031 by a 2013 in the same chain)
-    "idle_disconnect", "server_gone", "lost_connection", "cant_connect", "unknown_host",
-    "too_many_connections", "access_denied", "query_error",
+    "idle_disconnect",
+    "server_gone",
+    "lost_connection",
+    "cant_connect",
+    "unknown_host",
+    "too_many_connections",
+    "access_denied",
+    "query_error",
 ]
 KIND_RANK: dict[str, int] = {kind: rank for rank, kind in enumerate(KIND_ORDER)}
 
@@ -123,15 +129,19 @@ TEXT_CODES: list[tuple[str, int]] = [
 #   protocol/protocol.pyx with "connection was closed in the middle of operation".
 TEXT_KINDS: list[tuple[str, str]] = [
     (r"terminating connection due to idle(?:-in-transaction|-session) timeout", "idle_disconnect"),
-    (r"server closed the connection unexpectedly|SSL SYSCALL error: EOF detected"
-     r"|SSL connection has been closed unexpectedly|could not receive data from server"
-     r"|terminating connection due to administrator command|connection already closed"
-     r"|the connection is closed|consuming input failed|ConnectionDoesNotExistError"
-     r"|connection was closed in the middle of operation",
-     "lost_connection"),
-    (r"could not connect to server|connection to server (?:at \"[^\"]*\"(?: \([^)]*\))?, port \d+|on socket \"[^\"]*\") failed"
-     r"|the database system is (?:starting up|shutting down)|Connection refused\s+Is the server running",
-     "cant_connect"),
+    (
+        r"server closed the connection unexpectedly|SSL SYSCALL error: EOF detected"
+        r"|SSL connection has been closed unexpectedly|could not receive data from server"
+        r"|terminating connection due to administrator command|connection already closed"
+        r"|the connection is closed|consuming input failed|ConnectionDoesNotExistError"
+        r"|connection was closed in the middle of operation",
+        "lost_connection",
+    ),
+    (
+        r"could not connect to server|connection to server (?:at \"[^\"]*\"(?: \([^)]*\))?, port \d+|on socket \"[^\"]*\") failed"
+        r"|the database system is (?:starting up|shutting down)|Connection refused\s+Is the server running",
+        "cant_connect",
+    ),
     (r"could not translate host name", "unknown_host"),
     (r"sorry, too many clients already|remaining connection slots are reserved", "too_many_connections"),
     (r"password authentication failed for user|no pg_hba\.conf entry", "access_denied"),
@@ -188,10 +198,14 @@ def _with_code(frame: pl.DataFrame, text: pl.Expr) -> pl.DataFrame:
     srank = pl.col("_ranks").list.min()
     scode = pl.col("_spelled").list.get(pl.col("_ranks").list.arg_min(), null_on_oob=True)
     spelled_wins = srank.is_not_null() & (pl.col("_wrank").is_null() | (srank <= pl.col("_wrank")))
-    return frame.with_columns(_spelled_wins=spelled_wins).with_columns(
-        _code=pl.when(pl.col("_spelled_wins")).then(scode).otherwise(pl.col("_worded")),
-        _code_rank=pl.when(pl.col("_spelled_wins")).then(srank).otherwise(pl.col("_wrank")),
-    ).drop("_spelled", "_worded", "_ranks", "_wrank", "_spelled_wins")
+    return (
+        frame.with_columns(_spelled_wins=spelled_wins)
+        .with_columns(
+            _code=pl.when(pl.col("_spelled_wins")).then(scode).otherwise(pl.col("_worded")),
+            _code_rank=pl.when(pl.col("_spelled_wins")).then(srank).otherwise(pl.col("_wrank")),
+        )
+        .drop("_spelled", "_worded", "_ranks", "_wrank", "_spelled_wins")
+    )
 
 
 def _worded_code(text: pl.Expr) -> pl.Expr:
@@ -207,8 +221,11 @@ def _text_kind(text: pl.Expr) -> pl.Expr:
     expr = pl.lit(None, pl.Utf8)
     for pattern, kind_name in reversed(TEXT_KINDS):
         if kind_name == "cant_connect":
-            expr = pl.when(text.str.contains(REFUSED) & text.str.contains(REFUSED_CONTEXT)).then(
-                pl.lit(kind_name)).otherwise(expr)
+            expr = (
+                pl.when(text.str.contains(REFUSED) & text.str.contains(REFUSED_CONTEXT))
+                .then(pl.lit(kind_name))
+                .otherwise(expr)
+            )
         expr = pl.when(text.str.contains(pattern)).then(pl.lit(kind_name)).otherwise(expr)
     return expr
 
@@ -223,11 +240,30 @@ POOL_KIND_OF = dict(POOL_MESSAGES)
 ERROR_HINT = "|".join(
     re.escape(word)
     for word in [
-        "rror", "ERROR", "xception", "HY000", "gone away", "Lost connection", "Too many",
-        "denied", "not allowed", "inactivity", "QueuePool limit", "clients",
-        "terminating connection", "efused", "connect to", "Unknown MySQL", "pg_hba",
-        "authentication failed", "slots are reserved", "closed", "could not", "consuming input",
-        "connection to server", "database system is",
+        "rror",
+        "ERROR",
+        "xception",
+        "HY000",
+        "gone away",
+        "Lost connection",
+        "Too many",
+        "denied",
+        "not allowed",
+        "inactivity",
+        "QueuePool limit",
+        "clients",
+        "terminating connection",
+        "efused",
+        "connect to",
+        "Unknown MySQL",
+        "pg_hba",
+        "authentication failed",
+        "slots are reserved",
+        "closed",
+        "could not",
+        "consuming input",
+        "connection to server",
+        "database system is",
     ]
 )
 
@@ -238,7 +274,12 @@ ERROR_HINT = "|".join(
 ERROR_RULES_ANY = "|".join(
     f"(?:{pattern})"
     for pattern in [
-        QUEUEPOOL, DB_EXCEPTION, *CODE_PATTERNS, *(p for p, _ in TEXT_CODES), *(p for p, _ in TEXT_KINDS), REFUSED,
+        QUEUEPOOL,
+        DB_EXCEPTION,
+        *CODE_PATTERNS,
+        *(p for p, _ in TEXT_CODES),
+        *(p for p, _ in TEXT_KINDS),
+        REFUSED,
     ]
 )
 
@@ -315,20 +356,17 @@ def _classify(frame: pl.DataFrame, logger_col: str | None, text_col: str, *, err
 
     # one Aho-Corasick pass finds the phrase (the leftmost, should a message hold two)
     phrase_kind = (
-        msg.str.extract_many(POOL_PHRASES).list.first()
-        .replace_strict(POOL_KIND_OF, default=None, return_dtype=pl.Utf8)
+        msg.str.extract_many(POOL_PHRASES).list.first().replace_strict(POOL_KIND_OF, default=None, return_dtype=pl.Utf8)
     )
     pre_ping_failed = (phrase_kind == "pre_ping") & msg.str.contains(" failed", literal=True)
     # computed once, then read by the rules below (eager frames do not share subexpressions)
-    frame = frame.with_columns(
-        _pool_kind=pl.when(pre_ping_failed).then(pl.lit("pre_ping_fail")).otherwise(phrase_kind)
-    )
+    frame = frame.with_columns(_pool_kind=pl.when(pre_ping_failed).then(pl.lit("pre_ping_fail")).otherwise(phrase_kind))
     pool_kind = pl.col("_pool_kind")
     # the "<...>" right after the pool's wording (found by position: far cheaper than a capture)
     ref_start, ref_end = msg.str.find("<", literal=True), msg.str.find(">", literal=True)
-    pool_ref = pl.when(
-        pool_kind.is_not_null() & msg.str.contains(CONN_REF_PREFIX) & (ref_end > ref_start)
-    ).then(msg.str.slice(ref_start, ref_end - ref_start + 1))
+    pool_ref = pl.when(pool_kind.is_not_null() & msg.str.contains(CONN_REF_PREFIX) & (ref_end > ref_start)).then(
+        msg.str.slice(ref_start, ref_end - ref_start + 1)
+    )
 
     if errors:
         frame = _with_code(frame, raw).with_columns(_text_kind=_text_kind(raw))

@@ -61,7 +61,7 @@ def scores(head_lines: list[str], *, envelope_time: bool = False) -> dict[str, f
                 score = max(score, float(family.sniff(records)))
             if envelope_time and hasattr(family, "sniff_stamped"):
                 score = max(score, float(family.sniff_stamped(head_lines)))
-        except Exception:  # noqa: BLE001 - a sniffer bug must not stop detection
+        except Exception:
             score = 0.0
         out[family.name] = score
     return out
@@ -119,4 +119,4 @@ def _why_unknown(lines: list[str], ranked: list[tuple[str, float]]) -> str:
     )
 
 
-__all__ = ["Detection", "choose", "scores", "record_lines", "MIN_SCORE"]
+__all__ = ["MIN_SCORE", "Detection", "choose", "record_lines", "scores"]

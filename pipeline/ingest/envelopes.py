@@ -71,54 +71,112 @@ class Envelope:
 
 ENVELOPES: list[Envelope] = [
     # Kubernetes CRI (containerd, CRI-O): "<ts> stdout F payload"; P = partial line
-    Envelope("cri", "Kubernetes CRI container log (`<ts> stdout F ...`)",
-             rf"^(?<ts>{RFC3339}) (?:stdout|stderr) (?<tag>[FP]) ?", ts="rfc3339", partial=True),
+    Envelope(
+        "cri",
+        "Kubernetes CRI container log (`<ts> stdout F ...`)",
+        rf"^(?<ts>{RFC3339}) (?:stdout|stderr) (?<tag>[FP]) ?",
+        ts="rfc3339",
+        partial=True,
+    ),
     # docker json-file: {"log":"payload\n","stream":"stderr","time":"..."}
-    Envelope("docker_json", 'docker json-file (`{"log":...,"stream":...,"time":...}`)',
-             r'^\{"log":"', kind="json", ts="rfc3339", partial=True),
+    Envelope(
+        "docker_json",
+        'docker json-file (`{"log":...,"stream":...,"time":...}`)',
+        r'^\{"log":"',
+        kind="json",
+        ts="rfc3339",
+        partial=True,
+    ),
     # journalctl -o json: one object per entry
-    Envelope("journald_json", "journald JSON export (`journalctl -o json`)",
-             r'^\{.*"__REALTIME_TIMESTAMP" ?: ?"\d+"', kind="json", ts="epoch_us"),
+    Envelope(
+        "journald_json",
+        "journald JSON export (`journalctl -o json`)",
+        r'^\{.*"__REALTIME_TIMESTAMP" ?: ?"\d+"',
+        kind="json",
+        ts="epoch_us",
+    ),
     # GELF 1.1: {"version":"1.1","host":...,"short_message":...,"timestamp":...}
-    Envelope("gelf", "GELF JSON (`short_message`, `timestamp`, `level`)",
-             r'^\{.*"short_message" ?:', kind="json", ts="epoch_s", whole=True),
+    Envelope(
+        "gelf",
+        "GELF JSON (`short_message`, `timestamp`, `level`)",
+        r'^\{.*"short_message" ?:',
+        kind="json",
+        ts="epoch_s",
+        whole=True,
+    ),
     # RFC 5424: "<34>1 2003-10-11T22:14:15.003Z host app procid msgid [sd] payload"
-    Envelope("syslog5424", "syslog RFC 5424 (`<pri>1 <ts> host app procid msgid [sd] ...`)",
-             r"^<\d{1,3}>1 (?<ts>\S+) \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?", ts="rfc3339"),
+    Envelope(
+        "syslog5424",
+        "syslog RFC 5424 (`<pri>1 <ts> host app procid msgid [sd] ...`)",
+        r"^<\d{1,3}>1 (?<ts>\S+) \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?",
+        ts="rfc3339",
+    ),
     # journalctl -o short-iso / short-iso-precise: "2024-01-02T03:04:05+0000 host unit[pid]: "
-    Envelope("journald_iso", "journald `-o short-iso` (`<ts> host unit[pid]: ...`)",
-             rf"^(?<ts>{RFC3339}) \S+ {TAG} ", ts="rfc3339"),
+    Envelope(
+        "journald_iso",
+        "journald `-o short-iso` (`<ts> host unit[pid]: ...`)",
+        rf"^(?<ts>{RFC3339}) \S+ {TAG} ",
+        ts="rfc3339",
+    ),
     # RFC 3164 syslog and journalctl's default output: "Jan  2 03:04:05 host app[pid]: "
-    Envelope("syslog", "syslog RFC 3164 / `journalctl` (`Jan  2 03:04:05 host app[pid]: ...`)",
-             rf"^(?:<\d{{1,3}}>)?(?<ts>{SYSLOG_TS}) \S+ {TAG} ?", ts="syslog"),
+    Envelope(
+        "syslog",
+        "syslog RFC 3164 / `journalctl` (`Jan  2 03:04:05 host app[pid]: ...`)",
+        rf"^(?:<\d{{1,3}}>)?(?<ts>{SYSLOG_TS}) \S+ {TAG} ?",
+        ts="syslog",
+    ),
     # docker logs -t / kubectl logs --timestamps: "<RFC 3339 with 7-9 decimals> payload".
     # Servers write at most 6 decimals, so a 5.7 MySQL line is not taken for an envelope.
-    Envelope("docker_ts", "`docker logs -t` / `kubectl logs --timestamps` (`<ts> ...`)",
-             # (a byte of docker's stream header may stand before it when read without demuxing)
-             r"^[^\d\s]?(?<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7,9}(?:Z|[+-]\d\d:\d\d)) ", ts="rfc3339"),
+    Envelope(
+        "docker_ts",
+        "`docker logs -t` / `kubectl logs --timestamps` (`<ts> ...`)",
+        # (a byte of docker's stream header may stand before it when read without demuxing)
+        r"^[^\d\s]?(?<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7,9}(?:Z|[+-]\d\d:\d\d)) ",
+        ts="rfc3339",
+    ),
     # runit's svlogd -tt (GitLab omnibus, Chef server): "2015-06-04_03:37:04.66270 payload"
-    Envelope("svlogd", "runit `svlogd -tt` (`2015-06-04_03:37:04.66270 ...`)",
-             r"^(?<ts>\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d\.\d{1,9}) ", ts="svlogd"),
+    Envelope(
+        "svlogd",
+        "runit `svlogd -tt` (`2015-06-04_03:37:04.66270 ...`)",
+        r"^(?<ts>\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d\.\d{1,9}) ",
+        ts="svlogd",
+    ),
     # daemontools / svlogd -t: TAI64N labels, "@400000003b4a39c23294b13c payload"
-    Envelope("tai64n", "TAI64N labels of daemontools and `svlogd -t` (`@4000000055... ...`)",
-             r"^@(?<ts>4[0-9a-f]{23}) ", ts="tai64n"),
+    Envelope(
+        "tai64n",
+        "TAI64N labels of daemontools and `svlogd -t` (`@4000000055... ...`)",
+        r"^@(?<ts>4[0-9a-f]{23}) ",
+        ts="tai64n",
+    ),
     # Rancher's log export: "25/9/2021 20:00:33 | "
-    Envelope("rancher", "Rancher log export (`25/9/2021 20:00:33 | ...`)",
-             r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d\d:\d\d \| "),
+    Envelope(
+        "rancher", "Rancher log export (`25/9/2021 20:00:33 | ...`)", r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d\d:\d\d \| "
+    ),
     # docker compose v1 "web_1  | ", v2 "web-1  | " (padded to the longest service name)
     # (colour codes around the name, their escape byte sometimes lost in a paste)
-    Envelope("compose", "docker compose (`service-1  | ...`)",
-             r"^(?:\x1b?\[\d+(?:;\d+)*m)?[A-Za-z0-9][\w.\-]*\s+\|(?:\x1b?\[0?m)?(?: |$)"),
+    Envelope(
+        "compose",
+        "docker compose (`service-1  | ...`)",
+        r"^(?:\x1b?\[\d+(?:;\d+)*m)?[A-Za-z0-9][\w.\-]*\s+\|(?:\x1b?\[0?m)?(?: |$)",
+    ),
     # process-compose / honcho-style process tags: "[postgres       ] "
     Envelope("process_tag", "a padded process name in brackets (`[postgres    ] ...`)", r"^\[[\w.\-]+ +\] "),
     # a docker local-time stamp in front of the payload's own date: keep the payload's
-    Envelope("local_ts", "a local time stamp in front of the payload's own date",
-             r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\d{4}-\d\d-\d\d[ T])", keep="$1"),
+    Envelope(
+        "local_ts",
+        "a local time stamp in front of the payload's own date",
+        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\d{4}-\d\d-\d\d[ T])",
+        keep="$1",
+    ),
     # a viewer's time stamp in front of every line, traceback lines included (Docker
     # Desktop, log UIs): "2024-05-01 02:50:16 payload"
-    Envelope("line_stamp", "a time stamp on every line, traceback lines too (`2024-05-01 02:50:16 ...`)",
-             r"^(?<ts>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?) ", ts="local",
-             proof=r"^(?:Traceback \(most recent call last\)|\s+File \"|\s+at \S)"),
+    Envelope(
+        "line_stamp",
+        "a time stamp on every line, traceback lines too (`2024-05-01 02:50:16 ...`)",
+        r"^(?<ts>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?) ",
+        ts="local",
+        proof=r"^(?:Traceback \(most recent call last\)|\s+File \"|\s+at \S)",
+    ),
     # journald's short form without the date: "mariadbd[658]: "
     Envelope("tagged", "a process tag (`mariadbd[658]: ...`)", r"^[\w./-]+\[\d+\]: "),
     # a terminal UI's frame (k9s, tmux): "│ " before every line
@@ -134,8 +192,16 @@ MIN_SHARE = 0.5
 MAX_DEPTH = 2  # compose around docker -t: "web-1  | 2024-...Z payload"
 
 # syslog severities (journald PRIORITY, GELF level) as logging levels
-SYSLOG_LEVELS = {"0": "CRITICAL", "1": "CRITICAL", "2": "CRITICAL", "3": "ERROR",
-                 "4": "WARNING", "5": "INFO", "6": "INFO", "7": "DEBUG"}
+SYSLOG_LEVELS = {
+    "0": "CRITICAL",
+    "1": "CRITICAL",
+    "2": "CRITICAL",
+    "3": "ERROR",
+    "4": "WARNING",
+    "5": "INFO",
+    "6": "INFO",
+    "7": "DEBUG",
+}
 
 
 # Lines pasted with a log that are not log lines: journalctl's own "-- Logs begin at ... --"
@@ -175,7 +241,7 @@ def strip_py(env: Envelope, line: str) -> str:
     if not m:
         return line
     keep = m.group(1) if env.keep and m.re.groups else ""
-    return keep + line[m.end():]
+    return keep + line[m.end() :]
 
 
 def unwrap_lines(lines: list[str], names: list[str]) -> list[str]:
@@ -210,7 +276,7 @@ def unwrap(chunk: pl.DataFrame, names: list[str], *, tz: str = "UTC") -> pl.Data
     return frame
 
 
-def parse(family, chunk: pl.DataFrame, ctx) -> "Parsed":
+def parse(family, chunk: pl.DataFrame, ctx) -> Parsed:
     """``family.parse`` of the chunk's payloads (the envelopes named in ``ctx.state``)."""
     return family.parse(unwrap(chunk, ctx.state.get("envelopes") or [], tz=ctx.timezone or "UTC"), ctx)
 
@@ -255,8 +321,10 @@ def _unwrap_json(frame: pl.DataFrame, env: Envelope) -> pl.DataFrame:
         out.append(is_obj.alias("_whole"))
     if level is not None:
         out.append(
-            pl.when(is_obj).then(level.replace_strict(SYSLOG_LEVELS, default=None, return_dtype=pl.Utf8))
-            .otherwise(pl.col("_env_level")).alias("_env_level")
+            pl.when(is_obj)
+            .then(level.replace_strict(SYSLOG_LEVELS, default=None, return_dtype=pl.Utf8))
+            .otherwise(pl.col("_env_level"))
+            .alias("_env_level")
         )
     return frame.with_columns(out)
 
@@ -312,17 +380,15 @@ def _read_ts(text: pl.Expr, how: str | None, tz: str) -> pl.Expr:
 def _syslog_ts(text: pl.Expr, tz: str) -> pl.Expr:
     """``Jan  2 03:04:05`` carries neither year nor zone: the zone is the file's, the year
     the current one, or the one before when that would put the line in the future."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     squeezed = text.str.replace(r"^([A-Z][a-z]{2}) +", "$1 ")
 
     def in_year(year: int) -> pl.Expr:
-        naive = (pl.lit(f"{year} ") + squeezed).str.to_datetime(
-            "%Y %b %d %H:%M:%S%.f", strict=False, time_unit="us"
-        )
+        naive = (pl.lit(f"{year} ") + squeezed).str.to_datetime("%Y %b %d %H:%M:%S%.f", strict=False, time_unit="us")
         return to_utc(naive, tz)
 
     this_year = in_year(now.year)
     return pl.when(this_year > pl.lit(now + dt.timedelta(days=2))).then(in_year(now.year - 1)).otherwise(this_year)
 
 
-__all__ = ["ENVELOPES", "Envelope", "detect", "unwrap", "unwrap_lines", "parse"]
+__all__ = ["ENVELOPES", "Envelope", "detect", "parse", "unwrap", "unwrap_lines"]

@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # for annotations only (see the note on imports above)
     import polars as pl
 
-DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024  # parsing needs several times a chunk; 4 MB is as fast as 8 MB with ~200 MB less peak memory
+DEFAULT_CHUNK_BYTES = (
+    4 * 1024 * 1024
+)  # parsing needs several times a chunk; 4 MB is as fast as 8 MB with ~200 MB less peak memory
 HEAD_BYTES = 4096  # identity of a file: the md5 of its first bytes
 SNIFF_BYTES = 64 * 1024
 SNIFF_LINES = 200
@@ -182,7 +184,7 @@ def iter_chunks(
     """
     # a plain file is read straight into the chunk's buffer (no copy of its bytes
     # in Python); a .gz in pieces (see _read_block)
-    with (open_text_stream(path, True) if compressed else open(path, "rb", buffering=0)) as fh:
+    with open_text_stream(path, True) if compressed else open(path, "rb", buffering=0) as fh:
         if start_offset:
             if compressed:
                 _skip(fh, start_offset)
@@ -249,7 +251,7 @@ def read_ahead(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
                 if not _offer(handoff, ("chunk", chunk), stop):
                     return
             _offer(handoff, ("end", None), stop)
-        except BaseException as exc:  # noqa: BLE001 - handed over, re-raised in the caller's thread
+        except BaseException as exc:
             _offer(handoff, ("error", exc), stop)
 
     reader = threading.Thread(target=produce, name="pipeline-reader", daemon=True)
@@ -364,8 +366,7 @@ def _lines_frame(body: bytes | bytearray, first_line: int) -> tuple[pl.DataFrame
     if not body.endswith(b"\n"):  # the file's last line has no newline
         ends = np.append(ends, len(body))
     offsets = np.concatenate([np.zeros(1, np.int64), ends.astype(np.int64)])
-    raw_lines = pa.Array.from_buffers(pa.large_string(), len(ends), [None, pa.py_buffer(offsets),
-                                                                      pa.py_buffer(body)])
+    raw_lines = pa.Array.from_buffers(pa.large_string(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(body)])
     lines = pl.Series("line", raw_lines).str.strip_suffix("\n")
     if b"\r" in body:
         lines = lines.str.strip_suffix("\r")

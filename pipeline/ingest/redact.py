@@ -30,7 +30,7 @@ RULES: list[tuple[str, str]] = [
     (r"(?i)('" + _KEYS + r"'\s*:\s*')[^']*(')", "${1}" + MASK + "${2}"),
     # password='x' / password="x"
     (r"(?i)(\b" + _KEYS + r"\s*[=:]\s*)'[^']*'", "${1}'" + MASK + "'"),
-    (r'(?i)(\b' + _KEYS + r'\s*[=:]\s*)"[^"]*"', '${1}"' + MASK + '"'),
+    (r"(?i)(\b" + _KEYS + r'\s*[=:]\s*)"[^"]*"', '${1}"' + MASK + '"'),
     # password=x (unquoted, up to a separator)
     (r"(?i)(\b" + _KEYS + r"\s*=\s*)[^\s'\",;&)}\]*][^\s'\",;&)}\]]*", "${1}" + MASK),
     # SQL
@@ -50,11 +50,7 @@ MYSQL_USING_PASSWORD = r"using password: (?:YES|NO)\)"
 def redact_expr(expr: pl.Expr) -> pl.Expr:
     for pattern, replacement in RULES:
         expr = expr.str.replace_all(pattern, replacement)
-    return (
-        pl.when(expr.str.contains(MYSQL_USING_PASSWORD))
-        .then(expr)
-        .otherwise(expr.str.replace_all(*COLON_RULE))
-    )
+    return pl.when(expr.str.contains(MYSQL_USING_PASSWORD)).then(expr).otherwise(expr.str.replace_all(*COLON_RULE))
 
 
 # Every rule needs one of these; rows without any skip the regexes entirely.  A key
@@ -79,16 +75,12 @@ def redact_columns(frame: pl.DataFrame, columns: list[str], *, mask_column: str 
     if not present or frame.height == 0:
         return frame
     scanned = [mask_column] if mask_column in frame.columns else present
-    mask = frame.select(
-        pl.any_horizontal([pl.col(c).fill_null("").str.contains(TRIGGER) for c in scanned])
-    ).to_series()
+    mask = frame.select(pl.any_horizontal([pl.col(c).fill_null("").str.contains(TRIGGER) for c in scanned])).to_series()
     if not mask.any():
         return frame
     rows = mask.arg_true()
     redacted = frame[rows].select([redact_expr(pl.col(c)).alias(c) for c in present])
-    return frame.with_columns(
-        [frame[c].clone().scatter(rows, redacted[c]) for c in present]
-    )
+    return frame.with_columns([frame[c].clone().scatter(rows, redacted[c]) for c in present])
 
 
 def redact_text(text: str) -> str:

@@ -57,7 +57,7 @@ if TYPE_CHECKING:  # for annotations only
 # costs DuckDB a partly filled row group (8 commits per 40 MB cost ~30% more than one).
 SEGMENT_BYTES = 40 * 1024 * 1024
 STAGING_AHEAD = 2  # parsed chunks that may wait for the staging thread
-PLAUSIBLE_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+PLAUSIBLE_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass
@@ -80,7 +80,6 @@ class FileReport:
     bytes: int = 0
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
-
 
     @property
     def accounted(self) -> int:
@@ -131,7 +130,7 @@ class IngestSummary:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _stored_files(con) -> dict[str, dict]:
@@ -177,16 +176,15 @@ class Ingest:
             # staging folders of older versions, left by a killed run, are garbage
             for stale in self.db.parent.glob(f".pipeline-staging-{self.db.name}-*"):
                 shutil.rmtree(stale, ignore_errors=True)
-            self.writer = StoreWriter(self.db, lock_wait_s=self.lock_wait_s, on_message=self.on_message,
-                                      on_failure=_write_failed)
+            self.writer = StoreWriter(
+                self.db, lock_wait_s=self.lock_wait_s, on_message=self.on_message, on_failure=_write_failed
+            )
             try:
                 with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
                     stored = _stored_files(con)
                 for found in files.discover(paths):
                     if found.problem:
-                        self.reports.append(
-                            FileReport(str(found.path), "unknown", None, "error", error=found.problem)
-                        )
+                        self.reports.append(FileReport(str(found.path), "unknown", None, "error", error=found.problem))
                         continue
                     if self.resolver.ignored(found.path):
                         continue
@@ -224,11 +222,12 @@ class Ingest:
         state: dict = {}
         if stored is not None and stored["format"] != "unknown":
             same_head = (
-                stat.st_size >= stored["head_len"]
-                and _safe_head_md5(path, stored["head_len"]) == stored["head_md5"]
+                stat.st_size >= stored["head_len"] and _safe_head_md5(path, stored["head_len"]) == stored["head_md5"]
             )
-            if same_head and stat.st_size == stored["size"] and (
-                compressed or stat.st_size == stored["bytes_done"] or stored["bytes_done"] >= stat.st_size
+            if (
+                same_head
+                and stat.st_size == stored["size"]
+                and (compressed or stat.st_size == stored["bytes_done"] or stored["bytes_done"] >= stat.st_size)
             ):
                 report.status, report.format = "unchanged", stored["format"]
                 return
@@ -256,16 +255,20 @@ class Ingest:
             report.warnings.append(detection.reason)
             if stored is not None and stored["format"] != "unknown":
                 # it used to be a log we understood: drop its old rows with it
-                self._commit_async(report, partial(self._files_row, path, stat, compressed, settings,
-                                                   "unknown", 0, 0, {}, None), restart=True)
+                self._commit_async(
+                    report,
+                    partial(self._files_row, path, stat, compressed, settings, "unknown", 0, 0, {}, None),
+                    restart=True,
+                )
             return
         report.format = family.name
         if stored is not None and stored["format"] != family.name:
             start_offset, start_line, restart, state = 0, 1, stored is not None, {}
             report.status = "restarted"
 
-        target = _Target(report, shared={"id_prefix": _event_id_prefix(spath), "host": settings.host,
-                                         "file": spath}, restart=restart)
+        target = _Target(
+            report, shared={"id_prefix": _event_id_prefix(spath), "host": settings.host, "file": spath}, restart=restart
+        )
         segment_bytes = 0
         ctx = FileContext(path=spath, host=settings.host, timezone=settings.timezone, state=state)
         # the envelope a file was first read with stays its envelope when it grows
@@ -274,10 +277,15 @@ class Ingest:
         offset, line_no = start_offset, start_line
         carry: pl.DataFrame | None = None
         try:
-            for chunk in files.read_ahead(files.iter_chunks(
-                path, compressed=compressed, start_offset=start_offset,
-                start_line=start_line, chunk_bytes=self.chunk_bytes,
-            )):
+            for chunk in files.read_ahead(
+                files.iter_chunks(
+                    path,
+                    compressed=compressed,
+                    start_offset=start_offset,
+                    start_line=start_line,
+                    chunk_bytes=self.chunk_bytes,
+                )
+            ):
                 frame = chunk.frame if carry is None else pl.concat([carry, chunk.frame])
                 ctx.final = chunk.final
                 parsed = _safe_parse(family, frame, ctx)
@@ -299,11 +307,25 @@ class Ingest:
                     boundary = _segment_boundary(chunk, carry, offset, line_no)
                     if boundary is not None:
                         seg_offset, seg_line = boundary
-                        self._commit_async(report, partial(
-                            self._files_row, path, stat, compressed, settings, family.name, seg_offset,
-                            seg_line - 1, copy.deepcopy(ctx.state), stored, restart=restart, report=report,
-                            partial=True,
-                        ), restart=target.restart)
+                        self._commit_async(
+                            report,
+                            partial(
+                                self._files_row,
+                                path,
+                                stat,
+                                compressed,
+                                settings,
+                                family.name,
+                                seg_offset,
+                                seg_line - 1,
+                                copy.deepcopy(ctx.state),
+                                stored,
+                                restart=restart,
+                                report=report,
+                                partial=True,
+                            ),
+                            restart=target.restart,
+                        )
                         # only the first commit of a re-read file removes its old rows
                         target, segment_bytes = target.next_segment(), 0
         except (OSError, EOFError, zlib.error) as exc:
@@ -325,12 +347,23 @@ class Ingest:
                 report.warnings.append(
                     f"line accounting mismatch: {report.lines} read, {report.accounted} accounted for"
                 )
-            return self._files_row(path, stat, compressed, settings, family.name, offset, line_no - 1,
-                                   ctx.state, stored, restart=restart, report=report)
+            return self._files_row(
+                path,
+                stat,
+                compressed,
+                settings,
+                family.name,
+                offset,
+                line_no - 1,
+                ctx.state,
+                stored,
+                restart=restart,
+                report=report,
+            )
 
         self._commit_async(report, last_row, restart=target.restart)
 
-    def _stage_async(self, target: "_Target", parsed: Parsed) -> None:
+    def _stage_async(self, target: _Target, parsed: Parsed) -> None:
         """Stage a parsed chunk in the staging thread while the next chunk parses."""
         self._queue(self._stage, target, parsed)
 
@@ -357,7 +390,7 @@ class Ingest:
         while self._staging_jobs:
             self._staging_jobs.popleft().result()  # re-raises a staging error here
 
-    def _stage(self, target: "_Target", parsed: Parsed) -> None:
+    def _stage(self, target: _Target, parsed: Parsed) -> None:
         """Redact, count and hand a parsed chunk's rows to the writer."""
         import polars as pl
 
@@ -393,15 +426,31 @@ class Ingest:
         for table, rows in staged.items():
             self.writer.insert(report, table, rows, target.shared, restart=target.restart)
 
-    def _files_row(self, path, stat, compressed, settings, fmt, offset, lines_done, state, stored,
-                   *, restart=True, report: FileReport | None = None, partial: bool = False) -> dict:
+    def _files_row(
+        self,
+        path,
+        stat,
+        compressed,
+        settings,
+        fmt,
+        offset,
+        lines_done,
+        state,
+        stored,
+        *,
+        restart=True,
+        report: FileReport | None = None,
+        partial: bool = False,
+    ) -> dict:
         """The file's bookkeeping row.  ``partial``: a segment that does not end the
         file; the next run resumes after it (a compressed file, which cannot be
         resumed by offset, is recorded with size -1 so it is read again)."""
         head_len = min(stat.st_size, files.HEAD_BYTES)
         base = stored if (stored is not None and not restart) else None
+
         def prev(key):
             return base[key] if base else 0
+
         return {
             "path": str(path),
             "format": fmt,
@@ -426,6 +475,7 @@ class Ingest:
         """Rebuild incidents, unless neither the data nor the effective thresholds changed
         since the last correlation (by this command or by ``pipeline correlate``)."""
         from pipeline.correlate import correlate_if_changed  # a later stage: imported when used
+
         # the [correlate] thresholds of --config, else of ./pipeline.toml, as `pipeline correlate`
         settings = correlate_settings(self.config_path)
         with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
@@ -444,7 +494,7 @@ class _Target:
     shared: dict
     restart: bool
 
-    def next_segment(self) -> "_Target":
+    def next_segment(self) -> _Target:
         return _Target(self.report, self.shared, restart=False)
 
 
@@ -475,7 +525,7 @@ def _safe_parse(family, frame: pl.DataFrame, ctx: FileContext) -> Parsed:
 
     try:
         return envelopes.parse(family, frame, ctx)
-    except Exception as exc:  # noqa: BLE001 - any parser failure is reported, not raised
+    except Exception as exc:
         return Parsed(
             rejects=frame.select(
                 "line_no",
@@ -530,4 +580,4 @@ def ingest_paths(paths: list[str | Path], db: str | Path | None = None, **kwargs
     return Ingest(store_mod.resolve_db_path(db), **kwargs).run(list(paths), correlate=correlate)
 
 
-__all__ = ["Ingest", "IngestSummary", "FileReport", "ingest_paths"]
+__all__ = ["FileReport", "Ingest", "IngestSummary", "ingest_paths"]

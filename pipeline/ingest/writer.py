@@ -52,7 +52,7 @@ PATH_TABLES = ("latency", "metrics", "rejects")
 # Columns the whole file shares are not staged per row: DuckDB fills them in from
 # parameters as it inserts (events: the number of the file's row in event_files).
 INSERT_SQL = {
-    "events": f"""INSERT INTO {store_mod.EVENT_ROWS} ({', '.join(store_mod.EVENT_STORED_COLUMNS)})
+    "events": f"""INSERT INTO {store_mod.EVENT_ROWS} ({", ".join(store_mod.EVENT_STORED_COLUMNS)})
                   SELECT ts, source, $file_id::INTEGER, line_no, level, kind, error_code, conn_ref, raw,
                          message_text, msg_at
                   FROM staged_rows""",
@@ -121,8 +121,9 @@ class StoreWriter:
     :meth:`finish` and later calls raise that error.
     """
 
-    def __init__(self, db, *, lock_wait_s: float, on_message: Callable[[str], None],
-                 on_failure: Callable[[object, str], None]):
+    def __init__(
+        self, db, *, lock_wait_s: float, on_message: Callable[[str], None], on_failure: Callable[[object, str], None]
+    ):
         self.db = db
         self.lock_wait_s = lock_wait_s
         self.on_message = on_message
@@ -177,7 +178,7 @@ class StoreWriter:
             try:
                 if self._broken is None:
                     fn(*args)
-            except Exception as exc:  # noqa: BLE001 - not one file's failure: the store's (locked...)
+            except Exception as exc:
                 self._broken = exc
             finally:
                 if release:
@@ -191,8 +192,9 @@ class StoreWriter:
 
     def _connection(self):
         if self._con is None:
-            self._con = store_mod.connect(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message,
-                                          threads=WRITER_THREADS)
+            self._con = store_mod.connect(
+                self.db, wait_s=self.lock_wait_s, on_wait=self.on_message, threads=WRITER_THREADS
+            )
             for name, value in WRITER_SETTINGS.items():
                 self._con.execute(f"SET {name} = {value}")
             self._written_since_open = self._commits_since_open = 0
@@ -243,7 +245,7 @@ class StoreWriter:
         if self._in_transaction is not None and self._con is not None:
             try:
                 self._con.execute("ROLLBACK")
-            except Exception:  # noqa: BLE001 - the connection may be unusable; closing it is next
+            except Exception:
                 pass
         self._in_transaction = None
         self.on_failure(report, f"could not write to the store: {exc}")
@@ -257,4 +259,4 @@ class StoreWriter:
             con.close()
 
 
-__all__ = ["StoreWriter", "storable_events", "insert_rows", "commit_file"]
+__all__ = ["StoreWriter", "commit_file", "insert_rows", "storable_events"]

@@ -27,9 +27,7 @@ FAMILY_MODULES: list[str] = [
 
 @cache
 def all_families() -> tuple[LogFamily, ...]:
-    return tuple(
-        importlib.import_module(f"{__name__}.{module}").FAMILY for module in FAMILY_MODULES
-    )
+    return tuple(importlib.import_module(f"{__name__}.{module}").FAMILY for module in FAMILY_MODULES)
 
 
 def by_name(name: str) -> LogFamily:

@@ -38,9 +38,7 @@ def fold(chunk: pl.DataFrame, starts: pl.Expr | pl.Series) -> tuple[pl.DataFrame
     caller rejects.  Only continuation lines are aggregated (most events are one
     line), then joined back: much cheaper than grouping every line.
     """
-    df = chunk.with_columns(_start=starts).with_columns(
-        _ev=pl.col("_start").cast(pl.Int64).cum_sum()
-    )
+    df = chunk.with_columns(_start=starts).with_columns(_ev=pl.col("_start").cast(pl.Int64).cum_sum())
     if df.height and df["_ev"][0] == 0:  # lines before the first event start
         orphans = df.filter(pl.col("_ev") == 0).select("line_no", "line", *_ENVELOPE_COLUMNS.intersection(df.columns))
         orphans = as_written(orphans)
@@ -108,9 +106,7 @@ def to_utc(naive: pl.Expr, tz: str) -> pl.Expr:
     """
     if tz in ("UTC", "Etc/UTC", "Z"):
         return naive.dt.replace_time_zone("UTC")
-    return naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
-        "UTC"
-    )
+    return naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
 
 
 def event_frame(frame: pl.DataFrame) -> pl.DataFrame:
@@ -165,13 +161,13 @@ def split_bad_timestamps(heads: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl
 
 __all__ = [
     "Parsed",
-    "fold",
-    "pending_from",
-    "to_utc",
-    "event_frame",
-    "reject_frame",
-    "concat_rejects",
-    "split_bad_timestamps",
     "as_written",
+    "concat_rejects",
+    "event_frame",
+    "fold",
     "normalize_level",
+    "pending_from",
+    "reject_frame",
+    "split_bad_timestamps",
+    "to_utc",
 ]

@@ -24,8 +24,8 @@ import polars as pl
 from pipeline.ingest.classify import classify
 from pipeline.ingest.families.base import FileContext, Parsed
 from pipeline.ingest.families.common import (
-    concat_rejects,
     as_written,
+    concat_rejects,
     event_frame,
     normalize_level,
     reject_frame,
@@ -83,9 +83,7 @@ class JsonLinesFamily:
                 obj = json.loads(text)
             except ValueError:
                 continue
-            if isinstance(obj, dict) and any(k in obj for k in TIME_KEYS) and any(
-                k in obj for k in MESSAGE_KEYS
-            ):
+            if isinstance(obj, dict) and any(k in obj for k in TIME_KEYS) and any(k in obj for k in MESSAGE_KEYS):
                 good += 1
         share = good / min(len(head), 50)
         return 0.5 + share / 2 if share >= 0.5 else share / 2
@@ -105,8 +103,12 @@ class JsonLinesFamily:
         if "_env_ts" in frame.columns:  # an object without a time of its own: the envelope's
             ts = pl.coalesce(ts, pl.col("_env_ts"))
         frame = frame.with_columns(ts=ts)
-        not_object = frame.filter(~pl.col("line").str.starts_with("{") | pl.col("message").is_null() & pl.col("_time").is_null())
-        frame = frame.filter(pl.col("line").str.starts_with("{") & (pl.col("message").is_not_null() | pl.col("_time").is_not_null()))
+        not_object = frame.filter(
+            ~pl.col("line").str.starts_with("{") | pl.col("message").is_null() & pl.col("_time").is_null()
+        )
+        frame = frame.filter(
+            pl.col("line").str.starts_with("{") & (pl.col("message").is_not_null() | pl.col("_time").is_not_null())
+        )
         bad_time = frame.filter(pl.col("ts").is_null())
         events = frame.filter(pl.col("ts").is_not_null()).with_columns(
             # as written, envelope included; the lines an envelope joined into this object

@@ -74,9 +74,7 @@ def parse_latency_table(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
     rest = df.filter(~ok)
     skip = pl.col("line").str.contains(r"^\s*$") | pl.col("line").str.contains(HEADER_RE)
     skipped = rest.filter(skip).height
-    bad_ts = reject_frame(
-        rest.filter(~skip & matched), f"latency timestamp cannot be read (zone {tz})"
-    )
+    bad_ts = reject_frame(rest.filter(~skip & matched), f"latency timestamp cannot be read (zone {tz})")
     other = reject_frame(rest.filter(~skip & ~matched), "not a latency row (timestamp,target,rtt_ms)")
     return Parsed(latency=latency, rejects=concat_rejects(bad_ts, other), skipped=skipped)
 
@@ -92,11 +90,12 @@ class LatencyTableFamily:
             header = bool(re.match(HEADER_RE.replace("(?i)", ""), nonblank[0], re.I))
             rows = 0
             for h in nonblank:
-                if CSV_PY.match(h):
-                    rows += 1
-                elif h.lstrip().startswith("{") and JSON_PY.search(h) and re.search(
-                    r"\"(?:rtt_ms|rtt|time_ms|latency_ms)\"\s*:", h
-                ) and re.search(r"\"(?:target|host|dest)\"\s*:", h):
+                if CSV_PY.match(h) or (
+                    h.lstrip().startswith("{")
+                    and JSON_PY.search(h)
+                    and re.search(r"\"(?:rtt_ms|rtt|time_ms|latency_ms)\"\s*:", h)
+                    and re.search(r"\"(?:target|host|dest)\"\s*:", h)
+                ):
                     rows += 1
             ratio = (rows + (1 if header else 0)) / len(nonblank)
             if rows == 0:

@@ -54,13 +54,26 @@ STAMP_RES = {name: re.compile(rx) for name, rx in STAMPS}
 # Level words as loggers spell them.  Single letters (tornado's "E") are too ambiguous
 # for inference; the named tornado layout reads them.
 LEVEL_NAMES = [
-    "DEBUG", "INFO", "INFORMATION", "NOTICE", "WARNING", "WARN", "ERROR", "ERR", "CRITICAL", "CRIT",
-    "FATAL", "ALERT", "EMERGENCY", "EMERG", "TRACE", "SEVERE",
-    "WARNI", "CRITI",  # %(levelname)-5.5s (Paste, Pylons, CKAN) cuts them to five letters
+    "DEBUG",
+    "INFO",
+    "INFORMATION",
+    "NOTICE",
+    "WARNING",
+    "WARN",
+    "ERROR",
+    "ERR",
+    "CRITICAL",
+    "CRIT",
+    "FATAL",
+    "ALERT",
+    "EMERGENCY",
+    "EMERG",
+    "TRACE",
+    "SEVERE",
+    "WARNI",
+    "CRITI",  # %(levelname)-5.5s (Paste, Pylons, CKAN) cuts them to five letters
 ]
-LEVEL_SPELLINGS = sorted(
-    {s for w in LEVEL_NAMES for s in (w, w.lower(), w.capitalize())}, key=lambda s: (-len(s), s)
-)
+LEVEL_SPELLINGS = sorted({s for w in LEVEL_NAMES for s in (w, w.lower(), w.capitalize())}, key=lambda s: (-len(s), s))
 LEVEL_RX = "(?:" + "|".join(LEVEL_SPELLINGS) + ")"
 _LEVEL = re.compile(LEVEL_RX + r"(?![A-Za-z0-9_])")
 # an upper-case level word standing alone a little further on: "TS file.py[line:141] ERROR msg"
@@ -105,8 +118,12 @@ def tokens(line: str, *, need_ts: bool = True) -> list[tuple[str, str]] | None:
         level_next = not seen_lvl and (
             _LEVEL.match(line, pos + (line[pos] in SEPARATORS)) is not None or _level_ahead(line, pos)
         )
-        if (seen_lvl or _stamp_leads(out)) and (seen_ts or not need_ts) and not level_next \
-                and _message_starts(line, pos, out):
+        if (
+            (seen_lvl or _stamp_leads(out))
+            and (seen_ts or not need_ts)
+            and not level_next
+            and _message_starts(line, pos, out)
+        ):
             if line[pos] == ":" and out and out[-1][0] == "WORD":  # "name:msg": the colon ends the header
                 out.append(("LIT", ":"))
             break
@@ -114,7 +131,7 @@ def tokens(line: str, *, need_ts: bool = True) -> list[tuple[str, str]] | None:
         if not seen_ts:
             for name, rx in STAMP_RES.items():
                 m = rx.match(line, pos)
-                if m and name == "epoch" and (pos > 0 or line[m.end():m.end() + 1] not in (":", " ", "\t")):
+                if m and name == "epoch" and (pos > 0 or line[m.end() : m.end() + 1] not in (":", " ", "\t")):
                     continue
                 if m:
                     found = (f"TS:{name}", m.group(0))
@@ -130,14 +147,14 @@ def tokens(line: str, *, need_ts: bool = True) -> list[tuple[str, str]] | None:
             c = line[pos]
             if c in OPEN_CLOSE:
                 close = line.find(OPEN_CLOSE[c], pos + 1, pos + MAX_FIELD)
-                inner_start = pos + 1 + (len(line[pos + 1:]) - len(line[pos + 1:].lstrip(" ")))
+                inner_start = pos + 1 + (len(line[pos + 1 :]) - len(line[pos + 1 :].lstrip(" ")))
                 opens_value = any(rx.match(line, inner_start) for rx in STAMP_RES.values()) or (
                     _LEVEL.match(line, inner_start) is not None
                 )
                 if opens_value or close < 0:
                     found = ("LIT", c)  # "[2023-..." or "[ERROR]": the value is read next
                 else:
-                    found = ("FIELD", line[pos:close + 1])
+                    found = ("FIELD", line[pos : close + 1])
             elif c in " \t":
                 found = ("WS", _WS.match(line, pos).group(0))
             elif c in SEPARATORS or c in ")]}>":
@@ -158,21 +175,23 @@ def tokens(line: str, *, need_ts: bool = True) -> list[tuple[str, str]] | None:
 def _level_ahead(line: str, pos: int) -> bool:
     """An upper-case level word after at most two more fields (``file.py[line:141] ERROR``)."""
     m = _LEVEL_AHEAD.search(line, pos, pos + LEVEL_AHEAD_CHARS)
-    return m is not None and len(line[pos:m.start()].split()) <= 2
+    return m is not None and len(line[pos : m.start()].split()) <= 2
 
 
 def _stamp_leads(out: list[tuple[str, str]]) -> bool:
     """A header without a level still starts a record when the line begins with its time
     stamp (bare or bracketed): Twisted's ``2016-06-22T13:08:40-0700 [system] msg``."""
     kinds = [k for k, _ in out[:2]]
-    return bool(kinds) and (kinds[0].startswith("TS:") or (kinds[0] == "LIT" and kinds[1:2] and kinds[1].startswith("TS:")))
+    return bool(kinds) and (
+        kinds[0].startswith("TS:") or (kinds[0] == "LIT" and kinds[1:2] and kinds[1].startswith("TS:"))
+    )
 
 
 def _plainly_a_level(line: str, m: re.Match) -> bool:
     """Without a time stamp beside it, a level word must look like one: upper case,
     bracketed, or followed by a colon ("Error connecting..." is a message)."""
-    before = line[m.start() - 1:m.start()]
-    return m.group(0).isupper() or before in ("[", "(", "<") or line[m.end():m.end() + 1] == ":"
+    before = line[m.start() - 1 : m.start()]
+    return m.group(0).isupper() or before in ("[", "(", "<") or line[m.end() : m.end() + 1] == ":"
 
 
 def _message_starts(line: str, pos: int, out: list[tuple[str, str]]) -> bool:
@@ -187,15 +206,15 @@ def _message_starts(line: str, pos: int, out: list[tuple[str, str]]) -> bool:
         return False
     if c in SEPARATORS or c in ")]}>":
         # "ERROR - msg", "name: msg": a separator belongs to the header when followed by space
-        nxt = line[pos + 1:pos + 2]
+        nxt = line[pos + 1 : pos + 2]
         return not (nxt in ("", " ", "\t") or c in ")]}>")
     if c in OPEN_CLOSE:
         return line.find(OPEN_CLOSE[c], pos + 1, pos + MAX_FIELD) < 0
     m = _WORD.match(line, pos)
     if not m:
         return True
-    after = line[m.end():m.end() + 3]
-    if after.startswith(("\t", "  ")) or after[:1] in (":", "|", "]", ")", "}") or after.startswith((" - ", " | ")):
+    after = line[m.end() : m.end() + 3]
+    if after.startswith(("\t", "  ", " - ", " | ")) or after[:1] in (":", "|", "]", ")", "}"):
         # "name: msg" is a field, "Error: something" in a message looks the same: a field
         # only right after the level/time (the last token read was not a word)
         return bool(out) and out[-1][0] == "WORD"
@@ -258,4 +277,4 @@ def infer(lines: list[str], *, need_ts: bool = True, limit: int = 3) -> list[Inf
     return [Inferred(rx, stamp) for rx, (_, stamp) in ranked]
 
 
-__all__ = ["Inferred", "infer", "tokens", "to_regex", "STAMPS", "LEVEL_RX"]
+__all__ = ["LEVEL_RX", "STAMPS", "Inferred", "infer", "to_regex", "tokens"]

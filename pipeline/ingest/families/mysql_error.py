@@ -100,22 +100,28 @@ OLD_PY = re.compile(OLD_RE.replace("(?<", "(?P<"))
 # Purging the queue", "Binlog end" (steps of a shutdown the lines above already mark).
 KIND_RULES: list[tuple[str, str]] = [
     (r"(?i)Too many connections", "too_many_connections"),
-    (r"(?i)Access denied for user|Host '[^']*' is not allowed to connect|is blocked because of many connection errors",
-     "access_denied"),
+    (
+        r"(?i)Access denied for user|Host '[^']*' is not allowed to connect|is blocked because of many connection errors",
+        "access_denied",
+    ),
     (r"(?i)disconnected by the server because of inactivity", "idle_disconnect"),
-    (r"(?i:Aborted connection \d+)|Got (?:an error|timeout) (?:reading|writing) communication packets",
-     "aborted_connection"),
+    (
+        r"(?i:Aborted connection \d+)|Got (?:an error|timeout) (?:reading|writing) communication packets",
+        "aborted_connection",
+    ),
     (r"(?i)Connection reset by peer", "connection_reset"),
     (r"^(?:X Plugin|Plugin mysqlx)", "other"),
     # "connect" + spaces + "ions": a line hard-wrapped by a terminal and pasted (the padding kept)
     (r"(?i)ready for connect\s*ions", "server_start"),
     # case as the servers write it: a case-insensitive search of this alternation costs 3x
-    (r"(?:^|: )Shutdown complete(?:\b|d; log sequence number)|Normal shutdown|Received SHUTDOWN|"
-     r"Giving \d+ client threads a chance to die gracefully|Forcefully disconnecting \d+ remaining clients|"
-     r"(?:^|InnoDB: )Starting shutdown|got signal \d+|\b(?:mysqld|mariadbd)(?:\.exe)? got exception|"
-     r"mysqld from pid file .* ended|Database was not shut ?down normally|Starting crash recovery|"
-     r"Aria engine: starting recovery",
-     "server_stop"),
+    (
+        r"(?:^|: )Shutdown complete(?:\b|d; log sequence number)|Normal shutdown|Received SHUTDOWN|"
+        r"Giving \d+ client threads a chance to die gracefully|Forcefully disconnecting \d+ remaining clients|"
+        r"(?:^|InnoDB: )Starting shutdown|got signal \d+|\b(?:mysqld|mariadbd)(?:\.exe)? got exception|"
+        r"mysqld from pid file .* ended|Database was not shut ?down normally|Starting crash recovery|"
+        r"Aria engine: starting recovery",
+        "server_stop",
+    ),
 ]
 
 # server error codes named in a message; vio_errno is the network error of MariaDB's
@@ -137,9 +143,12 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
     o = pl.col("_p").str.extract_groups(OLD_RE)
     df = df.with_columns(_m=m, _o=o)
     old_date = (
-        "20" + pl.col("_o").struct.field("ymd").str.slice(0, 2)
-        + "-" + pl.col("_o").struct.field("ymd").str.slice(2, 2)
-        + "-" + pl.col("_o").struct.field("ymd").str.slice(4, 2)
+        "20"
+        + pl.col("_o").struct.field("ymd").str.slice(0, 2)
+        + "-"
+        + pl.col("_o").struct.field("ymd").str.slice(2, 2)
+        + "-"
+        + pl.col("_o").struct.field("ymd").str.slice(4, 2)
     )
     main_ok = pl.col("_m").struct.field("date").is_not_null()
     old_ok = pl.col("_o").struct.field("ymd").is_not_null()
@@ -192,7 +201,9 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
     events = heads.with_columns(_kind_text=_record_text(msg)).with_columns(
         source=pl.lit(source),
         # the crash handler's line has no level: it is an error
-        level=normalize_level(pl.col("_level").fill_null(pl.when(pl.col("_crash")).then(pl.lit("ERROR")).otherwise(pl.lit("INFO")))),
+        level=normalize_level(
+            pl.col("_level").fill_null(pl.when(pl.col("_crash")).then(pl.lit("ERROR")).otherwise(pl.lit("INFO")))
+        ),
         kind=classify(pl.col("_kind_text"), KIND_RULES),
         error_code=pl.coalesce(
             pl.col("_code").str.replace("MY-", "").cast(pl.Int32, strict=False),
@@ -201,17 +212,13 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
         conn_ref=pl.coalesce(aborted_id, pl.col("_thread")),
         message=msg,
     )
-    rejects = concat_rejects(
-        reject_frame(orphans, "no MySQL/MariaDB error-log timestamp before this line"), bad_ts
-    )
+    rejects = concat_rejects(reject_frame(orphans, "no MySQL/MariaDB error-log timestamp before this line"), bad_ts)
     return Parsed(events=event_frame(events), rejects=rejects, pending_from=pend)
 
 
 # the general query log of 5.5-5.7 ("121226 18:03:51 47216 Connect   user@host on db"):
 # its time-stamped lines read like old error-log lines; the command names it
-GENERAL_LOG = re.compile(
-    r"^\d{6}\s+\d{1,2}:\d\d:\d\d\s+\d+\s+(?:" + GENERAL_COMMANDS + r")\b"
-)
+GENERAL_LOG = re.compile(r"^\d{6}\s+\d{1,2}:\d\d:\d\d\s+\d+\s+(?:" + GENERAL_COMMANDS + r")\b")
 
 
 def line_flavour(line: str) -> str | None:
@@ -219,11 +226,12 @@ def line_flavour(line: str) -> str | None:
     p = line.rstrip("\r\n")
     m = MAIN_PY.match(p)
     if m:
-        if m.group("code") or "T" == p[10:11] or m.group("off"):
+        if m.group("code") or p[10:11] == "T" or m.group("off"):
             return "mysql"
         return "mariadb"
     if OLD_PY.match(p) and (
-        OLD_PY.match(p).group("level") or re.search(r"\d\s+(?:InnoDB:|mysqld_safe |mysqld )", p)
+        OLD_PY.match(p).group("level")
+        or re.search(r"\d\s+(?:InnoDB:|mysqld_safe |mysqld )", p)
         or GENERAL_LOG.search(p)
     ):
         return "old"

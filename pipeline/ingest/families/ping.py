@@ -32,10 +32,16 @@ from pipeline.ingest.families.server_common import (
 )
 
 STAMP = r"^(?:\[(?<epoch>\d+(?:\.\d+)?)\] ?)?"
-REPLY_RE = STAMP + r"\d+ bytes from \S+(?: \([^)]*\))?: (?:icmp_)?seq=(?<seq>\d+) (?:ttl|hlim)=\d+ time=(?<rtt>[\d.]+) ?ms(?<dup> \(DUP!\))?"
+REPLY_RE = (
+    STAMP
+    + r"\d+ bytes from \S+(?: \([^)]*\))?: (?:icmp_)?seq=(?<seq>\d+) (?:ttl|hlim)=\d+ time=(?<rtt>[\d.]+) ?ms(?<dup> \(DUP!\))?"
+)
 NOANSWER_RE = STAMP + r"no answer yet for icmp_seq=(?<seq>\d+)"
 TIMEOUT_RE = STAMP + r"Request timeout for icmp_seq[= ](?<seq>\d+)"
-UNREACH_RE = STAMP + r"From \S+(?: \([^)]*\))?:? (?:icmp_)?seq=(?<seq>\d+) (?:Destination|Time to live|Frag needed|Redirect|Packet filtered|Source Quench)"
+UNREACH_RE = (
+    STAMP
+    + r"From \S+(?: \([^)]*\))?:? (?:icmp_)?seq=(?<seq>\d+) (?:Destination|Time to live|Frag needed|Redirect|Packet filtered|Source Quench)"
+)
 HEADER_RE = r"^(?:\[\d+(?:\.\d+)?\] ?)?PING (?<target>[^\s(]+)"
 SKIP_RE = (
     r"^\s*$|^--- .* ping statistics ---|^\d+ packets transmitted|^(?:rtt|round-trip) min/avg/max|"
@@ -45,9 +51,9 @@ SKIP_RE = (
 
 REPLY_PY = re.compile(REPLY_RE.replace("(?<", "(?P<"))
 ANY_PROBE_PY = re.compile(
-    "|".join(r.replace("(?<", "(?P<").replace("^", "", 1) for r in (NOANSWER_RE, TIMEOUT_RE, UNREACH_RE)).replace(
-        "(?P<epoch>", "(?:"
-    ).replace("(?P<seq>", "(?:")
+    "|".join(r.replace("(?<", "(?P<").replace("^", "", 1) for r in (NOANSWER_RE, TIMEOUT_RE, UNREACH_RE))
+    .replace("(?P<epoch>", "(?:")
+    .replace("(?P<seq>", "(?:")
 )
 
 
@@ -72,12 +78,16 @@ def parse_ping(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
         _lost=is_lost & ~is_reply,
         _dup=pl.col("_r").struct.field("dup").is_not_null(),
         _seq=pl.coalesce(
-            pl.col("_r").struct.field("seq"), pl.col("_n").struct.field("seq"),
-            pl.col("_t").struct.field("seq"), pl.col("_u").struct.field("seq"),
+            pl.col("_r").struct.field("seq"),
+            pl.col("_n").struct.field("seq"),
+            pl.col("_t").struct.field("seq"),
+            pl.col("_u").struct.field("seq"),
         ).cast(pl.Int64, strict=False),
         _epoch=pl.coalesce(
-            pl.col("_r").struct.field("epoch"), pl.col("_n").struct.field("epoch"),
-            pl.col("_t").struct.field("epoch"), pl.col("_u").struct.field("epoch"),
+            pl.col("_r").struct.field("epoch"),
+            pl.col("_n").struct.field("epoch"),
+            pl.col("_t").struct.field("epoch"),
+            pl.col("_u").struct.field("epoch"),
         ),
         _rtt=pl.col("_r").struct.field("rtt").cast(pl.Float64, strict=False),
         _target=pl.col("_l").str.extract(HEADER_RE, 1),

@@ -55,8 +55,7 @@ TS_PART = (
     r"(?: ?(?<off>[+-]\d\d(?::?\d\d)?)| (?<zone>[A-Z]{2,5}))?"
 )
 TEXT_RE = (
-    TS_PART
-    + r"\s+\[(?<pid>\d+)(?:-\d+)?\]:?\s*(?<mid>.*?)(?<level>" + SEVERITIES + r"):  "
+    TS_PART + r"\s+\[(?<pid>\d+)(?:-\d+)?\]:?\s*(?<mid>.*?)(?<level>" + SEVERITIES + r"):  "
     r"(?:(?<state>[0-9A-Z]{5}): )?"
 )
 # TEXT_RE matches the prefix only (capturing the message too is ~3x slower); the
@@ -64,8 +63,7 @@ TEXT_RE = (
 TEXT_PREFIX_NOCAP = without_captures(TEXT_RE)
 _Q = r'(?:"(?:[^"]|"")*"|[^,]*)'
 CSV_RE = (
-    TS_PART
-    + r"," + _Q + r"," + _Q + r",(?<pid>\d+)," + _Q + r",[^,]*,\d*," + _Q + r",[^,]*,[^,]*,[^,]*,"
+    TS_PART + r"," + _Q + r"," + _Q + r",(?<pid>\d+)," + _Q + r",[^,]*,\d*," + _Q + r",[^,]*,[^,]*,[^,]*,"
     r"(?<level>[^,\"]+),(?<state>[0-9A-Z]{5}),\"?(?<msg>(?:[^\"]|\"\")*)"
 )
 CSV_START = TS_PART + r"," + _Q + r"," + _Q + r",\d+,"
@@ -78,9 +76,7 @@ def _escape(text: str) -> str:
 
 # Localized prefix: the translated severity word followed by ":  " (elog.c's "%s:  "), or a
 # translated secondary label exactly as printed.  Longest first, so "LOGG" is not read as "LOG".
-I18N_TOKENS = sorted(
-    {w + ":  " for w in i18n.SEVERITY_WORDS} | set(i18n.SECONDARY_LABELS), key=lambda t: (-len(t), t)
-)
+I18N_TOKENS = sorted({w + ":  " for w in i18n.SEVERITY_WORDS} | set(i18n.SECONDARY_LABELS), key=lambda t: (-len(t), t))
 TEXT_RE_I18N = (
     TS_PART
     + r"\s+\[(?<pid>\d+)(?:-\d+)?\]:?\s*(?<mid>.*?)(?<level>"
@@ -99,8 +95,11 @@ LEVEL_WORDS: dict[str, str] = {
 # each of its lines, ``[43992-1]``, ``[43992-2]``, removed first.
 SYSLOG_SEQUENCE = r"^\[\d+(?:-\d+)?\] "
 BARE_RE = (
-    r"^(?<mid>.{0,200}?)(?<level>(?:" + SEVERITIES + r"):  |"
-    + "|".join(_escape(t) for t in I18N_TOKENS) + r")(?:(?<state>[0-9A-Z]{5}): )?"
+    r"^(?<mid>.{0,200}?)(?<level>(?:"
+    + SEVERITIES
+    + r"):  |"
+    + "|".join(_escape(t) for t in I18N_TOKENS)
+    + r")(?:(?<state>[0-9A-Z]{5}): )?"
 )
 BARE_NOCAP = without_captures(BARE_RE)
 BARE_PY = re.compile(BARE_RE.replace("(?<", "(?P<"))
@@ -112,23 +111,36 @@ TEXT_I18N_PY = re.compile(TEXT_RE_I18N.replace("(?<", "(?P<"))
 CSV_PY = re.compile(CSV_RE.replace("(?<", "(?P<"))
 
 KIND_RULES: list[tuple[str, str]] = [
-    (r"(?i)terminating connection due to idle[- ]session timeout|"
-     r"terminating connection due to idle-in-transaction timeout", "idle_disconnect"),
-    (r"(?i)sorry, too many clients already|remaining connection slots are reserved|"
-     r"too many connections for (?:role|database)", "too_many_connections"),
-    (r"(?i)password authentication failed|authentication failed for user|"
-     r"no pg_hba\.conf entry|role \"[^\"]*\" does not exist", "access_denied"),
-    (r"(?i)could not receive data from client|could not send data to client|"
-     r"connection to client lost|unexpected EOF on client connection|Connection reset by peer",
-     "connection_reset"),
+    (
+        r"(?i)terminating connection due to idle[- ]session timeout|"
+        r"terminating connection due to idle-in-transaction timeout",
+        "idle_disconnect",
+    ),
+    (
+        r"(?i)sorry, too many clients already|remaining connection slots are reserved|"
+        r"too many connections for (?:role|database)",
+        "too_many_connections",
+    ),
+    (
+        r"(?i)password authentication failed|authentication failed for user|"
+        r"no pg_hba\.conf entry|role \"[^\"]*\" does not exist",
+        "access_denied",
+    ),
+    (
+        r"(?i)could not receive data from client|could not send data to client|"
+        r"connection to client lost|unexpected EOF on client connection|Connection reset by peer",
+        "connection_reset",
+    ),
     (r"(?i)database system is ready to accept (?:read[- ]only )?connections", "server_start"),
-    (r"(?i)database system is shut down$|received (?:smart|fast|immediate) shutdown\b|"
-     r"^aborting any active transactions|^shutting down$|"
-     r"terminated by signal|was terminated by signal|database system was interrupted|"
-     r"database system was not properly shut down|"
-     r"terminating any other active server processes|server process .* was terminated|"
-     r"terminating connection because of crash of another server process",
-     "server_stop"),
+    (
+        r"(?i)database system is shut down$|received (?:smart|fast|immediate) shutdown\b|"
+        r"^aborting any active transactions|^shutting down$|"
+        r"terminated by signal|was terminated by signal|database system was interrupted|"
+        r"database system was not properly shut down|"
+        r"terminating any other active server processes|server process .* was terminated|"
+        r"terminating connection because of crash of another server process",
+        "server_stop",
+    ),
 ]
 
 
@@ -139,8 +151,12 @@ def _i18n_rules() -> list[tuple[str, str]]:
     far cheaper than ``^.*``."""
     rules = []
     for kind in dict.fromkeys(kind for _, kind in KIND_RULES):
-        alts = {rx.removeprefix("^").removesuffix("$") for rows in i18n.KIND_PATTERNS.values()
-                for k, rx, _msgid in rows if k == kind}
+        alts = {
+            rx.removeprefix("^").removesuffix("$")
+            for rows in i18n.KIND_PATTERNS.values()
+            for k, rx, _msgid in rows
+            if k == kind
+        }
         anchored = sorted(a for a in alts if not a.startswith(".*"))
         floating = sorted(a.removeprefix(".*") for a in alts if a.startswith(".*"))
         if anchored:
@@ -182,19 +198,26 @@ def parse_postgres(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
     def f(name: str) -> pl.Expr:
         bare = pl.col("_b").struct.field(name) if name in ("level", "state") else pl.lit(None, pl.Utf8)
         return (
-            pl.when(en_ok).then(pl.col("_t").struct.field(name))
-            .when(loc_ok).then(pl.col("_l").struct.field(name))
-            .when(bare_ok).then(bare)
+            pl.when(en_ok)
+            .then(pl.col("_t").struct.field(name))
+            .when(loc_ok)
+            .then(pl.col("_l").struct.field(name))
+            .when(bare_ok)
+            .then(bare)
             .otherwise(pl.col("_c").struct.field(name))
         )
 
     raw_level = f("level")
     df = df.with_columns(
-        _date=f("date"), _hms=f("hms"), _frac=f("frac"), _off=f("off"), _zone=f("zone"),
-        _pid=f("pid"), _state=f("state"),
+        _date=f("date"),
+        _hms=f("hms"),
+        _frac=f("frac"),
+        _off=f("off"),
+        _zone=f("zone"),
+        _pid=f("pid"),
+        _state=f("state"),
         # a translated word (or label with its separator) -> the English word
-        _level=pl.when(en_ok).then(raw_level)
-        .otherwise(raw_level.str.replace(r"\s*:\s*$", "").replace(LEVEL_WORDS)),
+        _level=pl.when(en_ok).then(raw_level).otherwise(raw_level.str.replace(r"\s*:\s*$", "").replace(LEVEL_WORDS)),
         message=pl.when(csv_ok & ~text_ok)
         .then(pl.col("_c").struct.field("msg").str.replace(r"\"?,*$", "").str.replace_all('""', '"'))
         .when(en_ok)
@@ -222,11 +245,16 @@ def parse_postgres(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
     events = heads.with_columns(
         source=pl.lit("postgres"),
         level=normalize_level(
-            pl.when(level == "LOG").then(pl.lit("INFO"))
-            .when(level == "NOTICE").then(pl.lit("INFO"))
-            .when(level == "PANIC").then(pl.lit("CRITICAL"))
-            .when(level.str.starts_with("DEBUG")).then(pl.lit("DEBUG"))
-            .when(level.is_in(SECONDARY)).then(pl.lit("INFO"))
+            pl.when(level == "LOG")
+            .then(pl.lit("INFO"))
+            .when(level == "NOTICE")
+            .then(pl.lit("INFO"))
+            .when(level == "PANIC")
+            .then(pl.lit("CRITICAL"))
+            .when(level.str.starts_with("DEBUG"))
+            .then(pl.lit("DEBUG"))
+            .when(level.is_in(SECONDARY))
+            .then(pl.lit("INFO"))
             .otherwise(level)
         ),
         kind=pl.coalesce(

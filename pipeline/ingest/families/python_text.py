@@ -60,8 +60,25 @@ from pipeline.ingest.families.common import (
 # Unicode classes, and log headers are ASCII.
 D = "[0-9]"
 TS = rf"{D}{{4}}-{D}{{2}}-{D}{{2}}[ T]{D}{{2}}:{D}{{2}}:{D}{{2}}(?:[.,]{D}{{1,9}})?"
-LEVEL_WORDS = ["DEBUG", "INFO", "WARNING", "WARN", "WARNI", "ERROR", "CRITICAL", "CRITI", "FATAL", "NOTICE",
-               "debug", "info", "warning", "warn", "error", "critical", "fatal"]
+LEVEL_WORDS = [
+    "DEBUG",
+    "INFO",
+    "WARNING",
+    "WARN",
+    "WARNI",
+    "ERROR",
+    "CRITICAL",
+    "CRITI",
+    "FATAL",
+    "NOTICE",
+    "debug",
+    "info",
+    "warning",
+    "warn",
+    "error",
+    "critical",
+    "fatal",
+]
 LVL = "(?:" + "|".join(LEVEL_WORDS) + ")"
 NAME = r"[A-Za-z0-9_.\-\[\]<>]+"
 
@@ -104,8 +121,11 @@ LAYOUTS: list[Layout] = [
     # or the other: each pattern has no optional part, which makes the regex engine's
     # captures about twice as fast as with "dash" below (chosen when a file mixes both).
     # Neither a stamp, a name nor a level holds " - ", so these split on it.
-    Layout("dash_named", rf"(?P<ts>{TS}) - (?P<logger>{NAME}) - (?P<level>{LVL}) - ",
-           split=(" - ", ("ts", "logger", "level"))),
+    Layout(
+        "dash_named",
+        rf"(?P<ts>{TS}) - (?P<logger>{NAME}) - (?P<level>{LVL}) - ",
+        split=(" - ", ("ts", "logger", "level")),
+    ),
     Layout("dash_bare", rf"(?P<ts>{TS}) - (?P<level>{LVL}) - ", split=(" - ", ("ts", "level"))),
     Layout("dash", rf"(?P<ts>{TS}) - (?:(?P<logger>{NAME}) - )?(?P<level>{LVL}) - "),
     Layout("thread", rf"(?P<ts>{TS}) (?P<level>{LVL}) \[(?P<logger>[^\]]+)\] (?:\[[^\]]*\] )?- "),
@@ -128,12 +148,14 @@ LAYOUTS: list[Layout] = [
 ]
 # logfmt: time=2024-10-17T13:41:50+0000 level=error msg="..." (time and level first, as
 # logrus, structlog's LogfmtRenderer and most logfmt writers put them)
-LAYOUTS.append(Layout(
-    "logfmt",
-    r'(?:time|ts|timestamp|t)="?(?P<ts>' + dict(layout_inference.STAMPS)["iso"] + r')"? +(?:level|lvl|severity)="?'
-    r'(?P<level>' + layout_inference.LEVEL_RX + r')"? +',
-    stamp="iso",
-))
+LAYOUTS.append(
+    Layout(
+        "logfmt",
+        r'(?:time|ts|timestamp|t)="?(?P<ts>' + dict(layout_inference.STAMPS)["iso"] + r')"? +(?:level|lvl|severity)="?'
+        r"(?P<level>" + layout_inference.LEVEL_RX + r')"? +',
+        stamp="iso",
+    )
+)
 TORNADO_LEVELS = {"D": "DEBUG", "I": "INFO", "W": "WARNING", "E": "ERROR", "C": "CRITICAL"}
 # A header's level is one of LEVEL_WORDS (or a tornado letter, spelled out first), so
 # its normal form is a lookup, made once by normalize_level: three times cheaper than
@@ -141,11 +163,23 @@ TORNADO_LEVELS = {"D": "DEBUG", "I": "INFO", "W": "WARNING", "E": "ERROR", "C": 
 _WORDS = [*LEVEL_WORDS, *TORNADO_LEVELS.values(), *layout_inference.LEVEL_SPELLINGS]
 NORMAL_LEVEL = {
     **dict(zip(_WORDS, pl.select(normalize_level(pl.lit(pl.Series(_WORDS)))).to_series().to_list())),
-    **TORNADO_LEVELS, "F": "CRITICAL",  # initials (learned layouts' "E/LocalTaskJob")
-    "INFORMATION": "INFO", "Information": "INFO", "information": "INFO",
-    "ALERT": "CRITICAL", "Alert": "CRITICAL", "alert": "CRITICAL", "EMERG": "CRITICAL", "Emerg": "CRITICAL",
-    "emerg": "CRITICAL", "EMERGENCY": "CRITICAL", "Emergency": "CRITICAL", "emergency": "CRITICAL",
-    "SEVERE": "ERROR", "Severe": "ERROR", "severe": "ERROR",
+    **TORNADO_LEVELS,
+    "F": "CRITICAL",  # initials (learned layouts' "E/LocalTaskJob")
+    "INFORMATION": "INFO",
+    "Information": "INFO",
+    "information": "INFO",
+    "ALERT": "CRITICAL",
+    "Alert": "CRITICAL",
+    "alert": "CRITICAL",
+    "EMERG": "CRITICAL",
+    "Emerg": "CRITICAL",
+    "emerg": "CRITICAL",
+    "EMERGENCY": "CRITICAL",
+    "Emergency": "CRITICAL",
+    "emergency": "CRITICAL",
+    "SEVERE": "ERROR",
+    "Severe": "ERROR",
+    "severe": "ERROR",
 }
 LAYOUT_BY_NAME = {layout.name: layout for layout in LAYOUTS}
 _COMPILED_BY_NAME = {layout.name: re.compile(layout.pattern) for layout in LAYOUTS}
@@ -299,9 +333,7 @@ class PythonTextFamily:
         heads = classify(heads, logger_col="logger")
         return Parsed(
             events=event_frame(heads),
-            rejects=concat_rejects(
-                reject_frame(orphans, "continuation line with no event before it"), bad_ts
-            ),
+            rejects=concat_rejects(reject_frame(orphans, "continuation line with no event before it"), bad_ts),
             pending_from=pending,
         )
 
@@ -317,9 +349,11 @@ class PythonTextFamily:
         if heads.height == 0 or not layout.has_ts:
             return pl.Series("ts", [None] * heads.height, pl.Datetime("us", "UTC"))
         if layout.with_offset:
-            return text.str.to_datetime(
-                "%Y-%m-%d %H:%M:%S %z", strict=False, time_zone="UTC", cache=False
-            ).dt.cast_time_unit("us").alias("ts")
+            return (
+                text.str.to_datetime("%Y-%m-%d %H:%M:%S %z", strict=False, time_zone="UTC", cache=False)
+                .dt.cast_time_unit("us")
+                .alias("ts")
+            )
         if layout.stamp:
             return pl.select(read_stamps(pl.lit(text), layout.stamp, tz)).to_series().alias("ts")
         formats = state.setdefault("ts_formats", {})
@@ -344,7 +378,7 @@ def _layouts_of(chunk: pl.DataFrame, state: dict) -> list[Layout] | None:
         name not in LAYOUT_BY_NAME and name not in state.get("learned", {}) for name in state["layouts"]
     ):
         head = [ln for ln in chunk["line"].head(200).to_list() if ln and ln.strip()]
-        layouts, share = _choose_layouts(head)
+        layouts, _share = _choose_layouts(head)
         timed_by_envelope = "_env_ts" in chunk.columns and chunk["_env_ts"].is_not_null().any()
         # the envelope's time is used only when the payload has none of its own: where some
         # payload lines carry a stamp, the others continue them (wrapped SQL, tracebacks)
@@ -359,8 +393,7 @@ def _layouts_of(chunk: pl.DataFrame, state: dict) -> list[Layout] | None:
         state["learned"] = {lay.name: {"header": lay.header, "stamp": lay.stamp} for lay in layouts if lay.inferred}
     learned = state.get("learned", {})
     return [
-        LAYOUT_BY_NAME.get(name)
-        or Layout(name, learned[name]["header"], stamp=learned[name]["stamp"], inferred=True)
+        LAYOUT_BY_NAME.get(name) or Layout(name, learned[name]["header"], stamp=learned[name]["stamp"], inferred=True)
         for name in state["layouts"]
     ]
 
@@ -380,11 +413,10 @@ def _extract(frame: pl.DataFrame, layouts: list[Layout]) -> pl.DataFrame:
         fields = pl.col("line").str.extract_groups(layout.pattern)
         parts.append(fields.alias(f"_g{i}"))
     frame = frame.with_columns(parts)
+
     def field(name: str) -> pl.Expr:
         present = [
-            pl.col(f"_g{i}").struct.field(name)
-            for i, layout in enumerate(layouts)
-            if f"(?P<{name}>" in layout.pattern
+            pl.col(f"_g{i}").struct.field(name) for i, layout in enumerate(layouts) if f"(?P<{name}>" in layout.pattern
         ]
         if not present:
             return pl.lit(None, pl.Utf8)
@@ -395,12 +427,17 @@ def _extract(frame: pl.DataFrame, layouts: list[Layout]) -> pl.DataFrame:
             for i, layout in enumerate(layouts)
         ]
         return pl.coalesce(ordered) if len(ordered) > 1 else ordered[0]
+
     which = pl.lit(None, pl.Int32)
     for i in reversed(range(len(layouts))):
         which = pl.when(pl.col(f"_g{i}").struct.field("_h").is_not_null()).then(pl.lit(i, pl.Int32)).otherwise(which)
     header = pl.coalesce([pl.col(f"_g{i}").struct.field("_h") for i in range(len(layouts))])
     frame = frame.with_columns(
-        ts=field("ts"), level=field("level"), logger=field("logger"), _layout=which, _h=header,
+        ts=field("ts"),
+        level=field("level"),
+        logger=field("logger"),
+        _layout=which,
+        _h=header,
     )
     return frame.with_columns(msg=pl.col("line").str.strip_prefix(pl.col("_h"))).drop(
         [f"_g{i}" for i in range(len(layouts))] + ["_h"]
@@ -433,8 +470,10 @@ def _split_one(frame: pl.DataFrame, layout: Layout) -> pl.DataFrame:
         _head=pl.col("line").str.contains(layout.pattern),
         _g=pl.col("line").str.splitn(separator, len(names) + 1),
     )
+
     def part(i: int) -> pl.Expr:
         return pl.when(pl.col("_head")).then(pl.col("_g").struct.field(f"field_{i}"))
+
     fields = [
         (part(names.index(name)) if name in names else pl.lit(None, pl.Utf8)).alias(name)
         for name in ("ts", "level", "logger")
@@ -478,7 +517,11 @@ def read_stamps(text: pl.Expr, stamp: str | None, tz: str) -> pl.Expr:
     # iso and slash: "2023-05-02T10:01:02.123+0000", "2023/05/02 10:01:02", "... UTC"
     text = text.str.replace_all("/", "-", literal=True).str.replace(r"(\d)T(\d)", "$1 $2")
     # UTC and GMT are exact; other zone names are ambiguous (IST: India or Israel?)
-    text = text.str.replace(r" ?(?:UTC|GMT)$", "Z").str.replace(r" [A-Z]{2,5}$", "").str.replace(r" ([+-]\d\d:?\d\d|Z)$", "$1")
+    text = (
+        text.str.replace(r" ?(?:UTC|GMT)$", "Z")
+        .str.replace(r" [A-Z]{2,5}$", "")
+        .str.replace(r" ([+-]\d\d:?\d\d|Z)$", "$1")
+    )
     zoned = text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%#z", strict=False, time_zone="UTC", time_unit="us")
     naive = text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us")
     return pl.when(text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$")).then(zoned).otherwise(to_utc(naive, tz))

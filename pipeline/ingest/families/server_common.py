@@ -12,6 +12,7 @@ import polars as pl
 
 from pipeline.ingest.families.common import to_utc
 
+
 def without_captures(pattern: str) -> str:
     """A regex with its named groups turned into plain groups (faster for replace/contains)."""
     return re.sub(r"\(\?<\w+>", "(?:", pattern)
@@ -39,9 +40,7 @@ def combine_ts(date: pl.Expr, hms: pl.Expr, frac: pl.Expr, off_min: pl.Expr, tz:
 def epoch_to_utc(text: pl.Expr) -> pl.Expr:
     """``1595037214.261953`` (seconds, optional fraction) -> exact UTC microseconds."""
     whole = text.str.extract(r"^(\d+)", 1).cast(pl.Int64, strict=False)
-    frac = (
-        text.str.extract(r"^\d+\.(\d{1,6})", 1).fill_null("").str.pad_end(6, "0").cast(pl.Int64, strict=False)
-    )
+    frac = text.str.extract(r"^\d+\.(\d{1,6})", 1).fill_null("").str.pad_end(6, "0").cast(pl.Int64, strict=False)
     return (whole * 1_000_000 + frac).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
 
 
@@ -55,9 +54,7 @@ def iso_or_epoch_to_utc(text: pl.Expr, tz: str) -> pl.Expr:
     """An ISO-8601 stamp (zone optional -> ``tz``) or epoch seconds -> UTC; null if neither."""
     g = text.str.extract_groups(ISO_RE)
     frac = g.struct.field("frac").str.replace(",", ".").str.slice(0, 7)
-    iso = combine_ts(
-        g.struct.field("date"), g.struct.field("hms"), frac, offset_minutes(g.struct.field("off")), tz
-    )
+    iso = combine_ts(g.struct.field("date"), g.struct.field("hms"), frac, offset_minutes(g.struct.field("off")), tz)
     is_epoch = text.str.contains(r"^\s*\d{9,11}(?:\.\d+)?\s*$")
     return pl.when(is_epoch).then(epoch_to_utc(text.str.strip_chars())).otherwise(iso)
 
@@ -68,20 +65,54 @@ DATE_CMD_RE = (
     r"(?: (?<zone>[A-Z]{2,5}))? (?<year>\d{4})\s*$"
 )
 
-MONTHS = {m: f"{i:02d}" for i, m in enumerate(
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1
-)}
+MONTHS = {
+    m: f"{i:02d}"
+    for i, m in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)
+}
 
 # Zone abbreviations as PostgreSQL's default ``timezone_abbreviations`` set reads them.
 ZONE_ABBREV_MINUTES: dict[str, int] = {
-    "UTC": 0, "GMT": 0, "Z": 0, "UCT": 0, "WET": 0, "WEST": 60, "BST": 60,
-    "CET": 60, "CEST": 120, "MET": 60, "MEST": 120, "EET": 120, "EEST": 180, "MSK": 180,
+    "UTC": 0,
+    "GMT": 0,
+    "Z": 0,
+    "UCT": 0,
+    "WET": 0,
+    "WEST": 60,
+    "BST": 60,
+    "CET": 60,
+    "CEST": 120,
+    "MET": 60,
+    "MEST": 120,
+    "EET": 120,
+    "EEST": 180,
+    "MSK": 180,
     "IST": 120,  # PostgreSQL's default table: Israel
-    "EST": -300, "EDT": -240, "CST": -360, "CDT": -300, "MST": -420, "MDT": -360,
-    "PST": -480, "PDT": -420, "AKST": -540, "AKDT": -480, "HST": -600,
-    "AST": -240, "ADT": -180, "NST": -210, "NDT": -150,
-    "JST": 540, "KST": 540, "HKT": 480, "SGT": 480, "AWST": 480,
-    "ACST": 570, "ACDT": 630, "AEST": 600, "AEDT": 660, "NZST": 720, "NZDT": 780,
+    "EST": -300,
+    "EDT": -240,
+    "CST": -360,
+    "CDT": -300,
+    "MST": -420,
+    "MDT": -360,
+    "PST": -480,
+    "PDT": -420,
+    "AKST": -540,
+    "AKDT": -480,
+    "HST": -600,
+    "AST": -240,
+    "ADT": -180,
+    "NST": -210,
+    "NDT": -150,
+    "JST": 540,
+    "KST": 540,
+    "HKT": 480,
+    "SGT": 480,
+    "AWST": 480,
+    "ACST": 570,
+    "ACDT": 630,
+    "AEST": 600,
+    "AEDT": 660,
+    "NZST": 720,
+    "NZDT": 780,
 }
 
 
@@ -100,8 +131,9 @@ def date_cmd_to_utc(text: pl.Expr, tz: str) -> pl.Expr:
         + "-"
         + g.struct.field("day").str.zfill(2)
     )
-    return combine_ts(date, g.struct.field("hms"), pl.lit(None, pl.Utf8),
-                      zone_abbrev_minutes(g.struct.field("zone")), tz)
+    return combine_ts(
+        date, g.struct.field("hms"), pl.lit(None, pl.Utf8), zone_abbrev_minutes(g.struct.field("zone")), tz
+    )
 
 
 def start_marker_ts(line: pl.Expr, tz: str) -> pl.Expr:

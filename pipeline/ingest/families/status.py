@@ -40,9 +40,7 @@ from pipeline.ingest.families.server_common import (
 
 TSV_RE = r"^(?<name>[A-Za-z_][\w.]*)\t(?<value>[^\t]*?)\s*$"
 TABLE_RE = r"^\|\s*(?<name>[A-Za-z_][\w.]*)\s*\|\s*(?<value>[^|]*?)\s*\|\s*$"
-PROM_RE = (
-    r"^(?<name>[a-zA-Z_:][\w:]*)(?<labels>\{[^}]*\})?[ \t]+(?<value>[^ \t]+)(?:[ \t]+(?<pts>-?\d+))?\s*$"
-)
+PROM_RE = r"^(?<name>[a-zA-Z_:][\w:]*)(?<labels>\{[^}]*\})?[ \t]+(?<value>[^ \t]+)(?:[ \t]+(?<pts>-?\d+))?\s*$"
 HEADER_NAMES = ("variable_name",)
 SKIP_RE = r"^\s*$|^\+[-+]+\+\s*$|^#\s*(?:HELP|TYPE|EOF)\b|^# EOF"
 EXPORTER_PREFIX = r"^mysql_global_(?:status|variables)_"
@@ -112,8 +110,11 @@ def parse_status(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
     )
     df = df.with_columns(
         ts=pl.when(pl.col("_pts").is_not_null())
-        .then(epoch_to_utc(pl.col("_pts").str.slice(0, pl.col("_pts").str.len_chars() - 3)
-                           + "." + pl.col("_pts").str.slice(-3)))
+        .then(
+            epoch_to_utc(
+                pl.col("_pts").str.slice(0, pl.col("_pts").str.len_chars() - 3) + "." + pl.col("_pts").str.slice(-3)
+            )
+        )
         .otherwise(pl.coalesce(pl.col("_snap_ts"), by_uptime, start))
     )
     is_row = pl.col("_raw_name").is_not_null() & ~pl.col("_header")
@@ -165,9 +166,13 @@ class StatusFamily:
                 return 0.0
             known = sum(1 for h in nonblank if KNOWN.match(h))
             rows = sum(
-                1 for h in nonblank
-                if TSV_PY.match(h) or TABLE_PY.match(h) or re.match(r"^\+[-+]+\+\s*$", h)
-                or (not h.startswith("#") and _prom_sample(h)) or re.match(r"^#\s*(?:HELP|TYPE) ", h)
+                1
+                for h in nonblank
+                if TSV_PY.match(h)
+                or TABLE_PY.match(h)
+                or re.match(r"^\+[-+]+\+\s*$", h)
+                or (not h.startswith("#") and _prom_sample(h))
+                or re.match(r"^#\s*(?:HELP|TYPE) ", h)
             )
             if known == 0 and not any(re.match(r"^#\s*(?:HELP|TYPE) mysql_", h) for h in nonblank):
                 return 0.0
