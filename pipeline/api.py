@@ -95,6 +95,7 @@ BUCKETS: tuple[dt.timedelta, ...] = tuple(
 )
 
 # Default number of points a time series may return.
+_ISO = "%Y-%m-%dT%H:%M:%S.%gZ"  # times as text: UTC, milliseconds
 MAX_POINTS = 2000
 
 # A client drop this soon after a checkout on the same host marks the checkout failed.
@@ -371,6 +372,73 @@ class Store:
             sql += " LIMIT ?"
             params = params + [int(limit)]
         return self._frame(sql, params)
+
+    def incident_records(
+        self,
+        since: Any = None,
+        until: Any = None,
+        *,
+        cause: str | Sequence[str] | None = None,
+        hosts: str | Sequence[str] | None = None,
+        incident_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Incidents as plain data, oldest first, each with its evidence lines: what
+        ``pipeline incidents --format json`` and ``pipeline explain --json`` print.
+
+        Keys: id, start, end (ISO-8601 UTC text), cause, confidence, hosts, errors, summary,
+        scores, evidence (source, ts, kind, line, why, file, line_no), advice, details.
+        """
+        w = _Where()
+        if since is not None:
+            w.add("end_ts >= ?", parse_time(since))
+        if until is not None:
+            w.add("start_ts <= ?", parse_time(until))
+        w.values("cause", _list(cause))
+        if hosts is not None:
+            w.add("len(list_intersect(hosts, ?::VARCHAR[])) > 0", _list(hosts))
+        if incident_id is not None:
+            w.add("incident_id = ?", incident_id)
+        with self.connection() as con:
+            cur = con.execute(
+                f"""
+                SELECT incident_id, strftime(timezone('UTC', start_ts), '{_ISO}'),
+                       strftime(timezone('UTC', end_ts), '{_ISO}'), cause,
+                       confidence, hosts, errors, summary, advice, scores, details
+                FROM incidents {w.sql()}
+                ORDER BY start_ts, incident_id
+                """,
+                w.params,
+            )
+            incidents = cur.fetchall()
+            evidence: dict[str, list[dict[str, Any]]] = {}
+            if incidents:
+                for row in con.execute(
+                    f"""
+                    SELECT incident_id, source, strftime(timezone('UTC', ts), '{_ISO}'), kind, line, why, file, line_no
+                    FROM incident_evidence WHERE incident_id IN (SELECT unnest(?::VARCHAR[]))
+                    ORDER BY incident_id, seq
+                    """,
+                    [[r[0] for r in incidents]],
+                ).fetchall():
+                    keys = ("source", "ts", "kind", "line", "why", "file", "line_no")
+                    evidence.setdefault(row[0], []).append(dict(zip(keys, row[1:])))
+        return [
+            {
+                "id": iid,
+                "start": start,
+                "end": end,
+                "cause": cause_,
+                "confidence": confidence,
+                "hosts": list(hosts_ or []),
+                "errors": errors,
+                "summary": summary,
+                "scores": _json(scores),
+                "evidence": evidence.get(iid, []),
+                "advice": list(advice or []),
+                "details": _json(details),
+            }
+            for iid, start, end, cause_, confidence, hosts_, errors, summary, advice, scores, details in incidents
+        ]
 
     def incident_counts(
         self, since: Any = None, until: Any = None, *, bucket: str | dt.timedelta = "1d"

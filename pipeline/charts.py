@@ -34,8 +34,8 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from pipeline.causes import all_causes
-from pipeline.kinds import CAUSES, CLIENT_DROP_KINDS
+from pipeline.causes import CauseTable
+from pipeline.kinds import CLIENT_DROP_KINDS
 
 __all__ = [
     "CAUSE_COLORS",
@@ -51,8 +51,7 @@ __all__ = [
 
 # One colour per incident cause, everywhere (bands, bars, badges).
 # each cause's colour is part of the cause (pipeline/causes/<name>.py)
-CAUSE_COLORS: dict[str, str] = {cause.name: cause.color for cause in all_causes()}
-assert set(CAUSE_COLORS) == set(CAUSES), "every cause needs a colour"
+CAUSE_COLORS: CauseTable = CauseTable("color")  # from the causes' registry, read at each use
 
 # Event kinds: errors in warm colours, pool lifecycle in cool ones.
 KIND_COLORS: dict[str, str] = {

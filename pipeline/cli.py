@@ -1,8 +1,11 @@
 """The ``pipeline`` command: a thin layer over the library.
 
 Each area's commands live in ``pipeline/commands/<area>.py`` and are listed in
-``COMMAND_MODULES``; this file only wires them together and turns library
-errors into one-line messages.
+``COMMAND_MODULES``; this file only wires them together and turns the library's
+known errors into one-line messages with the exit codes the README documents:
+
+0 done; 1 a known error (bad configuration, store, input, delivery): one ``error:``
+line; 2 a usage error (unknown option, bad argument); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -37,8 +40,31 @@ for _name in COMMAND_MODULES:
         cli.add_command(_command)
 
 
-def main():
-    cli()
+def main() -> None:
+    import sys
+
+    from pipeline.causes import CauseModuleError, all_causes
+    from pipeline.config import ConfigError
+    from pipeline.store import StoreError
+
+    known = (StoreError, ConfigError, CauseModuleError)
+    try:
+        all_causes()  # a bad PIPELINE_CAUSES module is reported before any work starts
+        cli.main(standalone_mode=False)
+    except known as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:  # Ctrl-C (click turns KeyboardInterrupt into Abort)
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

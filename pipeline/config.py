@@ -188,8 +188,13 @@ def default_host(file: Path) -> str:
 
 
 def correlate_settings(config_path: str | Path | None = None, cwd: Path | None = None) -> dict[str, Any]:
-    """The ``[correlate]`` table from ``--config`` or ``./pipeline.toml``, else {}."""
+    """The thresholds set by the user: the ``[correlate]`` table of ``--config`` or
+    ``./pipeline.toml``, overridden by ``PIPELINE_CORRELATE_<KEY>`` variables; {} when none."""
+    from pipeline.config_env import correlate_from_environment
+
     if config_path:
-        return Config.load(config_path).correlate
-    candidate = (cwd or Path.cwd()) / CONFIG_NAME
-    return Config.load(candidate).correlate if candidate.is_file() else {}
+        table = Config.load(config_path).correlate
+    else:
+        candidate = (cwd or Path.cwd()) / CONFIG_NAME
+        table = Config.load(candidate).correlate if candidate.is_file() else {}
+    return {**table, **correlate_from_environment()}

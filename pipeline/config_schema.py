@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic_core import ErrorDetails
 
 from pipeline.correlate.settings import DEFAULTS
 
@@ -26,15 +27,15 @@ class Defaults(BaseModel):
     """``[defaults]``: what every file below the folder gets unless a ``[[files]]`` rule says otherwise."""
 
     model_config = STRICT
-    timezone: str | None = Field(None, description="zone of time stamps that carry none (default UTC)")
-    host: str | None = Field(None, description="host of the files (default: the folder's name)")
+    timezone: str | None = Field(default=None, description="zone of time stamps that carry none (default UTC)")
+    host: str | None = Field(default=None, description="host of the files (default: the folder's name)")
 
 
 class FileRule(Defaults):
     """``[[files]]``: settings for the files a glob matches (the first matching rule wins)."""
 
     glob: str = Field(description="matched against the path relative to the toml's folder, and the file name")
-    format: str | None = Field(None, description="the family that reads the files (skips detection)")
+    format: str | None = Field(default=None, description="the family that reads the files (skips detection)")
 
 
 # Bounds of the thresholds: shares and scores lie in 0..1, counts are at least 1, the rest >= 0.
@@ -50,11 +51,14 @@ def _threshold(name: str, default: Any) -> tuple[type, Any]:
     return float, Field(default, ge=0)
 
 
-Correlate = create_model(  # type: ignore[call-overload]
-    "Correlate",
-    __config__=STRICT,
-    **{name: _threshold(name, default) for name, default in DEFAULTS.items()},
-)
+_THRESHOLDS: dict[str, Any] = {name: _threshold(name, default) for name, default in DEFAULTS.items()}
+
+if TYPE_CHECKING:  # mypy cannot see the fields create_model makes: to it, a model without any
+
+    class Correlate(BaseModel): ...
+
+else:
+    Correlate = create_model("Correlate", __config__=STRICT, **_THRESHOLDS)
 Correlate.__doc__ = "``[correlate]``: the thresholds of correlation (``pipeline/correlate/settings.py``)."
 
 
@@ -62,15 +66,15 @@ class Digest(BaseModel):
     """``[digest]``: defaults of ``pipeline digest``."""
 
     model_config = STRICT
-    timezone: str | None = Field(None, description="the day of --yesterday and the times shown")
-    smtp: str | None = Field(None, description="smtp://host:port or smtps://host:port")
-    smtp_user: str | None = Field(None, description="SMTP login; the password only from the environment")
-    smtp_password_env: str | None = Field(None, description="the variable holding the SMTP password")
-    mail_from: str | None = Field(None, description="the sender")
-    mail_to: list[str] | str | None = Field(None, description="recipients of --send")
-    webhook: str | None = Field(None, description="a Slack-compatible webhook of --send")
-    timeout: float | None = Field(None, ge=0, description="seconds to wait for the SMTP or webhook server")
-    silence_hours: float | None = Field(None, ge=0, description="a source silent this long has stopped sending")
+    timezone: str | None = Field(default=None, description="the day of --yesterday and the times shown")
+    smtp: str | None = Field(default=None, description="smtp://host:port or smtps://host:port")
+    smtp_user: str | None = Field(default=None, description="SMTP login; the password only from the environment")
+    smtp_password_env: str | None = Field(default=None, description="the variable holding the SMTP password")
+    mail_from: str | None = Field(default=None, description="the sender")
+    mail_to: list[str] | str | None = Field(default=None, description="recipients of --send")
+    webhook: str | None = Field(default=None, description="a Slack-compatible webhook of --send")
+    timeout: float | None = Field(default=None, ge=0, description="seconds to wait for the SMTP or webhook server")
+    silence_hours: float | None = Field(default=None, ge=0, description="a source silent this long has stopped sending")
 
 
 class PipelineToml(BaseModel):
@@ -79,7 +83,7 @@ class PipelineToml(BaseModel):
     model_config = STRICT
     defaults: Defaults = Field(default_factory=Defaults)
     files: list[FileRule] = Field(default_factory=list)
-    correlate: Correlate = Field(default_factory=Correlate)  # type: ignore[valid-type]
+    correlate: Correlate = Field(default_factory=Correlate)
     digest: Digest = Field(default_factory=Digest)
     ignore: list[str] = Field(default_factory=list, description="files below the folder that are not logs")
 
@@ -100,7 +104,7 @@ def validate(data: dict[str, Any], where: Path) -> PipelineToml:
         raise ValueError("; ".join(_describe(error, data, where) for error in exc.errors())) from None
 
 
-def _describe(error: dict, data: dict[str, Any], where: Path) -> str:
+def _describe(error: ErrorDetails, data: dict[str, Any], where: Path) -> str:
     loc = [str(part) for part in error["loc"]]
     key = _key(loc)
     if error["type"] == "extra_forbidden":
@@ -117,7 +121,7 @@ def _describe(error: dict, data: dict[str, Any], where: Path) -> str:
 _MISSING = object()
 
 
-def _value_at(data: Any, loc: tuple) -> Any:
+def _value_at(data: Any, loc: tuple[int | str, ...]) -> Any:
     for part in loc:
         try:
             data = data[part]
@@ -157,7 +161,12 @@ def _known_keys(loc: list[str]) -> list[str]:
 def settings_table() -> str:
     """The README's table of every setting, made from the models (a test keeps them equal)."""
     rows = ["| table | key | type | default | what it sets |", "|---|---|---|---|---|"]
-    tables = [("[defaults]", Defaults), ("[[files]]", FileRule), ("[correlate]", Correlate), ("[digest]", Digest)]
+    tables: list[tuple[str, type[BaseModel]]] = [
+        ("[defaults]", Defaults),
+        ("[[files]]", FileRule),
+        ("[correlate]", Correlate),
+        ("[digest]", Digest),
+    ]
     for table, model in tables:
         for name, field in model.model_fields.items():
             kind = _type_name(field.annotation)

@@ -19,9 +19,11 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pipeline import store as store_mod
 from pipeline.config import CONFIG_NAME, Config
@@ -40,19 +42,19 @@ def _ts(text: str) -> datetime:
 class Scenario:
     name: str
     path: Path
-    truth: list[dict]
-    incidents: list[dict] = field(default_factory=list)
+    truth: list[dict[str, Any]]  # windows: start, end, cause
+    incidents: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
 
-    def matches(self, inc: dict, win: dict) -> bool:
+    def matches(self, inc: dict[str, Any], win: dict[str, Any]) -> bool:
         return inc["cause"] == win["cause"] and _overlaps(inc, win)
 
-    def false_on_fault_free(self) -> list[dict]:
+    def false_on_fault_free(self) -> list[dict[str, Any]]:
         return [i for i in self.incidents if not any(_overlaps(i, w) for w in self.truth)]
 
 
-def _overlaps(inc: dict, win: dict) -> bool:
+def _overlaps(inc: dict[str, Any], win: dict[str, Any]) -> bool:
     start, end = _ts(inc["start"]), _ts(inc["end"])
     w0, w1 = _ts(win["start"]), _ts(win["end"]) + timedelta(seconds=MATCH_GRACE_S)
     return start <= w1 and end >= w0
@@ -64,20 +66,20 @@ def find_scenarios(root: Path) -> list[Path]:
     return found
 
 
-def load_truth(folder: Path) -> list[dict]:
+def load_truth(folder: Path) -> list[dict[str, Any]]:
     data = json.loads((folder / TRUTH_NAME).read_text(encoding="utf-8"))
     if isinstance(data, dict):  # tolerate {"windows": [...]}
         data = data.get("windows", [])
     return [{"start": w["start"], "end": w["end"], "cause": w["cause"]} for w in data]
 
 
-def scenario_settings(folder: Path) -> dict:
+def scenario_settings(folder: Path) -> dict[str, Any]:
     cfg = folder / CONFIG_NAME
     return Config.load(cfg).correlate if cfg.is_file() else {}
 
 
-def run_scenario(folder: Path, root: Path, settings_override: dict | None = None) -> Scenario:
-    from pipeline.correlate import correlate_store
+def run_scenario(folder: Path, root: Path, settings_override: dict[str, Any] | None = None) -> Scenario:
+    from pipeline.correlate import rebuild
     from pipeline.ingest.runner import ingest_paths
 
     name = str(folder.relative_to(root)) if folder != root else folder.name
@@ -90,7 +92,7 @@ def run_scenario(folder: Path, root: Path, settings_override: dict | None = None
         ingest_paths(logs, db, correlate=False)
         settings = {**scenario_settings(folder), **(settings_override or {})}
         with store_mod.opened(db) as con:
-            correlate_store(con, settings)
+            rebuild(con, settings, force=True)
             rows = con.execute(
                 """
                 SELECT incident_id, strftime(timezone('UTC', start_ts), '%Y-%m-%dT%H:%M:%S.%gZ'),
@@ -109,11 +111,11 @@ def run_scenario(folder: Path, root: Path, settings_override: dict | None = None
     return sc
 
 
-def score(scenarios: list[Scenario]) -> dict:
+def score(scenarios: list[Scenario]) -> dict[str, Any]:
     causes = sorted(
         {w["cause"] for s in scenarios for w in s.truth} | {i["cause"] for s in scenarios for i in s.incidents}
     )
-    per_cause = {}
+    per_cause: dict[str, dict[str, Any]] = {}
     for c in causes:
         windows = [(s, w) for s in scenarios for w in s.truth if w["cause"] == c]
         named = [(s, i) for s in scenarios for i in s.incidents if i["cause"] == c]
@@ -127,7 +129,7 @@ def score(scenarios: list[Scenario]) -> dict:
             "correct": correct,
             "precision": round(correct / len(named), 3) if named else None,
         }
-    per_scenario = []
+    per_scenario: list[dict[str, Any]] = []
     for s in scenarios:
         false = s.false_on_fault_free()
         per_scenario.append(
@@ -153,7 +155,11 @@ def score(scenarios: list[Scenario]) -> dict:
     }
 
 
-def evaluate(root: str | Path, settings_override: dict | None = None, on_scenario=None) -> dict:
+def evaluate(
+    root: str | Path,
+    settings_override: dict[str, Any] | None = None,
+    on_scenario: Callable[[Scenario], object] | None = None,
+) -> dict[str, Any]:
     root = Path(root)
     scenarios = []
     for folder in find_scenarios(root):

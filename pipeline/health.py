@@ -8,6 +8,11 @@ so it stays fast on stores with millions of events.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
+    import plotly.graph_objects as go
 
 # The sources a user can have, in display order: event sources plus the two
 # numeric tables.  ``what`` says what each one is needed for.
@@ -32,13 +37,20 @@ MISSING_MEANS: dict[str, str] = {
 }
 
 
-def _rows(con, sql: str, params=None) -> list[dict]:
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     cur = con.execute(sql, params or [])
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, row)) for row in cur.fetchall()]
 
 
-def source_coverage(con) -> list[dict]:
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    """The row of a query that always returns exactly one (an aggregate without GROUP BY)."""
+    row = con.execute(sql).fetchone()
+    assert row is not None
+    return row
+
+
+def source_coverage(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """One row per source in ``SOURCES``: rows, hosts, files, first and last timestamp.
 
     Sources with no data are included with ``rows == 0``.
@@ -69,7 +81,7 @@ def source_coverage(con) -> list[dict]:
     return out
 
 
-def missing_sources(coverage: list[dict]) -> list[dict]:
+def missing_sources(coverage: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The sources with no rows, each with what its absence means."""
     rows = {r["source"]: r["rows"] for r in coverage}
     missing = []
@@ -81,7 +93,7 @@ def missing_sources(coverage: list[dict]) -> list[dict]:
     return missing
 
 
-def coverage_buckets(con, buckets: int = 120) -> list[dict]:
+def coverage_buckets(con: duckdb.DuckDBPyConnection, buckets: int = 120) -> list[dict[str, Any]]:
     """Rows per source in ``buckets`` equal time slices of the store's span (for a coverage chart).
 
     Returns ``{"source", "bucket_start", "bucket_end", "rows"}`` rows; empty slices are absent.
@@ -123,7 +135,7 @@ def coverage_buckets(con, buckets: int = 120) -> list[dict]:
     return out
 
 
-def files(con) -> list[dict]:
+def files(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Every ingested file with its format, host and counts."""
     return _rows(
         con,
@@ -134,7 +146,7 @@ def files(con) -> list[dict]:
     )
 
 
-def formats(con) -> list[dict]:
+def formats(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Files and rows per detected format."""
     return _rows(
         con,
@@ -145,7 +157,7 @@ def formats(con) -> list[dict]:
     )
 
 
-def reject_examples(con, per_reason: int = 3, reasons: int = 20) -> list[dict]:
+def reject_examples(con: duckdb.DuckDBPyConnection, per_reason: int = 3, reasons: int = 20) -> list[dict[str, Any]]:
     """Rejected lines by reason: count and up to ``per_reason`` examples with file, line and text."""
     return _rows(
         con,
@@ -164,7 +176,7 @@ def reject_examples(con, per_reason: int = 3, reasons: int = 20) -> list[dict]:
     )
 
 
-def health_report(con) -> dict:
+def health_report(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Everything the data-health page shows, in one pass over the store."""
     coverage = source_coverage(con)
     return {
@@ -174,12 +186,12 @@ def health_report(con) -> dict:
         "files": files(con),
         "formats": formats(con),
         "rejects": reject_examples(con),
-        "rejected_lines": con.execute("SELECT count(*) FROM rejects").fetchone()[0],
-        "incidents": con.execute("SELECT count(*) FROM incidents").fetchone()[0],
+        "rejected_lines": _one(con, "SELECT count(*) FROM rejects")[0],
+        "incidents": _one(con, "SELECT count(*) FROM incidents")[0],
     }
 
 
-def coverage_chart(buckets: list[dict], *, title: str | None = None):
+def coverage_chart(buckets: list[dict[str, Any]], *, title: str | None = None) -> go.Figure:
     """Rows per source over time as a heat strip: gaps show when a source is missing."""
     import plotly.graph_objects as go
 

@@ -8,7 +8,7 @@ with a one-line meaning each.  The README's tables are generated from these dict
 
 from __future__ import annotations
 
-from pipeline.causes import all_causes
+from pipeline.causes import CauseTable
 
 # Event kinds: what happened, normalized across log families.
 EVENT_KINDS: dict[str, str] = {
@@ -58,8 +58,9 @@ CLIENT_DROP_KINDS: tuple[str, ...] = (
 )
 
 # Incident causes: the verdict correlation gives.  Each cause is a module of
-# pipeline/causes/ (its meaning, scoring and colour); this is their vocabulary.
-CAUSES: dict[str, str] = {cause.name: cause.meaning for cause in all_causes()}
+# pipeline/causes/ (its meaning, scoring and colour); this is their vocabulary, read from
+# the registry at each use (so causes added through PIPELINE_CAUSES are in it).
+CAUSES: CauseTable = CauseTable("meaning")
 
 # Where an event came from.
 SOURCES: dict[str, str] = {

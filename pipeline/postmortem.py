@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.store import StoreError
 
@@ -57,14 +58,14 @@ def _kernel_env() -> Iterator[None]:
 
 
 def execute(
-    template: str | os.PathLike,
-    output: str | os.PathLike,
-    parameters: dict,
+    template: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    parameters: dict[str, Any],
     *,
     kernel: str = KERNEL,
-    cwd: str | os.PathLike | None = None,
+    cwd: str | os.PathLike[str] | None = None,
     timeout_s: int = CELL_TIMEOUT_S,
-):
+) -> Any:
     """Run a notebook with papermill; return the executed notebook (nbformat node).
 
     A failing cell raises :class:`PostmortemError` naming the cell's error; the
@@ -100,14 +101,14 @@ def execute(
             raise
 
 
-def to_html(notebook, out: str | os.PathLike, *, show_code: bool = False, title: str | None = None) -> Path:
+def to_html(notebook: Any, out: str | os.PathLike[str], *, show_code: bool = False, title: str | None = None) -> Path:
     """Render an executed notebook (node or path) to one HTML file."""
     import nbformat
     from nbconvert import HTMLExporter
 
     if not hasattr(notebook, "cells"):
-        notebook = nbformat.read(str(notebook), as_version=4)
-    exporter = HTMLExporter()
+        notebook = nbformat.read(str(notebook), as_version=4)  # type: ignore[no-untyped-call]  # nbformat is unannotated
+    exporter = HTMLExporter()  # type: ignore[no-untyped-call]  # nbconvert is unannotated
     exporter.exclude_input = not show_code
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
@@ -120,14 +121,14 @@ def to_html(notebook, out: str | os.PathLike, *, show_code: bool = False, title:
 
 
 def render(
-    db: str | os.PathLike | None,
+    db: str | os.PathLike[str] | None,
     incident_id: str | None = None,
     *,
-    out: str | os.PathLike | None = None,
-    notebook_out: str | os.PathLike | None = None,
+    out: str | os.PathLike[str] | None = None,
+    notebook_out: str | os.PathLike[str] | None = None,
     window: str = "10m",
     show_code: bool = False,
-    template: str | os.PathLike | None = None,
+    template: str | os.PathLike[str] | None = None,
     kernel: str = KERNEL,
 ) -> Rendered:
     """Execute the postmortem template for an incident (default the latest) and write HTML.
@@ -158,7 +159,7 @@ def render(
     )
 
 
-def strip_outputs(path: str | os.PathLike) -> bool:
+def strip_outputs(path: str | os.PathLike[str]) -> bool:
     """Clear a notebook's outputs and execution counts in place; True if it changed.
 
     Notebooks are committed without outputs: ``python -m pipeline.postmortem strip notebooks/*.ipynb``.
@@ -166,7 +167,7 @@ def strip_outputs(path: str | os.PathLike) -> bool:
     import nbformat
 
     path = Path(path)
-    nb = nbformat.read(str(path), as_version=4)
+    nb = nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]  # nbformat is unannotated
     changed = False
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -183,7 +184,7 @@ def strip_outputs(path: str | os.PathLike) -> bool:
         del nb.metadata["papermill"]
         changed = True
     if changed:
-        nbformat.write(nb, str(path))
+        nbformat.write(nb, str(path))  # type: ignore[no-untyped-call]  # nbformat is unannotated
     return changed
 
 

@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 LATENCY_FILE = "latency.csv"
@@ -117,14 +118,14 @@ def parse_url(url: str) -> Target:
     if driver not in ("pymysql", "mysqlconnector"):
         driver = "pymysql"
     try:
-        port = parts.port or 3306
+        port_number = parts.port or 3306
     except ValueError as exc:
         raise ProbeError("bad port in URL") from exc
     database = parts.path.lstrip("/") or None
     return Target(
         driver=driver,
         host=parts.hostname or "127.0.0.1",
-        port=port,
+        port=port_number,
         user=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password is not None else None,
         database=database.split("?")[0] if database else None,
@@ -144,7 +145,8 @@ def tcp_probe(host: str, port: int, timeout: float) -> float | None:
         return None
 
 
-def _connect(target: Target, timeout: float):
+def _connect(target: Target, timeout: float) -> Any:
+    """A DB-API connection (pymysql or mysql.connector, neither typed)."""
     if target.driver == "mysqlconnector":
         import mysql.connector
 
@@ -223,7 +225,7 @@ class Probe:
         self.all_status = all_status
         self.latency = LatencyWriter(self.out_dir / LATENCY_FILE)
         self.status_path = self.out_dir / STATUS_FILE
-        self._conn = None
+        self._conn: Any = None  # DB-API connection of select1 and the status queries
         self._last_status = -1e18
         self.samples = 0
         self.lost = 0
@@ -231,7 +233,7 @@ class Probe:
         self.can_login = self.target.user is not None
 
     # ---------------------------------------------------------------- pieces
-    def _session(self):
+    def _session(self) -> Any:
         if self._conn is None:
             self._conn = _connect(self.target, self.timeout)
         return self._conn
@@ -244,7 +246,7 @@ class Probe:
             except Exception:
                 pass
 
-    def _query(self, sql: str) -> list[tuple]:
+    def _query(self, sql: str) -> list[tuple[Any, ...]]:
         conn = self._session()
         cur = conn.cursor()
         try:
@@ -289,10 +291,10 @@ class Probe:
         rows += [(str(n), str(v)) for n, v in variables]
         return rows
 
-    def sample(self) -> dict:
+    def sample(self) -> dict[str, float | None]:
         """One round: TCP, SELECT 1 and (when due) a status snapshot."""
         t = self.target
-        out = {}
+        out: dict[str, float | None] = {}
         ts = utc_stamp()
         rtt = self.connect_probe() if self.can_login else tcp_probe(t.host, t.port, self.timeout)
         self.latency.write(ts, f"tcp:{t.label}", rtt)
@@ -349,7 +351,7 @@ class Probe:
         self.latency.close()
 
 
-def probe_in_thread(url: str, out_dir: str | Path, **kwargs) -> tuple[Probe, threading.Thread, threading.Event]:
+def probe_in_thread(url: str, out_dir: str | Path, **kwargs: Any) -> tuple[Probe, threading.Thread, threading.Event]:
     """Start a probe in a daemon thread; set the returned event to stop it."""
     probe = Probe(url, out_dir, **kwargs)
     stop = threading.Event()

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from pipeline import store as store_mod
 
+if TYPE_CHECKING:
+    import duckdb
 
-def _rows(con, sql: str, params=None) -> list[dict]:
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     cur = con.execute(sql, params or [])
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, row)) for row in cur.fetchall()]
 
 
-def _iso(value) -> str | None:
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    """The row of a query that always returns exactly one (an aggregate without GROUP BY)."""
+    row = con.execute(sql).fetchone()
+    assert row is not None
+    return row
+
+
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def store_status(db: str | Path) -> dict:
+def store_status(db: str | Path) -> dict[str, Any]:
     """A JSON-able description of the store's content."""
     with store_mod.opened(db, read_only=True) as con:
         version = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -52,10 +64,13 @@ def store_status(db: str | Path) -> dict:
             SELECT source, kind, count(*) AS events, min(ts) AS first, max(ts) AS last
             FROM events GROUP BY source, kind ORDER BY source, events DESC""",
         )
-        span = con.execute("""
+        span = _one(
+            con,
+            """
             SELECT min(ts), max(ts) FROM (
                 SELECT ts FROM events UNION ALL SELECT ts FROM latency UNION ALL SELECT ts FROM metrics)
-        """).fetchone()
+        """,
+        )
         rejects = _rows(
             con,
             """
@@ -63,7 +78,7 @@ def store_status(db: str | Path) -> dict:
                    any_value(line_no) AS example_line
             FROM rejects GROUP BY reason ORDER BY lines DESC LIMIT 20""",
         )
-        incidents = con.execute("SELECT count(*) FROM incidents").fetchone()[0]
+        incidents = _one(con, "SELECT count(*) FROM incidents")[0]
     for row in files:
         row["ingested_at"] = _iso(row["ingested_at"])
     for row in formats + by_kind:
@@ -81,7 +96,7 @@ def store_status(db: str | Path) -> dict:
     }
 
 
-def print_status(report: dict, console: Console) -> None:
+def print_status(report: dict[str, Any], console: Console) -> None:
     console.print(
         f"[bold]{report['db']}[/] schema v{report['schema_version']}, "
         f"data from {report['first']} to {report['last']}, {report['incidents']} incidents"

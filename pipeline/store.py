@@ -15,8 +15,9 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -326,11 +327,13 @@ def file_id(con: duckdb.DuckDBPyConnection, file: str, host: str | None, id_pref
         [file, host, id_prefix],
     ).fetchall()
     if found:
-        return found[0][0]
-    return con.execute(
+        known: int = found[0][0]
+        return known
+    added: int = con.execute(
         f"INSERT INTO {EVENT_FILES} SELECT coalesce(max(file_id), 0) + 1, ?, ?, ? FROM {EVENT_FILES} RETURNING file_id",
         [file, host, id_prefix],
     ).fetchall()[0][0]
+    return added
 
 
 def delete_file_events(con: duckdb.DuckDBPyConnection, file: str) -> None:
@@ -338,7 +341,7 @@ def delete_file_events(con: duckdb.DuckDBPyConnection, file: str) -> None:
     con.execute(f"DELETE FROM {EVENT_ROWS} WHERE file_id IN (SELECT file_id FROM {EVENT_FILES} WHERE file = ?)", [file])
 
 
-def insert_events(con: duckdb.DuckDBPyConnection, select_sql: str, params=None) -> None:
+def insert_events(con: duckdb.DuckDBPyConnection, select_sql: str, params: object = None) -> None:
     """Insert events given as a query whose twelve columns are those readers see, in
     ``EVENT_COLUMNS`` order; for code that makes events itself (synthetic stores, tests).
     An ``event_id`` that ends with its line number keeps its exact value.  The query is
@@ -359,7 +362,7 @@ def insert_events(con: duckdb.DuckDBPyConnection, select_sql: str, params=None) 
     )
 
 
-def insert_event_rows(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
+def insert_event_rows(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> None:
     """:func:`insert_events` for rows given as tuples in ``EVENT_COLUMNS`` order."""
     columns = ", ".join(f"{name} {kind}" for name, kind in EVENT_COLUMNS.items())
     con.execute(f"CREATE OR REPLACE TEMP TABLE events_given ({columns})")
@@ -378,7 +381,7 @@ class StoreBusy(StoreError):
     """Another process holds the store and did not let go in time."""
 
 
-def resolve_db_path(db: str | os.PathLike | None) -> Path:
+def resolve_db_path(db: str | os.PathLike[str] | None) -> Path:
     """The store path: the argument, else ``$PIPELINE_DB``, else ``./pipeline.duckdb``."""
     return Path(db or os.environ.get(ENV_DB) or DEFAULT_DB)
 
@@ -389,11 +392,11 @@ def _is_lock_conflict(exc: Exception) -> bool:
 
 
 def connect(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     read_only: bool = False,
     wait_s: float = DEFAULT_LOCK_WAIT_S,
-    on_wait=None,
+    on_wait: Callable[[str], object] | None = None,
     threads: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the store, retrying while another process holds its lock.
@@ -443,8 +446,13 @@ def connect(
 
 @contextlib.contextmanager
 def opened(
-    path, *, read_only: bool = False, wait_s: float = DEFAULT_LOCK_WAIT_S, on_wait=None, threads: int | None = None
-):
+    path: str | os.PathLike[str],
+    *,
+    read_only: bool = False,
+    wait_s: float = DEFAULT_LOCK_WAIT_S,
+    on_wait: Callable[[str], object] | None = None,
+    threads: int | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """``with opened(db) as con:`` -- connect, yield, always close."""
     con = connect(path, read_only=read_only, wait_s=wait_s, on_wait=on_wait, threads=threads)
     try:
@@ -480,7 +488,9 @@ def touch_changed(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextlib.contextmanager
-def writer_lock(path, *, wait: bool = True, on_wait=None) -> Iterator[None]:
+def writer_lock(
+    path: str | os.PathLike[str], *, wait: bool = True, on_wait: Callable[[str], object] | None = None
+) -> Iterator[None]:
     """Serialize whole ingest/correlate runs on one store across processes.
 
     DuckDB's own lock only covers the moments a connection is open; this lock

@@ -4,6 +4,7 @@ the file), and incidents are never kept from other thresholds than the current o
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -112,3 +113,41 @@ def test_pipeline_config_shows_each_setting_and_where_it_comes_from(tmp_path, mo
         "from": f"{logs.resolve() / 'pipeline.toml'} [[files]] glob = 'mariadb-error.log'",
     }
     assert db_log["format"]["value"] == "detected"
+
+
+def test_the_environment_overrides_the_toml_and_is_checked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pipeline.toml").write_text("[correlate]\ngap_seconds = 60\nmin_score = 0.4\n")
+    monkeypatch.setenv("PIPELINE_CORRELATE_GAP_SECONDS", "600")
+    result = CliRunner().invoke(cli, ["config", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)["correlate"]
+    assert shown["gap_seconds"] == {"value": 600.0, "from": "environment PIPELINE_CORRELATE_GAP_SECONDS"}
+    assert shown["min_score"]["value"] == 0.4
+
+    from pipeline.config import correlate_settings
+
+    assert correlate_settings() == {"gap_seconds": 600.0, "min_score": 0.4}
+    for name, value, message in [
+        ("PIPELINE_CORRELATE_GAP_SECONDS", "sixty", "PIPELINE_CORRELATE_GAP_SECONDS = 'sixty': not a number"),
+        ("PIPELINE_CORRELATE_GAP_SECONDS", "-5", "PIPELINE_CORRELATE_GAP_SECONDS = '-5': Input should be greater"),
+        ("PIPELINE_CORRELATE_GAP_SECOND", "5", "unknown setting (did you mean PIPELINE_CORRELATE_GAP_SECONDS?)"),
+    ]:
+        monkeypatch.delenv("PIPELINE_CORRELATE_GAP_SECONDS", raising=False)
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            correlate_settings()
+        monkeypatch.delenv(name)
+
+
+def test_an_environment_threshold_counts_in_the_correlation_fingerprint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    logs = tmp_path / "logs"
+    shutil.copytree(SAMPLES / "mixed_burst_then_latency", logs)
+    db = str(tmp_path / "s.duckdb")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["ingest", str(logs), "--db", db]).exit_code == 0
+    monkeypatch.setenv("PIPELINE_CORRELATE_GAP_SECONDS", "100000")
+    again = runner.invoke(cli, ["ingest", str(logs), "--db", db, "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)["correlation"]["incidents"] == 1

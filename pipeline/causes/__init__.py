@@ -3,8 +3,13 @@
 A cause module in this package exposes ``CAUSE``, a :class:`Cause`: its name, its one-line
 meaning, its colour and place in charts and tables, and how it scores an incident from the
 evidence gathered for it (:class:`Evidence`).  The registry (:func:`all_causes`) finds the
-modules by themselves, so the vocabulary (``pipeline.kinds.CAUSES``), the charts' colours and
-the README's cause table all come from here: adding a cause is one new module and its tests.
+modules by themselves, so the vocabulary (``pipeline.kinds.CAUSES``), the evidence shown for a
+verdict, the charts' and digest's colours and the README's cause table all come from here:
+adding a cause is one new module and its tests.
+
+A cause can also live outside the package (a team's own cause, or a test's): list its module
+name or ``.py`` path in the ``PIPELINE_CAUSES`` environment variable (several separated by
+``,``) and it joins the registry like a built-in one.
 
 Scoring, the same for every cause: each cause sums up to four independent sources of
 evidence, each worth at most 1:
@@ -24,8 +29,11 @@ shrinks when a second cause scores close to the first.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 import pkgutil
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
 
@@ -41,6 +49,9 @@ class Cause:
     order: int  # place in tables and legends
     tie_rank: int  # on equal scores the lower rank is named (the more specific cause)
     score: Callable[[Evidence], Score | None] | None = None  # None: never scored (unknown)
+    # the evidence categories that support it, in the order they are shown (see
+    # pipeline.correlate.evidence: "client:<kind>", "srv:<fact>", "latency_high", ...)
+    evidence: tuple[str, ...] = ()
     # one sentence on what happened (incident, facts, details, "N connection failures on hosts")
     summarize: Callable[[dict, dict, dict, str], str] | None = None
     # what to change, as specific as the evidence allows (incident, facts, details)
@@ -132,15 +143,76 @@ class Evidence:
         return float(self.s["max_connections_ratio"])
 
 
-@cache
+EXTRA_CAUSES_ENV = "PIPELINE_CAUSES"
+
+
+class CauseModuleError(ValueError):
+    """A cause module named in ``PIPELINE_CAUSES`` cannot be used (one line, for the CLI)."""
+
+
 def all_causes() -> tuple[Cause, ...]:
-    """Every cause module's ``CAUSE``, then ``unknown``, in their display order."""
+    """Every cause module's ``CAUSE`` (the package's and those named in ``PIPELINE_CAUSES``),
+    then ``unknown``, in their display order."""
+    return _registry(os.environ.get(EXTRA_CAUSES_ENV, ""))
+
+
+@cache
+def _registry(extra: str) -> tuple[Cause, ...]:
     found = [
         importlib.import_module(f"{__name__}.{info.name}").CAUSE
         for info in pkgutil.iter_modules(__path__)
         if not info.name.startswith("_")
     ]
+    found += [_load_extra(ref.strip()) for ref in extra.split(",") if ref.strip()]
+    names = [c.name for c in found]
+    clash = sorted({n for n in names if names.count(n) > 1} | ({UNKNOWN.name} & set(names)))
+    if clash:
+        raise CauseModuleError(f"{EXTRA_CAUSES_ENV}: more than one cause named {', '.join(clash)}")
     return tuple(sorted(found, key=lambda c: c.order)) + (UNKNOWN,)
+
+
+def _load_extra(ref: str) -> Cause:
+    """A cause module named by import path (``team.causes.dns``) or file (``./dns.py``)."""
+    try:
+        if ref.endswith(".py"):
+            name = f"pipeline_extra_cause_{abs(hash(ref))}"
+            spec = importlib.util.spec_from_file_location(name, ref)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {ref}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(ref)
+    except (ImportError, OSError, SyntaxError) as exc:
+        raise CauseModuleError(f"{EXTRA_CAUSES_ENV}: cannot load cause module {ref!r}: {exc}") from exc
+    cause = getattr(module, "CAUSE", None)
+    if not isinstance(cause, Cause):
+        raise CauseModuleError(f"{EXTRA_CAUSES_ENV}: {ref!r} has no CAUSE = Cause(...)")
+    return cause
+
+
+class CauseTable(Mapping[str, str]):
+    """A read-only ``{cause name: attribute}`` view of the registry, read at each use, so a
+    cause added through ``PIPELINE_CAUSES`` shows wherever the table is used."""
+
+    def __init__(self, attribute: str):
+        self.attribute = attribute
+
+    def _table(self) -> dict[str, str]:
+        return {c.name: getattr(c, self.attribute) for c in all_causes()}
+
+    def __getitem__(self, name: str) -> str:
+        return self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(all_causes())
+
+    def __repr__(self) -> str:
+        return f"CauseTable({self._table()!r})"
 
 
 def by_name(name: str) -> Cause:
@@ -186,4 +258,15 @@ def verdict(scores: dict[str, dict], s: dict) -> tuple[str, float]:
     return cause, round(base * margin, 2)
 
 
-__all__ = ["UNKNOWN", "Cause", "Evidence", "all_causes", "by_name", "score_causes", "share", "verdict"]
+__all__ = [
+    "UNKNOWN",
+    "Cause",
+    "CauseModuleError",
+    "CauseTable",
+    "Evidence",
+    "all_causes",
+    "by_name",
+    "score_causes",
+    "share",
+    "verdict",
+]

@@ -36,6 +36,7 @@ CAUSE = Cause(
     order=6,
     tie_rank=3,
     score=score,
+    evidence=("client:access_denied", "srv:srv_access"),
     summarize=summarize,
     advise=advise,
 )

@@ -111,6 +111,17 @@ CAUSE = Cause(
     order=1,
     tie_rank=5,
     score=score,
+    evidence=(
+        "idle_fail",
+        "idle_ok",
+        "srv:abort_timeout",
+        "metric:wait_timeout",
+        "client:idle_disconnect",
+        "client:server_gone",
+        "client:lost_connection",
+        "client:pre_ping_fail",
+        "client:invalidate",
+    ),
     summarize=summarize,
     advise=advise,
 )

@@ -74,6 +74,7 @@ CAUSE = Cause(
     order=3,
     tie_rank=2,
     score=score,
+    evidence=("client:too_many_connections", "srv:srv_tmc", "threads_connected"),
     summarize=summarize,
     advise=advise,
 )

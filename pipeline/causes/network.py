@@ -56,6 +56,14 @@ CAUSE = Cause(
     order=2,
     tie_rank=6,
     score=score,
+    evidence=(
+        "latency_high",
+        "latency_lost",
+        "client:lost_connection",
+        "client:cant_connect",
+        "client:server_gone",
+        "srv:abort_error",
+    ),
     summarize=summarize,
     advise=advise,
 )

@@ -61,6 +61,7 @@ CAUSE = Cause(
     order=4,
     tie_rank=4,
     score=score,
+    evidence=("client:pool_timeout",),
     summarize=summarize,
     advise=advise,
 )

@@ -56,6 +56,14 @@ CAUSE = Cause(
     order=5,
     tie_rank=1,
     score=score,
+    evidence=(
+        "srv:srv_stop",
+        "srv:srv_start",
+        "uptime_reset",
+        "client:cant_connect",
+        "client:lost_connection",
+        "client:server_gone",
+    ),
     summarize=summarize,
     advise=advise,
 )

@@ -8,6 +8,7 @@ import click
 
 from pipeline.commands.common import fail, json_option, print_json
 from pipeline.config import CONFIG_NAME, Config, ConfigError, SettingsResolver
+from pipeline.config_env import correlate_from_environment, variable
 
 
 @click.command("config")
@@ -18,7 +19,7 @@ from pipeline.config import CONFIG_NAME, Config, ConfigError, SettingsResolver
     help="A pipeline.toml consulted before any other (as for ingest and correlate).",
 )
 @json_option
-def config_command(paths, config, as_json):
+def config_command(paths: tuple[str, ...], config: str | None, as_json: bool) -> None:
     """Show the effective settings: the [correlate] thresholds, and for each log file under
     PATHS its host, time zone and format, each with the file and table it comes from."""
     from pipeline.correlate.settings import DEFAULTS
@@ -28,10 +29,15 @@ def config_command(paths, config, as_json):
         resolver = SettingsResolver(config)
         source = Path(config) if config else Path.cwd() / CONFIG_NAME
         correlate = Config.load(source).correlate if source.is_file() else {}
+        from_env = correlate_from_environment()
         thresholds = {
             key: {
-                "value": correlate.get(key, default),
-                "from": f"{source} [correlate]" if key in correlate else "default",
+                "value": from_env.get(key, correlate.get(key, default)),
+                "from": f"environment {variable(key)}"
+                if key in from_env
+                else f"{source} [correlate]"
+                if key in correlate
+                else "default",
             }
             for key, default in DEFAULTS.items()
         }

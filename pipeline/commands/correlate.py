@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import sys
 import textwrap
 from datetime import datetime
@@ -16,8 +15,6 @@ from pipeline.config import ConfigError, correlate_settings
 from pipeline.kinds import CAUSES
 from pipeline.store import StoreError, resolve_db_path
 
-_ISO = "%Y-%m-%dT%H:%M:%S.%gZ"
-
 
 @click.command()
 @db_option
@@ -29,7 +26,7 @@ _ISO = "%Y-%m-%dT%H:%M:%S.%gZ"
 @json_option
 def correlate(db, config, as_json):
     """Rebuild incidents from everything in the store (e.g. after changing thresholds)."""
-    from pipeline.correlate import correlate_store
+    from pipeline.correlate import rebuild
 
     db_path = resolve_db_path(db)
     if not db_path.exists():
@@ -40,8 +37,7 @@ def correlate(db, config, as_json):
             store_mod.writer_lock(db_path, on_wait=lambda m: click.echo(m, err=True)),
             store_mod.opened(db_path, on_wait=lambda m: click.echo(m, err=True)) as con,
         ):
-            summary = correlate_store(con, settings)
-            store_mod.touch_changed(con)
+            summary = rebuild(con, settings, force=True)
     except (StoreError, ConfigError) as exc:
         fail(str(exc))
     source = config or ("./pipeline.toml" if settings else None)
@@ -61,6 +57,13 @@ def correlate(db, config, as_json):
         click.echo("thresholds: the defaults (no [correlate] table in --config or ./pipeline.toml)")
 
 
+def _known_cause(name: str | None) -> str | None:
+    """A cause from the registry (read when the command runs, so added causes count too)."""
+    if name is not None and name not in CAUSES:
+        raise click.BadParameter(f"{name!r} is not a cause; one of: {', '.join(sorted(CAUSES))}")
+    return name
+
+
 def parse_when(text: str, now: datetime | None = None) -> datetime:
     """``24h``/``30m``/``7d``/``90s``/``2w`` ago, or an ISO-8601 time (UTC unless it has a zone)."""
     from pipeline.timeparse import parse_time
@@ -71,84 +74,11 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
         raise click.BadParameter(f"{text!r}: use a duration like 24h, 30m, 7d, or an ISO-8601 time") from None
 
 
-def load_incidents(con, *, since=None, until=None, cause=None, host=None, incident_id=None) -> list[dict]:
-    where, params = [], []
-    if since is not None:
-        where.append("end_ts >= ?::TIMESTAMPTZ")
-        params.append(since.isoformat())
-    if until is not None:
-        where.append("start_ts <= ?::TIMESTAMPTZ")
-        params.append(until.isoformat())
-    if cause:
-        where.append("cause = ?")
-        params.append(cause)
-    if host:
-        where.append("list_contains(hosts, ?)")
-        params.append(host)
-    if incident_id:
-        where.append("incident_id = ?")
-        params.append(incident_id)
-    cur = con.execute(
-        f"""
-        SELECT incident_id, strftime(timezone('UTC', start_ts), '{_ISO}') AS start,
-               strftime(timezone('UTC', end_ts), '{_ISO}') AS "end", cause, confidence, hosts, errors,
-               summary, advice, scores, details
-        FROM incidents {("WHERE " + " AND ".join(where)) if where else ""}
-        ORDER BY start_ts, incident_id
-        """,
-        params,
-    )
-    cols = [d[0] for d in cur.description]
-    incs = [dict(zip(cols, r)) for r in cur.fetchall()]
-    if not incs:
-        return []
-    ev: dict[str, list] = {}
-    ids = [i["incident_id"] for i in incs]
-    for row in con.execute(
-        f"""
-        SELECT incident_id, source, strftime(timezone('UTC', ts), '{_ISO}'), kind, line, why, file, line_no
-        FROM incident_evidence WHERE incident_id IN (SELECT unnest(?::VARCHAR[]))
-        ORDER BY incident_id, seq
-        """,
-        [ids],
-    ).fetchall():
-        ev.setdefault(row[0], []).append(
-            {
-                "source": row[1],
-                "ts": row[2],
-                "kind": row[3],
-                "line": row[4],
-                "why": row[5],
-                "file": row[6],
-                "line_no": row[7],
-            }
-        )
-    out = []
-    for i in incs:
-        out.append(
-            {
-                "id": i["incident_id"],
-                "start": i["start"],
-                "end": i["end"],
-                "cause": i["cause"],
-                "confidence": i["confidence"],
-                "hosts": list(i["hosts"] or []),
-                "errors": i["errors"],
-                "summary": i["summary"],
-                "scores": json.loads(i["scores"] or "{}"),
-                "evidence": ev.get(i["incident_id"], []),
-                "advice": list(i["advice"] or []),
-                "details": json.loads(i["details"] or "{}"),
-            }
-        )
-    return out
-
-
 @click.command()
 @db_option
 @click.option("--since", help="Only incidents still going on after this: a duration ago (24h, 30m, 7d) or an ISO time.")
 @click.option("--until", help="Only incidents that started before this: a duration ago or an ISO time.")
-@click.option("--cause", type=click.Choice(sorted(CAUSES)), help="Only incidents with this cause.")
+@click.option("--cause", callback=lambda ctx, param, value: _known_cause(value), help="Only incidents with this cause.")
 @click.option("--host", help="Only incidents that involve this host.")
 @click.option(
     "--format",
@@ -164,9 +94,10 @@ def incidents(db, since, until, cause, host, fmt, json_flag):
     fmt = "json" if json_flag else fmt
     since_dt = parse_when(since) if since else None
     until_dt = parse_when(until) if until else None
+    from pipeline.api import Store
+
     try:
-        with store_mod.opened(resolve_db_path(db), read_only=True) as con:
-            rows = load_incidents(con, since=since_dt, until=until_dt, cause=cause, host=host)
+        rows = Store.open(db).incident_records(since_dt, until_dt, cause=cause, hosts=host)
     except StoreError as exc:
         fail(str(exc))
     if fmt == "json":
@@ -246,22 +177,14 @@ def explain(incident_id, db, as_json):
 
     INCIDENT_ID is an id from `pipeline incidents` (a unique prefix is enough).
     """
+    from pipeline.api import IncidentNotFound, Store
+
     try:
-        with store_mod.opened(resolve_db_path(db), read_only=True) as con:
-            ids = [
-                r[0]
-                for r in con.execute(
-                    "SELECT incident_id FROM incidents WHERE starts_with(incident_id, ?) ORDER BY incident_id",
-                    [incident_id],
-                ).fetchall()
-            ]
-            if incident_id in ids:
-                ids = [incident_id]
-            if not ids:
-                fail(f"no incident {incident_id!r} (see `pipeline incidents`)")
-            if len(ids) > 1:
-                fail(f"{incident_id!r} matches {len(ids)} incidents: {', '.join(ids[:5])}...")
-            inc = load_incidents(con, incident_id=ids[0])[0]
+        store = Store.open(db)
+        found = store.incident(incident_id)
+        inc = store.incident_records(incident_id=found.incident_id)[0]
+    except IncidentNotFound as exc:
+        fail(f"{exc} (see `pipeline incidents`)")
     except StoreError as exc:
         fail(str(exc))
     if as_json:

@@ -65,7 +65,7 @@ def streamlit_command(db: Path, *, host: str, port: int) -> list[str]:
     show_default=True,
     help="Address to bind; 0.0.0.0 exposes the dashboard to the network.",
 )
-def dashboard_command(db, port, host):
+def dashboard_command(db: str, port: int, host: str) -> None:
     """Browse incidents, evidence and data health in the browser (read-only).
 
     Starts Streamlit at http://HOST:PORT over the store.  The dashboard opens

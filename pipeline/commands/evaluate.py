@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -28,7 +29,7 @@ from pipeline.commands.common import fail, json_option, print_json
     "and fault-free time has no incidents.",
 )
 @json_option
-def eval_(directory, overrides, minimum, as_json):
+def eval_(directory: str, overrides: tuple[str, ...], minimum: float | None, as_json: bool) -> None:
     """Ingest and correlate every scenario under DIRECTORY (folders with a truth.json)
     and report precision and recall per cause, and false incidents on fault-free time.
 
@@ -39,7 +40,7 @@ def eval_(directory, overrides, minimum, as_json):
 
     if not find_scenarios(Path(directory)):
         fail(f"no scenario (folder with a truth.json) under {directory}")
-    settings = {}
+    settings: dict[str, Any] = {}
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
@@ -74,7 +75,7 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def passes(report: dict, minimum: float) -> bool:
+def passes(report: dict[str, Any], minimum: float) -> bool:
     for c, v in report["per_cause"].items():
         if c == "unknown":
             if v["incidents"]:
@@ -85,14 +86,14 @@ def passes(report: dict, minimum: float) -> bool:
                 return False
         if v["windows"] and v["precision"] is None:
             return False
-    return report["false_on_fault_free_time"] == 0 and report["baseline_incidents"] == 0
+    return bool(report["false_on_fault_free_time"] == 0 and report["baseline_incidents"] == 0)
 
 
-def _f(x) -> str:
+def _f(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
-def render(report: dict) -> str:
+def render(report: dict[str, Any]) -> str:
     lines = [
         "| cause | truth windows | found | recall | incidents | correct | precision |",
         "|---|---:|---:|---:|---:|---:|---:|",

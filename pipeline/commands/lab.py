@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import click
 
@@ -10,7 +13,7 @@ from pipeline.commands.common import fail, json_option, print_json
 
 
 @click.group("lab")
-def lab_group():
+def lab_group() -> None:
     """Make real connection drops happen and record every log, plus truth.json.
 
     Needs mariadbd (apt-get install mariadb-server) and the `lab` extras
@@ -18,7 +21,8 @@ def lab_group():
     """
 
 
-def _lab():
+def _lab() -> tuple[ModuleType, type[Exception], Callable[[], object], Callable[..., dict[str, Any]]]:
+    """The lab's scenarios module, MariaDBMissing, require_mariadb and run_scenario."""
     try:
         from lab import scenarios
         from lab.mariadb import MariaDBMissing, require_mariadb
@@ -30,7 +34,7 @@ def _lab():
 
 @lab_group.command("list")
 @json_option
-def lab_list(as_json):
+def lab_list(as_json: bool) -> None:
     """List the scenarios."""
     scenarios, *_ = _lab()
     if as_json:
@@ -42,7 +46,7 @@ def lab_list(as_json):
         click.echo(f"{s.name:<24} {s.duration:>4.0f}s  {s.summary}")
 
 
-def _record(names: list[str], out_for, as_json: bool) -> None:
+def _record(names: list[str], out_for: Callable[[str], Path], as_json: bool) -> None:
     scenarios, MariaDBMissing, require_mariadb, run_scenario = _lab()
     from lab.__main__ import report
 
@@ -53,7 +57,7 @@ def _record(names: list[str], out_for, as_json: bool) -> None:
     for name in names:
         if name not in scenarios.SCENARIOS:
             fail(f"unknown scenario {name!r}; see `pipeline lab list`")
-    results = []
+    results: list[dict[str, Any]] = []
     for name in names:
         scenario = scenarios.SCENARIOS[name]
         out = out_for(name)
@@ -73,7 +77,7 @@ def _record(names: list[str], out_for, as_json: bool) -> None:
 @click.argument("scenario")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the recording.")
 @json_option
-def lab_run(scenario, out_dir, as_json):
+def lab_run(scenario: str, out_dir: str, as_json: bool) -> None:
     """Run SCENARIO and record its logs, truth.json and error-signature counts into --out."""
     _record([scenario], lambda name: Path(out_dir), as_json)
 
@@ -88,7 +92,7 @@ def lab_run(scenario, out_dir, as_json):
 )
 @click.option("--only", multiple=True, help="Only these scenarios (repeatable).")
 @json_option
-def lab_run_all(out_dir, only, as_json):
+def lab_run_all(out_dir: str, only: tuple[str, ...], as_json: bool) -> None:
     """Run every scenario into OUT/<scenario>/ (this is how sample_logs/ is made)."""
     scenarios, *_ = _lab()
     names = list(only) or list(scenarios.SCENARIOS)
@@ -103,7 +107,7 @@ def lab_run_all(out_dir, only, as_json):
 @lab_group.command("counts")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @json_option
-def lab_counts(folder, as_json):
+def lab_counts(folder: str, as_json: bool) -> None:
     """Count error signatures per file of a recorded folder."""
     from lab import signatures
 

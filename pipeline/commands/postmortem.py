@@ -34,7 +34,16 @@ from pipeline.store import StoreError, resolve_db_path
     help="A notebook to run instead of notebooks/postmortem.ipynb (same parameters).",
 )
 @click.option("--kernel", default="python3", show_default=True, help="Jupyter kernel to execute with.")
-def postmortem(incident_id, db, out, notebook_out, window, show_code, template, kernel):
+def postmortem(
+    incident_id: str | None,
+    db: str,
+    out: str | None,
+    notebook_out: str | None,
+    window: str,
+    show_code: bool,
+    template: str | None,
+    kernel: str,
+) -> None:
     """Execute the postmortem template for INCIDENT_ID (default: the latest) and render it to HTML.
 
     The report has the verdict, a timeline across sources, the evidence lines,

@@ -23,7 +23,17 @@ from pipeline.commands.common import fail, json_option, print_json
 @click.option("--timeout", type=float, help="Seconds before a probe counts as lost (default: interval, 1-5).")
 @click.option("--all-status", is_flag=True, help="Write every SHOW GLOBAL STATUS row, not only connection counters.")
 @json_option
-def probe_command(url, out_dir, interval, duration, count, status_every, timeout, all_status, as_json):
+def probe_command(
+    url: str,
+    out_dir: str,
+    interval: float,
+    duration: float | None,
+    count: int | None,
+    status_every: float | None,
+    timeout: float | None,
+    all_status: bool,
+    as_json: bool,
+) -> None:
     """Sample TCP connect time and SELECT 1 round trip of URL every --interval seconds.
 
     URL is SQLAlchemy-style, e.g. mysql+pymysql://user:pass@127.0.0.1:3306/db

@@ -21,7 +21,7 @@ import json
 import time
 from pathlib import Path
 
-from pipeline.causes import score_causes, verdict
+from pipeline.causes import all_causes, score_causes, verdict
 from pipeline.correlate import advice as _advice
 from pipeline.correlate.details import IncidentDetails
 from pipeline.correlate.evidence import app_connections, gather, pool_demand
@@ -31,39 +31,6 @@ from pipeline.correlate.settings import DEFAULTS, resolve
 
 __all__ = ["DEFAULTS", "correlate_store"]
 
-# Evidence categories that support each cause, in the order they are shown.
-CAUSE_EVIDENCE: dict[str, tuple[str, ...]] = {
-    "idle_timeout": (
-        "idle_fail",
-        "idle_ok",
-        "srv:abort_timeout",
-        "metric:wait_timeout",
-        "client:idle_disconnect",
-        "client:server_gone",
-        "client:lost_connection",
-        "client:pre_ping_fail",
-        "client:invalidate",
-    ),
-    "network": (
-        "latency_high",
-        "latency_lost",
-        "client:lost_connection",
-        "client:cant_connect",
-        "client:server_gone",
-        "srv:abort_error",
-    ),
-    "max_connections": ("client:too_many_connections", "srv:srv_tmc", "threads_connected"),
-    "pool_exhausted": ("client:pool_timeout",),
-    "server_restart": (
-        "srv:srv_stop",
-        "srv:srv_start",
-        "uptime_reset",
-        "client:cant_connect",
-        "client:lost_connection",
-        "client:server_gone",
-    ),
-    "access_denied": ("client:access_denied", "srv:srv_access"),
-}
 MAX_EVIDENCE = 24
 TEMP_TABLES = (
     "c_drops",
@@ -78,6 +45,21 @@ TEMP_TABLES = (
     "c_met",
     "c_met_inc",
 )
+
+
+def rebuild(con, settings: dict | None = None, *, force: bool = False) -> dict:
+    """The one way incidents are (re)built, whoever asks (ingest, ``pipeline correlate``,
+    the evaluation): rebuild unless nothing changed since the last correlation (``force``
+    rebuilds anyway), and mark the store changed when it did, so readers refresh.
+
+    ``con`` is a read-write connection with no transaction open.
+    """
+    from pipeline.store import touch_changed
+
+    result = correlate_store(con, settings) if force else correlate_if_changed(con, settings)
+    if "skipped" not in result:
+        touch_changed(con)
+    return result
 
 
 def correlate_store(con, settings: dict | None = None) -> dict:
@@ -244,8 +226,9 @@ def _pick_evidence(cause: str, scores: dict, rows: list[dict], inc: dict, ctx: d
         pool.append(dict(ctx["wait_rows"][inc["grp"]]))
     chosen: list[dict] = []
     seen = set()
+    cause_evidence = {c.name: c.evidence for c in all_causes()}
     for c in order:
-        cats = CAUSE_EVIDENCE.get(c, ())
+        cats = cause_evidence.get(c, ())
         picked = sorted(
             (r for r in pool if r["category"] in cats),
             key=lambda r: (cats.index(r["category"]), r["t_ms"] or 0, r.get("file") or "", r.get("line_no") or 0),

@@ -22,12 +22,16 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.utils import formatdate, make_msgid
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pipeline import store as store_mod
+
+if TYPE_CHECKING:
+    import duckdb
 
 ENV_SMTP_PASSWORD = "PIPELINE_SMTP_PASSWORD"
 IMAGE_CID = "timeline"
@@ -87,7 +91,8 @@ def build_message(settings: MailSettings, subject: str, text: str, html: str, pn
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     if png:
-        html_part = msg.get_payload()[1]
+        html_part = msg.get_payload(1)  # the alternative just added
+        assert isinstance(html_part, MIMEPart)
         html_part.add_related(
             png, maintype="image", subtype="png", cid=f"<{IMAGE_CID}>", filename="timeline.png", disposition="inline"
         )
@@ -108,6 +113,7 @@ def send_mail(settings: MailSettings, msg: EmailMessage) -> None:
     where = f"{scheme}://{host}:{port}"
     secrets = [settings.password]
     try:
+        client: smtplib.SMTP
         if scheme == "smtps":
             client = smtplib.SMTP_SSL(host, port, timeout=settings.timeout, context=ssl.create_default_context())
         else:
@@ -164,7 +170,7 @@ def send_mail(settings: MailSettings, msg: EmailMessage) -> None:
         ) from None
 
 
-def _text(value) -> str:
+def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
@@ -183,7 +189,7 @@ def webhook_target(url: str) -> str:
     return f"{webhook_label(url)} #{hashlib.sha256(url.encode()).hexdigest()[:12]}"
 
 
-def post_webhook(url: str, payload: dict, timeout: float = 30.0) -> None:
+def post_webhook(url: str, payload: dict[str, Any], timeout: float = 30.0) -> None:
     label = webhook_label(url)
     if urlsplit(url).scheme not in ("http", "https"):
         raise DeliveryError(f"webhook: the URL must be http:// or https://, not {label}")
@@ -221,10 +227,10 @@ def post_webhook(url: str, payload: dict, timeout: float = 30.0) -> None:
 # --- delivery records -------------------------------------------------------------------------
 
 
-def _has_table(con) -> bool:
-    return bool(
-        con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'deliveries'").fetchone()[0]
-    )
+def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'deliveries'").fetchone()
+    assert row is not None  # count(*) always gives a row
+    return bool(row[0])
 
 
 def previous_delivery(db: str | Path, period_key: str, channel: str, target: str) -> datetime | None:
@@ -252,7 +258,7 @@ def record_delivery(
         )
 
 
-def deliveries(db: str | Path) -> list[dict]:
+def deliveries(db: str | Path) -> list[dict[str, Any]]:
     with store_mod.opened(db, read_only=True) as con:
         if not _has_table(con):
             return []

@@ -7,33 +7,21 @@ Rendered to PNG with kaleido, which drives the system's Chromium.
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import plotly.graph_objects as go
 
+from pipeline.causes import all_causes
 from pipeline.digest.compute import Digest
-
-_FALLBACK_COLORS = {
-    "idle_timeout": "#636EFA",
-    "network": "#EF553B",
-    "max_connections": "#AB63FA",
-    "pool_exhausted": "#FFA15A",
-    "server_restart": "#00CC96",
-    "access_denied": "#19D3F3",
-    "unknown": "#7F7F7F",
-}
 
 
 def cause_colors() -> dict[str, str]:
-    """The project's cause palette (shared with the dashboard) when available."""
-    try:
-        from pipeline.charts import CAUSE_COLORS
-
-        return {**_FALLBACK_COLORS, **dict(CAUSE_COLORS)}
-    except Exception:  # the charts module is optional here: fall back to the same hues
-        return dict(_FALLBACK_COLORS)
+    """The causes' colours, from their registry: the same as the dashboard's and the charts'."""
+    return {cause.name: cause.color for cause in all_causes()}
 
 
 def timeline_figure(d: Digest) -> go.Figure:
@@ -89,7 +77,7 @@ def _ensure_server() -> None:
         _server_started = True
 
 
-def store_timeline_figure(d: Digest, db) -> go.Figure:
+def store_timeline_figure(d: Digest, db: str | os.PathLike[str]) -> go.Figure:
     """The dashboard's multi-lane timeline (events, latency, connections, incident bands) for the period."""
     from pipeline import charts
     from pipeline.api import Store
@@ -119,21 +107,25 @@ _SPAN = """
 """
 
 
-def _active_span(d: Digest, db):
+def _active_span(d: Digest, db: str | os.PathLike[str]) -> tuple[datetime, datetime]:
     """The part of the period that has data, a little padded: a whole day when the logs cover it,
     the few minutes that matter when they do not."""
     from pipeline import store as store_mod
 
     start, end = d.period.start, d.period.end
     with store_mod.opened(db, read_only=True) as con:
-        first, last = con.execute(_SPAN, [start, end] * 4).fetchone()
+        row = con.execute(_SPAN, [start, end] * 4).fetchone()
+    assert row is not None  # min() and max() always give a row
+    first, last = row
     if first is None:
         return start, end
     pad = max((last - first) / 20, timedelta(minutes=1))
     return max(start, first - pad), min(end, last + pad)
 
 
-def timeline_png(d: Digest, db=None, on_warning=None) -> bytes:
+def timeline_png(
+    d: Digest, db: str | os.PathLike[str] | None = None, on_warning: Callable[[str], object] | None = None
+) -> bytes:
     """PNG bytes of the period's timeline; raises on a missing browser or kaleido.
 
     With ``db`` the dashboard's multi-lane timeline is drawn; should that fail,
@@ -157,4 +149,5 @@ def timeline_png(d: Digest, db=None, on_warning=None) -> bytes:
         pass
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # plotly notes that per-call browser options do not apply to a server
-        return fig.to_image(format="png", width=900, height=fig.layout.height or 500, scale=1)
+        png: bytes = fig.to_image(format="png", width=900, height=fig.layout.height or 500, scale=1)
+        return png

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
+from typing import Any
 
 from pipeline.digest.compute import BASELINE_PERIODS, Digest
 
@@ -327,10 +328,10 @@ def html_page(d: Digest, image_src: str | None = None) -> str:
 # --- Slack-compatible webhook payload -----------------------------------------------------------
 
 
-def slack_payload(d: Digest) -> dict:
+def slack_payload(d: Digest) -> dict[str, Any]:
     """``{"text", "blocks"}``: text is the notification fallback, blocks the message."""
     text = f"{TITLE} {period_title(d)}: {headline(d)}"
-    blocks: list[dict] = [
+    blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{TITLE}: {period_title(d)}"[:150]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": headline(d)}},
     ]

@@ -90,7 +90,7 @@ def choose(head: bytes, override: str | None = None) -> Detection:
     if best_score < MIN_SCORE:
         return Detection(None, _why_unknown(payload, ranked), wrapped)
     # ties go to the family listed first
-    best = min((name for name, score in ranked if score == best_score), key=order.get)
+    best = min((name for name, score in ranked if score == best_score), key=order.__getitem__)
     return Detection(by_name(best), f"detected ({best_score:.2f})", wrapped)
 
 

@@ -35,7 +35,7 @@ from pipeline.ingest.families.common import to_utc
 from pipeline.ingest.families.server_common import iso_or_epoch_to_utc
 
 if TYPE_CHECKING:
-    from pipeline.ingest.families.base import Parsed
+    from pipeline.ingest.families.base import FileContext, LogFamily, Parsed
 
 # Time stamps as collectors write them.  RFC 3339 with up to nanoseconds; Z or an offset.
 RFC3339 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)"
@@ -276,7 +276,7 @@ def unwrap(chunk: pl.DataFrame, names: list[str], *, tz: str = "UTC") -> pl.Data
     return frame
 
 
-def parse(family, chunk: pl.DataFrame, ctx) -> Parsed:
+def parse(family: LogFamily, chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
     """``family.parse`` of the chunk's payloads (the envelopes named in ``ctx.state``)."""
     return family.parse(unwrap(chunk, ctx.state.get("envelopes") or [], tz=ctx.timezone or "UTC"), ctx)
 

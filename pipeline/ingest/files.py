@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import queue
 import threading
@@ -23,7 +24,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for annotations only (see the note on imports above)
     import polars as pl
@@ -101,7 +102,7 @@ def head_md5(path: Path, length: int) -> str:
         return hashlib.md5(fh.read(length)).hexdigest()
 
 
-def open_text_stream(path: Path, compressed: bool):
+def open_text_stream(path: Path, compressed: bool) -> io.BufferedIOBase:
     """A binary stream of the file's (uncompressed) bytes."""
     return gzip.open(path, "rb") if compressed else open(path, "rb")
 
@@ -142,7 +143,7 @@ class Chunk:
     final: bool
     replaced_chars: int  # U+FFFD produced by invalid UTF-8 in this chunk
     nul_lines: int
-    body: bytes = b""  # the chunk's bytes, to find where a line starts
+    body: bytes | bytearray = b""  # the chunk's bytes, to find where a line starts
 
     @property
     def first_line(self) -> int:
@@ -242,7 +243,8 @@ def read_ahead(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
     ahead while the caller parses: reading, decoding and splitting then overlap
     with parsing instead of preceding it.  An error raised while reading reaches
     the caller at the same point in the sequence as it would without the thread."""
-    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    # ("chunk", Chunk), ("error", exception) or ("end", None)
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def produce() -> None:
@@ -270,7 +272,7 @@ def read_ahead(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
         reader.join()
 
 
-def _offer(handoff: queue.Queue, item, stop: threading.Event) -> bool:
+def _offer(handoff: queue.Queue[tuple[str, Any]], item: tuple[str, Any], stop: threading.Event) -> bool:
     while not stop.is_set():
         try:
             handoff.put(item, timeout=0.1)
@@ -283,10 +285,10 @@ def _offer(handoff: queue.Queue, item, stop: threading.Event) -> bool:
 READ_PIECE = 64 * 1024  # small enough that a damaged .gz loses little before the error
 
 
-def _read_block(fh, size: int) -> tuple[bytes, Exception | None]:
+def _read_block(fh: io.BufferedIOBase | io.RawIOBase, size: int) -> tuple[bytes, Exception | None]:
     """Up to ``size`` bytes, read in pieces so that a damaged stream (a truncated
     .gz) still yields what came before the damage, with the error."""
-    pieces = []
+    pieces: list[bytes] = []
     got = 0
     while got < size:
         try:
@@ -300,7 +302,9 @@ def _read_block(fh, size: int) -> tuple[bytes, Exception | None]:
     return b"".join(pieces), None
 
 
-def _read_into(fh, carry: bytes, size: int) -> tuple[bytearray, int, Exception | None]:
+def _read_into(
+    fh: io.BufferedIOBase | io.RawIOBase, carry: bytes, size: int
+) -> tuple[bytearray, int, Exception | None]:
     """``carry`` followed by up to ``size`` bytes of an unbuffered plain file, read into
     one new buffer; the count of bytes read, and the error that stopped reading (what
     came before it is kept).  Reading stops at the size the file has now: a small
@@ -329,7 +333,7 @@ def _read_into(fh, carry: bytes, size: int) -> tuple[bytearray, int, Exception |
     return data, filled - len(carry), error
 
 
-def _skip(fh, count: int) -> None:
+def _skip(fh: io.BufferedIOBase | io.RawIOBase, count: int) -> None:
     while count > 0:
         got = fh.read(min(count, 1 << 20))
         if not got:

@@ -85,4 +85,5 @@ def redact_columns(frame: pl.DataFrame, columns: list[str], *, mask_column: str 
 
 def redact_text(text: str) -> str:
     """Redact one string (for messages printed outside the store)."""
-    return pl.select(redact_expr(pl.lit(text, pl.Utf8))).item()
+    redacted: str = pl.select(redact_expr(pl.lit(text, pl.Utf8))).item()
+    return redacted

@@ -26,19 +26,20 @@ import copy
 import datetime as dt
 import hashlib
 import json
+import os
 import shutil
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline import store as store_mod
-from pipeline.config import SettingsResolver, correlate_settings
+from pipeline.config import FileSettings, SettingsResolver, correlate_settings
 from pipeline.ingest import files
 from pipeline.ingest.writer import StoreWriter
 
@@ -46,9 +47,10 @@ from pipeline.ingest.writer import StoreWriter
 # module: a re-run that finds every file unchanged then starts 0.1 s sooner (a third of
 # its time).
 if TYPE_CHECKING:  # for annotations only
+    import duckdb
     import polars as pl
 
-    from pipeline.ingest.families.base import FileContext, Parsed
+    from pipeline.ingest.families.base import FileContext, LogFamily, Parsed
 
 # Log bytes of a large file committed in one transaction: how much a killed run has
 # to read again.  DuckDB's memory grows with the open transaction (measured: about
@@ -92,7 +94,7 @@ class IngestSummary:
     db: str
     files: list[FileReport]
     seconds: float  # the whole run
-    correlation: dict | None = None
+    correlation: dict[str, Any] | None = None
     ingest_seconds: float = 0.0  # reading, parsing and committing files (no correlation)
 
     @property
@@ -105,7 +107,7 @@ class IngestSummary:
         seconds = self.ingest_seconds or self.seconds
         return self.bytes / 1e6 / seconds if seconds > 0 else 0.0
 
-    def totals(self) -> dict:
+    def totals(self) -> dict[str, int]:
         keys = ("events", "rejects", "latency", "metrics", "lines", "folded", "skipped", "bytes")
         out = {k: sum(getattr(f, k) for f in self.files) for k in keys}
         out["files"] = len(self.files)
@@ -117,7 +119,7 @@ class IngestSummary:
         """Files where lines read != lines folded + rejected + skipped + latency/metrics rows."""
         return [f for f in self.files if f.lines != f.accounted]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "db": self.db,
             "seconds": round(self.seconds, 3),
@@ -133,7 +135,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _stored_files(con) -> dict[str, dict]:
+def _stored_files(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
     """The ``files`` table by path: what earlier runs read of each file."""
     cur = con.execute("SELECT * FROM files")
     cols = [d[0] for d in cur.description]
@@ -163,7 +165,7 @@ class Ingest:
         self.lock_wait_s = lock_wait_s
         self.wait_for_writer = wait_for_writer
         self._stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-stager")
-        self._staging_jobs: deque[Future] = deque()
+        self._staging_jobs: deque[Future[None]] = deque()
         self.writer: StoreWriter | None = None
         self.reports: list[FileReport] = []
 
@@ -206,7 +208,7 @@ class Ingest:
 
     # -- one file ----------------------------------------------------------------
 
-    def _ingest_file(self, path: Path, stored: dict | None) -> None:
+    def _ingest_file(self, path: Path, stored: dict[str, Any] | None) -> None:
         spath = str(path)
         settings = self.resolver.settings_for(path)
         report = FileReport(spath, "unknown", settings.host, "new")
@@ -219,7 +221,7 @@ class Ingest:
             return
 
         start_offset, start_line, restart = 0, 1, stored is not None
-        state: dict = {}
+        state: dict[str, Any] = {}
         if stored is not None and stored["format"] != "unknown":
             same_head = (
                 stat.st_size >= stored["head_len"] and _safe_head_md5(path, stored["head_len"]) == stored["head_md5"]
@@ -342,7 +344,7 @@ class Ingest:
             report.read_errors += 1
             report.warnings.append(f"reading stopped at line {line_no}: {exc}")
 
-        def last_row() -> dict:
+        def last_row() -> dict[str, Any]:
             if report.lines != report.accounted:
                 report.warnings.append(
                     f"line accounting mismatch: {report.lines} read, {report.accounted} accounted for"
@@ -367,15 +369,20 @@ class Ingest:
         """Stage a parsed chunk in the staging thread while the next chunk parses."""
         self._queue(self._stage, target, parsed)
 
-    def _commit_async(self, report: FileReport, files_row: Callable[[], dict], *, restart: bool) -> None:
+    def _commit_async(self, report: FileReport, files_row: Callable[[], dict[str, Any]], *, restart: bool) -> None:
         """Commit a file, or a segment of it, once its staged chunks are counted: the
         staging thread makes its bookkeeping row (``files_row()``) after them and hands
         it to the writer, while the main thread goes on with the next chunk or file.
         (Waiting for the staging thread at each file's end and segment boundary cost
         about 6% of a 1 GiB ingest.)"""
-        self._queue(lambda: self.writer.commit(report, files_row(), restart=restart))
 
-    def _queue(self, job, *args) -> None:
+        def commit() -> None:
+            assert self.writer is not None  # made by run()
+            self.writer.commit(report, files_row(), restart=restart)
+
+        self._queue(commit)
+
+    def _queue(self, job: Callable[..., None], *args: Any) -> None:
         """Run ``job`` in the staging thread after the jobs queued before it.
 
         Jobs run in order (one thread), so a file's chunks reach the writer before its
@@ -423,33 +430,35 @@ class Ingest:
         report.skipped += parsed.skipped
         for warning in parsed.warnings:
             _warn_once(report, warning)
+        assert self.writer is not None  # made by run()
         for table, rows in staged.items():
             self.writer.insert(report, table, rows, target.shared, restart=target.restart)
 
     def _files_row(
         self,
-        path,
-        stat,
-        compressed,
-        settings,
-        fmt,
-        offset,
-        lines_done,
-        state,
-        stored,
+        path: Path,
+        stat: os.stat_result,
+        compressed: bool,
+        settings: FileSettings,
+        fmt: str,
+        offset: int,
+        lines_done: int,
+        state: dict[str, Any],
+        stored: dict[str, Any] | None,
         *,
-        restart=True,
+        restart: bool = True,
         report: FileReport | None = None,
         partial: bool = False,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """The file's bookkeeping row.  ``partial``: a segment that does not end the
         file; the next run resumes after it (a compressed file, which cannot be
         resumed by offset, is recorded with size -1 so it is read again)."""
         head_len = min(stat.st_size, files.HEAD_BYTES)
         base = stored if (stored is not None and not restart) else None
 
-        def prev(key):
-            return base[key] if base else 0
+        def prev(key: str) -> int:
+            count: int = base[key] if base else 0
+            return count
 
         return {
             "path": str(path),
@@ -471,18 +480,15 @@ class Ingest:
             "ingested_at": _now(),
         }
 
-    def _correlate(self) -> dict | None:
+    def _correlate(self) -> dict[str, Any] | None:
         """Rebuild incidents, unless neither the data nor the effective thresholds changed
         since the last correlation (by this command or by ``pipeline correlate``)."""
-        from pipeline.correlate import correlate_if_changed  # a later stage: imported when used
+        from pipeline.correlate import rebuild  # a later stage: imported when used
 
         # the [correlate] thresholds of --config, else of ./pipeline.toml, as `pipeline correlate`
         settings = correlate_settings(self.config_path)
         with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
-            result = correlate_if_changed(con, settings)
-            if "skipped" not in result:
-                store_mod.touch_changed(con)
-            return result
+            return rebuild(con, settings)
 
 
 @dataclass
@@ -491,7 +497,7 @@ class _Target:
     and whether its transaction must first remove the rows of an earlier read."""
 
     report: FileReport
-    shared: dict
+    shared: dict[str, Any]
     restart: bool
 
     def next_segment(self) -> _Target:
@@ -515,7 +521,7 @@ def _safe_head_md5(path: Path, length: int) -> str | None:
         return None
 
 
-def _safe_parse(family, frame: pl.DataFrame, ctx: FileContext) -> Parsed:
+def _safe_parse(family: LogFamily, frame: pl.DataFrame, ctx: FileContext) -> Parsed:
     """The chunk's envelope removed and its payload parsed by the family.  A parser bug
     must not lose lines: the whole chunk then becomes rejects with the error."""
     import polars as pl
@@ -535,7 +541,9 @@ def _safe_parse(family, frame: pl.DataFrame, ctx: FileContext) -> Parsed:
         )
 
 
-def _segment_boundary(chunk: files.Chunk, carry: pl.DataFrame | None, offset: int, line_no: int):
+def _segment_boundary(
+    chunk: files.Chunk, carry: pl.DataFrame | None, offset: int, line_no: int
+) -> tuple[int, int] | None:
     """(byte offset, line number) where the rows staged so far end: the start of the
     event still in progress (the carry), or the end of the chunk.  None when the
     carry began in an earlier chunk (its byte offset is no longer known): the
@@ -574,7 +582,7 @@ def _warn_once(report: FileReport, message: str) -> None:
         report.warnings.append(message)
 
 
-def ingest_paths(paths: list[str | Path], db: str | Path | None = None, **kwargs) -> IngestSummary:
+def ingest_paths(paths: Iterable[str | Path], db: str | Path | None = None, **kwargs: Any) -> IngestSummary:
     """Ingest files and folders into the store at ``db`` (see :class:`Ingest`)."""
     correlate = kwargs.pop("correlate", True)
     return Ingest(store_mod.resolve_db_path(db), **kwargs).run(list(paths), correlate=correlate)

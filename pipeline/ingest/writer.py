@@ -18,15 +18,19 @@ after a commit once enough was written (readers can open it in between).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline import store as store_mod
 
 if TYPE_CHECKING:  # for annotations only: polars is imported when rows are written
+    import duckdb
     import polars as pl
+
+    from pipeline.ingest.runner import FileReport
 
 # One DuckDB thread: the other core is parsing the next chunks, and a single-threaded
 # insert writes full row groups that need no merging at commit (measured: ~25% less
@@ -83,7 +87,7 @@ def storable_events(events: pl.DataFrame) -> pl.DataFrame:
     ).drop("message")
 
 
-def insert_rows(con, table: str, rows: pl.DataFrame, shared: dict) -> None:
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, shared: dict[str, Any]) -> None:
     """Insert one chunk's staged rows of ``table`` (inside the caller's transaction).
     ``shared``: the file's path, host and event id prefix, and, for events, its
     ``file_id`` (see :func:`pipeline.store.file_id`)."""
@@ -97,7 +101,7 @@ def insert_rows(con, table: str, rows: pl.DataFrame, shared: dict) -> None:
         con.unregister("staged_rows")
 
 
-def commit_file(con, files_row: dict) -> None:
+def commit_file(con: duckdb.DuckDBPyConnection, files_row: dict[str, Any]) -> None:
     """Record the file's progress and commit it together with its rows."""
     cols = list(files_row)
     con.execute(
@@ -122,7 +126,12 @@ class StoreWriter:
     """
 
     def __init__(
-        self, db, *, lock_wait_s: float, on_message: Callable[[str], None], on_failure: Callable[[object, str], None]
+        self,
+        db: str | os.PathLike[str],
+        *,
+        lock_wait_s: float,
+        on_message: Callable[[str], None],
+        on_failure: Callable[[FileReport, str], None],
     ):
         self.db = db
         self.lock_wait_s = lock_wait_s
@@ -133,23 +142,25 @@ class StoreWriter:
         self._broken: BaseException | None = None
         self._finished = False
         # writer-thread state
-        self._con = None
+        self._con: duckdb.DuckDBPyConnection | None = None
         self._in_transaction: str | None = None  # the file whose transaction is open
         self._file_id: int | None = None  # its number in event_files, once it has events
         self._failed: set[str] = set()
-        self._written_since_open = 0
+        self._written_since_open: float = 0  # bytes (polars' estimated_size may be a float)
         self._commits_since_open = 0
 
     # -- called by the runner ------------------------------------------------------
 
-    def insert(self, report, table: str, rows: pl.DataFrame, shared: dict, *, restart: bool) -> None:
+    def insert(
+        self, report: FileReport, table: str, rows: pl.DataFrame, shared: dict[str, Any], *, restart: bool
+    ) -> None:
         """Queue one chunk's rows of a file.  ``restart``: the file is read again from
         its start, so its old rows go when its transaction begins."""
         self._raise_if_broken()
         self._room.acquire()
         self._submit(self._insert, report, table, rows, shared, restart, release=True)
 
-    def commit(self, report, files_row: dict, *, restart: bool) -> None:
+    def commit(self, report: FileReport, files_row: dict[str, Any], *, restart: bool) -> None:
         """Queue the end of a file (or of a segment of it): its bookkeeping row."""
         self._raise_if_broken()
         self._submit(self._commit, report, files_row, restart)
@@ -173,8 +184,8 @@ class StoreWriter:
 
     # -- the writer thread -------------------------------------------------------------
 
-    def _submit(self, fn, *args, release: bool = False) -> None:
-        def run():
+    def _submit(self, fn: Callable[..., None], *args: Any, release: bool = False) -> None:
+        def run() -> None:
             try:
                 if self._broken is None:
                     fn(*args)
@@ -190,7 +201,7 @@ class StoreWriter:
         if self._broken is not None:
             raise self._broken
 
-    def _connection(self):
+    def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             self._con = store_mod.connect(
                 self.db, wait_s=self.lock_wait_s, on_wait=self.on_message, threads=WRITER_THREADS
@@ -200,7 +211,7 @@ class StoreWriter:
             self._written_since_open = self._commits_since_open = 0
         return self._con
 
-    def _begin(self, con, path: str, restart: bool) -> None:
+    def _begin(self, con: duckdb.DuckDBPyConnection, path: str, restart: bool) -> None:
         if self._in_transaction != path:
             con.execute("BEGIN TRANSACTION")
             self._in_transaction = path
@@ -210,7 +221,9 @@ class StoreWriter:
                 for table in PATH_TABLES:
                     con.execute(f"DELETE FROM {table} WHERE file = ?", [path])
 
-    def _insert(self, report, table, rows, shared, restart) -> None:
+    def _insert(
+        self, report: FileReport, table: str, rows: pl.DataFrame, shared: dict[str, Any], restart: bool
+    ) -> None:
         path = shared["file"]
         if path in self._failed:
             return
@@ -224,7 +237,7 @@ class StoreWriter:
         except Exception as exc:  # disk full, read-only file...: this file is not stored
             self._fail(report, path, exc)
 
-    def _commit(self, report, files_row, restart) -> None:
+    def _commit(self, report: FileReport, files_row: dict[str, Any], restart: bool) -> None:
         path = files_row["path"]
         if path in self._failed:
             return
@@ -240,7 +253,7 @@ class StoreWriter:
         if self._written_since_open >= RELEASE_BYTES or self._commits_since_open >= RELEASE_FILES:
             self._close()
 
-    def _fail(self, report, path: str, exc: Exception) -> None:
+    def _fail(self, report: FileReport, path: str, exc: Exception) -> None:
         self._failed.add(path)
         if self._in_transaction is not None and self._con is not None:
             try:

@@ -36,39 +36,47 @@ from typing import Any, Protocol
 import polars as pl
 
 # Column layouts of the frames a family returns.  ``ts`` is UTC.
-EVENT_SCHEMA: dict[str, pl.DataType] = {
-    "ts": pl.Datetime("us", "UTC"),
-    "source": pl.Utf8,
-    "line_no": pl.Int64,
-    "level": pl.Utf8,
-    "kind": pl.Utf8,
-    "error_code": pl.Int32,
-    "conn_ref": pl.Utf8,
-    "message": pl.Utf8,
-    "raw": pl.Utf8,
-    "n_lines": pl.Int64,  # how many input lines the event folds (1 + continuations)
-}
-LATENCY_SCHEMA: dict[str, pl.DataType] = {
-    "ts": pl.Datetime("us", "UTC"),
-    "target": pl.Utf8,
-    "rtt_ms": pl.Float64,
-    "lost": pl.Boolean,
-    "line_no": pl.Int64,
-}
-METRICS_SCHEMA: dict[str, pl.DataType] = {
-    "ts": pl.Datetime("us", "UTC"),
-    "name": pl.Utf8,
-    "value": pl.Float64,
-    "line_no": pl.Int64,
-}
-REJECT_SCHEMA: dict[str, pl.DataType] = {
-    "line_no": pl.Int64,
-    "reason": pl.Utf8,
-    "raw": pl.Utf8,
-}
+EVENT_SCHEMA = pl.Schema(
+    {
+        "ts": pl.Datetime("us", "UTC"),
+        "source": pl.Utf8(),
+        "line_no": pl.Int64(),
+        "level": pl.Utf8(),
+        "kind": pl.Utf8(),
+        "error_code": pl.Int32(),
+        "conn_ref": pl.Utf8(),
+        "message": pl.Utf8(),
+        "raw": pl.Utf8(),
+        "n_lines": pl.Int64(),  # how many input lines the event folds (1 + continuations)
+    }
+)
+LATENCY_SCHEMA = pl.Schema(
+    {
+        "ts": pl.Datetime("us", "UTC"),
+        "target": pl.Utf8(),
+        "rtt_ms": pl.Float64(),
+        "lost": pl.Boolean(),
+        "line_no": pl.Int64(),
+    }
+)
+METRICS_SCHEMA = pl.Schema(
+    {
+        "ts": pl.Datetime("us", "UTC"),
+        "name": pl.Utf8(),
+        "value": pl.Float64(),
+        "line_no": pl.Int64(),
+    }
+)
+REJECT_SCHEMA = pl.Schema(
+    {
+        "line_no": pl.Int64(),
+        "reason": pl.Utf8(),
+        "raw": pl.Utf8(),
+    }
+)
 
 
-def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def empty(schema: pl.Schema) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 

@@ -133,10 +133,10 @@ def reject_frame(frame: pl.DataFrame, reason: str | pl.Expr, raw_col: str = "lin
 
 
 def concat_rejects(*frames: pl.DataFrame) -> pl.DataFrame:
-    frames = [f for f in frames if f.height]
-    if not frames:
+    nonempty = [f for f in frames if f.height]
+    if not nonempty:
         return pl.DataFrame(schema=REJECT_SCHEMA)
-    return pl.concat([f.cast(REJECT_SCHEMA) for f in frames])
+    return pl.concat([f.cast(REJECT_SCHEMA) for f in nonempty])
 
 
 def split_bad_timestamps(heads: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.DataFrame]:

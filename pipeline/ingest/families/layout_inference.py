@@ -102,7 +102,7 @@ class Inferred:
     header: str
     stamp: str | None
 
-    def to_state(self) -> dict:
+    def to_state(self) -> dict[str, str | None]:
         return {"header": self.header, "stamp": self.stamp}
 
 
@@ -156,11 +156,13 @@ def tokens(line: str, *, need_ts: bool = True) -> list[tuple[str, str]] | None:
                 else:
                     found = ("FIELD", line[pos : close + 1])
             elif c in " \t":
-                found = ("WS", _WS.match(line, pos).group(0))
+                blank = _WS.match(line, pos)
+                assert blank is not None  # c is a blank
+                found = ("WS", blank.group(0))
             elif c in SEPARATORS or c in ")]}>":
                 found = ("LIT", c)
             else:
-                found = ("WORD", _WORD.match(line, pos).group(0) if _WORD.match(line, pos) else c)
+                found = ("WORD", word.group(0) if (word := _WORD.match(line, pos)) else c)
         out.append(found)
         pos += len(found[1])
     if need_ts and not seen_ts:
@@ -183,11 +185,11 @@ def _stamp_leads(out: list[tuple[str, str]]) -> bool:
     stamp (bare or bracketed): Twisted's ``2016-06-22T13:08:40-0700 [system] msg``."""
     kinds = [k for k, _ in out[:2]]
     return bool(kinds) and (
-        kinds[0].startswith("TS:") or (kinds[0] == "LIT" and kinds[1:2] and kinds[1].startswith("TS:"))
+        kinds[0].startswith("TS:") or (kinds[0] == "LIT" and len(kinds) > 1 and kinds[1].startswith("TS:"))
     )
 
 
-def _plainly_a_level(line: str, m: re.Match) -> bool:
+def _plainly_a_level(line: str, m: re.Match[str]) -> bool:
     """Without a time stamp beside it, a level word must look like one: upper case,
     bracketed, or followed by a colon ("Error connecting..." is a message)."""
     before = line[m.start() - 1 : m.start()]

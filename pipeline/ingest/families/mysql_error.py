@@ -229,10 +229,8 @@ def line_flavour(line: str) -> str | None:
         if m.group("code") or p[10:11] == "T" or m.group("off"):
             return "mysql"
         return "mariadb"
-    if OLD_PY.match(p) and (
-        OLD_PY.match(p).group("level")
-        or re.search(r"\d\s+(?:InnoDB:|mysqld_safe |mysqld )", p)
-        or GENERAL_LOG.search(p)
+    if (old := OLD_PY.match(p)) and (
+        old.group("level") or re.search(r"\d\s+(?:InnoDB:|mysqld_safe |mysqld )", p) or GENERAL_LOG.search(p)
     ):
         return "old"
     return None

@@ -18,6 +18,7 @@ other line is rejected.
 from __future__ import annotations
 
 import re
+from typing import cast
 
 import polars as pl
 
@@ -149,7 +150,9 @@ def parse_ping(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
         if start_val is not None:
             state["block_start"] = ts_to_state(start_val)
         if seq0_vals.len():
-            state["block_seq0"] = int(seq0_vals.min()) if last["_block"][0] > 0 or prev_seq0 is None else int(prev_seq0)
+            state["block_seq0"] = (
+                int(cast(int, seq0_vals.min())) if last["_block"][0] > 0 or prev_seq0 is None else int(prev_seq0)
+            )
         if last["_target_f"][0] is not None:
             state["target"] = last["_target_f"][0]
     return Parsed(latency=latency, rejects=concat_rejects(no_time, other), skipped=skipped)

@@ -39,6 +39,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import Any, cast
 
 import polars as pl
 
@@ -256,7 +257,7 @@ def _learned(lines: list[str], need_ts: bool) -> list[Layout]:
     ]
 
 
-def _compiled(layouts: list[Layout]) -> list[tuple[Layout, re.Pattern]]:
+def _compiled(layouts: list[Layout]) -> list[tuple[Layout, re.Pattern[str]]]:
     return [(lay, _COMPILED_BY_NAME.get(lay.name) or re.compile(lay.pattern)) for lay in layouts]
 
 
@@ -338,7 +339,7 @@ class PythonTextFamily:
         )
 
     @staticmethod
-    def _timestamps(heads: pl.DataFrame, layout: Layout, state: dict, tz: str) -> pl.Series:
+    def _timestamps(heads: pl.DataFrame, layout: Layout, state: dict[str, Any], tz: str) -> pl.Series:
         """UTC time stamps of the event heads.
 
         The exact format is derived once from the file's first stamp, so each line
@@ -357,7 +358,11 @@ class PythonTextFamily:
         if layout.stamp:
             return pl.select(read_stamps(pl.lit(text), layout.stamp, tz)).to_series().alias("ts")
         formats = state.setdefault("ts_formats", {})
-        fmt = layout.ts_format or formats.get(layout.name) or _stamp_format(text.drop_nulls().first() or "")
+        fmt = (
+            layout.ts_format
+            or formats.get(layout.name)
+            or _stamp_format(cast(str | None, text.drop_nulls().first()) or "")
+        )
         formats.setdefault(layout.name, fmt)
         # no cache: a log's stamps are nearly all distinct, and caching them costs 80% more
         parsed = text.str.to_datetime(fmt, strict=False, time_unit="us", cache=False)
@@ -371,7 +376,7 @@ class PythonTextFamily:
         return pl.select(to_utc(pl.lit(parsed), tz)).to_series().alias("ts")
 
 
-def _layouts_of(chunk: pl.DataFrame, state: dict) -> list[Layout] | None:
+def _layouts_of(chunk: pl.DataFrame, state: dict[str, Any]) -> list[Layout] | None:
     """The file's layouts: chosen from its first lines at its first chunk and kept in
     ``state`` (learned layouts with their regex), so a later run reads it the same way."""
     if "layouts" not in state or any(
@@ -465,6 +470,7 @@ def _split_one(frame: pl.DataFrame, layout: Layout) -> pl.DataFrame:
     """:func:`_extract_one` for a layout with ``split``: one match test without
     captures, and every line split on the separator (splitting all lines and keeping
     the matching ones' fields costs less than choosing the lines to split first)."""
+    assert layout.split is not None  # _extract_one hands over only layouts with one
     separator, names = layout.split
     frame = frame.with_columns(
         _head=pl.col("line").str.contains(layout.pattern),
@@ -485,7 +491,7 @@ def _split_one(frame: pl.DataFrame, layout: Layout) -> pl.DataFrame:
     ).drop("_g", "_head")
 
 
-def _all_timestamps(heads: pl.DataFrame, layouts: list[Layout], state: dict, tz: str) -> pl.Series:
+def _all_timestamps(heads: pl.DataFrame, layouts: list[Layout], state: dict[str, Any], tz: str) -> pl.Series:
     """UTC time stamps of event heads that may come from several layouts."""
     if len(layouts) == 1:
         return PythonTextFamily._timestamps(heads, layouts[0], state, tz)

@@ -7,6 +7,8 @@ Everything here builds polars expressions over a whole chunk; nothing loops per 
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from typing import Any
 
 import polars as pl
 
@@ -143,7 +145,7 @@ def start_marker_ts(line: pl.Expr, tz: str) -> pl.Expr:
     return pl.coalesce(iso_or_epoch_to_utc(body, tz), date_cmd_to_utc(body, tz))
 
 
-def state_start_ts(state: dict, tz: str, key: str = "start_time") -> pl.Expr:
+def state_start_ts(state: dict[str, Any], tz: str, key: str = "start_time") -> pl.Expr:
     """A start time configured in ``ctx.state`` (ISO text) as a UTC literal expression."""
     value = state.get(key)
     if value is None:
@@ -151,14 +153,14 @@ def state_start_ts(state: dict, tz: str, key: str = "start_time") -> pl.Expr:
     return iso_or_epoch_to_utc(pl.lit(str(value)), tz)
 
 
-def ts_to_state(value) -> str | None:
+def ts_to_state(value: datetime | None) -> str | None:
     """A UTC datetime (or None) as ISO text for ``ctx.state``."""
     if value is None:
         return None
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def classify(message: pl.Expr, rules: list[tuple[str, str]], default: str = "other") -> pl.Expr:
+def classify(message: pl.Expr, rules: list[tuple[str, str]], default: str | None = "other") -> pl.Expr:
     """First matching ``(regex, kind)`` rule wins."""
     expr = pl.lit(default, pl.Utf8)
     for pattern, kind in reversed(rules):
