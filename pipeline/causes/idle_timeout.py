@@ -13,6 +13,11 @@ def score(e: Evidence) -> Score:
         client = 0.5 + 0.5 * e.idle_share
     if e("n_4031"):
         client = max(client, 0.5 + 0.5 * share(e("n_4031"), e.n))
+    if e("n_stale_reconnect"):
+        # pooled connections found dead at checkout while a new one, made at once, works:
+        # the old connections were cut while they sat idle (where their idle time is known,
+        # the idle pattern above says more)
+        client = max(client, 0.4 + 0.4 * share(e("n_stale_reconnect"), e.n))
     server = 1.0 if e("abort_timeout") and (e.disconnect_kinds or e.idle_over) else 0.0
     if not server and e.idle_over and e("abort_error"):
         # a middlebox that resets idle connections: the server sees them break

@@ -127,6 +127,29 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
     ):
         features[r.pop("grp")].update(r)
 
+    # --- stale on checkout, fine when new: a failed checkout (ping or invalidation) followed
+    # at once by a new connection in the same file, which then worked (was checked out)
+    for r in _rows(
+        con,
+        """
+        WITH opened AS (
+            SELECT e.file_id, epoch_ms(e.ts) AS t_ms, e.kind
+            FROM event_rows e
+            WHERE e.source = 'sqlalchemy' AND e.kind IN ('conn_open', 'checkout')
+        ), f AS (
+            SELECT d.grp, d.rid, d.t_ms, r.file_id
+            FROM c_drops d JOIN event_rows r ON r.rowid = d.rid
+            WHERE d.kind IN ('pre_ping_fail', 'invalidate')
+        )
+        SELECT f.grp, count(DISTINCT f.rid) AS n_stale_reconnect
+        FROM f
+        JOIN opened o ON o.file_id = f.file_id AND o.kind = 'conn_open' AND o.t_ms BETWEEN f.t_ms AND f.t_ms + 2000
+        JOIN opened c ON c.file_id = f.file_id AND c.kind = 'checkout' AND c.t_ms BETWEEN o.t_ms AND o.t_ms + 2000
+        GROUP BY f.grp
+        """,
+    ):
+        features[r.pop("grp")].update(r)
+
     # --- server lines
     con.execute(
         f"""

@@ -10,6 +10,21 @@ From SQLAlchemy pool lines (``conn_ref`` is the DBAPI connection's repr):
 * a checkout *failed* when the next thing that happened to that connection was
   a pre-ping failure or an invalidation rather than a checkin.
 
+From pool event listeners that log no connection identity (the tutorial's
+"Connection checked out from pool." / "Connection returned to pool." /
+"Connection ping failed during checkout: ..."), one file's lines are one stream:
+
+* in a file whose application never held two connections at once (each checkout
+  is returned before the next: one worker, so one pooled connection), a checkout,
+  or a failed checkout ping, right after a checkin reuses the connection that
+  checkin returned: its idle time is the time since then.  Where checkouts overlap
+  (several workers or processes writing one file) the lines cannot say which
+  connection came back when, and the idle time is unknown;
+* the listener logs its ping failure *instead of* the checkout, so the failed ping
+  is itself the failed checkout.  After a silent drop the ping waits for the
+  driver's read timeout before it fails, so the idle time read this way is the true
+  one plus that wait: an upper bound, which keeps the inferred range true.
+
 Per incident and host, the idle limit is the threshold ``t`` (one of the failed
 idle times, at least ``min_idle_limit_seconds``) that best separates the
 incident's failures from the successes during it: most failures idle >= t,
@@ -45,6 +60,21 @@ def build_pool(con, s: dict) -> None:
                    lead(kc) OVER w AS next_kc, lead(t_ms) OVER w AS next_ms, lead(rid) OVER w AS next_rid
             FROM p
             WINDOW w AS (PARTITION BY k ORDER BY t_ms, line_no)
+        ), lines AS (
+            -- pool listener lines without a connection identity: one stream per file
+            SELECT e.rowid AS rid, e.file_id, f.host, epoch_ms(e.ts) AS t_ms, e.line_no,
+                   CASE e.kind WHEN 'checkout' THEN 1 WHEN 'checkin' THEN 2 WHEN 'pre_ping_fail' THEN 4 ELSE 5 END AS kc
+            FROM {event_rows_sql()}
+            WHERE e.source = 'sqlalchemy' AND e.conn_ref IS NULL
+              AND e.kind IN ('checkout', 'checkin', 'pre_ping_fail', 'conn_open', 'conn_close', 'invalidate')
+        ), held AS (
+            -- connections held by the application after each line
+            SELECT *, lag(kc) OVER w AS prev_kc, lag(t_ms) OVER w AS prev_ms,
+                   sum(CASE kc WHEN 1 THEN 1 WHEN 2 THEN -1 ELSE 0 END) OVER (w ROWS UNBOUNDED PRECEDING) AS out_now
+            FROM lines
+            WINDOW w AS (PARTITION BY file_id ORDER BY t_ms, line_no)
+        ), listener AS (
+            SELECT *, max(out_now) OVER (PARTITION BY file_id) AS most_held FROM held
         )
         SELECT rid, host, t_ms,
                CASE WHEN prev_kc = 2 THEN (t_ms - prev_ms) / 1000.0 END AS idle_s,
@@ -52,6 +82,13 @@ def build_pool(con, s: dict) -> None:
                CASE WHEN next_kc IN (3, 4) THEN next_ms END AS fail_ms,
                CASE WHEN next_kc IN (3, 4) THEN next_rid END AS fail_rid
         FROM q WHERE kc = 1
+        UNION ALL
+        SELECT rid, host, t_ms,
+               CASE WHEN prev_kc = 2 AND most_held <= 1 THEN (t_ms - prev_ms) / 1000.0 END AS idle_s,
+               kc = 4 AS failed,
+               CASE WHEN kc = 4 THEN t_ms END AS fail_ms,
+               CASE WHEN kc = 4 THEN rid END AS fail_rid
+        FROM listener WHERE kc IN (1, 4)
         """
     )
 
