@@ -40,7 +40,7 @@ class FileRule(Defaults):
 
 # Bounds of the thresholds: shares and scores lie in 0..1, counts are at least 1, the rest >= 0.
 _SHARES = {"idle_ok_tolerance", "latency_share_full", "max_connections_ratio", "min_score"}
-_COUNTS = {"latency_samples_full", "evidence_per_kind"}
+_COUNTS = {"latency_samples_full", "evidence_per_kind", "server_only_min_lines"}
 
 
 def _threshold(name: str, default: Any) -> tuple[type, Any]:

@@ -20,7 +20,9 @@ evidence, each worth at most 1:
 ``metrics``  server status snapshots (threads_connected, uptime, wait_timeout).
 
 The sum is scaled by how much of the incident's client errors the cause explains
-(``explained``, 0..1): ``score = sum * (0.5 + 0.5 * explained)``.  The incident is named
+(``explained``, 0..1): ``score = sum * (0.5 + 0.5 * explained)``; in an incident only the
+server's log saw there are no client errors, and ``explained`` is the share of the server's
+lines that are the cause's own (:meth:`Evidence.server_share`).  The incident is named
 after the best score; below ``min_score`` it is ``unknown``.  Confidence grows with the
 number of independent sources that agree and with the share of errors explained, and
 shrinks when a second cause scores close to the first.
@@ -97,6 +99,21 @@ class Evidence:
     def __call__(self, key: str):
         """A fact, 0 when absent."""
         return self.f.get(key) or 0
+
+    @cached_property
+    def server_only(self) -> bool:
+        """Only the server's log saw this incident (no application log covers its time)."""
+        return bool(self.f.get("server_only"))
+
+    @cached_property
+    def server_lines(self) -> int:
+        """The incident's server lines of every category."""
+        cats = ("srv_stop", "srv_start", "srv_tmc", "srv_access", "abort_timeout", "abort_error")
+        return sum(self(c) for c in cats)
+
+    def server_share(self, *categories: str) -> float:
+        """The share of the incident's server lines in these categories."""
+        return share(sum(self(c) for c in categories), self.server_lines)
 
     @cached_property
     def lat_bad(self) -> float:

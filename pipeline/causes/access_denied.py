@@ -7,10 +7,14 @@ from pipeline.causes import Cause, Evidence, Score, share
 
 def score(e: Evidence) -> Score:
     share_acc = share(e("n_access"), e.n)
+    if e.server_only:
+        explained = e.server_share("srv_access")
+    else:
+        explained = share_acc if e("n_access") else (0.3 if e("srv_access") else 0.0)
     return {
         "client": (0.5 + 0.5 * share_acc) if e("n_access") else 0.0,
         "server": 1.0 if e("srv_access") else 0.0,
-    }, share_acc if e("n_access") else (0.3 if e("srv_access") else 0.0)
+    }, explained
 
 
 def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:

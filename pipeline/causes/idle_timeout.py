@@ -18,7 +18,7 @@ def score(e: Evidence) -> Score:
         # the old connections were cut while they sat idle (where their idle time is known,
         # the idle pattern above says more)
         client = max(client, 0.4 + 0.4 * share(e("n_stale_reconnect"), e.n))
-    server = 1.0 if e("abort_timeout") and (e.disconnect_kinds or e.idle_over) else 0.0
+    server = 1.0 if e("abort_timeout") and (e.disconnect_kinds or e.idle_over or e.server_only) else 0.0
     if not server and e.idle_over and e("abort_error"):
         # a middlebox that resets idle connections: the server sees them break
         server = 0.3
@@ -28,6 +28,8 @@ def score(e: Evidence) -> Score:
     explained = share(e.disconnect_kinds, e.n)
     if e.known_idle:
         explained *= e.idle_share
+    if e.server_only:
+        explained = e.server_share("abort_timeout")
     return {"client": client, "server": server, "metrics": metrics, "network": network}, explained
 
 
@@ -48,8 +50,13 @@ def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
         who = f"something between application and server ({saw}" + (
             f" and its wait_timeout is {n(wt)} s)" if wt else ")"
         )
+    matches = det.get("limit_matches") or []
+    fits = ""
+    if matches:
+        names = ", ".join(f"{m['product']}'s {m['setting']} ({n(m['seconds'])} s)" for m in matches)
+        fits = f"; that fits the default of {names}"
     if lim:
-        return f"{errs}: pooled connections left idle too long were closed by {who}; {describe_limit(lim)}."
+        return f"{errs}: pooled connections left idle too long were closed by {who}; {describe_limit(lim)}{fits}."
     return f"{errs}: pooled connections left idle too long were closed by {who}."
 
 
@@ -101,6 +108,11 @@ def advise(inc: dict, f: dict, det: dict) -> list[str]:
             )
             + ": look for a firewall, NAT or load balancer idle timeout between the "
             "application and the database, and raise it or enable TCP keepalives shorter than it."
+        )
+    for m in det.get("limit_matches") or []:
+        out.append(
+            f"If the path goes through {m['product']} (default {m['setting']} {n(m['seconds'])} s, "
+            f"which fits the limit found): {m['how_to_change']} (source: {m['source']})"
         )
     out.append(
         "For a custom liveness check, raise sqlalchemy.exc.DisconnectionError from a 'checkout' pool event "

@@ -13,11 +13,12 @@ def score(e: Evidence) -> Score:
     if ratio is not None:
         metrics = 1.0 if ratio >= required else (0.5 if ratio >= required - 0.1 else 0.0)
     refused = e("n_1040") or e("srv_tmc")
+    explained = e.server_share("srv_tmc") if e.server_only else share_1040
     return {
         "client": (0.5 + 0.5 * share_1040) if e("n_1040") else 0.0,
         "server": 1.0 if e("srv_tmc") else 0.0,
         "metrics": metrics if refused else 0.5 * metrics,
-    }, share_1040
+    }, explained
 
 
 def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:

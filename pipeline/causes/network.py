@@ -14,10 +14,15 @@ def score(e: Evidence) -> Score:
         mid_use, max(e.known_idle, mid_use)
     )
     server = 0.3 if e("abort_error") else 0.0
+    if e.server_only and e("abort_error") >= 3:
+        # no client log: connections breaking mid-use, several at once, is the network's mark
+        server = 1.0
     net_kinds = e("n_2013") + e("n_2006") + e("n_cant_connect") - e("n_refused") + e("n_pool_drop")
     explained = share(max(0, net_kinds), e.n)
     if e.known_idle:
         explained *= 1.0 - e.idle_share
+    if e.server_only:
+        explained = e.server_share("abort_error")
     return {"network": e.latency_part, "client": min(1.0, client), "server": server}, explained
 
 

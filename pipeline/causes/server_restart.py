@@ -12,6 +12,8 @@ def score(e: Evidence) -> Score:
     client = 0.6 * share(e("n_refused"), e.n)
     restart_kinds = e("n_refused") + e("n_2013") + e("n_2006") + e("n_pool_drop")
     explained = share(restart_kinds, e.n) if (server or metrics) else share(e("n_refused"), e.n)
+    if e.server_only:
+        explained = e.server_share("srv_stop", "srv_start")
     return {"server": server, "metrics": metrics, "client": client}, explained
 
 
@@ -19,6 +21,9 @@ def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
     """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
     down = det.get("downtime_s")
     d = f", down for about {n(down)} s" if down is not None else ""
+    if det.get("server_came_back") is False:
+        how = "crashed" if det.get("crashed") else "shut down"
+        return f"{errs}: the database server {how}, and its log shows no start after it."
     how = "crashed and restarted" if det.get("crashed") else "restarted"
     return f"{errs}: the database server {how}{d}."
 

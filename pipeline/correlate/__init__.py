@@ -139,6 +139,8 @@ def _correlate(con, s: dict) -> dict:
         grp = inc["grp"]
         f = features.get(grp, {})
         f["errors"] = inc["errors"]
+        if inc["server_only"]:
+            f["server_only"] = True
         scores = score_causes(f, s)
         cause, confidence = verdict(scores, s)
         det = _details(inc, f, limits.get(grp, {}), ctx, demand.get(grp, {}))
@@ -170,7 +172,9 @@ def _correlate(con, s: dict) -> dict:
 
 
 def _fetch_incidents(con) -> list[dict]:
-    cur = con.execute("SELECT grp, incident_id, start_ms, end_ms, hosts, errors, n_lines FROM c_inc ORDER BY grp")
+    cur = con.execute(
+        "SELECT grp, incident_id, start_ms, end_ms, hosts, errors, n_lines, server_only FROM c_inc ORDER BY grp"
+    )
     cols = [d[0] for d in cur.description]
     out = []
     for r in cur.fetchall():
@@ -198,6 +202,8 @@ def _details(inc: dict, f: dict, limits: dict, ctx: dict, demand: dict) -> dict:
     det["idle_closed_by_server"] = bool(
         det["server_abort_lines"] or fits or (wt and not lim and (f.get("n_idle_over_wait") or 0) > 0)
     )
+    if lim:
+        det["limit_matches"] = _limit_matches(lim, by_server=det["idle_closed_by_server"])
     for key in ("pool_size", "max_overflow", "pool_timeout_s"):
         if f.get(key) is not None:
             det[key] = f[key]
@@ -209,13 +215,40 @@ def _details(inc: dict, f: dict, limits: dict, ctx: dict, demand: dict) -> dict:
         det["restart_at"] = _advice.iso(min(x for x in (f.get("stop_ms"), inc["start_ms"]) if x is not None))
     det["crashed"] = bool(f.get("srv_crash"))
     det["server_reset_lines"] = f.get("abort_error") or 0
+    det["server_only"] = bool(inc.get("server_only"))
+    if f.get("stop_ms") is not None:
+        det["server_came_back"] = f.get("start_ms_srv") is not None and f["start_ms_srv"] >= f["stop_ms"]
     if f.get("start_ms_srv") is not None:
         # down from the shutdown line or the first failure, whichever came first (a crash
-        # writes nothing when it happens: its recovery lines come at the next start)
-        down_from = min(x for x in (f.get("stop_ms"), inc["start_ms"]) if x is not None)
+        # writes nothing when it happens: its recovery lines come at the next start); with
+        # the server's log alone, the first line of the incident may be an earlier start
+        firsts = (f.get("stop_ms"),) if inc.get("server_only") else (f.get("stop_ms"), inc["start_ms"])
+        down_from = min((x for x in firsts if x is not None), default=inc["start_ms"])
         if f["start_ms_srv"] > down_from:
             det["downtime_s"] = round((f["start_ms_srv"] - down_from) / 1000.0, 1)
     return det
+
+
+def _limit_matches(lim: dict, *, by_server: bool, most: int = 3) -> list[dict]:
+    """Products whose default idle limit lies in the inferred range: databases when the
+    server closed the connections, the things in between when it did not."""
+    from pipeline.catalogue.idle_limits import matching
+
+    lo, hi = lim.get("ok_max_s"), lim["fail_min_s"]
+    if not hi or (lo is not None and lo > hi):
+        return []
+    rows = [r for r in matching(lo, hi) if (r.kind == "database") == by_server]
+    return [
+        {
+            "product": r.product,
+            "setting": r.setting,
+            "seconds": r.seconds,
+            "behaviour": r.behaviour,
+            "how_to_change": r.how_to_change,
+            "source": r.source,
+        }
+        for r in rows[:most]
+    ]
 
 
 def _pick_evidence(cause: str, scores: dict, rows: list[dict], inc: dict, ctx: dict) -> list[dict]:

@@ -85,7 +85,11 @@ def summarize(cause: str, inc: dict, f: dict, det: dict) -> str:
     """The cause's one-sentence summary of the incident (``pipeline/causes/<cause>.py``)."""
     hosts = ", ".join(inc["hosts"]) or "unknown host"
     n = inc["errors"]
-    errs = f"{n} connection failure{'s' if n != 1 else ''} on {hosts}"
+    if inc.get("server_only"):
+        seen = f"{n} refused or aborted connection{'s' if n != 1 else ''}" if n else "the server going away"
+        errs = f"Server log only (no application log to confirm which requests failed): {seen} on {hosts}"
+    else:
+        errs = f"{n} connection failure{'s' if n != 1 else ''} on {hosts}"
     return _cause(cause).summarize(inc, f, det, errs)
 
 

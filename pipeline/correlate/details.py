@@ -27,6 +27,9 @@ class IncidentDetails:
     idle_closed_by_server: bool = False
     server_abort_lines: int = 0  # "Got timeout reading communication packets" aborts
     server_reset_lines: int = 0  # "Got an error reading/writing communication packets" aborts
+    # products whose default idle limit fits the inferred one (pipeline/catalogue/idle_limits.toml):
+    # product, setting, seconds, behaviour, how_to_change, source
+    limit_matches: list[dict] = field(default_factory=list)
     # the application's pools
     pool_size: int | None = None
     max_overflow: int | None = None
@@ -40,6 +43,8 @@ class IncidentDetails:
     restart_at: str | None = None
     crashed: bool = False
     downtime_s: float | None = None
+    server_came_back: bool | None = None  # a start after the stop (None: no stop seen)
+    server_only: bool = False  # only the server's log saw the incident
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, default=str)

@@ -187,7 +187,8 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
           AND NOT (s.cat = 'srv_start' AND s.t_ms < i.start_ms - {restart_slack})
           AND NOT (s.cat = 'srv_stop' AND s.t_ms > i.end_ms)
           -- nor did a shutdown the server had recovered from before the first failure
-          AND NOT (s.cat = 'srv_stop' AND s.next_start_ms < i.start_ms - {restart_slack})
+          -- (a shutdown never followed by a start has no next_start_ms: it stays)
+          AND NOT coalesce(s.cat = 'srv_stop' AND s.next_start_ms < i.start_ms - {restart_slack}, false)
         UNION ALL
         SELECT b.grp, s.* FROM c_srv s JOIN idle_back b
           ON s.t_ms BETWEEN b.lo_ms AND b.hi_ms

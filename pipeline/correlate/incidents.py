@@ -33,6 +33,18 @@ from pipeline.kinds import CLIENT_DROP_KINDS
 from pipeline.store import event_id_sql, event_rows_sql, message_sql
 
 CLIENT_SOURCES = ("app", "sqlalchemy")
+SERVER_SOURCES = ("mysql", "postgres")
+# Server lines that can make an incident where no application log covers them: the server
+# going away, refusing connections or logins, or aborting connections.
+SERVER_DROP_KINDS = (
+    "server_stop",
+    "server_start",
+    "too_many_connections",
+    "access_denied",
+    "aborted_connection",
+    "idle_disconnect",
+    "connection_reset",
+)
 
 
 def _in_list(values) -> str:
@@ -42,21 +54,59 @@ def _in_list(values) -> str:
 def build_incidents(con, s: dict) -> int:
     """Create ``c_drops`` and ``c_inc``; return the number of incidents."""
     gap = float(s["gap_seconds"])
+    cover = float(s["client_cover_seconds"]) * 1000.0
+    slack = float(s["restart_slack_seconds"]) * 1000.0
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_drops AS
-        WITH d AS (
+        WITH client AS (
             SELECT e.rowid AS rid, {event_id_sql()} AS event_id, e.ts, e.source, f.host, f.file, e.line_no, e.kind,
                    e.error_code, e.conn_ref, {message_sql()} AS message, e.raw, epoch_ms(e.ts) AS t_ms
             FROM {event_rows_sql()}
             WHERE e.source IN ({_in_list(CLIENT_SOURCES)})
               AND e.kind IN ({_in_list(CLIENT_DROP_KINDS)})
+        ), covered AS (
+            -- the span of each application log, widened: its server lines are its to explain
+            SELECT min(epoch_ms(ts)) - {cover} AS lo_ms, max(epoch_ms(ts)) + {cover} AS hi_ms
+            FROM event_rows WHERE source IN ({_in_list(CLIENT_SOURCES)}) GROUP BY file_id
+        ), server AS (
+            SELECT e.rowid AS rid, {event_id_sql()} AS event_id, e.ts, e.source, f.host, f.file, e.line_no, e.kind,
+                   e.error_code, e.conn_ref, {message_sql()} AS message, e.raw, epoch_ms(e.ts) AS t_ms
+            FROM {event_rows_sql()}
+            WHERE e.source IN ({_in_list(SERVER_SOURCES)})
+              AND e.kind IN ({_in_list(SERVER_DROP_KINDS)})
+              AND NOT EXISTS (SELECT 1 FROM covered c WHERE epoch_ms(e.ts) BETWEEN c.lo_ms AND c.hi_ms)
+        ), d AS (
+            -- lanes grouped apart: client drops; the server going away; the server refusing
+            -- or aborting connections (only where no application log covers the time)
+            SELECT *, 'client' AS lane FROM client
+            UNION ALL
+            SELECT *, CASE WHEN kind IN ('server_stop', 'server_start') THEN 'restart' ELSE 'conn' END FROM server
         ), o AS (
-            SELECT *, t_ms - lag(t_ms) OVER (ORDER BY t_ms, event_id) AS dt_ms FROM d
+            SELECT *, t_ms - lag(t_ms) OVER (PARTITION BY lane ORDER BY t_ms, event_id) AS dt_ms FROM d
+        ), l AS (
+            SELECT *, sum(CASE WHEN dt_ms IS NULL OR dt_ms > {gap * 1000.0} THEN 1 ELSE 0 END)
+                          OVER (PARTITION BY lane ORDER BY t_ms, event_id ROWS UNBOUNDED PRECEDING) AS lane_grp
+            FROM o
+        ), spans AS (
+            SELECT lane, lane_grp, min(t_ms) AS lo_ms, max(t_ms) AS hi_ms FROM l GROUP BY ALL
+        ), owner AS (
+            -- connections refused or aborted while the server went down and came back belong
+            -- to that restart
+            SELECT c.lane, c.lane_grp, min(r.lane_grp) AS restart_grp
+            FROM spans c LEFT JOIN spans r
+              ON c.lane = 'conn' AND r.lane = 'restart'
+             AND c.lo_ms <= r.hi_ms + {slack} AND c.hi_ms >= r.lo_ms - {slack}
+            GROUP BY ALL
+        ), keyed AS (
+            SELECT l.*, CASE WHEN w.restart_grp IS NULL THEN l.lane ELSE 'restart' END AS k_lane,
+                   coalesce(w.restart_grp, l.lane_grp) AS k_grp
+            FROM l JOIN owner w USING (lane, lane_grp)
+        ), starts AS (
+            SELECT *, min(t_ms) OVER (PARTITION BY k_lane, k_grp) AS group_start_ms FROM keyed
         )
-        SELECT *,
-               sum(CASE WHEN dt_ms IS NULL OR dt_ms > {gap * 1000.0} THEN 1 ELSE 0 END)
-                   OVER (ORDER BY t_ms, event_id ROWS UNBOUNDED PRECEDING) AS grp,
+        SELECT * EXCLUDE (lane, lane_grp, k_lane, k_grp, group_start_ms, dt_ms),
+               dense_rank() OVER (ORDER BY group_start_ms, k_lane, k_grp) AS grp,
                -- classification of the error text, used by the cause rules
                coalesce(raw, message, '') ILIKE '%refused%' AS is_refused,
                (coalesce(raw, message, '') ILIKE '%timed out%'
@@ -66,7 +116,22 @@ def build_incidents(con, s: dict) -> int:
                coalesce(raw, message, '') ILIKE '%reset by peer%'
                    OR coalesce(raw, message, '') ILIKE '%errno 104%' AS is_reset,
                coalesce(raw, message, '') ILIKE '%during query%' AS is_during_query
-        FROM o
+        FROM starts
+        """
+    )
+    # a server-only group is an incident when the server stopped or started, refused a
+    # connection for want of slots, or refused or aborted enough connections otherwise to be
+    # more than routine (a mistyped password, a client idle past wait_timeout)
+    con.execute(
+        f"""
+        DELETE FROM c_drops WHERE grp IN (
+            SELECT grp FROM c_drops GROUP BY grp
+            HAVING bool_and(source IN ({_in_list(SERVER_SOURCES)}))
+               AND ((NOT bool_or(kind IN ('server_stop', 'server_start', 'too_many_connections'))
+                     AND count(*) < {int(s["server_only_min_lines"])})
+                    -- a start with nothing before it: the log (or the server's life) begins there
+                    OR bool_and(kind = 'server_start'))
+        )
         """
     )
     pre = float(s["lookback_seconds"]) * 1000.0
@@ -76,7 +141,7 @@ def build_incidents(con, s: dict) -> int:
         CREATE OR REPLACE TEMP TABLE c_inc AS
         WITH per_file AS (
             SELECT grp, host, file, source,
-                   count(*) FILTER (WHERE kind NOT IN ('invalidate', 'pre_ping_fail'))
+                   count(*) FILTER (WHERE kind NOT IN ('invalidate', 'pre_ping_fail', 'server_stop', 'server_start'))
                    + count(DISTINCT CASE WHEN kind IN ('invalidate', 'pre_ping_fail') THEN t_ms // 50 END) AS n
             FROM c_drops GROUP BY ALL
         ), per_host AS (
@@ -93,7 +158,8 @@ def build_incidents(con, s: dict) -> int:
                          ORDER BY t_ms, event_id) AS first_event,
                    list(DISTINCT host ORDER BY host) FILTER (WHERE host IS NOT NULL) AS hosts,
                    count(*) AS n_lines,
-                   count(*) FILTER (WHERE source = 'app') AS n_app
+                   count(*) FILTER (WHERE source = 'app') AS n_app,
+                   bool_and(source IN ({_in_list(SERVER_SOURCES)})) AS server_only
             FROM c_drops GROUP BY grp
         )
         SELECT g.*, errs.errors,

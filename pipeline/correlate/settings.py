@@ -12,7 +12,7 @@ DEFAULTS: dict[str, Any] = {
     # Drops closer than this to the previous drop belong to the same incident.
     # A failing pool retries within seconds, a restart or a latency spike keeps
     # failing for tens of seconds, and in the lab recordings no two distinct faults
-    # were closer than a few minutes; 120 s joins the retries of one fault
+    # were closer than a few minutes; 25 s joins the retries of one fault
     # without merging the next one.
     "gap_seconds": 25.0,
     # Server lines, latency samples and metrics this long before the first drop
@@ -55,6 +55,15 @@ DEFAULTS: dict[str, Any] = {
     "max_connections_ratio": 0.9,
     # Below this score no cause is named: the incident is "unknown".
     "min_score": 0.5,
+    # Server lines inside the span of an application's log, or this close to it, are
+    # that log's to explain: they are evidence for its incidents (an application that
+    # logged no failure lost nothing).  Further away, or with no application log at all,
+    # they make incidents of their own, marked "server log only".
+    "client_cover_seconds": 300.0,
+    # A server-only incident needs this many refused logins or aborted connections (one
+    # refused login, or one idle client closed by wait_timeout, is routine), unless the
+    # server stopped, started or refused a connection for want of slots.
+    "server_only_min_lines": 3,
     # How many lines of each kind of evidence are stored per incident.
     "evidence_per_kind": 3,
 }
