@@ -26,7 +26,7 @@ from pipeline.correlate import advice as _advice
 from pipeline.correlate.details import IncidentDetails
 from pipeline.correlate.evidence import app_connections, gather, pool_demand
 from pipeline.correlate.idle import build_idle_limits, build_pool, idle_limits
-from pipeline.correlate.incidents import build_incidents
+from pipeline.correlate.incidents import build_groups, build_incidents, episode_map, merge_groups
 from pipeline.correlate.settings import DEFAULTS, resolve
 
 __all__ = ["DEFAULTS", "correlate_store"]
@@ -119,6 +119,23 @@ def _begin(con) -> bool:
 def _correlate(con, s: dict) -> dict:
     build_incidents(con, s)
     build_pool(con, s)
+    assessed = _assess(con, s)
+    # isolated idle kills over hours are one finding: merge them, then assess again
+    mapping = episode_map(assessed["incidents"], assessed["causes"], s)
+    if mapping:
+        members: dict[int, int] = {}
+        for to_grp in mapping.values():
+            members[to_grp] = members.get(to_grp, 0) + 1
+        merge_groups(con, mapping)
+        build_groups(con, s, episodes=frozenset(members))
+        assessed = _assess(con, s, episode_sizes=members)
+    _resolve_lines([r for _, _, r in assessed["evidence"]])
+    _write(con, assessed["rows"], assessed["evidence"])
+    return {"incidents": len(assessed["incidents"]), "by_cause": dict(sorted(assessed["by_cause"].items()))}
+
+
+def _assess(con, s: dict, episode_sizes: dict[int, int] | None = None) -> dict:
+    """Evidence, scores, verdict, details, summary and advice of every group in ``c_inc``."""
     build_idle_limits(con, s)
     limits = idle_limits(con)
     features, rows, ctx = gather(con, s)
@@ -135,6 +152,7 @@ def _correlate(con, s: dict) -> dict:
 
     inc_rows, ev_rows = [], []
     by_cause: dict[str, int] = {}
+    causes: dict[int, str] = {}
     for inc in incs:
         grp = inc["grp"]
         f = features.get(grp, {})
@@ -143,7 +161,10 @@ def _correlate(con, s: dict) -> dict:
             f["server_only"] = True
         scores = score_causes(f, s)
         cause, confidence = verdict(scores, s)
+        causes[grp] = cause
         det = _details(inc, f, limits.get(grp, {}), ctx, demand.get(grp, {}))
+        if episode_sizes and episode_sizes.get(grp, 0) > 1:
+            det["episode_incidents"] = episode_sizes[grp]
         evidence = _pick_evidence(cause, scores, rows.get(grp, []), inc, ctx)
         for r in evidence:
             r["why"] = _advice.why(r, f)
@@ -165,10 +186,7 @@ def _correlate(con, s: dict) -> dict:
         for seq, r in enumerate(evidence, 1):
             ev_rows.append((inc["incident_id"], seq, r))
         by_cause[cause] = by_cause.get(cause, 0) + 1
-
-    _resolve_lines([r for _, _, r in ev_rows])
-    _write(con, inc_rows, ev_rows)
-    return {"incidents": len(incs), "by_cause": dict(sorted(by_cause.items()))}
+    return {"incidents": incs, "causes": causes, "rows": inc_rows, "evidence": ev_rows, "by_cause": by_cause}
 
 
 def _fetch_incidents(con) -> list[dict]:

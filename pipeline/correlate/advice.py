@@ -81,6 +81,10 @@ def why(row: dict, f: dict) -> str:
     return kind or "evidence"
 
 
+def _hhmm(t_ms: float) -> str:
+    return datetime.fromtimestamp(t_ms / 1000.0, UTC).strftime("%H:%M")
+
+
 def summarize(cause: str, inc: dict, f: dict, det: dict) -> str:
     """The cause's one-sentence summary of the incident (``pipeline/causes/<cause>.py``)."""
     hosts = ", ".join(inc["hosts"]) or "unknown host"
@@ -90,6 +94,8 @@ def summarize(cause: str, inc: dict, f: dict, det: dict) -> str:
         errs = f"Server log only (no application log to confirm which requests failed): {seen} on {hosts}"
     else:
         errs = f"{n} connection failure{'s' if n != 1 else ''} on {hosts}"
+    if det.get("episode_incidents"):
+        errs += f" between {_hhmm(inc['start_ms'])} and {_hhmm(inc['end_ms'])} UTC, one at a time"
     return _cause(cause).summarize(inc, f, det, errs)
 
 

@@ -182,6 +182,10 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
         SELECT i.grp, s.* FROM c_srv s JOIN c_inc i
           ON s.t_ms BETWEEN i.lo_ms AND i.hi_ms
         WHERE s.cat <> 'abort_timeout'
+          AND (NOT i.is_episode OR NOT EXISTS (
+              SELECT 1 FROM c_inc o
+              WHERE o.grp <> i.grp AND o.start_ms >= i.start_ms AND o.end_ms <= i.end_ms
+                AND s.t_ms BETWEEN o.lo_ms AND o.hi_ms))
           -- a server that came up before the first failure, or went down after the
           -- last one, did not cause them
           AND NOT (s.cat = 'srv_start' AND s.t_ms < i.start_ms - {restart_slack})
@@ -247,6 +251,11 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
         CREATE OR REPLACE TEMP TABLE c_lat_inc AS
         SELECT i.grp, l.* FROM c_lat l JOIN c_inc i
           ON l.t_ms BETWEEN i.lo_ms AND i.hi_ms
+        -- an episode spans hours: the samples of another incident inside it are that one's
+        WHERE NOT i.is_episode OR NOT EXISTS (
+            SELECT 1 FROM c_inc o
+            WHERE o.grp <> i.grp AND o.start_ms >= i.start_ms AND o.end_ms <= i.end_ms
+              AND l.t_ms BETWEEN o.lo_ms AND o.hi_ms)
         """
     )
     for r in _rows(

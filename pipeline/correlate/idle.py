@@ -99,9 +99,12 @@ def build_idle_limits(con, s: dict) -> None:
     Failures are the incident's failed checkouts; successes are the checkouts of
     the same host made between the incident's first and last drop (before the
     first failure the limit may not have existed yet: a firewall rule, a changed
-    wait_timeout).
+    wait_timeout).  An episode (isolated idle kills over hours) also counts the checkouts
+    of the ``idle_lookback_seconds`` before it: long idles that still worked then bound the
+    limit from below when the episode itself held few.
     """
     min_idle = float(s["min_idle_limit_seconds"])
+    lookback = float(s["idle_lookback_seconds"]) * 1000.0
     tol = float(s["idle_ok_tolerance"])
     con.execute(
         f"""
@@ -114,7 +117,9 @@ def build_idle_limits(con, s: dict) -> None:
             SELECT DISTINCT grp, host FROM f
         ), o AS (
             SELECT i.grp, c.host, c.idle_s, false AS failed, c.rid
-            FROM c_checkouts c JOIN c_inc i ON c.t_ms BETWEEN i.start_ms AND i.end_ms
+            FROM c_checkouts c JOIN c_inc i
+              ON c.t_ms BETWEEN (CASE WHEN i.is_episode THEN i.start_ms - {lookback} ELSE i.start_ms END)
+                            AND i.end_ms
             JOIN fh ON fh.grp = i.grp AND fh.host IS NOT DISTINCT FROM c.host
             WHERE NOT c.failed AND c.idle_s IS NOT NULL
         ), u AS (

@@ -23,8 +23,16 @@ several files of the same host (the text log, the JSON log, and the pool's
 ``Disconnection detected on checkout`` line for the same connection).  Per file
 and source (application lines and pool lines are counted apart, even when they
 share a file) we count drop lines, pre-ping failures and invalidations within
-50 ms of each other once; per host we take the file and source that saw the
-most; ``errors`` is the sum over hosts.
+50 ms of each other once; per host we take the application's file that saw the
+most (the application logs one line per failed request; the pool adds its retries
+and reconnects), or the pool's when the application logged none; ``errors`` is the
+sum over hosts.
+
+Server lines make incidents only where no application log covers their time
+(``client_cover_seconds``): then the server's log is all there is, and its
+refusals, aborted connections and restarts are grouped apart from each other
+("server log only").  Idle kills that come one at a time over hours are merged
+into episodes after a first verdict (:func:`episode_map`).
 """
 
 from __future__ import annotations
@@ -32,6 +40,9 @@ from __future__ import annotations
 from pipeline.kinds import CLIENT_DROP_KINDS
 from pipeline.store import event_id_sql, event_rows_sql, message_sql
 
+# Causes whose failures come one at a time, minutes or hours apart: their incidents merge
+# into episodes.
+EPISODE_CAUSES = ("idle_timeout",)
 CLIENT_SOURCES = ("app", "sqlalchemy")
 SERVER_SOURCES = ("mysql", "postgres")
 # Server lines that can make an incident where no application log covers them: the server
@@ -134,8 +145,18 @@ def build_incidents(con, s: dict) -> int:
         )
         """
     )
+    return build_groups(con, s)
+
+
+def build_groups(con, s: dict, episodes: frozenset[int] = frozenset()) -> int:
+    """Create ``c_inc`` from ``c_drops``: one row per group (``grp``); return how many.
+
+    ``episodes`` are groups merged from several incidents of one cause (see
+    :func:`episode_map`): their idle limits are read from a longer span.
+    """
     pre = float(s["lookback_seconds"]) * 1000.0
     post = float(s["lookahead_seconds"]) * 1000.0
+    episode_list = ", ".join(str(int(g)) for g in sorted(episodes)) or "NULL"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_inc AS
@@ -145,7 +166,11 @@ def build_incidents(con, s: dict) -> int:
                    + count(DISTINCT CASE WHEN kind IN ('invalidate', 'pre_ping_fail') THEN t_ms // 50 END) AS n
             FROM c_drops GROUP BY ALL
         ), per_host AS (
-            SELECT grp, host, max(n) AS n FROM per_file GROUP BY ALL
+            -- the application's own lines say which requests failed; the pool's lines (retries,
+            -- reconnects, invalidations) count only on a host whose application logged none
+            SELECT grp, host,
+                   coalesce(max(n) FILTER (WHERE source = 'app'), max(n)) AS n
+            FROM per_file GROUP BY ALL
         ), errs AS (
             SELECT grp, sum(n)::INTEGER AS errors FROM per_host GROUP BY grp
         ), g AS (
@@ -168,10 +193,55 @@ def build_incidents(con, s: dict) -> int:
                -- evidence windows stop half-way to the neighbouring incidents
                (lag(g.end_ms) OVER (ORDER BY g.grp) + g.start_ms) / 2 AS prev_mid_ms,
                (lead(g.start_ms) OVER (ORDER BY g.grp) + g.end_ms) / 2 AS next_mid_ms,
-               greatest(g.start_ms - {pre}, coalesce(prev_mid_ms, -1e18)) AS lo_ms,
-               least(g.end_ms + {post}, coalesce(next_mid_ms, 1e18)) AS hi_ms
+               -- (an episode can span a shorter incident of another cause: each window
+               -- still covers its own incident)
+               least(g.start_ms, greatest(g.start_ms - {pre}, coalesce(prev_mid_ms, -1e18))) AS lo_ms,
+               greatest(g.end_ms, least(g.end_ms + {post}, coalesce(next_mid_ms, 1e18))) AS hi_ms,
+               g.grp IN ({episode_list}) AS is_episode
         FROM g JOIN errs USING (grp)
         ORDER BY grp
         """
     )
     return con.execute("SELECT count(*) FROM c_inc").fetchone()[0]
+
+
+def episode_map(incidents: list[dict], causes: dict[int, str], s: dict) -> dict[int, int]:
+    """Incidents to merge into episodes: {grp: the episode's first grp}.
+
+    Real idle limits are minutes to hours, so an idle kill is an isolated failure, and a quiet
+    night of them is a string of one-drop incidents minutes apart.  Consecutive incidents
+    named ``idle_timeout`` that share a host and lie less than ``episode_gap_seconds`` apart
+    are one finding (with more evidence for the limit than any of them alone).  Incidents of
+    other causes in between stay incidents of their own.
+    """
+    gap = float(s["episode_gap_seconds"]) * 1000.0
+    out: dict[int, int] = {}
+    open_episodes: list[dict] = []  # each: first grp, end, hosts
+    for inc in sorted(incidents, key=lambda i: (i["start_ms"], i["grp"])):
+        if causes.get(inc["grp"]) not in EPISODE_CAUSES:
+            continue
+        hosts = set(inc["hosts"])
+        open_episodes = [e for e in open_episodes if inc["start_ms"] - e["end_ms"] <= gap]
+        episode = next((e for e in open_episodes if e["hosts"] & hosts or not (e["hosts"] and hosts)), None)
+        if episode is None:
+            open_episodes.append({"grp": inc["grp"], "end_ms": inc["end_ms"], "hosts": hosts})
+            continue
+        out[inc["grp"]] = episode["grp"]
+        out.setdefault(episode["grp"], episode["grp"])
+        episode["end_ms"] = max(episode["end_ms"], inc["end_ms"])
+        episode["hosts"] |= hosts
+    return out
+
+
+def merge_groups(con, mapping: dict[int, int]) -> None:
+    """Renumber ``c_drops`` so each merged incident's drops carry its episode's ``grp``."""
+    if not mapping:
+        return
+    pairs = ", ".join(f"({int(a)}, {int(b)})" for a, b in sorted(mapping.items()))
+    con.execute(
+        f"""
+        UPDATE c_drops SET grp = m.to_grp
+        FROM (VALUES {pairs}) AS m(from_grp, to_grp)
+        WHERE c_drops.grp = m.from_grp
+        """
+    )

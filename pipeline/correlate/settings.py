@@ -15,6 +15,12 @@ DEFAULTS: dict[str, Any] = {
     # were closer than a few minutes; 25 s joins the retries of one fault
     # without merging the next one.
     "gap_seconds": 25.0,
+    # Idle kills come one at a time: incidents named idle_timeout on a shared host and less
+    # than this apart are one episode (a quiet night of them is one finding, and the limit
+    # is read from all of them).  Real limits are minutes to hours (MySQL's wait_timeout is
+    # 8 h; load balancers and NAT gateways cut at 50 s to 30 min), so kills of one limit
+    # come minutes to an hour apart.
+    "episode_gap_seconds": 3600.0,
     # Server lines, latency samples and metrics this long before the first drop
     # and after the last one still count as evidence for the incident.
     "lookback_seconds": 30.0,

@@ -8,7 +8,11 @@ generates a large store in SQL (``range()``) for timing correlation.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any, Self
+
+import duckdb
 
 from pipeline import store as store_mod
 
@@ -21,13 +25,13 @@ def at(seconds: float) -> datetime:
 
 
 class StoreBuilder:
-    def __init__(self, con, app_host: str = "web-1", db_host: str = "db-1"):
+    def __init__(self, con: duckdb.DuckDBPyConnection, app_host: str = "web-1", db_host: str = "db-1") -> None:
         self.con = con
         self.app_host = app_host
         self.db_host = db_host
-        self.events: list[tuple] = []
-        self.latency: list[tuple] = []
-        self.metrics: list[tuple] = []
+        self.events: list[tuple[Any, ...]] = []
+        self.latency: list[tuple[Any, ...]] = []
+        self.metrics: list[tuple[Any, ...]] = []
         self._line: dict[str, int] = {}
 
     def _next_line(self, file: str) -> int:
@@ -40,14 +44,14 @@ class StoreBuilder:
         source: str,
         kind: str,
         *,
-        host=None,
-        code=None,
-        conn=None,
-        message=None,
-        raw=None,
-        file=None,
-        level="ERROR",
-    ):
+        host: str | None = None,
+        code: int | None = None,
+        conn: str | None = None,
+        message: str | None = None,
+        raw: str | None = None,
+        file: str | None = None,
+        level: str = "ERROR",
+    ) -> Self:
         host = host or (self.db_host if source in ("mysql", "postgres") else self.app_host)
         file = (
             file
@@ -67,7 +71,15 @@ class StoreBuilder:
         return self
 
     # client-side shorthands
-    def app_error(self, t, kind, code=None, text="", host=None, both_logs=True):
+    def app_error(
+        self,
+        t: float,
+        kind: str,
+        code: int | None = None,
+        text: str = "",
+        host: str | None = None,
+        both_logs: bool = True,
+    ) -> Self:
         msg = f"request failed: (pymysql.err.OperationalError) ({code}, '{text}')"
         raw = f"{msg}\nTraceback (most recent call last):\npymysql.err.OperationalError: ({code}, '{text}')"
         self.event(t, "app", kind, code=code, message=msg, raw=raw, host=host)
@@ -76,7 +88,7 @@ class StoreBuilder:
             self.event(t, "app", kind, code=code, message=msg, raw=raw, host=h, file=f"/logs/{h}/app.jsonl")
         return self
 
-    def pool(self, t, kind, conn, host=None):
+    def pool(self, t: float, kind: str, conn: str, host: str | None = None) -> Self:
         text = {
             "checkout": "Connection {} checked out from pool",
             "checkin": "Connection {} being returned to pool",
@@ -87,22 +99,22 @@ class StoreBuilder:
         ref = f"<pymysql.connections.Connection object at {conn}>"
         return self.event(t, "sqlalchemy", kind, conn=ref, message=text.format(ref), host=host, level="DEBUG")
 
-    def server(self, t, kind, message):
+    def server(self, t: float, kind: str, message: str) -> Self:
         return self.event(t, "mysql", kind, message=message, level="Warning")
 
-    def ping(self, t, rtt=None, target="db-1", host=None):
+    def ping(self, t: float, rtt: float | None = None, target: str = "db-1", host: str | None = None) -> Self:
         host = host or self.app_host
         file = f"/logs/{host}/ping.log"
         self.latency.append((at(t), host, target, rtt, rtt is None, file, self._next_line(file)))
         return self
 
-    def metric(self, t, name, value, host=None):
+    def metric(self, t: float, name: str, value: float, host: str | None = None) -> Self:
         host = host or self.db_host
         file = f"/logs/{host}/status.log"
         self.metrics.append((at(t), host, name, float(value), file, self._next_line(file)))
         return self
 
-    def flush(self):
+    def flush(self) -> Self:
         if self.events:
             store_mod.insert_event_rows(self.con, self.events)
         if self.latency:
@@ -113,7 +125,9 @@ class StoreBuilder:
         return self
 
 
-def fill_synthetic(con, n_events: int = 10_000_000, hosts: int = 8, seed_every: int = 600) -> None:
+def fill_synthetic(
+    con: duckdb.DuckDBPyConnection, n_events: int = 10_000_000, hosts: int = 8, seed_every: int = 600
+) -> None:
     """A large store in SQL: pool traffic on ``hosts`` app hosts, with a drop burst every
     ``seed_every`` seconds, server aborts, one latency sample per second and metrics every 10 s."""
     store_mod.insert_events(
@@ -165,7 +179,7 @@ def fill_synthetic(con, n_events: int = 10_000_000, hosts: int = 8, seed_every: 
     )
 
 
-def main(argv=None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """``python -m pipeline.correlate.synthetic STORE [N_EVENTS]``: fill a store, then time correlation."""
     import sys
     import time
@@ -187,6 +201,7 @@ def main(argv=None) -> None:
         counts = con.execute(
             "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM latency), (SELECT count(*) FROM metrics)"
         ).fetchone()
+        assert counts is not None  # a SELECT without FROM returns one row
         result = correlate_store(con)
     print(f"store: {counts[0]:,} events, {counts[1]:,} latency samples, {counts[2]:,} metrics")
     print(f"correlated: {result['incidents']} incidents in {result['seconds']:.2f} s")
