@@ -42,14 +42,18 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import duckdb
 import polars as pl
 
 from pipeline import store as store_mod
 from pipeline.correlate.details import IncidentDetails
 from pipeline.kinds import CLIENT_DROP_KINDS
 from pipeline.timeparse import parse_duration, parse_time
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 __all__ = [
     "BUCKETS",
@@ -151,7 +155,7 @@ def _list(values: str | Sequence[str] | None) -> list[str] | None:
     return [str(v) for v in values]
 
 
-def _json(text: str | None) -> dict:
+def _json(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
     try:
@@ -192,7 +196,7 @@ class Store:
     """
 
     def __init__(
-        self, path: str | os.PathLike, *, read_only: bool = True, wait_s: float = store_mod.DEFAULT_LOCK_WAIT_S
+        self, path: str | os.PathLike[str], *, read_only: bool = True, wait_s: float = store_mod.DEFAULT_LOCK_WAIT_S
     ) -> None:
         self.path = Path(path)
         self.read_only = read_only
@@ -203,7 +207,7 @@ class Store:
     @classmethod
     def open(
         cls,
-        path: str | os.PathLike | None = None,
+        path: str | os.PathLike[str] | None = None,
         *,
         read_only: bool = True,
         wait_s: float = store_mod.DEFAULT_LOCK_WAIT_S,
@@ -233,7 +237,7 @@ class Store:
         return f"Store({str(self.path)!r}, {mode})"
 
     @contextlib.contextmanager
-    def connection(self) -> Iterator[Any]:
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived DuckDB connection with the session time zone set to UTC.
 
         Close it quickly (use it in a ``with`` block): while it is open, an
@@ -249,11 +253,12 @@ class Store:
             if rel is None:  # a statement without a result
                 return pl.DataFrame()
             try:
-                return rel.pl()
+                frame: pl.DataFrame = rel.pl()  # duckdb types pl() as Any
             except Exception:  # types polars cannot import directly (intervals)
                 return pl.from_pandas(rel.df())
+            return frame
 
-    def _rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+    def _rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         with self.connection() as con:
             return con.execute(sql, list(params) if params else []).fetchall()
 
@@ -274,9 +279,10 @@ class Store:
             if rel is None:
                 return pl.DataFrame()
             try:
-                return rel.pl()
+                frame: pl.DataFrame = rel.pl()
             except Exception:
                 return pl.from_pandas(rel.df())
+            return frame
 
     def last_change(self) -> str | None:
         """When ingest or correlation last committed (meta ``last_change``); a cache key."""
@@ -317,7 +323,7 @@ class Store:
         rows = self._rows(" UNION ALL ".join(f"SELECT '{n}', count(*) FROM {n}" for n in names))
         return {name: int(n) for name, n in rows}
 
-    def _range(self, start, end) -> tuple[dt.datetime, dt.datetime]:
+    def _range(self, start: Any, end: Any) -> tuple[dt.datetime, dt.datetime]:
         """[start, end] with missing ends taken from the store's span."""
         start, end = parse_time(start), parse_time(end)
         if start is None or end is None:
@@ -759,7 +765,7 @@ class Incident:
     errors: int
     summary: str
     advice: list[str]
-    scores: dict = field(default_factory=dict, repr=False)
+    scores: dict[str, Any] = field(default_factory=dict, repr=False)
     details: IncidentDetails = field(default_factory=IncidentDetails, repr=False)
     evidence: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
     """Evidence lines: seq, source, ts, kind, line, why, event_id, file, line_no."""
@@ -775,7 +781,7 @@ class Incident:
         w = parse_duration(window)
         return self.start - w, self.end + w
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """The verdict as plain data (no evidence frame)."""
         return {
             "incident_id": self.incident_id,
@@ -815,7 +821,7 @@ class Incident:
                 continue
         return sorted(out, key=lambda kv: -kv[1])
 
-    def idle_limits(self) -> dict[str, dict]:
+    def idle_limits(self) -> dict[str, dict[str, Any]]:
         """Per host, the idle limit correlation inferred (``ok_max_s``, ``fail_min_s``, ...).
 
         Empty when correlation inferred none.
@@ -862,18 +868,32 @@ class Incident:
     # -- series ----------------------------------------------------------------
 
     def events(
-        self, window: str | dt.timedelta = "10m", *, sources=None, kinds=None, hosts=None, limit: int = 10_000
+        self,
+        window: str | dt.timedelta = "10m",
+        *,
+        sources: str | Sequence[str] | None = None,
+        kinds: str | Sequence[str] | None = None,
+        hosts: str | Sequence[str] | None = None,
+        limit: int = 10_000,
     ) -> pl.DataFrame:
         """Every event (all sources and hosts unless filtered) from ``window`` before to ``window`` after."""
         start, end = self.around(window)
         return self.store.events(start, end, hosts=hosts, sources=sources, kinds=kinds, limit=limit)
 
-    def event_counts(self, window: str | dt.timedelta = "10m", bucket=None, **kwargs) -> pl.DataFrame:
+    def event_counts(
+        self, window: str | dt.timedelta = "10m", bucket: str | dt.timedelta | None = None, **kwargs: Any
+    ) -> pl.DataFrame:
         """:meth:`Store.event_counts` around the incident."""
         start, end = self.around(window)
         return self.store.event_counts(start, end, bucket=bucket, **kwargs)
 
-    def latency(self, window: str | dt.timedelta = "10m", bucket=None, *, hosts=None) -> pl.DataFrame:
+    def latency(
+        self,
+        window: str | dt.timedelta = "10m",
+        bucket: str | dt.timedelta | None = None,
+        *,
+        hosts: str | Sequence[str] | None = None,
+    ) -> pl.DataFrame:
         """:meth:`Store.latency` around the incident (every host unless filtered)."""
         start, end = self.around(window)
         return self.store.latency(start, end, hosts=hosts, bucket=bucket)
@@ -881,17 +901,21 @@ class Incident:
     def metrics(
         self,
         window: str | dt.timedelta = "10m",
-        names=("threads_connected", "max_connections"),
-        bucket=None,
+        names: str | Sequence[str] | None = ("threads_connected", "max_connections"),
+        bucket: str | dt.timedelta | None = None,
         *,
-        hosts=None,
+        hosts: str | Sequence[str] | None = None,
     ) -> pl.DataFrame:
         """:meth:`Store.metrics` around the incident; ``names=None`` for every metric."""
         start, end = self.around(window)
         return self.store.metrics(start, end, names=names, hosts=hosts, bucket=bucket)
 
     def idle_times(
-        self, window: str | dt.timedelta = "1h", *, hosts=None, drop_within_s: float = DROP_AFTER_CHECKOUT_S
+        self,
+        window: str | dt.timedelta = "1h",
+        *,
+        hosts: str | Sequence[str] | None = None,
+        drop_within_s: float = DROP_AFTER_CHECKOUT_S,
     ) -> pl.DataFrame:
         """:meth:`Store.idle_times` for checkouts from ``window`` before to ``window`` after,
         on the incident's hosts unless given."""
@@ -900,7 +924,7 @@ class Incident:
             start, end, hosts=hosts if hosts is not None else (self.hosts or None), drop_within_s=drop_within_s
         )
 
-    def timeline(self, window: str | dt.timedelta = "10m", **kwargs):
+    def timeline(self, window: str | dt.timedelta = "10m", **kwargs: Any) -> go.Figure:
         """The shared multi-lane timeline figure around this incident."""
         from pipeline import charts
 

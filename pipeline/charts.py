@@ -122,7 +122,7 @@ def _frame(data: Any) -> pl.DataFrame:
     if isinstance(data, pl.LazyFrame):
         return data.collect()
     try:
-        import pandas as pd
+        import pandas as pd  # type: ignore[import-untyped]  # pandas has no types; pandas-stubs is not a dependency
 
         if isinstance(data, pd.DataFrame):
             return pl.from_pandas(data)
@@ -147,7 +147,7 @@ def _bucket_width(frame: pl.DataFrame, column: str = "bucket") -> dt.timedelta |
     return gap if isinstance(gap, dt.timedelta) and gap.total_seconds() > 0 else None
 
 
-def _incident_spans(incidents: Any) -> list[dict]:
+def _incident_spans(incidents: Any) -> list[dict[str, Any]]:
     """[{id, start, end, cause, confidence, summary}] from a frame, Incident(s) or dicts."""
     if incidents is None:
         return []
@@ -184,7 +184,9 @@ def _incident_spans(incidents: Any) -> list[dict]:
     return spans
 
 
-def _x_range(*frames_and_columns: tuple[pl.DataFrame, str], spans: Sequence[dict] = ()) -> tuple | None:
+def _x_range(
+    *frames_and_columns: tuple[pl.DataFrame, str], spans: Sequence[dict[str, Any]] = ()
+) -> tuple[Any, Any] | None:
     lo: Any = None
     hi: Any = None
     for frame, column in frames_and_columns:
@@ -203,16 +205,17 @@ def _x_range(*frames_and_columns: tuple[pl.DataFrame, str], spans: Sequence[dict
     return lo, hi
 
 
-def _min_width(x_range: tuple | None) -> dt.timedelta | None:
+def _min_width(x_range: tuple[Any, Any] | None) -> dt.timedelta | None:
     """Bands narrower than this (1/300 of the range) are widened to stay visible."""
     if x_range is None or not isinstance(x_range[0], dt.datetime):
         return None
-    return max((x_range[1] - x_range[0]) / 300, dt.timedelta(seconds=1))
+    width: dt.timedelta = (x_range[1] - x_range[0]) / 300
+    return max(width, dt.timedelta(seconds=1))
 
 
 def _add_bands(
     fig: go.Figure,
-    spans: list[dict],
+    spans: list[dict[str, Any]],
     *,
     rows: int = 1,
     legend: bool = True,
@@ -658,7 +661,8 @@ def idle_times_chart(
                     annotation_position="top left",
                 )
     # the server's setting, unless it is far above anything seen (it would flatten the points)
-    seen_max = max([float(frame["idle_s"].max() or 0)] + [float(v) for v in (limit_range or ()) if v is not None])
+    idle_max: Any = frame["idle_s"].max()
+    seen_max = max([float(idle_max or 0)] + [float(v) for v in (limit_range or ()) if v is not None])
     if (
         wait_timeout is not None
         and 0 < wait_timeout <= 3 * max(seen_max, 1.0)

@@ -31,7 +31,7 @@ COMMAND_MODULES = [
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pipeline")
-def cli():
+def cli() -> None:
     """Find out why your application's database connections drop."""
 
 

@@ -55,6 +55,7 @@ class Config:
     files: list[dict[str, Any]] = field(default_factory=list)
     correlate: dict[str, Any] = field(default_factory=dict)
     digest: dict[str, Any] = field(default_factory=dict)
+    pool: dict[str, Any] = field(default_factory=dict)
     ignore: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -82,6 +83,7 @@ class Config:
             # only what the file sets: the defaults are added where the thresholds are used
             correlate=model.correlate.model_dump(include=set(data.get("correlate", {}))),
             digest=model.digest.model_dump(exclude_none=True),
+            pool=model.pool.model_dump(exclude_none=True),
             ignore=list(model.ignore),
             raw=data,
         )
@@ -193,8 +195,13 @@ def correlate_settings(config_path: str | Path | None = None, cwd: Path | None =
     from pipeline.config_env import correlate_from_environment
 
     if config_path:
-        table = Config.load(config_path).correlate
+        config: Config | None = Config.load(config_path)
     else:
         candidate = (cwd or Path.cwd()) / CONFIG_NAME
-        table = Config.load(candidate).correlate if candidate.is_file() else {}
-    return {**table, **correlate_from_environment()}
+        config = Config.load(candidate) if candidate.is_file() else None
+    table = config.correlate if config else {}
+    out = {**table, **correlate_from_environment()}
+    if config and config.pool:
+        # the application's pool settings, for the verdicts' "why didn't my settings help"
+        out["pool"] = dict(config.pool)
+    return out

@@ -77,6 +77,21 @@ class Digest(BaseModel):
     silence_hours: float | None = Field(default=None, ge=0, description="a source silent this long has stopped sending")
 
 
+class Pool(BaseModel):
+    """``[pool]``: the application's SQLAlchemy pool and driver settings, so a verdict can say
+    which of them let a drop through (none of them changes what is read or how it is grouped)."""
+
+    model_config = STRICT
+    pool_size: int | None = Field(default=None, ge=0, description="create_engine(pool_size=...)")
+    max_overflow: int | None = Field(default=None, ge=-1, description="create_engine(max_overflow=...)")
+    pool_timeout: float | None = Field(default=None, ge=0, description="seconds a checkout waits for a connection")
+    pool_recycle: int | None = Field(
+        default=None, ge=-1, description="seconds before a connection is replaced (-1: never)"
+    )
+    pool_pre_ping: bool | None = Field(default=None, description="test each connection at checkout")
+    read_timeout: float | None = Field(default=None, ge=0, description="the driver's read timeout, in seconds")
+
+
 class PipelineToml(BaseModel):
     """A whole ``pipeline.toml``."""
 
@@ -85,6 +100,7 @@ class PipelineToml(BaseModel):
     files: list[FileRule] = Field(default_factory=list)
     correlate: Correlate = Field(default_factory=Correlate)
     digest: Digest = Field(default_factory=Digest)
+    pool: Pool = Field(default_factory=Pool)
     ignore: list[str] = Field(default_factory=list, description="files below the folder that are not logs")
 
     @field_validator("ignore", mode="before")
@@ -166,6 +182,7 @@ def settings_table() -> str:
         ("[[files]]", FileRule),
         ("[correlate]", Correlate),
         ("[digest]", Digest),
+        ("[pool]", Pool),
     ]
     for table, model in tables:
         for name, field in model.model_fields.items():
@@ -184,9 +201,9 @@ def settings_table() -> str:
 
 
 def _type_name(annotation: Any) -> str:
-    names = {str: "text", int: "integer", float: "number", list: "list"}
+    names = {str: "text", int: "integer", float: "number", list: "list", bool: "true or false"}
     args = [a for a in getattr(annotation, "__args__", (annotation,)) if a is not type(None)]
     return " or ".join(names.get(getattr(a, "__origin__", a), "list of text") for a in args)
 
 
-__all__ = ["Correlate", "Defaults", "Digest", "FileRule", "PipelineToml", "settings_table", "validate"]
+__all__ = ["Correlate", "Defaults", "Digest", "FileRule", "PipelineToml", "Pool", "settings_table", "validate"]

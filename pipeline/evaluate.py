@@ -5,6 +5,13 @@ scenario: a list of ``{"start", "end", "cause"}`` windows (empty for a
 fault-free baseline).  Each scenario is ingested into a temporary store and
 correlated with the thresholds of its own ``pipeline.toml`` (``[correlate]``).
 
+Real excerpts count too: a ``.log`` with a ``.toml`` beside it holding a ``[verdict]`` table
+(``cause``, ``why``, ``excerpt_alone``; see ``tests/wild/VERDICTS.md``) is ingested alone, and
+its truth is one window over the excerpt's own time span naming that cause, or none when the
+cause is ``"none"`` (no connection dropped: any incident there is false).  Only excerpts whose
+own lines are enough (``excerpt_alone = true``) are scored: the tool reads the log, not the
+thread.
+
 Matching: an incident matches a truth window when it overlaps the window
 extended by ``MATCH_GRACE_S`` (120 s) after its end *and* names the same cause.
 
@@ -73,6 +80,71 @@ def load_truth(folder: Path) -> list[dict[str, Any]]:
     return [{"start": w["start"], "end": w["end"], "cause": w["cause"]} for w in data]
 
 
+def find_excerpts(root: Path) -> list[Path]:
+    """Labelled real excerpts below ``root``: ``X.toml`` with a ``[verdict]`` whose own lines
+    suffice, beside an ``X.log``."""
+    import tomllib
+
+    found = []
+    for toml in sorted(Path(root).rglob("*.toml")):
+        if toml.name == CONFIG_NAME or not toml.with_suffix(".log").is_file():
+            continue
+        try:
+            verdict = tomllib.loads(toml.read_text(encoding="utf-8")).get("verdict") or {}
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        if verdict.get("cause") and verdict.get("excerpt_alone", False):
+            found.append(toml)
+    return found
+
+
+def run_excerpt(toml: Path, root: Path, settings_override: dict[str, Any] | None = None) -> Scenario:
+    """Ingest one labelled excerpt alone and correlate it."""
+    import tomllib
+
+    from pipeline.correlate import rebuild
+    from pipeline.ingest.runner import ingest_paths
+
+    meta = tomllib.loads(toml.read_text(encoding="utf-8"))
+    cause = meta["verdict"]["cause"]
+    log = toml.with_suffix(".log")
+    sc = Scenario(name=str(toml.relative_to(root).with_suffix("")), path=log, truth=[])
+    t0 = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="pipeline-eval-"))
+    try:
+        db = tmp / "eval.duckdb"
+        config = tmp / CONFIG_NAME
+        zone = str(meta.get("timezone", "UTC")).replace('"', "")
+        config.write_text(f'[[files]]\nglob = "{log.name}"\ntimezone = "{zone}"\nhost = "excerpt"\n')
+        ingest_paths([log], db, config=config, correlate=False)
+        with store_mod.opened(db) as con:
+            rebuild(con, dict(settings_override or {}), force=True)
+            span = con.execute(
+                "SELECT strftime(timezone('UTC', min(ts)), '%Y-%m-%dT%H:%M:%S.%gZ'), "
+                "strftime(timezone('UTC', max(ts)), '%Y-%m-%dT%H:%M:%S.%gZ') FROM events"
+            ).fetchone()
+            sc.incidents = _incident_rows(con)
+        if cause != "none" and span and span[0]:
+            sc.truth = [{"start": span[0], "end": span[1], "cause": cause}]
+    except Exception as exc:  # one broken excerpt must not hide the others
+        sc.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    sc.seconds = round(time.perf_counter() - t0, 2)
+    return sc
+
+
+def _incident_rows(con: Any) -> list[dict[str, Any]]:
+    rows = con.execute(
+        """
+        SELECT incident_id, strftime(timezone('UTC', start_ts), '%Y-%m-%dT%H:%M:%S.%gZ'),
+               strftime(timezone('UTC', end_ts), '%Y-%m-%dT%H:%M:%S.%gZ'), cause, confidence, errors
+        FROM incidents ORDER BY start_ts, incident_id
+        """
+    ).fetchall()
+    return [{"id": r[0], "start": r[1], "end": r[2], "cause": r[3], "confidence": r[4], "errors": r[5]} for r in rows]
+
+
 def scenario_settings(folder: Path) -> dict[str, Any]:
     cfg = folder / CONFIG_NAME
     return Config.load(cfg).correlate if cfg.is_file() else {}
@@ -93,16 +165,7 @@ def run_scenario(folder: Path, root: Path, settings_override: dict[str, Any] | N
         settings = {**scenario_settings(folder), **(settings_override or {})}
         with store_mod.opened(db) as con:
             rebuild(con, settings, force=True)
-            rows = con.execute(
-                """
-                SELECT incident_id, strftime(timezone('UTC', start_ts), '%Y-%m-%dT%H:%M:%S.%gZ'),
-                       strftime(timezone('UTC', end_ts), '%Y-%m-%dT%H:%M:%S.%gZ'), cause, confidence, errors
-                FROM incidents ORDER BY start_ts, incident_id
-                """
-            ).fetchall()
-        sc.incidents = [
-            {"id": r[0], "start": r[1], "end": r[2], "cause": r[3], "confidence": r[4], "errors": r[5]} for r in rows
-        ]
+            sc.incidents = _incident_rows(con)
     except Exception as exc:  # one broken scenario must not hide the others
         sc.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -164,6 +227,11 @@ def evaluate(
     scenarios = []
     for folder in find_scenarios(root):
         sc = run_scenario(folder, root, settings_override)
+        if on_scenario:
+            on_scenario(sc)
+        scenarios.append(sc)
+    for toml in find_excerpts(root):
+        sc = run_excerpt(toml, root, settings_override)
         if on_scenario:
             on_scenario(sc)
         scenarios.append(sc)

@@ -107,8 +107,8 @@ def to_html(notebook: Any, out: str | os.PathLike[str], *, show_code: bool = Fal
     from nbconvert import HTMLExporter
 
     if not hasattr(notebook, "cells"):
-        notebook = nbformat.read(str(notebook), as_version=4)  # type: ignore[no-untyped-call]  # nbformat is unannotated
-    exporter = HTMLExporter()  # type: ignore[no-untyped-call]  # nbconvert is unannotated
+        notebook = nbformat.read(str(notebook), as_version=4)
+    exporter = HTMLExporter()
     exporter.exclude_input = not show_code
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
@@ -167,7 +167,7 @@ def strip_outputs(path: str | os.PathLike[str]) -> bool:
     import nbformat
 
     path = Path(path)
-    nb = nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]  # nbformat is unannotated
+    nb = nbformat.read(str(path), as_version=4)
     changed = False
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -184,7 +184,7 @@ def strip_outputs(path: str | os.PathLike[str]) -> bool:
         del nb.metadata["papermill"]
         changed = True
     if changed:
-        nbformat.write(nb, str(path))  # type: ignore[no-untyped-call]  # nbformat is unannotated
+        nbformat.write(nb, str(path))
     return changed
 
 

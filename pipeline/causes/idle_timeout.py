@@ -60,9 +60,49 @@ def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
     return f"{errs}: pooled connections left idle too long were closed by {who}."
 
 
+def _common_path_limits(most: int = 4) -> str:
+    """The shortest default idle limits of load balancers and NAT gateways in the catalogue."""
+    from pipeline.catalogue.idle_limits import load
+
+    seen: dict[str, float] = {}
+    for row in sorted(load(), key=lambda r: r.seconds):
+        if row.kind in ("load_balancer", "nat") and not row.is_off_by_default:
+            seen.setdefault(row.product, row.seconds)
+    return ", ".join(f"{n(sec)} s ({product})" for product, sec in list(seen.items())[:most])
+
+
+def settings_let_through(det: dict) -> list[str]:
+    """Why the application's own pool settings did not prevent these failures."""
+    pool = det.get("pool_settings") or {}
+    lim = det.get("idle_limit")
+    wt = det.get("wait_timeout")
+    limit = lim["fail_min_s"] if lim else (wt if det.get("idle_closed_by_server") else None)
+    out: list[str] = []
+    recycle = pool.get("pool_recycle")
+    if recycle is not None and recycle <= 0:
+        out.append("pool_recycle is off (-1): the pool keeps a connection however long it sits idle.")
+    elif recycle is not None and limit and recycle >= limit:
+        out.append(
+            f"pool_recycle={n(recycle)} did not help: it is above the {n(limit)} s idle limit, so a connection "
+            "idle longer than the limit is dead before the pool would replace it."
+        )
+    checks = "pool_pre_ping=True" if pool.get("pool_pre_ping") else None
+    if pool.get("listener_ping"):
+        checks = "The checkout listener's ping"
+    if checks:
+        rt = pool.get("read_timeout")
+        out.append(
+            f"{checks} found the dead connections at checkout and the pool replaced them, so requests went on; "
+            "but every check of a connection cut silently waits for the driver's read timeout"
+            + (f" ({n(rt)} s)" if rt else "")
+            + " before it fails, and the cut connections are still cut: the limit is in the path."
+        )
+    return out
+
+
 def advise(inc: dict, f: dict, det: dict) -> list[str]:
     """What to change, as specific as the evidence allows."""
-    out: list[str] = []
+    out: list[str] = settings_let_through(det)
     lim = det.get("idle_limit")
     wt = det.get("wait_timeout")
     bound, what = None, ""
@@ -74,21 +114,27 @@ def advise(inc: dict, f: dict, det: dict) -> list[str]:
             bound, what = lo, f"the idle limit, somewhere between {n(lo)} s and {n(hi)} s"
         else:
             bound, what = hi, f"the idle limit, below {n(hi)} s"
-    elif wt:
+    elif wt and det.get("idle_closed_by_server"):
         bound, what = wt, f"the server's wait_timeout of {n(wt)} s"
     if bound:
         out.append(
             f"Set pool_recycle={recycle_for(bound)} on create_engine (below {what}), so the pool "
             "replaces a connection before anything in between kills it."
         )
+    elif det.get("idle_closed_by_server"):
+        out.append("Set pool_recycle below the server's wait_timeout.")
     else:
         out.append(
-            "Set pool_recycle below the server's wait_timeout (and below any firewall or load balancer idle limit)."
+            "Set pool_recycle below the idle limit of the firewall, NAT or load balancer in the path. These logs "
+            "cannot measure it (they do not say how long each failed connection sat idle: SQLAlchemy's pool "
+            "logging at DEBUG does); common defaults: " + _common_path_limits() + "."
         )
-    out.append(
-        "Set pool_pre_ping=True so each checkout tests the connection and transparently replaces a dead one "
-        "(it does not protect a query already running)."
-    )
+    pool = det.get("pool_settings") or {}
+    if not (pool.get("pool_pre_ping") or pool.get("listener_ping")):
+        out.append(
+            "Set pool_pre_ping=True so each checkout tests the connection and transparently replaces a dead one "
+            "(it does not protect a query already running)."
+        )
     if det.get("idle_closed_by_server"):
         out.append(
             f"Or raise the server's wait_timeout{f' (now {n(wt)} s)' if wt else ''} above the longest idle time "
@@ -114,10 +160,11 @@ def advise(inc: dict, f: dict, det: dict) -> list[str]:
             f"If the path goes through {m['product']} (default {m['setting']} {n(m['seconds'])} s, "
             f"which fits the limit found): {m['how_to_change']} (source: {m['source']})"
         )
-    out.append(
-        "For a custom liveness check, raise sqlalchemy.exc.DisconnectionError from a 'checkout' pool event "
-        "listener: the pool discards that connection and retries with a fresh one (there is no 'disconnect' event)."
-    )
+    if not pool.get("listener_ping"):
+        out.append(
+            "For a custom liveness check, raise sqlalchemy.exc.DisconnectionError from a 'checkout' pool event "
+            "listener: the pool discards that connection and retries with a fresh one (there is no 'disconnect' event)."
+        )
     return out
 
 

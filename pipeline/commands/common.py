@@ -5,13 +5,17 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from pipeline.store import DEFAULT_DB, ENV_DB
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def db_option(func):
+
+def db_option(func: F) -> F:
     """``--db FILE``: the store; defaults to $PIPELINE_DB, else ./pipeline.duckdb."""
     return click.option(
         "--db",
@@ -24,12 +28,12 @@ def db_option(func):
     )(func)
 
 
-def json_option(func):
+def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--format table|json`` (the same option name as on every command that prints data),
     and ``--json``, its short form: the command receives ``as_json``."""
 
     @functools.wraps(func)
-    def with_format(*args, output_format="table", json_flag=False, **kwargs):
+    def with_format(*args: Any, output_format: str = "table", json_flag: bool = False, **kwargs: Any) -> Any:
         return func(*args, as_json=json_flag or output_format == "json", **kwargs)
 
     with_format = click.option("--json", "json_flag", is_flag=True, help="Same as --format json.")(with_format)
@@ -43,12 +47,12 @@ def json_option(func):
     )(with_format)
 
 
-def print_json(data) -> None:
+def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
 
 
-def fail(message: str, code: int = 1):
+def fail(message: str, code: int = 1) -> NoReturn:
     """Exit with a one-line reason on stderr."""
     click.echo(f"error: {message}", err=True)
     sys.exit(code)

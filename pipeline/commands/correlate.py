@@ -6,6 +6,7 @@ import csv
 import sys
 import textwrap
 from datetime import datetime
+from typing import Any
 
 import click
 
@@ -24,7 +25,7 @@ from pipeline.store import StoreError, resolve_db_path
     help="pipeline.toml whose [correlate] table sets the thresholds (default: ./pipeline.toml).",
 )
 @json_option
-def correlate(db, config, as_json):
+def correlate(db: str, config: str | None, as_json: bool) -> None:
     """Rebuild incidents from everything in the store (e.g. after changing thresholds)."""
     from pipeline.correlate import rebuild
 
@@ -47,14 +48,18 @@ def correlate(db, config, as_json):
         return
     by = ", ".join(f"{c} {n}" for c, n in summary["by_cause"].items()) or "none"
     click.echo(f"{summary['incidents']} incidents ({by}) in {summary['seconds']:.2f} s")
-    if settings:
+    thresholds = {key: value for key, value in settings.items() if key != "pool"}
+    if thresholds:
         chosen = ", ".join(
             f"{key} = {value:g}" if isinstance(value, float) else f"{key} = {value}"
-            for key, value in sorted(settings.items())
+            for key, value in sorted(thresholds.items())
         )
         click.echo(f"thresholds: {chosen} from {source}; the others at their defaults")
     else:
         click.echo("thresholds: the defaults (no [correlate] table in --config or ./pipeline.toml)")
+    if settings.get("pool"):
+        pool = ", ".join(f"{key} = {value}" for key, value in sorted(settings["pool"].items()))
+        click.echo(f"the application's pool, as [pool] in {source} gives it: {pool}")
 
 
 def _known_cause(name: str | None) -> str | None:
@@ -69,9 +74,12 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     from pipeline.timeparse import parse_time
 
     try:
-        return parse_time(text, now=now)
+        when = parse_time(text, now=now)
     except ValueError:
-        raise click.BadParameter(f"{text!r}: use a duration like 24h, 30m, 7d, or an ISO-8601 time") from None
+        when = None
+    if when is None:
+        raise click.BadParameter(f"{text!r}: use a duration like 24h, 30m, 7d, or an ISO-8601 time")
+    return when
 
 
 @click.command()
@@ -89,7 +97,9 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     help="Output format.",
 )
 @click.option("--json", "json_flag", is_flag=True, help="Same as --format json.")
-def incidents(db, since, until, cause, host, fmt, json_flag):
+def incidents(
+    db: str, since: str | None, until: str | None, cause: str | None, host: str | None, fmt: str, json_flag: bool
+) -> None:
     """List incidents: when, cause, confidence, hosts, errors, summary."""
     fmt = "json" if json_flag else fmt
     since_dt = parse_when(since) if since else None
@@ -128,8 +138,8 @@ def incidents(db, since, until, cause, host, fmt, json_flag):
         _print_table(rows)
 
 
-def _print_table(rows: list[dict]) -> None:
-    from rich.console import Console
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console, JustifyMethod
     from rich.table import Table
 
     console = Console() if sys.stdout.isatty() else Console(width=200)
@@ -137,7 +147,7 @@ def _print_table(rows: list[dict]) -> None:
         console.print("no incidents")
         return
     table = Table(show_lines=False)
-    for col, justify in [
+    columns: list[tuple[str, JustifyMethod]] = [
         ("id", "left"),
         ("start (UTC)", "left"),
         ("dur", "right"),
@@ -146,7 +156,8 @@ def _print_table(rows: list[dict]) -> None:
         ("hosts", "left"),
         ("errors", "right"),
         ("summary", "left"),
-    ]:
+    ]
+    for col, justify in columns:
         table.add_column(col, justify=justify, overflow="fold")
     for r in rows:
         table.add_row(
@@ -162,7 +173,7 @@ def _print_table(rows: list[dict]) -> None:
     console.print(table)
 
 
-def _duration(r: dict) -> str:
+def _duration(r: dict[str, Any]) -> str:
     a = datetime.fromisoformat(r["start"].replace("Z", "+00:00"))
     b = datetime.fromisoformat(r["end"].replace("Z", "+00:00"))
     return f"{(b - a).total_seconds():.0f}s"
@@ -172,7 +183,7 @@ def _duration(r: dict) -> str:
 @click.argument("incident_id")
 @db_option
 @json_option
-def explain(incident_id, db, as_json):
+def explain(incident_id: str, db: str, as_json: bool) -> None:
     """Tell the story of one incident: cause, the lines that prove it, what to change.
 
     INCIDENT_ID is an id from `pipeline incidents` (a unique prefix is enough).
@@ -193,11 +204,12 @@ def explain(incident_id, db, as_json):
     click.echo(render_explain(inc))
 
 
-def render_explain(inc: dict, width: int = 100) -> str:
+def render_explain(inc: dict[str, Any], width: int = 100) -> str:
     """Plain-text story of one incident."""
-    wrap = lambda text, indent="": textwrap.fill(  # noqa: E731
-        text, width=width, initial_indent=indent, subsequent_indent=" " * len(indent)
-    )
+
+    def wrap(text: str, indent: str = "") -> str:
+        return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=" " * len(indent))
+
     out = [
         f"Incident {inc['id']}: {inc['cause']} (confidence {inc['confidence']:.2f})",
         f"{inc['start'][:19].replace('T', ' ')} -> {inc['end'][11:19]} UTC ({_duration(inc)}), "
@@ -205,9 +217,9 @@ def render_explain(inc: dict, width: int = 100) -> str:
         "",
         wrap(inc["summary"]),
     ]
-    others = {c: v for c, v in inc["scores"].items() if c != inc["cause"]}
+    other_scores = {c: v for c, v in inc["scores"].items() if c != inc["cause"]}
     top = inc["scores"].get(inc["cause"])
-    if top is not None or others:
+    if top is not None or other_scores:
         ranked = sorted(inc["scores"].items(), key=lambda kv: -kv[1])
         out += ["", "Scores: " + ", ".join(f"{c} {v:.2f}" for c, v in ranked)]
     details = inc.get("details") or {}
@@ -216,7 +228,7 @@ def render_explain(inc: dict, width: int = 100) -> str:
 
         out.append(f"Idle limit on {host}: {describe_limit(lim)}")
     out += ["", "Evidence:"]
-    others = []
+    others: list[str] = []
     for e in inc["evidence"]:
         ts = (e["ts"] or "")[11:23]
         if (e["why"] or "").endswith("]") and " [" in e["why"]:

@@ -7,8 +7,10 @@ import hashlib
 import os
 import socket
 import sys
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,7 +22,7 @@ from pipeline.digest import render
 from pipeline.store import StoreError, resolve_db_path
 
 
-def _digest_config(config_path: str | None) -> dict:
+def _digest_config(config_path: str | None) -> dict[str, Any]:
     """The ``[digest]`` table of ``--config`` or ``./pipeline.toml``."""
     if config_path:
         return Config.load(config_path).digest
@@ -28,7 +30,7 @@ def _digest_config(config_path: str | None) -> dict:
     return Config.load(candidate).digest if candidate.is_file() else {}
 
 
-def _as_list(value) -> list[str]:
+def _as_list(value: Any) -> list[str]:
     if not value:
         return []
     if isinstance(value, str):
@@ -90,24 +92,24 @@ def _echo_err(message: str) -> None:
 )
 @json_option
 def digest(
-    db,
-    day,
-    yesterday,
-    since,
-    tz,
-    out_dir,
-    mail_to,
-    mail_from,
-    smtp_url,
-    smtp_user,
-    webhook_url,
-    send,
-    force,
-    timeout,
-    no_image,
-    config,
-    as_json,
-):
+    db: str,
+    day: datetime | None,
+    yesterday: bool,
+    since: str | None,
+    tz: str | None,
+    out_dir: str | None,
+    mail_to: tuple[str, ...],
+    mail_from: str | None,
+    smtp_url: str | None,
+    smtp_user: str | None,
+    webhook_url: str | None,
+    send: bool,
+    force: bool,
+    timeout: float | None,
+    no_image: bool,
+    config: str | None,
+    as_json: bool,
+) -> None:
     """Summarize a day's connection drops: causes, hosts, the worst incident and its advice,
     the trend against the previous 7 days, new causes and data health.
 
@@ -165,7 +167,7 @@ def digest(
         except Exception as exc:  # the digest still goes out, with a note instead of the image
             _echo_err(f"warning: timeline image unavailable ({exc.__class__.__name__}: {str(exc)[:200]})")
 
-    results: list[dict] = []
+    results: list[dict[str, Any]] = []
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -180,7 +182,7 @@ def digest(
     digest_sha = hashlib.sha256(md.encode()).hexdigest()
     failures: list[str] = []
 
-    def deliver(channel: str, target: str, send_it) -> None:
+    def deliver(channel: str, target: str, send_it: Callable[[], object]) -> None:
         if not force:
             try:
                 when = deliver_mod.previous_delivery(db_path, period.key, channel, target)

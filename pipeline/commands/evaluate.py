@@ -36,10 +36,10 @@ def eval_(directory: str, overrides: tuple[str, ...], minimum: float | None, as_
     An incident matches a truth window when it names the same cause and overlaps the
     window extended by 120 s after its end.
     """
-    from pipeline.evaluate import evaluate, find_scenarios
+    from pipeline.evaluate import evaluate, find_excerpts, find_scenarios
 
-    if not find_scenarios(Path(directory)):
-        fail(f"no scenario (folder with a truth.json) under {directory}")
+    if not find_scenarios(Path(directory)) and not find_excerpts(Path(directory)):
+        fail(f"no scenario (folder with a truth.json) or labelled excerpt (.toml with [verdict]) under {directory}")
     settings: dict[str, Any] = {}
     for item in overrides:
         key, sep, value = item.partition("=")

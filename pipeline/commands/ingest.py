@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import click
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
@@ -13,7 +14,7 @@ from pipeline import status as status_mod
 from pipeline.commands.common import db_option, fail, json_option, print_json
 from pipeline.config import ConfigError
 from pipeline.ingest import files as files_mod
-from pipeline.ingest.runner import Ingest
+from pipeline.ingest.runner import Ingest, IngestSummary
 from pipeline.store import StoreError, resolve_db_path
 
 
@@ -35,7 +36,15 @@ from pipeline.store import StoreError, resolve_db_path
     help="Megabytes read per chunk; bounds memory.",
 )
 @json_option
-def ingest(paths, db, config, no_correlate, no_wait, chunk_mb, as_json):
+def ingest(
+    paths: tuple[str, ...],
+    db: str,
+    config: str | None,
+    no_correlate: bool,
+    no_wait: bool,
+    chunk_mb: int,
+    as_json: bool,
+) -> None:
     """Read log files and folders (recursively; .gz too) into the store.
 
     Each file's format is detected from its content.  Re-running is
@@ -84,7 +93,7 @@ def ingest(paths, db, config, no_correlate, no_wait, chunk_mb, as_json):
         sys.exit(1)
 
 
-def _total_bytes(paths) -> tuple[int, int]:
+def _total_bytes(paths: Sequence[str]) -> tuple[int, int]:
     """Bytes and files below ``paths``, for the progress bar."""
     total = count = 0
     for found in files_mod.discover(list(paths)):
@@ -102,10 +111,10 @@ def _console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=200)
 
 
-def _print_summary(summary) -> None:
+def _print_summary(summary: IngestSummary) -> None:
     console = _console()
     table = Table(title=f"ingest into {summary.db}", show_lines=False)
-    for col, justify in [
+    columns: list[tuple[str, JustifyMethod]] = [
         ("file", "left"),
         ("format", "left"),
         ("host", "left"),
@@ -115,7 +124,8 @@ def _print_summary(summary) -> None:
         ("metrics", "right"),
         ("rejects", "right"),
         ("MB", "right"),
-    ]:
+    ]
+    for col, justify in columns:
         table.add_column(col, justify=justify)
     for f in summary.files:
         # "postgres in compose": the envelopes removed before the family read the lines
@@ -162,7 +172,7 @@ def _short(path: str) -> str:
 @click.command()
 @db_option
 @json_option
-def status(db, as_json):
+def status(db: str, as_json: bool) -> None:
     """What is in the store: files, formats, events per source and kind, rejects, time spans."""
     try:
         report = status_mod.store_status(resolve_db_path(db))

@@ -150,6 +150,7 @@ def _assess(con, s: dict, episode_sizes: dict[int, int] | None = None) -> dict:
     for grp, extra in app_connections(con, refused_grps).items():
         demand.setdefault(grp, {}).update(extra)
 
+    seen_pool = _pool_seen_in_logs(con)
     inc_rows, ev_rows = [], []
     by_cause: dict[str, int] = {}
     causes: dict[int, str] = {}
@@ -163,6 +164,7 @@ def _assess(con, s: dict, episode_sizes: dict[int, int] | None = None) -> dict:
         cause, confidence = verdict(scores, s)
         causes[grp] = cause
         det = _details(inc, f, limits.get(grp, {}), ctx, demand.get(grp, {}))
+        det.update(_pool_settings(inc, s.get("pool") or {}, seen_pool))
         if episode_sizes and episode_sizes.get(grp, 0) > 1:
             det["episode_incidents"] = episode_sizes[grp]
         evidence = _pick_evidence(cause, scores, rows.get(grp, []), inc, ctx)
@@ -245,6 +247,41 @@ def _details(inc: dict, f: dict, limits: dict, ctx: dict, demand: dict) -> dict:
         if f["start_ms_srv"] > down_from:
             det["downtime_s"] = round((f["start_ms_srv"] - down_from) / 1000.0, 1)
     return det
+
+
+def _pool_seen_in_logs(con) -> dict[str | None, dict[str, bool]]:
+    """Per host, the pool settings its logs show: SQLAlchemy's own pre-ping lines
+    (pool_pre_ping=True), its recycle lines (pool_recycle set), a checkout listener's ping
+    (the tutorial's liveness check: its failures carry no connection identity)."""
+    rows = con.execute(
+        """
+        SELECT f.host,
+               bool_or(e.kind = 'pre_ping' AND e.conn_ref IS NOT NULL) AS pool_pre_ping,
+               bool_or(e.kind = 'recycle') AS recycles,
+               bool_or(e.kind = 'pre_ping_fail' AND e.conn_ref IS NULL) AS listener_ping
+        FROM event_rows e JOIN event_files f ON f.file_id = e.file_id
+        WHERE e.source = 'sqlalchemy' AND e.kind IN ('pre_ping', 'recycle', 'pre_ping_fail')
+        GROUP BY f.host
+        """
+    ).fetchall()
+    return {host: {"pool_pre_ping": pp, "recycles": rc, "listener_ping": lp} for host, pp, rc, lp in rows}
+
+
+def _pool_settings(inc: dict, given: dict, seen: dict[str | None, dict[str, bool]]) -> dict:
+    """What the incident's details say about the application's pool: the user's [pool]
+    settings, completed by what the logs of its hosts show."""
+    from_logs: dict[str, bool] = {}
+    for host in inc["hosts"] or [None]:
+        for key, value in (seen.get(host) or {}).items():
+            if value:
+                from_logs[key] = True
+    if from_logs.get("pool_pre_ping") and "pool_pre_ping" in given:
+        from_logs.pop("pool_pre_ping")
+    settings = {**from_logs, **given}
+    if not settings:
+        return {}
+    source = " and ".join(x for x, present in (("pipeline.toml", given), ("the logs", from_logs)) if present)
+    return {"pool_settings": settings, "pool_settings_from": source}
 
 
 def _limit_matches(lim: dict, *, by_server: bool, most: int = 3) -> list[dict]:

@@ -30,6 +30,10 @@ class IncidentDetails:
     # products whose default idle limit fits the inferred one (pipeline/catalogue/idle_limits.toml):
     # product, setting, seconds, behaviour, how_to_change, source
     limit_matches: list[dict] = field(default_factory=list)
+    # the application's pool settings that bear on the verdict: from [pool] in pipeline.toml,
+    # else what the logs show (pool_pre_ping, pool_recycle, a checkout listener's ping)
+    pool_settings: dict[str, Any] = field(default_factory=dict)
+    pool_settings_from: str | None = None  # "pipeline.toml", "the logs" or both
     # the application's pools
     pool_size: int | None = None
     max_overflow: int | None = None

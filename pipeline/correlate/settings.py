@@ -78,6 +78,9 @@ DEFAULTS: dict[str, Any] = {
 def resolve(settings: dict[str, Any] | None) -> dict[str, Any]:
     """DEFAULTS overlaid with ``settings`` (unknown keys are ignored, numbers coerced)."""
     out = dict(DEFAULTS)
+    # the application's pool settings ([pool]), when the user gave them: not thresholds,
+    # but part of what the verdicts say
+    out["pool"] = dict((settings or {}).get("pool") or {})
     for key, value in (settings or {}).items():
         if key in DEFAULTS and value is not None:
             default = DEFAULTS[key]

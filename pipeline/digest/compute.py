@@ -26,7 +26,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
 
 from pipeline import store as store_mod
 
@@ -189,7 +192,7 @@ class Digest:
     stopped: list[StoppedSource]
     rejects: list[RejectRow]
     events_by_source: dict[str, int] = field(default_factory=dict)
-    timeline: list[dict] = field(default_factory=list)  # incidents for the image, by start
+    timeline: list[dict[str, Any]] = field(default_factory=list)  # incidents for the image, by start
 
     @property
     def quiet(self) -> bool:
@@ -207,7 +210,7 @@ class Digest:
     def reject_total(self) -> int:
         return sum(r.rejects for r in self.rejects)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["period"] = {
             "start": self.period.start.isoformat(),
@@ -222,10 +225,11 @@ class Digest:
         for row, d in zip(self.by_cause, out["by_cause"]):
             d["baseline_avg_incidents"] = row.baseline_avg_incidents
             d["baseline_avg_drops"] = row.baseline_avg_drops
-        return json.loads(json.dumps(out, default=_jsonable))
+        jsonable: dict[str, Any] = json.loads(json.dumps(out, default=_jsonable))
+        return jsonable
 
 
-def _jsonable(value):
+def _jsonable(value: object) -> str:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     raise TypeError(type(value))
@@ -319,7 +323,7 @@ _REJECTS = """
 """
 
 
-def compute(con, period: Period, *, silence: timedelta = DEFAULT_SILENCE) -> Digest:
+def compute(con: duckdb.DuckDBPyConnection, period: Period, *, silence: timedelta = DEFAULT_SILENCE) -> Digest:
     """All of the digest's numbers for ``period`` from an open store connection."""
     tz = zone(period.tz)
     start, end = period.start, period.end
