@@ -116,7 +116,7 @@ def test_failure_leaves_previous_incidents(con, monkeypatch):
 def test_settings_resolve():
     s = resolve({"gap_seconds": "90", "unknown_key": 1})
     assert s["gap_seconds"] == 90.0 and "unknown_key" not in s
-    assert resolve(None) == DEFAULTS
+    assert resolve(None) == {**DEFAULTS, "pool": {}}  # the application's [pool] settings ride along
 
 
 def test_describe_limit():

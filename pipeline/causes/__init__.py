@@ -38,6 +38,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
+from typing import Any
 
 # parts (source -> 0..1) and the share of the incident's errors the cause explains
 Score = tuple[dict[str, float], float]
@@ -55,16 +56,16 @@ class Cause:
     # pipeline.correlate.evidence: "client:<kind>", "srv:<fact>", "latency_high", ...)
     evidence: tuple[str, ...] = ()
     # one sentence on what happened (incident, facts, details, "N connection failures on hosts")
-    summarize: Callable[[dict, dict, dict, str], str] | None = None
+    summarize: Callable[[dict[str, Any], dict[str, Any], dict[str, Any], str], str] | None = None
     # what to change, as specific as the evidence allows (incident, facts, details)
-    advise: Callable[[dict, dict, dict], list[str]] | None = None
+    advise: Callable[[dict[str, Any], dict[str, Any], dict[str, Any]], list[str]] | None = None
 
 
-def _unknown_summary(inc: dict, f: dict, det: dict, errs: str) -> str:
+def _unknown_summary(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any], errs: str) -> str:
     return f"{errs}: the evidence is too thin to name a cause."
 
 
-def _unknown_advice(inc: dict, f: dict, det: dict) -> list[str]:
+def _unknown_advice(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[str]:
     return [
         "Not enough evidence to name a cause. Collect more: SQLAlchemy pool logging at DEBUG "
         "(logging.getLogger('sqlalchemy.pool').setLevel(logging.DEBUG)), the server error log "
@@ -83,7 +84,7 @@ UNKNOWN = Cause(
 )
 
 
-def share(x, n) -> float:
+def share(x: float | None, n: float | None) -> float:
     """x out of n, capped at 1 (0 when n is 0)."""
     return min(1.0, (x or 0) / n) if n else 0.0
 
@@ -92,12 +93,12 @@ class Evidence:
     """The facts gathered for one incident (``f``, from ``pipeline.correlate.evidence``) and
     the thresholds (``s``), with the figures several causes read, computed once."""
 
-    def __init__(self, f: dict, s: dict):
+    def __init__(self, f: dict[str, Any], s: dict[str, Any]):
         self.f, self.s = f, s
         self.n = f.get("n_base") or 0
 
-    def __call__(self, key: str):
-        """A fact, 0 when absent."""
+    def __call__(self, key: str) -> Any:
+        """A fact, 0 when absent (a number, for every key the scores read)."""
         return self.f.get(key) or 0
 
     @cached_property
@@ -117,14 +118,14 @@ class Evidence:
 
     @cached_property
     def lat_bad(self) -> float:
-        return self("lat_high") + 3 * self("lat_lost_excess")
+        return float(self("lat_high") + 3 * self("lat_lost_excess"))
 
     @cached_property
     def latency_part(self) -> float:
         needed = max(
             float(self.s["latency_samples_full"]), float(self.s["latency_share_full"]) * self("lat_samples"), 1.0
         )
-        return min(1.0, self.lat_bad / needed)
+        return float(min(1.0, self.lat_bad / needed))
 
     @cached_property
     def latency_quiet(self) -> bool:
@@ -133,17 +134,17 @@ class Evidence:
 
     @cached_property
     def disconnect_kinds(self) -> int:
-        return self("n_2006") + self("n_2013") + self("n_4031") + self("n_pool_drop")
+        return int(self("n_2006") + self("n_2013") + self("n_4031") + self("n_pool_drop"))
 
     @cached_property
     def known_idle(self) -> int:
         """Failures whose connection's idle time is known."""
-        return self("n_fail_known_idle")
+        return int(self("n_fail_known_idle"))
 
     @cached_property
     def idle_over(self) -> int:
         """Failures on connections idle past the inferred limit (or the server's wait_timeout)."""
-        return max(self("n_idle_over_limit"), self("n_idle_over_wait"))
+        return int(max(self("n_idle_over_limit"), self("n_idle_over_wait")))
 
     @cached_property
     def idle_share(self) -> float:
@@ -239,10 +240,10 @@ def by_name(name: str) -> Cause:
     raise KeyError(name)
 
 
-def score_causes(f: dict, s: dict) -> dict[str, dict]:
+def score_causes(f: dict[str, Any], s: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """{cause: {"score", "explained", "parts": {source: value}}} for every cause with evidence."""
     evidence = Evidence(f, s)
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for cause in all_causes():
         result = cause.score(evidence) if cause.score else None
         if result is None:
@@ -260,7 +261,7 @@ def score_causes(f: dict, s: dict) -> dict[str, dict]:
     return out
 
 
-def verdict(scores: dict[str, dict], s: dict) -> tuple[str, float]:
+def verdict(scores: dict[str, dict[str, Any]], s: dict[str, Any]) -> tuple[str, float]:
     """The named cause and the confidence in it."""
     rank = {c.name: c.tie_rank for c in all_causes()}
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1]["score"], rank[kv[0]]))

@@ -6,12 +6,12 @@ import math
 from datetime import UTC, datetime
 
 
-def n(x) -> str:
+def n(x: float | None) -> str:
     """A figure as people read it: no decimals from 10 on, one below."""
     return "?" if x is None else (f"{x:.0f}" if abs(x) >= 10 else f"{x:.1f}")
 
 
-def hhmmss(t_ms) -> str:
+def hhmmss(t_ms: float) -> str:
     return datetime.fromtimestamp(t_ms / 1000.0, UTC).strftime("%H:%M:%S")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.causes import Cause, Evidence, Score, share
 
 
@@ -17,12 +19,12 @@ def score(e: Evidence) -> Score:
     }, explained
 
 
-def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
+def summarize(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any], errs: str) -> str:
     """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
     return f"{errs}: the server refused the application's login (credentials or host allow-list)."
 
 
-def advise(inc: dict, f: dict, det: dict) -> list[str]:
+def advise(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[str]:
     """What to change, as specific as the evidence allows."""
     out: list[str] = []
     out.append(

@@ -3,6 +3,8 @@ middlebox's idle limit, and its next use failed."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.causes import Cause, Evidence, Score, share
 from pipeline.causes._words import n, recycle_for
 
@@ -33,7 +35,7 @@ def score(e: Evidence) -> Score:
     return {"client": client, "server": server, "metrics": metrics, "network": network}, explained
 
 
-def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
+def summarize(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any], errs: str) -> str:
     """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
     from pipeline.correlate.idle import describe_limit  # the correlate stage, loaded by then
 
@@ -71,7 +73,7 @@ def _common_path_limits(most: int = 4) -> str:
     return ", ".join(f"{n(sec)} s ({product})" for product, sec in list(seen.items())[:most])
 
 
-def settings_let_through(det: dict) -> list[str]:
+def settings_let_through(det: dict[str, Any]) -> list[str]:
     """Why the application's own pool settings did not prevent these failures."""
     pool = det.get("pool_settings") or {}
     lim = det.get("idle_limit")
@@ -100,7 +102,7 @@ def settings_let_through(det: dict) -> list[str]:
     return out
 
 
-def advise(inc: dict, f: dict, det: dict) -> list[str]:
+def advise(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[str]:
     """What to change, as specific as the evidence allows."""
     out: list[str] = settings_let_through(det)
     lim = det.get("idle_limit")

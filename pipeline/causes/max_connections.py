@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.causes import Cause, Evidence, Score, share
 from pipeline.causes._words import n
 
@@ -21,7 +23,7 @@ def score(e: Evidence) -> Score:
     }, explained
 
 
-def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
+def summarize(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any], errs: str) -> str:
     """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
     peak = ""
     if f.get("threads_peak") is not None and f.get("max_connections"):
@@ -29,7 +31,7 @@ def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
     return f"{errs}: the server refused new connections because max_connections was reached{peak}."
 
 
-def advise(inc: dict, f: dict, det: dict) -> list[str]:
+def advise(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[str]:
     """What to change, as specific as the evidence allows."""
     out: list[str] = []
     mx = f.get("max_connections")

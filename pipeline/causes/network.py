@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.causes import Cause, Evidence, Score, share
 from pipeline.causes._words import hhmmss, n
 
@@ -26,7 +28,7 @@ def score(e: Evidence) -> Score:
     return {"network": e.latency_part, "client": min(1.0, client), "server": server}, explained
 
 
-def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
+def summarize(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any], errs: str) -> str:
     """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
     parts = []
     if f.get("lat_high"):
@@ -37,7 +39,7 @@ def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
     return f"{errs} while the network to the server degraded: {extra}."
 
 
-def advise(inc: dict, f: dict, det: dict) -> list[str]:
+def advise(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[str]:
     """What to change, as specific as the evidence allows."""
     out: list[str] = []
     targets = ", ".join(f.get("lat_targets") or []) or "the database server"

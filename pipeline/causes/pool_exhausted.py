@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.causes import Cause, Evidence, Score, share
 from pipeline.causes._words import n
 
@@ -16,7 +18,7 @@ def score(e: Evidence) -> Score | None:
     return {"client": 0.5 + 0.5 * share_pool, "server": 0.5 if healthy else 0.0, "metrics": metrics}, share_pool
 
 
-def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
+def summarize(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any], errs: str) -> str:
     """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
     return (
         f"{errs}: the application's connection pool ran out of connections "
@@ -25,7 +27,7 @@ def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
     )
 
 
-def advise(inc: dict, f: dict, det: dict) -> list[str]:
+def advise(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[str]:
     """What to change, as specific as the evidence allows."""
     out: list[str] = []
     size, over = det.get("pool_size"), det.get("max_overflow")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.causes import Cause, Evidence, Score, share
 from pipeline.causes._words import n
 
@@ -17,7 +19,7 @@ def score(e: Evidence) -> Score:
     return {"server": server, "metrics": metrics, "client": client}, explained
 
 
-def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
+def summarize(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any], errs: str) -> str:
     """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
     down = det.get("downtime_s")
     d = f", down for about {n(down)} s" if down is not None else ""
@@ -28,7 +30,7 @@ def summarize(inc: dict, f: dict, det: dict, errs: str) -> str:
     return f"{errs}: the database server {how}{d}."
 
 
-def advise(inc: dict, f: dict, det: dict) -> list[str]:
+def advise(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[str]:
     """What to change, as specific as the evidence allows."""
     out: list[str] = []
     when = det.get("restart_at")

@@ -16,6 +16,11 @@ Stages (modules of this package):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
 import gzip
 import json
 import time
@@ -47,7 +52,7 @@ TEMP_TABLES = (
 )
 
 
-def rebuild(con, settings: dict | None = None, *, force: bool = False) -> dict:
+def rebuild(con: DuckDBPyConnection, settings: dict[str, Any] | None = None, *, force: bool = False) -> dict[str, Any]:
     """The one way incidents are (re)built, whoever asks (ingest, ``pipeline correlate``,
     the evaluation): rebuild unless nothing changed since the last correlation (``force``
     rebuilds anyway), and mark the store changed when it did, so readers refresh.
@@ -62,7 +67,7 @@ def rebuild(con, settings: dict | None = None, *, force: bool = False) -> dict:
     return result
 
 
-def correlate_store(con, settings: dict | None = None) -> dict:
+def correlate_store(con: DuckDBPyConnection, settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Rebuild incidents and their evidence; return {"incidents", "by_cause", "seconds"}.
 
     Runs in its own transaction: call it on a connection with none open.
@@ -90,7 +95,7 @@ def correlate_store(con, settings: dict | None = None) -> dict:
     return summary
 
 
-def correlate_if_changed(con, settings: dict | None = None) -> dict:
+def correlate_if_changed(con: DuckDBPyConnection, settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """:func:`correlate_store`, unless the incidents were last built from the same data with
     the same effective thresholds (a re-run over unchanged logs then costs next to nothing).
     Any rebuild, by any command, records what it was built from, so incidents built with
@@ -100,23 +105,23 @@ def correlate_if_changed(con, settings: dict | None = None) -> dict:
     return correlate_store(con, settings)
 
 
-def _fingerprint(con, effective: dict) -> str:
+def _fingerprint(con: DuckDBPyConnection, effective: dict[str, Any]) -> str:
     row = con.execute("SELECT value FROM meta WHERE key = 'data_change'").fetchone()
     return f"{row[0] if row else None}|{json.dumps(effective, sort_keys=True, default=str)}"
 
 
-def _current_fingerprint(con) -> str | None:
+def _current_fingerprint(con: DuckDBPyConnection) -> str | None:
     row = con.execute("SELECT value FROM meta WHERE key = 'correlated'").fetchone()
     return row[0] if row else None
 
 
-def _begin(con) -> bool:
+def _begin(con: DuckDBPyConnection) -> bool:
     """Open the one transaction the rebuild runs in (the caller must not hold one)."""
     con.execute("BEGIN TRANSACTION")
     return True
 
 
-def _correlate(con, s: dict) -> dict:
+def _correlate(con: DuckDBPyConnection, s: dict[str, Any]) -> dict[str, Any]:
     build_incidents(con, s)
     build_pool(con, s)
     assessed = _assess(con, s)
@@ -134,7 +139,7 @@ def _correlate(con, s: dict) -> dict:
     return {"incidents": len(assessed["incidents"]), "by_cause": dict(sorted(assessed["by_cause"].items()))}
 
 
-def _assess(con, s: dict, episode_sizes: dict[int, int] | None = None) -> dict:
+def _assess(con: DuckDBPyConnection, s: dict[str, Any], episode_sizes: dict[int, int] | None = None) -> dict[str, Any]:
     """Evidence, scores, verdict, details, summary and advice of every group in ``c_inc``."""
     build_idle_limits(con, s)
     limits = idle_limits(con)
@@ -191,7 +196,7 @@ def _assess(con, s: dict, episode_sizes: dict[int, int] | None = None) -> dict:
     return {"incidents": incs, "causes": causes, "rows": inc_rows, "evidence": ev_rows, "by_cause": by_cause}
 
 
-def _fetch_incidents(con) -> list[dict]:
+def _fetch_incidents(con: DuckDBPyConnection) -> list[dict[str, Any]]:
     cur = con.execute(
         "SELECT grp, incident_id, start_ms, end_ms, hosts, errors, n_lines, server_only FROM c_inc ORDER BY grp"
     )
@@ -204,12 +209,14 @@ def _fetch_incidents(con) -> list[dict]:
     return out
 
 
-def _clean(f: dict) -> dict:
+def _clean(f: dict[str, Any]) -> dict[str, Any]:
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in sorted(f.items()) if v is not None}
 
 
-def _details(inc: dict, f: dict, limits: dict, ctx: dict, demand: dict) -> dict:
-    det: dict = {"wait_timeout": f.get("wait_timeout")}
+def _details(
+    inc: dict[str, Any], f: dict[str, Any], limits: dict[str, Any], ctx: dict[str, Any], demand: dict[str, Any]
+) -> dict[str, Any]:
+    det: dict[str, Any] = {"wait_timeout": f.get("wait_timeout")}
     host_limits = dict(limits)
     if host_limits:
         det["idle_limits"] = host_limits
@@ -249,7 +256,7 @@ def _details(inc: dict, f: dict, limits: dict, ctx: dict, demand: dict) -> dict:
     return det
 
 
-def _pool_seen_in_logs(con) -> dict[str | None, dict[str, bool]]:
+def _pool_seen_in_logs(con: DuckDBPyConnection) -> dict[str | None, dict[str, bool]]:
     """Per host, the pool settings its logs show: SQLAlchemy's own pre-ping lines
     (pool_pre_ping=True), its recycle lines (pool_recycle set), a checkout listener's ping
     (the tutorial's liveness check: its failures carry no connection identity)."""
@@ -267,7 +274,9 @@ def _pool_seen_in_logs(con) -> dict[str | None, dict[str, bool]]:
     return {host: {"pool_pre_ping": pp, "recycles": rc, "listener_ping": lp} for host, pp, rc, lp in rows}
 
 
-def _pool_settings(inc: dict, given: dict, seen: dict[str | None, dict[str, bool]]) -> dict:
+def _pool_settings(
+    inc: dict[str, Any], given: dict[str, Any], seen: dict[str | None, dict[str, bool]]
+) -> dict[str, Any]:
     """What the incident's details say about the application's pool: the user's [pool]
     settings, completed by what the logs of its hosts show."""
     from_logs: dict[str, bool] = {}
@@ -284,7 +293,7 @@ def _pool_settings(inc: dict, given: dict, seen: dict[str | None, dict[str, bool
     return {"pool_settings": settings, "pool_settings_from": source}
 
 
-def _limit_matches(lim: dict, *, by_server: bool, most: int = 3) -> list[dict]:
+def _limit_matches(lim: dict[str, Any], *, by_server: bool, most: int = 3) -> list[dict[str, Any]]:
     """Products whose default idle limit lies in the inferred range: databases when the
     server closed the connections, the things in between when it did not."""
     from pipeline.catalogue.idle_limits import matching
@@ -306,13 +315,15 @@ def _limit_matches(lim: dict, *, by_server: bool, most: int = 3) -> list[dict]:
     ]
 
 
-def _pick_evidence(cause: str, scores: dict, rows: list[dict], inc: dict, ctx: dict) -> list[dict]:
+def _pick_evidence(
+    cause: str, scores: dict[str, Any], rows: list[dict[str, Any]], inc: dict[str, Any], ctx: dict[str, Any]
+) -> list[dict[str, Any]]:
     """Evidence for the named cause first, then for the other causes that scored."""
     order = [cause] + [c for c, _ in sorted(scores.items(), key=lambda kv: -kv[1]["score"]) if c != cause]
     pool = list(rows)
     if ("idle_timeout" in scores or cause == "idle_timeout") and inc["grp"] in ctx["wait_rows"]:
         pool.append(dict(ctx["wait_rows"][inc["grp"]]))
-    chosen: list[dict] = []
+    chosen: list[dict[str, Any]] = []
     seen = set()
     cause_evidence = {c.name: c.evidence for c in all_causes()}
     for c in order:
@@ -358,7 +369,7 @@ def _event_line(raw: str | None, fallback: str | None) -> str:
     return first
 
 
-def _resolve_lines(rows: list[dict]) -> None:
+def _resolve_lines(rows: list[dict[str, Any]]) -> None:
     """The raw line for each evidence row: the event text, or the file's line for samples."""
     wanted: dict[str, set[int]] = {}
     for r in rows:
@@ -392,7 +403,9 @@ def _read_lines(path: str, nums: set[int], max_bytes: int = 256 * 1024 * 1024) -
         return {}
 
 
-def _write(con, inc_rows: list[dict], ev_rows: list[tuple]) -> None:
+def _write(
+    con: DuckDBPyConnection, inc_rows: list[dict[str, Any]], ev_rows: list[tuple[str, int, dict[str, Any]]]
+) -> None:
     import pyarrow as pa
 
     con.execute("DELETE FROM incident_evidence")

@@ -13,18 +13,19 @@ discard that connection and retry.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from pipeline.causes import UNKNOWN, Cause, by_name
 from pipeline.causes._words import n as _n
 
 
-def iso(t_ms) -> str | None:
+def iso(t_ms: float | None) -> str | None:
     if t_ms is None:
         return None
     return datetime.fromtimestamp(t_ms / 1000.0, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def why(row: dict, f: dict) -> str:
+def why(row: dict[str, Any], f: dict[str, Any]) -> str:
     cat, v, ref = row["category"], row.get("value"), row.get("ref")
     if cat == "idle_fail":
         text = f"connection checked out after {_n(v)} s idle"
@@ -38,7 +39,7 @@ def why(row: dict, f: dict) -> str:
     if cat == "latency_lost":
         return "probe lost: no answer from the target"
     if cat == "threads_connected":
-        pct = f" ({100 * v / ref:.0f}%)" if ref else ""
+        pct = f" ({100 * (v or 0) / ref:.0f}%)" if ref else ""
         return f"threads_connected {_n(v)} of max_connections {_n(ref)}{pct}: the server was at its limit"
     if cat == "uptime_reset":
         return f"server uptime fell from {_n(ref)} s to {_n(v)} s: it restarted"
@@ -85,7 +86,7 @@ def _hhmm(t_ms: float) -> str:
     return datetime.fromtimestamp(t_ms / 1000.0, UTC).strftime("%H:%M")
 
 
-def summarize(cause: str, inc: dict, f: dict, det: dict) -> str:
+def summarize(cause: str, inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> str:
     """The cause's one-sentence summary of the incident (``pipeline/causes/<cause>.py``)."""
     hosts = ", ".join(inc["hosts"]) or "unknown host"
     n = inc["errors"]
@@ -96,12 +97,16 @@ def summarize(cause: str, inc: dict, f: dict, det: dict) -> str:
         errs = f"{n} connection failure{'s' if n != 1 else ''} on {hosts}"
     if det.get("episode_incidents"):
         errs += f" between {_hhmm(inc['start_ms'])} and {_hhmm(inc['end_ms'])} UTC, one at a time"
-    return _cause(cause).summarize(inc, f, det, errs)
+    summarize = _cause(cause).summarize or UNKNOWN.summarize
+    assert summarize is not None  # unknown has one
+    return summarize(inc, f, det, errs)
 
 
-def advise(cause: str, inc: dict, f: dict, det: dict) -> list[str]:
+def advise(cause: str, inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[str]:
     """The cause's advice for the incident (``pipeline/causes/<cause>.py``)."""
-    return _cause(cause).advise(inc, f, det)
+    advise = _cause(cause).advise or UNKNOWN.advise
+    assert advise is not None  # unknown has one
+    return advise(inc, f, det)
 
 
 def _cause(name: str) -> Cause:

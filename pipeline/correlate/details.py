@@ -17,19 +17,21 @@ DETAILS_VERSION = 1
 @dataclass
 class IncidentDetails:
     version: int = DETAILS_VERSION
-    scores: dict[str, dict] = field(default_factory=dict)  # every cause with evidence: score, explained, parts
+    scores: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # every cause with evidence: score, explained, parts
     features: dict[str, Any] = field(default_factory=dict)  # the facts the causes were scored from
     # idle connections: the limit inferred per host (ok_max_s, fail_min_s, fail_max_s, failed_over,
     # failed_total, ok_over, ok_total), the one most failures were over, and who closed them
-    idle_limits: dict[str, dict] = field(default_factory=dict)
-    idle_limit: dict | None = None
+    idle_limits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    idle_limit: dict[str, Any] | None = None
     wait_timeout: float | None = None  # the server's, from status snapshots
     idle_closed_by_server: bool = False
     server_abort_lines: int = 0  # "Got timeout reading communication packets" aborts
     server_reset_lines: int = 0  # "Got an error reading/writing communication packets" aborts
     # products whose default idle limit fits the inferred one (pipeline/catalogue/idle_limits.toml):
     # product, setting, seconds, behaviour, how_to_change, source
-    limit_matches: list[dict] = field(default_factory=list)
+    limit_matches: list[dict[str, Any]] = field(default_factory=list)
     # the application's pool settings that bear on the verdict: from [pool] in pipeline.toml,
     # else what the logs show (pool_pre_ping, pool_recycle, a checkout listener's ping)
     pool_settings: dict[str, Any] = field(default_factory=dict)
@@ -58,7 +60,7 @@ class IncidentDetails:
         return asdict(self)
 
     @classmethod
-    def build(cls, scores: dict, features: dict, det: dict) -> IncidentDetails:
+    def build(cls, scores: dict[str, Any], features: dict[str, Any], det: dict[str, Any]) -> IncidentDetails:
         """From what correlation computed; a key this class does not know is an error (so the
         stored form cannot drift from what the causes were given)."""
         unknown = set(det) - {f.name for f in fields(cls)}
@@ -67,7 +69,7 @@ class IncidentDetails:
         return cls(scores=scores, features=features, **det)
 
     @classmethod
-    def from_json(cls, value: str | dict | None) -> IncidentDetails:
+    def from_json(cls, value: str | dict[str, Any] | None) -> IncidentDetails:
         """Read back a stored form (any version); fields it lacks keep their defaults."""
         data = json.loads(value) if isinstance(value, str) else dict(value or {})
         known = {f.name for f in fields(cls)}

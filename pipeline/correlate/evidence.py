@@ -17,6 +17,11 @@ the client notices at its next checkout), capped by ``idle_lookback_seconds``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
 from collections import defaultdict
 
 from pipeline.store import event_id_sql, event_rows_sql, message_sql
@@ -42,19 +47,21 @@ SERVER_CATEGORY_SQL = """
 """
 
 
-def _rows(con, sql, params=None):
+def _rows(con: DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     cur = con.execute(sql, params or [])
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
-def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
+def gather(
+    con: DuckDBPyConnection, s: dict[str, Any]
+) -> tuple[dict[int, dict[str, Any]], dict[int, list[dict[str, Any]]], dict[str, Any]]:
     pre = float(s["lookback_seconds"]) * 1000.0
     idle_back = float(s["idle_lookback_seconds"]) * 1000.0
     restart_slack = float(s["restart_slack_seconds"]) * 1000.0
     n_per = int(s["evidence_per_kind"])
-    features: dict[int, dict] = defaultdict(dict)
-    rows: dict[int, list[dict]] = defaultdict(list)
+    features: dict[int, dict[str, Any]] = defaultdict(dict)
+    rows: dict[int, list[dict[str, Any]]] = defaultdict(list)
 
     # --- the server's wait_timeout in force at each incident: per host the last sample
     # before the incident ends, and the smallest over hosts (it is the one that kills)
@@ -419,7 +426,7 @@ def gather(con, s: dict) -> tuple[dict[int, dict], dict[int, list[dict]], dict]:
     return features, rows, ctx
 
 
-def pool_demand(con, grp_ids: list[int]) -> dict[int, dict]:
+def pool_demand(con: DuckDBPyConnection, grp_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Requests left waiting at once, for incidents with pool timeouts.
 
     When a QueuePool timeout is raised every connection of the pool is checked
@@ -430,16 +437,14 @@ def pool_demand(con, grp_ids: list[int]) -> dict[int, dict]:
     if not grp_ids:
         return {}
     ids = ", ".join(str(int(g)) for g in grp_ids)
-    out: dict[int, dict] = {}
-    timeout_s = (
-        con.execute(
-            f"""
+    out: dict[int, dict[str, Any]] = {}
+    row = con.execute(
+        f"""
         SELECT max(TRY_CAST(regexp_extract(coalesce(raw, message), 'timeout (\\d+(?:\\.\\d+)?)', 1) AS DOUBLE))
         FROM c_drops WHERE kind = 'pool_timeout' AND grp IN ({ids})
         """
-        ).fetchone()[0]
-        or 30.0
-    )
+    ).fetchone()
+    timeout_s = (row[0] if row else None) or 30.0
     for grp, waiting in con.execute(
         f"""
         SELECT grp, max(n) FROM (
@@ -454,7 +459,7 @@ def pool_demand(con, grp_ids: list[int]) -> dict[int, dict]:
     return out
 
 
-def app_connections(con, grp_ids: list[int]) -> dict[int, dict]:
+def app_connections(con: DuckDBPyConnection, grp_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Connections the application itself held open, for incidents with refused connections.
 
     A running count of ``Created new connection`` minus ``Closing connection`` pool
@@ -464,7 +469,7 @@ def app_connections(con, grp_ids: list[int]) -> dict[int, dict]:
     if not grp_ids:
         return {}
     ids = ", ".join(str(int(g)) for g in grp_ids)
-    out: dict[int, dict] = {}
+    out: dict[int, dict[str, Any]] = {}
     for grp, peak, hosts in con.execute(
         f"""
         WITH ev AS (

@@ -36,10 +36,15 @@ or less did: the limit is between ok_max and fail_min".
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
 from pipeline.store import event_rows_sql
 
 
-def build_pool(con, s: dict) -> None:
+def build_pool(con: DuckDBPyConnection, s: dict[str, Any]) -> None:
     """Create ``c_checkouts``: one row per checkout, with idle time and outcome."""
     # Compact rows (a hash for the connection key, a small code for the kind, the event's
     # rowid in the table behind the events view) keep the sort of millions of pool lines
@@ -93,7 +98,7 @@ def build_pool(con, s: dict) -> None:
     )
 
 
-def build_idle_limits(con, s: dict) -> None:
+def build_idle_limits(con: DuckDBPyConnection, s: dict[str, Any]) -> None:
     """Create ``c_idle_inc``: the idle limit inferred for each incident and host.
 
     Failures are the incident's failed checkouts; successes are the checkouts of
@@ -155,13 +160,13 @@ def build_idle_limits(con, s: dict) -> None:
     )
 
 
-def idle_limits(con) -> dict[int, dict[str, dict]]:
+def idle_limits(con: DuckDBPyConnection) -> dict[int, dict[str, dict[str, Any]]]:
     """Per incident number, per host: the inferred idle limit range (valid ones only)."""
     rows = con.execute(
         "SELECT grp, host, ok_max, fail_min, fail_max, f_ge, f_all, ok_ge, ok_all FROM c_idle_inc "
         "WHERE valid ORDER BY grp, host"
     ).fetchall()
-    out: dict[int, dict[str, dict]] = {}
+    out: dict[int, dict[str, dict[str, Any]]] = {}
     for grp, host, ok_max, fail_min, fail_max, f_ge, f_all, ok_ge, ok_all in rows:
         out.setdefault(grp, {})[host] = {
             "ok_max_s": None if ok_max is None else round(ok_max, 1),
@@ -175,7 +180,7 @@ def idle_limits(con) -> dict[int, dict[str, dict]]:
     return out
 
 
-def describe_limit(lim: dict) -> str:
+def describe_limit(lim: dict[str, Any]) -> str:
     """'connections idle 301-360 s failed, none idle 290 s or less did: the limit is between 290 s and 301 s'."""
     lo, hi, top = lim["ok_max_s"], lim["fail_min_s"], lim["fail_max_s"]
     span = f"{_fmt(hi)} s" if hi == top else f"{_fmt(hi)}-{_fmt(top)} s"

@@ -37,6 +37,11 @@ into episodes after a first verdict (:func:`episode_map`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
 from pipeline.kinds import CLIENT_DROP_KINDS
 from pipeline.store import event_id_sql, event_rows_sql, message_sql
 
@@ -58,11 +63,11 @@ SERVER_DROP_KINDS = (
 )
 
 
-def _in_list(values) -> str:
+def _in_list(values: tuple[str, ...] | list[str]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
-def build_incidents(con, s: dict) -> int:
+def build_incidents(con: DuckDBPyConnection, s: dict[str, Any]) -> int:
     """Create ``c_drops`` and ``c_inc``; return the number of incidents."""
     gap = float(s["gap_seconds"])
     cover = float(s["client_cover_seconds"]) * 1000.0
@@ -148,7 +153,7 @@ def build_incidents(con, s: dict) -> int:
     return build_groups(con, s)
 
 
-def build_groups(con, s: dict, episodes: frozenset[int] = frozenset()) -> int:
+def build_groups(con: DuckDBPyConnection, s: dict[str, Any], episodes: frozenset[int] = frozenset()) -> int:
     """Create ``c_inc`` from ``c_drops``: one row per group (``grp``); return how many.
 
     ``episodes`` are groups merged from several incidents of one cause (see
@@ -202,10 +207,11 @@ def build_groups(con, s: dict, episodes: frozenset[int] = frozenset()) -> int:
         ORDER BY grp
         """
     )
-    return con.execute("SELECT count(*) FROM c_inc").fetchone()[0]
+    row = con.execute("SELECT count(*) FROM c_inc").fetchone()
+    return int(row[0]) if row else 0
 
 
-def episode_map(incidents: list[dict], causes: dict[int, str], s: dict) -> dict[int, int]:
+def episode_map(incidents: list[dict[str, Any]], causes: dict[int, str], s: dict[str, Any]) -> dict[int, int]:
     """Incidents to merge into episodes: {grp: the episode's first grp}.
 
     Real idle limits are minutes to hours, so an idle kill is an isolated failure, and a quiet
@@ -216,7 +222,7 @@ def episode_map(incidents: list[dict], causes: dict[int, str], s: dict) -> dict[
     """
     gap = float(s["episode_gap_seconds"]) * 1000.0
     out: dict[int, int] = {}
-    open_episodes: list[dict] = []  # each: first grp, end, hosts
+    open_episodes: list[dict[str, Any]] = []  # each: first grp, end, hosts
     for inc in sorted(incidents, key=lambda i: (i["start_ms"], i["grp"])):
         if causes.get(inc["grp"]) not in EPISODE_CAUSES:
             continue
@@ -233,7 +239,7 @@ def episode_map(incidents: list[dict], causes: dict[int, str], s: dict) -> dict[
     return out
 
 
-def merge_groups(con, mapping: dict[int, int]) -> None:
+def merge_groups(con: DuckDBPyConnection, mapping: dict[int, int]) -> None:
     """Renumber ``c_drops`` so each merged incident's drops carry its episode's ``grp``."""
     if not mapping:
         return
