@@ -9,8 +9,8 @@ Real excerpts count too: a ``.log`` with a ``.toml`` beside it holding a ``[verd
 (``cause``, ``why``, ``excerpt_alone``; see ``tests/wild/VERDICTS.md``) is ingested alone, and
 its truth is one window over the excerpt's own time span naming that cause, or none when the
 cause is ``"none"`` (no connection dropped: any incident there is false).  Only excerpts whose
-own lines are enough (``excerpt_alone = true``) are scored: the tool reads the log, not the
-thread.
+own lines are enough (``excerpt_alone = true``) are scored (the tool reads the log, not the
+thread), and not those whose cause nobody could tell (``"unknown"``).
 
 Matching: an incident matches a truth window when it overlaps the window
 extended by ``MATCH_GRACE_S`` (120 s) after its end *and* names the same cause.
@@ -93,7 +93,8 @@ def find_excerpts(root: Path) -> list[Path]:
             verdict = tomllib.loads(toml.read_text(encoding="utf-8")).get("verdict") or {}
         except (OSError, tomllib.TOMLDecodeError):
             continue
-        if verdict.get("cause") and verdict.get("excerpt_alone", False):
+        # an excerpt whose cause nobody could tell ("unknown") cannot score a verdict
+        if verdict.get("cause") not in (None, "unknown") and verdict.get("excerpt_alone", False):
             found.append(toml)
     return found
 

@@ -12,8 +12,13 @@ def score(e: Evidence) -> Score:
     server = 1.0 if (e("srv_stop") or e("srv_start")) else 0.0
     metrics = 1.0 if e("uptime_resets") else 0.0
     client = 0.6 * share(e("n_refused"), e.n)
+    if e("n_told_shutdown"):
+        # the server told the client it was shutting down ("terminating connection due to
+        # administrator command", 1053 "Server shutdown in progress")
+        client = max(client, 0.6 + 0.4 * share(e("n_told_shutdown"), e.n))
     restart_kinds = e("n_refused") + e("n_2013") + e("n_2006") + e("n_pool_drop")
-    explained = share(restart_kinds, e.n) if (server or metrics) else share(e("n_refused"), e.n)
+    told = server or metrics or e("n_told_shutdown")
+    explained = share(restart_kinds, e.n) if told else share(e("n_refused"), e.n)
     if e.server_only:
         explained = e.server_share("srv_stop", "srv_start")
     return {"server": server, "metrics": metrics, "client": client}, explained
@@ -23,6 +28,11 @@ def summarize(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any], errs:
     """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
     down = det.get("downtime_s")
     d = f", down for about {n(down)} s" if down is not None else ""
+    if f.get("n_told_shutdown") and not (f.get("srv_stop") or f.get("srv_start") or f.get("uptime_resets")):
+        return (
+            f"{errs}: the database server ended these sessions itself, saying it was shutting down "
+            "(a shutdown, a failover or an administrator's kill; the server's log would tell which)."
+        )
     if det.get("server_came_back") is False:
         how = "crashed" if det.get("crashed") else "shut down"
         return f"{errs}: the database server {how}, and its log shows no start after it."

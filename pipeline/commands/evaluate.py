@@ -93,7 +93,8 @@ def _f(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
-def render(report: dict[str, Any]) -> str:
+def render_causes(report: dict[str, Any]) -> str:
+    """The per-cause table: truth windows found (recall) and incidents right (precision)."""
     lines = [
         "| cause | truth windows | found | recall | incidents | correct | precision |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -103,6 +104,11 @@ def render(report: dict[str, Any]) -> str:
             f"| {c} | {v['windows']} | {v['found']} | {_f(v['recall'])} | {v['incidents']} | "
             f"{v['correct']} | {_f(v['precision'])} |"
         )
+    return "\n".join(lines)
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = [render_causes(report)]
     lines += [
         "",
         "| scenario | truth windows | matched | incidents | false on fault-free time |",

@@ -102,6 +102,7 @@ def gather(
                count(*) FILTER (WHERE is_timed_out) AS n_timed_out,
                count(*) FILTER (WHERE is_reset) AS n_reset,
                count(*) FILTER (WHERE is_during_query AND kind = 'lost_connection') AS n_during_query,
+               count(*) FILTER (WHERE is_shutdown) AS n_told_shutdown,
                max(TRY_CAST(regexp_extract(coalesce(raw, message), 'QueuePool limit of size (\\d+)', 1) AS INTEGER)) AS pool_size,
                max(TRY_CAST(regexp_extract(coalesce(raw, message), 'overflow (\\d+) reached', 1) AS INTEGER)) AS max_overflow,
                max(TRY_CAST(regexp_extract(coalesce(raw, message), 'timeout (\\d+(?:\\.\\d+)?)', 1) AS DOUBLE))

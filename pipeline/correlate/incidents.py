@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
 
+from pipeline.correlate.evidence import SERVER_CATEGORY_SQL
 from pipeline.kinds import CLIENT_DROP_KINDS
 from pipeline.store import event_id_sql, event_rows_sql, message_sql
 
@@ -72,6 +73,7 @@ def build_incidents(con: DuckDBPyConnection, s: dict[str, Any]) -> int:
     gap = float(s["gap_seconds"])
     cover = float(s["client_cover_seconds"]) * 1000.0
     slack = float(s["restart_slack_seconds"]) * 1000.0
+    episode_gap = float(s["episode_gap_seconds"]) * 1000.0
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_drops AS
@@ -97,11 +99,16 @@ def build_incidents(con: DuckDBPyConnection, s: dict[str, Any]) -> int:
             -- or aborting connections (only where no application log covers the time)
             SELECT *, 'client' AS lane FROM client
             UNION ALL
-            SELECT *, CASE WHEN kind IN ('server_stop', 'server_start') THEN 'restart' ELSE 'conn' END FROM server
+            SELECT *, CASE WHEN kind IN ('server_stop', 'server_start') THEN 'restart'
+                           -- the server closing idle clients: kills come one at a time
+                           WHEN ({SERVER_CATEGORY_SQL.replace("msg", "coalesce(message, '')")}) = 'abort_timeout'
+                           THEN 'idle' ELSE 'conn' END
+            FROM server
         ), o AS (
             SELECT *, t_ms - lag(t_ms) OVER (PARTITION BY lane ORDER BY t_ms, event_id) AS dt_ms FROM d
         ), l AS (
-            SELECT *, sum(CASE WHEN dt_ms IS NULL OR dt_ms > {gap * 1000.0} THEN 1 ELSE 0 END)
+            SELECT *, sum(CASE WHEN dt_ms IS NULL OR dt_ms > (CASE WHEN lane = 'idle' THEN {episode_gap} ELSE {gap * 1000.0} END)
+                               THEN 1 ELSE 0 END)
                           OVER (PARTITION BY lane ORDER BY t_ms, event_id ROWS UNBOUNDED PRECEDING) AS lane_grp
             FROM o
         ), spans AS (
@@ -111,7 +118,7 @@ def build_incidents(con: DuckDBPyConnection, s: dict[str, Any]) -> int:
             -- to that restart
             SELECT c.lane, c.lane_grp, min(r.lane_grp) AS restart_grp
             FROM spans c LEFT JOIN spans r
-              ON c.lane = 'conn' AND r.lane = 'restart'
+              ON c.lane IN ('conn', 'idle') AND r.lane = 'restart'
              AND c.lo_ms <= r.hi_ms + {slack} AND c.hi_ms >= r.lo_ms - {slack}
             GROUP BY ALL
         ), keyed AS (
@@ -131,7 +138,12 @@ def build_incidents(con: DuckDBPyConnection, s: dict[str, Any]) -> int:
                    AND kind <> 'pool_timeout' AS is_timed_out,
                coalesce(raw, message, '') ILIKE '%reset by peer%'
                    OR coalesce(raw, message, '') ILIKE '%errno 104%' AS is_reset,
-               coalesce(raw, message, '') ILIKE '%during query%' AS is_during_query
+               coalesce(raw, message, '') ILIKE '%during query%' AS is_during_query,
+               -- the server told the client it was going away (PostgreSQL's fast shutdown ends
+               -- sessions "due to administrator command"; MySQL's 1053)
+               coalesce(raw, message, '') ILIKE '%terminating connection due to administrator command%'
+                   OR coalesce(raw, message, '') ILIKE '%server shutdown in progress%'
+                   OR coalesce(raw, message, '') ILIKE '%the database system is shutting down%' AS is_shutdown
         FROM starts
         """
     )
