@@ -330,6 +330,16 @@ def maria_line(ms: int, thread: int, level: str, text: str) -> str:
     return f"{fmt_maria_ts(ms)} {thread} [{level}] {text}"
 
 
+# reasons MariaDB gives for a connection it aborted
+TIMEOUT_READING = "Got timeout reading communication packets"
+ERROR_READING = "Got an error reading communication packets"
+
+
+def aborted_text(thread: int, ip: str, reason: str, who: str = "'app' user: 'app'") -> str:
+    """MariaDB's warning for a connection it aborted."""
+    return f"Aborted connection {thread} to db: {who} host: '{ip}' ({reason})"
+
+
 def _db_traceback(endpoint: str, code: int, text: str, quote: str = "'") -> str:
     err = f"({code}, {quote}{text}{quote})"
     return (
@@ -412,6 +422,10 @@ def plant(plan: Plan) -> tuple[Lines, dict]:
         )
         out.add(f"{key}/sqlalchemy.log", t + 40, f"Created new connection {ref}")
 
+    def db_line(db: str, ms: int, thread: int, level: str, text: str):
+        """A line of ``db``'s MariaDB error log."""
+        out.add(f"{db}/mariadb-error.log", ms, maria_line(ms, thread, level, text))
+
     def app_error(h: Host, t: int, code: int, text: str, quote="'"):
         out.add(
             f"{h.name}/app.log",
@@ -422,7 +436,6 @@ def plant(plan: Plan) -> tuple[Lines, dict]:
     for inc in plan.incidents:
         t = inc.t_ms
         db = inc.db
-        dbkey = f"{db}/mariadb-error.log"
         if inc.cause == "idle_timeout":
             h = hosts[inc.hosts[0]]
             effects["quiet"].append((h.name, inc.quiet_from_ms, t + 3000))
@@ -434,17 +447,7 @@ def plant(plan: Plan) -> tuple[Lines, dict]:
                     ms = inc.quiet_from_ms - int(rng.integers(0, 60_000)) + WAIT_TIMEOUT_S * 1000
                     first_abort = ms if first_abort is None else min(first_abort, ms)
                     tid = next_thread(db)
-                    out.add(
-                        dbkey,
-                        ms,
-                        maria_line(
-                            ms,
-                            tid,
-                            "Warning",
-                            f"Aborted connection {tid} to db: 'app' user: 'app' host: '{h.ip}' "
-                            "(Got timeout reading communication packets)",
-                        ),
-                    )
+                    db_line(db, ms, tid, "Warning", aborted_text(tid, h.ip, TIMEOUT_READING))
                 code, text = (2013, "Lost connection to MySQL server during query")
             else:
                 code, text = (
@@ -498,17 +501,7 @@ def plant(plan: Plan) -> tuple[Lines, dict]:
                 for _ in range(int(rng.integers(1, 4))):
                     ms = t + int(rng.integers(0, dur))
                     tid = next_thread(db)
-                    out.add(
-                        dbkey,
-                        ms,
-                        maria_line(
-                            ms,
-                            tid,
-                            "Warning",
-                            f"Aborted connection {tid} to db: 'app' user: 'app' host: '{h.ip}' "
-                            "(Got an error reading communication packets)",
-                        ),
-                    )
+                    db_line(db, ms, tid, "Warning", aborted_text(tid, h.ip, ERROR_READING))
             inc.truth_start_ms, inc.truth_end_ms = t - 20_000, last + 30_000
         elif inc.cause == "max_connections":
             dur = int(rng.integers(60, 180)) * 1000
@@ -519,18 +512,8 @@ def plant(plan: Plan) -> tuple[Lines, dict]:
                 tt = t + int(rng.integers(0, 8000))
                 while tt < t + dur:
                     app_error(h, tt, 1040, "Too many connections")
-                    tid = 0
-                    out.add(
-                        dbkey,
-                        tt - 3,
-                        maria_line(
-                            tt - 3,
-                            tid,
-                            "Warning",
-                            f"Aborted connection {tid} to db: 'unconnected' user: 'unauthenticated' "
-                            f"host: '{h.ip}' (Too many connections)",
-                        ),
-                    )
+                    refused = aborted_text(0, h.ip, "Too many connections", who="'unconnected' user: 'unauthenticated'")
+                    db_line(db, tt - 3, 0, "Warning", refused)
                     last = max(last, tt)
                     tt += int(rng.integers(3000, 20000))
             inc.truth_start_ms, inc.truth_end_ms = t - 30_000, last + 30_000
@@ -574,9 +557,9 @@ def plant(plan: Plan) -> tuple[Lines, dict]:
                     "/usr/sbin/mariadbd: Shutdown complete",
                 ]
             ):
-                out.add(dbkey, stop + k * 300, maria_line(stop + k * 300, 0, "Note", text))
+                db_line(db, stop + k * 300, 0, "Note", text)
             up = stop + down
-            _startup(out, dbkey, up)
+            _startup(out, f"{db}/mariadb-error.log", up)
             last = t
             for name in inc.hosts:
                 h = hosts[name]
@@ -610,7 +593,7 @@ def plant(plan: Plan) -> tuple[Lines, dict]:
                     msg = f"Access denied for user 'app'@'{h.ip}' (using password: YES)"
                     app_error(h, tt, 1045, msg, quote='"')
                     tid = next_thread(db)
-                    out.add(dbkey, tt - 2, maria_line(tt - 2, tid, "Warning", msg))
+                    db_line(db, tt - 2, tid, "Warning", msg)
                     last = max(last, tt)
                     tt += int(rng.integers(4000, 25000))
             inc.truth_start_ms, inc.truth_end_ms = t - 10_000, last + 30_000
@@ -852,17 +835,7 @@ def write_db_host(plan: Plan, db: str, logs: Path, planted: Lines, effects: dict
             continue
         ip = f"10.0.1.{11 + int(rng.integers(0, len(plan.hosts)))}"
         tid = int(rng.integers(100, 90000))
-        log.add(
-            "x",
-            t,
-            maria_line(
-                t,
-                tid,
-                "Warning",
-                f"Aborted connection {tid} to db: 'app' user: 'app' "
-                f"host: '{ip}' (Got an error reading communication packets)",
-            ),
-        )
+        log.add("x", t, maria_line(t, tid, "Warning", aborted_text(tid, ip, ERROR_READING)))
     rows = sorted(log.by_file["x"] + planted.by_file.get(f"{db}/mariadb-error.log", []))
     data = "\n".join(r[2] for r in rows) + "\n"
     (folder / "mariadb-error.log").write_text(data, encoding="utf-8")

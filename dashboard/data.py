@@ -108,15 +108,9 @@ def meta(db: str, ver: tuple) -> dict:
     """What the filters need: span, hosts, counts, sources present (one open, one pass over events)."""
     store = _store(db)
     with store.connection() as con:
-        tables = {
-            r[0]
-            for r in con.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-            ).fetchall()
-        }
-        missing = {"events", "latency", "metrics", "incidents", "incident_evidence", "files", "meta"} - tables
-        if missing:
-            raise store_mod.StoreError(f"{db} is not a pipeline store (missing tables: {', '.join(sorted(missing))})")
+        store_mod.require_tables(
+            con, db, {"events", "latency", "metrics", "incidents", "incident_evidence", "files", "meta"}
+        )
         per_source = con.execute("""
             SELECT source, host, count(*) FROM events GROUP BY ALL
             UNION ALL SELECT 'latency', host, count(*) FROM latency GROUP BY ALL

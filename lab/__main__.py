@@ -1,4 +1,8 @@
-"""``python -m lab list | run SCENARIO --out DIR | run-all --out DIR | counts DIR``."""
+"""``python -m lab list | run SCENARIO --out DIR | run-all --out DIR | counts DIR | readme DIR [--realtime]``.
+
+``run-all`` runs the short scenarios (``sample_logs/``); a real-time scenario
+(half an hour or more) runs only by name with ``run``.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     run_all.add_argument("--only", nargs="*")
     counts = sub.add_parser("counts", help="error signatures per file of a recorded folder")
     counts.add_argument("folder")
+    readme = sub.add_parser("readme", help="write FOLDER/README.md from the recordings in it")
+    readme.add_argument("folder")
+    readme.add_argument("--realtime", action="store_true", help="a folder of real-time recordings")
     args = parser.parse_args(argv)
 
     from lab import scenarios, signatures
@@ -28,9 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "list":
         for s in scenarios.SCENARIOS.values():
             print(f"{s.name:<24} {s.duration:>4.0f}s  {s.summary}")
+        for s in scenarios.REALTIME_SCENARIOS.values():
+            print(f"{s.name:<24} {s.duration:>4.0f}s  (real-time; run by name) {s.summary}")
         return 0
     if args.cmd == "counts":
         print(signatures.format_counts(signatures.count_folder(args.folder)))
+        return 0
+    if args.cmd == "readme":
+        from lab.samples import write_readme
+
+        print(f"wrote {write_readme(args.folder, realtime=args.realtime)}", file=sys.stderr)
         return 0
 
     from lab.mariadb import MariaDBMissing, require_mariadb

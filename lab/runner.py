@@ -22,20 +22,8 @@ from lab import signatures
 from lab.faults import ConnectionBurst
 from lab.mariadb import APP_DB, APP_USER, BATCH_USER, MONITOR_USER, MariaDBServer
 from lab.proxy import ChaosProxy
-from lab.scenarios import Scenario
+from lab.scenarios import RECORDED_FILES, Scenario
 from lab.workload import LabLogging, Workload
-
-RECORDED_FILES = (
-    "app.log",
-    "app.jsonl",
-    "sqlalchemy.log",
-    "mariadb-error.log",
-    "latency.csv",
-    "status.tsv",
-    "pipeline.toml",
-    "truth.json",
-    "scenario.json",
-)
 
 PIPELINE_TOML = """\
 # Written by the fault lab: which host each file comes from.
@@ -53,6 +41,22 @@ host = "db-1"
 """
 
 SETTLE_TIMEOUT_S = 30.0
+
+
+def pipeline_toml(scenario: Scenario) -> str:
+    """The recording's pipeline.toml: hosts, and the application's pool as it ran ([pool]),
+    so a verdict can say which setting let the drops through."""
+    pool = scenario.pool
+    return PIPELINE_TOML + (
+        "\n# How the lab's application ran (create_engine arguments and the driver's read timeout).\n"
+        "[pool]\n"
+        f"pool_size = {pool.pool_size}\n"
+        f"max_overflow = {pool.max_overflow}\n"
+        f"pool_timeout = {float(pool.pool_timeout)}\n"
+        f"pool_recycle = {pool.pool_recycle}\n"
+        f"pool_pre_ping = {'true' if pool.pool_pre_ping else 'false'}\n"
+        f"read_timeout = {float(scenario.client_timeout)}\n"
+    )
 
 
 def utc_iso(when: datetime) -> str:
@@ -85,7 +89,7 @@ class ScenarioRun:
         self.out.mkdir(parents=True, exist_ok=True)
         for name in RECORDED_FILES:
             (self.out / name).unlink(missing_ok=True)
-        logs = LabLogging(self.out)
+        logs = LabLogging(self.out, pool_debug=self.s.pool_debug)
         started = now_utc()
         probe_thread = probe_stop = None
         try:
@@ -132,9 +136,9 @@ class ScenarioRun:
             }
         )
         (self.out / "scenario.json").write_text(json.dumps(settings, indent=2) + "\n")
-        (self.out / "pipeline.toml").write_text(PIPELINE_TOML)
+        (self.out / "pipeline.toml").write_text(pipeline_toml(self.s))
         counts = signatures.count_folder(self.out)
-        problems = check_expectations(self.s, counts)
+        problems = check_expectations(self.s, counts) + check_files(self.s, self.out)
         return {
             "scenario": self.s.name,
             "out": str(self.out),
@@ -243,6 +247,15 @@ def check_expectations(scenario: Scenario, counts: dict) -> list[str]:
         errors = sum(counts.get("app.log", {}).values())
         if drops or errors:
             problems.append(f"app.log: {errors} errors in a fault-free scenario")
+    return problems
+
+
+def check_files(scenario: Scenario, folder: str | Path) -> list[str]:
+    """Files the scenario promises but the folder lacks, and a pool log it must not have."""
+    folder = Path(folder)
+    problems = [f"{name}: missing" for name in scenario.recorded_files() if not (folder / name).is_file()]
+    if not scenario.pool_debug and (folder / "sqlalchemy.log").exists():
+        problems.append("sqlalchemy.log: written although pool_debug is off")
     return problems
 
 

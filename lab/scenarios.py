@@ -7,6 +7,12 @@ is done and every active worker has finished a job started afterwards (errors
 from connections the fault already broke surface until then).
 
 Every fault has quiet, fault-free time before and after it.
+
+``SCENARIOS`` are the short ones (at most a few minutes), recorded into
+``sample_logs/``.  ``REALTIME_SCENARIOS`` play faults at the scale real
+services see them (idle limits of minutes, isolated failures spread over a
+quiet night) and take half an hour or more each; they are recorded into
+``recordings/realtime/`` and run only by name (``python -m lab run NAME``).
 """
 
 from __future__ import annotations
@@ -14,6 +20,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lab.workload import GroupPhase, PoolSettings
+
+# Every file a recording holds; ``sqlalchemy.log`` only with ``pool_debug``.
+RECORDED_FILES = (
+    "app.log",
+    "app.jsonl",
+    "sqlalchemy.log",
+    "mariadb-error.log",
+    "latency.csv",
+    "status.tsv",
+    "pipeline.toml",
+    "truth.json",
+    "scenario.json",
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +58,13 @@ class Scenario:
     engine_per_worker: bool = False
     client_timeout: float = 5.0  # driver connect/read/write timeout
     expect: dict[str, list[str]] = field(default_factory=dict)  # file -> signatures that must appear
+    # SQLAlchemy's pool DEBUG log (sqlalchemy.log).  False: no sqlalchemy.log at
+    # all, as in a tutorial-style service that writes only its own listener lines.
+    pool_debug: bool = True
+
+    def recorded_files(self) -> tuple[str, ...]:
+        """The files a recording of this scenario holds."""
+        return tuple(f for f in RECORDED_FILES if self.pool_debug or f != "sqlalchemy.log")
 
     def settings(self) -> dict:
         return {
@@ -49,6 +75,7 @@ class Scenario:
             "via_proxy": self.via_proxy,
             "engine_per_worker": self.engine_per_worker,
             "client_timeout_s": self.client_timeout,
+            "pool_debug": self.pool_debug,
             "pool": self.pool.as_dict(),
             "workers": self.groups,
             "phases": {
@@ -65,10 +92,12 @@ def _web(gap=(0.3, 2.5), hold=(0.0, 0.05)) -> GroupPhase:
 
 
 SCENARIOS: dict[str, Scenario] = {}
+REALTIME_SCENARIOS: dict[str, Scenario] = {}
 
 
-def _add(s: Scenario) -> Scenario:
-    SCENARIOS[s.name] = s
+def _add(s: Scenario, registry: dict[str, Scenario] = SCENARIOS) -> Scenario:
+    assert s.name not in SCENARIOS and s.name not in REALTIME_SCENARIOS, s.name
+    registry[s.name] = s
     return s
 
 
@@ -304,8 +333,158 @@ _add(
 )
 
 
+# A tutorial-style service: mysql-connector, one connection per process, an
+# hourly pool_recycle and a SELECT 1 in a checkout listener (no pool_pre_ping).
+TUTORIAL_POOL = PoolSettings(pool_size=1, max_overflow=0, pool_timeout=10, pool_recycle=3600, listener_ping=True)
+
+_add(
+    Scenario(
+        name="tutorial_idle_silent",
+        summary=(
+            "A firewall in the path (the proxy) silently forgets connections idle for more than 6 s during "
+            "the window; server wait_timeout stays at 8 h, so the server logs nothing. A tutorial-style "
+            "service (mysql-connector, pool_recycle=3600, SELECT 1 in a checkout listener, no SQLAlchemy "
+            "pool log) with one worker and one pooled connection, 3-9 s between jobs: after an idle past 6 s "
+            "the listener's ping hangs for the 4 s read timeout, logs 'Connection ping failed during checkout: "
+            "MySQL Connection not available', reconnects and runs the job (which so takes about 4 s); no "
+            "ERROR. The server logs the forgotten connections only at its shutdown (KILLED)."
+        ),
+        duration=240,
+        driver="mysqlconnector",
+        pool=TUTORIAL_POOL,
+        groups={"svc": 1},
+        phases={"normal": {"svc": _web((3.0, 9.0))}},
+        steps=[
+            Step(20, "idle_kill", {"seconds": 6, "mode": "silent"}, truth="on:idle_timeout"),
+            Step(210, "idle_kill", {"seconds": None}, truth="off:idle_timeout"),
+        ],
+        engine_per_worker=True,
+        client_timeout=4,
+        pool_debug=False,
+        expect={"app.log": ["listener ping failed"]},
+    )
+)
+
+_add(
+    Scenario(
+        name="tutorial_idle_reset",
+        summary=(
+            "A load balancer in the path (the proxy) resets connections idle for more than 6 s (RST to both "
+            "ends) during the window; server wait_timeout stays at 8 h. The same tutorial-style service as "
+            "tutorial_idle_silent (mysql-connector, pool_recycle=3600, SELECT 1 in a checkout listener, no "
+            "SQLAlchemy pool log, one worker, 3-9 s between jobs): after an idle past 6 s the listener's ping "
+            "fails at once, logs 'Connection ping failed during checkout: MySQL Connection not available', "
+            "reconnects and runs the job; no ERROR. The server logs each reset when it happens (Got an error "
+            "reading communication packets)."
+        ),
+        duration=240,
+        driver="mysqlconnector",
+        pool=TUTORIAL_POOL,
+        groups={"svc": 1},
+        phases={"normal": {"svc": _web((3.0, 9.0))}},
+        steps=[
+            Step(20, "idle_kill", {"seconds": 6, "mode": "rst"}, truth="on:idle_timeout"),
+            Step(210, "idle_kill", {"seconds": None}, truth="off:idle_timeout"),
+        ],
+        engine_per_worker=True,
+        client_timeout=4,
+        pool_debug=False,
+        expect={"app.log": ["listener ping failed"], "mariadb-error.log": ["aborted: error reading"]},
+    )
+)
+
+
+# ------------------------------------------------------------ real-time scale
+# Busy hours: every worker runs a job every few seconds, far below any idle limit.
+_BUSY = {"web": _web((1.5, 6.0)), "sync": _web((2.0, 10.0))}
+
+_add(
+    Scenario(
+        name="realtime_idle_night",
+        summary=(
+            "Real-time scale: a firewall in the path (the proxy) silently forgets connections idle for more "
+            "than 180 s, all the time; server wait_timeout stays at 8 h. Busy hours (jobs every 1.5-10 s) "
+            "never reach the limit. A 10-minute negative control has every worker idle 150-170 s, just under "
+            "it: no failures, no truth window. During a 15-minute quiet night the two sync workers idle "
+            "200-420 s, so each of their jobs hangs for the 5 s read timeout and fails with 2013, isolated "
+            "failures minutes apart (and the stale ones fail when the morning traffic starts), while the web "
+            "workers keep a job every 10-40 s; inside the night a 20 s blackhole (its own network window) "
+            "fails the web workers' jobs."
+        ),
+        duration=2220,
+        driver="pymysql",
+        pool=PoolSettings(pool_size=1, max_overflow=0, pool_timeout=10),
+        groups={"web": 3, "sync": 2},
+        phases={
+            "normal": _BUSY,
+            "control": {"web": _web((150.0, 170.0)), "sync": _web((150.0, 170.0))},
+            "night": {"web": _web((10.0, 40.0)), "sync": _web((200.0, 420.0))},
+        },
+        steps=[
+            Step(10, "idle_kill", {"seconds": 180, "mode": "silent"}),
+            Step(300, "phase", {"name": "control"}),
+            Step(900, "phase", {"name": "normal"}),
+            Step(1080, "phase", {"name": "night"}, truth="on:idle_timeout"),
+            Step(1500, "blackhole", {"on": True}, truth="on:network"),
+            Step(1520, "blackhole", {"on": False}, truth="off:network"),
+            Step(1980, "phase", {"name": "normal"}, truth="off:idle_timeout"),
+        ],
+        engine_per_worker=True,
+        client_timeout=5,
+        expect={"app.log": ["2013 lost connection"], "latency.csv": ["select1 lost"]},
+    ),
+    REALTIME_SCENARIOS,
+)
+
+_add(
+    Scenario(
+        name="realtime_idle_tutorial",
+        summary=(
+            "Real-time scale, tutorial-style service (mysql-connector, pool_recycle=3600, SELECT 1 in a "
+            "checkout listener, no SQLAlchemy pool log): a load balancer in the path (the proxy) resets "
+            "connections idle for more than 240 s (RST to both ends, so the server logs each reset when it "
+            "happens), all the time; server wait_timeout stays at 8 h. Busy hours never reach the limit. "
+            "During a 13-minute quiet night the two sync workers idle 260-480 s: their next checkout's ping "
+            "fails at once, the listener logs it and the pool reconnects, minutes apart; the web workers keep "
+            "a job every 10-40 s, and inside the night 25 s of latency spikes (1500 +/- 1000 ms each way, 4 s "
+            "read timeout) have their own network window. Later an 8-minute negative control has every worker "
+            "idle 200-230 s, just under the limit: no failures, no truth window."
+        ),
+        duration=1800,
+        driver="mysqlconnector",
+        pool=TUTORIAL_POOL,
+        groups={"web": 3, "sync": 2},
+        phases={
+            "normal": _BUSY,
+            "night": {"web": _web((10.0, 40.0)), "sync": _web((260.0, 480.0))},
+            "control": {"web": _web((200.0, 230.0)), "sync": _web((200.0, 230.0))},
+        },
+        steps=[
+            Step(10, "idle_kill", {"seconds": 240, "mode": "rst"}),
+            Step(240, "phase", {"name": "night"}, truth="on:idle_timeout"),
+            Step(600, "latency", {"ms": 1500, "jitter_ms": 1000}, truth="on:network"),
+            Step(625, "latency", {"ms": 0, "jitter_ms": 0}, truth="off:network"),
+            Step(1020, "phase", {"name": "normal"}, truth="off:idle_timeout"),
+            Step(1200, "phase", {"name": "control"}),
+            Step(1680, "phase", {"name": "normal"}),
+        ],
+        engine_per_worker=True,
+        client_timeout=4,
+        pool_debug=False,
+        expect={"app.log": ["listener ping failed"], "mariadb-error.log": ["aborted: error reading"]},
+    ),
+    REALTIME_SCENARIOS,
+)
+
+
+def all_scenarios() -> dict[str, Scenario]:
+    """The short scenarios and the real-time ones."""
+    return {**SCENARIOS, **REALTIME_SCENARIOS}
+
+
 def get(name: str) -> Scenario:
     try:
-        return SCENARIOS[name]
+        return all_scenarios()[name]
     except KeyError:
-        raise KeyError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}") from None
+        known = ", ".join(all_scenarios())
+        raise KeyError(f"unknown scenario {name!r}; known: {known}") from None

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-_CODE = re.compile(r"\b(1040|1045|1130|2003|2005|2006|2013|2055|4031)\b")
+_CODE = re.compile(r"\b(1040|1045|1130|2003|2005|2006|2013|2055|3024|4031)\b")
 CODE_NAMES = {
     "1040": "1040 too many connections",
     "1045": "1045 access denied",
@@ -22,6 +22,7 @@ CODE_NAMES = {
     "2006": "2006 server gone away",
     "2013": "2013 lost connection",
     "2055": "2055 lost connection",
+    "3024": "3024 read timeout",  # mysql-connector's ReadTimeoutError
     "4031": "4031 idle disconnect",
 }
 # Client-side signatures that mean a dropped or refused connection.

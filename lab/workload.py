@@ -12,7 +12,10 @@ Logging is what a real service would have (all timestamps UTC):
   messages on the ``app.db`` logger;
 - ``app.jsonl``: the same events as JSON lines;
 - ``sqlalchemy.log``: SQLAlchemy's own ``sqlalchemy.pool`` logging at DEBUG
-  (``sqlalchemy.engine`` at WARNING) in SQLAlchemy's echo format.
+  (``sqlalchemy.engine`` at WARNING) in SQLAlchemy's echo format.  With
+  ``pool_debug=False`` there is no such file, as in a tutorial-style service
+  that only writes its own listener lines: SQLAlchemy's loggers are left as
+  they are (no handler, no level), so nothing of SQLAlchemy's is recorded.
 """
 
 from __future__ import annotations
@@ -49,7 +52,12 @@ class JSONLineFormatter(logging.Formatter):
 
 
 class LabLogging:
-    """Attaches the three log files; ``close()`` detaches them again."""
+    """Attaches the log files; ``close()`` detaches them again.
+
+    ``pool_debug=False`` writes no ``sqlalchemy.log`` at all (only ``app.log``
+    and ``app.jsonl``), as a service that logs nothing but its own listener
+    lines would.
+    """
 
     def __init__(self, out_dir: str | Path, pool_debug: bool = True):
         out = Path(out_dir)
@@ -59,12 +67,13 @@ class LabLogging:
         text.setFormatter(UTCFormatter(APP_FORMAT))
         js = logging.FileHandler(out / "app.jsonl", encoding="utf-8")
         js.setFormatter(JSONLineFormatter())
-        sa = logging.FileHandler(out / "sqlalchemy.log", encoding="utf-8")
-        sa.setFormatter(UTCFormatter(SQLALCHEMY_FORMAT))
         self._attach(logging.getLogger("app"), text, logging.INFO)
         self._attach(logging.getLogger("app"), js, logging.INFO)
-        self._attach(logging.getLogger("sqlalchemy.pool"), sa, logging.DEBUG if pool_debug else logging.INFO)
-        self._attach(logging.getLogger("sqlalchemy.engine"), sa, logging.WARNING)
+        if pool_debug:
+            sa = logging.FileHandler(out / "sqlalchemy.log", encoding="utf-8")
+            sa.setFormatter(UTCFormatter(SQLALCHEMY_FORMAT))
+            self._attach(logging.getLogger("sqlalchemy.pool"), sa, logging.DEBUG)
+            self._attach(logging.getLogger("sqlalchemy.engine"), sa, logging.WARNING)
 
     def _attach(self, logger: logging.Logger, handler: logging.Handler, level: int) -> None:
         self.handlers.append((logger, handler, logger.level, logger.propagate))

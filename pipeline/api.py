@@ -165,6 +165,22 @@ def _json(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _polars(rel: duckdb.DuckDBPyRelation | None) -> pl.DataFrame:
+    """A query's result as a polars frame (empty for a statement without a result)."""
+    if rel is None:
+        return pl.DataFrame()
+    try:
+        frame: pl.DataFrame = rel.pl()  # duckdb types pl() as Any
+    except Exception:  # types polars cannot import directly (intervals)
+        return pl.from_pandas(rel.df())
+    return frame
+
+
+def _bucket_sql(column: str) -> str:
+    """The start of the bucket ``column`` falls in; binds the bucket width (``_bucket_us``) twice."""
+    return f"make_timestamptz((epoch_us({column}) // ?::BIGINT) * ?::BIGINT)"
+
+
 class _Where:
     """WHERE clauses with their bound parameters, added only for given filters."""
 
@@ -182,6 +198,24 @@ class _Where:
 
     def sql(self) -> str:
         return ("WHERE " + " AND ".join(self.clauses)) if self.clauses else ""
+
+
+def _incidents_where(
+    since: Any = None,
+    until: Any = None,
+    cause: str | Sequence[str] | None = None,
+    hosts: str | Sequence[str] | None = None,
+) -> _Where:
+    """Incidents overlapping [since, until] of these causes, on any of these hosts."""
+    w = _Where()
+    if since is not None:
+        w.add("end_ts >= ?", parse_time(since))
+    if until is not None:
+        w.add("start_ts <= ?", parse_time(until))
+    w.values("cause", _list(cause))
+    if hosts is not None:
+        w.add("len(list_intersect(hosts, ?::VARCHAR[])) > 0", _list(hosts))
+    return w
 
 
 # --------------------------------------------------------------------------- Store
@@ -221,15 +255,9 @@ class Store:
         """
         store = cls(store_mod.resolve_db_path(path), read_only=read_only, wait_s=wait_s)
         with store.connection() as con:
-            tables = {
-                row[0]
-                for row in con.execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-                ).fetchall()
-            }
-        missing = {"events", "latency", "metrics", "incidents", "incident_evidence", "meta"} - tables
-        if missing:
-            raise StoreError(f"{store.path} is not a pipeline store (missing tables: {', '.join(sorted(missing))})")
+            store_mod.require_tables(
+                con, store.path, {"events", "latency", "metrics", "incidents", "incident_evidence", "meta"}
+            )
         return store
 
     def __repr__(self) -> str:
@@ -249,14 +277,7 @@ class Store:
 
     def _frame(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
         with self.connection() as con:
-            rel = con.sql(sql, params=list(params) if params else None)
-            if rel is None:  # a statement without a result
-                return pl.DataFrame()
-            try:
-                frame: pl.DataFrame = rel.pl()  # duckdb types pl() as Any
-            except Exception:  # types polars cannot import directly (intervals)
-                return pl.from_pandas(rel.df())
-            return frame
+            return _polars(con.sql(sql, params=list(params) if params else None))
 
     def _rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         with self.connection() as con:
@@ -273,16 +294,8 @@ class Store:
         """
         with self.connection() as con:
             if isinstance(params, Mapping):
-                rel = con.sql(query, params=dict(params))
-            else:
-                rel = con.sql(query, params=list(params) if params else None)
-            if rel is None:
-                return pl.DataFrame()
-            try:
-                frame: pl.DataFrame = rel.pl()
-            except Exception:
-                return pl.from_pandas(rel.df())
-            return frame
+                return _polars(con.sql(query, params=dict(params)))
+            return _polars(con.sql(query, params=list(params) if params else None))
 
     def last_change(self) -> str | None:
         """When ingest or correlation last committed (meta ``last_change``); a cache key."""
@@ -356,14 +369,7 @@ class Store:
         text).  ``cause`` and ``hosts`` filter (one value or several; an incident
         matches when any of its hosts is listed).
         """
-        w = _Where()
-        if since is not None:
-            w.add("end_ts >= ?", parse_time(since))
-        if until is not None:
-            w.add("start_ts <= ?", parse_time(until))
-        w.values("cause", _list(cause))
-        if hosts is not None:
-            w.add("len(list_intersect(hosts, ?::VARCHAR[])) > 0", _list(hosts))
+        w = _incidents_where(since, until, cause, hosts)
         if min_confidence is not None:
             w.add("confidence >= ?", float(min_confidence))
         sql = f"""
@@ -394,14 +400,7 @@ class Store:
         Keys: id, start, end (ISO-8601 UTC text), cause, confidence, hosts, errors, summary,
         scores, evidence (source, ts, kind, line, why, file, line_no), advice, details.
         """
-        w = _Where()
-        if since is not None:
-            w.add("end_ts >= ?", parse_time(since))
-        if until is not None:
-            w.add("start_ts <= ?", parse_time(until))
-        w.values("cause", _list(cause))
-        if hosts is not None:
-            w.add("len(list_intersect(hosts, ?::VARCHAR[])) > 0", _list(hosts))
+        w = _incidents_where(since, until, cause, hosts)
         if incident_id is not None:
             w.add("incident_id = ?", incident_id)
         with self.connection() as con:
@@ -454,14 +453,10 @@ class Store:
         Columns: day (bucket start, UTC), cause, n, errors.  The frame
         :func:`pipeline.charts.incidents_by_cause_chart` draws.
         """
-        w = _Where()
-        if since is not None:
-            w.add("end_ts >= ?", parse_time(since))
-        if until is not None:
-            w.add("start_ts <= ?", parse_time(until))
+        w = _incidents_where(since, until)
         return self._frame(
             f"""
-            SELECT make_timestamptz((epoch_us(start_ts) // ?::BIGINT) * ?::BIGINT) AS day, cause,
+            SELECT {_bucket_sql("start_ts")} AS day, cause,
                    count(*)::BIGINT AS n, sum(errors)::BIGINT AS errors
             FROM incidents {w.sql()}
             GROUP BY ALL ORDER BY day, cause
@@ -548,21 +543,14 @@ class Store:
         at most ``max_points`` buckets cover the range unless given.  Missing
         ``start``/``end`` default to the store's span.
         """
-        start, end = self._range(start, end)
-        bucket = parse_duration(bucket) if bucket is not None else choose_bucket(start, end, max_points)
-        w = _Where()
-        w.add("ts >= ? AND ts <= ?", start, end)
-        w.values("host", _list(hosts))
-        w.values("source", _list(sources))
-        w.values("kind", _list(kinds))
-        return self._frame(
-            f"""
-            SELECT make_timestamptz((epoch_us(ts) // ?::BIGINT) * ?::BIGINT) AS bucket, source, kind,
-                   count(*)::BIGINT AS n
-            FROM events {w.sql()}
-            GROUP BY ALL ORDER BY bucket, source, kind
-            """,
-            [_bucket_us(bucket)] * 2 + w.params,
+        return self._per_bucket(
+            "events",
+            "source, kind",
+            "count(*)::BIGINT AS n",
+            self._range(start, end),
+            bucket,
+            max_points,
+            {"host": hosts, "source": sources, "kind": kinds},
         )
 
     def latency(
@@ -580,22 +568,16 @@ class Store:
         Columns: bucket, host, target, samples, lost, rtt_min, rtt_median,
         rtt_max (milliseconds; null when every probe in the bucket was lost).
         """
-        start, end = self._range(start, end)
-        bucket = parse_duration(bucket) if bucket is not None else choose_bucket(start, end, max_points)
-        w = _Where()
-        w.add("ts >= ? AND ts <= ?", start, end)
-        w.values("host", _list(hosts))
-        w.values("target", _list(targets))
-        return self._frame(
-            f"""
-            SELECT make_timestamptz((epoch_us(ts) // ?::BIGINT) * ?::BIGINT) AS bucket, host, target,
-                   count(*)::BIGINT AS samples,
-                   count(*) FILTER (WHERE lost)::BIGINT AS lost,
-                   min(rtt_ms) AS rtt_min, median(rtt_ms)::DOUBLE AS rtt_median, max(rtt_ms) AS rtt_max
-            FROM latency {w.sql()}
-            GROUP BY ALL ORDER BY bucket, host, target
-            """,
-            [_bucket_us(bucket)] * 2 + w.params,
+        return self._per_bucket(
+            "latency",
+            "host, target",
+            """count(*)::BIGINT AS samples,
+               count(*) FILTER (WHERE lost)::BIGINT AS lost,
+               min(rtt_ms) AS rtt_min, median(rtt_ms)::DOUBLE AS rtt_median, max(rtt_ms) AS rtt_max""",
+            self._range(start, end),
+            bucket,
+            max_points,
+            {"host": hosts, "target": targets},
         )
 
     def metrics(
@@ -613,21 +595,44 @@ class Store:
         Columns: bucket, host, name, value (the bucket's maximum), value_min,
         value_last, samples.  ``names=None`` returns every metric.
         """
-        start, end = self._range(start, end)
-        bucket = parse_duration(bucket) if bucket is not None else choose_bucket(start, end, max_points)
+        return self._per_bucket(
+            "metrics",
+            "host, name",
+            """max(value) AS value, min(value) AS value_min,
+               arg_max(value, ts) AS value_last, count(*)::BIGINT AS samples""",
+            self._range(start, end),
+            bucket,
+            max_points,
+            {"name": names, "host": hosts},
+        )
+
+    def _per_bucket(
+        self,
+        table: str,
+        keys: str,
+        aggregates: str,
+        span: tuple[dt.datetime, dt.datetime],
+        bucket: str | dt.timedelta | None,
+        max_points: int,
+        filters: Mapping[str, str | Sequence[str] | None],
+    ) -> pl.DataFrame:
+        """The query behind event_counts, latency and metrics: ``aggregates`` of ``table``'s
+        rows in ``span`` per time bucket and ``keys``, where each filter column holds one
+        of the given values (None: any)."""
+        start, end = span
+        width = parse_duration(bucket) if bucket is not None else choose_bucket(start, end, max_points)
         w = _Where()
         w.add("ts >= ? AND ts <= ?", start, end)
-        w.values("name", _list(names))
-        w.values("host", _list(hosts))
+        for column, values in filters.items():
+            w.values(column, _list(values))
         return self._frame(
             f"""
-            SELECT make_timestamptz((epoch_us(ts) // ?::BIGINT) * ?::BIGINT) AS bucket, host, name,
-                   max(value) AS value, min(value) AS value_min,
-                   arg_max(value, ts) AS value_last, count(*)::BIGINT AS samples
-            FROM metrics {w.sql()}
-            GROUP BY ALL ORDER BY bucket, host, name
+            SELECT {_bucket_sql("ts")} AS bucket, {keys},
+                   {aggregates}
+            FROM {table} {w.sql()}
+            GROUP BY ALL ORDER BY bucket, {keys}
             """,
-            [_bucket_us(bucket)] * 2 + w.params,
+            [_bucket_us(width)] * 2 + w.params,
         )
 
     def events(

@@ -323,6 +323,23 @@ def _empty(title: str | None, message: str = "no data in this range") -> go.Figu
     return fig
 
 
+def _one_panel_layout(
+    fig: go.Figure, title: str, *, height: int, x_title: str, y_title: str, **layout: Any
+) -> go.Figure:
+    """The look the one-panel charts share (template, font, margins for the axis titles)."""
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        font=_FONT,
+        height=height,
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        margin=dict(l=60, r=20, t=50, b=40),
+        **layout,
+    )
+    return fig
+
+
 def _count_bars(fig: go.Figure, frame: pl.DataFrame, row: int, lane: str, width: dt.timedelta | None) -> None:
     """Stacked bars of counts per kind in one lane."""
     per_kind = frame.group_by(["bucket", "kind"]).agg(pl.col("n").sum()).sort("bucket")
@@ -584,17 +601,9 @@ def latency_chart(latency: Any, incident: Any = None, *, title: str | None = Non
     fig = go.Figure()
     _latency_traces(fig, lat, row=None, legendgroup=None)
     _add_bands(fig, spans, legend=True, min_width=_min_width(_x_range((lat, "bucket"), (lat, "ts"), spans=spans)))
-    fig.update_layout(
-        title=title or "latency",
-        template="plotly_white",
-        font=_FONT,
-        height=340,
-        yaxis_title="round trip (ms)",
-        xaxis_title="time (UTC)",
-        yaxis_rangemode="tozero",
-        margin=dict(l=60, r=20, t=50, b=40),
+    return _one_panel_layout(
+        fig, title or "latency", height=340, x_title="time (UTC)", y_title="round trip (ms)", yaxis_rangemode="tozero"
     )
-    return fig
 
 
 def idle_times_chart(
@@ -676,17 +685,14 @@ def idle_times_chart(
         )
     spans = _incident_spans(incident)
     _add_bands(fig, spans, legend=False, min_width=_min_width(_x_range((frame, "ts"), spans=spans)))
-    fig.update_layout(
-        title=title or "idle time before checkout",
-        template="plotly_white",
-        font=_FONT,
+    return _one_panel_layout(
+        fig,
+        title or "idle time before checkout",
         height=360,
-        yaxis_title="idle before checkout (s)",
-        xaxis_title="checkout time (UTC)",
+        x_title="checkout time (UTC)",
+        y_title="idle before checkout (s)",
         yaxis_rangemode="tozero",
-        margin=dict(l=60, r=20, t=50, b=40),
     )
-    return fig
 
 
 def incidents_by_cause_chart(counts: Any, *, title: str | None = None) -> go.Figure:
@@ -718,15 +724,12 @@ def incidents_by_cause_chart(counts: Any, *, title: str | None = None) -> go.Fig
                 hovertemplate=f"{cause}: %{{y}}<br>%{{x|%Y-%m-%d}}<extra></extra>",
             )
         )
-    fig.update_layout(
-        title=title or "incidents by cause",
-        template="plotly_white",
-        font=_FONT,
-        barmode="stack",
+    return _one_panel_layout(
+        fig,
+        title or "incidents by cause",
         height=320,
-        yaxis_title="incidents",
-        xaxis_title="day (UTC)",
-        margin=dict(l=60, r=20, t=50, b=40),
+        x_title="day (UTC)",
+        y_title="incidents",
+        barmode="stack",
         legend_title_text="cause",
     )
-    return fig

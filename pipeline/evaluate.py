@@ -51,6 +51,7 @@ class Scenario:
     path: Path
     truth: list[dict[str, Any]]  # windows: start, end, cause
     incidents: list[dict[str, Any]] = field(default_factory=list)
+    idle_limit_s: float | None = None  # the idle limit the lab set (scenario.json), if any
     seconds: float = 0.0
     error: str | None = None
 
@@ -139,16 +140,56 @@ def _incident_rows(con: Any) -> list[dict[str, Any]]:
     rows = con.execute(
         """
         SELECT incident_id, strftime(timezone('UTC', start_ts), '%Y-%m-%dT%H:%M:%S.%gZ'),
-               strftime(timezone('UTC', end_ts), '%Y-%m-%dT%H:%M:%S.%gZ'), cause, confidence, errors
+               strftime(timezone('UTC', end_ts), '%Y-%m-%dT%H:%M:%S.%gZ'), cause, confidence, errors, details
         FROM incidents ORDER BY start_ts, incident_id
         """
     ).fetchall()
-    return [{"id": r[0], "start": r[1], "end": r[2], "cause": r[3], "confidence": r[4], "errors": r[5]} for r in rows]
+    return [
+        {
+            "id": r[0],
+            "start": r[1],
+            "end": r[2],
+            "cause": r[3],
+            "confidence": r[4],
+            "errors": r[5],
+            "idle_limit": json.loads(r[6] or "{}").get("idle_limit"),
+        }
+        for r in rows
+    ]
+
+
+def true_idle_limit(folder: Path) -> float | None:
+    """The idle limit a lab recording ran with: its middlebox's (the first idle_kill of the
+    timeline) or else the server's wait_timeout, from its ``scenario.json``."""
+    path = folder / "scenario.json"
+    if not path.is_file():
+        return None
+    settings = json.loads(path.read_text(encoding="utf-8"))
+    for step in settings.get("timeline", []):
+        if step.get("action") == "idle_kill" and (step.get("args") or {}).get("seconds"):
+            return float(step["args"]["seconds"])
+    wait = (settings.get("server_options") or {}).get("wait_timeout")
+    return float(wait) if wait else None
+
+
+def limit_estimate(idle_limit: dict[str, Any] | None) -> float | None:
+    """One number for an inferred limit: the middle of its range (between the longest idle
+    that worked and the shortest that failed), or the shortest that failed when nothing long
+    worked."""
+    if not idle_limit:
+        return None
+    lo, hi = idle_limit.get("ok_max_s"), float(idle_limit["fail_min_s"])
+    return hi if lo is None else (float(lo) + hi) / 2
 
 
 def scenario_settings(folder: Path) -> dict[str, Any]:
+    """The folder's own [correlate] thresholds and [pool] settings (as ``pipeline correlate``
+    reads them from ./pipeline.toml)."""
     cfg = folder / CONFIG_NAME
-    return Config.load(cfg).correlate if cfg.is_file() else {}
+    if not cfg.is_file():
+        return {}
+    config = Config.load(cfg)
+    return {**config.correlate, **({"pool": dict(config.pool)} if config.pool else {})}
 
 
 def run_scenario(folder: Path, root: Path, settings_override: dict[str, Any] | None = None) -> Scenario:
@@ -156,7 +197,7 @@ def run_scenario(folder: Path, root: Path, settings_override: dict[str, Any] | N
     from pipeline.ingest.runner import ingest_paths
 
     name = str(folder.relative_to(root)) if folder != root else folder.name
-    sc = Scenario(name=name, path=folder, truth=load_truth(folder))
+    sc = Scenario(name=name, path=folder, truth=load_truth(folder), idle_limit_s=true_idle_limit(folder))
     t0 = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="pipeline-eval-"))
     try:
@@ -209,6 +250,24 @@ def score(scenarios: list[Scenario]) -> dict[str, Any]:
                 "error": s.error,
             }
         )
+    limits = []
+    for sc in scenarios:
+        if sc.idle_limit_s is None:
+            continue
+        idle_named = [i for i in sc.incidents if i["cause"] == "idle_timeout" and i.get("idle_limit")]
+        idle_right = [i for i in idle_named if any(sc.matches(i, w) for w in sc.truth)]
+        estimate = limit_estimate(idle_right[0]["idle_limit"]) if idle_right else None
+        limits.append(
+            {
+                "scenario": sc.name,
+                "truth_s": sc.idle_limit_s,
+                "estimate_s": estimate,
+                "range_s": [idle_right[0]["idle_limit"].get("ok_max_s"), idle_right[0]["idle_limit"]["fail_min_s"]]
+                if idle_right
+                else None,
+                "within_10pct": estimate is not None and abs(estimate - sc.idle_limit_s) <= 0.1 * sc.idle_limit_s,
+            }
+        )
     baseline_false = sum(p["incidents"] for p in per_scenario if p["windows"] == 0)
     return {
         "match_grace_seconds": MATCH_GRACE_S,
@@ -216,6 +275,8 @@ def score(scenarios: list[Scenario]) -> dict[str, Any]:
         "per_scenario": per_scenario,
         "baseline_incidents": baseline_false,
         "false_on_fault_free_time": sum(p["false_on_fault_free_time"] for p in per_scenario),
+        # the idle limit inferred against the one the lab set, where the lab set one
+        "idle_limits": limits,
     }
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from pipeline.store import fetch_dicts, fetch_one
+
 if TYPE_CHECKING:
     import duckdb
     import plotly.graph_objects as go
@@ -37,19 +39,6 @@ MISSING_MEANS: dict[str, str] = {
 }
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    cur = con.execute(sql, params or [])
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, row)) for row in cur.fetchall()]
-
-
-def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
-    """The row of a query that always returns exactly one (an aggregate without GROUP BY)."""
-    row = con.execute(sql).fetchone()
-    assert row is not None
-    return row
-
-
 def source_coverage(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """One row per source in ``SOURCES``: rows, hosts, files, first and last timestamp.
 
@@ -57,7 +46,7 @@ def source_coverage(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """
     found = {
         r["source"]: r
-        for r in _rows(
+        for r in fetch_dicts(
             con,
             """
             SELECT source, count(*) AS rows, count(DISTINCT host) AS hosts,
@@ -108,7 +97,7 @@ def coverage_buckets(con: duckdb.DuckDBPyConnection, buckets: int = 120) -> list
         return []
     first, last = span
     width_s = max((last - first).total_seconds() / max(buckets, 1), 1.0)
-    rows = _rows(
+    rows = fetch_dicts(
         con,
         """
         WITH t AS (
@@ -137,7 +126,7 @@ def coverage_buckets(con: duckdb.DuckDBPyConnection, buckets: int = 120) -> list
 
 def files(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Every ingested file with its format, host and counts."""
-    return _rows(
+    return fetch_dicts(
         con,
         """
         SELECT path, format, host, timezone, compressed, size, bytes_done, lines_done,
@@ -148,7 +137,7 @@ def files(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 def formats(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Files and rows per detected format."""
-    return _rows(
+    return fetch_dicts(
         con,
         """
         SELECT format, count(*) AS files, sum(events) AS events, sum(latency) AS latency,
@@ -159,7 +148,7 @@ def formats(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 def reject_examples(con: duckdb.DuckDBPyConnection, per_reason: int = 3, reasons: int = 20) -> list[dict[str, Any]]:
     """Rejected lines by reason: count and up to ``per_reason`` examples with file, line and text."""
-    return _rows(
+    return fetch_dicts(
         con,
         """
         WITH r AS (
@@ -186,8 +175,8 @@ def health_report(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "files": files(con),
         "formats": formats(con),
         "rejects": reject_examples(con),
-        "rejected_lines": _one(con, "SELECT count(*) FROM rejects")[0],
-        "incidents": _one(con, "SELECT count(*) FROM incidents")[0],
+        "rejected_lines": fetch_one(con, "SELECT count(*) FROM rejects")[0],
+        "incidents": fetch_one(con, "SELECT count(*) FROM incidents")[0],
     }
 
 

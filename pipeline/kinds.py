@@ -41,15 +41,22 @@ EVENT_KINDS: dict[str, str] = {
     "other": "anything else worth keeping",
 }
 
-# Kinds that mean "the application lost (or could not get) a database connection".
-# Correlation groups these into incidents.
-CLIENT_DROP_KINDS: tuple[str, ...] = (
+# The client-side errors for a connection lost or never made, as a driver reports them (a
+# MySQL error code, a PostgreSQL client's words), in the order of the kind table
+# (tests/wild/COUNTING.md).  idle_disconnect, which also says why the connection went, is apart.
+CLIENT_ERROR_KINDS: tuple[str, ...] = (
     "server_gone",
     "lost_connection",
     "cant_connect",
     "unknown_host",
     "too_many_connections",
     "access_denied",
+)
+
+# Kinds that mean "the application lost (or could not get) a database connection".
+# Correlation groups these into incidents.
+CLIENT_DROP_KINDS: tuple[str, ...] = (
+    *CLIENT_ERROR_KINDS,
     "idle_disconnect",
     "pool_timeout",
     "invalidate",

@@ -4,28 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from pipeline import store as store_mod
-
-if TYPE_CHECKING:
-    import duckdb
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    cur = con.execute(sql, params or [])
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, row)) for row in cur.fetchall()]
-
-
-def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
-    """The row of a query that always returns exactly one (an aggregate without GROUP BY)."""
-    row = con.execute(sql).fetchone()
-    assert row is not None
-    return row
+from pipeline.store import fetch_dicts, fetch_one
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -36,7 +21,7 @@ def store_status(db: str | Path) -> dict[str, Any]:
     """A JSON-able description of the store's content."""
     with store_mod.opened(db, read_only=True) as con:
         version = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        files = _rows(
+        files = fetch_dicts(
             con,
             """
             SELECT path, format, host, timezone, compressed, size, bytes_done, lines_done,
@@ -44,7 +29,7 @@ def store_status(db: str | Path) -> dict[str, Any]:
             FROM files ORDER BY path""",
         )
         # time span per format, over every table a family can fill
-        formats = _rows(
+        formats = fetch_dicts(
             con,
             """
             WITH spans AS (
@@ -58,27 +43,27 @@ def store_status(db: str | Path) -> dict[str, Any]:
             FROM files f LEFT JOIN spans s ON s.file = f.path
             GROUP BY f.format ORDER BY f.format""",
         )
-        by_kind = _rows(
+        by_kind = fetch_dicts(
             con,
             """
             SELECT source, kind, count(*) AS events, min(ts) AS first, max(ts) AS last
             FROM events GROUP BY source, kind ORDER BY source, events DESC""",
         )
-        span = _one(
+        span = fetch_one(
             con,
             """
             SELECT min(ts), max(ts) FROM (
                 SELECT ts FROM events UNION ALL SELECT ts FROM latency UNION ALL SELECT ts FROM metrics)
         """,
         )
-        rejects = _rows(
+        rejects = fetch_dicts(
             con,
             """
             SELECT reason, count(*) AS lines, any_value(file) AS example_file,
                    any_value(line_no) AS example_line
             FROM rejects GROUP BY reason ORDER BY lines DESC LIMIT 20""",
         )
-        incidents = _one(con, "SELECT count(*) FROM incidents")[0]
+        incidents = fetch_one(con, "SELECT count(*) FROM incidents")[0]
     for row in files:
         row["ingested_at"] = _iso(row["ingested_at"])
     for row in formats + by_kind:

@@ -37,6 +37,31 @@ PREFIX_OF_EVENT_ID = (
     "THEN left(event_id, length(event_id) - length(line_no::VARCHAR)) ELSE event_id END"
 )
 
+# The columns of ``events`` that migrations 0003 and 0004 keep as 0001 made them when they
+# rebuild the table.  Migrations use it: its text must not change.
+_EVENT_COLUMNS_0001_KEPT = """ts         TIMESTAMPTZ NOT NULL,
+            source     VARCHAR NOT NULL,
+            host       VARCHAR,
+            file       VARCHAR NOT NULL,
+            line_no    BIGINT NOT NULL,
+            level      VARCHAR,
+            kind       VARCHAR NOT NULL,
+            error_code INTEGER,
+            conn_ref   VARCHAR,"""
+
+
+def _rebuild(table: str, columns: str, fill: str) -> str:
+    """SQL that replaces ``table`` by a new one with these column definitions, filled by
+    ``fill`` (an INSERT's column list and query): DuckDB cannot change a column's
+    compression or make it generated in place.  Migrations use it: its text must not change."""
+    return f"""
+        CREATE TABLE {table}_rebuilt ({columns});
+        INSERT INTO {table}_rebuilt {fill};
+        DROP TABLE {table};
+        ALTER TABLE {table}_rebuilt RENAME TO {table};
+        """
+
+
 # Forward migrations, applied in order.  Each is (name, SQL).  Never edit one
 # that has shipped: append a new one.  ``meta`` records which have been applied.
 MIGRATIONS: list[tuple[str, str]] = [
@@ -145,25 +170,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         # about a quarter less CPU at insert.  DuckDB cannot change a column's
         # compression in place, so the table is rebuilt (once; cheap while it is empty).
         "0003_raw_zstd",
-        """
-        CREATE TABLE events_rebuilt (
+        _rebuild(
+            "events",
+            f"""
             event_id   VARCHAR NOT NULL,
-            ts         TIMESTAMPTZ NOT NULL,
-            source     VARCHAR NOT NULL,
-            host       VARCHAR,
-            file       VARCHAR NOT NULL,
-            line_no    BIGINT NOT NULL,
-            level      VARCHAR,
-            kind       VARCHAR NOT NULL,
-            error_code INTEGER,
-            conn_ref   VARCHAR,
+            {_EVENT_COLUMNS_0001_KEPT}
             message    VARCHAR,
             raw        VARCHAR USING COMPRESSION zstd
-        );
-        INSERT INTO events_rebuilt SELECT * FROM events;
-        DROP TABLE events;
-        ALTER TABLE events_rebuilt RENAME TO events;
-        """,
+            """,
+            "SELECT * FROM events",
+        ),
     ),
     (
         # Text that repeats other columns is no longer stored twice, which saves
@@ -176,33 +192,24 @@ MIGRATIONS: list[tuple[str, str]] = [
         #   several lines, families whose message is not the end of the line).
         # Readers see the same twelve columns as before; writers fill the others.
         "0004_derived_columns",
-        f"""
-        CREATE TABLE events_rebuilt (
+        _rebuild(
+            "events",
+            f"""
             event_id     VARCHAR GENERATED ALWAYS AS (id_prefix || line_no) VIRTUAL,
-            ts           TIMESTAMPTZ NOT NULL,
-            source       VARCHAR NOT NULL,
-            host         VARCHAR,
-            file         VARCHAR NOT NULL,
-            line_no      BIGINT NOT NULL,
-            level        VARCHAR,
-            kind         VARCHAR NOT NULL,
-            error_code   INTEGER,
-            conn_ref     VARCHAR,
+            {_EVENT_COLUMNS_0001_KEPT}
             message      VARCHAR GENERATED ALWAYS AS (coalesce(message_text, substr(raw, msg_at + 1))) VIRTUAL,
             raw          VARCHAR USING COMPRESSION zstd,
             id_prefix    VARCHAR NOT NULL,
             message_text VARCHAR,
             msg_at       INTEGER
-        );
-        INSERT INTO events_rebuilt (ts, source, host, file, line_no, level, kind, error_code, conn_ref, raw,
-                                    id_prefix, message_text, msg_at)
-        SELECT ts, source, host, file, line_no, level, kind, error_code, conn_ref, raw,
-               {PREFIX_OF_EVENT_ID},
-               message, NULL
-        FROM events;
-        DROP TABLE events;
-        ALTER TABLE events_rebuilt RENAME TO events;
-        """,
+            """,
+            f"""(ts, source, host, file, line_no, level, kind, error_code, conn_ref, raw,
+                 id_prefix, message_text, msg_at)
+            SELECT ts, source, host, file, line_no, level, kind, error_code, conn_ref, raw,
+                   {PREFIX_OF_EVENT_ID},
+                   message, NULL
+            FROM events""",
+        ),
     ),
     (
         # DuckDB computes a table's generated columns on every insert, and the message's
@@ -237,7 +244,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         INSERT INTO event_files
         SELECT row_number() OVER (ORDER BY file, host, id_prefix), file, host, id_prefix
         FROM (SELECT DISTINCT file, host, id_prefix FROM event_rows);
-        CREATE TABLE event_rows_rebuilt (
+        """
+        + _rebuild(
+            "event_rows",
+            """
             ts           TIMESTAMPTZ NOT NULL,
             source       VARCHAR NOT NULL,
             file_id      INTEGER NOT NULL,
@@ -249,15 +259,15 @@ MIGRATIONS: list[tuple[str, str]] = [
             raw          VARCHAR USING COMPRESSION zstd,
             message_text VARCHAR,
             msg_at       INTEGER
-        );
-        INSERT INTO event_rows_rebuilt
-        SELECT e.ts, e.source, f.file_id, e.line_no, e.level, e.kind, e.error_code, e.conn_ref, e.raw,
-               e.message_text, e.msg_at
-        FROM event_rows e
-        JOIN event_files f ON f.file = e.file AND f.host IS NOT DISTINCT FROM e.host AND f.id_prefix = e.id_prefix
-        ORDER BY e.rowid;
-        DROP TABLE event_rows;
-        ALTER TABLE event_rows_rebuilt RENAME TO event_rows;
+            """,
+            """
+            SELECT e.ts, e.source, f.file_id, e.line_no, e.level, e.kind, e.error_code, e.conn_ref, e.raw,
+                   e.message_text, e.msg_at
+            FROM event_rows e
+            JOIN event_files f ON f.file = e.file AND f.host IS NOT DISTINCT FROM e.host AND f.id_prefix = e.id_prefix
+            ORDER BY e.rowid""",
+        )
+        + """
         CREATE VIEW events AS
         SELECT f.id_prefix || e.line_no AS event_id, e.ts, e.source, f.host, f.file, e.line_no, e.level, e.kind,
                e.error_code, e.conn_ref, coalesce(e.message_text, substr(e.raw, e.msg_at + 1)) AS message, e.raw
@@ -373,12 +383,39 @@ def insert_event_rows(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]
         con.execute("DROP TABLE events_given")
 
 
+def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    """The rows of a query, each a dict keyed by column name."""
+    cur = con.execute(sql, params or [])
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+def fetch_one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    """The row of a query that always returns exactly one (an aggregate without GROUP BY)."""
+    row = con.execute(sql).fetchone()
+    assert row is not None
+    return row
+
+
 class StoreError(RuntimeError):
     """A store problem worth a one-line message to the user."""
 
 
 class StoreBusy(StoreError):
     """Another process holds the store and did not let go in time."""
+
+
+def require_tables(con: duckdb.DuckDBPyConnection, path: str | os.PathLike[str], names: set[str]) -> None:
+    """Raise :class:`StoreError` unless the store at ``path`` has every table (or view) in ``names``."""
+    tables = {
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()
+    }
+    missing = names - tables
+    if missing:
+        raise StoreError(f"{path} is not a pipeline store (missing tables: {', '.join(sorted(missing))})")
 
 
 def resolve_db_path(db: str | os.PathLike[str] | None) -> Path:
@@ -444,21 +481,9 @@ def connect(
     return con
 
 
-@contextlib.contextmanager
-def opened(
-    path: str | os.PathLike[str],
-    *,
-    read_only: bool = False,
-    wait_s: float = DEFAULT_LOCK_WAIT_S,
-    on_wait: Callable[[str], object] | None = None,
-    threads: int | None = None,
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """``with opened(db) as con:`` -- connect, yield, always close."""
-    con = connect(path, read_only=read_only, wait_s=wait_s, on_wait=on_wait, threads=threads)
-    try:
-        yield con
-    finally:
-        con.close()
+# ``with opened(db) as con:`` -- connect, yield, always close: a DuckDB connection closes
+# itself at the end of a ``with`` block (rolling back what was not committed).
+opened = connect
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:

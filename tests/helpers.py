@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import polars as pl
 
 from pipeline.ingest.families.base import FileContext, Parsed
@@ -14,14 +16,44 @@ def lines_frame(lines: list[str], start: int = 1) -> pl.DataFrame:
     )
 
 
-def parse_lines(family, lines: list[str], *, tz: str = "UTC", final: bool = True, state=None, start: int = 1) -> Parsed:
+def file_context(*, tz: str = "UTC", final: bool = True, state=None, path: str = "test.log", host: str = "h"):
+    """What a family is told of the file it parses (``state`` is shared when given)."""
+    return FileContext(path=path, host=host, timezone=tz, final=final, state=state if state is not None else {})
+
+
+def parse_lines(family, lines: list[str], *, start: int = 1, **context) -> Parsed:
     """Parse lines as ingest does: their envelope (docker, journald...) found from the
-    lines themselves unless ``state`` names it, removed, then the family parses."""
+    lines themselves unless ``state`` names it, removed, then the family parses.
+    ``context``: tz, final, state, path, host (see ``file_context``)."""
     from pipeline.ingest import envelopes
 
-    ctx = FileContext(path="test.log", host="h", timezone=tz, final=final, state=state if state is not None else {})
+    ctx = file_context(**context)
     ctx.state.setdefault("envelopes", envelopes.detect(lines[:200]))
     return envelopes.parse(family, lines_frame(lines, start), ctx)
+
+
+def parse_plain(family, lines: list[str], *, start: int = 1, **context) -> Parsed:
+    """Parse lines with the family alone, as they stand: no envelope is looked for.
+    ``context``: tz, final, state, path, host (see ``file_context``)."""
+    return family.parse(lines_frame(lines, start), file_context(**context))
+
+
+def parse_in_chunks(family, lines: list[str], cuts: list[int], **context) -> list[Parsed]:
+    """Parse ``lines`` cut before each index of ``cuts``, as ingest reads a large file in
+    chunks: one state carried from chunk to chunk, only the last one final."""
+    state: dict = {}
+    bounds = [0, *cuts, len(lines)]
+    return [
+        parse_plain(family, lines[lo:hi], final=hi == len(lines), state=state, start=lo + 1, **context)
+        for lo, hi in itertools.pairwise(bounds)
+    ]
+
+
+def accounted(parsed: Parsed) -> int:
+    """The lines a parse accounts for: folded into events, latency or metric rows,
+    rejected, or skipped. Each line of the input counts exactly once."""
+    folded = int(parsed.events["n_lines"].sum() or 0)
+    return folded + parsed.latency.height + parsed.metrics.height + parsed.rejects.height + parsed.skipped
 
 
 def rows(frame: pl.DataFrame) -> list[dict]:
@@ -62,3 +94,39 @@ def stop_process(proc, timeout_s: float = 10) -> None:
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def generate_logs(out, *, size: str = "2MB", seed: int = 3, timeout_s: float = 600) -> dict:
+    """Run the benchmark generator (``bench/generate.py``) into ``out``: a fleet's logs in
+    ``out/logs`` with one planted incident of every cause; gives its manifest."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, str(root / "bench" / "generate.py"), "--size", size, "--seed", str(seed)]
+        + ["--out", str(out), "--quiet"],
+        check=True,
+        cwd=root,
+        timeout=timeout_s,
+    )
+    return json.loads((Path(out) / "manifest.json").read_text())
+
+
+def start_dashboard(db, port: int, log):
+    """``pipeline dashboard`` over ``db`` on ``port`` in another process, its output
+    (unbuffered) written to the open file ``log``."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "dashboard", "--db", str(db), "--port", str(port)],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )

@@ -24,6 +24,7 @@ from pipeline.api import (
 )
 from pipeline.correlate.details import IncidentDetails
 from pipeline.kinds import CAUSES
+from tests.helpers import generate_logs
 
 UTC = dt.UTC
 T0 = dt.datetime(2025, 3, 1, 8, 0, 0, tzinfo=UTC)
@@ -84,26 +85,27 @@ def build_store(path: Path) -> Path:
         )
         return events[-1][0]
 
+    def app_errors(start, n, every_s, host, kind, message, error_code=None):
+        """``n`` application errors on ``host``, ``every_s`` seconds apart from ``start``."""
+        for k in range(n):
+            ev(start + dt.timedelta(seconds=every_s * k), "app", host, kind, message, error_code=error_code)
+
+    def pool_ev(ts, kind, message, conn):
+        """A line of web-1's SQLAlchemy pool log."""
+        ev(ts, "sqlalchemy", "web-1", kind, message, conn, file="pool.log")
+
     # idle_timeout: connections idle 310-330 s fail, shorter idles work
     start = incident_start("idle_timeout")
-    pool = "pool.log"
     for i, idle in enumerate([60, 120, 180, 240, 200, 310, 320, 330]):
         conn = f"<pymysql.connections.Connection object at 0x7f00{i:02x}>"
         checkin = start - dt.timedelta(seconds=idle - i)
         checkout = checkin + dt.timedelta(seconds=idle)
-        ev(checkin - dt.timedelta(seconds=1), "sqlalchemy", "web-1", "checkout", "checkout", conn, file=pool)
-        ev(checkin, "sqlalchemy", "web-1", "checkin", "Connection being returned to pool", conn, file=pool)
-        ev(checkout, "sqlalchemy", "web-1", "checkout", "Connection checked out from pool", conn, file=pool)
+        pool_ev(checkin - dt.timedelta(seconds=1), "checkout", "checkout", conn)
+        pool_ev(checkin, "checkin", "Connection being returned to pool", conn)
+        pool_ev(checkout, "checkout", "Connection checked out from pool", conn)
         if idle >= 300:
-            ev(
-                checkout + dt.timedelta(milliseconds=5),
-                "sqlalchemy",
-                "web-1",
-                "invalidate",
-                "Invalidate connection (reason: OperationalError:(2006, 'MySQL server has gone away'))",
-                conn,
-                file=pool,
-            )
+            gone = "Invalidate connection (reason: OperationalError:(2006, 'MySQL server has gone away'))"
+            pool_ev(checkout + dt.timedelta(milliseconds=5), "invalidate", gone, conn)
             ev(
                 checkout + dt.timedelta(milliseconds=6),
                 "app",
@@ -113,15 +115,7 @@ def build_store(path: Path) -> Path:
                 error_code=2006,
             )
         else:
-            ev(
-                checkout + dt.timedelta(seconds=1),
-                "sqlalchemy",
-                "web-1",
-                "checkin",
-                "Connection being returned to pool",
-                conn,
-                file=pool,
-            )
+            pool_ev(checkout + dt.timedelta(seconds=1), "checkin", "Connection being returned to pool", conn)
     ev(
         start - dt.timedelta(seconds=20),
         "mysql",
@@ -139,15 +133,8 @@ def build_store(path: Path) -> Path:
         lost = 0 <= s < 60 and s % 20 == 0
         rtt = None if lost else (900.0 if 0 <= s < 60 else 0.5 + (s % 7) / 10)
         latency.append((ts, "web-1", "db-1", rtt, lost, "ping.log", len(latency) + 1))
-    for k in range(3):
-        ev(
-            start + dt.timedelta(seconds=10 * k),
-            "app",
-            "web-1",
-            "lost_connection",
-            "OperationalError: (2013, 'Lost connection to MySQL server during query (timed out)')",
-            error_code=2013,
-        )
+    timed_out = "OperationalError: (2013, 'Lost connection to MySQL server during query (timed out)')"
+    app_errors(start, 3, 10, "web-1", "lost_connection", timed_out, error_code=2013)
 
     # max_connections: threads_connected reaches max_connections
     start = incident_start("max_connections")
@@ -156,26 +143,13 @@ def build_store(path: Path) -> Path:
         metrics.append((ts, "db-1", "max_connections", 151.0, "status.tsv", len(metrics) + 1))
         value = 151.0 if 0 <= s < 120 else 40.0
         metrics.append((ts, "db-1", "threads_connected", value, "status.tsv", len(metrics) + 1))
-    for k in range(4):
-        ev(
-            start + dt.timedelta(seconds=15 * k),
-            "app",
-            "web-2",
-            "too_many_connections",
-            "OperationalError: (1040, 'Too many connections')",
-            error_code=1040,
-        )
+    refused = "OperationalError: (1040, 'Too many connections')"
+    app_errors(start, 4, 15, "web-2", "too_many_connections", refused, error_code=1040)
 
     # pool_exhausted
     start = incident_start("pool_exhausted")
-    for k in range(3):
-        ev(
-            start + dt.timedelta(seconds=5 * k),
-            "app",
-            "web-1",
-            "pool_timeout",
-            "TimeoutError: QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00",
-        )
+    timeout = "TimeoutError: QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00"
+    app_errors(start, 3, 5, "web-1", "pool_timeout", timeout)
 
     # server_restart
     start = incident_start("server_restart")
@@ -188,15 +162,8 @@ def build_store(path: Path) -> Path:
         "ready for connections",
         file="mysql/error.log",
     )
-    for k in range(3):
-        ev(
-            start + dt.timedelta(seconds=5 * k),
-            "app",
-            "web-1",
-            "cant_connect",
-            "OperationalError: (2003, \"Can't connect to MySQL server on 'db-1' ([Errno 111] Connection refused)\")",
-            error_code=2003,
-        )
+    cant = "OperationalError: (2003, \"Can't connect to MySQL server on 'db-1' ([Errno 111] Connection refused)\")"
+    app_errors(start, 3, 5, "web-1", "cant_connect", cant, error_code=2003)
 
     # access_denied
     start = incident_start("access_denied")
@@ -555,21 +522,7 @@ def test_reads_while_ingest_runs(tmp_path):
     import sys
 
     root = Path(__file__).resolve().parents[1]
-    subprocess.run(
-        [
-            sys.executable,
-            str(root / "bench" / "generate.py"),
-            "--size",
-            "2MB",
-            "--seed",
-            "5",
-            "--out",
-            str(tmp_path / "gen"),
-            "--quiet",
-        ],
-        check=True,
-        timeout=300,
-    )
+    generate_logs(tmp_path / "gen", seed=5)
     db = tmp_path / "live.duckdb"
     # The writer lets go of the store after every file here, and holds off 0.3 s before
     # the next one: a real ingest on a tree this small is otherwise over before a reader

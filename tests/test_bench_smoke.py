@@ -12,22 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import generate_logs
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 
 
-def _generate(out: Path, size: str = "2MB", seed: int = 3) -> dict:
-    subprocess.run(
-        [sys.executable, str(BENCH / "generate.py"), "--size", size, "--seed", str(seed), "--out", str(out), "--quiet"],
-        check=True,
-        cwd=ROOT,
-    )
-    return json.loads((out / "manifest.json").read_text())
-
-
 def test_generator_is_deterministic_and_plants_every_cause(tmp_path):
-    a = _generate(tmp_path / "a")
-    b = _generate(tmp_path / "b")
+    a = generate_logs(tmp_path / "a")
+    b = generate_logs(tmp_path / "b")
     assert a["files"] == b["files"]
     for rel in a["files"]:
         assert (tmp_path / "a" / "logs" / rel).read_bytes() == (tmp_path / "b" / "logs" / rel).read_bytes()

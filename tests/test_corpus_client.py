@@ -21,60 +21,26 @@ from tests.store_dump import count
 
 UTC = dt.UTC
 
+SQLITE_CONN = "<sqlite3.Connection object at 0x7f287819ac60>"
+
+
+def pymysql_at(address: str) -> str:
+    """The repr of the pymysql connection at this address."""
+    return f"<pymysql.connections.Connection object at 0x{address}>"
+
+
 # file -> list of (line_no, ts UTC, level, kind, error_code, conn_ref)
 TIMESTAMPED = {
     "sqlalchemy/sqla-docs_engines-echo_pool-debug.log": [
-        (
-            1,
-            dt.datetime(2020, 10, 24, 12, 54, 57, 701000, UTC),
-            "DEBUG",
-            "conn_open",
-            None,
-            "<sqlite3.Connection object at 0x7f287819ac60>",
-        ),
-        (
-            2,
-            dt.datetime(2020, 10, 24, 12, 54, 57, 701000, UTC),
-            "DEBUG",
-            "checkout",
-            None,
-            "<sqlite3.Connection object at 0x7f287819ac60>",
-        ),
-        (
-            6,
-            dt.datetime(2020, 10, 24, 12, 54, 57, 703000, UTC),
-            "DEBUG",
-            "checkin",
-            None,
-            "<sqlite3.Connection object at 0x7f287819ac60>",
-        ),
-        (
-            7,
-            dt.datetime(2020, 10, 24, 12, 54, 57, 704000, UTC),
-            "DEBUG",
-            "reset",
-            None,
-            "<sqlite3.Connection object at 0x7f287819ac60>",
-        ),
+        (1, dt.datetime(2020, 10, 24, 12, 54, 57, 701000, UTC), "DEBUG", "conn_open", None, SQLITE_CONN),
+        (2, dt.datetime(2020, 10, 24, 12, 54, 57, 701000, UTC), "DEBUG", "checkout", None, SQLITE_CONN),
+        (6, dt.datetime(2020, 10, 24, 12, 54, 57, 703000, UTC), "DEBUG", "checkin", None, SQLITE_CONN),
+        (7, dt.datetime(2020, 10, 24, 12, 54, 57, 704000, UTC), "DEBUG", "reset", None, SQLITE_CONN),
     ],
     "sqlalchemy/unattributed_loguru-intercepted-pool-invalidation.log": [
         (1, dt.datetime(2024, 9, 27, 10, 35, 14, 777000, UTC), "INFO", "invalidate", None, None),
-        (
-            2,
-            dt.datetime(2024, 9, 27, 10, 35, 14, 778000, UTC),
-            "INFO",
-            "invalidate",
-            None,
-            "<pymysql.connections.Connection object at 0x7f40b22692e8>",
-        ),
-        (
-            3,
-            dt.datetime(2024, 9, 27, 10, 35, 14, 780000, UTC),
-            "INFO",
-            "invalidate",
-            None,
-            "<pymysql.connections.Connection object at 0x7f40ac52aef0>",
-        ),
+        (2, dt.datetime(2024, 9, 27, 10, 35, 14, 778000, UTC), "INFO", "invalidate", None, pymysql_at("7f40b22692e8")),
+        (3, dt.datetime(2024, 9, 27, 10, 35, 14, 780000, UTC), "INFO", "invalidate", None, pymysql_at("7f40ac52aef0")),
     ],
     "sqlalchemy/gh_steemit-sbds-39_exception-during-reset_docker-ts.log": [
         (9, dt.datetime(2017, 5, 30, 14, 15, 40, 352021, UTC), None, "reset_fail", None, None),

@@ -45,6 +45,14 @@ def incidents(con):
     return out
 
 
+def the_incident(con, b):
+    """Write what ``b`` holds, correlate, and give the one incident found."""
+    b.flush()
+    correlate_store(con, SETTINGS)
+    (inc,) = incidents(con)
+    return inc
+
+
 def quiet_pings(b, start, end, step=5):
     for t in range(start, end, step):
         b.ping(t, 0.4 + (t % 7) * 0.03)
@@ -108,9 +116,7 @@ def test_idle_timeout_silent_middlebox(con):
     b = StoreBuilder(con)
     quiet_pings(b, 0, 1300)
     idle_pattern(b, 0, server_aborts=False, ok_idles=(5, 30, 100, 170), fail_idles=(185, 240))
-    b.flush()
-    correlate_store(con, SETTINGS)
-    (inc,) = incidents(con)
+    inc = the_incident(con, b)
     assert inc["cause"] == "idle_timeout"
     assert "server logged nothing" in inc["summary"]
     assert "between 170 s and 185 s" in inc["summary"]
@@ -147,9 +153,7 @@ def test_network(con):
     b = StoreBuilder(con)
     quiet_pings(b, 0, 3600)
     network_spike(b, 1800)
-    b.flush()
-    correlate_store(con, SETTINGS)
-    (inc,) = incidents(con)
+    inc = the_incident(con, b)
     assert inc["cause"] == "network"
     assert inc["confidence"] >= 0.6
     assert "lost probes" in inc["summary"]
@@ -169,9 +173,7 @@ def test_max_connections(con):
     b = StoreBuilder(con)
     quiet_pings(b, 0, 600)
     max_connections_burst(b, 300)
-    b.flush()
-    correlate_store(con, SETTINGS)
-    (inc,) = incidents(con)
+    inc = the_incident(con, b)
     assert inc["cause"] == "max_connections"
     assert inc["errors"] == 12
     assert "151" in " ".join(inc["advice"])
@@ -194,9 +196,7 @@ def test_pool_exhausted(con):
             message="sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached, "
             "connection timed out, timeout 30.00",
         )
-    b.flush()
-    correlate_store(con, SETTINGS)
-    (inc,) = incidents(con)
+    inc = the_incident(con, b)
     assert inc["cause"] == "pool_exhausted"
     advice = " ".join(inc["advice"])
     assert "5 + 10 = 15" in advice
@@ -223,9 +223,7 @@ def test_server_restart(con):
     b = StoreBuilder(con)
     quiet_pings(b, 0, 600)
     restart(b, 300)
-    b.flush()
-    correlate_store(con, SETTINGS)
-    (inc,) = incidents(con)
+    inc = the_incident(con, b)
     assert inc["cause"] == "server_restart"
     assert inc["confidence"] >= 0.8
     assert "28 s" in inc["summary"] or "down for about" in inc["summary"]
@@ -240,9 +238,7 @@ def test_access_denied(con):
             100 + i * 10, "access_denied", 1130, "Host '10.0.0.7' is not allowed to connect to this MariaDB server"
         )
         b.server(100 + i * 10, "access_denied", "Access denied for user 'app'@'10.0.0.7' (using password: YES)")
-    b.flush()
-    correlate_store(con, SETTINGS)
-    (inc,) = incidents(con)
+    inc = the_incident(con, b)
     assert inc["cause"] == "access_denied"
     assert "allow-list" in " ".join(inc["advice"])
 
@@ -251,9 +247,7 @@ def test_unknown_when_evidence_is_thin(con):
     b = StoreBuilder(con)
     b.app_error(100, "query_error", None, "weird")  # not a drop: ignored
     b.app_error(200, "lost_connection", 2013, "Lost connection to MySQL server during query")
-    b.flush()
-    correlate_store(con, SETTINGS)
-    (inc,) = incidents(con)
+    inc = the_incident(con, b)
     assert inc["cause"] == "unknown"
     assert inc["confidence"] <= 0.3
     assert "too thin" in inc["summary"]
@@ -282,9 +276,7 @@ def test_latency_spike_during_idle_kills(con):
     b.metric(0, "wait_timeout", 300)
     end = idle_pattern(b, 0)
     network_spike(b, end + 30, n_errors=2)
-    b.flush()
-    correlate_store(con, SETTINGS)
-    (inc,) = incidents(con)
+    inc = the_incident(con, b)
     assert set(inc["scores"]) >= {"idle_timeout", "network"}
     assert inc["cause"] == "idle_timeout"  # 3 of 5 failures, with server lines agreeing
     assert inc["confidence"] < 0.95  # a second cause scored close (alone it would be 0.98)
@@ -295,9 +287,7 @@ def test_restart_during_max_connections_burst(con):
     quiet_pings(b, 0, 900)
     max_connections_burst(b, 300, n=20)
     restart(b, 330, refused=3)
-    b.flush()
-    correlate_store(con, SETTINGS)
-    (inc,) = incidents(con)
+    inc = the_incident(con, b)
     assert inc["cause"] == "max_connections"  # most failures are 1040s
     assert "server_restart" in inc["scores"]
     # the restart's own lines are kept as evidence for the other cause
@@ -309,9 +299,7 @@ def test_restart_dominates_when_it_explains_the_failures(con):
     quiet_pings(b, 0, 900)
     max_connections_burst(b, 300, n=2)
     restart(b, 310, refused=10)
-    b.flush()
-    correlate_store(con, SETTINGS)
-    (inc,) = incidents(con)
+    inc = the_incident(con, b)
     assert inc["cause"] == "server_restart"
     assert "max_connections" in inc["scores"]
 
@@ -322,9 +310,7 @@ def test_latency_baseline_is_per_target(con):
     for t in range(0, 3600, 5):
         b.ping(t, 300 + (t % 11), target="far-db")
     b.app_error(1800, "lost_connection", 2013, "Lost connection to MySQL server during query")
-    b.flush()
-    correlate_store(con, SETTINGS)
-    (inc,) = incidents(con)
+    inc = the_incident(con, b)
     assert inc["scores"].get("network", 0) < 0.5
 
 
@@ -336,9 +322,7 @@ def test_server_that_came_up_before_the_failures_did_not_cause_them(con):
     b.server(280, "server_start", "/usr/sbin/mariadbd: ready for connections.")
     b.metric(290, "uptime", 10)
     network_spike(b, 300)
-    b.flush()
-    correlate_store(con, SETTINGS)
-    (inc,) = incidents(con)
+    inc = the_incident(con, b)
     assert inc["cause"] == "network"
     assert "server_restart" not in inc["scores"]
 
@@ -349,9 +333,7 @@ def test_wait_timeout_in_force_at_the_incident(con):
     b.metric(0, "wait_timeout", 300)
     idle_pattern(b, 0)
     b.metric(1200, "wait_timeout", 28800)  # raised after the incident
-    b.flush()
-    correlate_store(con, SETTINGS)
-    (inc,) = incidents(con)
+    inc = the_incident(con, b)
     assert inc["details"]["wait_timeout"] == 300
     assert "wait_timeout = 300 s" in inc["summary"]
 
@@ -362,8 +344,6 @@ def test_shutdown_recovered_from_before_the_failures_is_no_restart(con):
     b.server(250, "server_stop", "/usr/sbin/mariadbd: Normal shutdown")
     b.server(255, "server_start", "/usr/sbin/mariadbd: ready for connections.")
     network_spike(b, 280)
-    b.flush()
-    correlate_store(con, SETTINGS)
-    (inc,) = incidents(con)
+    inc = the_incident(con, b)
     assert inc["cause"] == "network"
     assert "server_restart" not in inc["scores"]

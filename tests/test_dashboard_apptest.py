@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import demo
 from pipeline import store as store_mod
 from pipeline.api import Store
+from tests.helpers import generate_logs
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard" / "app.py")
@@ -352,27 +353,39 @@ WRITER = textwrap.dedent("""
 """)
 
 
+def switch_pages(at: AppTest, pages: list[str], go_on) -> int:
+    """Rerun ``at`` on each of ``pages`` in turn while ``go_on(runs so far)``, every run
+    clean; gives the number of runs."""
+    runs = 0
+    while go_on(runs):
+        at.radio(key="w_page").set_value(pages[runs % len(pages)]).run()
+        assert_clean(at)
+        runs += 1
+    return runs
+
+
+def start_writer(db: Path, seconds: float, hold: float) -> subprocess.Popen:
+    """WRITER in another process: commits to ``db`` for ``seconds``, each held ``hold`` s."""
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db), str(seconds), str(hold)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_dashboard_while_the_store_is_written(tmp_path, monkeypatch):
     """Short commits in another process (as ingest makes them): the dashboard keeps
     answering without an error, and the writer never fails because of the dashboard."""
     db = demo.make_store(tmp_path / "busy.duckdb")
     at = run_app(db, monkeypatch)  # a first view, read before the writer starts
     assert_clean(at)
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(db), "8", "0.2"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    writer = start_writer(db, 8, 0.2)
     try:
-        pages = ["overview", "incidents", "incident", "health"]
-        runs = 0
         deadline = time.monotonic() + 7
-        while time.monotonic() < deadline:
-            at.radio(key="w_page").set_value(pages[runs % len(pages)]).run()
-            assert_clean(at)
-            runs += 1
+        pages = ["overview", "incidents", "incident", "health"]
+        runs = switch_pages(at, pages, lambda runs: time.monotonic() < deadline)
     finally:
         out, err = writer.communicate(timeout=120)
     assert writer.returncode == 0, err
@@ -386,13 +399,7 @@ def test_dashboard_while_a_writer_holds_the_store(tmp_path, monkeypatch):
     db = demo.make_store(tmp_path / "held.duckdb")
     at = run_app(db, monkeypatch)
     assert_clean(at)
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(db), "0.1", "12"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    writer = start_writer(db, 0.1, 12)
     try:
         time.sleep(1.5)  # the writer has the store now (and has changed its version)
         at.run()
@@ -408,15 +415,10 @@ def test_dashboard_while_a_writer_holds_the_store(tmp_path, monkeypatch):
 def test_dashboard_during_a_real_ingest(tmp_path, monkeypatch):
     """`pipeline ingest` of a generated fleet into the store the dashboard shows: the
     ingest succeeds, every rerun meanwhile is clean, and the new data appears after."""
-    generator = ROOT / "bench" / "generate.py"
-    if not generator.exists():
+    if not (ROOT / "bench" / "generate.py").exists():
         pytest.skip("bench/generate.py is absent")
     logs = tmp_path / "gen"
-    subprocess.run(
-        [sys.executable, str(generator), "--size", "20MB", "--seed", "5", "--out", str(logs), "--quiet"],
-        check=True,
-        cwd=ROOT,
-    )
+    generate_logs(logs, size="20MB", seed=5)
     db = tmp_path / "live.duckdb"
     store_mod.connect(db).close()
     at = run_app(db, monkeypatch)
@@ -429,13 +431,9 @@ def test_dashboard_during_a_real_ingest(tmp_path, monkeypatch):
         stderr=subprocess.PIPE,
         text=True,
     )
-    pages = ["overview", "incidents", "health", "incident"]
-    runs = 0
     try:
-        while ingest.poll() is None and runs < 200:
-            at.radio(key="w_page").set_value(pages[runs % len(pages)]).run()
-            assert_clean(at)
-            runs += 1
+        pages = ["overview", "incidents", "health", "incident"]
+        runs = switch_pages(at, pages, lambda runs: ingest.poll() is None and runs < 200)
     finally:
         _out, err = ingest.communicate(timeout=300)
     assert ingest.returncode == 0, err

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import stop_process, wait_until_healthy
+from tests.helpers import start_dashboard, stop_process, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -80,13 +80,7 @@ def server(browser_store, tmp_path_factory):
     port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "dashboard.log"
     log = open(log_path, "w")  # noqa: SIM115 - the server writes to it until teardown
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "dashboard", "--db", str(browser_store), "--port", str(port)],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = start_dashboard(browser_store, port, log)
     base = f"http://127.0.0.1:{port}"
     wait_until_healthy(base, proc, log_path=log_path)
     yield base

@@ -50,10 +50,10 @@ def db(tmp_path):
     return make_store(tmp_path / "store.duckdb")
 
 
-def run(*args, env=None):
-    """The CLI in this process (stdout and stderr kept apart)."""
-    result = CliRunner().invoke(cli, ["digest", *args], env=env, catch_exceptions=False)
-    return result
+def run(db, day, *args, env=None):
+    """``pipeline digest`` of ``day`` over the store ``db``, in this process (stdout and
+    stderr kept apart)."""
+    return CliRunner().invoke(cli, ["digest", "--db", str(db), "--date", day, *args], env=env, catch_exceptions=False)
 
 
 # --- SMTP ---------------------------------------------------------------------------------------
@@ -111,9 +111,7 @@ def _parts(msg):
 def test_mail_has_text_html_and_image(db, smtp_server):
     inbox, url = smtp_server()
     r = run(
-        "--db",
-        str(db),
-        "--date",
+        db,
         BUSY,
         "--mail-to",
         "ops@example.com",
@@ -151,7 +149,7 @@ def test_mail_has_text_html_and_image(db, smtp_server):
 
 def test_mail_quiet_day_has_no_image(db, smtp_server):
     inbox, url = smtp_server()
-    r = run("--db", str(db), "--date", QUIET, "--mail-to", "ops@example.com", "--smtp", url)
+    r = run(db, QUIET, "--mail-to", "ops@example.com", "--smtp", url)
     assert r.exit_code == 0, r.stderr
     parts = _parts(inbox.messages[0])
     assert set(parts) == {"text/plain", "text/html"}
@@ -162,38 +160,28 @@ def test_mail_quiet_day_has_no_image(db, smtp_server):
 def test_mail_login_uses_the_environment_password(db, smtp_server):
     inbox, url = smtp_server()
     env = {"PIPELINE_SMTP_PASSWORD": PASSWORD, "PIPELINE_SMTP_USER": "ops"}
-    r = run("--db", str(db), "--date", QUIET, "--mail-to", "ops@example.com", "--smtp", url, env=env)
+    r = run(db, QUIET, "--mail-to", "ops@example.com", "--smtp", url, env=env)
     assert r.exit_code == 0, r.stderr
     assert inbox.logins == [("ops", PASSWORD)]
     assert PASSWORD not in r.stdout + r.stderr
     # a password in the URL is refused, without echoing it
-    r = run(
-        "--db",
-        str(db),
-        "--date",
-        QUIET,
-        "--mail-to",
-        "ops@example.com",
-        "--force",
-        "--smtp",
-        f"smtp://ops:{PASSWORD}@127.0.0.1:25",
-    )
+    r = run(db, QUIET, "--mail-to", "ops@example.com", "--force", "--smtp", f"smtp://ops:{PASSWORD}@127.0.0.1:25")
     assert r.exit_code == 1
     assert "PIPELINE_SMTP_PASSWORD" in r.stderr and PASSWORD not in r.stdout + r.stderr
 
 
 def test_mail_is_sent_once_unless_forced(db, smtp_server):
     inbox, url = smtp_server()
-    args = ["--db", str(db), "--date", QUIET, "--mail-to", "ops@example.com", "--smtp", url]
-    assert run(*args).exit_code == 0
-    again = run(*args)
+    args = ["--mail-to", "ops@example.com", "--smtp", url]
+    assert run(db, QUIET, *args).exit_code == 0
+    again = run(db, QUIET, *args)
     assert again.exit_code == 0
     assert "already delivered" in again.stdout and "--force" in again.stdout
     assert len(inbox.messages) == 1
     # another recipient is another delivery
-    assert run(*args[:-4], "--mail-to", "dba@example.com", "--smtp", url).exit_code == 0
+    assert run(db, QUIET, "--mail-to", "dba@example.com", "--smtp", url).exit_code == 0
     assert len(inbox.messages) == 2
-    forced = run(*args, "--force")
+    forced = run(db, QUIET, *args, "--force")
     assert forced.exit_code == 0 and "mail: delivered" in forced.stdout
     assert len(inbox.messages) == 3
     rows = deliver_mod.deliveries(db)
@@ -206,7 +194,7 @@ def test_mail_is_sent_once_unless_forced(db, smtp_server):
 
 def test_mail_refused_recipient(db, smtp_server):
     inbox, url = smtp_server(refuse_rcpt=True)
-    r = run("--db", str(db), "--date", BUSY, "--mail-to", "nobody@example.com", "--smtp", url, "--no-image")
+    r = run(db, BUSY, "--mail-to", "nobody@example.com", "--smtp", url, "--no-image")
     assert r.exit_code == 1
     assert "refused the recipients" in r.stderr and "550" in r.stderr
     assert inbox.messages == [] and deliver_mod.deliveries(db) == []
@@ -215,9 +203,7 @@ def test_mail_refused_recipient(db, smtp_server):
 def test_mail_bad_login(db, smtp_server):
     inbox, url = smtp_server()
     env = {"PIPELINE_SMTP_PASSWORD": "wrong-" + PASSWORD}
-    r = run(
-        "--db", str(db), "--date", QUIET, "--mail-to", "ops@example.com", "--smtp", url, "--smtp-user", "ops", env=env
-    )
+    r = run(db, QUIET, "--mail-to", "ops@example.com", "--smtp", url, "--smtp-user", "ops", env=env)
     assert r.exit_code == 1
     assert "refused the login of 'ops'" in r.stderr
     assert PASSWORD not in r.stdout + r.stderr
@@ -226,7 +212,7 @@ def test_mail_bad_login(db, smtp_server):
 
 def test_mail_server_down(db):
     port = free_port()  # nothing listens there
-    r = run("--db", str(db), "--date", QUIET, "--mail-to", "ops@example.com", "--smtp", f"smtp://127.0.0.1:{port}")
+    r = run(db, QUIET, "--mail-to", "ops@example.com", "--smtp", f"smtp://127.0.0.1:{port}")
     assert r.exit_code == 1
     assert r.stderr.strip() == (
         f"error: mail: cannot connect to smtp://127.0.0.1:{port}: connection refused (is the SMTP server up?)"
@@ -263,18 +249,7 @@ def silent_server():
 
 def test_mail_timeout(db, silent_server):
     started = time.monotonic()
-    r = run(
-        "--db",
-        str(db),
-        "--date",
-        QUIET,
-        "--mail-to",
-        "ops@example.com",
-        "--smtp",
-        f"smtp://127.0.0.1:{silent_server}",
-        "--timeout",
-        "1",
-    )
+    r = run(db, QUIET, "--mail-to", "ops@example.com", "--smtp", f"smtp://127.0.0.1:{silent_server}", "--timeout", "1")
     assert time.monotonic() - started < 15
     assert r.exit_code == 1
     assert f"smtp://127.0.0.1:{silent_server} did not answer within 1s" in r.stderr
@@ -319,7 +294,7 @@ def http_server():
 
 def test_webhook_posts_slack_json_once(db, http_server):
     received, url = http_server()
-    r = run("--db", str(db), "--date", BUSY, "--webhook", url)
+    r = run(db, BUSY, "--webhook", url)
     assert r.exit_code == 0, r.stderr
     assert len(received) == 1
     body = received[0]["json"]
@@ -335,22 +310,22 @@ def test_webhook_posts_slack_json_once(db, http_server):
     assert len(rows) == 1 and "secretTOKEN" not in rows[0]["target"]
     assert rows[0]["target"].startswith(f"http://127.0.0.1:{url.split(':')[2].split('/')[0]}/... #")
     # once per period and URL, unless forced
-    again = run("--db", str(db), "--date", BUSY, "--webhook", url)
+    again = run(db, BUSY, "--webhook", url)
     assert again.exit_code == 0 and "already delivered" in again.stdout and len(received) == 1
-    assert run("--db", str(db), "--date", BUSY, "--webhook", url, "--force").exit_code == 0
+    assert run(db, BUSY, "--webhook", url, "--force").exit_code == 0
     assert len(received) == 2
 
 
 def test_webhook_from_environment(db, http_server):
     received, url = http_server()
-    r = run("--db", str(db), "--date", QUIET, env={"PIPELINE_DIGEST_WEBHOOK": url})
+    r = run(db, QUIET, env={"PIPELINE_DIGEST_WEBHOOK": url})
     assert r.exit_code == 0, r.stderr
     assert received[0]["json"]["text"].startswith("Connection drops digest 2026-11-19 (UTC): Quiet day")
 
 
 def test_webhook_refused_with_http_error(db, http_server):
     _received, url = http_server(status=403)
-    r = run("--db", str(db), "--date", BUSY, "--webhook", url)
+    r = run(db, BUSY, "--webhook", url)
     assert r.exit_code == 1
     assert "answered HTTP 403" in r.stderr and "invalid_token" in r.stderr
     assert "secretTOKEN" not in r.stderr
@@ -359,7 +334,7 @@ def test_webhook_refused_with_http_error(db, http_server):
 
 def test_webhook_server_down(db):
     port = free_port()
-    r = run("--db", str(db), "--date", BUSY, "--webhook", f"http://127.0.0.1:{port}{SECRET_HOOK}")
+    r = run(db, BUSY, "--webhook", f"http://127.0.0.1:{port}{SECRET_HOOK}")
     assert r.exit_code == 1
     assert r.stderr.strip() == f"error: webhook: cannot connect to http://127.0.0.1:{port}/...: connection refused"
     assert deliver_mod.deliveries(db) == []
@@ -368,7 +343,7 @@ def test_webhook_server_down(db):
 def test_webhook_timeout(db, http_server):
     _received, url = http_server(delay=5)
     started = time.monotonic()
-    r = run("--db", str(db), "--date", BUSY, "--webhook", url, "--timeout", "1")
+    r = run(db, BUSY, "--webhook", url, "--timeout", "1")
     assert time.monotonic() - started < 5
     assert r.exit_code == 1
     assert "did not answer within 1s" in r.stderr
@@ -378,18 +353,7 @@ def test_webhook_timeout(db, http_server):
 def test_one_failure_does_not_undo_the_other(db, http_server):
     _received, url = http_server()
     port = free_port()
-    r = run(
-        "--db",
-        str(db),
-        "--date",
-        QUIET,
-        "--webhook",
-        url,
-        "--mail-to",
-        "ops@example.com",
-        "--smtp",
-        f"smtp://127.0.0.1:{port}",
-    )
+    r = run(db, QUIET, "--webhook", url, "--mail-to", "ops@example.com", "--smtp", f"smtp://127.0.0.1:{port}")
     assert r.exit_code == 1
     assert "webhook: delivered" in r.stdout and "mail: cannot connect" in r.stderr
     assert [x["channel"] for x in deliver_mod.deliveries(db)] == ["webhook"]

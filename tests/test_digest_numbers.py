@@ -161,6 +161,14 @@ def sql(path, query, params=()):
         return con.execute(query, list(params)).fetchall()
 
 
+def causes_between(path, start, end) -> dict[str, tuple[int, int]]:
+    """cause -> (incidents, drops) of the incidents starting in [start, end), in plain SQL."""
+    query = """
+        SELECT cause, count(*), sum(errors) FROM incidents WHERE start_ts >= ? AND start_ts < ?
+        GROUP BY cause"""
+    return {c: (k, e) for c, k, e in sql(path, query, [start, end])}
+
+
 def day_bounds(day: date, tz: str = "UTC"):
     p = compute_mod.day_period(day, tz)
     return p.start, p.end
@@ -185,26 +193,8 @@ def test_totals_and_causes_match_sql(store_path, day, tz):
     assert d.duration_s == pytest.approx(dur)
     assert d.quiet == (n == 0)
 
-    per_cause = {
-        c: (k, e)
-        for c, k, e in sql(
-            store_path,
-            """
-        SELECT cause, count(*), sum(errors) FROM incidents WHERE start_ts >= ? AND start_ts < ?
-        GROUP BY cause""",
-            [start, end],
-        )
-    }
-    base = {
-        c: (k, e)
-        for c, k, e in sql(
-            store_path,
-            """
-        SELECT cause, count(*), sum(errors) FROM incidents WHERE start_ts >= ? AND start_ts < ?
-        GROUP BY cause""",
-            [start - timedelta(days=7), start],
-        )
-    }
+    per_cause = causes_between(store_path, start, end)
+    base = causes_between(store_path, start - timedelta(days=7), start)
     assert {r.cause: (r.incidents, r.drops) for r in d.by_cause if r.incidents} == per_cause
     assert {r.cause: (r.baseline_incidents, r.baseline_drops) for r in d.by_cause if r.baseline_incidents} == base
     assert d.baseline_drops == sum(e for _, e in base.values())

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-import polars as pl
-
 from pipeline.ingest.families import latency_table
-from pipeline.ingest.families.base import FileContext
+from tests.helpers import accounted, parse_plain
 
 UTC = dt.UTC
 FAMILY = latency_table.FAMILY
 
 
 def parse(lines, tz="UTC"):
-    df = pl.DataFrame(
-        {"line_no": list(range(1, len(lines) + 1)), "line": lines},
-        schema={"line_no": pl.Int64, "line": pl.Utf8},
-    )
-    return FAMILY.parse(df, FileContext(path="latency.csv", host="app1", timezone=tz, final=True))
-
-
-def accounted(parsed):
-    return parsed.latency.height + parsed.rejects.height + parsed.skipped
+    return parse_plain(FAMILY, lines, path="latency.csv", host="app1", tz=tz)
 
 
 PROBE_CSV = [

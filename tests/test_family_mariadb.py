@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from pipeline.ingest.families import mariadb, mysql_error
-from tests.helpers import parse_lines
+from tests.helpers import accounted, parse_lines
 
 UTC = dt.UTC
 FAMILY = mariadb.FAMILY
@@ -17,10 +17,6 @@ FAMILY = mariadb.FAMILY
 
 def parse(lines, tz="UTC", final=True):
     return parse_lines(FAMILY, lines, tz=tz, final=final)
-
-
-def accounted(parsed):
-    return int(parsed.events["n_lines"].sum() or 0) + parsed.rejects.height + parsed.skipped
 
 
 def test_local_time_takes_configured_zone():

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from pipeline.ingest.families import mariadb, mysql_error
-from tests.helpers import parse_lines
+from tests.helpers import accounted, parse_lines
 
 UTC = dt.UTC
 FAMILY = mysql_error.FAMILY
@@ -15,11 +15,6 @@ FAMILY = mysql_error.FAMILY
 
 def parse(lines, tz="UTC", final=True, start=1):
     return parse_lines(FAMILY, lines, tz=tz, final=final, start=start)
-
-
-def accounted(parsed):
-    folded = int(parsed.events["n_lines"].sum() or 0)
-    return folded + parsed.rejects.height + parsed.skipped
 
 
 def one(line, tz="UTC"):

@@ -7,20 +7,14 @@ import datetime as dt
 import polars as pl
 
 from pipeline.ingest.families import ping
-from pipeline.ingest.families.base import FileContext
-from tests.helpers import lines_frame as frame
+from tests.helpers import accounted, parse_in_chunks, parse_plain
 
 UTC = dt.UTC
 FAMILY = ping.FAMILY
 
 
 def parse(lines, state=None, tz="UTC"):
-    ctx = FileContext(path="ping.txt", host="app1", timezone=tz, final=True, state=state if state is not None else {})
-    return FAMILY.parse(frame(lines), ctx)
-
-
-def accounted(parsed):
-    return parsed.latency.height + parsed.rejects.height + parsed.skipped
+    return parse_plain(FAMILY, lines, path="ping.txt", host="app1", tz=tz, state=state)
 
 
 D_O = [
@@ -127,12 +121,8 @@ def test_state_carries_target_and_start_across_chunks():
         "no answer yet for icmp_seq=4",
     ]
     whole = parse(lines).latency
-    state: dict = {}
-    parts = []
-    for lo, hi in ((0, 3), (3, 6)):
-        ctx = FileContext(path="p", host="h", timezone="UTC", final=hi == 6, state=state)
-        parts.append(FAMILY.parse(frame(lines[lo:hi], start=lo + 1), ctx).latency)
-    assert pl.concat(parts).equals(whole)
+    parts = parse_in_chunks(FAMILY, lines, [3], path="p")
+    assert pl.concat([part.latency for part in parts]).equals(whole)
 
 
 def test_sniff():

@@ -8,26 +8,17 @@ import re
 import sys
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from pipeline.ingest.families import postgres, postgres_i18n
-from pipeline.ingest.families.base import FileContext
+from tests.helpers import accounted, parse_plain
 
 UTC = dt.UTC
 FAMILY = postgres.FAMILY
 
 
 def parse(lines, tz="UTC", final=True):
-    df = pl.DataFrame(
-        {"line_no": list(range(1, len(lines) + 1)), "line": lines},
-        schema={"line_no": pl.Int64, "line": pl.Utf8},
-    )
-    return FAMILY.parse(df, FileContext(path="postgresql.log", host="pg1", timezone=tz, final=final))
-
-
-def accounted(parsed):
-    return int(parsed.events["n_lines"].sum() or 0) + parsed.rejects.height + parsed.skipped
+    return parse_plain(FAMILY, lines, path="postgresql.log", host="pg1", tz=tz, final=final)
 
 
 def test_default_prefix_too_many_clients():

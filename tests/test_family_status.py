@@ -7,20 +7,14 @@ import datetime as dt
 import polars as pl
 
 from pipeline.ingest.families import status
-from pipeline.ingest.families.base import FileContext
-from tests.helpers import lines_frame as frame
+from tests.helpers import accounted, parse_in_chunks, parse_plain
 
 UTC = dt.UTC
 FAMILY = status.FAMILY
 
 
 def parse(lines, state=None, tz="UTC"):
-    ctx = FileContext(path="status.tsv", host="db1", timezone=tz, final=True, state=state if state is not None else {})
-    return FAMILY.parse(frame(lines), ctx)
-
-
-def accounted(parsed):
-    return parsed.metrics.height + parsed.rejects.height + parsed.skipped
+    return parse_plain(FAMILY, lines, path="status.tsv", host="db1", tz=tz, state=state)
 
 
 PROBE_TSV = [
@@ -61,12 +55,8 @@ def test_probe_tsv():
 
 
 def test_snapshot_time_carries_over_chunks():
-    state: dict = {}
-    out = []
-    for lo, hi in ((0, 4), (4, len(PROBE_TSV))):
-        ctx = FileContext(path="s", host="h", timezone="UTC", final=hi == len(PROBE_TSV), state=state)
-        out.append(FAMILY.parse(frame(PROBE_TSV[lo:hi], start=lo + 1), ctx).metrics)
-    assert pl.concat(out).equals(parse(PROBE_TSV).metrics)
+    parts = parse_in_chunks(FAMILY, PROBE_TSV, [4], path="s")
+    assert pl.concat([part.metrics for part in parts]).equals(parse(PROBE_TSV).metrics)
 
 
 MYSQLADMIN = [

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.ingest.runner import ingest_paths
 from tests.store_dump import count, dump
+from tests.treegen import LOST_QUERY_TRACEBACK
 
 DATA_TABLES = ("events", "latency", "metrics", "rejects")
 
@@ -25,13 +26,7 @@ def app_lines(start: int, n: int, *, every_error: int = 5) -> str:
         minute = (i // 60) % 60
         stamp = f"2026-11-20 10:{minute:02d}:{second:02d},{i % 1000:03d}"
         if i % every_error == 0:
-            out += [
-                f"{stamp} - app.worker - ERROR - job {i} failed",
-                "Traceback (most recent call last):",
-                '  File "/app/job.py", line 10, in run',
-                "sqlalchemy.exc.OperationalError: (pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')",
-                "[SQL: SELECT 1]",
-            ]
+            out += [f"{stamp} - app.worker - ERROR - job {i} failed", *LOST_QUERY_TRACEBACK]
         else:
             out.append(f"{stamp} - app.worker - INFO - job {i} ok url=mysql+pymysql://app:TOPSECRET@db/app")
     return "\n".join(out) + "\n"
@@ -39,6 +34,19 @@ def app_lines(start: int, n: int, *, every_error: int = 5) -> str:
 
 def ingest(paths, db, **kw):
     return ingest_paths([str(p) for p in paths], db, correlate=False, **kw)
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    return tmp_path / "s.duckdb"
+
+
+@pytest.fixture
+def app_log(tree, db) -> Path:
+    """web-1/app.log, already ingested once into ``db``."""
+    log = tree / "web-1" / "app.log"
+    ingest([log], db)
+    return log
 
 
 @pytest.fixture
@@ -53,8 +61,7 @@ def tree(tmp_path) -> Path:
     return root
 
 
-def test_second_run_adds_nothing(tree, tmp_path):
-    db = tmp_path / "s.duckdb"
+def test_second_run_adds_nothing(tree, db):
     first = ingest([tree], db)
     before = dump(db, DATA_TABLES)
     second = ingest([tree], db)
@@ -64,10 +71,9 @@ def test_second_run_adds_nothing(tree, tmp_path):
     assert dump(db, DATA_TABLES) == before
 
 
-def test_a_rerun_over_unchanged_files_starts_without_polars(tree, tmp_path):
+def test_a_rerun_over_unchanged_files_starts_without_polars(tree, db):
     """The command that cron runs every few minutes: when nothing changed, it neither
     parses nor imports the parsers (polars' import is a third of such a run)."""
-    db = tmp_path / "s.duckdb"
     ingest([tree], db)
     script = (
         "import sys\n"
@@ -100,42 +106,35 @@ def test_same_rows_as_a_single_run_whatever_the_history(tree, tmp_path):
     assert dump(db_steps, DATA_TABLES) == dump(db_once, DATA_TABLES)
 
 
-def test_appended_file_continues_where_it_stopped(tree, tmp_path):
-    db = tmp_path / "s.duckdb"
-    log = tree / "web-1" / "app.log"
-    ingest([log], db)
+def test_appended_file_continues_where_it_stopped(app_log, tmp_path, db):
     before = count(db, "events")
-    with open(log, "a") as fh:
+    with open(app_log, "a") as fh:
         fh.write(app_lines(300, 50))
-    report = ingest([log], db).files[0]
+    report = ingest([app_log], db).files[0]
     assert report.status == "appended"
     assert report.events == 50
     assert count(db, "events") == before + 50
     # identical to reading the grown file in one go
     fresh = tmp_path / "fresh.duckdb"
-    ingest([log], fresh)
+    ingest([app_log], fresh)
     assert dump(db, DATA_TABLES) == dump(fresh, DATA_TABLES)
 
 
-def test_truncated_or_rotated_file_is_read_again_from_the_start(tree, tmp_path):
-    db = tmp_path / "s.duckdb"
-    log = tree / "web-1" / "app.log"
-    ingest([log], db)
+def test_truncated_or_rotated_file_is_read_again_from_the_start(tree, app_log, db):
     # rotation: the old content moves away, a new file with other content takes the name
-    shutil.move(log, tree / "web-1" / "app.log.1")
-    log.write_text(app_lines(5000, 10))
-    report = ingest([log], db).files[0]
+    shutil.move(app_log, tree / "web-1" / "app.log.1")
+    app_log.write_text(app_lines(5000, 10))
+    report = ingest([app_log], db).files[0]
     assert report.status == "restarted"
-    assert count(db, "events", "file = ?", [str(log)]) == 10
+    assert count(db, "events", "file = ?", [str(app_log)]) == 10
     assert count(db, "events", "message LIKE 'job 5%'") == 10
     # truncation to a shorter file with a different head
-    log.write_text(app_lines(7000, 3))
-    assert ingest([log], db).files[0].status == "restarted"
-    assert count(db, "events", "file = ?", [str(log)]) == 3
+    app_log.write_text(app_lines(7000, 3))
+    assert ingest([app_log], db).files[0].status == "restarted"
+    assert count(db, "events", "file = ?", [str(app_log)]) == 3
 
 
-def test_gz_is_read_directly(tree, tmp_path):
-    db = tmp_path / "s.duckdb"
+def test_gz_is_read_directly(tree, db):
     gz = tree / "web-2" / "app.log.1.gz"
     report = ingest([gz], db).files[0]
     assert report.format == "python_text"
@@ -151,8 +150,7 @@ def test_chunk_size_does_not_change_the_result(tree, tmp_path):
     assert dump(small, DATA_TABLES) == dump(big, DATA_TABLES)
 
 
-def test_secrets_are_redacted_before_storage(tree, tmp_path):
-    db = tmp_path / "s.duckdb"
+def test_secrets_are_redacted_before_storage(tree, db):
     ingest([tree], db)
     assert count(db, "events", "raw LIKE '%TOPSECRET%' OR message LIKE '%TOPSECRET%'") == 0
     assert count(db, "events", "raw LIKE '%app:***@db%'") > 0
@@ -160,11 +158,10 @@ def test_secrets_are_redacted_before_storage(tree, tmp_path):
     assert b"TOPSECRET" not in Path(db).read_bytes()
 
 
-def test_unknown_files_are_listed_and_skipped(tree, tmp_path):
+def test_unknown_files_are_listed_and_skipped(tree, db):
     (tree / "notes.txt").write_text("shopping list\nmilk\n")
     (tree / "image.bin").write_bytes(bytes(range(256)) * 10)
     (tree / "empty.log").write_text("")
-    db = tmp_path / "s.duckdb"
     reports = {Path(f.path).name: f for f in ingest([tree], db).files}
     for name in ("notes.txt", "image.bin", "empty.log"):
         assert reports[name].status == "unknown"
@@ -173,9 +170,8 @@ def test_unknown_files_are_listed_and_skipped(tree, tmp_path):
     assert count(db, "events", "file LIKE '%notes.txt'") == 0
 
 
-def test_every_line_is_accounted_for(tree, tmp_path):
+def test_every_line_is_accounted_for(tree, db):
     (tree / "web-1" / "app.log").write_text("  stray first line\n" + app_lines(0, 20))
-    db = tmp_path / "s.duckdb"
     report = ingest([tree / "web-1" / "app.log"], db).files[0]
     con_lines = len((tree / "web-1" / "app.log").read_bytes().splitlines())
     assert report.lines == con_lines
@@ -190,12 +186,11 @@ ingest_paths([sys.argv[1]], sys.argv[2], correlate=False, chunk_bytes=64 * 1024)
 """
 
 
-def test_killed_ingest_leaves_no_partial_file(tmp_path):
+def test_killed_ingest_leaves_no_partial_file(tmp_path, db):
     root = tmp_path / "logs"
     root.mkdir()
     big = root / "big.log"
     big.write_text(app_lines(0, 60000))  # several MB, many chunks
-    db = tmp_path / "s.duckdb"
     proc = subprocess.Popen([sys.executable, "-c", KILLER, str(root), str(db)])
     time.sleep(1.5)
     proc.send_signal(signal.SIGKILL)
@@ -224,8 +219,7 @@ def test_config_ignore_list_skips_files(tree, tmp_path):
     assert "app.log" in names
 
 
-def test_correlation_reruns_only_when_data_or_thresholds_change(tree, tmp_path):
-    db = tmp_path / "s.duckdb"
+def test_correlation_reruns_only_when_data_or_thresholds_change(tree, tmp_path, db):
     first = ingest_paths([str(tree)], db)
     assert "skipped" not in first.correlation
     again = ingest_paths([str(tree)], db)

@@ -104,3 +104,55 @@ def test_ingest_finds_expected_kinds(recording, tmp_path):
     assert aborted >= 1, kinds
     assert {"app", "mysql"} <= sources, sources
     assert latency > 0
+
+
+# A tiny tutorial-style run (no SQLAlchemy pool log, listener ping, idle resets):
+# the pool_debug=False path end to end, in about half a minute.
+TUTORIAL_SCRIPT = """
+import json, sys
+from lab.runner import run_scenario
+from lab.scenarios import TUTORIAL_POOL, Scenario, Step
+from lab.workload import GroupPhase
+
+s = Scenario(
+    name="tiny_tutorial_reset",
+    summary="test",
+    duration=25,
+    driver="mysqlconnector",
+    pool=TUTORIAL_POOL,
+    groups={"slow": 2},
+    phases={"normal": {"slow": GroupPhase(gap=(2.5, 3.5))}},
+    steps=[
+        Step(3, "idle_kill", {"seconds": 1.5, "mode": "rst"}, truth="on:idle_timeout"),
+        Step(14, "idle_kill", {"seconds": None}, truth="off:idle_timeout"),
+    ],
+    engine_per_worker=True,
+    client_timeout=4,
+    pool_debug=False,
+    expect={"app.log": ["listener ping failed"]},
+)
+print(json.dumps(run_scenario(s, sys.argv[1], echo=lambda m: print(m, file=sys.stderr))))
+"""
+
+
+def test_tutorial_run_without_pool_log(tmp_path):
+    if not find_mariadbd() or not find_install_db():
+        pytest.skip("mariadbd not installed: apt-get install mariadb-server")
+    pytest.importorskip("sqlalchemy")
+    pytest.importorskip("mysql.connector")
+    out = tmp_path / "tiny"
+    proc = subprocess.run(
+        [sys.executable, "-c", TUTORIAL_SCRIPT, str(out)], capture_output=True, text=True, timeout=180
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["problems"] == []
+    assert not (out / "sqlalchemy.log").exists()
+    assert result["counts"]["app.log"].get("listener ping failed", 0) >= 1
+    text = (out / "app.log").read_text()
+    assert "sqlalchemy" not in text and " - DEBUG - " not in text
+    truth = json.loads((out / "truth.json").read_text())
+    for line in (out / "app.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if rec["level"] == "ERROR" or "Connection ping failed" in rec["message"]:
+            assert any(w["start"] <= rec["timestamp"] <= w["end"] for w in truth), rec

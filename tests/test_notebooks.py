@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from pipeline import postmortem as pm
 from pipeline.api import Store
+from tests.helpers import generate_logs
 from tests.test_api import EVIDENCE_WHY, build_store, incident_id
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -279,27 +280,10 @@ def test_sample_postmortem_each_cause(sample_store, tmp_path):
 @pytest.fixture(scope="module")
 def fleet_store(tmp_path_factory) -> Path:
     """A small fleet from the benchmark generator (one planted incident of every cause), ingested."""
-    import subprocess
-    import sys
-
     from pipeline.ingest.runner import ingest_paths
 
     out = tmp_path_factory.mktemp("fleet")
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "generate.py"),
-            "--size",
-            "2MB",
-            "--seed",
-            "3",
-            "--out",
-            str(out / "gen"),
-            "--quiet",
-        ],
-        check=True,
-        timeout=300,
-    )
+    generate_logs(out / "gen", seed=3)
     db = out / "fleet.duckdb"
     ingest_paths([out / "gen" / "logs"], db)
     return db

@@ -3,14 +3,13 @@ the same store: zero errors on both sides."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.helpers import stop_process, wait_until_healthy
-from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _settle
+from tests.helpers import start_dashboard, stop_process, wait_until_healthy
+from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _settle
 from tests.treegen import make_tree
 
 pytestmark = pytest.mark.slow
@@ -30,13 +29,7 @@ def test_dashboard_keeps_answering_during_a_long_ingest(tmp_path):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = open(tmp_path / "dashboard.log", "w")  # noqa: SIM115 - the server writes to it until the end
-    server = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "dashboard", "--db", str(db), "--port", str(port)],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    server = start_dashboard(db, port, log)
     try:
         wait_until_healthy(base, server)
         with sync_api.sync_playwright() as pw:

@@ -14,32 +14,45 @@ START = dt.datetime(2026, 11, 20, 10, 0, 0)
 CONN = "<pymysql.connections.Connection object at 0x7f3a2c1d{:04x}>"
 
 
+# A query whose connection was lost, as SQLAlchemy logs it over PyMySQL (after the ERROR line).
+LOST_QUERY_TRACEBACK = [
+    "Traceback (most recent call last):",
+    '  File "/app/job.py", line 10, in run',
+    "sqlalchemy.exc.OperationalError: (pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')",
+    "[SQL: SELECT 1]",
+]
+
+
 def _stamp(t: dt.datetime, sep: str = ",") -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S") + f"{sep}{t.microsecond // 1000:03d}"
 
 
+def _ticks(n: int, every_s: float):
+    """(i, time) for ``n`` records ``every_s`` seconds apart from START."""
+    return ((i, START + dt.timedelta(seconds=i * every_s)) for i in range(n))
+
+
+def _text(lines) -> str:
+    return "\n".join(lines) + "\n"
+
+
 def app_log(n: int, *, drop_every: int = 97) -> str:
     out = []
-    for i in range(n):
-        t = START + dt.timedelta(seconds=i * 0.5)
+    for i, t in _ticks(n, 0.5):
         if i % drop_every == drop_every - 1:
             out += [
                 f"{_stamp(t)} - app.worker - ERROR - job {i} failed on mysql+pymysql://app:PLANTED_SECRET@db-1/app",
-                "Traceback (most recent call last):",
-                '  File "/app/job.py", line 10, in run',
-                "sqlalchemy.exc.OperationalError: (pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')",
-                "[SQL: SELECT 1]",
+                *LOST_QUERY_TRACEBACK,
                 "(Background on this error at: https://sqlalche.me/e/20/e3q8)",
             ]
         else:
             out.append(f"{_stamp(t)} - app.web - INFO - GET /items/{i} 200 in {i % 300}ms")
-    return "\n".join(out) + "\n"
+    return _text(out)
 
 
 def json_log(n: int) -> str:
     out = []
-    for i in range(n):
-        t = START + dt.timedelta(seconds=i * 0.7)
+    for i, t in _ticks(n, 0.7):
         rec = {"timestamp": t.isoformat() + "Z", "level": "INFO", "logger": "app.api", "message": f"request {i}"}
         if i % 113 == 50:
             rec.update(
@@ -48,43 +61,36 @@ def json_log(n: int) -> str:
                 exc_info='pymysql.err.OperationalError: (2006, "MySQL server has gone away")',
             )
         out.append(json.dumps(rec))
-    return "\n".join(out) + "\n"
+    return _text(out)
 
 
 def pool_log(n: int) -> str:
-    out = []
-    for i in range(n):
-        t = START + dt.timedelta(seconds=i * 0.4)
-        ref = CONN.format(i % 5)
-        verb = ("checked out from pool", "being returned to pool")[i % 2]
-        out.append(f"{_stamp(t)} DEBUG sqlalchemy.pool.impl.QueuePool Connection {ref} {verb}")
-    return "\n".join(out) + "\n"
+    verbs = ("checked out from pool", "being returned to pool")
+    return _text(
+        f"{_stamp(t)} DEBUG sqlalchemy.pool.impl.QueuePool Connection {CONN.format(i % 5)} {verbs[i % 2]}"
+        for i, t in _ticks(n, 0.4)
+    )
 
 
 def mariadb_log(n: int) -> str:
-    out = []
-    for i in range(n):
-        t = START + dt.timedelta(seconds=i * 3)
-        out.append(
-            f"{t:%Y-%m-%d} {t.hour:2d}:{t:%M:%S} {100 + i} [Warning] Aborted connection {100 + i} to db: 'app' "
-            f"user: 'app' host: 'localhost' (Got timeout reading communication packets)"
-        )
-    return "\n".join(out) + "\n"
+    return _text(
+        f"{t:%Y-%m-%d} {t.hour:2d}:{t:%M:%S} {100 + i} [Warning] Aborted connection {100 + i} to db: 'app' "
+        f"user: 'app' host: 'localhost' (Got timeout reading communication packets)"
+        for i, t in _ticks(n, 3)
+    )
 
 
 def latency_csv(n: int) -> str:
     out = ["timestamp,target,rtt_ms"]
-    for i in range(n):
-        t = START + dt.timedelta(seconds=i)
+    for i, t in _ticks(n, 1):
         rtt = "" if i % 251 == 0 else f"{0.3 + (i % 7) * 0.05:.3f}"
         out.append(f"{t.isoformat()}.000000Z,tcp:db-1:3306,{rtt}")
-    return "\n".join(out) + "\n"
+    return _text(out)
 
 
 def status_tsv(n: int) -> str:
     out = []
-    for i in range(n):
-        t = START + dt.timedelta(seconds=i * 10)
+    for i, t in _ticks(n, 10):
         out += [
             f"# {t.isoformat()}.000000Z",
             "Variable_name\tValue",
@@ -94,7 +100,7 @@ def status_tsv(n: int) -> str:
             "wait_timeout\t28800",
             "",
         ]
-    return "\n".join(out) + "\n"
+    return _text(out)
 
 
 def make_tree(root: Path, scale: int = 1) -> Path:

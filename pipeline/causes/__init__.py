@@ -128,6 +128,11 @@ class Evidence:
         return float(min(1.0, self.lat_bad / needed))
 
     @cached_property
+    def network_down(self) -> bool:
+        """Latency showed the path broken at the time (two thirds of full network evidence or more)."""
+        return self.latency_part >= 0.67
+
+    @cached_property
     def latency_quiet(self) -> bool:
         """Latency was measured and showed no network trouble to speak of."""
         return self("lat_samples") > 0 and self.latency_part < 0.34

@@ -20,6 +20,10 @@ def score(e: Evidence) -> Score:
         # the old connections were cut while they sat idle (where their idle time is known,
         # the idle pattern above says more)
         client = max(client, 0.4 + 0.4 * share(e("n_stale_reconnect"), e.n))
+    if client and e.network_down and not (e("abort_timeout") or e("n_idle_over_wait")):
+        # an idle pattern read from failures that all fell while the network was down is
+        # weak: during an outage every connection fails, idle or not
+        client *= 0.5
     server = 1.0 if e("abort_timeout") and (e.disconnect_kinds or e.idle_over or e.server_only) else 0.0
     if not server and e.idle_over and e("abort_error"):
         # a middlebox that resets idle connections: the server sees them break

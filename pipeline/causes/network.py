@@ -21,7 +21,9 @@ def score(e: Evidence) -> Score:
         server = 1.0
     net_kinds = e("n_2013") + e("n_2006") + e("n_cant_connect") - e("n_refused") + e("n_pool_drop")
     explained = share(max(0, net_kinds), e.n)
-    if e.known_idle:
+    if e.known_idle and not e.network_down:
+        # failures of connections idle past a limit are the idle kill's, unless the network
+        # was visibly down at that very moment (then every connection fails, idle or not)
         explained *= 1.0 - e.idle_share
     if e.server_only:
         explained = e.server_share("abort_error")

@@ -28,6 +28,16 @@ def db_option(func: F) -> F:
     )(func)
 
 
+def config_option(help_text: str) -> Callable[[F], F]:
+    """``--config FILE``: a pipeline.toml that must exist; ``help_text`` says what the command takes from it."""
+    return click.option("--config", type=click.Path(exists=True, dir_okay=False), help=help_text)
+
+
+def out_folder_option(help_text: str) -> Callable[[F], F]:
+    """``--out FOLDER`` (required), the folder the command writes into: it receives ``out_dir``."""
+    return click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help=help_text)
+
+
 def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--format table|json`` (the same option name as on every command that prints data),
     and ``--json``, its short form: the command receives ``as_json``."""

@@ -6,18 +6,14 @@ from pathlib import Path
 
 import click
 
-from pipeline.commands.common import fail, json_option, print_json
+from pipeline.commands.common import config_option, fail, json_option, print_json
 from pipeline.config import CONFIG_NAME, Config, ConfigError, SettingsResolver
 from pipeline.config_env import correlate_from_environment, variable
 
 
 @click.command("config")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option(
-    "--config",
-    type=click.Path(exists=True, dir_okay=False),
-    help="A pipeline.toml consulted before any other (as for ingest and correlate).",
-)
+@config_option("A pipeline.toml consulted before any other (as for ingest and correlate).")
 @json_option
 def config_command(paths: tuple[str, ...], config: str | None, as_json: bool) -> None:
     """Show the effective settings: the [correlate] thresholds, and for each log file under

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from pipeline import store as store_mod
-from pipeline.commands.common import db_option, fail, json_option, print_json
+from pipeline.commands.common import config_option, db_option, fail, json_option, print_json
 from pipeline.config import ConfigError, correlate_settings
 from pipeline.kinds import CAUSES
 from pipeline.store import StoreError, resolve_db_path
@@ -19,11 +19,7 @@ from pipeline.store import StoreError, resolve_db_path
 
 @click.command()
 @db_option
-@click.option(
-    "--config",
-    type=click.Path(exists=True, dir_okay=False),
-    help="pipeline.toml whose [correlate] table sets the thresholds (default: ./pipeline.toml).",
-)
+@config_option("pipeline.toml whose [correlate] table sets the thresholds (default: ./pipeline.toml).")
 @json_option
 def correlate(db: str, config: str | None, as_json: bool) -> None:
     """Rebuild incidents from everything in the store (e.g. after changing thresholds)."""

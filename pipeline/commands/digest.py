@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from pipeline.commands.common import db_option, fail, json_option, print_json
+from pipeline.commands.common import config_option, db_option, fail, json_option, print_json
 from pipeline.config import CONFIG_NAME, Config, ConfigError
 from pipeline.digest import compute as compute_mod
 from pipeline.digest import deliver as deliver_mod
@@ -85,11 +85,7 @@ def _echo_err(message: str) -> None:
     help="Seconds to wait for the SMTP or webhook server (default 30).",
 )
 @click.option("--no-image", is_flag=True, help="Leave the timeline image out of the HTML.")
-@click.option(
-    "--config",
-    type=click.Path(exists=True, dir_okay=False),
-    help="pipeline.toml whose [digest] table has the defaults (default: ./pipeline.toml).",
-)
+@config_option("pipeline.toml whose [digest] table has the defaults (default: ./pipeline.toml).")
 @json_option
 def digest(
     db: str,

@@ -107,6 +107,22 @@ def render_causes(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render_limits(report: dict[str, Any]) -> str:
+    """Idle limits inferred against those the lab set (the estimate the advice acts on)."""
+    lines = [
+        "| scenario | idle limit set | inferred range | estimate | within 10% |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for lim in report.get("idle_limits", []):
+        rng = lim["range_s"]
+        shown = "-" if not rng else f"{_f(rng[0]) if rng[0] is not None else '?'}-{_f(rng[1])} s"
+        est = "-" if lim["estimate_s"] is None else f"{lim['estimate_s']:.1f} s"
+        lines.append(
+            f"| {lim['scenario']} | {lim['truth_s']:g} s | {shown} | {est} | {'yes' if lim['within_10pct'] else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
 def render(report: dict[str, Any]) -> str:
     lines = [render_causes(report)]
     lines += [
@@ -120,6 +136,8 @@ def render(report: dict[str, Any]) -> str:
             f"| {s['scenario']}{err} | {s['windows']} | {s['matched_windows']} | {s['incidents']} | "
             f"{s['false_on_fault_free_time']} |"
         )
+    if report.get("idle_limits"):
+        lines += ["", render_limits(report)]
     lines += [
         "",
         f"incidents on fault-free baselines: {report['baseline_incidents']}; "

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from pipeline import status as status_mod
-from pipeline.commands.common import db_option, fail, json_option, print_json
+from pipeline.commands.common import config_option, db_option, fail, json_option, print_json
 from pipeline.config import ConfigError
 from pipeline.ingest import files as files_mod
 from pipeline.ingest.runner import Ingest, IngestSummary
@@ -21,11 +21,7 @@ from pipeline.store import StoreError, resolve_db_path
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @db_option
-@click.option(
-    "--config",
-    type=click.Path(exists=True, dir_okay=False),
-    help="A pipeline.toml consulted before the ones found beside the logs.",
-)
+@config_option("A pipeline.toml consulted before the ones found beside the logs.")
 @click.option("--no-correlate", is_flag=True, help="Skip correlation at the end of the run.")
 @click.option("--no-wait", is_flag=True, help="Fail at once if another ingest is writing to the store.")
 @click.option(

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from pipeline.commands.common import fail, json_option, print_json
+from pipeline.commands.common import fail, json_option, out_folder_option, print_json
 
 
 @click.group("lab")
@@ -75,7 +75,7 @@ def _record(names: list[str], out_for: Callable[[str], Path], as_json: bool) -> 
 
 @lab_group.command("run")
 @click.argument("scenario")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the recording.")
+@out_folder_option("Folder for the recording.")
 @json_option
 def lab_run(scenario: str, out_dir: str, as_json: bool) -> None:
     """Run SCENARIO and record its logs, truth.json and error-signature counts into --out."""
@@ -83,13 +83,7 @@ def lab_run(scenario: str, out_dir: str, as_json: bool) -> None:
 
 
 @lab_group.command("run-all")
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Parent folder: one sub-folder per scenario.",
-)
+@out_folder_option("Parent folder: one sub-folder per scenario.")
 @click.option("--only", multiple=True, help="Only these scenarios (repeatable).")
 @json_option
 def lab_run_all(out_dir: str, only: tuple[str, ...], as_json: bool) -> None:

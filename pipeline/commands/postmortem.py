@@ -12,17 +12,12 @@ from pipeline.store import StoreError, resolve_db_path
 @click.argument("incident_id", required=False)
 @db_option
 @click.option(
-    "--out",
-    "out",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="HTML report to write [default: postmortem-INCIDENT_ID.html].",
+    "--out", type=click.Path(dir_okay=False), help="HTML report to write [default: postmortem-INCIDENT_ID.html]."
 )
 @click.option(
     "--notebook",
     "notebook_out",
     type=click.Path(dir_okay=False),
-    default=None,
     help="Also keep the executed notebook here, to continue the write-up in Jupyter.",
 )
 @click.option("--window", default="10m", show_default=True, help="Time shown around the incident (e.g. 5m, 1h).")
@@ -30,7 +25,6 @@ from pipeline.store import StoreError, resolve_db_path
 @click.option(
     "--template",
     type=click.Path(exists=True, dir_okay=False),
-    default=None,
     help="A notebook to run instead of notebooks/postmortem.ipynb (same parameters).",
 )
 @click.option("--kernel", default="python3", show_default=True, help="Jupyter kernel to execute with.")

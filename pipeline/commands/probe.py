@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import click
 
-from pipeline.commands.common import fail, json_option, print_json
+from pipeline.commands.common import fail, json_option, out_folder_option, print_json
 
 
 @click.command("probe")
 @click.argument("url")
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Folder for latency.csv and status.tsv (appended).",
-)
+@out_folder_option("Folder for latency.csv and status.tsv (appended).")
 @click.option("--interval", default=5.0, show_default=True, type=float, help="Seconds between samples.")
 @click.option("--duration", type=float, help="Stop after this many seconds.")
 @click.option("--count", type=int, help="Stop after this many samples.")

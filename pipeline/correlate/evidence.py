@@ -57,6 +57,7 @@ def gather(
     con: DuckDBPyConnection, s: dict[str, Any]
 ) -> tuple[dict[int, dict[str, Any]], dict[int, list[dict[str, Any]]], dict[str, Any]]:
     pre = float(s["lookback_seconds"]) * 1000.0
+    post = float(s["lookahead_seconds"]) * 1000.0
     idle_back = float(s["idle_lookback_seconds"]) * 1000.0
     restart_slack = float(s["restart_slack_seconds"]) * 1000.0
     n_per = int(s["evidence_per_kind"])
@@ -190,10 +191,16 @@ def gather(
         SELECT i.grp, s.* FROM c_srv s JOIN c_inc i
           ON s.t_ms BETWEEN i.lo_ms AND i.hi_ms
         WHERE s.cat <> 'abort_timeout'
-          AND (NOT i.is_episode OR NOT EXISTS (
-              SELECT 1 FROM c_inc o
-              WHERE o.grp <> i.grp AND o.start_ms >= i.start_ms AND o.end_ms <= i.end_ms
-                AND s.t_ms BETWEEN o.lo_ms AND o.hi_ms))
+          -- an episode is idle kills one at a time: a restart inside its hours is an incident
+          -- of its own (if it dropped anything), not evidence about the kills
+          AND NOT (i.is_episode AND s.cat IN ('srv_stop', 'srv_start'))
+          AND (NOT i.is_episode OR (
+              EXISTS (SELECT 1 FROM c_drops d
+                      WHERE d.grp = i.grp AND s.t_ms BETWEEN d.t_ms - {pre} AND d.t_ms + {post})
+              AND NOT EXISTS (
+                  SELECT 1 FROM c_inc o
+                  WHERE o.grp <> i.grp AND o.start_ms >= i.start_ms AND o.end_ms <= i.end_ms
+                    AND s.t_ms BETWEEN o.lo_ms AND o.hi_ms)))
           -- a server that came up before the first failure, or went down after the
           -- last one, did not cause them
           AND NOT (s.cat = 'srv_start' AND s.t_ms < i.start_ms - {restart_slack})
@@ -255,15 +262,19 @@ def gather(
         """
     )
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE c_lat_inc AS
         SELECT i.grp, l.* FROM c_lat l JOIN c_inc i
           ON l.t_ms BETWEEN i.lo_ms AND i.hi_ms
-        -- an episode spans hours: the samples of another incident inside it are that one's
-        WHERE NOT i.is_episode OR NOT EXISTS (
-            SELECT 1 FROM c_inc o
-            WHERE o.grp <> i.grp AND o.start_ms >= i.start_ms AND o.end_ms <= i.end_ms
-              AND l.t_ms BETWEEN o.lo_ms AND o.hi_ms)
+        -- an episode spans hours: only the samples around its own failures are its evidence
+        -- (and not those of another incident inside it)
+        WHERE NOT i.is_episode OR (
+            EXISTS (SELECT 1 FROM c_drops d
+                    WHERE d.grp = i.grp AND l.t_ms BETWEEN d.t_ms - {pre} AND d.t_ms + {post})
+            AND NOT EXISTS (
+                SELECT 1 FROM c_inc o
+                WHERE o.grp <> i.grp AND o.start_ms >= i.start_ms AND o.end_ms <= i.end_ms
+                  AND l.t_ms BETWEEN o.lo_ms AND o.hi_ms))
         """
     )
     for r in _rows(
@@ -327,6 +338,11 @@ def gather(
         -- like a 'ready for connections' line: a server back up before the first failure
         -- did not cause it
         WHERE NOT (m.category = 'uptime_reset' AND m.t_ms < i.start_ms - {restart_slack})
+          -- an episode: only the snapshots around its own failures, and no restarts (above)
+          AND NOT (i.is_episode AND m.category = 'uptime_reset')
+          AND (NOT i.is_episode OR EXISTS (
+              SELECT 1 FROM c_drops d
+              WHERE d.grp = i.grp AND m.t_ms BETWEEN d.t_ms - {pre} AND d.t_ms + {post}))
         """
     )
     for r in _rows(

@@ -85,14 +85,16 @@ def build_pool(con: DuckDBPyConnection, s: dict[str, Any]) -> None:
                CASE WHEN prev_kc = 2 THEN (t_ms - prev_ms) / 1000.0 END AS idle_s,
                coalesce(next_kc IN (3, 4), false) AS failed,
                CASE WHEN next_kc IN (3, 4) THEN next_ms END AS fail_ms,
-               CASE WHEN next_kc IN (3, 4) THEN next_rid END AS fail_rid
+               CASE WHEN next_kc IN (3, 4) THEN next_rid END AS fail_rid,
+               false AS from_listener
         FROM q WHERE kc = 1
         UNION ALL
         SELECT rid, host, t_ms,
                CASE WHEN prev_kc = 2 AND most_held <= 1 THEN (t_ms - prev_ms) / 1000.0 END AS idle_s,
                kc = 4 AS failed,
                CASE WHEN kc = 4 THEN t_ms END AS fail_ms,
-               CASE WHEN kc = 4 THEN rid END AS fail_rid
+               CASE WHEN kc = 4 THEN rid END AS fail_rid,
+               true AS from_listener
         FROM listener WHERE kc IN (1, 4)
         """
     )
@@ -110,23 +112,40 @@ def build_idle_limits(con: DuckDBPyConnection, s: dict[str, Any]) -> None:
     """
     min_idle = float(s["min_idle_limit_seconds"])
     lookback = float(s["idle_lookback_seconds"]) * 1000.0
+    read_timeout = float((s.get("pool") or {}).get("read_timeout") or 0.0)
     tol = float(s["idle_ok_tolerance"])
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_idle_inc AS
-        WITH f AS (
-            SELECT d.grp, c.host, c.idle_s, true AS failed, c.rid
+        WITH f0 AS (
+            SELECT d.grp, c.host, c.idle_s, true AS failed, c.rid, c.from_listener
             FROM c_checkouts c JOIN c_drops d ON d.rid = c.fail_rid
             WHERE c.failed AND c.idle_s IS NOT NULL
         ), fh AS (
-            SELECT DISTINCT grp, host FROM f
+            SELECT DISTINCT grp, host FROM f0
         ), o AS (
-            SELECT i.grp, c.host, c.idle_s, false AS failed, c.rid
+            SELECT i.grp, c.host, c.idle_s, false AS failed, c.rid, c.from_listener
             FROM c_checkouts c JOIN c_inc i
               ON c.t_ms BETWEEN (CASE WHEN i.is_episode THEN i.start_ms - {lookback} ELSE i.start_ms END)
                             AND i.end_ms
             JOIN fh ON fh.grp = i.grp AND fh.host IS NOT DISTINCT FROM c.host
             WHERE NOT c.failed AND c.idle_s IS NOT NULL
+        ), hang AS (
+            -- a checkout listener logs its ping's failure when the ping gives up: after a
+            -- silent drop, the driver's read timeout later.  With that timeout known ([pool]
+            -- read_timeout), failed idle times read from listener lines are that much too
+            -- long, unless taking it off would make them shorter than the idles that worked
+            -- (then the drops were resets, which fail at once)
+            SELECT f0.grp, f0.host,
+                   bool_and(f0.from_listener) AND min(f0.idle_s) - {read_timeout} > coalesce(max(o.idle_s), 0)
+                       AND {read_timeout} > 0 AS silent
+            FROM f0 LEFT JOIN o ON o.grp = f0.grp AND o.host IS NOT DISTINCT FROM f0.host
+            GROUP BY ALL
+        ), f AS (
+            SELECT f0.grp, f0.host,
+                   f0.idle_s - CASE WHEN h.silent THEN {read_timeout} ELSE 0 END AS idle_s,
+                   f0.failed, f0.rid, f0.from_listener
+            FROM f0 JOIN hang h ON h.grp = f0.grp AND h.host IS NOT DISTINCT FROM f0.host
         ), u AS (
             SELECT * FROM f UNION ALL SELECT * FROM o
         ), cum AS (

@@ -173,19 +173,21 @@ def build_groups(con: DuckDBPyConnection, s: dict[str, Any], episodes: frozenset
     """
     pre = float(s["lookback_seconds"]) * 1000.0
     post = float(s["lookahead_seconds"]) * 1000.0
-    episode_list = ", ".join(str(int(g)) for g in sorted(episodes)) or "NULL"
+    episode_list = ", ".join(str(int(g)) for g in sorted(episodes))
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_inc AS
         WITH per_file AS (
-            SELECT grp, host, file, source,
+            -- per minute, so that files of one host that follow each other (a rotated log, the
+            -- logs of an episode's hours) add up while copies of the same lines do not
+            SELECT grp, host, file, source, t_ms // 60000 AS minute,
                    count(*) FILTER (WHERE kind NOT IN ('invalidate', 'pre_ping_fail', 'server_stop', 'server_start'))
                    + count(DISTINCT CASE WHEN kind IN ('invalidate', 'pre_ping_fail') THEN t_ms // 50 END) AS n
             FROM c_drops GROUP BY ALL
         ), per_host AS (
             -- the application's own lines say which requests failed; the pool's lines (retries,
             -- reconnects, invalidations) count only on a host whose application logged none
-            SELECT grp, host,
+            SELECT grp, host, minute,
                    coalesce(max(n) FILTER (WHERE source = 'app'), max(n)) AS n
             FROM per_file GROUP BY ALL
         ), errs AS (
@@ -214,7 +216,7 @@ def build_groups(con: DuckDBPyConnection, s: dict[str, Any], episodes: frozenset
                -- still covers its own incident)
                least(g.start_ms, greatest(g.start_ms - {pre}, coalesce(prev_mid_ms, -1e18))) AS lo_ms,
                greatest(g.end_ms, least(g.end_ms + {post}, coalesce(next_mid_ms, 1e18))) AS hi_ms,
-               g.grp IN ({episode_list}) AS is_episode
+               {f"g.grp IN ({episode_list})" if episode_list else "false"} AS is_episode
         FROM g JOIN errs USING (grp)
         ORDER BY grp
         """

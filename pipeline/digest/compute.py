@@ -118,15 +118,11 @@ def since_period(since: str, tz: str = "UTC", now: datetime | None = None) -> Pe
     return Period(start=start, end=end, tz=tz, label=f"{start.strftime(fmt)} .. {end.strftime(fmt)}")
 
 
-@dataclass
-class CauseRow:
-    cause: str
-    incidents: int
-    drops: int
-    duration_s: float
-    hosts: list[str]
-    baseline_incidents: int = 0  # over all baseline periods
-    baseline_drops: int = 0
+class _BaselineAverages:
+    """Per-period averages of counts summed over the ``BASELINE_PERIODS`` baseline periods."""
+
+    baseline_incidents: int
+    baseline_drops: int
 
     @property
     def baseline_avg_incidents(self) -> float:
@@ -135,6 +131,17 @@ class CauseRow:
     @property
     def baseline_avg_drops(self) -> float:
         return round(self.baseline_drops / BASELINE_PERIODS, 2)
+
+
+@dataclass
+class CauseRow(_BaselineAverages):
+    cause: str
+    incidents: int
+    drops: int
+    duration_s: float
+    hosts: list[str]
+    baseline_incidents: int = 0  # over all baseline periods
+    baseline_drops: int = 0
 
 
 @dataclass
@@ -178,7 +185,7 @@ class RejectRow:
 
 
 @dataclass
-class Digest:
+class Digest(_BaselineAverages):
     period: Period
     incidents: int
     drops: int
@@ -197,14 +204,6 @@ class Digest:
     @property
     def quiet(self) -> bool:
         return self.incidents == 0
-
-    @property
-    def baseline_avg_incidents(self) -> float:
-        return round(self.baseline_incidents / BASELINE_PERIODS, 2)
-
-    @property
-    def baseline_avg_drops(self) -> float:
-        return round(self.baseline_drops / BASELINE_PERIODS, 2)
 
     @property
     def reject_total(self) -> int:

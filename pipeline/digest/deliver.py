@@ -262,6 +262,4 @@ def deliveries(db: str | Path) -> list[dict[str, Any]]:
     with store_mod.opened(db, read_only=True) as con:
         if not _has_table(con):
             return []
-        cur = con.execute("SELECT * FROM deliveries ORDER BY delivered_at")
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+        return store_mod.fetch_dicts(con, "SELECT * FROM deliveries ORDER BY delivered_at")

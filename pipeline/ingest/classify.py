@@ -30,7 +30,7 @@ import re
 
 import polars as pl
 
-from pipeline.kinds import ERROR_CODE_KINDS
+from pipeline.kinds import CLIENT_ERROR_KINDS, ERROR_CODE_KINDS
 
 # SQLAlchemy logs the DBAPI connection's repr, e.g. <pymysql.connections.Connection
 # object at 0x7f...> or <_mysql.connection open to 'x' at 0x...>: that "<...>", right
@@ -74,12 +74,7 @@ KIND_ORDER: list[str] = [
     # to idle-session timeout" is followed by libpq's "server closed the connection
     # unexpectedly", MySQL's 4031 by a 2013 in the same chain)
     "idle_disconnect",
-    "server_gone",
-    "lost_connection",
-    "cant_connect",
-    "unknown_host",
-    "too_many_connections",
-    "access_denied",
+    *CLIENT_ERROR_KINDS,
     "query_error",
 ]
 KIND_RANK: dict[str, int] = {kind: rank for rank, kind in enumerate(KIND_ORDER)}
@@ -143,6 +138,10 @@ TEXT_KINDS: list[tuple[str, str]] = [
         "cant_connect",
     ),
     (r"could not translate host name", "unknown_host"),
+    # mysql-connector (errors.py ReadTimeoutError, raised when read_timeout expires mid-query,
+    # printed as "ReadTimeoutError: 3024: " with no message): the connection is given up,
+    # as PyMySQL's 2013 "Lost connection ... (timed out)"
+    (r"errors\.ReadTimeoutError", "lost_connection"),
     (r"sorry, too many clients already|remaining connection slots are reserved", "too_many_connections"),
     (r"password authentication failed for user|no pg_hba\.conf entry", "access_denied"),
 ]

@@ -137,9 +137,7 @@ def _now() -> dt.datetime:
 
 def _stored_files(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
     """The ``files`` table by path: what earlier runs read of each file."""
-    cur = con.execute("SELECT * FROM files")
-    cols = [d[0] for d in cur.description]
-    return {row[0]: dict(zip(cols, row)) for row in cur.fetchall()}
+    return {row["path"]: row for row in store_mod.fetch_dicts(con, "SELECT * FROM files")}
 
 
 class Ingest:

@@ -1,4 +1,5 @@
-"""Building blocks families share: folding multi-line events and time zones.
+"""Building blocks families share: folding multi-line events, time zones, rejects and
+sniff scores.
 
 All of it is polars expressions over a whole chunk; nothing here loops per line.
 """
@@ -139,6 +140,19 @@ def concat_rejects(*frames: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([f.cast(REJECT_SCHEMA) for f in nonempty])
 
 
+def parsed_events(
+    events: pl.DataFrame, *, orphans: pl.DataFrame, orphans_reason: str, bad_ts: pl.DataFrame, pending: int | None
+) -> Parsed:
+    """What a text-log family returns: its events, and as rejects the lines before the
+    first event (``orphans``, from :func:`fold`) and the events whose time could not be
+    read (``bad_ts``, from :func:`split_bad_timestamps`)."""
+    return Parsed(
+        events=event_frame(events),
+        rejects=concat_rejects(reject_frame(orphans, orphans_reason), bad_ts),
+        pending_from=pending,
+    )
+
+
 def split_bad_timestamps(heads: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Events whose timestamp came out null (DST gap, impossible date) become rejects,
     one per input line (the head and each folded continuation), so the accounting "one
@@ -159,15 +173,41 @@ def split_bad_timestamps(heads: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl
     )
 
 
+def share_score(share: float, *, confident_from: float, slope_below: float = 1.0) -> float:
+    """A sniff score from the share of head lines in the family's layout: from
+    ``confident_from`` on it rises from at least 0.5 to 1; below, ``share * slope_below``."""
+    return min(1.0, 0.5 + share / 2) if share >= confident_from else share * slope_below
+
+
+class NonBlankLinesSniff:
+    """``sniff`` for a family that judges its head by the non-blank lines: a head without
+    any scores 0, and so does an unexpected error (sniff must never raise).  The family
+    scores the lines in ``score``."""
+
+    def sniff(self, head: list[str]) -> float:
+        try:
+            lines = [h for h in head if h.strip()]
+            return self.score(lines) if lines else 0.0
+        except Exception:  # pragma: no cover - sniff must never raise
+            return 0.0
+
+    def score(self, lines: list[str]) -> float:
+        """How sure the family is that these non-blank head lines (at least one) are its format."""
+        raise NotImplementedError
+
+
 __all__ = [
+    "NonBlankLinesSniff",
     "Parsed",
     "as_written",
     "concat_rejects",
     "event_frame",
     "fold",
     "normalize_level",
+    "parsed_events",
     "pending_from",
     "reject_frame",
+    "share_score",
     "split_bad_timestamps",
     "to_utc",
 ]

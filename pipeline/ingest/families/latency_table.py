@@ -15,7 +15,7 @@ import re
 import polars as pl
 
 from pipeline.ingest.families.base import LATENCY_SCHEMA, FileContext, Parsed
-from pipeline.ingest.families.common import concat_rejects, reject_frame
+from pipeline.ingest.families.common import NonBlankLinesSniff, concat_rejects, reject_frame, share_score
 from pipeline.ingest.families.server_common import frame_lines, iso_or_epoch_to_utc
 
 TS_TEXT = r"\d{4}-\d\d-\d\d[T ]\d{1,2}:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d(?::?\d\d)?)?|\d{9,11}(?:\.\d+)?"
@@ -79,30 +79,24 @@ def parse_latency_table(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
     return Parsed(latency=latency, rejects=concat_rejects(bad_ts, other), skipped=skipped)
 
 
-class LatencyTableFamily:
+class LatencyTableFamily(NonBlankLinesSniff):
     name = "latency_table"
 
-    def sniff(self, head: list[str]) -> float:
-        try:
-            nonblank = [h for h in head if h.strip()]
-            if not nonblank:
-                return 0.0
-            header = bool(re.match(HEADER_RE.replace("(?i)", ""), nonblank[0], re.I))
-            rows = 0
-            for h in nonblank:
-                if CSV_PY.match(h) or (
-                    h.lstrip().startswith("{")
-                    and JSON_PY.search(h)
-                    and re.search(r"\"(?:rtt_ms|rtt|time_ms|latency_ms)\"\s*:", h)
-                    and re.search(r"\"(?:target|host|dest)\"\s*:", h)
-                ):
-                    rows += 1
-            ratio = (rows + (1 if header else 0)) / len(nonblank)
-            if rows == 0:
-                return 0.4 if header else 0.0
-            return min(1.0, 0.5 + ratio / 2) if ratio >= 0.5 else ratio
-        except Exception:  # pragma: no cover - sniff must never raise
-            return 0.0
+    def score(self, lines: list[str]) -> float:
+        header = bool(re.match(HEADER_RE.replace("(?i)", ""), lines[0], re.I))
+        rows = 0
+        for h in lines:
+            if CSV_PY.match(h) or (
+                h.lstrip().startswith("{")
+                and JSON_PY.search(h)
+                and re.search(r"\"(?:rtt_ms|rtt|time_ms|latency_ms)\"\s*:", h)
+                and re.search(r"\"(?:target|host|dest)\"\s*:", h)
+            ):
+                rows += 1
+        ratio = (rows + (1 if header else 0)) / len(lines)
+        if rows == 0:
+            return 0.4 if header else 0.0
+        return share_score(ratio, confident_from=0.5)
 
     def parse(self, chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
         return parse_latency_table(chunk, ctx)

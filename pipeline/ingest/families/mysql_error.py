@@ -19,12 +19,11 @@ import polars as pl
 
 from pipeline.ingest.families.base import FileContext, Parsed
 from pipeline.ingest.families.common import (
-    concat_rejects,
-    event_frame,
     fold,
     normalize_level,
+    parsed_events,
     pending_from,
-    reject_frame,
+    share_score,
     split_bad_timestamps,
 )
 from pipeline.ingest.families.server_common import (
@@ -212,8 +211,13 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
         conn_ref=pl.coalesce(aborted_id, pl.col("_thread")),
         message=msg,
     )
-    rejects = concat_rejects(reject_frame(orphans, "no MySQL/MariaDB error-log timestamp before this line"), bad_ts)
-    return Parsed(events=event_frame(events), rejects=rejects, pending_from=pend)
+    return parsed_events(
+        events,
+        orphans=orphans,
+        orphans_reason="no MySQL/MariaDB error-log timestamp before this line",
+        bad_ts=bad_ts,
+        pending=pend,
+    )
 
 
 # the general query log of 5.5-5.7 ("121226 18:03:51 47216 Connect   user@host on db"):
@@ -256,11 +260,14 @@ def head_profile(head: list[str]) -> tuple[int, int, int, int, bool]:
 def _score(ratio: float) -> float:
     if ratio <= 0:
         return 0.0
-    return min(1.0, 0.5 + ratio / 2) if ratio >= 0.2 else ratio * 2
+    return share_score(ratio, confident_from=0.2, slope_below=2)
 
 
-class MySQLErrorFamily:
-    name = "mysql_error"
+class ErrorLogFamily:
+    """What the MySQL and MariaDB families share: the parser, and the profile of the head
+    (:func:`head_profile`) that each scores its own way in ``score``."""
+
+    name: str
 
     def sniff(self, head: list[str]) -> float:
         try:
@@ -269,14 +276,24 @@ class MySQLErrorFamily:
             return 0.0
         if nonblank == 0:
             return 0.0
+        return self.score(nonblank, my, maria, old, hint)
+
+    def score(self, nonblank: int, my: int, maria: int, old: int, hint: bool) -> float:
+        raise NotImplementedError
+
+    def parse(self, chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
+        return parse_error_log(chunk, ctx, source="mysql")
+
+
+class MySQLErrorFamily(ErrorLogFamily):
+    name = "mysql_error"
+
+    def score(self, nonblank: int, my: int, maria: int, old: int, hint: bool) -> float:
         # ISO/Z and MY- codes are MySQL; YYMMDD-only logs without MariaDB hints too
         score = _score((my + (0 if hint else old)) / nonblank)
         if maria > my or hint:
             score = min(score, 0.45)
         return score
-
-    def parse(self, chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
-        return parse_error_log(chunk, ctx, source="mysql")
 
 
 FAMILY = MySQLErrorFamily()

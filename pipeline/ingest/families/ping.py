@@ -23,7 +23,7 @@ from typing import cast
 import polars as pl
 
 from pipeline.ingest.families.base import LATENCY_SCHEMA, FileContext, Parsed
-from pipeline.ingest.families.common import concat_rejects, reject_frame
+from pipeline.ingest.families.common import NonBlankLinesSniff, concat_rejects, reject_frame, share_score
 from pipeline.ingest.families.server_common import (
     epoch_to_utc,
     frame_lines,
@@ -158,25 +158,16 @@ def parse_ping(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
     return Parsed(latency=latency, rejects=concat_rejects(no_time, other), skipped=skipped)
 
 
-class PingFamily:
+class PingFamily(NonBlankLinesSniff):
     name = "ping"
 
-    def sniff(self, head: list[str]) -> float:
-        try:
-            nonblank = [h for h in head if h.strip()]
-            if not nonblank:
-                return 0.0
-            probes = sum(1 for h in nonblank if REPLY_PY.match(h) or ANY_PROBE_PY.match(h))
-            header = any(re.match(r"^(?:\[\d+(?:\.\d+)?\] ?)?PING \S+", h) for h in nonblank[:20])
-            if probes == 0:
-                return 0.3 if header else 0.0
-            ratio = probes / len(nonblank)
-            score = 0.5 + ratio / 2 if ratio >= 0.3 else ratio
-            if header:
-                score = max(score, 0.8)
-            return min(score, 1.0)
-        except Exception:  # pragma: no cover - sniff must never raise
-            return 0.0
+    def score(self, lines: list[str]) -> float:
+        probes = sum(1 for h in lines if REPLY_PY.match(h) or ANY_PROBE_PY.match(h))
+        header = any(re.match(r"^(?:\[\d+(?:\.\d+)?\] ?)?PING \S+", h) for h in lines[:20])
+        if probes == 0:
+            return 0.3 if header else 0.0
+        score = share_score(probes / len(lines), confident_from=0.3)
+        return max(score, 0.8) if header else score
 
     def parse(self, chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
         return parse_ping(chunk, ctx)

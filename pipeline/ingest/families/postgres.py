@@ -30,12 +30,11 @@ import polars as pl
 from pipeline.ingest.families import postgres_i18n as i18n
 from pipeline.ingest.families.base import FileContext, Parsed
 from pipeline.ingest.families.common import (
-    concat_rejects,
-    event_frame,
     fold,
     normalize_level,
+    parsed_events,
     pending_from,
-    reject_frame,
+    share_score,
     split_bad_timestamps,
 )
 from pipeline.ingest.families.server_common import (
@@ -266,8 +265,13 @@ def parse_postgres(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
         conn_ref=pl.col("_pid"),
         error_code=pl.lit(None, pl.Int32),
     )
-    rejects = concat_rejects(reject_frame(orphans, "no PostgreSQL log prefix before this line"), bad_ts)
-    return Parsed(events=event_frame(events), rejects=rejects, pending_from=pend)
+    return parsed_events(
+        events,
+        orphans=orphans,
+        orphans_reason="no PostgreSQL log prefix before this line",
+        bad_ts=bad_ts,
+        pending=pend,
+    )
 
 
 class PostgresFamily:
@@ -286,8 +290,7 @@ class PostgresFamily:
                     hits += 1
             if nonblank == 0 or hits == 0:
                 return 0.0
-            ratio = hits / nonblank
-            return min(1.0, 0.5 + ratio / 2) if ratio >= 0.2 else ratio * 2
+            return share_score(hits / nonblank, confident_from=0.2, slope_below=2)
         except Exception:  # pragma: no cover - sniff must never raise
             return 0.0
 
@@ -297,8 +300,7 @@ class PostgresFamily:
         lines = [re.sub(SYSLOG_SEQUENCE, "", ln) for ln in head if ln.strip() and not ln[:1].isspace()]
         if not lines:
             return 0.0
-        ratio = sum(1 for ln in lines if BARE_PY.match(ln)) / len(lines)
-        return min(1.0, 0.5 + ratio / 2) if ratio >= 0.3 else ratio
+        return share_score(sum(1 for ln in lines if BARE_PY.match(ln)) / len(lines), confident_from=0.3)
 
     def parse(self, chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
         return parse_postgres(chunk, ctx)

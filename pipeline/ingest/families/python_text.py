@@ -47,10 +47,9 @@ from pipeline.ingest.classify import classify
 from pipeline.ingest.families import layout_inference
 from pipeline.ingest.families.base import FileContext, Parsed
 from pipeline.ingest.families.common import (
-    concat_rejects,
-    event_frame,
     fold,
     normalize_level,
+    parsed_events,
     pending_from,
     reject_frame,
     split_bad_timestamps,
@@ -332,10 +331,12 @@ class PythonTextFamily:
         heads = heads.with_columns(ts=ts, level=level, message=message)
         heads, bad_ts = split_bad_timestamps(heads, ctx.timezone)
         heads = classify(heads, logger_col="logger")
-        return Parsed(
-            events=event_frame(heads),
-            rejects=concat_rejects(reject_frame(orphans, "continuation line with no event before it"), bad_ts),
-            pending_from=pending,
+        return parsed_events(
+            heads,
+            orphans=orphans,
+            orphans_reason="continuation line with no event before it",
+            bad_ts=bad_ts,
+            pending=pending,
         )
 
     @staticmethod

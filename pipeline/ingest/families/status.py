@@ -29,7 +29,7 @@ import re
 import polars as pl
 
 from pipeline.ingest.families.base import METRICS_SCHEMA, FileContext, Parsed
-from pipeline.ingest.families.common import concat_rejects, reject_frame
+from pipeline.ingest.families.common import NonBlankLinesSniff, concat_rejects, reject_frame, share_score
 from pipeline.ingest.families.server_common import (
     epoch_to_utc,
     frame_lines,
@@ -156,30 +156,23 @@ def _prom_sample(line: str) -> bool:
     return True
 
 
-class StatusFamily:
+class StatusFamily(NonBlankLinesSniff):
     name = "status"
 
-    def sniff(self, head: list[str]) -> float:
-        try:
-            nonblank = [h for h in head if h.strip()]
-            if not nonblank:
-                return 0.0
-            known = sum(1 for h in nonblank if KNOWN.match(h))
-            rows = sum(
-                1
-                for h in nonblank
-                if TSV_PY.match(h)
-                or TABLE_PY.match(h)
-                or re.match(r"^\+[-+]+\+\s*$", h)
-                or (not h.startswith("#") and _prom_sample(h))
-                or re.match(r"^#\s*(?:HELP|TYPE) ", h)
-            )
-            if known == 0 and not any(re.match(r"^#\s*(?:HELP|TYPE) mysql_", h) for h in nonblank):
-                return 0.0
-            ratio = rows / len(nonblank)
-            return min(1.0, 0.5 + ratio / 2) if ratio >= 0.5 else ratio
-        except Exception:  # pragma: no cover - sniff must never raise
+    def score(self, lines: list[str]) -> float:
+        known = sum(1 for h in lines if KNOWN.match(h))
+        rows = sum(
+            1
+            for h in lines
+            if TSV_PY.match(h)
+            or TABLE_PY.match(h)
+            or re.match(r"^\+[-+]+\+\s*$", h)
+            or (not h.startswith("#") and _prom_sample(h))
+            or re.match(r"^#\s*(?:HELP|TYPE) ", h)
+        )
+        if known == 0 and not any(re.match(r"^#\s*(?:HELP|TYPE) mysql_", h) for h in lines):
             return 0.0
+        return share_score(rows / len(lines), confident_from=0.5)
 
     def parse(self, chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
         return parse_status(chunk, ctx)
