@@ -337,10 +337,34 @@ _add(
 # hourly pool_recycle and a SELECT 1 in a checkout listener (no pool_pre_ping).
 TUTORIAL_POOL = PoolSettings(pool_size=1, max_overflow=0, pool_timeout=10, pool_recycle=3600, listener_ping=True)
 
+
+def _tutorial(name: str, mode: str, summary: str, expect: dict[str, list[str]]) -> Scenario:
+    """The tutorial-style service (one worker, one pooled connection, 3-9 s between jobs)
+    behind something that cuts connections idle for more than 6 s, in ``mode``."""
+    return Scenario(
+        name=name,
+        summary=summary,
+        duration=240,
+        driver="mysqlconnector",
+        pool=TUTORIAL_POOL,
+        groups={"svc": 1},
+        phases={"normal": {"svc": _web((3.0, 9.0))}},
+        steps=[
+            Step(20, "idle_kill", {"seconds": 6, "mode": mode}, truth="on:idle_timeout"),
+            Step(210, "idle_kill", {"seconds": None}, truth="off:idle_timeout"),
+        ],
+        engine_per_worker=True,
+        client_timeout=4,
+        pool_debug=False,
+        expect=expect,
+    )
+
+
 _add(
-    Scenario(
-        name="tutorial_idle_silent",
-        summary=(
+    _tutorial(
+        "tutorial_idle_silent",
+        "silent",
+        (
             "A firewall in the path (the proxy) silently forgets connections idle for more than 6 s during "
             "the window; server wait_timeout stays at 8 h, so the server logs nothing. A tutorial-style "
             "service (mysql-connector, pool_recycle=3600, SELECT 1 in a checkout listener, no SQLAlchemy "
@@ -349,26 +373,15 @@ _add(
             "MySQL Connection not available', reconnects and runs the job (which so takes about 4 s); no "
             "ERROR. The server logs the forgotten connections only at its shutdown (KILLED)."
         ),
-        duration=240,
-        driver="mysqlconnector",
-        pool=TUTORIAL_POOL,
-        groups={"svc": 1},
-        phases={"normal": {"svc": _web((3.0, 9.0))}},
-        steps=[
-            Step(20, "idle_kill", {"seconds": 6, "mode": "silent"}, truth="on:idle_timeout"),
-            Step(210, "idle_kill", {"seconds": None}, truth="off:idle_timeout"),
-        ],
-        engine_per_worker=True,
-        client_timeout=4,
-        pool_debug=False,
-        expect={"app.log": ["listener ping failed"]},
+        {"app.log": ["listener ping failed"]},
     )
 )
 
 _add(
-    Scenario(
-        name="tutorial_idle_reset",
-        summary=(
+    _tutorial(
+        "tutorial_idle_reset",
+        "rst",
+        (
             "A load balancer in the path (the proxy) resets connections idle for more than 6 s (RST to both "
             "ends) during the window; server wait_timeout stays at 8 h. The same tutorial-style service as "
             "tutorial_idle_silent (mysql-connector, pool_recycle=3600, SELECT 1 in a checkout listener, no "
@@ -377,19 +390,7 @@ _add(
             "reconnects and runs the job; no ERROR. The server logs each reset when it happens (Got an error "
             "reading communication packets)."
         ),
-        duration=240,
-        driver="mysqlconnector",
-        pool=TUTORIAL_POOL,
-        groups={"svc": 1},
-        phases={"normal": {"svc": _web((3.0, 9.0))}},
-        steps=[
-            Step(20, "idle_kill", {"seconds": 6, "mode": "rst"}, truth="on:idle_timeout"),
-            Step(210, "idle_kill", {"seconds": None}, truth="off:idle_timeout"),
-        ],
-        engine_per_worker=True,
-        client_timeout=4,
-        pool_debug=False,
-        expect={"app.log": ["listener ping failed"], "mariadb-error.log": ["aborted: error reading"]},
+        {"app.log": ["listener ping failed"], "mariadb-error.log": ["aborted: error reading"]},
     )
 )
 

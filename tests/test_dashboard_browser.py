@@ -26,21 +26,12 @@ from pathlib import Path
 
 import pytest
 
+from dashboard.screenshots import CHROMIUM_ARGS  # the same browser the README screenshots use
 from tests.helpers import start_dashboard, stop_process, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # generous: CI machines are small and the first render builds plotly figures
 TIMEOUT_MS = 90_000
 
