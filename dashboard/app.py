@@ -16,7 +16,8 @@ if str(_ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a source
 
 import streamlit as st  # noqa: E402
 
-from dashboard import views  # noqa: E402
+from dashboard import access, views  # noqa: E402
 
 st.set_page_config(page_title="dropout-pipeline", page_icon="🔌", layout="wide")
-views.main()
+if access.allowed():
+    views.main()

@@ -65,7 +65,12 @@ def streamlit_command(db: Path, *, host: str, port: int) -> list[str]:
     show_default=True,
     help="Address to bind; 0.0.0.0 exposes the dashboard to the network.",
 )
-def dashboard_command(db: str, port: int, host: str) -> None:
+@click.option(
+    "--token",
+    envvar="PIPELINE_DASHBOARD_TOKEN",
+    help="Ask every visitor for this token first (or $PIPELINE_DASHBOARD_TOKEN); links may carry it as ?token=... .",
+)
+def dashboard_command(db: str, port: int, host: str, token: str | None) -> None:
     """Browse incidents, evidence and data health in the browser (read-only).
 
     Starts Streamlit at http://HOST:PORT over the store.  The dashboard opens
@@ -79,13 +84,33 @@ def dashboard_command(db: str, port: int, host: str) -> None:
         fail(str(exc))
     if not db_path.exists():
         click.echo(f"note: no store at {db_path} yet; run `pipeline ingest DIR --db {db_path}`", err=True)
+    if not _loopback(host):
+        click.echo(
+            f"warning: {host} exposes the dashboard (log lines, host names, advice) to the network"
+            + ("; visitors must give the token" if token else " with no token: anyone who reaches the port can read it")
+            + ". Put it behind a reverse proxy with authentication and TLS for anything beyond a private network.",
+            err=True,
+        )
     click.echo(f"dashboard for {db_path} at http://{host}:{port}  (Ctrl-C to stop)", err=True)
     env = dict(os.environ, **{ENV_DB: str(db_path)})
+    if token:
+        env["PIPELINE_DASHBOARD_TOKEN"] = token
     sys.stdout.flush()
     sys.stderr.flush()
     # become the server: signals (Ctrl-C, a service manager's SIGTERM) reach Streamlit itself
     # and no server is left running when this process is stopped
     os.execve(cmd[0], cmd, env)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: only localhost is known to stay on this machine
+        return False
 
 
 COMMANDS = [dashboard_command]
