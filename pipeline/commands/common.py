@@ -63,6 +63,9 @@ def print_json(data: Any) -> None:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Exit with a one-line reason on stderr."""
-    click.echo(f"error: {message}", err=True)
+    """Exit with a one-line reason on stderr (control characters from file names or log text
+    shown escaped, never sent to the terminal)."""
+    from pipeline.terminal import printable
+
+    click.echo(f"error: {printable(message, one_line=True)}", err=True)
     sys.exit(code)

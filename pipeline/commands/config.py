@@ -9,6 +9,7 @@ import click
 from pipeline.commands.common import config_option, fail, json_option, print_json
 from pipeline.config import CONFIG_NAME, Config, ConfigError, SettingsResolver
 from pipeline.config_env import correlate_from_environment, variable
+from pipeline.terminal import printable
 
 
 @click.command("config")
@@ -44,17 +45,22 @@ def config_command(paths: tuple[str, ...], config: str | None, as_json: bool) ->
                     k: {"value": v, "from": f} for k, (v, f) in resolver.explain(found.path).items()
                 }
     except ConfigError as exc:
-        fail(str(exc))
+        fail(printable(str(exc)))  # it may quote a path or a value from the file
     if as_json:
         print_json({"correlate": thresholds, "files": logs})
         return
-    click.echo("[correlate]")
+
+    def line(text: str) -> None:
+        # paths and values (a host name) come from the file system and the config: one line each
+        click.echo(printable(text, one_line=True))
+
+    line("[correlate]")
     for key, item in thresholds.items():
-        click.echo(f"  {key} = {item['value']}    ({item['from']})")
+        line(f"  {key} = {item['value']}    ({item['from']})")
     for path, settings in logs.items():
-        click.echo(path)
+        line(path)
         for key, item in settings.items():
-            click.echo(f"  {key} = {item['value']}    ({item['from']})")
+            line(f"  {key} = {item['value']}    ({item['from']})")
 
 
 COMMANDS = [config_command]

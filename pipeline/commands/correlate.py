@@ -15,6 +15,7 @@ from pipeline.commands.common import config_option, db_option, fail, json_option
 from pipeline.config import ConfigError, correlate_settings
 from pipeline.kinds import CAUSES
 from pipeline.store import StoreError, resolve_db_path
+from pipeline.terminal import cell, printable
 
 
 @click.command()
@@ -156,15 +157,16 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     for col, justify in columns:
         table.add_column(col, justify=justify, overflow="fold")
     for r in rows:
+        # cells as Text: a host or summary quoting "[/]" or an escape sequence prints literally
         table.add_row(
-            r["id"],
+            cell(r["id"]),
             r["start"][:19].replace("T", " "),
             _duration(r),
-            r["cause"],
+            cell(r["cause"]),
             f"{r['confidence']:.2f}",
-            ", ".join(r["hosts"]),
+            cell(", ".join(r["hosts"])),
             str(r["errors"]),
-            r["summary"],
+            cell(r["summary"]),
         )
     console.print(table)
 
@@ -201,15 +203,19 @@ def explain(incident_id: str, db: str, as_json: bool) -> None:
 
 
 def render_explain(inc: dict[str, Any], width: int = 100) -> str:
-    """Plain-text story of one incident."""
+    """Plain-text story of one incident; text from the logs or the config is made
+    printable (pipeline.terminal) before it is wrapped, so widths count the escapes."""
 
     def wrap(text: str, indent: str = "") -> str:
-        return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=" " * len(indent))
+        return textwrap.fill(printable(text), width=width, initial_indent=indent, subsequent_indent=" " * len(indent))
+
+    def one(text: str) -> str:  # a field that must stay on its line (host names, file names)
+        return printable(text, one_line=True)
 
     out = [
         f"Incident {inc['id']}: {inc['cause']} (confidence {inc['confidence']:.2f})",
         f"{inc['start'][:19].replace('T', ' ')} -> {inc['end'][11:19]} UTC ({_duration(inc)}), "
-        f"hosts: {', '.join(inc['hosts']) or '-'}, {inc['errors']} client errors",
+        f"hosts: {one(', '.join(inc['hosts'])) or '-'}, {inc['errors']} client errors",
         "",
         wrap(inc["summary"]),
     ]
@@ -222,28 +228,30 @@ def render_explain(inc: dict[str, Any], width: int = 100) -> str:
     for host, lim in sorted((details.get("idle_limits") or {}).items()):
         from pipeline.correlate.idle import describe_limit
 
-        out.append(f"Idle limit on {host}: {describe_limit(lim)}")
+        out.append(one(f"Idle limit on {host}: {describe_limit(lim)}"))
     out += ["", "Evidence:"]
     others: list[str] = []
     for e in inc["evidence"]:
         ts = (e["ts"] or "")[11:23]
+        head = f"  {ts}  {one(e['source']):<10} {one(str(e['why']))}"
         if (e["why"] or "").endswith("]") and " [" in e["why"]:
-            others.append(f"  {ts}  {e['source']:<10} {e['why']}")
+            others.append(head)
             continue
-        out.append(f"  {ts}  {e['source']:<10} {e['why']}")
-        parts = textwrap.wrap(e["line"] or "", width=width - 6, break_on_hyphens=False) or [""]
+        out.append(head)
+        parts = textwrap.wrap(printable(e["line"] or ""), width=width - 6, break_on_hyphens=False) or [""]
         if len(parts) > 3:
             parts = parts[:3]
             parts[-1] = parts[-1][: width - 9] + "..."
         out.extend(f"      {p}" for p in parts)
         if e.get("file"):
-            out.append(f"      ({_short(e['file'])}:{e['line_no']})")
+            out.append(f"      ({one(_short(e['file']))}:{e['line_no']})")
     if others:
         out += ["", "Evidence for the other causes considered (lines with --json):"] + others
     out += ["", "What to change:"]
     for n, a in enumerate(inc["advice"], 1):
         out.append(wrap(a, f"  {n}. "))
-    return "\n".join(out)
+    # the id, cause and score names come from the store too: one last pass catches them
+    return printable("\n".join(out))
 
 
 def _short(path: str) -> str:

@@ -16,6 +16,7 @@ from pipeline.config import ConfigError
 from pipeline.ingest import files as files_mod
 from pipeline.ingest.runner import Ingest, IngestSummary
 from pipeline.store import StoreError, resolve_db_path
+from pipeline.terminal import cell, markup, printable
 
 
 @click.command()
@@ -66,7 +67,8 @@ def ingest(
 
         def on_progress(nbytes: int, name: str) -> None:
             seen.add(name)
-            progress.update(task, advance=nbytes, name=name, done=len(seen))
+            # the progress line is rich markup: a file name is text in it
+            progress.update(task, advance=nbytes, name=markup(name), done=len(seen))
 
         try:
             runner = Ingest(
@@ -74,13 +76,13 @@ def ingest(
                 config=config,
                 chunk_bytes=chunk_mb * 2**20,
                 on_progress=on_progress,
-                on_message=lambda msg: err.print(msg),
+                on_message=lambda msg: err.print(printable(msg), markup=False, emoji=False),
                 # --no-wait is about another ingest; a reader's moment on the store is always waited out
                 wait_for_writer=not no_wait,
             )
             summary = runner.run(list(paths), correlate=not no_correlate)
         except (StoreError, ConfigError) as exc:
-            fail(str(exc))
+            fail(printable(str(exc)))  # it may quote a path or a config value
     if as_json:
         print_json(summary.to_dict())
     else:
@@ -109,7 +111,8 @@ def _console() -> Console:
 
 def _print_summary(summary: IngestSummary) -> None:
     console = _console()
-    table = Table(title=f"ingest into {summary.db}", show_lines=False)
+    # every name here comes from the file system or the config: Text cells print it literally
+    table = Table(title=cell(f"ingest into {summary.db}"), show_lines=False)
     columns: list[tuple[str, JustifyMethod]] = [
         ("file", "left"),
         ("format", "left"),
@@ -127,10 +130,10 @@ def _print_summary(summary: IngestSummary) -> None:
         # "postgres in compose": the envelopes removed before the family read the lines
         fmt = f.format + "".join(f" in {name}" for name in reversed(f.envelopes))
         table.add_row(
-            _short(f.path),
-            fmt,
-            f.host or "",
-            f.status + (f" ({f.error})" if f.error else ""),
+            cell(_short(f.path)),
+            cell(fmt),
+            cell(f.host or ""),
+            cell(f.status + (f" ({f.error})" if f.error else "")),
             f"{f.events:,}",
             f"{f.latency:,}",
             f"{f.metrics:,}",
@@ -146,9 +149,10 @@ def _print_summary(summary: IngestSummary) -> None:
     )
     for f in summary.files:
         for warning in f.warnings:
-            console.print(f"[yellow]warning[/] {_short(f.path)}: {warning}")
+            console.print(f"[yellow]warning[/] {markup(_short(f.path))}: {markup(warning)}", emoji=False)
     if summary.correlation is not None and "skipped" in summary.correlation:
-        console.print(f"correlation: skipped, {summary.correlation['skipped']}")
+        skipped = printable(f"correlation: skipped, {summary.correlation['skipped']}")
+        console.print(skipped, markup=False, emoji=False)
     elif summary.correlation is not None:
         c = summary.correlation
         console.print(
@@ -173,7 +177,7 @@ def status(db: str, as_json: bool) -> None:
     try:
         report = status_mod.store_status(resolve_db_path(db))
     except StoreError as exc:
-        fail(str(exc))
+        fail(printable(str(exc)))
     if as_json:
         print_json(report)
         return

@@ -352,7 +352,9 @@ def _pick_evidence(
 def _event_line(raw: str | None, fallback: str | None) -> str:
     """The event's first line; for a traceback, plus the line naming the database error."""
     text = raw or fallback or ""
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    # split on newlines only: str.splitlines also breaks on \r, \x0b, \x1c-\x1e, U+2028...,
+    # which would drop the rest of a hostile line from the evidence
+    lines = [ln.rstrip("\r") for ln in text.split("\n") if ln.strip()]
     if not lines:
         return ""
     first = lines[0]

@@ -2,15 +2,22 @@
 
 The renderers only format numbers already in the digest; none of them queries
 the store.  Markdown is also the plain-text part of the mail.
+
+Names and texts in the digest (hosts, causes, summaries, advice, file names, reject
+reasons) come from logs and config: each renderer escapes them for its format
+(:func:`_md`, :func:`_html`, :func:`_slack`), after making control characters printable.
 """
 
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from pipeline.digest.compute import BASELINE_PERIODS, Digest
+from pipeline.terminal import printable
 
 TITLE = "Connection drops digest"
 
@@ -98,41 +105,61 @@ def subject(d: Digest) -> str:
     return f"{TITLE} {d.period.label}: {plural(d.incidents, 'incident')}, {plural(d.drops, 'drop')}"
 
 
-def _health_lines(d: Digest) -> list[str]:
-    """Data-health problems; on a quiet day only silent sources (the quiet may be theirs)."""
+def _plain(text: str) -> str:
+    return text
+
+
+def _health_lines(d: Digest, esc: Callable[[str], str] = _plain, code: Callable[[str], str] = _plain) -> list[str]:
+    """Data-health problems; on a quiet day only silent sources (the quiet may be theirs).
+    ``esc`` escapes a name for the output format, ``code`` a file name."""
     lines = []
     for s in d.stopped:
         what = (
-            f"latency to {s.source}"
+            f"latency to {esc(s.source)}"
             if s.stream == "latency"
-            else ("status metrics" if s.stream == "metrics" else f"{s.source} events")
+            else ("status metrics" if s.stream == "metrics" else f"{esc(s.source)} events")
         )
-        lines.append(f"Stopped sending: {what} from {s.host}, last seen {fmt_ts(s.last_seen)}")
+        lines.append(f"Stopped sending: {what} from {esc(s.host)}, last seen {fmt_ts(s.last_seen)}")
     if d.rejects and not d.quiet:
         lines.append(
             f"Rejected lines: {fmt_int(d.reject_total)} in {len(d.rejects)} file{'s' if len(d.rejects) != 1 else ''}"
         )
         for r in d.rejects[:10]:
-            lines.append(f"  {r.file}: {fmt_int(r.rejects)} ({r.top_reason})")
+            lines.append(f"  {code(r.file)}: {fmt_int(r.rejects)} ({esc(r.top_reason)})")
     return lines
 
 
-def _events_line(d: Digest) -> str:
+def _events_line(d: Digest, esc: Callable[[str], str] = _plain) -> str:
     if not d.events_by_source:
         return "Events in the period: none"
-    return "Events in the period: " + ", ".join(f"{src} {fmt_int(n)}" for src, n in d.events_by_source.items())
+    return "Events in the period: " + ", ".join(f"{esc(src)} {fmt_int(n)}" for src, n in d.events_by_source.items())
 
 
 # --- Markdown -------------------------------------------------------------------------------
 
+# What a value could start in CommonMark/GFM: a table cell (|), code (`), emphasis (*, _),
+# a link ([ ]), HTML or an autolink (< >), and the backslash itself (else "\*" in a name
+# would turn the escape of "*" into a literal backslash).  "_" inside a word, as in
+# wait_timeout, starts no emphasis, so it stays as it is.
+_MD_SPECIAL = re.compile(r"[\\`*|\[\]<>]|(?<![^\W_])_|_(?![^\W_])")
 
-def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+
+def _md(text: str) -> str:
+    """A value from the data, literal in Markdown: one line, control characters printable."""
+    return _MD_SPECIAL.sub(r"\\\g<0>", printable(str(text).replace("\n", " ")))
+
+
+def _md_code(text: str) -> str:
+    """A code span that holds any text: its fence is longer than any run of backticks inside."""
+    text = printable(str(text), one_line=True)
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def markdown(d: Digest) -> str:
     out = [f"# {TITLE}: {period_title(d)}", "", headline(d)]
-    health = _health_lines(d)
+    health = _health_lines(d, _md, _md_code)
     if d.quiet:
         if health:
             out += ["", "## Data health", ""]
@@ -149,8 +176,8 @@ def markdown(d: Digest) -> str:
     ]
     for r in d.by_cause:
         out.append(
-            f"| {r.cause} | {fmt_int(r.incidents)} | {fmt_int(r.drops)} | {fmt_duration(r.duration_s)} "
-            f"| {_md_cell(', '.join(r.hosts)) or '-'} | {fmt_avg(r.baseline_avg_incidents)} "
+            f"| {_md(r.cause)} | {fmt_int(r.incidents)} | {fmt_int(r.drops)} | {fmt_duration(r.duration_s)} "
+            f"| {_md(', '.join(r.hosts)) or '-'} | {fmt_avg(r.baseline_avg_incidents)} "
             f"| {fmt_avg(r.baseline_avg_drops)} | {fmt_delta(r.drops, r.baseline_avg_drops)} |"
         )
     out.append(
@@ -161,7 +188,7 @@ def markdown(d: Digest) -> str:
 
     out += ["", "## Incidents by host", "", "| host | incidents | drops | causes |", "|---|---:|---:|---|"]
     for h in d.by_host:
-        out.append(f"| {_md_cell(h.host)} | {fmt_int(h.incidents)} | {fmt_int(h.drops)} | {', '.join(h.causes)} |")
+        out.append(f"| {_md(h.host)} | {fmt_int(h.incidents)} | {fmt_int(h.drops)} | {_md(', '.join(h.causes))} |")
 
     w = d.worst
     if w is not None:
@@ -169,14 +196,14 @@ def markdown(d: Digest) -> str:
             "",
             "## Worst incident",
             "",
-            f"**{w.cause}** on {', '.join(w.hosts) or 'unknown hosts'}, {fmt_ts(w.start)} to "
+            f"**{_md(w.cause)}** on {_md(', '.join(w.hosts)) or 'unknown hosts'}, {fmt_ts(w.start)} to "
             f"{w.end.strftime('%H:%M:%S')} ({fmt_duration(w.duration_s)}), {plural(w.drops, 'drop')}, "
-            f"confidence {w.confidence:.2f} (`{w.incident_id}`)",
+            f"confidence {w.confidence:.2f} ({_md_code(w.incident_id)})",
             "",
-            f"> {_md_cell(w.summary)}",
+            f"> {_md(w.summary)}",
         ]
         if w.advice:
-            out += ["", "What to change:", ""] + [f"- {_md_cell(a)}" for a in w.advice]
+            out += ["", "What to change:", ""] + [f"- {_md(a)}" for a in w.advice]
 
     out += ["", f"## Trend against the previous {previous(d)}", ""]
     out.append(
@@ -185,29 +212,34 @@ def markdown(d: Digest) -> str:
     )
     for r in d.by_cause:
         out.append(
-            f"- {r.cause}: {plural(r.drops, 'drop')} vs {fmt_avg(r.baseline_avg_drops)} per {per(d)}, "
+            f"- {_md(r.cause)}: {plural(r.drops, 'drop')} vs {fmt_avg(r.baseline_avg_drops)} per {per(d)}, "
             f"{fmt_delta(r.drops, r.baseline_avg_drops)}"
         )
     if d.new_causes:
-        out += ["", f"New causes (none in the previous {previous(d)}): " + ", ".join(f"**{c}**" for c in d.new_causes)]
+        new = ", ".join(f"**{_md(c)}**" for c in d.new_causes)
+        out += ["", f"New causes (none in the previous {previous(d)}): {new}"]
     else:
         out += ["", "New causes: none"]
 
     out += ["", "## Data health", ""]
     out += [_md_health(line) for line in health] or ["- All sources kept sending; no rejected lines."]
-    out.append(f"- {_events_line(d)}")
+    out.append(f"- {_events_line(d, _md)}")
     return "\n".join(out) + "\n"
 
 
 def _md_health(line: str) -> str:
-    if line.startswith("  "):
-        return f"  - `{line.strip().split(': ', 1)[0]}`: {line.strip().split(': ', 1)[1]}"
-    return f"- {line}"
+    """A health line as a list item; a file's rejects (indented) under the line before."""
+    return f"  - {line.strip()}" if line.startswith("  ") else f"- {line}"
 
 
 # --- HTML (mail clients run no JavaScript: tables, inline styles, a static image) -----------
 
 _TD = 'style="padding:3px 8px;border-bottom:1px solid #ddd;text-align:{align}"'
+
+
+def _html(text: str) -> str:
+    """Text as HTML; control characters printable too (a bidi override would reorder the page)."""
+    return html.escape(printable(text))
 
 
 def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
@@ -218,8 +250,7 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
     body = "".join(
         "<tr>"
         + "".join(
-            f"<td {_TD.format(align='right' if i in right else 'left')}>{html.escape(c)}</td>"
-            for i, c in enumerate(row)
+            f"<td {_TD.format(align='right' if i in right else 'left')}>{_html(c)}</td>" for i, c in enumerate(row)
         )
         + "</tr>"
         for row in rows
@@ -229,7 +260,7 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
 
 def html_page(d: Digest, image_src: str | None = None) -> str:
     """A self-contained HTML digest; ``image_src`` is ``cid:...`` in mail, a data: URI in files."""
-    esc = html.escape
+    esc = _html
     parts = [
         "<!DOCTYPE html>",
         '<html><head><meta charset="utf-8">',
@@ -328,6 +359,12 @@ def html_page(d: Digest, image_src: str | None = None) -> str:
 # --- Slack-compatible webhook payload -----------------------------------------------------------
 
 
+def _slack(text: str) -> str:
+    """Text for Slack's mrkdwn: ``&``, ``<`` and ``>`` as entities, so a name cannot
+    make a link or a mention (``<!channel>``); control characters printable."""
+    return printable(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_payload(d: Digest) -> dict[str, Any]:
     """``{"text", "blocks"}``: text is the notification fallback, blocks the message."""
     text = f"{TITLE} {period_title(d)}: {headline(d)}"
@@ -337,24 +374,24 @@ def slack_payload(d: Digest) -> dict[str, Any]:
     ]
     if not d.quiet:
         lines = [
-            f"*{r.cause}*: {plural(r.incidents, 'incident')}, {plural(r.drops, 'drop')}, {fmt_duration(r.duration_s)} "
+            f"*{_slack(r.cause)}*: {plural(r.incidents, 'incident')}, {plural(r.drops, 'drop')}, {fmt_duration(r.duration_s)} "
             f"({fmt_delta(r.drops, r.baseline_avg_drops)} vs {fmt_avg(r.baseline_avg_drops)}/{per(d)})"
             for r in d.by_cause
         ]
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000]}})
-        hosts = [f"*{h.host}*: {plural(h.incidents, 'incident')}, {plural(h.drops, 'drop')}" for h in d.by_host]
+        hosts = [f"*{_slack(h.host)}*: {plural(h.incidents, 'incident')}, {plural(h.drops, 'drop')}" for h in d.by_host]
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(hosts)[:3000]}})
         w = d.worst
         if w is not None:
-            advice = "".join(f"\n• {a}" for a in w.advice)
+            advice = "".join(f"\n• {_slack(a)}" for a in w.advice)
             blocks.append(
                 {
                     "type": "section",
                     "text": {
                         "type": "mrkdwn",
                         "text": (
-                            f"*Worst:* {w.cause} on {', '.join(w.hosts) or 'unknown hosts'} at {fmt_ts(w.start)}, "
-                            f"{w.drops} drops\n>{w.summary}{advice}"
+                            f"*Worst:* {_slack(w.cause)} on {_slack(', '.join(w.hosts)) or 'unknown hosts'} "
+                            f"at {fmt_ts(w.start)}, {w.drops} drops\n>{_slack(w.summary)}{advice}"
                         )[:3000],
                     },
                 }
@@ -363,7 +400,10 @@ def slack_payload(d: Digest) -> dict[str, Any]:
             blocks.append(
                 {
                     "type": "section",
-                    "text": {"type": "mrkdwn", "text": "New causes: " + ", ".join(f"*{c}*" for c in d.new_causes)},
+                    "text": {
+                        "type": "mrkdwn",
+                        "text": "New causes: " + ", ".join(f"*{_slack(c)}*" for c in d.new_causes),
+                    },
                 }
             )
     health = _health_lines(d)
@@ -371,7 +411,7 @@ def slack_payload(d: Digest) -> dict[str, Any]:
         blocks.append(
             {
                 "type": "context",
-                "elements": [{"type": "mrkdwn", "text": "\n".join(line.strip() for line in health)[:3000]}],
+                "elements": [{"type": "mrkdwn", "text": "\n".join(_slack(line.strip()) for line in health)[:3000]}],
             }
         )
     return {"text": text, "blocks": blocks}
