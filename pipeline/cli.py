@@ -4,8 +4,8 @@ Each area's commands live in ``pipeline/commands/<area>.py`` and are listed in
 ``COMMAND_MODULES``; this file only wires them together and turns the library's
 known errors into one-line messages with the exit codes the README documents:
 
-0 done; 1 a known error (bad configuration, store, input, delivery): one ``error:``
-line; 2 a usage error (unknown option, bad argument); 130 interrupted (Ctrl-C).
+0 done; 1 a known error (store, input, delivery): one ``error:`` line; 2 a mistake in how
+the tool was asked (unknown option, bad argument, bad configuration); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -47,11 +47,13 @@ def main() -> None:
     from pipeline.config import ConfigError
     from pipeline.store import StoreError
 
-    known = (StoreError, ConfigError, CauseModuleError)
     try:
         all_causes()  # a bad PIPELINE_CAUSES module is reported before any work starts
         cli.main(standalone_mode=False)
-    except known as exc:
+    except (ConfigError, CauseModuleError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except StoreError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     except click.exceptions.Abort:  # Ctrl-C (click turns KeyboardInterrupt into Abort)

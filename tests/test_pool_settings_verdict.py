@@ -71,5 +71,5 @@ def test_a_mistyped_pool_setting_is_an_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pipeline.toml").write_text("[pool]\npool_recyle = 3600\n")
     result = CliRunner().invoke(cli, ["config"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "[pool] pool_recyle: unknown setting (did you mean pool_recycle?)" in result.output

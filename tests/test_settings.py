@@ -49,12 +49,12 @@ def test_a_valid_toml_keeps_only_what_it_sets(tmp_path):
     assert cfg.files == [{"glob": "db*.log", "host": "db-1"}] and cfg.ignore == ["*.md"]
 
 
-def test_ingest_with_a_typo_stops_with_the_error_and_exit_1(tmp_path):
+def test_ingest_with_a_typo_stops_with_the_error_and_exit_2(tmp_path):
     logs = tmp_path / "logs"
     shutil.copytree(SAMPLES / "network", logs)
     (logs / "pipeline.toml").write_text("[correlate]\ngap_second = 3600\n")
     result = CliRunner().invoke(cli, ["ingest", str(logs), "--db", str(tmp_path / "s.duckdb")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "gap_second: unknown setting (did you mean gap_seconds?)" in result.output
     assert "Traceback" not in result.output
 

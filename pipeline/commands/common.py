@@ -62,6 +62,14 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+def exit_code_for(exc: Exception) -> int:
+    """2 for a mistake in how the tool was asked (configuration, a cause module), 1 otherwise."""
+    from pipeline.causes import CauseModuleError
+    from pipeline.config import ConfigError
+
+    return 2 if isinstance(exc, ConfigError | CauseModuleError) else 1
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Exit with a one-line reason on stderr (control characters from file names or log text
     shown escaped, never sent to the terminal)."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.commands.common import config_option, fail, json_option, print_json
+from pipeline.commands.common import config_option, exit_code_for, fail, json_option, print_json
 from pipeline.config import CONFIG_NAME, Config, ConfigError, SettingsResolver
 from pipeline.config_env import correlate_from_environment, variable
 from pipeline.terminal import printable
@@ -45,7 +45,7 @@ def config_command(paths: tuple[str, ...], config: str | None, as_json: bool) ->
                     k: {"value": v, "from": f} for k, (v, f) in resolver.explain(found.path).items()
                 }
     except ConfigError as exc:
-        fail(printable(str(exc)))  # it may quote a path or a value from the file
+        fail(printable(str(exc)), exit_code_for(exc))  # it may quote a path or a value from the file
     if as_json:
         print_json({"correlate": thresholds, "files": logs})
         return

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from pipeline import store as store_mod
-from pipeline.commands.common import config_option, db_option, fail, json_option, print_json
+from pipeline.commands.common import config_option, db_option, exit_code_for, fail, json_option, print_json
 from pipeline.config import ConfigError, correlate_settings
 from pipeline.kinds import CAUSES
 from pipeline.store import StoreError, resolve_db_path
@@ -37,7 +37,7 @@ def correlate(db: str, config: str | None, as_json: bool) -> None:
         ):
             summary = rebuild(con, settings, force=True)
     except (StoreError, ConfigError) as exc:
-        fail(str(exc))
+        fail(str(exc), exit_code_for(exc))
     source = config or ("./pipeline.toml" if settings else None)
     summary["settings"] = {"from": source, "set": settings}
     if as_json:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from pipeline.commands.common import config_option, db_option, fail, json_option, print_json
+from pipeline.commands.common import config_option, db_option, exit_code_for, fail, json_option, print_json
 from pipeline.config import CONFIG_NAME, Config, ConfigError
 from pipeline.digest import compute as compute_mod
 from pipeline.digest import deliver as deliver_mod
@@ -116,7 +116,7 @@ def digest(
     try:
         cfg = _digest_config(config)
     except ConfigError as exc:
-        fail(str(exc))
+        fail(str(exc), exit_code_for(exc))
     tz = tz or cfg.get("timezone") or "UTC"
     timeout = timeout or float(cfg.get("timeout", 30))
     if sum(bool(x) for x in (day, yesterday, since)) > 1:

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from pipeline import status as status_mod
-from pipeline.commands.common import config_option, db_option, fail, json_option, print_json
+from pipeline.commands.common import config_option, db_option, exit_code_for, fail, json_option, print_json
 from pipeline.config import ConfigError
 from pipeline.ingest import files as files_mod
 from pipeline.ingest.runner import Ingest, IngestSummary
@@ -82,7 +82,7 @@ def ingest(
             )
             summary = runner.run(list(paths), correlate=not no_correlate)
         except (StoreError, ConfigError) as exc:
-            fail(printable(str(exc)))  # it may quote a path or a config value
+            fail(printable(str(exc)), exit_code_for(exc))  # it may quote a path or a config value
     if as_json:
         print_json(summary.to_dict())
     else:
