@@ -65,12 +65,35 @@ def _unknown_summary(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]
     return f"{errs}: the evidence is too thin to name a cause."
 
 
+# What each kind of evidence is, and how to collect it when the store has none.
+_COLLECT = {
+    "pool_debug": (
+        "SQLAlchemy's pool log",
+        "logging.getLogger('sqlalchemy.pool').setLevel(logging.DEBUG): it says how long each connection sat idle",
+    ),
+    "server": ("the server's error log", "MariaDB/MySQL log_warnings=2 or more; PostgreSQL log_connections"),
+    "latency": ("latency samples", "`pipeline probe URL` from the application's host"),
+    "metrics": ("status snapshots", "`pipeline probe URL` records SHOW GLOBAL STATUS every 5 s"),
+}
+
+
 def _unknown_advice(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[str]:
-    return [
-        "Not enough evidence to name a cause. Collect more: SQLAlchemy pool logging at DEBUG "
-        "(logging.getLogger('sqlalchemy.pool').setLevel(logging.DEBUG)), the server error log "
-        "(MariaDB log_warnings=2 or more), latency samples to the server and SHOW GLOBAL STATUS snapshots."
-    ]
+    """Ask only for the evidence the store lacks, and say what the rest showed."""
+    present = det.get("sources_in_store") or {}
+    missing = [f"{what} ({how})" for key, (what, how) in _COLLECT.items() if not present.get(key)]
+    there = [what for key, (what, _) in _COLLECT.items() if present.get(key)]
+    out = ["Not enough evidence to name a cause."]
+    if there:
+        out.append(
+            f"In the store but silent about this incident: {', '.join(there)}. Their lines count only "
+            "near the failures (server lines from lookback_seconds before the first to lookahead_seconds "
+            "after the last; idle-kill aborts back to the longest idle of a failed connection): raise those "
+            "in [correlate] if the server logged its side earlier, e.g. idle kills logged at wait_timeout, "
+            "long before the application noticed."
+        )
+    if missing:
+        out.append("Collect what is missing: " + "; ".join(missing) + ".")
+    return out
 
 
 UNKNOWN = Cause(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.causes import Cause, Evidence, Score, share
-from pipeline.causes._words import n, recycle_for
+from pipeline.causes._words import hhmmss, n, recycle_for
 
 
 def score(e: Evidence) -> Score:
@@ -61,6 +61,13 @@ def summarize(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any], errs:
     if matches:
         names = ", ".join(f"{m['product']}'s {m['setting']} ({n(m['seconds'])} s)" for m in matches)
         fits = f"; that fits the default of {names}"
+    first_abort, start = f.get("abort_timeout_first_ms"), inc.get("start_ms")
+    if first_abort is not None and start is not None and start - first_abort > 60_000:
+        # the server logs a kill when the connection expires; the client finds out at its next use
+        who += (
+            f" (it logged the kills from {hhmmss(first_abort)}, {(start - first_abort) / 60_000:.0f} min before "
+            "the application used those connections again)"
+        )
     if lim:
         return f"{errs}: pooled connections left idle too long were closed by {who}; {describe_limit(lim)}{fits}."
     return f"{errs}: pooled connections left idle too long were closed by {who}."

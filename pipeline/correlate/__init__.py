@@ -31,7 +31,13 @@ from pipeline.correlate import advice as _advice
 from pipeline.correlate.details import IncidentDetails
 from pipeline.correlate.evidence import app_connections, gather, pool_demand
 from pipeline.correlate.idle import build_idle_limits, build_pool, idle_limits
-from pipeline.correlate.incidents import build_groups, build_incidents, episode_map, merge_groups
+from pipeline.correlate.incidents import (
+    aborts_claimed_by_clients,
+    build_groups,
+    build_incidents,
+    episode_map,
+    merge_groups,
+)
 from pipeline.correlate.settings import DEFAULTS, resolve
 
 __all__ = ["DEFAULTS", "correlate_store"]
@@ -125,6 +131,12 @@ def _correlate(con: DuckDBPyConnection, s: dict[str, Any]) -> dict[str, Any]:
     build_incidents(con, s)
     build_pool(con, s)
     assessed = _assess(con, s)
+    # idle kills the server logged, found by the application later: the client's evidence
+    claimed = aborts_claimed_by_clients(assessed["incidents"], assessed["causes"], s)
+    if claimed:
+        con.execute(f"DELETE FROM c_drops WHERE grp IN ({', '.join(str(int(g)) for g in claimed)})")
+        build_groups(con, s)
+        assessed = _assess(con, s)
     # isolated idle kills over hours are one finding: merge them, then assess again
     mapping = episode_map(assessed["incidents"], assessed["causes"], s)
     if mapping:
@@ -156,6 +168,7 @@ def _assess(con: DuckDBPyConnection, s: dict[str, Any], episode_sizes: dict[int,
         demand.setdefault(grp, {}).update(extra)
 
     seen_pool = _pool_seen_in_logs(con)
+    in_store = _sources_in_store(con)
     inc_rows, ev_rows = [], []
     by_cause: dict[str, int] = {}
     causes: dict[int, str] = {}
@@ -170,6 +183,7 @@ def _assess(con: DuckDBPyConnection, s: dict[str, Any], episode_sizes: dict[int,
         causes[grp] = cause
         det = _details(inc, f, limits.get(grp, {}), ctx, demand.get(grp, {}))
         det.update(_pool_settings(inc, s.get("pool") or {}, seen_pool))
+        det["sources_in_store"] = in_store
         if episode_sizes and episode_sizes.get(grp, 0) > 1:
             det["episode_incidents"] = episode_sizes[grp]
         evidence = _pick_evidence(cause, scores, rows.get(grp, []), inc, ctx)
@@ -254,6 +268,23 @@ def _details(
         if f["start_ms_srv"] > down_from:
             det["downtime_s"] = round((f["start_ms_srv"] - down_from) / 1000.0, 1)
     return det
+
+
+def _sources_in_store(con: DuckDBPyConnection) -> dict[str, int]:
+    """Rows per kind of evidence in the whole store, so advice never asks for what is there:
+    application lines, pool lines with a connection identity (SQLAlchemy's pool log at DEBUG),
+    server lines, latency samples and status snapshots."""
+    row = con.execute(
+        """
+        SELECT (SELECT count(*) FROM event_rows WHERE source = 'app'),
+               (SELECT count(*) FROM event_rows WHERE source = 'sqlalchemy' AND conn_ref IS NOT NULL),
+               (SELECT count(*) FROM event_rows WHERE source IN ('mysql', 'postgres')),
+               (SELECT count(*) FROM latency),
+               (SELECT count(*) FROM metrics)
+        """
+    ).fetchone()
+    names = ("app", "pool_debug", "server", "latency", "metrics")
+    return {name: int(n) for name, n in zip(names, row or (0,) * len(names))}
 
 
 def _pool_seen_in_logs(con: DuckDBPyConnection) -> dict[str | None, dict[str, bool]]:

@@ -51,7 +51,11 @@ class IncidentDetails:
     downtime_s: float | None = None
     server_came_back: bool | None = None  # a start after the stop (None: no stop seen)
     server_only: bool = False  # only the server's log saw the incident
-    episode_incidents: int | None = None  # incidents of one cause merged into this one (an episode)
+    episode_incidents: int | None = None
+    # rows of each kind of evidence in the whole store (app, pool_debug, server, latency, metrics)
+    sources_in_store: dict[str, int] = field(
+        default_factory=dict
+    )  # incidents of one cause merged into this one (an episode)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, default=str)

@@ -181,7 +181,9 @@ def gather(
         CREATE OR REPLACE TEMP TABLE c_srv_inc AS
         WITH idle_back AS (
             SELECT i.grp, i.start_ms, i.end_ms, i.hi_ms,
-                   greatest(i.start_ms - least({idle_back}, greatest({pre}, coalesce(f.max_idle * 1000.0 + 30000.0, 0))),
+                   -- as far back as the longest idle of a connection that failed; where no line
+                   -- says how long they idled, the whole idle_lookback_seconds
+                   greatest(i.start_ms - least({idle_back}, greatest({pre}, coalesce(f.max_idle * 1000.0 + 30000.0, {idle_back}))),
                             coalesce(i.prev_mid_ms, -1e18)) AS lo_ms
             FROM c_inc i LEFT JOIN (
                 SELECT d.grp, max(c.idle_s) AS max_idle FROM c_checkouts c
@@ -227,6 +229,7 @@ def gather(
                count(*) FILTER (WHERE cat = 'srv_stop' AND (msg ILIKE '%crash%' OR msg ILIKE '%got signal%'))
                    AS srv_crash,
                min(t_ms) FILTER (WHERE cat = 'srv_stop') AS stop_ms,
+               min(t_ms) FILTER (WHERE cat = 'abort_timeout') AS abort_timeout_first_ms,
                max(t_ms) FILTER (WHERE cat = 'srv_start') AS start_ms_srv
         FROM c_srv_inc GROUP BY grp
         """,

@@ -265,3 +265,23 @@ def merge_groups(con: DuckDBPyConnection, mapping: dict[int, int]) -> None:
         WHERE c_drops.grp = m.from_grp
         """
     )
+
+
+def aborts_claimed_by_clients(incidents: list[dict[str, Any]], causes: dict[int, str], s: dict[str, Any]) -> list[int]:
+    """Server-only idle kills that a later client incident explains: {server-only grp}.
+
+    The server logs an idle kill when the connection expires ("Got timeout reading
+    communication packets" at wait_timeout); the application finds out at its next use of
+    that connection, minutes or hours later.  Idle-kill aborts followed, within
+    ``idle_lookback_seconds``, by client failures are those failures' evidence, not an incident
+    of their own: the client incident and the server-only one describe the same event.
+    """
+    lookback = float(s["idle_lookback_seconds"]) * 1000.0
+    clients = [i for i in incidents if not i["server_only"] and i["errors"]]
+    claimed = []
+    for inc in incidents:
+        if not inc["server_only"] or causes.get(inc["grp"]) != "idle_timeout":
+            continue
+        if any(0 <= c["start_ms"] - inc["end_ms"] <= lookback for c in clients):
+            claimed.append(inc["grp"])
+    return claimed
