@@ -5,12 +5,14 @@ Each area's commands live in ``pipeline/commands/<area>.py`` and are listed in
 known errors into one-line messages with the exit codes the README documents:
 
 0 done; 1 a known error (store, input, delivery): one ``error:`` line; 2 a mistake in how
-the tool was asked (unknown option, bad argument, bad configuration); 130 interrupted (Ctrl-C).
+the tool was asked (unknown option, bad argument, bad configuration); 130 interrupted (Ctrl-C);
+143 an ingest stopped by SIGTERM.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 import click
 
@@ -40,16 +42,55 @@ for _name in COMMAND_MODULES:
         cli.add_command(_command)
 
 
+def _handle_stop_signals() -> Callable[[], None]:
+    """SIGINT and SIGTERM ask a running ingest to stop at its next safe point: it commits
+    what it has whole, says what it kept and exits 130 / 143 (see
+    :class:`pipeline.ingest.runner.StopRequest`).  Outside an ingest, and for a second
+    signal while one stops, SIGINT raises KeyboardInterrupt as Python's own handler does
+    and SIGTERM ends the process as its default action does (the store is safe from
+    any kill).  Returns what puts the previous handlers back."""
+    import os
+    import signal
+
+    from pipeline.ingest.runner import STOP
+
+    def on_signal(signum: int, frame: object) -> None:
+        if STOP.request(signum):
+            return
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    # installed whatever the inherited disposition: a shell script starts its background
+    # jobs with SIGINT ignored, and importing polars put its own handler there anyway
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+    STOP.handled_signals = tuple(previous)
+
+    def restore() -> None:
+        STOP.handled_signals = ()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+    return restore
+
+
 def main() -> None:
     import sys
 
     from pipeline.causes import CauseModuleError, all_causes
     from pipeline.config import ConfigError
+    from pipeline.ingest.runner import IngestInterrupted
     from pipeline.store import StoreError
+    from pipeline.terminal import printable
 
+    restore_signals = _handle_stop_signals()
     try:
         all_causes()  # a bad PIPELINE_CAUSES module is reported before any work starts
         cli.main(standalone_mode=False)
+    except IngestInterrupted as exc:  # stopped at a safe point by SIGINT or SIGTERM
+        click.echo(printable(exc.message, one_line=True), err=True)  # it names files
+        sys.exit(128 + exc.signum)
     except (ConfigError, CauseModuleError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -67,6 +108,8 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    finally:
+        restore_signals()
 
 
 if __name__ == "__main__":

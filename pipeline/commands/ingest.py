@@ -32,6 +32,13 @@ from pipeline.terminal import cell, markup, printable
     show_default=True,
     help="Megabytes read per chunk; bounds memory.",
 )
+@click.option(
+    "--max-line-bytes",
+    type=click.IntRange(64),
+    default=files_mod.DEFAULT_MAX_LINE_BYTES,
+    show_default=True,
+    help="A longer line is stored cut to this many bytes, marked ' …[truncated: N bytes]' (N: its whole length).",
+)
 @json_option
 def ingest(
     paths: tuple[str, ...],
@@ -40,6 +47,7 @@ def ingest(
     no_correlate: bool,
     no_wait: bool,
     chunk_mb: int,
+    max_line_bytes: int,
     as_json: bool,
 ) -> None:
     """Read log files and folders (recursively; .gz too) into the store.
@@ -75,6 +83,7 @@ def ingest(
                 db_path,
                 config=config,
                 chunk_bytes=chunk_mb * 2**20,
+                max_line_bytes=max_line_bytes,
                 on_progress=on_progress,
                 on_message=lambda msg: err.print(printable(msg), markup=False, emoji=False),
                 # --no-wait is about another ingest; a reader's moment on the store is always waited out

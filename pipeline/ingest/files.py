@@ -7,6 +7,12 @@ without a copy of the text.  Memory is bounded by the chunk size whatever the
 file size.  ``.gz`` files are decompressed on the fly
 (detected by magic bytes).
 
+A line longer than ``max_line_bytes`` (default 1 MiB) is kept cut to that many bytes
+and marked `` …[truncated: N bytes]`` (N: its whole length, newline excluded).  A line
+longer than a chunk is not gathered to be cut: its first bytes are kept and the rest is
+read block by block up to its newline and dropped, so a 200 MB line without a newline
+costs no more memory than a chunk.
+
 polars is imported by the functions that make frames, not with this module:
 finding files and telling whether they changed needs none of it, so an ingest
 that finds every file unchanged starts without its 0.1 s import.
@@ -33,10 +39,12 @@ DEFAULT_CHUNK_BYTES = (
     4 * 1024 * 1024
 )  # parsing needs several times a chunk; 4 MB is as fast as 8 MB with ~200 MB less peak memory
 HEAD_BYTES = 4096  # identity of a file: the md5 of its first bytes
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024  # longer lines are stored cut to this length, marked
 SNIFF_BYTES = 64 * 1024
 SNIFF_LINES = 200
 GZIP_MAGIC = b"\x1f\x8b"
 REPLACEMENT = "\ufffd".encode("utf-8")  # what stands for invalid UTF-8 and NUL bytes
+TRUNCATED = " \u2026[truncated: {} bytes]"  # appended to a line cut to max_line_bytes
 
 # Files in an input tree that are never logs.
 IGNORED_NAMES = {"pipeline.toml", ".DS_Store"}
@@ -144,6 +152,7 @@ class Chunk:
     replaced_chars: int  # U+FFFD produced by invalid UTF-8 in this chunk
     nul_lines: int
     body: bytes | bytearray = b""  # the chunk's bytes, to find where a line starts
+    truncated: int = 0  # lines longer than max_line_bytes, stored cut (see TRUNCATED)
 
     @property
     def first_line(self) -> int:
@@ -176,12 +185,16 @@ def iter_chunks(
     start_offset: int = 0,
     start_line: int = 1,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[Chunk]:
     """Whole-line chunks of the file from ``start_offset``.
 
-    The final chunk includes a last line without a trailing newline.  Raises
-    OSError/EOFError/zlib.error for unreadable or truncated input; the caller
-    turns that into a reject and keeps what was read before.
+    The final chunk includes a last line without a trailing newline.  A line longer
+    than ``max_line_bytes`` is cut to that length and marked (see the module's note);
+    one longer than a chunk comes alone in a chunk of its own, whose offsets still
+    span its whole length in the file.  Raises OSError/EOFError/zlib.error for
+    unreadable or truncated input; the caller turns that into a reject and keeps
+    what was read before.
     """
     # a plain file is read straight into the chunk's buffer (no copy of its bytes
     # in Python); a .gz in pieces (see _read_block)
@@ -214,12 +227,34 @@ def iter_chunks(
                 carry = b""
             else:
                 cut = data.rfind(b"\n")
+                if cut < 0 and len(data) > max_line_bytes:
+                    # one line longer than the limit and than a chunk: keep its head, drop
+                    # the rest as it is read (never the whole line in memory)
+                    chunk, carry, error = _long_line(fh, compressed, data, offset, line_no, chunk_bytes, max_line_bytes)
+                    del data
+                    yield chunk
+                    yielded = True
+                    offset, line_no = chunk.end_offset, line_no + 1
+                    if error is not None:  # what came after the line, then the damage
+                        if carry:
+                            cut_lines: list[int] = []
+                            frame, replaced, nul_lines = _lines_frame(
+                                bytearray(carry), line_no, max_line_bytes=max_line_bytes, cut=cut_lines
+                            )
+                            yield Chunk(
+                                frame, offset, offset + len(carry), True, replaced, nul_lines, carry, len(cut_lines)
+                            )
+                        raise error
+                    if chunk.final:
+                        return
+                    continue
                 if cut < 0:  # one line longer than a chunk: keep reading
                     carry = bytes(data)
                     continue
                 carry = bytes(data[cut + 1 :])
                 del data[cut + 1 :]  # in place: the buffer keeps its memory, nothing is copied
-            frame, replaced, nul_lines = _lines_frame(data, line_no)
+            cut_lines = []
+            frame, replaced, nul_lines = _lines_frame(data, line_no, max_line_bytes=max_line_bytes, cut=cut_lines)
             yield Chunk(
                 frame=frame,
                 start_offset=offset,
@@ -228,6 +263,7 @@ def iter_chunks(
                 replaced_chars=replaced,
                 nul_lines=nul_lines,
                 body=data,
+                truncated=len(cut_lines),
             )
             yielded = True
             offset += len(data)
@@ -236,6 +272,59 @@ def iter_chunks(
                 raise error  # after handing over everything read before the damage
             if at_eof:
                 return
+
+
+def _long_line(
+    fh: io.BufferedIOBase | io.RawIOBase,
+    compressed: bool,
+    head: bytearray,
+    offset: int,
+    line_no: int,
+    chunk_bytes: int,
+    max_line_bytes: int,
+) -> tuple[Chunk, bytes, Exception | None]:
+    """The chunk of one line that starts with ``head`` (read so far, no newline in it)
+    and goes on in ``fh``: the line cut to ``max_line_bytes`` and marked.  The rest of
+    the line is read in blocks and dropped up to its newline.  Returns the chunk,
+    the bytes read after the newline (the next chunk's start) and the error that
+    stopped reading, if any (the chunk is then final)."""
+    length = len(head)  # of the line so far, in bytes
+    kept = bytes(head[: max_line_bytes + 4])  # a few more: where a UTF-8 character ends
+    rest, error, newline_found = b"", None, False
+    while True:
+        block: bytes | bytearray
+        if compressed:
+            block, error = _read_block(fh, chunk_bytes)
+            got = len(block)
+        else:
+            block, got, error = _read_into(fh, b"", chunk_bytes)
+        newline = block.find(b"\n")
+        if newline >= 0:
+            length += newline
+            rest, newline_found = bytes(block[newline + 1 :]), True
+            break
+        length += got
+        if error is not None or got < chunk_bytes:  # the file ends inside the line
+            break
+    body = bytearray(_cut(kept, length, max_line_bytes))
+    if newline_found:
+        body += b"\n"
+    frame, replaced, nul_lines = _lines_frame(body, line_no, max_line_bytes=None)
+    end = offset + length + (1 if newline_found else 0)
+    final = not newline_found or (error is not None and not rest)
+    return Chunk(frame, offset, end, final, replaced, nul_lines, body=body, truncated=1), rest, error
+
+
+def _cut(line: bytes | bytearray | memoryview, length: int, limit: int) -> bytes:
+    """The first ``limit`` bytes of a line of ``length`` bytes (fewer if a UTF-8 character
+    would be split), and the mark that says it was cut."""
+    keep = limit
+    # step back over the continuation bytes (10xxxxxx) of a character the cut would split
+    while keep > limit - 3 and keep > 0 and keep < len(line) and line[keep] & 0xC0 == 0x80:
+        keep -= 1
+    if keep < len(line) and line[keep] & 0xC0 == 0x80:
+        keep = limit  # not UTF-8 anyway: cut where the limit says
+    return bytes(line[:keep]) + TRUNCATED.format(length).encode("utf-8")
 
 
 def read_ahead(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
@@ -341,10 +430,18 @@ def _skip(fh: io.BufferedIOBase | io.RawIOBase, count: int) -> None:
         count -= len(got)
 
 
-def _lines_frame(body: bytes | bytearray, first_line: int) -> tuple[pl.DataFrame, int, int]:
+def _lines_frame(
+    body: bytes | bytearray,
+    first_line: int,
+    *,
+    max_line_bytes: int | None = DEFAULT_MAX_LINE_BYTES,
+    cut: list[int] | None = None,
+) -> tuple[pl.DataFrame, int, int]:
     """The chunk's lines as a frame (``line_no``, ``line``), and how many characters
     were replaced: invalid UTF-8 bytes and NULs (DuckDB and polars handle NUL badly)
-    become a visible U+FFFD.
+    become a visible U+FFFD.  A line longer than ``max_line_bytes`` (None: no limit) is
+    cut to that length and marked (see TRUNCATED); ``cut``, when given, gets each such
+    line's whole length.
 
     The lines are cut by their newlines' positions, found by numpy, and handed to
     polars as one Arrow string array over the chunk's own bytes: no Python object per
@@ -355,6 +452,18 @@ def _lines_frame(body: bytes | bytearray, first_line: int) -> tuple[pl.DataFrame
     import polars as pl
     import pyarrow as pa
 
+    ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 10) + 1
+    changed = False
+    if max_line_bytes is not None and len(body) > max_line_bytes:
+        # the longest line, newline included (numpy: no Python loop over the lines)
+        starts = np.concatenate([np.zeros(1, np.int64), ends.astype(np.int64)])
+        bounds = np.append(starts, len(body)) if starts[-1] < len(body) else starts
+        lengths = np.diff(bounds)
+        if lengths.size and int(lengths.max()) > max_line_bytes:
+            body, cut_lengths = _cut_long_lines(body, bounds, lengths, max_line_bytes)
+            if cut is not None:
+                cut.extend(cut_lengths)
+            changed = bool(cut_lengths)
     replaced = nul_lines = 0
     if not body.isascii():  # almost always ASCII: then it is valid UTF-8 as it is
         try:
@@ -363,10 +472,13 @@ def _lines_frame(body: bytes | bytearray, first_line: int) -> tuple[pl.DataFrame
             text = str(body, "utf-8", "replace")
             replaced = text.count("\ufffd") - body.count(REPLACEMENT)  # not those already there
             body = text.encode("utf-8")
+            changed = True
     if b"\x00" in body:
         nul_lines = body.count(b"\x00")
         body = body.replace(b"\x00", REPLACEMENT)
-    ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 10) + 1
+        changed = True
+    if changed:  # the newlines moved
+        ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 10) + 1
     if not body.endswith(b"\n"):  # the file's last line has no newline
         ends = np.append(ends, len(body))
     offsets = np.concatenate([np.zeros(1, np.int64), ends.astype(np.int64)])
@@ -381,3 +493,24 @@ def _lines_frame(body: bytes | bytearray, first_line: int) -> tuple[pl.DataFrame
         }
     )
     return frame, replaced, nul_lines
+
+
+def _cut_long_lines(body: bytes | bytearray, bounds: Any, lengths: Any, limit: int) -> tuple[bytes, list[int]]:
+    """``body`` with each line longer than ``limit`` bytes (its newline not counted) cut
+    and marked, and the whole lengths of the lines cut."""
+    pieces: list[bytes | bytearray] = []
+    cut_lengths: list[int] = []
+    done = 0
+    view = memoryview(body)
+    with view:
+        for i in (lengths > limit).nonzero()[0]:
+            start, end = int(bounds[i]), int(bounds[i + 1])
+            stop = end - 1 if body[end - 1] == 10 else end  # the line without its newline
+            if stop - start <= limit:
+                continue
+            pieces.append(bytes(view[done:start]))
+            pieces.append(_cut(view[start : min(stop, start + limit + 4)], stop - start, limit))
+            cut_lengths.append(stop - start)
+            done = stop
+        pieces.append(bytes(view[done:]))
+    return b"".join(pieces), cut_lengths

@@ -18,20 +18,32 @@ The order of work for each file:
 Reading, parsing, redacting and inserting run in four threads, chunk after
 chunk, so both cores work and only a few chunks are in memory at a time.
 A lock file serializes whole runs.
+
+Stopping: ``pipeline.cli`` turns SIGINT and SIGTERM into a stop request
+(:data:`STOP`) while a run is under way.  The run checks it between chunks and
+between files, never inside a parser or a store transaction: it then commits the
+current file up to where its last whole event ends (as a segment commit does),
+waits for the writer, skips correlation (or interrupts it: DuckDB rolls it back)
+and raises :class:`IngestInterrupted`, which says what was kept.  The next run
+resumes exactly there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import hashlib
 import json
 import os
 import shutil
+import signal
+import sys
+import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -60,6 +72,108 @@ if TYPE_CHECKING:  # for annotations only
 SEGMENT_BYTES = 40 * 1024 * 1024
 STAGING_AHEAD = 2  # parsed chunks that may wait for the staging thread
 PLAUSIBLE_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+class StopRequest:
+    """A request, made by a signal handler, that the running ingest stop at its next
+    safe point.
+
+    ``pipeline.cli`` installs handlers for SIGINT and SIGTERM that call :meth:`request`
+    and lists the signals in ``handled_signals``.  While a run is under way in the main
+    thread (:meth:`armed`), a request only sets :attr:`signum`: the run looks at it
+    between chunks and files and stops there (nothing is raised inside polars or
+    DuckDB, where an exception could be taken for a parse error or end a transaction
+    half-way).  Before the run holds the store (waiting for another ingest's lock)
+    nothing needs saving: the request raises :class:`IngestInterrupted` at once.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.handled_signals: tuple[int, ...] = ()
+        self._state = "off"  # off | early (raise at once) | running (flag only)
+        self._reclaimed = False
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def active(self) -> bool:
+        """A run in this process takes requests now."""
+        return self._state != "off"
+
+    def request(self, signum: int) -> bool:
+        """Ask the running ingest to stop.  False when no ingest is running, or a stop
+        was already asked for: the caller then interrupts the program as usual."""
+        if self._state == "off" or self.signum is not None:
+            return False
+        self.signum = signum
+        if self._state == "early":
+            raise IngestInterrupted(signum, f"{_signal_name(signum)}: stopped before reading anything; nothing changed")
+        return True
+
+    @contextlib.contextmanager
+    def armed(self, state: str) -> Iterator[None]:
+        """Requests go to this run while the block runs (``state``: early or running);
+        after it, to nobody.  Only in the main thread, where signal handlers run, and
+        only when handlers that call :meth:`request` are installed."""
+        if not self.handled_signals or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self._state = state
+        try:
+            yield
+        finally:
+            self._state = "off"
+
+    def reclaim_handlers(self) -> None:
+        """Put the Python-level handlers back in charge after polars is imported.
+
+        polars (2.x) installs a C-level SIGINT handler when it is imported: it calls the
+        previous handler, and also aborts whatever polars query is running, in any
+        thread, with a KeyboardInterrupt raised from inside that query.  Here a query
+        runs in the reader, the parser and the staging thread, so that exception would
+        land in the middle of a chunk.  (And a process that started with SIGINT ignored,
+        as a background job of a shell script is, had only polars' handler: a Ctrl-C or
+        ``kill -INT`` counted only when it fell inside a query that looked at the flag,
+        and was otherwise dropped -- the run went on to its end and exited 0.)
+        Installing the same Python handlers again replaces polars' handler with
+        Python's own, which calls them."""
+        if self._reclaimed or self._state == "off" or "polars" not in sys.modules:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in self.handled_signals:
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                signal.signal(signum, handler)
+        self._reclaimed = True
+
+
+class IngestInterrupted(BaseException):
+    """The run stopped on a signal at a safe point; ``message`` says what was kept.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` (a command
+    that goes on to its next scenario, say) keeps the program going after the user
+    asked it to stop.  The exit status is ``128 + signum`` (130 for SIGINT, 143 for
+    SIGTERM)."""
+
+    def __init__(self, signum: int, message: str, summary: IngestSummary | None = None):
+        super().__init__(message)
+        self.signum = signum
+        self.message = message
+        self.summary = summary
+
+
+# The process's stop request: set by pipeline.cli's signal handlers, read by every run.
+STOP = StopRequest()
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return f"interrupted by {signal.Signals(signum).name}"
+    except ValueError:
+        return f"interrupted by signal {signum}"
 
 
 @dataclass
@@ -153,6 +267,8 @@ class Ingest:
         on_message: Callable[[str], None] | None = None,
         lock_wait_s: float = store_mod.DEFAULT_LOCK_WAIT_S,
         wait_for_writer: bool = True,
+        max_line_bytes: int = files.DEFAULT_MAX_LINE_BYTES,
+        stop: StopRequest | None = None,
     ):
         self.db = Path(db)
         self.resolver = SettingsResolver(config)
@@ -162,17 +278,27 @@ class Ingest:
         self.on_message = on_message or (lambda msg: None)
         self.lock_wait_s = lock_wait_s
         self.wait_for_writer = wait_for_writer
+        self.max_line_bytes = max_line_bytes
+        self.stop = STOP if stop is None else stop
         self._stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-stager")
         self._staging_jobs: deque[Future[None]] = deque()
         self.writer: StoreWriter | None = None
         self.reports: list[FileReport] = []
+        # what a stopped run kept of the file it was reading: (report, bytes, lines, size, .gz)
+        self._stopped_in: tuple[FileReport, int | None, int, int, bool] | None = None
+        self._not_started = 0
 
     # -- the run ---------------------------------------------------------------
 
     def run(self, paths: list[str | Path], *, correlate: bool = True) -> IngestSummary:
         started = time.perf_counter()
+        correlation: dict[str, Any] | None = None
+        ingest_seconds = 0.0
         self.db.parent.mkdir(parents=True, exist_ok=True)
-        with store_mod.writer_lock(self.db, wait=self.wait_for_writer, on_wait=self.on_message):
+        with (
+            self.stop.armed("early"),
+            store_mod.writer_lock(self.db, wait=self.wait_for_writer, on_wait=self.on_message),
+        ):
             # staging folders of older versions, left by a killed run, are garbage
             for stale in self.db.parent.glob(f".pipeline-staging-{self.db.name}-*"):
                 shutil.rmtree(stale, ignore_errors=True)
@@ -180,29 +306,75 @@ class Ingest:
                 self.db, lock_wait_s=self.lock_wait_s, on_message=self.on_message, on_failure=_write_failed
             )
             try:
-                with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
-                    stored = _stored_files(con)
-                for found in files.discover(paths):
-                    if found.problem:
-                        self.reports.append(FileReport(str(found.path), "unknown", None, "error", error=found.problem))
-                        continue
-                    if self.resolver.ignored(found.path):
-                        continue
-                    self._ingest_file(found.path, stored.get(str(found.path)))
-                self._drain_staging()
-                self.writer.finish()
-                ingest_seconds = time.perf_counter() - started
-                correlation = self._correlate() if correlate else None
+                with self.stop.armed("running"):
+                    with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
+                        stored = _stored_files(con)
+                    for found in files.discover(paths):
+                        if found.problem:
+                            self.reports.append(
+                                FileReport(str(found.path), "unknown", None, "error", error=found.problem)
+                            )
+                            continue
+                        if self.resolver.ignored(found.path):
+                            continue
+                        if self.stop.requested:  # a safe point: between files
+                            self._not_started += 1
+                            continue
+                        self._ingest_file(found.path, stored.get(str(found.path)))
+                    self._drain_staging()
+                    self.writer.finish()
+                    ingest_seconds = time.perf_counter() - started
+                    if correlate and not self.stop.requested:
+                        correlation = self._correlate()
             finally:
                 self._stager.shutdown(wait=True)
                 self.writer.finish()  # after an error: let the writer stop and close the store
-        return IngestSummary(
+        summary = IngestSummary(
             db=str(self.db),
             files=self.reports,
             seconds=time.perf_counter() - started,
             correlation=correlation,
             ingest_seconds=ingest_seconds,
         )
+        if self.stop.signum is not None:
+            message = self._kept_message(self.stop.signum, correlate and correlation is None)
+            raise IngestInterrupted(self.stop.signum, message, summary)
+        return summary
+
+    def _kept_message(self, signum: int, not_correlated: bool) -> str:
+        """One line: which files are stored whole, how far the stopped one got, what is left."""
+        stopped = self._stopped_in[0] if self._stopped_in is not None else None
+        reports = [r for r in self.reports if r is not stopped]
+        whole = sum(1 for r in reports if r.status in ("new", "appended", "resumed", "restarted"))
+        unchanged = sum(1 for r in reports if r.status == "unchanged")
+        others = sum(1 for r in reports if r.status in ("unknown", "error"))
+        parts = [f"kept {whole} file{'s' * (whole != 1)} whole"]
+        if unchanged:
+            parts.append(f"{unchanged} unchanged")
+        if others:
+            parts.append(f"{others} not logs or unreadable")
+        if self._stopped_in is not None:
+            report, kept, lines, size, compressed = self._stopped_in
+            name = _short_path(report.path)
+            if report.status == "error":
+                parts.append(f"{name} not stored ({report.error})")
+            elif compressed:
+                parts.append(f"{name} to be read again from its start (a .gz file cannot be resumed)")
+            elif kept is None:
+                parts.append(f"{name} not read again yet (its earlier rows kept)")
+            elif lines == 0:
+                parts.append(f"nothing of {name} yet")
+            else:
+                parts.append(f"{name} up to line {lines:,} ({kept / 1e6:.1f} of {size / 1e6:.1f} MB)")
+        if self._not_started:
+            parts.append(f"{self._not_started} file{'s' * (self._not_started != 1)} not started")
+        if self._stopped_in is not None or self._not_started:
+            after = "the next run goes on from there"
+        elif not_correlated:
+            after = "incidents not rebuilt: the next run (or `pipeline correlate`) rebuilds them"
+        else:
+            after = "nothing was left to do"
+        return f"{_signal_name(signum)}: " + ", ".join(parts) + "; " + after
 
     # -- one file ----------------------------------------------------------------
 
@@ -244,6 +416,8 @@ class Ingest:
         from pipeline.ingest import detect
         from pipeline.ingest.families.base import REJECT_SCHEMA, FileContext, Parsed
 
+        self.stop.reclaim_handlers()  # polars is imported now (see there)
+
         head, problem = files.read_head(path, compressed)
         if problem:
             report.status, report.error = "error", problem
@@ -276,6 +450,7 @@ class Ingest:
         report.envelopes = list(ctx.state["envelopes"])
         offset, line_no = start_offset, start_line
         carry: pl.DataFrame | None = None
+        committed = (start_offset, start_line - 1)  # the file's progress the store holds (byte, line)
         try:
             for chunk in files.read_ahead(
                 files.iter_chunks(
@@ -284,6 +459,7 @@ class Ingest:
                     start_offset=start_offset,
                     start_line=start_line,
                     chunk_bytes=self.chunk_bytes,
+                    max_line_bytes=self.max_line_bytes,
                 )
             ):
                 frame = chunk.frame if carry is None else pl.concat([carry, chunk.frame])
@@ -298,14 +474,21 @@ class Ingest:
                     _warn_once(report, "invalid UTF-8 bytes were replaced by U+FFFD")
                 if chunk.nul_lines:
                     _warn_once(report, "NUL bytes were replaced by U+FFFD")
+                if chunk.truncated:
+                    _warn_once(
+                        report,
+                        f"lines longer than {self.max_line_bytes:,} bytes were stored cut to that length and "
+                        "marked '…[truncated: N bytes]' (N: the whole length; --max-line-bytes sets the limit)",
+                    )
                 report.bytes += chunk.end_offset - chunk.start_offset
                 report.lines += chunk.frame.height
                 segment_bytes += chunk.end_offset - chunk.start_offset
                 offset, line_no = chunk.end_offset, line_no + chunk.frame.height
                 self.on_progress(chunk.end_offset - chunk.start_offset, path.name)
-                if segment_bytes >= SEGMENT_BYTES and not chunk.final:
+                stopping = self.stop.requested and not chunk.final  # a safe point: between chunks
+                if (segment_bytes >= SEGMENT_BYTES or stopping) and not chunk.final:
                     boundary = _segment_boundary(chunk, carry, offset, line_no)
-                    if boundary is not None:
+                    if boundary is not None and boundary[0] > committed[0]:
                         seg_offset, seg_line = boundary
                         self._commit_async(
                             report,
@@ -328,6 +511,12 @@ class Ingest:
                         )
                         # only the first commit of a re-read file removes its old rows
                         target, segment_bytes = target.next_segment(), 0
+                        committed = (seg_offset, seg_line - 1)
+                if stopping:
+                    # what is staged after the last commit is rolled back when the writer closes
+                    kept = committed[0] if (committed[0] > start_offset or not restart) else None
+                    self._stopped_in = (report, kept, committed[1], stat.st_size, compressed)
+                    return
         except (OSError, EOFError, zlib.error) as exc:
             # keep what was read; say where and why reading stopped
             self._drain_staging()
@@ -420,7 +609,7 @@ class Ingest:
             staged["latency"] = redact_columns(parsed.latency, ["target"])
             report.latency += parsed.latency.height
         if parsed.metrics.height:
-            staged["metrics"] = parsed.metrics
+            staged["metrics"] = redact_columns(parsed.metrics, ["name"])
             report.metrics += parsed.metrics.height
         if parsed.rejects.height:
             staged["rejects"] = redact_columns(parsed.rejects, ["raw"])
@@ -480,13 +669,35 @@ class Ingest:
 
     def _correlate(self) -> dict[str, Any] | None:
         """Rebuild incidents, unless neither the data nor the effective thresholds changed
-        since the last correlation (by this command or by ``pipeline correlate``)."""
+        since the last correlation (by this command or by ``pipeline correlate``).  A stop
+        request interrupts DuckDB's query (from another thread: DuckDB's own way to
+        cancel); the rebuild's transaction is then rolled back and the next run redoes it."""
         from pipeline.correlate import rebuild  # a later stage: imported when used
 
+        self.stop.reclaim_handlers()
         # the [correlate] thresholds of --config, else of ./pipeline.toml, as `pipeline correlate`
         settings = correlate_settings(self.config_path)
         with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
-            return rebuild(con, settings)
+            done = threading.Event()
+
+            def interrupt_on_stop() -> None:
+                while not done.wait(0.05):
+                    if self.stop.requested:  # again and again: a query may start after the first
+                        con.interrupt()
+
+            watcher = threading.Thread(target=interrupt_on_stop, name="pipeline-stop-watch", daemon=True)
+            if self.stop.active:
+                watcher.start()
+            try:
+                return rebuild(con, settings)
+            except Exception:
+                if not self.stop.requested:
+                    raise
+                return None  # interrupted: rolled back, the next run rebuilds
+            finally:
+                done.set()
+                if watcher.is_alive():
+                    watcher.join()
 
 
 @dataclass
@@ -503,7 +714,16 @@ class _Target:
 
 
 def _write_failed(report: FileReport, error: str) -> None:
-    report.status, report.error = "error", error
+    # DuckDB's messages go on with blank lines and advice: the first line says what failed
+    first = error.strip().splitlines()
+    report.status, report.error = "error", first[0] if first else error
+
+
+def _short_path(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def _event_id_prefix(path: str) -> str:
@@ -586,4 +806,4 @@ def ingest_paths(paths: Iterable[str | Path], db: str | Path | None = None, **kw
     return Ingest(store_mod.resolve_db_path(db), **kwargs).run(list(paths), correlate=correlate)
 
 
-__all__ = ["FileReport", "Ingest", "IngestSummary", "ingest_paths"]
+__all__ = ["STOP", "FileReport", "Ingest", "IngestInterrupted", "IngestSummary", "StopRequest", "ingest_paths"]
