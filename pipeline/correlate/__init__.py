@@ -413,9 +413,12 @@ def _resolve_lines(rows: list[dict[str, Any]]) -> None:
     found = {}
     for path, nums in wanted.items():
         found.update({(path, n): t for n, t in _read_lines(path, nums).items()})
+    from pipeline.ingest.redact import redact_text
+
     for r in rows:
         if r.get("event_id") is None and (r.get("file"), r.get("line_no")) in found:
-            r["line"] = found[(r["file"], r["line_no"])]
+            # read from the log file as written: redacted here as ingest redacts the store
+            r["line"] = redact_text(found[(r["file"], r["line_no"])])
 
 
 def _read_lines(path: str, nums: set[int], max_bytes: int = 256 * 1024 * 1024) -> dict[int, str]:
