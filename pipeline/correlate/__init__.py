@@ -413,7 +413,9 @@ def _resolve_lines(rows: list[dict[str, Any]]) -> None:
     found = {}
     for path, nums in wanted.items():
         found.update({(path, n): t for n, t in _read_lines(path, nums).items()})
-    from pipeline.ingest.redact import redact_text
+    if not found:
+        return
+    from pipeline.ingest.redact import redact_text  # polars: loaded only when lines are read
 
     for r in rows:
         if r.get("event_id") is None and (r.get("file"), r.get("line_no")) in found:

@@ -162,11 +162,17 @@ def split_bad_timestamps(heads: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, pl
         return heads, pl.DataFrame(schema=REJECT_SCHEMA)
     good = heads.filter(pl.col("ts").is_not_null())
     reason = f"timestamp does not exist or cannot be read in time zone {tz}"
+    # as many rejects as the event folded lines (n_lines): its raw text need not hold one
+    # newline per line (an envelope's payload may end in its own newline, or carry none)
+    count = pl.max_horizontal(pl.col("n_lines"), pl.lit(1)) if "n_lines" in bad.columns else pl.lit(1)
     lines = (
-        bad.select("line_no", pl.col("raw").str.split("\n").alias("raw"))
-        .with_columns(_i=pl.int_ranges(0, pl.col("raw").list.len()))
-        .explode("raw", "_i")
-        .with_columns(line_no=pl.col("line_no") + pl.col("_i"))
+        bad.select("line_no", pl.col("raw").str.split("\n").alias("parts"), count.alias("_n"))
+        .with_columns(_i=pl.int_ranges(0, pl.col("_n")))
+        .explode("_i")
+        .with_columns(
+            line_no=pl.col("line_no") + pl.col("_i"),
+            raw=pl.col("parts").list.get(pl.col("_i"), null_on_oob=True),
+        )
     )
     return good, lines.select(
         pl.col("line_no").cast(pl.Int64), pl.lit(reason).alias("reason"), pl.col("raw").cast(pl.Utf8)
