@@ -317,6 +317,22 @@ def test_catalogue_names_are_unique_identifiers():
     assert all(re.fullmatch(r"[a-z][a-z0-9_]*", name) for name in names)
 
 
+def test_python_and_polars_read_the_trigger_alike(tmp_path):
+    """redact_text filters with Python's re (no polars for a string without a trigger);
+    ingest filters with polars: the same lines must pass both."""
+    from pipeline.ingest.redact import _TEXT_TRIGGER, TRIGGER
+    from tests.conftest import SAMPLE_LOGS
+
+    plant_logs(tmp_path)
+    lines = [p.example for p in CATALOGUE] + [n.example for n in NOT_SECRETS]
+    for folder in (tmp_path, SAMPLE_LOGS):
+        lines += [ln for f in sorted(folder.rglob("*.*")) for ln in f.read_text(errors="replace").splitlines()]
+    by_polars = pl.Series(lines, dtype=pl.String).str.contains(TRIGGER).to_list()
+    by_python = [bool(_TEXT_TRIGGER.search(line)) for line in lines]
+    assert [line for line, a, b in zip(lines, by_polars, by_python) if a != b] == []
+    assert sum(by_python) > 100
+
+
 def test_readme_table_is_the_catalogue():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     marker = "<!-- redaction-table -->"

@@ -29,8 +29,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import polars as pl
+if TYPE_CHECKING:  # imported where rows are redacted: a run that stores nothing never loads polars
+    import polars as pl
 
 MASK = "***"
 
@@ -142,6 +144,8 @@ def redact_parameters_series(texts: pl.Series) -> pl.Series:
     """:func:`redact_parameters` over a column.  (Done in polars -- split at the echo, three
     regex passes, joined again -- it took twice as long: each pass copies whole events,
     where Python only looks at the echo's line.)"""
+    import polars as pl
+
     return pl.Series(texts.name, [None if t is None else redact_parameters(t) for t in texts.to_list()], pl.String)
 
 
@@ -336,49 +340,6 @@ CATALOGUE: list[Pattern] = [
         common=True,
     ),
     Pattern(
-        name="sql_identified_by",
-        regex=(
-            r"(?i)(IDENTIFIED[ \t]+(?:BY|WITH[ \t]+\S+[ \t]+(?:BY|AS)|VIA[ \t]+\S+[ \t]+(?:USING|AS))[ \t]+"
-            r"(?:PASSWORD[ \t]+)?)" + _SQL_STRING
-        ),
-        replacement="${1}" + _SQL_STRING_KEEP_QUOTES,
-        trigger=r"identified\s",
-        words=("identified",),
-        redacts="MySQL/MariaDB IDENTIFIED BY '...' / \"...\" (also WITH plugin BY/AS, VIA plugin USING)",
-        example="CREATE USER 'report'@'%' IDENTIFIED BY \"n3w-Pa55\"",
-        secret="n3w-Pa55",
-    ),
-    Pattern(
-        name="sql_password_function",
-        regex=r"(?i)((?:OLD_)?PASSWORD[ \t]*\([ \t]*)" + _SQL_STRING,
-        replacement="${1}" + _SQL_STRING_KEEP_QUOTES,
-        trigger=r"password\s*\(",
-        words=("password",),
-        redacts="SQL PASSWORD('...') and OLD_PASSWORD('...')",
-        example="SET PASSWORD FOR 'app'@'%' = PASSWORD('xY9-secret')",
-        secret="xY9-secret",
-    ),
-    Pattern(
-        name="sql_set_password",
-        regex=r"(?i)(SET[ \t]+PASSWORD\b[^=\n]*=[ \t]*)" + _SQL_STRING,
-        replacement="${1}" + _SQL_STRING_KEEP_QUOTES,
-        trigger=r"set\s+password",
-        words=("password",),
-        redacts="MySQL SET PASSWORD [FOR user] = '...'",
-        example="SET PASSWORD FOR 'app'@'%' = 'k2-Lm9-pq'",
-        secret="k2-Lm9-pq",
-    ),
-    Pattern(
-        name="sql_role_password",
-        regex=r"(?i)(PASSWORD[ \t]+E?)(')(?:[^'\\\n]|\\.|'')*(')",
-        replacement="${1}${2}" + MASK + "${3}",
-        trigger=r"password\s+e?'",
-        words=("password",),
-        redacts="PostgreSQL CREATE/ALTER ROLE/USER ... [ENCRYPTED] PASSWORD '...'",
-        example="STATEMENT:  ALTER ROLE app WITH ENCRYPTED PASSWORD 'pg-S3cret' VALID UNTIL 'infinity'",
-        secret="pg-S3cret",
-    ),
-    Pattern(
         name="xml_element",
         regex=r"(?i)(<[\w.:-]*" + _KEY + r">)[^<]*(</)",
         replacement="${1}" + MASK + "${2}",
@@ -439,6 +400,49 @@ CATALOGUE: list[Pattern] = [
         "password=..., PGPASSWORD=..., MYSQL_PWD=..., --password=..., PWD=...; in a DSN, "
         "api_key: ..., ?access_token=...&",
         example="running PGPASSWORD=pg-S3cret pg_dump -h db-2 reports",
+        secret="pg-S3cret",
+    ),
+    Pattern(
+        name="sql_identified_by",
+        regex=(
+            r"(?i)(IDENTIFIED[ \t]+(?:BY|WITH[ \t]+\S+[ \t]+(?:BY|AS)|VIA[ \t]+\S+[ \t]+(?:USING|AS))[ \t]+"
+            r"(?:PASSWORD[ \t]+)?)" + _SQL_STRING
+        ),
+        replacement="${1}" + _SQL_STRING_KEEP_QUOTES,
+        trigger=r"identified\s",
+        words=("identified",),
+        redacts="MySQL/MariaDB IDENTIFIED BY '...' / \"...\" (also WITH plugin BY/AS, VIA plugin USING)",
+        example="CREATE USER 'report'@'%' IDENTIFIED BY \"n3w-Pa55\"",
+        secret="n3w-Pa55",
+    ),
+    Pattern(
+        name="sql_password_function",
+        regex=r"(?i)((?:OLD_)?PASSWORD[ \t]*\([ \t]*)" + _SQL_STRING,
+        replacement="${1}" + _SQL_STRING_KEEP_QUOTES,
+        trigger=r"password\s*\(",
+        words=("password",),
+        redacts="SQL PASSWORD('...') and OLD_PASSWORD('...')",
+        example="SET PASSWORD FOR 'app'@'%' = PASSWORD('xY9-secret')",
+        secret="xY9-secret",
+    ),
+    Pattern(
+        name="sql_set_password",
+        regex=r"(?i)(SET[ \t]+PASSWORD\b[^=\n]*=[ \t]*)" + _SQL_STRING,
+        replacement="${1}" + _SQL_STRING_KEEP_QUOTES,
+        trigger=r"set\s+password",
+        words=("password",),
+        redacts="MySQL SET PASSWORD [FOR user] = '...'",
+        example="SET PASSWORD FOR 'app'@'%' = 'k2-Lm9-pq'",
+        secret="k2-Lm9-pq",
+    ),
+    Pattern(
+        name="sql_role_password",
+        regex=r"(?i)(PASSWORD[ \t]+E?)(')(?:[^'\\\n]|\\.|'')*(')",
+        replacement="${1}${2}" + MASK + "${3}",
+        trigger=r"password\s+e?'",
+        words=("password",),
+        redacts="PostgreSQL CREATE/ALTER ROLE/USER ... [ENCRYPTED] PASSWORD '...'",
+        example="STATEMENT:  ALTER ROLE app WITH ENCRYPTED PASSWORD 'pg-S3cret' VALID UNTIL 'infinity'",
         secret="pg-S3cret",
     ),
     Pattern(
@@ -520,6 +524,7 @@ NOT_SECRETS: list[NotSecret] = [
 
 #: the pre-filter: rows without a match skip the catalogue
 TRIGGER = "(?i)" + "|".join(f"(?:{t})" for t in dict.fromkeys(p.trigger for p in CATALOGUE))
+_TEXT_TRIGGER = re.compile(TRIGGER)
 
 _TRIGGERS = ["(?i)" + p.trigger for p in CATALOGUE]
 _COMMON = [i for i, p in enumerate(CATALOGUE) if p.common]
@@ -545,6 +550,8 @@ def redact_series(texts: pl.Series) -> pl.Series:
     """``texts`` redacted (meant for the rows that passed :data:`TRIGGER`: any others
     cost time but come out unchanged).  Each pattern runs only on the rows that hold one
     of its words and match its trigger."""
+    import polars as pl
+
     if texts.len() == 0:
         return texts
     rows_of: dict[int, list[int]] = {}
@@ -590,6 +597,7 @@ def redact_series(texts: pl.Series) -> pl.Series:
 
 def redact_expr(expr: pl.Expr) -> pl.Expr:
     """The catalogue as an expression (every row goes through the pre-filter first)."""
+    import polars as pl
 
     def batch(texts: pl.Series) -> pl.Series:
         mask = texts.fill_null("").str.contains(TRIGGER)
@@ -607,6 +615,8 @@ def redact_columns(frame: pl.DataFrame, columns: list[str], *, mask_column: str 
 
     Only the few rows with a trigger are rewritten; their new values are scattered
     back by position, so the other rows' text is never copied."""
+    import polars as pl
+
     present = [c for c in columns if c in frame.columns]
     if not present or frame.height == 0:
         return frame
@@ -622,8 +632,10 @@ def redact_columns(frame: pl.DataFrame, columns: list[str], *, mask_column: str 
 
 def redact_text(text: str) -> str:
     """Redact one string (for messages printed outside the store, file names)."""
-    if not text:
+    if not text or not _TEXT_TRIGGER.search(text):  # Python's re reads the trigger alike
         return text
+    import polars as pl
+
     redacted: str = pl.select(redact_expr(pl.lit(text, pl.String))).item()
     return redacted
 
