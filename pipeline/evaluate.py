@@ -22,11 +22,12 @@ extended by ``MATCH_GRACE_S`` (120 s) after its end *and* names the same cause.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -111,9 +112,7 @@ def run_excerpt(toml: Path, root: Path, settings_override: dict[str, Any] | None
     cause = meta["verdict"]["cause"]
     log = toml.with_suffix(".log")
     sc = Scenario(name=str(toml.relative_to(root).with_suffix("")), path=log, truth=[])
-    t0 = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix="pipeline-eval-"))
-    try:
+    with _scratch(sc) as tmp:
         db = tmp / "eval.duckdb"
         config = tmp / CONFIG_NAME
         zone = str(meta.get("timezone", "UTC")).replace('"', "")
@@ -128,12 +127,22 @@ def run_excerpt(toml: Path, root: Path, settings_override: dict[str, Any] | None
             sc.incidents = _incident_rows(con)
         if cause != "none" and span and span[0]:
             sc.truth = [{"start": span[0], "end": span[1], "cause": cause}]
-    except Exception as exc:  # one broken excerpt must not hide the others
+    return sc
+
+
+@contextlib.contextmanager
+def _scratch(sc: Scenario) -> Iterator[Path]:
+    """A temporary folder for one scenario's store, removed afterwards; the time taken and
+    any error land on ``sc`` (one broken scenario must not hide the others)."""
+    t0 = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="pipeline-eval-"))
+    try:
+        yield tmp
+    except Exception as exc:
         sc.error = f"{type(exc).__name__}: {exc}"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    sc.seconds = round(time.perf_counter() - t0, 2)
-    return sc
+        sc.seconds = round(time.perf_counter() - t0, 2)
 
 
 def _incident_rows(con: Any) -> list[dict[str, Any]]:
@@ -198,9 +207,7 @@ def run_scenario(folder: Path, root: Path, settings_override: dict[str, Any] | N
 
     name = str(folder.relative_to(root)) if folder != root else folder.name
     sc = Scenario(name=name, path=folder, truth=load_truth(folder), idle_limit_s=true_idle_limit(folder))
-    t0 = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix="pipeline-eval-"))
-    try:
+    with _scratch(sc) as tmp:
         db = tmp / "eval.duckdb"
         logs = sorted(p for p in folder.iterdir() if p.name not in NOT_LOGS and not p.name.endswith(".md"))
         ingest_paths(logs, db, correlate=False)
@@ -208,11 +215,6 @@ def run_scenario(folder: Path, root: Path, settings_override: dict[str, Any] | N
         with store_mod.opened(db) as con:
             rebuild(con, settings, force=True)
             sc.incidents = _incident_rows(con)
-    except Exception as exc:  # one broken scenario must not hide the others
-        sc.error = f"{type(exc).__name__}: {exc}"
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    sc.seconds = round(time.perf_counter() - t0, 2)
     return sc
 
 
