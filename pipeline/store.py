@@ -274,6 +274,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         FROM event_rows e JOIN event_files f ON f.file_id = e.file_id;
         """,
     ),
+    (
+        # A plain file's last record may still be being written when it is read (a
+        # traceback whose error line comes later, a line without its newline).  It is
+        # stored, but the file's progress (bytes_done, lines_done, state) stops where it
+        # starts, and ``tail`` says how far was read and what the record gave (JSON:
+        # read_to, events, rejects, latency, metrics); when the file grows, that record's
+        # rows are removed and it is read again, whole.
+        "0007_files_tail",
+        "ALTER TABLE files ADD COLUMN tail VARCHAR;",
+    ),
 ]
 
 # Events are stored in ``event_rows``, their files' path, host and id prefix in
@@ -346,9 +356,46 @@ def file_id(con: duckdb.DuckDBPyConnection, file: str, host: str | None, id_pref
     return added
 
 
-def delete_file_events(con: duckdb.DuckDBPyConnection, file: str) -> None:
-    """Remove the events of ``file`` (every host it was read with)."""
-    con.execute(f"DELETE FROM {EVENT_ROWS} WHERE file_id IN (SELECT file_id FROM {EVENT_FILES} WHERE file = ?)", [file])
+def delete_file_events(con: duckdb.DuckDBPyConnection, file: str, from_line: int = 1) -> None:
+    """Remove the events of ``file`` (every host it was read with) from line ``from_line`` on."""
+    con.execute(
+        f"""DELETE FROM {EVENT_ROWS}
+            WHERE file_id IN (SELECT file_id FROM {EVENT_FILES} WHERE file = ?) AND line_no >= ?""",
+        [file, from_line],
+    )
+
+
+def relabel_file(con: duckdb.DuckDBPyConnection, file: str, host: str | None) -> None:
+    """Give every row of ``file`` the host ``host`` (the configuration named it anew): no re-read."""
+    con.execute(f"UPDATE {EVENT_FILES} SET host = ? WHERE file = ?", [host, file])
+    for table in ("latency", "metrics"):
+        con.execute(f"UPDATE {table} SET host = ? WHERE file = ?", [host, file])
+    con.execute("UPDATE files SET host = ? WHERE path = ?", [host, file])
+
+
+def choose_id_prefix(con: duckdb.DuckDBPyConnection, file: str, candidates: list[str]) -> str:
+    """The event id prefix of ``file``: the first of ``candidates`` it already has, else the
+    first no other file has.  Candidates go from content-only to path-bound, so the same
+    logs get the same ids wherever they sit, and two files whose name and first line are
+    the same still get ids of their own."""
+    rows = con.execute(
+        f"SELECT DISTINCT id_prefix, file = ? FROM {EVENT_FILES} WHERE list_contains(?, id_prefix)",
+        [file, candidates],
+    ).fetchall()
+    mine = {prefix for prefix, own in rows if own}
+    others = {prefix for prefix, own in rows if not own}
+    for prefix in candidates:
+        if prefix in mine:
+            return prefix
+    for prefix in candidates:
+        if prefix not in others:
+            return prefix
+    return candidates[-1]
+
+
+def forget_file_ids(con: duckdb.DuckDBPyConnection, file: str) -> None:
+    """Drop the numbers (and id prefixes) of a file whose events were all removed."""
+    con.execute(f"DELETE FROM {EVENT_FILES} WHERE file = ?", [file])
 
 
 def insert_events(con: duckdb.DuckDBPyConnection, select_sql: str, params: object = None) -> None:

@@ -107,13 +107,24 @@ def test_same_rows_as_a_single_run_whatever_the_history(tree, tmp_path):
 
 
 def test_appended_file_continues_where_it_stopped(app_log, tmp_path, db):
+    app_log.write_text(app_lines(0, 1500))  # larger than what detection reads (smaller files are read whole)
+    ingest([app_log], db)
     before = count(db, "events")
+    with open(app_log, "a") as fh:
+        fh.write(app_lines(1500, 50))
+    report = ingest([app_log], db).files[0]
+    assert report.status == "appended"
+    # the last event of the earlier run is read again (it might have been still being written)
+    assert report.events == 50 + 1
+    assert count(db, "events") == before + 50
+
+
+def test_a_small_file_that_grew_is_read_again_whole(app_log, tmp_path, db):
     with open(app_log, "a") as fh:
         fh.write(app_lines(300, 50))
     report = ingest([app_log], db).files[0]
-    assert report.status == "appended"
-    assert report.events == 50
-    assert count(db, "events") == before + 50
+    assert report.status == "appended" and report.events == 350
+    assert count(db, "events") == 350
     # identical to reading the grown file in one go
     fresh = tmp_path / "fresh.duckdb"
     ingest([app_log], fresh)

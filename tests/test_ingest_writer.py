@@ -214,9 +214,9 @@ def test_a_file_read_again_keeps_its_number_and_only_its_new_rows(tmp_path):
         assert con.execute("SELECT count(*) FROM event_rows").fetchone()[0] == 120
 
 
-def test_a_new_host_for_a_file_applies_to_its_new_rows_only(tmp_path):
-    """Appended lines read after the configured host changed carry the new host; the
-    rows read before keep theirs (the file gets a second number)."""
+def test_a_new_host_for_a_file_applies_to_all_its_rows_without_a_re_read(tmp_path):
+    """A host the configuration names anew relabels the rows already stored (the
+    file is not read again) and the appended ones get it too."""
     logs = tmp_path / "logs"
     log = logs / "web-1" / "app.log"
     log.parent.mkdir(parents=True)
@@ -225,10 +225,13 @@ def test_a_new_host_for_a_file_applies_to_its_new_rows_only(tmp_path):
     db = tmp_path / "s.duckdb"
     ingest_paths([logs], db, correlate=False)
     (logs / "pipeline.toml").write_text('[defaults]\nhost = "renamed"\n')
+    report = ingest_paths([logs], db, correlate=False).files[0]
+    assert report.status == "relabelled" and report.lines == 0
+    assert {h for _, _, h in _event_files(db)} == {"renamed"}
     with open(log, "a") as fh:
         fh.write(app_lines(100, 40))
     assert ingest_paths([logs], db, correlate=False).files[0].status == "appended"
-    assert [h for _, _, h in _event_files(db)] == ["web-1", "renamed"]
     with duckdb.connect(str(db), read_only=True) as con:
-        hosts = con.execute("SELECT host, min(line_no) FROM events GROUP BY host ORDER BY 2").fetchall()
-    assert hosts == [("web-1", 1), ("renamed", first.count("\n") + 1)]
+        hosts = con.execute("SELECT host, count(*) FROM events GROUP BY host").fetchall()
+        assert con.execute("SELECT DISTINCT host FROM files").fetchall() == [("renamed",)]
+    assert hosts == [("renamed", 140)]

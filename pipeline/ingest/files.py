@@ -25,6 +25,7 @@ import hashlib
 import io
 import os
 import queue
+import stat
 import threading
 import zlib
 from collections.abc import Iterator
@@ -55,13 +56,18 @@ IGNORED_SUFFIXES = (".duckdb", ".duckdb.wal", ".duckdb.lock", ".parquet")
 class Discovered:
     path: Path
     problem: str | None = None  # set when the path cannot be read at all
+    skipped: str | None = None  # set for what is deliberately not read (a FIFO, a device)
 
 
 def discover(paths: list[str | Path]) -> Iterator[Discovered]:
-    """Every file under ``paths`` (recursively), sorted, each once.
+    """Every file under ``paths`` (recursively), sorted, each once, by its real path.
 
-    Directory symlinks are not followed (no loops); file symlinks are read.
-    Unreadable entries are yielded with a ``problem`` instead of raising.
+    A file is named by its real path (symlinks resolved), so a folder given once
+    through a symlink and once directly is the same folder, not twice the logs.
+    Directory symlinks inside a folder are not followed (no loops); file symlinks
+    are read.  Unreadable entries are yielded with a ``problem``, special files
+    (FIFOs, devices, sockets: reading them would block or never end) with
+    ``skipped``, instead of raising or vanishing.
     """
     seen: set[Path] = set()
     for given in paths:
@@ -69,7 +75,7 @@ def discover(paths: list[str | Path]) -> Iterator[Discovered]:
         if not root.exists() and not root.is_symlink():
             yield Discovered(root, "no such file or directory")
             continue
-        if root.is_file():
+        if root.is_file() or _is_special(root):
             candidates = [root]
         elif root.is_dir():
             candidates = []
@@ -92,12 +98,30 @@ def discover(paths: list[str | Path]) -> Iterator[Discovered]:
             except (OSError, RuntimeError) as exc:  # broken link, link loop
                 yield Discovered(path.absolute(), f"cannot resolve path: {exc}")
                 continue
-            if not resolved.is_file():
-                continue
             if resolved in seen:
                 continue
             seen.add(resolved)
-            yield Discovered(path.absolute())
+            if _is_special(resolved):
+                yield Discovered(resolved, skipped=f"not a regular file ({_special_kind(resolved)}): not read")
+            elif resolved.is_file():
+                yield Discovered(resolved)
+
+
+def _is_special(path: Path) -> bool:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode)
+
+
+def _special_kind(path: Path) -> str:
+    mode = path.stat().st_mode
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
 
 
 def is_gzip(path: Path) -> bool:
@@ -157,6 +181,30 @@ class Chunk:
     @property
     def first_line(self) -> int:
         return int(self.frame["line_no"][0]) if self.frame.height else 0
+
+    @property
+    def ends_inside_a_line(self) -> bool:
+        """The chunk's last line has no newline yet (the end of a file still written)."""
+        return bool(self.frame.height) and not self.body.endswith(b"\n")
+
+    def offsets_from(self, line_no: int) -> list[int]:
+        """Byte offsets (in the file) where each line from ``line_no`` to the chunk's end starts."""
+        k = line_no - self.first_line
+        if not 0 <= k < self.frame.height:
+            raise ValueError(f"line {line_no} is not in this chunk")
+        first = self.offset_of_line(line_no)
+        if self.frame.height - k > 1000:  # a long event in progress: no Python loop over its lines
+            import numpy as np
+
+            ends = np.flatnonzero(np.frombuffer(self.body, dtype=np.uint8)[first - self.start_offset :] == 10)
+            more = (ends[: self.frame.height - k - 1] + 1 + first).tolist()
+            return [first, *more]
+        offsets = [first]
+        pos = self.body.find(b"\n", first - self.start_offset)
+        while pos >= 0 and len(offsets) < self.frame.height - k:
+            offsets.append(self.start_offset + pos + 1)
+            pos = self.body.find(b"\n", pos + 1)
+        return offsets
 
     def offset_of_line(self, line_no: int) -> int:
         """Byte offset (in the file) where line ``line_no`` of this chunk starts."""

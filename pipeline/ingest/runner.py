@@ -183,7 +183,7 @@ class FileReport:
     path: str
     format: str
     host: str | None
-    status: str  # new | appended | resumed | restarted | unchanged | unknown | error
+    status: str  # new | appended | resumed | restarted | relabelled | unchanged | unknown | skipped | error
     envelopes: list[str] = field(default_factory=list)  # wrappers removed, outermost first
     events: int = 0
     rejects: int = 0
@@ -250,8 +250,12 @@ def _now() -> dt.datetime:
 
 
 def _stored_files(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
-    """The ``files`` table by path: what earlier runs read of each file."""
-    return {row["path"]: row for row in store_mod.fetch_dicts(con, "SELECT * FROM files")}
+    """The ``files`` table by path: what earlier runs read of each file, and the event
+    id prefixes its rows have."""
+    sql = f"""SELECT f.*, (SELECT list(DISTINCT e.id_prefix) FROM {store_mod.EVENT_FILES} e
+                           WHERE e.file = f.path) AS id_prefixes
+              FROM files f"""
+    return {row["path"]: row for row in store_mod.fetch_dicts(con, sql)}
 
 
 class Ingest:
@@ -313,6 +317,11 @@ class Ingest:
                         if found.problem:
                             self.reports.append(
                                 FileReport(str(found.path), "unknown", None, "error", error=found.problem)
+                            )
+                            continue
+                        if found.skipped:
+                            self.reports.append(
+                                FileReport(str(found.path), "unknown", None, "skipped", warnings=[found.skipped])
                             )
                             continue
                         if self.resolver.ignored(found.path):
@@ -389,27 +398,29 @@ class Ingest:
         except OSError as exc:
             report.status, report.error = "error", f"cannot read: {exc.strerror or exc}"
             return
+        head, problem = files.read_head(path, compressed)
+        if problem:
+            report.status, report.error = "error", problem
+            return
+        id_prefixes = _event_id_prefixes(path, head)
 
-        start_offset, start_line, restart = 0, 1, stored is not None
-        state: dict[str, Any] = {}
-        if stored is not None and stored["format"] != "unknown":
-            same_head = (
-                stat.st_size >= stored["head_len"] and _safe_head_md5(path, stored["head_len"]) == stored["head_md5"]
-            )
-            if (
-                same_head
-                and stat.st_size == stored["size"]
-                and (compressed or stat.st_size == stored["bytes_done"] or stored["bytes_done"] >= stat.st_size)
-            ):
-                report.status, report.format = "unchanged", stored["format"]
-                return
-            if same_head and not compressed and stat.st_size > stored["bytes_done"]:
-                start_offset, start_line, restart = stored["bytes_done"], stored["lines_done"] + 1, False
-                state = json.loads(stored["state"] or "{}")
-                # the file did not grow: an earlier run stopped after a segment of it
-                report.status = "resumed" if stat.st_size == stored["size"] else "appended"
-            else:
-                report.status = "restarted"
+        plan = _plan_read(stored, stat, compressed, path, id_prefixes, settings)
+        report.status = plan.status
+        if plan.warning:
+            report.warnings.append(plan.warning)
+        relabel = stored is not None and not plan.restart and stored["host"] != settings.host
+        if plan.status == "unchanged":
+            report.format = stored["format"] if stored else "unknown"
+            if relabel and stored is not None:
+                # the configuration names the file's host anew: its rows change host, unread
+                report.status = "relabelled"
+                report.warnings.append(f"host changed from {stored['host']!r}: its rows were relabelled, not re-read")
+                assert self.writer is not None  # made by run()
+                self._queue(partial(self.writer.relabel, report, spath, settings.host, restart=False))
+                row = {k: v for k, v in stored.items() if k != "id_prefixes"} | {"host": settings.host}
+                self._queue(partial(self.writer.commit, report, row, restart=False))
+            return
+        start_offset, start_line, restart, state = plan.start_offset, plan.start_line, plan.restart, plan.state
 
         import polars as pl
 
@@ -418,10 +429,6 @@ class Ingest:
 
         self.stop.reclaim_handlers()  # polars is imported now (see there)
 
-        head, problem = files.read_head(path, compressed)
-        if problem:
-            report.status, report.error = "error", problem
-            return
         detection = detect.choose(head, settings.format)
         family = detection.family
         if family is None:
@@ -439,17 +446,31 @@ class Ingest:
         if stored is not None and stored["format"] != family.name:
             start_offset, start_line, restart, state = 0, 1, stored is not None, {}
             report.status = "restarted"
+        trim_from = plan.trim_from if not restart else None
 
         target = _Target(
-            report, shared={"id_prefix": _event_id_prefix(spath), "host": settings.host, "file": spath}, restart=restart
+            report,
+            shared={"id_prefixes": id_prefixes, "host": settings.host, "file": spath},
+            restart=restart,
+            trim_from=trim_from,
         )
+        if relabel and not restart:
+            assert self.writer is not None  # made by run()
+            self._queue(partial(self.writer.relabel, report, spath, settings.host, restart=False, trim_from=trim_from))
         segment_bytes = 0
         ctx = FileContext(path=spath, host=settings.host, timezone=settings.timezone, state=state)
         # the envelope a file was first read with stays its envelope when it grows
         ctx.state.setdefault("envelopes", detection.envelopes)
         report.envelopes = list(ctx.state["envelopes"])
         offset, line_no = start_offset, start_line
+        # the event in progress at a chunk's end, read again with the next chunk, and
+        # where each of its lines starts in the file
         carry: pl.DataFrame | None = None
+        carry_offsets: list[int] = []
+        # a plain file's last record may still be being written: it is stored, but the
+        # file's progress stops where it starts, so that the next run reads it again
+        # (whole, if the file grew meanwhile).  A .gz is never written in place.
+        tail: _Tail | None = None
         committed = (start_offset, start_line - 1)  # the file's progress the store holds (byte, line)
         try:
             for chunk in files.read_ahead(
@@ -463,13 +484,24 @@ class Ingest:
                 )
             ):
                 frame = chunk.frame if carry is None else pl.concat([carry, chunk.frame])
-                ctx.final = chunk.final
+                ctx.final = chunk.final and compressed
                 parsed = _safe_parse(family, frame, ctx)
-                carry = None
-                if parsed.pending_from is not None and not chunk.final:
-                    carry = frame.filter(pl.col("line_no") >= parsed.pending_from)
-                    parsed = _drop_from(parsed, parsed.pending_from)
+                pending = parsed.pending_from if not ctx.final else None
+                if chunk.final and not compressed and pending is None and chunk.ends_inside_a_line:
+                    pending = int(chunk.frame["line_no"][-1])  # a line without its newline yet
+                if pending is None:
+                    carry, carry_offsets = None, []
+                else:
+                    pending_offsets = _offsets_from(chunk, carry, carry_offsets, pending)
+                    carry, carry_offsets = frame.filter(pl.col("line_no") >= pending), pending_offsets
+                    parsed = _drop_from(parsed, pending)
                 self._stage_async(target, parsed)
+                if chunk.final and carry is not None:  # the tail: see above
+                    tail = _Tail(carry_offsets[0], pending or 0, chunk.end_offset, copy.deepcopy(ctx.state))
+                    tail_parsed = _safe_parse(family, carry, _final(ctx))
+                    tail.count(tail_parsed)
+                    self._stage_async(target, tail_parsed)
+                    carry = None
                 if chunk.replaced_chars:
                     _warn_once(report, "invalid UTF-8 bytes were replaced by U+FFFD")
                 if chunk.nul_lines:
@@ -487,9 +519,16 @@ class Ingest:
                 self.on_progress(chunk.end_offset - chunk.start_offset, path.name)
                 stopping = self.stop.requested and not chunk.final  # a safe point: between chunks
                 if (segment_bytes >= SEGMENT_BYTES or stopping) and not chunk.final:
-                    boundary = _segment_boundary(chunk, carry, offset, line_no)
-                    if boundary is not None and boundary[0] > committed[0]:
-                        seg_offset, seg_line = boundary
+                    # the rows staged so far end where the event in progress starts
+                    seg_offset, seg_line = (
+                        (carry_offsets[0], int(carry["line_no"][0]))
+                        if carry is not None
+                        else (
+                            offset,
+                            line_no,
+                        )
+                    )
+                    if seg_offset > committed[0]:
                         self._commit_async(
                             report,
                             partial(
@@ -508,6 +547,7 @@ class Ingest:
                                 partial=True,
                             ),
                             restart=target.restart,
+                            trim_from=target.trim_from,
                         )
                         # only the first commit of a re-read file removes its old rows
                         target, segment_bytes = target.next_segment(), 0
@@ -542,21 +582,29 @@ class Ingest:
                 compressed,
                 settings,
                 family.name,
-                offset,
-                line_no - 1,
-                ctx.state,
+                tail.offset if tail else offset,
+                (tail.line if tail else line_no) - 1,
+                tail.state if tail else ctx.state,
                 stored,
                 restart=restart,
                 report=report,
+                tail=tail,
             )
 
-        self._commit_async(report, last_row, restart=target.restart)
+        self._commit_async(report, last_row, restart=target.restart, trim_from=target.trim_from)
 
     def _stage_async(self, target: _Target, parsed: Parsed) -> None:
         """Stage a parsed chunk in the staging thread while the next chunk parses."""
         self._queue(self._stage, target, parsed)
 
-    def _commit_async(self, report: FileReport, files_row: Callable[[], dict[str, Any]], *, restart: bool) -> None:
+    def _commit_async(
+        self,
+        report: FileReport,
+        files_row: Callable[[], dict[str, Any]],
+        *,
+        restart: bool,
+        trim_from: int | None = None,
+    ) -> None:
         """Commit a file, or a segment of it, once its staged chunks are counted: the
         staging thread makes its bookkeeping row (``files_row()``) after them and hands
         it to the writer, while the main thread goes on with the next chunk or file.
@@ -565,7 +613,7 @@ class Ingest:
 
         def commit() -> None:
             assert self.writer is not None  # made by run()
-            self.writer.commit(report, files_row(), restart=restart)
+            self.writer.commit(report, files_row(), restart=restart, trim_from=trim_from)
 
         self._queue(commit)
 
@@ -619,7 +667,7 @@ class Ingest:
             _warn_once(report, warning)
         assert self.writer is not None  # made by run()
         for table, rows in staged.items():
-            self.writer.insert(report, table, rows, target.shared, restart=target.restart)
+            self.writer.insert(report, table, rows, target.shared, restart=target.restart, trim_from=target.trim_from)
 
     def _files_row(
         self,
@@ -636,15 +684,19 @@ class Ingest:
         restart: bool = True,
         report: FileReport | None = None,
         partial: bool = False,
+        tail: _Tail | None = None,
     ) -> dict[str, Any]:
         """The file's bookkeeping row.  ``partial``: a segment that does not end the
         file; the next run resumes after it (a compressed file, which cannot be
-        resumed by offset, is recorded with size -1 so it is read again)."""
+        resumed by offset, is recorded with size -1 so it is read again).  ``tail``:
+        the last record, stored but read again next time (``offset`` is its start)."""
         head_len = min(stat.st_size, files.HEAD_BYTES)
         base = stored if (stored is not None and not restart) else None
+        # the rows of the earlier run's tail were removed (the file was read again from there)
+        base_tail: dict[str, int] = json.loads(base["tail"]) if base and base.get("tail") else {}
 
         def prev(key: str) -> int:
-            count: int = base[key] if base else 0
+            count: int = base[key] - base_tail.get(key, 0) if base else 0
             return count
 
         return {
@@ -665,6 +717,7 @@ class Ingest:
             "metrics": prev("metrics") + (report.metrics if report else 0),
             "state": json.dumps(state, sort_keys=True, default=str),
             "ingested_at": _now(),
+            "tail": json.dumps(tail.bookkeeping()) if tail else None,
         }
 
     def _correlate(self) -> dict[str, Any] | None:
@@ -708,9 +761,105 @@ class _Target:
     report: FileReport
     shared: dict[str, Any]
     restart: bool
+    trim_from: int | None = None  # the line from which earlier rows go (a tail read again)
 
     def next_segment(self) -> _Target:
         return _Target(self.report, self.shared, restart=False)
+
+
+@dataclass
+class _Tail:
+    """A plain file's last record, stored, but read again next run (it may still be
+    being written): where it starts, how far the file was read, the parser state
+    before it, and the rows it gave (taken off the file's counts when it is re-read)."""
+
+    offset: int
+    line: int
+    read_to: int
+    state: dict[str, Any]
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def count(self, parsed: Parsed) -> None:
+        self.rows = {
+            "events": parsed.events.height,
+            "rejects": parsed.rejects.height,
+            "latency": parsed.latency.height,
+            "metrics": parsed.metrics.height,
+        }
+
+    def bookkeeping(self) -> dict[str, int]:
+        return {"read_to": self.read_to, **self.rows}
+
+
+@dataclass
+class _ReadPlan:
+    """What to read of a file this run: nothing, from an offset (appended, resumed), or
+    everything again."""
+
+    status: str
+    start_offset: int = 0
+    start_line: int = 1
+    restart: bool = False  # earlier rows of the file go
+    trim_from: int | None = None  # earlier rows from this line go (the tail read again)
+    state: dict[str, Any] = field(default_factory=dict)
+    warning: str | None = None
+
+
+def _plan_read(
+    stored: dict[str, Any] | None,
+    stat: os.stat_result,
+    compressed: bool,
+    path: Path,
+    id_prefixes: list[str],
+    settings: FileSettings,
+) -> _ReadPlan:
+    if stored is None:
+        return _ReadPlan("new")
+    if stored["format"] == "unknown":
+        return _ReadPlan("restarted", restart=True)
+    if stored["timezone"] != settings.timezone:
+        return _ReadPlan(
+            "restarted",
+            restart=True,
+            warning=f"time zone changed from {stored['timezone']!r}: read again (its times change)",
+        )
+    if stored.get("id_prefixes") and not set(stored["id_prefixes"]) & set(id_prefixes):
+        # stored by a version that named events by the file's path: read again once
+        return _ReadPlan("restarted", restart=True)
+    same_head = stat.st_size >= stored["head_len"] and _safe_head_md5(path, stored["head_len"]) == stored["head_md5"]
+    if not same_head:
+        return _ReadPlan("restarted", restart=True)
+    tail = json.loads(stored["tail"]) if stored.get("tail") else None
+    if compressed:  # read whole each time it changes (size -1: an earlier run stopped inside it)
+        return _ReadPlan("unchanged") if stat.st_size == stored["size"] else _ReadPlan("restarted", restart=True)
+    read_to = tail["read_to"] if tail else stored["bytes_done"]
+    if stat.st_size == read_to:
+        return _ReadPlan("unchanged")
+    if stat.st_size < read_to:  # shorter than what was read: rewritten in place
+        return _ReadPlan("restarted", restart=True)
+    grew = tail is not None or stat.st_size != stored["size"]
+    if read_to < files.SNIFF_BYTES:
+        # the format, envelope and layout were chosen from fewer lines than a file this
+        # size shows now: choose again, from the start, as a first read of it would
+        return _ReadPlan("appended" if grew else "resumed", restart=True)
+    return _ReadPlan(
+        "appended" if grew else "resumed",
+        start_offset=stored["bytes_done"],
+        start_line=stored["lines_done"] + 1,
+        trim_from=stored["lines_done"] + 1 if tail else None,
+        state=json.loads(stored["state"] or "{}"),
+    )
+
+
+def _offsets_from(chunk: files.Chunk, carry: pl.DataFrame | None, carry_offsets: list[int], line_no: int) -> list[int]:
+    """Where each line from ``line_no`` to the chunk's end starts in the file: lines of
+    the chunk are found in its bytes, those of the carry (lines before the chunk) were
+    found when it was made."""
+    if chunk.frame.height and line_no >= chunk.first_line:
+        return chunk.offsets_from(line_no)
+    assert carry is not None and carry.height  # line_no is before the chunk: it is in the carry
+    before = carry_offsets[line_no - int(carry["line_no"][0]) :]
+    return before + (chunk.offsets_from(chunk.first_line) if chunk.frame.height else [])
 
 
 def _write_failed(report: FileReport, error: str) -> None:
@@ -726,10 +875,19 @@ def _short_path(path: str) -> str:
         return path
 
 
-def _event_id_prefix(path: str) -> str:
-    """Events are named by file and line, so re-ingesting the same file names them the
-    same: ``<12 hex digits of md5(path)>:<line_no>``."""
-    return hashlib.md5(path.encode("utf-8", errors="surrogateescape")).hexdigest()[:12] + ":"
+def _event_id_prefixes(path: Path, head: bytes) -> list[str]:
+    """The event id prefixes a file may take, most to least portable (the store takes
+    the first no other file has: :func:`pipeline.store.choose_id_prefix`).  An event is
+    ``<12 hex digits>:<line_no>``; the digits come from the file's name and its first
+    line, not from where it sits, so the same logs get the same event and incident
+    ids in any folder, clone or mount; the file's folder name and then its whole path
+    tell apart files whose name and first line are the same."""
+    first_line = head.split(b"\n", 1)[0][: files.HEAD_BYTES]
+    name = path.name.encode("utf-8", errors="surrogateescape")
+    folder = path.parent.name.encode("utf-8", errors="surrogateescape")
+    whole = str(path).encode("utf-8", errors="surrogateescape")
+    keys = [name + b"\n" + first_line, folder + b"/" + name + b"\n" + first_line, whole]
+    return [hashlib.md5(key).hexdigest()[:12] + ":" for key in keys]
 
 
 def _safe_head_md5(path: Path, length: int) -> str | None:
@@ -757,21 +915,6 @@ def _safe_parse(family: LogFamily, frame: pl.DataFrame, ctx: FileContext) -> Par
                 pl.col("line").alias("raw"),
             )
         )
-
-
-def _segment_boundary(
-    chunk: files.Chunk, carry: pl.DataFrame | None, offset: int, line_no: int
-) -> tuple[int, int] | None:
-    """(byte offset, line number) where the rows staged so far end: the start of the
-    event still in progress (the carry), or the end of the chunk.  None when the
-    carry began in an earlier chunk (its byte offset is no longer known): the
-    segment then ends at a later chunk."""
-    if carry is None or carry.height == 0:
-        return offset, line_no
-    first = int(carry["line_no"][0])
-    if first < chunk.first_line:
-        return None
-    return chunk.offset_of_line(first), first
 
 
 def _final(ctx: FileContext) -> FileContext:

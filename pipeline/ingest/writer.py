@@ -152,18 +152,37 @@ class StoreWriter:
     # -- called by the runner ------------------------------------------------------
 
     def insert(
-        self, report: FileReport, table: str, rows: pl.DataFrame, shared: dict[str, Any], *, restart: bool
+        self,
+        report: FileReport,
+        table: str,
+        rows: pl.DataFrame,
+        shared: dict[str, Any],
+        *,
+        restart: bool,
+        trim_from: int | None = None,
     ) -> None:
         """Queue one chunk's rows of a file.  ``restart``: the file is read again from
-        its start, so its old rows go when its transaction begins."""
+        its start, so its old rows go when its transaction begins; ``trim_from``: it is
+        read again from that line (a record that was still being written), so its rows
+        from there go."""
         self._raise_if_broken()
         self._room.acquire()
-        self._submit(self._insert, report, table, rows, shared, restart, release=True)
+        self._submit(self._insert, report, table, rows, shared, restart, trim_from, release=True)
 
-    def commit(self, report: FileReport, files_row: dict[str, Any], *, restart: bool) -> None:
+    def commit(
+        self, report: FileReport, files_row: dict[str, Any], *, restart: bool, trim_from: int | None = None
+    ) -> None:
         """Queue the end of a file (or of a segment of it): its bookkeeping row."""
         self._raise_if_broken()
-        self._submit(self._commit, report, files_row, restart)
+        self._submit(self._commit, report, files_row, restart, trim_from)
+
+    def relabel(
+        self, report: FileReport, path: str, host: str | None, *, restart: bool, trim_from: int | None = None
+    ) -> None:
+        """Queue giving the rows already stored of a file a new host, in the transaction
+        of the file's next rows (its commit follows)."""
+        self._raise_if_broken()
+        self._submit(self._relabel, report, path, host, restart, trim_from)
 
     def finish(self) -> None:
         """Wait for everything queued, close the store, and raise a store error if any.
@@ -211,39 +230,61 @@ class StoreWriter:
             self._written_since_open = self._commits_since_open = 0
         return self._con
 
-    def _begin(self, con: duckdb.DuckDBPyConnection, path: str, restart: bool) -> None:
+    def _begin(self, con: duckdb.DuckDBPyConnection, path: str, restart: bool, trim_from: int | None) -> None:
         if self._in_transaction != path:
             con.execute("BEGIN TRANSACTION")
             self._in_transaction = path
             self._file_id = None
             if restart:
                 store_mod.delete_file_events(con, path)
+                store_mod.forget_file_ids(con, path)
                 for table in PATH_TABLES:
                     con.execute(f"DELETE FROM {table} WHERE file = ?", [path])
+            elif trim_from is not None:
+                store_mod.delete_file_events(con, path, trim_from)
+                for table in PATH_TABLES:
+                    con.execute(f"DELETE FROM {table} WHERE file = ? AND line_no >= ?", [path, trim_from])
 
     def _insert(
-        self, report: FileReport, table: str, rows: pl.DataFrame, shared: dict[str, Any], restart: bool
+        self,
+        report: FileReport,
+        table: str,
+        rows: pl.DataFrame,
+        shared: dict[str, Any],
+        restart: bool,
+        trim_from: int | None,
     ) -> None:
         path = shared["file"]
         if path in self._failed:
             return
         con = self._connection()  # failing to open the store fails the run, not the file
         try:
-            self._begin(con, path, restart)
+            self._begin(con, path, restart, trim_from)
             if table == "events" and self._file_id is None:  # once per transaction: a rollback drops it
-                self._file_id = store_mod.file_id(con, path, shared["host"], shared["id_prefix"])
+                prefix = store_mod.choose_id_prefix(con, path, shared["id_prefixes"])
+                self._file_id = store_mod.file_id(con, path, shared["host"], prefix)
             insert_rows(con, table, rows, {**shared, "file_id": self._file_id})
             self._written_since_open += rows.estimated_size()
         except Exception as exc:  # disk full, read-only file...: this file is not stored
             self._fail(report, path, exc)
 
-    def _commit(self, report: FileReport, files_row: dict[str, Any], restart: bool) -> None:
+    def _relabel(self, report: FileReport, path: str, host: str | None, restart: bool, trim_from: int | None) -> None:
+        if path in self._failed:
+            return
+        con = self._connection()
+        try:
+            self._begin(con, path, restart, trim_from)
+            store_mod.relabel_file(con, path, host)
+        except Exception as exc:
+            self._fail(report, path, exc)
+
+    def _commit(self, report: FileReport, files_row: dict[str, Any], restart: bool, trim_from: int | None) -> None:
         path = files_row["path"]
         if path in self._failed:
             return
         con = self._connection()
         try:
-            self._begin(con, path, restart)
+            self._begin(con, path, restart, trim_from)
             commit_file(con, files_row)
             self._in_transaction = None
         except Exception as exc:
