@@ -57,6 +57,15 @@ def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(with_format)
 
 
+def wide_option(func: F) -> F:
+    """``--wide``: tables at their full width, whatever the terminal's (the command receives ``wide``)."""
+    return click.option(
+        "--wide",
+        is_flag=True,
+        help="Print tables whole: no column left out or cut to fit the terminal (lines may be long).",
+    )(func)
+
+
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")

@@ -11,11 +11,19 @@ from typing import Any
 import click
 
 from pipeline import store as store_mod
-from pipeline.commands.common import config_option, db_option, exit_code_for, fail, json_option, print_json
+from pipeline.commands.common import (
+    config_option,
+    db_option,
+    exit_code_for,
+    fail,
+    json_option,
+    print_json,
+    wide_option,
+)
 from pipeline.config import ConfigError, correlate_settings
 from pipeline.kinds import CAUSES
 from pipeline.store import StoreError, resolve_db_path
-from pipeline.terminal import cell, printable
+from pipeline.terminal import Column, note_left_out, print_table, printable
 
 
 @click.command()
@@ -94,8 +102,16 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     help="Output format.",
 )
 @click.option("--json", "json_flag", is_flag=True, help="Same as --format json.")
+@wide_option
 def incidents(
-    db: str, since: str | None, until: str | None, cause: str | None, host: str | None, fmt: str, json_flag: bool
+    db: str,
+    since: str | None,
+    until: str | None,
+    cause: str | None,
+    host: str | None,
+    fmt: str,
+    json_flag: bool,
+    wide: bool,
 ) -> None:
     """List incidents: when, cause, confidence, hosts, errors, summary."""
     fmt = "json" if json_flag else fmt
@@ -132,43 +148,44 @@ def incidents(
                 ]
             )
     else:
-        _print_table(rows)
+        _print_table(rows, wide)
 
 
-def _print_table(rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console, JustifyMethod
-    from rich.table import Table
+# the id and the start are never cut (a copy and paste of the id must work); the summary
+# folds; the rest is left out, least needed first, when the output is narrow
+INCIDENT_COLUMNS = [
+    Column("id"),
+    Column("start (UTC)"),
+    Column("dur", "right", keep=60),
+    Column("cause", keep=100),
+    Column("conf", "right", keep=40),
+    Column("hosts", keep=45, shrink="wrap", min_width=8),
+    Column("errors", "right", keep=50),
+    Column("summary", keep=80, shrink="wrap", min_width=30),
+]
 
-    console = Console() if sys.stdout.isatty() else Console(width=200)
+
+def _print_table(rows: list[dict[str, Any]], wide: bool = False) -> None:
     if not rows:
-        console.print("no incidents")
+        click.echo("no incidents")
         return
-    table = Table(show_lines=False)
-    columns: list[tuple[str, JustifyMethod]] = [
-        ("id", "left"),
-        ("start (UTC)", "left"),
-        ("dur", "right"),
-        ("cause", "left"),
-        ("conf", "right"),
-        ("hosts", "left"),
-        ("errors", "right"),
-        ("summary", "left"),
-    ]
-    for col, justify in columns:
-        table.add_column(col, justify=justify, overflow="fold")
-    for r in rows:
-        # cells as Text: a host or summary quoting "[/]" or an escape sequence prints literally
-        table.add_row(
-            cell(r["id"]),
+    cells = [
+        [
+            r["id"],
             r["start"][:19].replace("T", " "),
             _duration(r),
-            cell(r["cause"]),
+            r["cause"],
             f"{r['confidence']:.2f}",
-            cell(", ".join(r["hosts"])),
+            ", ".join(r["hosts"]),
             str(r["errors"]),
-            cell(r["summary"]),
-        )
-    console.print(table)
+            r["summary"],
+        ]
+        for r in rows
+    ]
+    left_out = print_table(INCIDENT_COLUMNS, cells, wide=wide)
+    note_left_out(left_out)
+    if "summary" in left_out:
+        click.echo("`pipeline explain ID` tells one incident's story.")
 
 
 def _duration(r: dict[str, Any]) -> str:

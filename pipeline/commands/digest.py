@@ -42,10 +42,34 @@ def _echo_err(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _default_day(db_path: Path, tz: str) -> date:
+    """The day to report when none is given: the store's last day with data (a store
+    read weeks ago would otherwise give a quiet "yesterday"), said on stderr."""
+    try:
+        days = compute_mod.last_data_days(db_path, tz)
+    except StoreError as exc:
+        fail(str(exc))
+    if days is None:
+        fail(f"the store at {db_path} holds no data yet: run `pipeline ingest` first, or give --date")
+    day, last = days
+    if day == last:
+        _echo_err(f"no --date given: the store's last day with data is {day}")
+    else:
+        _echo_err(
+            f"no --date given: {day}, the store's last complete day with data (it has more from {last}, a day not over yet)"
+        )
+    return day
+
+
 @click.command()
 @db_option
-@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), help="The calendar day to report (in --tz).")
-@click.option("--yesterday", is_flag=True, help="The last complete day in --tz (the default).")
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The calendar day to report (in --tz); default: the store's last day with data.",
+)
+@click.option("--yesterday", is_flag=True, help="The last complete day in --tz, whatever the store holds.")
 @click.option("--since", metavar="DURATION", help="The last DURATION up to now instead of a day, e.g. 24h.")
 @click.option("--tz", help="Time zone of the day and of the times shown (default: [digest] timezone, else UTC).")
 @click.option(
@@ -121,17 +145,19 @@ def digest(
     timeout = timeout or float(cfg.get("timeout", 30))
     if sum(bool(x) for x in (day, yesterday, since)) > 1:
         fail("give only one of --date, --yesterday and --since")
+    db_path = resolve_db_path(db)
     try:
         if day:
             period = compute_mod.day_period(date(day.year, day.month, day.day), tz)
         elif since:
             period = compute_mod.since_period(since, tz)
-        else:
+        elif yesterday:
             period = compute_mod.yesterday_period(tz)
+        else:
+            period = compute_mod.day_period(_default_day(db_path, tz), tz)
     except compute_mod.DigestError as exc:
         fail(str(exc))
 
-    db_path = resolve_db_path(db)
     silence = cfg.get("silence_hours")
     kwargs = {"silence": timedelta(hours=float(silence))} if silence else {}
     try:

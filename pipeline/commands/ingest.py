@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import click
-from rich.console import Console, JustifyMethod
+from click.core import ParameterSource
+from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-from rich.table import Table
 
 from pipeline import status as status_mod
-from pipeline.commands.common import config_option, db_option, exit_code_for, fail, json_option, print_json
+from pipeline import store as store_mod
+from pipeline.commands.common import (
+    config_option,
+    db_option,
+    exit_code_for,
+    fail,
+    json_option,
+    print_json,
+    wide_option,
+)
 from pipeline.config import ConfigError
 from pipeline.ingest import files as files_mod
 from pipeline.ingest.runner import Ingest, IngestSummary
 from pipeline.store import StoreError, resolve_db_path
-from pipeline.terminal import cell, markup, printable
+from pipeline.terminal import Column, markup, note_left_out, output_width, print_table, printable
 
 
 @click.command()
@@ -40,6 +53,7 @@ from pipeline.terminal import cell, markup, printable
     help="A longer line is stored cut to this many bytes, marked ' …[truncated: N bytes]' (N: its whole length).",
 )
 @json_option
+@wide_option
 def ingest(
     paths: tuple[str, ...],
     db: str,
@@ -49,6 +63,7 @@ def ingest(
     chunk_mb: int,
     max_line_bytes: int,
     as_json: bool,
+    wide: bool,
 ) -> None:
     """Read log files and folders (recursively; .gz too) into the store.
 
@@ -95,7 +110,8 @@ def ingest(
     if as_json:
         print_json(summary.to_dict())
     else:
-        _print_summary(summary)
+        _print_summary(summary, wide)
+        _print_next_steps(db_path, _db_option_given(), summary.correlation is not None)
     if all(f.status == "error" for f in summary.files) and summary.files:
         sys.exit(1)
 
@@ -113,43 +129,43 @@ def _total_bytes(paths: Sequence[str]) -> tuple[int, int]:
     return total, count
 
 
+# the file is always shown, cut in the middle when the output is narrow; the counts
+# least looked at go first
+SUMMARY_COLUMNS = [
+    Column("file", shrink="path", min_width=32),
+    Column("format", keep=90),
+    Column("host", keep=85, shrink="wrap", min_width=8),
+    Column("status", keep=80, shrink="wrap", min_width=9),
+    Column("events", "right", keep=70),
+    Column("latency", "right", keep=40),
+    Column("metrics", "right", keep=40),
+    Column("rejects", "right", keep=60),
+    Column("MB", "right", keep=50),
+]
+
+
 def _console() -> Console:
-    # piped output keeps full paths readable instead of folding them at 80 columns
-    return Console() if sys.stdout.isatty() else Console(width=200)
+    return Console(width=output_width())
 
 
-def _print_summary(summary: IngestSummary) -> None:
-    console = _console()
-    # every name here comes from the file system or the config: Text cells print it literally
-    table = Table(title=cell(f"ingest into {summary.db}"), show_lines=False)
-    columns: list[tuple[str, JustifyMethod]] = [
-        ("file", "left"),
-        ("format", "left"),
-        ("host", "left"),
-        ("status", "left"),
-        ("events", "right"),
-        ("latency", "right"),
-        ("metrics", "right"),
-        ("rejects", "right"),
-        ("MB", "right"),
-    ]
-    for col, justify in columns:
-        table.add_column(col, justify=justify)
-    for f in summary.files:
-        # "postgres in compose": the envelopes removed before the family read the lines
-        fmt = f.format + "".join(f" in {name}" for name in reversed(f.envelopes))
-        table.add_row(
-            cell(_short(f.path)),
-            cell(fmt),
-            cell(f.host or ""),
-            cell(f.status + (f" ({f.error})" if f.error else "")),
+def _print_summary(summary: IngestSummary, wide: bool = False) -> None:
+    rows = [
+        [
+            _short(f.path),
+            # "postgres in compose": the envelopes removed before the family read the lines
+            f.format + "".join(f" in {name}" for name in reversed(f.envelopes)),
+            f.host or "",
+            f.status + (f" ({f.error})" if f.error else ""),
             f"{f.events:,}",
             f"{f.latency:,}",
             f"{f.metrics:,}",
             f"{f.rejects:,}",
             f"{f.bytes / 1e6:.1f}",
-        )
-    console.print(table)
+        ]
+        for f in summary.files
+    ]
+    left_out = print_table(SUMMARY_COLUMNS, rows, wide=wide, title=f"ingest into {summary.db}")
+    console = _console()
     totals = summary.totals()
     console.print(
         f"{totals['files']} files, {totals['events']:,} events, {totals['latency']:,} latency samples, "
@@ -167,21 +183,73 @@ def _print_summary(summary: IngestSummary) -> None:
         console.print(
             f"correlated: {c.get('incidents', 0)} incidents in {summary.seconds - summary.ingest_seconds:.2f} s"
         )
+    note_left_out(left_out)
 
 
 def _short(path: str) -> str:
-    from pathlib import Path
-
     try:
         return str(Path(path).relative_to(Path.cwd()))
     except ValueError:
         return path
 
 
+def _db_option_given() -> bool:
+    """Whether --db was on the command line: the next commands then need it too."""
+    ctx = click.get_current_context()
+    return ctx.get_parameter_source("db") == ParameterSource.COMMANDLINE
+
+
+def _store_overview(db_path: Path) -> tuple[int, str | None, str | None]:
+    """The store's incident count, its most recent incident and the day a digest would report."""
+    from pipeline.digest.compute import last_data_days
+
+    with store_mod.opened(db_path, read_only=True) as con:
+        count, latest = store_mod.fetch_one(
+            con, "SELECT count(*), arg_max(incident_id, (start_ts, incident_id)) FROM incidents"
+        )
+    days = last_data_days(db_path)
+    return int(count), latest, days[0].isoformat() if days else None
+
+
+def _print_next_steps(db_path: Path, db_given: bool, correlated: bool) -> None:
+    """What to run next, one command a line, ready to copy (with --db when it was given)."""
+    try:
+        count, latest, day = _store_overview(db_path)
+    except StoreError:
+        return  # nothing to suggest about a store that cannot be read now
+    steps: list[tuple[str, str]] = []
+    if not correlated:
+        steps.append(("pipeline correlate", "find the incidents"))
+    if latest is not None:
+        steps.append((f"pipeline explain {latest}", "the latest incident, explained"))
+        steps.append(("pipeline incidents", "the list"))
+    else:
+        steps.append(("pipeline status", "what was read"))
+    steps.append(("pipeline dashboard", "charts in the browser"))
+    if day is not None:
+        steps.append((f"pipeline digest --date {day}", "the last day with data"))
+    suffix = f" --db {shlex.quote(str(db_path))}" if db_given else ""
+    head = f"{count} incidents in the store. Next:" if count else "No incidents in the store. Next:"
+    click.echo("\n" + head)
+    for line in _aligned([(command + suffix, why) for command, why in steps]):
+        click.echo(printable(line, one_line=True))
+
+
+def _aligned(steps: list[tuple[str, str]]) -> list[str]:
+    """``  command   # why``, the comments aligned; left out when a line would not fit the
+    output, so that each command stays whole on its line."""
+    pad = max(len(command) for command, _ in steps) + 3
+    lines = [f"  {command:<{pad}}# {why}" for command, why in steps]
+    if max(len(line) for line in lines) > output_width():
+        return [f"  {command}" for command, _ in steps]
+    return lines
+
+
 @click.command()
 @db_option
 @json_option
-def status(db: str, as_json: bool) -> None:
+@wide_option
+def status(db: str, as_json: bool, wide: bool) -> None:
     """What is in the store: files, formats, events per source and kind, rejects, time spans."""
     try:
         report = status_mod.store_status(resolve_db_path(db))
@@ -190,7 +258,103 @@ def status(db: str, as_json: bool) -> None:
     if as_json:
         print_json(report)
         return
-    status_mod.print_status(report, _console())
+    _print_status(report, wide)
+
+
+FORMAT_COLUMNS = [
+    Column("format"),
+    Column("files", "right", keep=50),
+    Column("events", "right", keep=80),
+    Column("latency", "right", keep=40),
+    Column("metrics", "right", keep=40),
+    Column("rejects", "right", keep=70),
+    Column("first (UTC)", keep=90),
+    Column("last (UTC)", keep=90),
+]
+KIND_COLUMNS = [
+    Column("source"),
+    Column("kind"),
+    Column("events", "right", keep=80),
+    Column("first (UTC)", keep=60),
+    Column("last (UTC)", keep=70),
+]
+FILE_COLUMNS = [
+    Column("file", shrink="path", min_width=32),
+    Column("format", keep=90),
+    Column("host", keep=85, shrink="wrap", min_width=8),
+    Column("events", "right", keep=70),
+    Column("rejects", "right", keep=60),
+    Column("MB read", "right", keep=50),
+]
+REJECT_COLUMNS = [
+    Column("reason", shrink="wrap", min_width=20),
+    Column("lines", "right"),
+    Column("example", keep=50, shrink="path", min_width=24),
+]
+
+
+def _time(iso: str | None, wide: bool) -> str:
+    """A time of the status report: to the second in UTC, or as stored with --wide."""
+    if iso is None:
+        return "-"
+    if wide:
+        return iso
+    when = datetime.fromisoformat(iso)
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_status(report: dict[str, Any], wide: bool) -> None:
+    """The report as tables that fit the output; names from the store (paths, hosts,
+    formats, reasons) are printed literally (pipeline.terminal)."""
+    _console().print(
+        f"[bold]{markup(report['db'])}[/] schema v{report['schema_version']}, "
+        f"data from {_time(report['first'], wide)} to {_time(report['last'], wide)} (UTC), "
+        f"{report['incidents']} incidents",
+        emoji=False,
+    )
+    left_out = print_table(FORMAT_COLUMNS, _format_rows(report, wide), wide=wide, title="formats")
+    kinds = [
+        [r["source"], r["kind"], f"{r['events']:,}", _time(r["first"], wide), _time(r["last"], wide)]
+        for r in report["events_by_kind"]
+    ]
+    left_out += print_table(KIND_COLUMNS, kinds, wide=wide, title="events by source and kind")
+    left_out += print_table(FILE_COLUMNS, _file_rows(report), wide=wide, title="files")
+    if report["rejects"]:
+        rejects = [
+            [r["reason"], f"{r['lines']:,}", f"{r['example_file']}:{r['example_line']}"] for r in report["rejects"]
+        ]
+        left_out += print_table(REJECT_COLUMNS, rejects, wide=wide, title="rejects by reason")
+    note_left_out(left_out)
+
+
+def _format_rows(report: dict[str, Any], wide: bool) -> list[list[str]]:
+    return [
+        [
+            r["format"],
+            str(r["files"]),
+            f"{r['events'] or 0:,}",
+            f"{r['latency'] or 0:,}",
+            f"{r['metrics'] or 0:,}",
+            f"{r['rejects'] or 0:,}",
+            _time(r["first"], wide),
+            _time(r["last"], wide),
+        ]
+        for r in report["formats"]
+    ]
+
+
+def _file_rows(report: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            r["path"],
+            r["format"],
+            r["host"] or "",
+            f"{r['events']:,}",
+            f"{r['rejects']:,}",
+            f"{r['bytes_done'] / 1e6:.2f}",
+        ]
+        for r in report["files"]
+    ]
 
 
 COMMANDS = [ingest, status]

@@ -16,7 +16,7 @@ format it.  Definitions (the README's "Daily digest" section repeats them):
 
 Given the same store and period the result is the same: every list has a total
 order, and nothing reads the clock except when the period itself is derived
-from "now" (``--yesterday``, ``--since``).
+from "now" (``--yesterday``, ``--since``, or no date: see :func:`last_data_days`).
 """
 
 from __future__ import annotations
@@ -94,6 +94,22 @@ def yesterday_period(tz: str = "UTC", now: datetime | None = None) -> Period:
     now = now or datetime.now(UTC)
     today = now.astimezone(zone(tz)).date()
     return day_period(today - timedelta(days=1), tz)
+
+
+def last_data_days(db: str | Path, tz: str = "UTC", now: datetime | None = None) -> tuple[date, date] | None:
+    """The day a digest given no date reports, and the store's last day with data (in
+    ``tz``); None when the store holds no data.  The day reported is the last one with
+    data that is over: a day still going on would show its sources as stopped, so it is
+    reported only when the data starts on it."""
+    z = zone(tz)
+    today = (now or datetime.now(UTC)).astimezone(z).date()
+    today_start = datetime(today.year, today.month, today.day, tzinfo=z)
+    with store_mod.opened(db, read_only=True) as con:
+        before, last = con.execute(_LAST_DATA, [today_start] * 3).fetchone() or (None, None)
+    if last is None:
+        return None
+    last_day = last.astimezone(z).date()
+    return (before.astimezone(z).date() if before is not None else last_day), last_day
 
 
 def parse_duration(text: str) -> timedelta:
@@ -319,6 +335,15 @@ _REJECTS = """
     FROM reasons
     GROUP BY file
     ORDER BY rejects DESC, file
+"""
+
+
+# the last time stamp before a moment, and the last of all
+_LAST_DATA = """
+    SELECT max(before), max(last) FROM (
+        SELECT max(ts) FILTER (WHERE ts < ?) AS before, max(ts) AS last FROM events
+        UNION ALL SELECT max(ts) FILTER (WHERE ts < ?), max(ts) FROM latency
+        UNION ALL SELECT max(ts) FILTER (WHERE ts < ?), max(ts) FROM metrics)
 """
 
 
