@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "pipeline.commands.digest",
     "pipeline.commands.postmortem",
     "pipeline.commands.config",
+    "pipeline.commands.init",
 ]
 
 
