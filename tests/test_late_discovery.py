@@ -55,7 +55,27 @@ def test_advice_never_asks_for_what_the_store_holds(tmp_path):
     rows = incidents(tmp_path, server)
     assert [r["cause"] for r in rows] == ["unknown"]
     advice = " ".join(rows[0]["advice"])
-    assert "In the store but silent about this incident: the server's error log" in advice
+    assert "In the store: the server's error log" in advice
+    # what the server's log showed: its start, an hour before, outside the window, and why
+    assert "Nearest server line (server_start, db-1, 2026-11-20T09:50:00Z" in advice
+    assert "logged 57 min before the first failure: server lines count from lookback_seconds (30 s)" in advice
     missing = advice.split("Collect what is missing:", 1)[1]
     assert "the server's error log" not in missing
     assert "SQLAlchemy's pool log" in missing and "latency samples" in missing
+
+
+def test_an_unknown_verdict_says_which_server_line_was_nearest_and_why_it_did_not_count(tmp_path):
+    # a reset logged three hours before: no cause takes it, the advice says what it was
+    server = (
+        "2026-11-20  7:47:00 0 [Note] /usr/sbin/mariadbd: ready for connections.\n"
+        "2026-11-20  7:47:05 9 [Warning] Aborted connection 9 to db: 'app' user: 'app' host: '10.0.0.5' "
+        "(Got an error reading communication packets)\n"
+    )
+    rows = incidents(tmp_path, server)
+    unknown = [r for r in rows if r["cause"] == "unknown"]
+    assert len(unknown) == 1
+    details = unknown[0]["details"]["nearest_unused"]
+    assert details["server"]["kind"] == "aborted_connection"
+    assert round(details["server"]["seconds_from_failures"]) == -10796  # 07:47:05 to 10:47:01.12
+    advice = " ".join(unknown[0]["advice"])
+    assert "logged 3.0 h before the first failure" in advice and "idle_lookback_seconds" in advice

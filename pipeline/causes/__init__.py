@@ -43,6 +43,12 @@ from typing import Any
 # parts (source -> 0..1) and the share of the incident's errors the cause explains
 Score = tuple[dict[str, float], float]
 
+# The charts an incident page can draw: "timeline" (events by source, latency, server
+# connections and the neighbouring incidents on one time axis), "latency" (round trips
+# around the incident) and "idle_times" (how long each pooled connection sat idle before
+# checkout, against the idle limit inferred from the failures).
+INCIDENT_CHARTS: tuple[str, ...] = ("timeline", "latency", "idle_times")
+
 
 @dataclass(frozen=True)
 class Cause:
@@ -59,6 +65,9 @@ class Cause:
     summarize: Callable[[dict[str, Any], dict[str, Any], dict[str, Any], str], str] | None = None
     # what to change, as specific as the evidence allows (incident, facts, details)
     advise: Callable[[dict[str, Any], dict[str, Any], dict[str, Any]], list[str]] | None = None
+    # the incident page's charts that bear on this cause (from INCIDENT_CHARTS); the page
+    # draws these and leaves the others out
+    charts: tuple[str, ...] = INCIDENT_CHARTS
 
 
 def _unknown_summary(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any], errs: str) -> str:
@@ -83,14 +92,23 @@ def _unknown_advice(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any])
     missing = [f"{what} ({how})" for key, (what, how) in _COLLECT.items() if not present.get(key)]
     there = [what for key, (what, _) in _COLLECT.items() if present.get(key)]
     out = ["Not enough evidence to name a cause."]
-    if there:
+    nearest = det.get("nearest_unused") or {}
+    server, latency = nearest.get("server"), nearest.get("latency")
+    if server:
         out.append(
-            f"In the store but silent about this incident: {', '.join(there)}. Their lines count only "
-            "near the failures (server lines from lookback_seconds before the first to lookahead_seconds "
-            "after the last; idle-kill aborts back to the longest idle of a failed connection): raise those "
-            "in [correlate] if the server logged its side earlier, e.g. idle kills logged at wait_timeout, "
-            "long before the application noticed."
+            f"Nearest server line ({server['kind']}, {server['host'] or 'no host'}, {server['ts']}, "
+            f"line {server['line_no']}): {server['why_not']}. If it belongs to these failures, raise that "
+            "window in [correlate] (`pipeline config` shows it)."
         )
+    if latency:
+        out.append(
+            f"Latency around the failures: {latency['samples']} samples, {latency['lost']} lost, "
+            f"worst {latency['max_rtt_ms'] or 0:.0f} ms: {latency['why_not']}."
+        )
+    if there:
+        out.append(f"In the store: {', '.join(there)}.")
+    if there and not server:
+        out.append("The server's log has nothing that bears on a cause within a day of these failures.")
     if missing:
         out.append("Collect what is missing: " + "; ".join(missing) + ".")
     return out
@@ -104,6 +122,7 @@ UNKNOWN = Cause(
     tie_rank=99,
     summarize=_unknown_summary,
     advise=_unknown_advice,
+    charts=INCIDENT_CHARTS,  # with too little evidence, every chart may tell something
 )
 
 
@@ -305,6 +324,7 @@ def verdict(scores: dict[str, dict[str, Any]], s: dict[str, Any]) -> tuple[str, 
 
 
 __all__ = [
+    "INCIDENT_CHARTS",
     "UNKNOWN",
     "Cause",
     "CauseModuleError",

@@ -38,6 +38,7 @@ from pipeline.correlate.incidents import (
     episode_map,
     merge_groups,
 )
+from pipeline.correlate.nearest import nearest_unused
 from pipeline.correlate.settings import DEFAULTS, resolve
 
 __all__ = ["DEFAULTS", "correlate_store"]
@@ -184,6 +185,8 @@ def _assess(con: DuckDBPyConnection, s: dict[str, Any], episode_sizes: dict[int,
         det = _details(inc, f, limits.get(grp, {}), ctx, demand.get(grp, {}))
         det.update(_pool_settings(inc, s.get("pool") or {}, seen_pool))
         det["sources_in_store"] = in_store
+        if cause == "unknown":
+            det["nearest_unused"] = nearest_unused(con, inc, s)
         if episode_sizes and episode_sizes.get(grp, 0) > 1:
             det["episode_incidents"] = episode_sizes[grp]
         evidence = _pick_evidence(cause, scores, rows.get(grp, []), inc, ctx)

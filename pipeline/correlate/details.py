@@ -57,6 +57,11 @@ class IncidentDetails:
         default_factory=dict
     )  # incidents of one cause merged into this one (an episode)
 
+    # an unknown verdict: the nearest server line and the latency around the failures that did
+    # not count, each with why (server: ts, kind, host, file, line_no, message,
+    # seconds_from_failures, why_not; latency: samples, lost, max_rtt_ms, median_rtt_ms, why_not)
+    nearest_unused: dict[str, Any] = field(default_factory=dict)
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, default=str)
 
