@@ -41,8 +41,10 @@ def postmortem(
     """Execute the postmortem template for INCIDENT_ID (default: the latest) and render it to HTML.
 
     The report has the verdict, a timeline across sources, the evidence lines,
-    idle times or latency (whichever the cause needs), the advice, and an empty
-    Actions section.  A unique prefix of the id is enough.
+    idle times or latency (whichever the cause needs), the advice, an empty
+    Actions section, and an appendix of log lines: the incident's own (evidence
+    and drops), then those of each source nearest the incident, with the count of
+    lines of the window left out.  A unique prefix of the id is enough.
     """
     from pipeline import postmortem as pm
     from pipeline.api import Store
