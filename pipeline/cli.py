@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "pipeline.commands.postmortem",
     "pipeline.commands.config",
     "pipeline.commands.init",
+    "pipeline.commands.export",
 ]
 
 

@@ -183,7 +183,7 @@ class FileReport:
     path: str
     format: str
     host: str | None
-    status: str  # new | appended | resumed | restarted | relabelled | unchanged | unknown | skipped | error
+    status: str  # new | appended | resumed | restarted | relabelled | unchanged | unknown | skipped | imported | error
     envelopes: list[str] = field(default_factory=list)  # wrappers removed, outermost first
     events: int = 0
     rejects: int = 0
@@ -231,7 +231,8 @@ class IngestSummary:
 
     def unaccounted(self) -> list[FileReport]:
         """Files where lines read != lines folded + rejected + skipped + latency/metrics rows."""
-        return [f for f in self.files if f.lines != f.accounted]
+        # an imported export brings rows, not lines
+        return [f for f in self.files if f.lines != f.accounted and f.status != "imported"]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -311,6 +312,7 @@ class Ingest:
             )
             try:
                 with self.stop.armed("running"):
+                    paths = self._import_exports(paths)
                     with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
                         stored = _stored_files(con)
                     for found in files.discover(paths):
@@ -349,6 +351,27 @@ class Ingest:
             message = self._kept_message(self.stop.signum, correlate and correlation is None)
             raise IngestInterrupted(self.stop.signum, message, summary)
         return summary
+
+    def _import_exports(self, paths: list[str | Path]) -> list[str | Path]:
+        """Load the given folders that ``pipeline export --parquet`` wrote (see
+        :mod:`pipeline.export`); return the other paths, to be read as logs."""
+        from pipeline import export
+
+        logs: list[str | Path] = []
+        for given in paths:
+            if not export.is_export(given):
+                logs.append(given)
+                continue
+            report = FileReport(str(Path(given).resolve()), "parquet_export", None, "imported")
+            try:
+                loaded = export.import_parquet(given, self.db)
+            except (OSError, ValueError, export.ExportError) as exc:
+                report.status, report.error = "error", f"cannot import: {exc}"
+            else:
+                report.events, report.rejects = loaded["events"], loaded["rejects"]
+                report.latency, report.metrics = loaded["latency"], loaded["metrics"]
+            self.reports.append(report)
+        return logs
 
     def _kept_message(self, signum: int, not_correlated: bool) -> str:
         """One line: which files are stored whole, how far the stopped one got, what is left."""
