@@ -184,9 +184,12 @@ class SettingsResolver:
 
 
 def default_host(file: Path) -> str:
-    """The name of the folder holding the file: ``logs/web-1/app.log`` -> ``web-1``."""
+    """The name of the folder holding the file: ``logs/web-1/app.log`` -> ``web-1`` (a secret
+    in it masked, as in file names)."""
+    from pipeline.ingest.redact import redact_text
+
     parent = file.resolve().parent.name
-    return parent or "localhost"
+    return redact_text(parent) or "localhost"
 
 
 def correlate_settings(config_path: str | Path | None = None, cwd: Path | None = None) -> dict[str, Any]:

@@ -318,12 +318,14 @@ class Ingest:
                     for found in files.discover(paths):
                         if found.problem:
                             self.reports.append(
-                                FileReport(str(found.path), "unknown", None, "error", error=found.problem)
+                                FileReport(stored_path(found.path), "unknown", None, "error", error=found.problem)
                             )
                             continue
                         if found.skipped:
                             self.reports.append(
-                                FileReport(str(found.path), "unknown", None, "skipped", warnings=[found.skipped])
+                                FileReport(
+                                    stored_path(found.path), "unknown", None, "skipped", warnings=[found.skipped]
+                                )
                             )
                             continue
                         if self.resolver.ignored(found.path):
@@ -331,7 +333,7 @@ class Ingest:
                         if self.stop.requested:  # a safe point: between files
                             self._not_started += 1
                             continue
-                        self._ingest_file(found.path, stored.get(str(found.path)))
+                        self._ingest_file(found.path, stored.get(stored_path(found.path)))
                     self._drain_staging()
                     self.writer.finish()
                     ingest_seconds = time.perf_counter() - started
@@ -411,7 +413,7 @@ class Ingest:
     # -- one file ----------------------------------------------------------------
 
     def _ingest_file(self, path: Path, stored: dict[str, Any] | None) -> None:
-        spath = str(path)
+        spath = stored_path(path)  # what the store and every output call the file
         settings = self.resolver.settings_for(path)
         report = FileReport(spath, "unknown", settings.host, "new")
         self.reports.append(report)
@@ -723,7 +725,7 @@ class Ingest:
             return count
 
         return {
-            "path": str(path),
+            "path": stored_path(path),
             "format": fmt,
             "host": settings.host,
             "timezone": settings.timezone,
@@ -898,6 +900,21 @@ def _short_path(path: str) -> str:
         return path
 
 
+def stored_path(path: str | Path) -> str:
+    """The name a file has in the store and in every output: its real path, with a secret
+    in any of its parts masked part by part (a folder named ``password=...`` keeps the
+    files below it apart).  Names without a secret, nearly all, are left as they are."""
+    from pipeline.ingest.redact import redact_text
+
+    text = str(path)
+    if redact_text(text) == text:
+        return text
+    # part by part, so the parts after a masked one stay; what spans parts (a URL's
+    # credentials) on the whole
+    by_part = "/".join(redact_text(part) for part in text.split("/"))
+    return by_part if by_part != text else redact_text(text)
+
+
 def _event_id_prefixes(path: Path, head: bytes) -> list[str]:
     """The event id prefixes a file may take, most to least portable (the store takes
     the first no other file has: :func:`pipeline.store.choose_id_prefix`).  An event is
@@ -908,7 +925,7 @@ def _event_id_prefixes(path: Path, head: bytes) -> list[str]:
     first_line = head.split(b"\n", 1)[0][: files.HEAD_BYTES]
     name = path.name.encode("utf-8", errors="surrogateescape")
     folder = path.parent.name.encode("utf-8", errors="surrogateescape")
-    whole = str(path).encode("utf-8", errors="surrogateescape")
+    whole = stored_path(path).encode("utf-8", errors="surrogateescape")
     keys = [name + b"\n" + first_line, folder + b"/" + name + b"\n" + first_line, whole]
     return [hashlib.md5(key).hexdigest()[:12] + ":" for key in keys]
 
