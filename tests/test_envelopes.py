@@ -173,16 +173,17 @@ def test_an_appended_file_keeps_its_envelope(tmp_path):
     log = tmp_path / "logs" / "db.log"
     log.parent.mkdir()
     first = "db_1  | 2024-03-01 10:00:00.000 UTC [7] LOG:  database system is ready to accept connections\n"
-    log.write_text(first)
+    log.write_text(first * 800)  # more than detection reads: a smaller file is read again whole
     db = tmp_path / "s.duckdb"
     ingest_paths([log.parent], db, correlate=False)
     with log.open("a") as fh:
         fh.write("db_1  | 2024-03-01 10:05:00.000 UTC [7] LOG:  received fast shutdown request\n")
     [report] = ingest_paths([log.parent], db, correlate=False).files
-    assert report.status == "appended" and report.events == 1
+    # the new line, and the earlier last line (kept as the file's tail) read again
+    assert report.status == "appended" and report.events == 2
     with duckdb.connect(str(db), read_only=True) as con:
         kinds = [k for (k,) in con.execute("SELECT kind FROM events ORDER BY line_no").fetchall()]
-    assert kinds == ["server_start", "server_stop"]
+    assert kinds == ["server_start"] * 800 + ["server_stop"]
 
 
 def test_a_directory_mixing_every_envelope_ingests_in_one_run(tmp_path):
