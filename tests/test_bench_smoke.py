@@ -63,17 +63,91 @@ def test_run_quick_tiny(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| size |" in proc.stdout
+    # every reference has its row: DuckDB with its default settings and capped, lnav (or "not
+    # installed"), a naive Python script and wc -l
+    for row in (
+        "| DuckDB read_csv + regexp_extract, default settings (primary) |",
+        "| DuckDB read_csv + regexp_extract, memory_limit = 1GB |",
+        "| lnav",
+        "| naive Python: each line, one regex, count by level |",
+        "| wc -l (the read floor) |",
+    ):
+        assert row in proc.stdout
+    assert "Processor: " in proc.stdout
     res = json.loads(results.read_text())
     assert res["mode"] == "tiny"
+    assert res["machine"]["cpu"]
     for s in res["sizes"]:
-        assert s["ingest_app"]["mb_per_s"] > 0 and s["duckdb_ref"]["mb_per_s"] > 0
+        assert s["ingest_app"]["mb_per_s"] > 0
         assert s["ingest_tree"]["rejects"] == 0
         assert s["ingest_tree"]["rss_mb"] > 0
-        # the reference and the pipeline ran in turns; the lower of two pairs' ratios is reported
+        refs = s["references"]
+        assert list(refs) == ["duckdb_default", "duckdb_1gb", "lnav", "python_naive", "wc"]
+        for key in ("duckdb_default", "duckdb_1gb", "python_naive", "wc"):
+            assert refs[key]["mb_per_s"] > 0 and refs[key]["rss_mb"] > 0, key
+            assert s[f"ratio_app_vs_{key}"] == refs[key]["ratio"] > 0
+        assert refs["duckdb_default"]["settings"]["memory_limit"] != refs["duckdb_1gb"]["settings"]["memory_limit"]
+        assert refs["duckdb_default"]["rows"] == refs["wc"]["lines"] == s["ingest_app"]["lines"]
+        assert refs["python_naive"]["records"] == s["ingest_app"]["events"]
+        if refs["lnav"].get("error") == "not installed":
+            assert s["ratio_app_vs_lnav"] is None
+        else:  # it read the format: records by level, one per event
+            assert refs["lnav"]["recognised"], refs["lnav"]
+            assert refs["lnav"]["records"] == s["ingest_app"]["events"]
+            assert s["ratio_app_vs_lnav"] > 0
+        if res["machine"]["rss_by"].startswith("GNU time"):  # the child's own peak, not the runner's
+            assert refs["wc"]["rss_mb"] < 50
+        # the references and the pipeline ran in turns; for each reference the lower of two
+        # rounds' ratios is reported, and the pipeline's figures are of the primary's round
         assert len(s["pairs"]) == 2
-        assert s["ratio_app_vs_duckdb"] == min(pair["ratio"] for pair in s["pairs"])
+        assert s["pairs"][0]["order"][-1] == "pipeline" and s["pairs"][1]["order"][0] == "pipeline"
+        for key in ("duckdb_default", "duckdb_1gb", "python_naive", "wc"):
+            assert s[f"ratio_app_vs_{key}"] == min(pair["ratios"][key] for pair in s["pairs"])
+            assert refs[key]["rss_mb"] == max(pair["references"][key]["rss_mb"] for pair in s["pairs"])
+        assert s["ingest_app"]["mb_per_s"] == refs["duckdb_default"]["pipeline_mb_per_s"]
         assert s["ingest_app"]["rss_mb"] == max(pair["pipeline_rss_mb"] for pair in s["pairs"])
     inc = res["sizes"][-1]["incremental"]
     assert inc["unchanged_statuses"] == {"unchanged": res["sizes"][-1]["files"]}
     assert "appended" in inc["append_statuses"]
     assert not (tmp_path / "data" / "6MB-s7").exists()  # --clean
+
+
+@pytest.mark.slow
+def test_profile_tiny(tmp_path):
+    """--profile: every stage's MB/s and share of the time, each stage timed on its own."""
+    results = tmp_path / "profile.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "run.py"),
+            "--quick",
+            "--tiny",
+            "--profile",
+            "--data",
+            str(tmp_path / "data"),
+            "--results",
+            str(results),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| stage | MB/s | seconds | share | thread in a real run |" in proc.stdout
+    prof = json.loads(results.read_text())
+    iso = prof["isolated"]
+    assert [st["stage"] for st in iso["stages"]] == [
+        "read",
+        "split",
+        "parse",
+        "classify",
+        "redact",
+        "stage",
+        "write",
+        "other",
+    ]
+    assert all(st["seconds"] > 0 for st in iso["stages"])
+    assert abs(sum(st["share"] for st in iso["stages"]) - 1) < 1e-3
+    # the stages on their own made what the real run made
+    assert iso["events"] == prof["stage_run"]["events"] and iso["rejects"] == 0
