@@ -175,7 +175,7 @@ def _known_keys(loc: list[str]) -> list[str]:
 
 
 def settings_table() -> str:
-    """The README's table of every setting, made from the models (a test keeps them equal)."""
+    """The table of every setting in docs/configuration.md, made from the models (a test keeps them equal)."""
     rows = ["| table | key | type | default | what it sets |", "|---|---|---|---|---|"]
     tables: list[tuple[str, type[BaseModel]]] = [
         ("[defaults]", Defaults),

@@ -2,8 +2,8 @@
 
 Every parser maps what it reads onto these names, and everything downstream
 (correlation, dashboard, digest) relies on them, so they are defined here once
-with a one-line meaning each.  The README's tables are generated from these dicts
-(``tests/test_docs.py`` fails when a kind or cause is missing from them).
+with a one-line meaning each.  The tables of docs/store.md and docs/incidents.md are
+made from these dicts (``python tests/test_docs.py --write``; its tests fail when they differ).
 """
 
 from __future__ import annotations

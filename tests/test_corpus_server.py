@@ -9,7 +9,8 @@
   thread/pid and message are checked against them;
 * no server/network family claims the application, SQLAlchemy or driver samples.
 
-``python tests/test_corpus_server.py`` prints the README's conformance table.
+``python tests/test_corpus_server.py`` prints the conformance table of ``docs/real-logs.md``
+(``--write`` puts it there).
 """
 
 from __future__ import annotations
@@ -338,7 +339,7 @@ def test_jc_ping_expectations(path):
 
 
 def conformance_rows() -> list[tuple[str, str, str, str]]:
-    """(file, family, result, counts) for the README table."""
+    """(file, family, result, counts) for the table of docs/real-logs.md."""
     rows = []
     for path in corpus_files():
         lines = read_lines(path)
@@ -366,16 +367,31 @@ def conformance_rows() -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def test_readme_lists_every_server_corpus_file():
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### Server and network evidence", 1)
-    assert len(section) == 2, "README lacks the server and network section"
-    for rel, family, result, counts in conformance_rows():
-        assert f"| {rel} | {family} | {result} | {counts} |" in section[1], rel
+DOCS_PAGE = ROOT / "docs" / "real-logs.md"
+MARKER = "corpus-conformance"
+
+
+def conformance_table(rows: list[tuple[str, str, str, str]]) -> str:
+    return "\n".join(
+        ["| file | family | result | counts |", "|---|---|---|---|", *("| " + " | ".join(r) + " |" for r in rows)]
+    )
+
+
+def test_docs_list_every_server_corpus_file():
+    rows = conformance_rows()
+    if not rows:
+        pytest.skip(f"no corpus at {CORPUS}")
+    page = DOCS_PAGE.read_text(encoding="utf-8")
+    shown = page.split(f"<!-- {MARKER} -->", 1)[1].split(f"<!-- /{MARKER} -->", 1)[0]
+    assert shown.strip() == conformance_table(rows), "run python tests/test_corpus_server.py --write"
 
 
 if __name__ == "__main__":
-    print("| file | family | result | counts |")
-    print("|---|---|---|---|")
-    for row in conformance_rows():
-        print("| " + " | ".join(row) + " |")
+    import sys
+
+    table = conformance_table(conformance_rows())
+    if "--write" in sys.argv:
+        head, rest = DOCS_PAGE.read_text(encoding="utf-8").split(f"<!-- {MARKER} -->", 1)
+        _, tail = rest.split(f"<!-- /{MARKER} -->", 1)
+        DOCS_PAGE.write_text(f"{head}<!-- {MARKER} -->\n\n{table}\n\n<!-- /{MARKER} -->{tail}", encoding="utf-8")
+    print(table)

@@ -175,12 +175,12 @@ def test_sample_store_digests_match_sql(sample_store):
         assert md == render.markdown(compute_mod.compute_from_store(sample_store, p))
 
 
-def test_readme_digest_is_the_sample_store_digest(sample_store):
-    """The README's example digest is the one the sample logs give (numbers, not wording)."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("\n## Daily digest\n", 1)[1]  # the digest itself has "## " headings
-    m = re.search(r"pipeline digest --date (\d{4}-\d{2}-\d{2})\n```\n\n```markdown\n(.*?)```", section, re.S)
-    assert m, "the README's Daily digest section shows a digest made from sample_logs/"
+def test_docs_digest_is_the_sample_store_digest(sample_store):
+    """The example digest of docs/digest.md is the one the sample logs give (numbers, not wording)."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "digest.md").read_text()
+    section = page.split("\n## An example\n", 1)[1]  # the digest itself has "## " headings
+    m = re.search(r"\$ pipeline digest --date (\d{4}-\d{2}-\d{2})\n(.*?)```", section, re.S)
+    assert m, "docs/digest.md shows a digest made from sample_logs/ under 'An example'"
     day, shown = date.fromisoformat(m.group(1)), m.group(2)
     d = compute_mod.compute_from_store(sample_store, compute_mod.day_period(day))
     fresh = render.markdown(d)

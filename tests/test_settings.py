@@ -89,12 +89,12 @@ def test_incidents_built_with_other_thresholds_are_rebuilt(tmp_path, monkeypatch
     assert "skipped" in json.loads(third.output)["correlation"]
 
 
-def test_the_readme_settings_table_is_the_models():
+def test_the_docs_settings_table_is_the_models():
     from pipeline.config_schema import settings_table
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    shown = readme.split("<!-- settings-table -->", 1)[1].split("<!-- /settings-table -->", 1)[0]
-    assert shown.strip() == settings_table().strip()
+    page = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    shown = page.split("<!-- settings-table -->", 1)[1].split("<!-- /settings-table -->", 1)[0]
+    assert shown.strip() == settings_table().strip(), "regenerate it: python tests/test_docs.py --write"
 
 
 def test_pipeline_config_shows_each_setting_and_where_it_comes_from(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ A cause module in this package exposes ``CAUSE``, a :class:`Cause`: its name, it
 meaning, its colour and place in charts and tables, and how it scores an incident from the
 evidence gathered for it (:class:`Evidence`).  The registry (:func:`all_causes`) finds the
 modules by themselves, so the vocabulary (``pipeline.kinds.CAUSES``), the evidence shown for a
-verdict, the charts' and digest's colours and the README's cause table all come from here:
+verdict, the charts' and digest's colours and the docs' cause table all come from here:
 adding a cause is one new module and its tests.
 
 A cause can also live outside the package (a team's own cause, or a test's): list its module
@@ -53,7 +53,7 @@ INCIDENT_CHARTS: tuple[str, ...] = ("timeline", "latency", "idle_times")
 @dataclass(frozen=True)
 class Cause:
     name: str
-    meaning: str  # one line, shown in the README and the CLI's help
+    meaning: str  # one line, shown in the docs and the CLI's help
     color: str  # in every chart, the dashboard's legend and the digest's image
     order: int  # place in tables and legends
     tie_rank: int  # on equal scores the lower rank is named (the more specific cause)

@@ -3,8 +3,8 @@
 Applied to every text column of every frame on its way to the store (events'
 ``message`` and ``raw``, rejects' ``raw``, latency targets, metric names), and by
 :func:`redact_text` to single strings.  What is redacted is :data:`CATALOGUE`: a table
-of named patterns, each with what it redacts and an example (the README's table of
-what is redacted is made from it, and a test checks every example).
+of named patterns, each with what it redacts and an example (the table of what is
+redacted in docs/reliability.md is made from it, and a test checks every example).
 
 How it stays fast (it sees every byte that is ingested):
 
@@ -19,9 +19,9 @@ How it stays fast (it sees every byte that is ingested):
 Add a pattern: append a :class:`Pattern` row to :data:`CATALOGUE` (its regex in the
 syntax of polars' Rust regex engine: no look-around, no back-references; groups are
 put back with ``${n}``), with a ``trigger`` and ``words`` that every text it matches
-contains, and an ``example`` whose ``secret`` it must remove.  Run
-``python -m pipeline.ingest.redact`` to print the README's table and paste it between
-the ``<!-- redaction-table -->`` markers (a test checks that they agree).
+contains, and an ``example`` whose ``secret`` it must remove.  Then
+``python tests/test_docs.py --write`` rewrites the table in docs/reliability.md
+(``python -m pipeline.ingest.redact`` prints it; a test checks that they agree).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Pattern:
     trigger: str
     #: lower-case literals, one of which every match contains (found case-insensitively)
     words: tuple[str, ...]
-    #: what it redacts, for people (the README's table)
+    #: what it redacts, for people (the table in docs/reliability.md)
     redacts: str
     #: a line that holds a secret ...
     example: str
@@ -641,7 +641,7 @@ def redact_text(text: str) -> str:
 
 
 def catalogue_markdown() -> str:
-    """The README's table of what is redacted (between the <!-- redaction-table --> markers)."""
+    """The table of what is redacted, in docs/reliability.md between the <!-- redaction-table --> markers."""
 
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
