@@ -393,11 +393,6 @@ def choose_id_prefix(con: duckdb.DuckDBPyConnection, file: str, candidates: list
     return candidates[-1]
 
 
-def forget_file_ids(con: duckdb.DuckDBPyConnection, file: str) -> None:
-    """Drop the numbers (and id prefixes) of a file whose events were all removed."""
-    con.execute(f"DELETE FROM {EVENT_FILES} WHERE file = ?", [file])
-
-
 def insert_events(con: duckdb.DuckDBPyConnection, select_sql: str, params: object = None) -> None:
     """Insert events given as a query whose twelve columns are those readers see, in
     ``EVENT_COLUMNS`` order; for code that makes events itself (synthetic stores, tests).

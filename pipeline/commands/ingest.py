@@ -52,6 +52,12 @@ from pipeline.terminal import Column, markup, note_left_out, output_width, print
     show_default=True,
     help="A longer line is stored cut to this many bytes, marked ' …[truncated: N bytes]' (N: its whole length).",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Files read at once, each with its own parser and store writer (default: one per core).",
+)
 @json_option
 @wide_option
 def ingest(
@@ -62,6 +68,7 @@ def ingest(
     no_wait: bool,
     chunk_mb: int,
     max_line_bytes: int,
+    jobs: int | None,
     as_json: bool,
     wide: bool,
 ) -> None:
@@ -99,6 +106,7 @@ def ingest(
                 config=config,
                 chunk_bytes=chunk_mb * 2**20,
                 max_line_bytes=max_line_bytes,
+                jobs=jobs,
                 on_progress=on_progress,
                 on_message=lambda msg: err.print(printable(msg), markup=False, emoji=False),
                 # --no-wait is about another ingest; a reader's moment on the store is always waited out

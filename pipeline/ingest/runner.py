@@ -44,7 +44,7 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -274,6 +274,7 @@ class Ingest:
         wait_for_writer: bool = True,
         max_line_bytes: int = files.DEFAULT_MAX_LINE_BYTES,
         stop: StopRequest | None = None,
+        jobs: int | None = None,
     ):
         self.db = Path(db)
         self.resolver = SettingsResolver(config)
@@ -285,12 +286,14 @@ class Ingest:
         self.wait_for_writer = wait_for_writer
         self.max_line_bytes = max_line_bytes
         self.stop = STOP if stop is None else stop
-        self._stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-stager")
-        self._staging_jobs: deque[Future[None]] = deque()
-        self.writer: StoreWriter | None = None
+        self.jobs = max(1, jobs if jobs is not None else default_jobs())
         self.reports: list[FileReport] = []
-        # what a stopped run kept of the file it was reading: (report, bytes, lines, size, .gz)
-        self._stopped_in: tuple[FileReport, int | None, int, int, bool] | None = None
+        # each thread that reads files has a lane of its own (see _Lane)
+        self._lanes: list[_Lane] = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        # what a stopped run kept of the files it was reading: (report, bytes, lines, size, .gz)
+        self._stopped: list[tuple[FileReport, int | None, int, int, bool]] = []
         self._not_started = 0
 
     # -- the run ---------------------------------------------------------------
@@ -307,41 +310,36 @@ class Ingest:
             # staging folders of older versions, left by a killed run, are garbage
             for stale in self.db.parent.glob(f".pipeline-staging-{self.db.name}-*"):
                 shutil.rmtree(stale, ignore_errors=True)
-            self.writer = StoreWriter(
-                self.db, lock_wait_s=self.lock_wait_s, on_message=self.on_message, on_failure=_write_failed
-            )
             try:
                 with self.stop.armed("running"):
                     paths = self._import_exports(paths)
                     with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
                         stored = _stored_files(con)
+                    todo: list[tuple[int, Path]] = []
                     for found in files.discover(paths):
                         if found.problem:
                             self.reports.append(
                                 FileReport(stored_path(found.path), "unknown", None, "error", error=found.problem)
                             )
-                            continue
-                        if found.skipped:
+                        elif found.skipped:
                             self.reports.append(
                                 FileReport(
                                     stored_path(found.path), "unknown", None, "skipped", warnings=[found.skipped]
                                 )
                             )
-                            continue
-                        if self.resolver.ignored(found.path):
-                            continue
-                        if self.stop.requested:  # a safe point: between files
-                            self._not_started += 1
-                            continue
-                        self._ingest_file(found.path, stored.get(stored_path(found.path)))
-                    self._drain_staging()
-                    self.writer.finish()
+                        elif not self.resolver.ignored(found.path):
+                            todo.append((len(self.reports), found.path))
+                            self.reports.append(FileReport(stored_path(found.path), "unknown", None, "not started"))
+                    self._read_files(todo, stored)
+                    for lane in self._lanes:
+                        lane.finish()
                     ingest_seconds = time.perf_counter() - started
                     if correlate and not self.stop.requested:
                         correlation = self._correlate()
             finally:
-                self._stager.shutdown(wait=True)
-                self.writer.finish()  # after an error: let the writer stop and close the store
+                for lane in self._lanes:  # after an error: let the writers stop and close the store
+                    lane.close()
+        self.reports = [r for r in self.reports if r.status != "not started"]
         summary = IngestSummary(
             db=str(self.db),
             files=self.reports,
@@ -377,8 +375,8 @@ class Ingest:
 
     def _kept_message(self, signum: int, not_correlated: bool) -> str:
         """One line: which files are stored whole, how far the stopped one got, what is left."""
-        stopped = self._stopped_in[0] if self._stopped_in is not None else None
-        reports = [r for r in self.reports if r is not stopped]
+        stopped = [entry[0] for entry in self._stopped]
+        reports = [r for r in self.reports if not any(r is s for s in stopped) and r.status != "not started"]
         whole = sum(1 for r in reports if r.status in ("new", "appended", "resumed", "restarted"))
         unchanged = sum(1 for r in reports if r.status == "unchanged")
         others = sum(1 for r in reports if r.status in ("unknown", "error"))
@@ -387,8 +385,7 @@ class Ingest:
             parts.append(f"{unchanged} unchanged")
         if others:
             parts.append(f"{others} not logs or unreadable")
-        if self._stopped_in is not None:
-            report, kept, lines, size, compressed = self._stopped_in
+        for report, kept, lines, size, compressed in self._stopped:
             name = _short_path(report.path)
             if report.status == "error":
                 parts.append(f"{name} not stored ({report.error})")
@@ -402,7 +399,7 @@ class Ingest:
                 parts.append(f"{name} up to line {lines:,} ({kept / 1e6:.1f} of {size / 1e6:.1f} MB)")
         if self._not_started:
             parts.append(f"{self._not_started} file{'s' * (self._not_started != 1)} not started")
-        if self._stopped_in is not None or self._not_started:
+        if self._stopped or self._not_started:
             after = "the next run goes on from there"
         elif not_correlated:
             after = "incidents not rebuilt: the next run (or `pipeline correlate`) rebuilds them"
@@ -412,11 +409,45 @@ class Ingest:
 
     # -- one file ----------------------------------------------------------------
 
-    def _ingest_file(self, path: Path, stored: dict[str, Any] | None) -> None:
+    def _read_files(self, todo: list[tuple[int, Path]], stored: dict[str, dict[str, Any]]) -> None:
+        """Read the files, ``jobs`` at a time: each thread reads one file after another
+        through its own lane, and the store takes every lane's transactions at once."""
+        if self.jobs == 1 or len(todo) < 2:
+            for slot, path in todo:
+                self._ingest_one(slot, path, stored)
+            return
+        with ThreadPoolExecutor(max_workers=min(self.jobs, len(todo)), thread_name_prefix="pipeline-file") as pool:
+            pending = {pool.submit(self._ingest_one, slot, path, stored) for slot, path in todo}
+            while pending:
+                done, pending = wait(pending, timeout=0.1)
+                # a file thread imported polars: its SIGINT handler goes (only the main thread may)
+                self.stop.reclaim_handlers()
+                for future in done:
+                    future.result()
+
+    def _ingest_one(self, slot: int, path: Path, stored: dict[str, dict[str, Any]]) -> None:
+        if self.stop.requested:  # a safe point: between files
+            with self._lock:
+                self._not_started += 1
+            return
+        self._ingest_file(slot, path, stored.get(stored_path(path)))
+
+    def _lane(self) -> _Lane:
+        """This thread's lane (made on its first file)."""
+        lane: _Lane | None = getattr(self._local, "lane", None)
+        if lane is None:
+            lane = _Lane(self.db, self.lock_wait_s, self.on_message)
+            self._local.lane = lane
+            with self._lock:
+                self._lanes.append(lane)
+        return lane
+
+    def _ingest_file(self, slot: int, path: Path, stored: dict[str, Any] | None) -> None:
         spath = stored_path(path)  # what the store and every output call the file
         settings = self.resolver.settings_for(path)
         report = FileReport(spath, "unknown", settings.host, "new")
-        self.reports.append(report)
+        self.reports[slot] = report
+        lane = self._lane()
         try:
             stat = path.stat()
             compressed = files.is_gzip(path)
@@ -440,10 +471,9 @@ class Ingest:
                 # the configuration names the file's host anew: its rows change host, unread
                 report.status = "relabelled"
                 report.warnings.append(f"host changed from {stored['host']!r}: its rows were relabelled, not re-read")
-                assert self.writer is not None  # made by run()
-                self._queue(partial(self.writer.relabel, report, spath, settings.host, restart=False))
+                self._queue(partial(lane.writer.relabel, report, spath, settings.host, restart=False))
                 row = {k: v for k, v in stored.items() if k != "id_prefixes"} | {"host": settings.host}
-                self._queue(partial(self.writer.commit, report, row, restart=False))
+                self._queue(partial(lane.writer.commit, report, row, restart=False))
             return
         start_offset, start_line, restart, state = plan.start_offset, plan.start_line, plan.restart, plan.state
 
@@ -478,10 +508,10 @@ class Ingest:
             shared={"id_prefixes": id_prefixes, "host": settings.host, "file": spath},
             restart=restart,
             trim_from=trim_from,
+            lane=lane,
         )
         if relabel and not restart:
-            assert self.writer is not None  # made by run()
-            self._queue(partial(self.writer.relabel, report, spath, settings.host, restart=False, trim_from=trim_from))
+            self._queue(partial(lane.writer.relabel, report, spath, settings.host, restart=False, trim_from=trim_from))
         segment_bytes = 0
         ctx = FileContext(path=spath, host=settings.host, timezone=settings.timezone, state=state)
         # the envelope a file was first read with stays its envelope when it grows
@@ -580,7 +610,8 @@ class Ingest:
                 if stopping:
                     # what is staged after the last commit is rolled back when the writer closes
                     kept = committed[0] if (committed[0] > start_offset or not restart) else None
-                    self._stopped_in = (report, kept, committed[1], stat.st_size, compressed)
+                    with self._lock:
+                        self._stopped.append((report, kept, committed[1], stat.st_size, compressed))
                     return
         except (OSError, EOFError, zlib.error) as exc:
             # keep what was read; say where and why reading stopped
@@ -636,9 +667,10 @@ class Ingest:
         (Waiting for the staging thread at each file's end and segment boundary cost
         about 6% of a 1 GiB ingest.)"""
 
+        writer = self._lane().writer  # (commit() runs in the staging thread)
+
         def commit() -> None:
-            assert self.writer is not None  # made by run()
-            self.writer.commit(report, files_row(), restart=restart, trim_from=trim_from)
+            writer.commit(report, files_row(), restart=restart, trim_from=trim_from)
 
         self._queue(commit)
 
@@ -649,13 +681,13 @@ class Ingest:
         commit and before the next file's chunks.  At most ``STAGING_AHEAD`` jobs wait,
         so memory stays bounded.
         """
-        while len(self._staging_jobs) >= STAGING_AHEAD:
-            self._staging_jobs.popleft().result()
-        self._staging_jobs.append(self._stager.submit(job, *args))
+        lane = self._lane()
+        while len(lane.staging_jobs) >= STAGING_AHEAD:
+            lane.staging_jobs.popleft().result()
+        lane.staging_jobs.append(lane.stager.submit(job, *args))
 
     def _drain_staging(self) -> None:
-        while self._staging_jobs:
-            self._staging_jobs.popleft().result()  # re-raises a staging error here
+        self._lane().drain()
 
     def _stage(self, target: _Target, parsed: Parsed) -> None:
         """Redact, count and hand a parsed chunk's rows to the writer."""
@@ -690,9 +722,11 @@ class Ingest:
         report.skipped += parsed.skipped
         for warning in parsed.warnings:
             _warn_once(report, warning)
-        assert self.writer is not None  # made by run()
+        assert target.lane is not None  # made by _ingest_file
         for table, rows in staged.items():
-            self.writer.insert(report, table, rows, target.shared, restart=target.restart, trim_from=target.trim_from)
+            target.lane.writer.insert(
+                report, table, rows, target.shared, restart=target.restart, trim_from=target.trim_from
+            )
 
     def _files_row(
         self,
@@ -787,9 +821,42 @@ class _Target:
     shared: dict[str, Any]
     restart: bool
     trim_from: int | None = None  # the line from which earlier rows go (a tail read again)
+    lane: _Lane | None = None  # the lane the file is read through
 
     def next_segment(self) -> _Target:
-        return _Target(self.report, self.shared, restart=False)
+        return _Target(self.report, self.shared, restart=False, lane=self.lane)
+
+
+class _Lane:
+    """What one thread reads its files through, one file after another: a staging thread
+    (redaction, counting) and a store writer with a connection of its own.  Lanes write
+    to the store at once, each in its own transactions (DuckDB takes appends from
+    several transactions to one table; see pipeline.ingest.writer)."""
+
+    def __init__(self, db: Path, lock_wait_s: float, on_message: Callable[[str], None]):
+        self.stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-stager")
+        self.staging_jobs: deque[Future[None]] = deque()
+        self.writer = StoreWriter(db, lock_wait_s=lock_wait_s, on_message=on_message, on_failure=_write_failed)
+
+    def drain(self) -> None:
+        while self.staging_jobs:
+            self.staging_jobs.popleft().result()  # re-raises a staging error here
+
+    def finish(self) -> None:
+        self.drain()
+        self.writer.finish()
+
+    def close(self) -> None:
+        self.stager.shutdown(wait=True)
+        self.writer.finish()
+
+
+def default_jobs() -> int:
+    """Files read at once: one per core this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 @dataclass

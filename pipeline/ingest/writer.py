@@ -101,6 +101,22 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, 
         con.unregister("staged_rows")
 
 
+# Several writers (one per file read at once) share the store: each file's rows go in its
+# own transaction, which DuckDB takes beside the others' (appends to one table do not
+# conflict).  What all files share is written outside those transactions, one writer at
+# a time: a file's number in event_files, and the change markers in meta (two open
+# transactions that both updated them would conflict at commit).
+SHARED_ROWS = threading.Lock()
+
+
+def register_file(con: duckdb.DuckDBPyConnection, path: str, host: str | None, id_prefixes: list[str]) -> int:
+    """The number of ``path`` read with ``host`` in event_files, registered at once (its
+    own transaction) if new: rows that name it can then be written by any transaction."""
+    with SHARED_ROWS, con.cursor() as registrar:
+        prefix = store_mod.choose_id_prefix(registrar, path, id_prefixes)
+        return store_mod.file_id(registrar, path, host, prefix)
+
+
 def commit_file(con: duckdb.DuckDBPyConnection, files_row: dict[str, Any]) -> None:
     """Record the file's progress and commit it together with its rows."""
     cols = list(files_row)
@@ -108,9 +124,11 @@ def commit_file(con: duckdb.DuckDBPyConnection, files_row: dict[str, Any]) -> No
         f"INSERT OR REPLACE INTO files ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
         [files_row[c] for c in cols],
     )
-    store_mod.touch_changed(con)
-    # what correlation compares against to know whether it must run again
-    con.execute("INSERT OR REPLACE INTO meta VALUES ('data_change', uuid()::VARCHAR)")
+    # what correlation and caches compare against to know whether to run again; marked
+    # before the rows commit (a run killed in between only correlates once more)
+    with SHARED_ROWS, con.cursor() as marker:
+        store_mod.touch_changed(marker)
+        marker.execute("INSERT OR REPLACE INTO meta VALUES ('data_change', uuid()::VARCHAR)")
     con.execute("COMMIT")
 
 
@@ -237,7 +255,6 @@ class StoreWriter:
             self._file_id = None
             if restart:
                 store_mod.delete_file_events(con, path)
-                store_mod.forget_file_ids(con, path)
                 for table in PATH_TABLES:
                     con.execute(f"DELETE FROM {table} WHERE file = ?", [path])
             elif trim_from is not None:
@@ -261,8 +278,7 @@ class StoreWriter:
         try:
             self._begin(con, path, restart, trim_from)
             if table == "events" and self._file_id is None:  # once per transaction: a rollback drops it
-                prefix = store_mod.choose_id_prefix(con, path, shared["id_prefixes"])
-                self._file_id = store_mod.file_id(con, path, shared["host"], prefix)
+                self._file_id = register_file(con, path, shared["host"], shared["id_prefixes"])
             insert_rows(con, table, rows, {**shared, "file_id": self._file_id})
             self._written_since_open += rows.estimated_size()
         except Exception as exc:  # disk full, read-only file...: this file is not stored
