@@ -79,7 +79,7 @@ def test_incidents_built_with_other_thresholds_are_rebuilt(tmp_path, monkeypatch
     big = tmp_path / "big.toml"
     big.write_text("[correlate]\ngap_seconds = 100000\n")
     result = runner.invoke(cli, ["correlate", "--db", db, "--config", str(big)])
-    assert result.exit_code == 0 and "gap_seconds = 100000 from" in result.output
+    assert result.exit_code == 0 and "gap_seconds = 100000 (" in result.output
     assert incidents() == 1
     again = runner.invoke(cli, ["ingest", str(logs), "--db", db, "--json"])
     assert json.loads(again.output)["correlation"].get("skipped") is None
@@ -151,3 +151,12 @@ def test_an_environment_threshold_counts_in_the_correlation_fingerprint(tmp_path
     again = runner.invoke(cli, ["ingest", str(logs), "--db", db, "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.output)["correlation"]["incidents"] == 1
+
+
+def test_pipeline_correlate_names_where_each_threshold_comes_from(sample_store_copy, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pipeline.toml").write_text("[correlate]\nmin_score = 0.6\n")
+    monkeypatch.setenv("PIPELINE_CORRELATE_GAP_SECONDS", "600")
+    result = CliRunner().invoke(cli, ["correlate", "--db", str(sample_store_copy)])
+    assert result.exit_code == 0, result.output
+    assert "gap_seconds = 600 (PIPELINE_CORRELATE_GAP_SECONDS), min_score = 0.6 (./pipeline.toml)" in result.output

@@ -46,8 +46,13 @@ def correlate(db: str, config: str | None, as_json: bool) -> None:
             summary = rebuild(con, settings, force=True)
     except (StoreError, ConfigError) as exc:
         fail(str(exc), exit_code_for(exc))
-    source = config or ("./pipeline.toml" if settings else None)
-    summary["settings"] = {"from": source, "set": settings}
+    from pipeline.config_env import correlate_from_environment, variable
+
+    from_env = correlate_from_environment()
+    file = config or "./pipeline.toml"
+    # where each threshold set comes from: its PIPELINE_CORRELATE_* variable, else the file
+    sources = {key: variable(key) if key in from_env else file for key in settings if key != "pool"}
+    summary["settings"] = {"from": sources, "set": settings}
     if as_json:
         print_json(summary)
         return
@@ -56,15 +61,15 @@ def correlate(db: str, config: str | None, as_json: bool) -> None:
     thresholds = {key: value for key, value in settings.items() if key != "pool"}
     if thresholds:
         chosen = ", ".join(
-            f"{key} = {value:g}" if isinstance(value, float) else f"{key} = {value}"
+            (f"{key} = {value:g}" if isinstance(value, float) else f"{key} = {value}") + f" ({sources[key]})"
             for key, value in sorted(thresholds.items())
         )
-        click.echo(f"thresholds: {chosen} from {source}; the others at their defaults")
+        click.echo(f"thresholds: {chosen}; the others at their defaults")
     else:
         click.echo("thresholds: the defaults (no [correlate] table in --config or ./pipeline.toml)")
     if settings.get("pool"):
         pool = ", ".join(f"{key} = {value}" for key, value in sorted(settings["pool"].items()))
-        click.echo(f"the application's pool, as [pool] in {source} gives it: {pool}")
+        click.echo(f"the application's pool, as [pool] in {file} gives it: {pool}")
 
 
 def _known_cause(name: str | None) -> str | None:
