@@ -1,7 +1,7 @@
 """Execute the postmortem notebook for one incident and render it to HTML.
 
 ``pipeline postmortem INCIDENT_ID --out report.html`` is a thin layer over
-:func:`render`: papermill runs ``notebooks/postmortem.ipynb`` with the
+:func:`render`: papermill runs ``pipeline/notebooks/postmortem.ipynb`` with the
 ``db``, ``incident_id`` and ``window`` parameters in a ``python3`` Jupyter
 kernel, and nbconvert turns the executed notebook into one self-contained HTML
 file (charts stay interactive; the code is hidden unless asked for), for people
@@ -41,9 +41,11 @@ from pipeline.store import StoreError
 if TYPE_CHECKING:
     from pipeline.api import Incident
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "notebooks" / "postmortem.ipynb"
-EXPLORE = ROOT / "notebooks" / "explore.ipynb"
+ROOT = Path(__file__).resolve().parents[1]  # the folder that holds the package
+# the notebooks ship inside the package (package data), so an installed copy finds them
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
+TEMPLATE = NOTEBOOKS / "postmortem.ipynb"
+EXPLORE = NOTEBOOKS / "explore.ipynb"
 KERNEL = "python3"
 CELL_TIMEOUT_S = 600
 # Cells with this tag are notes for whoever edits a template, not part of the report.
@@ -536,7 +538,7 @@ def render(
 def strip_outputs(path: str | os.PathLike[str]) -> bool:
     """Clear a notebook's outputs and execution counts in place; True if it changed.
 
-    Notebooks are committed without outputs: ``python -m pipeline.postmortem strip notebooks/*.ipynb``.
+    Notebooks are committed without outputs: ``python -m pipeline.postmortem strip pipeline/notebooks/*.ipynb``.
     """
     import nbformat
 

@@ -22,7 +22,7 @@ from tests.helpers import generate_logs
 from tests.test_api import EVIDENCE_WHY, build_store, incident_id
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "pipeline" / "notebooks").glob("*.ipynb"))
 
 
 def _text(nb) -> str:

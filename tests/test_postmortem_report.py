@@ -315,7 +315,7 @@ def test_template_notes_are_tagged():
     notes = [c for c in template.cells if NOTE_TAG in c.metadata.get("tags", [])]
     assert notes, f"the template's notes for its editors should be tagged {NOTE_TAG!r}"
     assert all(c.cell_type == "markdown" for c in notes)
-    assert any("papermill notebooks/postmortem.ipynb" in c.source for c in notes)
+    assert any("papermill pipeline/notebooks/postmortem.ipynb" in c.source for c in notes)
     assert template.cells[0].source.startswith("# Postmortem") and not template.cells[0].metadata.get("tags")
 
 
@@ -328,7 +328,7 @@ def test_report_has_no_template_notes(report):
     markdown = [c for c in template.cells if c.cell_type == "markdown"]
     assert len(re.findall(r'class="[^"]*\bjp-MarkdownCell\b', html)) == len(markdown) - len(notes)
     assert "Template for writing up" not in html
-    assert "papermill notebooks/postmortem.ipynb" not in html
+    assert "papermill pipeline/notebooks/postmortem.ipynb" not in html
     assert "Postmortem: database connection drops" in html  # the title stays
     # the kept notebook, the author's starting point, still has them
     assert any(NOTE_TAG in c.metadata.get("tags", []) for c in nbformat.read(str(kept), as_version=4).cells)

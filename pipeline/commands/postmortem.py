@@ -25,7 +25,7 @@ from pipeline.store import StoreError, resolve_db_path
 @click.option(
     "--template",
     type=click.Path(exists=True, dir_okay=False),
-    help="A notebook to run instead of notebooks/postmortem.ipynb (same parameters).",
+    help="A notebook to run instead of pipeline/notebooks/postmortem.ipynb (same parameters).",
 )
 @click.option("--kernel", default="python3", show_default=True, help="Jupyter kernel to execute with.")
 def postmortem(
