@@ -1,4 +1,4 @@
-"""What is in a store, for ``pipeline status`` and the dashboard's data-health page."""
+"""What is in a store, for ``pipeline status`` (its table: pipeline.commands.ingest) and the dashboard's data-health page."""
 
 from __future__ import annotations
 
@@ -6,12 +6,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from pipeline import store as store_mod
 from pipeline.store import fetch_dicts, fetch_one
-from pipeline.terminal import cell, markup
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -80,54 +76,3 @@ def store_status(db: str | Path) -> dict[str, Any]:
         "rejects": rejects,
         "incidents": incidents,
     }
-
-
-def print_status(report: dict[str, Any], console: Console) -> None:
-    """The report as tables; names from the store (paths, hosts, formats, reasons) go in as
-    Text cells, so escape sequences and rich markup in them print literally."""
-    console.print(
-        f"[bold]{markup(report['db'])}[/] schema v{report['schema_version']}, "
-        f"data from {report['first']} to {report['last']}, {report['incidents']} incidents",
-        emoji=False,
-    )
-    t = Table(title="formats")
-    for col in ("format", "files", "events", "latency", "metrics", "rejects", "first", "last"):
-        t.add_column(col)
-    for r in report["formats"]:
-        t.add_row(
-            cell(r["format"]),
-            str(r["files"]),
-            f"{r['events'] or 0:,}",
-            f"{r['latency'] or 0:,}",
-            f"{r['metrics'] or 0:,}",
-            f"{r['rejects'] or 0:,}",
-            r["first"] or "-",
-            r["last"] or "-",
-        )
-    console.print(t)
-    t = Table(title="events by source and kind")
-    for col in ("source", "kind", "events", "first", "last"):
-        t.add_column(col)
-    for r in report["events_by_kind"]:
-        t.add_row(cell(r["source"]), cell(r["kind"]), f"{r['events']:,}", r["first"], r["last"])
-    console.print(t)
-    t = Table(title="files")
-    for col in ("file", "format", "host", "events", "rejects", "MB read"):
-        t.add_column(col)
-    for r in report["files"]:
-        t.add_row(
-            cell(r["path"]),
-            cell(r["format"]),
-            cell(r["host"] or ""),
-            f"{r['events']:,}",
-            f"{r['rejects']:,}",
-            f"{r['bytes_done'] / 1e6:.2f}",
-        )
-    console.print(t)
-    if report["rejects"]:
-        t = Table(title="rejects by reason")
-        for col in ("reason", "lines", "example"):
-            t.add_column(col)
-        for r in report["rejects"]:
-            t.add_row(cell(r["reason"]), f"{r['lines']:,}", cell(f"{r['example_file']}:{r['example_line']}"))
-        console.print(t)
