@@ -202,7 +202,13 @@ def idle_limits(con: DuckDBPyConnection) -> dict[int, dict[str, dict[str, Any]]]
 def describe_limit(lim: dict[str, Any]) -> str:
     """'connections idle 301-360 s failed, none idle 290 s or less did: the limit is between 290 s and 301 s'."""
     lo, hi, top = lim["ok_max_s"], lim["fail_min_s"], lim["fail_max_s"]
-    span = f"{_fmt(hi)} s" if hi == top else f"{_fmt(hi)}-{_fmt(top)} s"
+    # as many decimals as it takes to tell the bounds apart (10.6 and 10.8 s are not "11 and 11")
+    digits = _digits_apart([x for x in (lo, hi, top) if x is not None])
+
+    def _fmt(x: float) -> str:
+        return f"{x:.{digits}f}"
+
+    span = f"{_fmt(hi)} s" if _fmt(hi) == _fmt(top) else f"{_fmt(hi)}-{_fmt(top)} s"
     n_ok = lim.get("ok_over") or 0
     but = f" ({n_ok} idle that long still worked)" if n_ok else ""
     if lo is None:
@@ -215,5 +221,10 @@ def describe_limit(lim: dict[str, Any]) -> str:
     )
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.0f}" if x >= 10 else f"{x:.1f}"
+def _digits_apart(values: list[float]) -> int:
+    """Decimals to show: none from 10 s up, one below; more while two different values
+    would read the same."""
+    digits = 0 if min(values, default=10) >= 10 else 1
+    while digits < 3 and len({f"{v:.{digits}f}" for v in values}) < len(set(values)):
+        digits += 1
+    return digits
