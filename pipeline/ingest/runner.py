@@ -287,6 +287,10 @@ class Ingest:
         self.max_line_bytes = max_line_bytes
         self.stop = STOP if stop is None else stop
         self.jobs = max(1, jobs if jobs is not None else default_jobs())
+        if self.jobs > 2:
+            # each lane holds a few chunks in every stage: smaller chunks keep the sum of
+            # the lanes under the memory of two (measured: 4 lanes of 4 MB chunks, 0.97 GB)
+            self.chunk_bytes = max(MIN_LANE_CHUNK, chunk_bytes * 2 // self.jobs)
         self.reports: list[FileReport] = []
         # each thread that reads files has a lane of its own (see _Lane)
         self._lanes: list[_Lane] = []
@@ -851,12 +855,17 @@ class _Lane:
         self.writer.finish()
 
 
+MIN_LANE_CHUNK = 1024 * 1024
+MAX_DEFAULT_JOBS = 8  # beyond that the store's writers, not the parsers, hold a run back
+
+
 def default_jobs() -> int:
     """Files read at once: one per core this process may use."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return min(cores, MAX_DEFAULT_JOBS)
 
 
 @dataclass
