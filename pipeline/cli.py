@@ -2,7 +2,7 @@
 
 Each area's commands live in ``pipeline/commands/<area>.py`` and are listed in
 ``COMMAND_MODULES``; this file only wires them together and turns the library's
-known errors into one-line messages with the exit codes the README documents:
+known errors into one-line messages with the exit codes docs/commands.md documents:
 
 0 done; 1 a known error (store, input, delivery): one ``error:`` line; 2 a mistake in how
 the tool was asked (unknown option, bad argument, bad configuration); 130 interrupted (Ctrl-C);

@@ -1,7 +1,7 @@
 """Correlation thresholds: defaults, and how ``[correlate]`` in pipeline.toml overrides them.
 
 Every number here is a threshold the rules use; each one is explained where it is
-defined, and the README's "Incidents and causes" section gives the reasoning.
+defined, and docs/incidents.md gives the reasoning.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The digest's numbers, computed from the store for one period.
 
 Everything the digest says comes from here, as plain data: the renderers only
-format it.  Definitions (the README's "Daily digest" section repeats them):
+format it.  Definitions (docs/digest.md repeats them):
 
 * An incident belongs to the period when it *starts* in ``[start, end)``.
 * Drops are the client-side drop events of those incidents (``incidents.errors``).
