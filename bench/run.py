@@ -426,10 +426,8 @@ def profile_stages(paths: list[Path], db: Path) -> dict:
         p.unlink()
     with store_mod.opened(db):  # the schema, as a run's first look at the store makes it
         pass
-    ing = runner.Ingest(db)
-    ing.writer = StoreWriter(
-        db, lock_wait_s=store_mod.DEFAULT_LOCK_WAIT_S, on_message=lambda m: None, on_failure=runner._write_failed
-    )
+    ing = runner.Ingest(db, jobs=1)
+    lane = runner._Lane(db, store_mod.DEFAULT_LOCK_WAIT_S, lambda m: None)  # one file at a time, as --jobs 1
     counts = dict.fromkeys(("bytes", "lines", "events", "rejects"), 0)
 
     def one_file(path: Path) -> None:
@@ -445,7 +443,7 @@ def profile_stages(paths: list[Path], db: Path) -> dict:
             raise RuntimeError(f"{path}: not detected ({detection.reason})")
         report.format = family.name
         shared = {"id_prefixes": runner._event_id_prefixes(path, head), "host": settings.host, "file": spath}
-        target = runner._Target(report, shared=shared, restart=False)
+        target = runner._Target(report, shared=shared, restart=False, lane=lane)
         ctx = FileContext(path=spath, host=settings.host, timezone=settings.timezone, state={})
         ctx.state.setdefault("envelopes", detection.envelopes)
         spent["other"] += time.perf_counter() - t0
@@ -470,8 +468,8 @@ def profile_stages(paths: list[Path], db: Path) -> dict:
         def commit(offset: int, lines: int) -> None:
             row = timed("other", ing._files_row, path, stat, False, settings, family.name, offset, lines, {}, None)
             t0 = time.perf_counter()
-            ing.writer.commit(report, row, restart=False)
-            ing.writer.wait()
+            lane.writer.commit(report, row, restart=False)
+            lane.writer.wait()
             spent["write"] += time.perf_counter() - t0
 
         chunks = files.iter_chunks(path, compressed=False, chunk_bytes=ing.chunk_bytes)
@@ -499,12 +497,11 @@ def profile_stages(paths: list[Path], db: Path) -> dict:
     try:
         for path in paths:
             one_file(path)
-        timed("write", ing.writer.finish)
+        timed("write", lane.writer.finish)
     finally:
         for owner, name, real in undo:
             setattr(owner, name, real)
-        ing._stager.shutdown(wait=True)
-        ing.writer.finish()
+        lane.close()
     wall = time.perf_counter() - t_all
     total = sum(spent.values())
     total_bytes = counts["bytes"]
