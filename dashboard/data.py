@@ -5,7 +5,12 @@ per query, aggregation in DuckDB) and is cached with ``st.cache_data`` keyed on
 the store path and its *version*: the size and modification time of the
 database file and its WAL.  Any commit by ``pipeline ingest`` or correlation
 changes the version, so the next rerun reads fresh data; reruns in between are
-served from the cache without opening the store at all.
+served from the cache without opening the store at all.  The cache is shared by
+every visitor, so only the first view of a new version pays for the queries.
+
+Light loaders (:func:`meta`, :func:`incidents`, :func:`incident`) feed the
+summary a page draws first; the series behind the charts (:func:`overview`,
+:func:`incident_series`, :func:`incident_idle`) are loaded after it.
 
 While an ingest holds the store, an open waits at most ``READ_WAIT_S``; then
 :class:`Busy` is raised and the app shows the data of the last version it read.
@@ -25,7 +30,7 @@ import streamlit as st
 
 from pipeline import health as health_mod
 from pipeline import store as store_mod
-from pipeline.api import IncidentNotFound, Store, choose_bucket, parse_time
+from pipeline.api import DROP_AFTER_CHECKOUT_S, IncidentNotFound, Store, choose_bucket, parse_time
 
 # How long one read waits for a committing ingest before the app falls back to cached data.
 READ_WAIT_S = 4.0
@@ -163,26 +168,23 @@ def overview(
     start: dt.datetime,
     end: dt.datetime,
     hosts: tuple[str, ...],
-    causes: tuple[str, ...],
     sources: tuple[str, ...],
 ) -> dict:
-    """Bucketed series for the timeline, and the incidents in range."""
+    """Bucketed series for the timeline (the incidents in range come from :func:`incidents`)."""
     store = _store(db)
     bucket = choose_bucket(start, end, OVERVIEW_POINTS)
     host_list = list(hosts) or None
     want = set(sources) or {"app", "sqlalchemy", "server", "latency", "metrics"}
     ev_sources = list(_event_sources(tuple(want & {"app", "sqlalchemy", "server"})) or [])
-    # the four queries are independent: run them side by side (DuckDB releases the GIL)
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    # the three queries are independent: run them side by side (DuckDB releases the GIL)
+    with ThreadPoolExecutor(max_workers=3) as pool:
         f_counts = pool.submit(_counts, store, start, end, bucket, host_list, ev_sources) if ev_sources else None
         f_latency = pool.submit(store.latency, start, end, host_list, bucket) if "latency" in want else None
         f_metrics = pool.submit(_metrics, store, start, end, host_list, bucket) if "metrics" in want else None
-        f_incidents = pool.submit(store.incidents, since=start, until=end, cause=list(causes) or None, hosts=host_list)
         counts = f_counts.result() if f_counts else None
         latency = f_latency.result() if f_latency else None
         metrics = f_metrics.result() if f_metrics else None
-        incidents = f_incidents.result()
-    return {"bucket": bucket, "counts": counts, "latency": latency, "metrics": metrics, "incidents": incidents}
+    return {"bucket": bucket, "counts": counts, "latency": latency, "metrics": metrics}
 
 
 def _counts(store: Store, start, end, bucket, hosts, sources: list[str]) -> pl.DataFrame:
@@ -213,8 +215,19 @@ def incidents(
 
 @_guard
 @st.cache_data(show_spinner=False, max_entries=64)
-def incident(db: str, ver: tuple, incident_id: str, window_s: float) -> dict | None:
-    """One incident with every series its page draws; None when there is no such incident."""
+def incident(db: str, ver: tuple, incident_id: str) -> dict | None:
+    """One incident's verdict and evidence lines (no series); None when there is no such incident."""
+    try:
+        inc = _store(db).incident(incident_id)
+    except IncidentNotFound:
+        return None
+    return {"incident": inc.as_dict(), "evidence": inc.evidence}
+
+
+@_guard
+@st.cache_data(show_spinner=False, max_entries=64)
+def incident_series(db: str, ver: tuple, incident_id: str, window_s: float) -> dict | None:
+    """The series of the timeline and latency charts, ``window_s`` before and after the incident."""
     store = _store(db)
     try:
         inc = store.incident(incident_id)
@@ -223,17 +236,34 @@ def incident(db: str, ver: tuple, incident_id: str, window_s: float) -> dict | N
     window = dt.timedelta(seconds=window_s)
     start, end = inc.around(window)
     bucket = choose_bucket(start, end, INCIDENT_POINTS)
-    idle = inc.idle_times(window=max(window, IDLE_WINDOW))
     return {
-        "incident": inc.as_dict(),
-        "evidence": inc.evidence,
-        "limit": inc.limit_range(),
         "window": (start, end),
+        "bucket": bucket,
         "counts": _counts(store, start, end, bucket, None, ["app", "sqlalchemy", *SERVER_SOURCES]),
         "latency": inc.latency(window, bucket=bucket),
         "metrics": _metrics(store, start, end, None, bucket),
         "neighbours": store.incidents(since=start, until=end),
-        "idle": idle,
+    }
+
+
+@_guard
+@st.cache_data(show_spinner=False, max_entries=64)
+def incident_idle(db: str, ver: tuple, incident_id: str, window_s: float) -> dict | None:
+    """Pooled checkouts around the incident (at least ``IDLE_WINDOW`` on each side) with their
+    idle times, the idle limit correlation inferred from the failures (None when it inferred
+    none) and the server's wait_timeout, kept apart: a wait_timeout is not an inferred limit."""
+    try:
+        inc = _store(db).incident(incident_id)
+    except IncidentNotFound:
+        return None
+    window = max(dt.timedelta(seconds=window_s), IDLE_WINDOW)
+    inferred = inc.limit_range() if inc.idle_limits() else None
+    return {
+        "window": inc.around(window),
+        "idle": inc.idle_times(window=window),
+        "limit": inferred,
+        "wait_timeout": inc.wait_timeout(),
+        "drop_within_s": DROP_AFTER_CHECKOUT_S,
     }
 
 

@@ -1,4 +1,11 @@
-"""The dashboard's pages.  Figures come from :mod:`pipeline.charts`; this module arranges them."""
+"""The dashboard's pages.  Figures come from :mod:`pipeline.charts` (built and cached in
+:mod:`dashboard.figures`); this module arranges them.
+
+Each page draws its summary first, from light cached queries (the overview's four
+numbers, the incident's verdict), and loads the heavy series and charts after it:
+Streamlit sends every element as soon as it is drawn, so the summary shows while
+the charts are still being built.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +13,18 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
-import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import data, figures, state
 from pipeline import charts
 from pipeline import health as health_mod
+from pipeline.causes import INCIDENT_CHARTS, by_name
 from pipeline.kinds import CAUSES
 from pipeline.store import StoreError
 
 EVIDENCE_SHOWN = 6  # evidence lines shown before the rest fold into an expander
 ZOOM_MIN_S, ZOOM_MAX_S = 90.0, 6 * 3600.0  # incident page: context shown before and after
-IDLE_POINTS = 5000  # idle-time points drawn at most
 WATCH_EVERY_S = 3.0  # how often an open page checks whether the store changed
 
 # ----------------------------------------------------------------------------- helpers
@@ -321,22 +327,62 @@ def _missing_notes(meta: dict, view: state.View) -> None:
 
 # ----------------------------------------------------------------------------- overview
 
+FAILURES_HELP = (
+    "Requests the application logged as failing to get or use a database connection, "
+    "counted once each even when several log files recorded them."
+)
+
+
+def most_frequent_causes(incidents: pl.DataFrame) -> tuple[list[str], int]:
+    """The causes with the most incidents (every one of them on a tie, in the registry's
+    order) and that number; ([], 0) without incidents."""
+    if incidents.height == 0:
+        return [], 0
+    counts = dict(incidents.group_by("cause").len().iter_rows())
+    top = max(counts.values())
+    order = {name: i for i, name in enumerate(CAUSES)}
+    tied = sorted((c for c, n in counts.items() if n == top), key=lambda c: (order.get(c, len(order)), c))
+    return tied, int(top)
+
+
+def summary_items(incidents: pl.DataFrame) -> list[tuple[str, str]]:
+    """The overview's four numbers, (label, value)."""
+    tied, _ = most_frequent_causes(incidents)
+    failures = int(incidents["errors"].sum() or 0) if incidents.height else 0
+    hosts = {h for hs in incidents["hosts"].to_list() for h in (hs or [])} if incidents.height else set()
+    return [
+        ("Incidents", f"{incidents.height:,}"),
+        ("Connection failures in incidents", f"{failures:,}"),
+        ("Most frequent causes (tied)" if len(tied) > 1 else "Most frequent cause", ", ".join(tied) or "-"),
+        ("Hosts affected", f"{len(hosts):,}"),
+    ]
+
+
+def _summary(incidents: pl.DataFrame) -> None:
+    """The overview's first paint: four numbers from the light incidents query, in plain
+    text elements (the browser draws them with the code it already has for the title,
+    without waiting for the chart and table components to load)."""
+    with st.container(key="summary"):
+        for column, (label, value) in zip(st.columns(4), summary_items(incidents)):
+            column.caption(label)
+            column.header(_plain(value), anchor=False)
+        notes = ["Connection failures: " + FAILURES_HELP[0].lower() + FAILURES_HELP[1:]]
+        tied, top = most_frequent_causes(incidents)
+        if len(tied) > 1:
+            notes.append(f"{len(tied)} causes tie at {top} incident{'s' if top != 1 else ''} each.")
+        st.caption(" ".join(notes))
+
 
 def page_overview(meta: dict, view: state.View, start, end) -> None:
     st.title("Database connection drops")
     st.caption(_range_caption(start, end, view))
-    ov = load(data.overview, start, end, tuple(view.hosts), tuple(view.causes), tuple(view.sources))
-    incidents: pl.DataFrame = ov["incidents"]
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Incidents", f"{incidents.height:,}")
-    c2.metric("Client errors in incidents", f"{int(incidents['errors'].sum() or 0):,}" if incidents.height else "0")
-    top = incidents.group_by("cause").len().sort("len", descending=True)["cause"][0] if incidents.height else "-"
-    c3.metric("Most frequent cause", top)
-    c4.metric(
-        "Hosts affected", len({h for hs in incidents["hosts"].to_list() for h in (hs or [])}) if incidents.height else 0
-    )
+    hosts, causes = tuple(view.hosts), tuple(view.causes)
+    incidents: pl.DataFrame = load(data.incidents, start, end, hosts, causes)
+    _summary(incidents)
 
-    fig = charts.timeline(ov["counts"], ov["latency"], ov["metrics"], incidents)
+    # the heavy part: event counts, latency and metrics over the range, then the figure
+    with st.spinner("Drawing the timeline…"):
+        fig = load(figures.overview_timeline, start, end, hosts, causes, tuple(view.sources))
     st.plotly_chart(fig, key="timeline", config={"displaylogo": False})
     _missing_notes(meta, view)
 
@@ -354,7 +400,9 @@ def page_overview(meta: dict, view: state.View, start, end) -> None:
         return
 
     if (end - start) >= dt.timedelta(days=2):  # per-day bars only say something over several days
-        st.plotly_chart(charts.incidents_by_cause_chart(incidents), key="by_cause_chart", config={"displaylogo": False})
+        fig = load(figures.incidents_by_cause, start, end, hosts, causes)
+        st.plotly_chart(fig, key="by_cause_chart", config={"displaylogo": False})
+    failures_column = st.column_config.NumberColumn("connection failures", help=FAILURES_HELP)
     left, right = st.columns(2)
     with left:
         st.subheader("By cause")
@@ -363,7 +411,7 @@ def page_overview(meta: dict, view: state.View, start, end) -> None:
             .agg(pl.len().alias("incidents"), pl.col("errors").sum().alias("errors"))
             .sort("incidents", descending=True)
         )
-        st.dataframe(by_cause, hide_index=True, key="by_cause")
+        st.dataframe(by_cause, hide_index=True, key="by_cause", column_config={"errors": failures_column})
     with right:
         st.subheader("By host")
         by_host = (
@@ -374,7 +422,7 @@ def page_overview(meta: dict, view: state.View, start, end) -> None:
             .agg(pl.len().alias("incidents"), pl.col("errors").sum().alias("errors"))
             .sort("incidents", descending=True)
         )
-        st.dataframe(by_host, hide_index=True, key="by_host")
+        st.dataframe(by_host, hide_index=True, key="by_host", column_config={"errors": failures_column})
 
 
 # ----------------------------------------------------------------------------- incidents
@@ -413,6 +461,7 @@ def page_incidents(meta: dict, view: state.View, start, end) -> None:
         selection_mode="single-row",
         column_config={
             "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="percent"),
+            "errors": st.column_config.NumberColumn("connection failures", help=FAILURES_HELP),
             "summary": st.column_config.TextColumn("summary", width="large"),
         },
     )
@@ -438,6 +487,15 @@ def _incident_labels(incidents: pl.DataFrame) -> dict[str, str]:
 # ----------------------------------------------------------------------------- incident
 
 
+def charts_for(cause: str) -> tuple[str, ...]:
+    """The incident page's charts for a cause, as its registry entry declares them; every
+    chart for a cause the registry does not know (a cause module no longer loaded)."""
+    try:
+        return by_name(cause).charts
+    except KeyError:
+        return INCIDENT_CHARTS
+
+
 def page_incident(meta: dict, view: state.View, start, end) -> None:
     incidents = load(data.incidents, start, end, tuple(view.hosts), tuple(view.causes))
     labels = _incident_labels(incidents)
@@ -460,29 +518,32 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
     view.incident = incident_id
     _write_url(view)
 
-    probe = load(data.incident, incident_id, 0.0)
-    if probe is None:
+    verdict = load(data.incident, incident_id)
+    if verdict is None:
         st.warning(
             "There is no incident with that id in this store (the link may be from another store, "
             "or correlation has run again since)."
         )
         return
-    inc = probe["incident"]
+    inc = verdict["incident"]
     duration_s = (inc["end_ts"] - inc["start_ts"]).total_seconds()
     window_s = min(max(2 * duration_s, ZOOM_MIN_S), ZOOM_MAX_S)  # context on each side
-    detail = load(data.incident, incident_id, window_s)
+    shown = charts_for(inc["cause"])
 
-    color = charts.cause_color(inc["cause"])
-    st.markdown(
-        f"## <span style='color:{color}'>■</span> {_plain(inc['cause'])} "
-        f"<small>({inc['confidence']:.0%} confidence)</small>",
-        unsafe_allow_html=True,
-    )
-    st.caption(
-        f"{_plain(inc['incident_id'])} · {_fmt_ts(inc['start_ts'])} to {_fmt_ts(inc['end_ts'])} UTC "
-        f"({_fmt_duration((inc['end_ts'] - inc['start_ts']).total_seconds())}) · "
-        f"{inc['errors']} errors on {_plain(', '.join(inc['hosts']) or 'unknown hosts')}"
-    )
+    # the verdict first: it needs no series
+    with st.container(key="incident_summary"):
+        color = charts.cause_color(inc["cause"])
+        st.markdown(
+            f"## <span style='color:{color}'>■</span> {_plain(inc['cause'])} "
+            f"<small>({inc['confidence']:.0%} confidence)</small>",
+            unsafe_allow_html=True,
+        )
+        st.caption(
+            f"{_plain(inc['incident_id'])} · {_fmt_ts(inc['start_ts'])} to {_fmt_ts(inc['end_ts'])} UTC "
+            f"({_fmt_duration(duration_s)}) · {_failures(inc['errors'])} on "
+            f"{_plain(', '.join(inc['hosts']) or 'unknown hosts')}",
+            help=FAILURES_HELP,
+        )
 
     left, right = st.columns([3, 2])
     with left:
@@ -506,13 +567,15 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
                 },
             )
 
-    st.subheader("Timeline around the incident")
-    fig = charts.timeline(detail["counts"], detail["latency"], detail["metrics"], detail["neighbours"])
-    _mark_evidence(fig, detail["evidence"])
-    st.plotly_chart(fig, key="incident_timeline", config={"displaylogo": False})
+    if "timeline" in shown:
+        st.subheader("Timeline around the incident")
+        with st.spinner("Drawing the timeline…"):
+            fig = load(figures.incident_timeline, incident_id, window_s)
+        if fig is not None:
+            st.plotly_chart(fig, key="incident_timeline", config={"displaylogo": False})
 
     st.subheader("Evidence")
-    evidence: pl.DataFrame = detail["evidence"]
+    evidence: pl.DataFrame = verdict["evidence"]
     if evidence.height == 0:
         st.info("Correlation kept no evidence lines for this incident.")
     rows = evidence.to_dicts()
@@ -522,53 +585,98 @@ def page_incident(meta: dict, view: state.View, start, end) -> None:
         with more if i >= EVIDENCE_SHOWN else st.container():
             _evidence_line(row)
 
-    lat_col, idle_col = st.columns(2)
-    with lat_col:
-        latency = detail["latency"]
-        if latency is None or latency.height == 0:
-            st.subheader("Latency")
-            st.info(
-                "No latency data around this incident: `network` cannot be judged."
-                if "latency" in meta["sources"]
-                else "No latency data in this store: `network` cannot be judged. Record it with "
-                "`pipeline probe` or ping -D next time."
-            )
-        else:
-            fig = charts.latency_chart(latency, inc, title="Latency around the incident")
-            st.plotly_chart(_legend_below(fig), key="incident_latency", config={"displaylogo": False})
-    with idle_col:
-        idle = detail["idle"]
-        known = idle.filter(pl.col("idle_s").is_not_null()) if idle is not None and idle.height else idle
-        if known is not None and known.height > IDLE_POINTS:  # keep every failure, thin the rest
-            ok = known.filter(~pl.col("failed"))
-            known = pl.concat([known.filter(pl.col("failed")), ok.gather_every(max(1, ok.height // IDLE_POINTS))]).sort(
-                "ts"
-            )
-        if known is None or known.height == 0:
-            st.subheader("Idle times")
-            st.info(
-                "No SQLAlchemy pool checkouts with a known idle time around this incident, "
-                "so idle times cannot be compared with a limit (log `sqlalchemy.pool` at DEBUG)."
-            )
-        else:
-            limit = detail["limit"]
-            fig = charts.idle_times_chart(known, limit, incident=inc, title="Idle time of connections before checkout")
-            st.plotly_chart(_legend_below(fig), key="incident_idle", config={"displaylogo": False})
-            failed = known.filter(pl.col("failed"))
-            if limit:
-                lo, hi = limit
-                st.caption(
-                    f"{failed.height} checkouts failed. Inferred idle limit: "
-                    + (f"between {lo:g} s and {hi:g} s." if lo is not None and lo != hi else f"about {hi:g} s.")
-                )
+    side = [name for name in ("latency", "idle_times") if name in shown]
+    if not side:
+        return
+    for name, column in zip(side, st.columns(2) if len(side) == 2 else [st.container()]):
+        with column:
+            if name == "latency":
+                _latency_section(meta, incident_id, window_s)
             else:
-                st.caption(f"{failed.height} checkouts failed; no idle limit was inferred.")
+                _idle_section(inc, incident_id, window_s)
 
 
-def _legend_below(fig: go.Figure) -> go.Figure:
-    """Half-width charts: the legend under the plot, not beside it."""
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.32, x=0), height=440, margin=dict(b=130))
-    return fig
+def _failures(n: int) -> str:
+    return f"{n:,} connection failure{'s' if n != 1 else ''}"
+
+
+def _latency_section(meta: dict, incident_id: str, window_s: float) -> None:
+    fig = load(figures.incident_latency, incident_id, window_s)
+    if fig is None:
+        st.subheader("Latency")
+        st.info(
+            "No latency data around this incident: `network` cannot be judged."
+            if "latency" in meta["sources"]
+            else "No latency data in this store: `network` cannot be judged. Record it with "
+            "`pipeline probe` or ping -D next time."
+        )
+        return
+    st.plotly_chart(fig, key="incident_latency", config={"displaylogo": False})
+
+
+def _idle_section(inc: dict, incident_id: str, window_s: float) -> None:
+    found = load(data.incident_idle, incident_id, window_s)
+    fig = load(figures.incident_idle, incident_id, window_s)
+    known = figures.known_idle(found["idle"]) if found else None
+    if fig is None or found is None or known is None or known.height == 0:
+        st.subheader("Idle times")
+        st.info(
+            "No SQLAlchemy pool checkouts with a known idle time around this incident, "
+            "so idle times cannot be compared with a limit (log `sqlalchemy.pool` at DEBUG)."
+        )
+        return
+    st.plotly_chart(fig, key="incident_idle", config={"displaylogo": False})
+    st.markdown(idle_notes(inc, known, found))
+
+
+def idle_notes(inc: dict, known: pl.DataFrame, found: dict) -> str:
+    """What the idle chart's numbers count, in plain words, beside the incident's connection
+    failures (a different count): failed checkouts during the incident, the checkouts the
+    chart draws over its wider window, and the idle limit (inferred, or only the server's
+    wait_timeout, which is not a limit these failures showed)."""
+    failed = known.filter(pl.col("failed"))
+    within = found["drop_within_s"]
+    # a checkout fails up to drop_within_s before the failure that opens the incident
+    during = failed.filter(
+        (pl.col("ts") >= inc["start_ts"] - dt.timedelta(seconds=within)) & (pl.col("ts") <= inc["end_ts"])
+    ).height
+    errors = int(inc["errors"])
+    lo_ts, hi_ts = found["window"]
+    if during > errors:
+        why = (
+            "more than the failures: the pool can find a dead connection at checkout and replace it "
+            "before any request fails, and one failure can follow several checkouts"
+        )
+    elif during < errors:
+        why = (
+            "fewer than the failures: a failure on a new connection (a refused or failed connect) or "
+            "on a connection whose idle time is unknown has no checkout here"
+        )
+    else:
+        why = "as many as the failures"
+    lines = [
+        f"- **{_failures(errors)}** in the incident: requests the application logged as failed, "
+        f"{_fmt_ts(inc['start_ts'])} to {_fmt_ts(inc['end_ts'])} UTC.",
+        f"- **{during:,} failed checkout{'s' if during != 1 else ''}** in the same time ({why}). A checkout "
+        f"failed when the pool discarded its connection or a connection failure followed within {within:g} s.",
+        f"- The chart covers {known.height:,} checkouts from {_fmt_ts(lo_ts)} to {_fmt_ts(hi_ts)} UTC, "
+        f"before and after the incident too: {failed.height:,} of them failed.",
+    ]
+    limit, wait_timeout = found["limit"], found["wait_timeout"]
+    if limit:
+        lo, hi = limit
+        lines.append(
+            "- Idle limit inferred from the failures: "
+            + (f"between {lo:g} s and {hi:g} s." if lo is not None and lo != hi else f"about {hi:g} s.")
+        )
+    elif wait_timeout:
+        lines.append(
+            "- No idle limit could be inferred from these checkouts (the server's wait_timeout is "
+            f"{wait_timeout:g} s, {_fmt_duration(wait_timeout)})."
+        )
+    else:
+        lines.append("- No idle limit could be inferred from these checkouts.")
+    return "\n".join(lines)
 
 
 def _evidence_line(row: dict) -> None:
@@ -592,38 +700,6 @@ def _ranked(scores: dict) -> list[tuple[str, float]]:
         except (TypeError, ValueError):
             continue
     return sorted(out, key=lambda kv: -kv[1])
-
-
-def _mark_evidence(fig: go.Figure, evidence: pl.DataFrame) -> None:
-    """Evidence points as diamonds at the foot of the top lane, hover shows the line."""
-    if evidence is None or evidence.height == 0 or "ts" not in evidence.columns:
-        return
-    rows = [r for r in evidence.to_dicts() if r.get("ts") is not None]
-    if not rows:
-        return
-    texts = [
-        f"<b>{r['source']}</b> {r.get('kind') or ''}<br>{_short(r.get('line'))}<br><i>{r.get('why') or ''}</i>"
-        for r in rows
-    ]
-    fig.add_trace(
-        go.Scatter(
-            x=[r["ts"] for r in rows],
-            y=[0] * len(rows),
-            mode="markers",
-            name="evidence",
-            marker=dict(symbol="diamond", size=10, color="#000", line=dict(color="#fff", width=1)),
-            hovertext=texts,
-            hoverinfo="text",
-            xaxis="x",
-            yaxis="y",
-        )
-    )
-
-
-def _short(text, width: int = 120) -> str:
-    text = str(text or "").splitlines()[0] if text else ""
-    text = text.replace("<", "&lt;").replace(">", "&gt;")
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 # ----------------------------------------------------------------------------- data health

@@ -19,14 +19,19 @@ builder                        input frames (columns)
 =============================  ===============================================
 
 Incidents are drawn as shaded bands coloured by cause, one fixed colour per
-cause (:data:`CAUSE_COLORS`), the same everywhere.  pandas frames are accepted
-too (converted with ``polars.from_pandas``); ``None`` means "no data".
+cause (:data:`CAUSE_COLORS`), the same everywhere; the timeline's legend opens
+with a key naming every cause's colour.  Latency draws the
+:data:`LATENCY_TARGETS_SHOWN` worst probe targets one by one and the rest as one
+"and K more targets" line, and the timeline grows to fit its legend, so the
+legend never needs a scroll bar.  pandas frames are accepted too (converted with
+``polars.from_pandas``); ``None`` means "no data".
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,7 +46,9 @@ __all__ = [
     "CAUSE_COLORS",
     "KIND_COLORS",
     "LANES",
+    "LATENCY_TARGETS_SHOWN",
     "cause_color",
+    "fit_legend",
     "idle_times_chart",
     "incidents_by_cause_chart",
     "kind_color",
@@ -95,6 +102,19 @@ LANES: tuple[tuple[str, str], ...] = (
 # Application event kinds left out of the timeline's "app errors" lane.
 APP_LANE_HIDDEN: tuple[str, ...] = ("other",)
 
+# Probe targets drawn one by one (the worst first: most lost probes, then the slowest
+# round trip); the others are merged into one "and K more targets" line.
+LATENCY_TARGETS_SHOWN = 5
+
+# The timeline legend's group of incident colours, first in the legend.
+CAUSE_KEY_GROUP = "incidents"
+CAUSE_KEY_TITLE = "incident bands (cause)"
+
+# Room one legend entry and one group title take (font size 12), for sizing the figure
+# so that the legend fits without a scroll bar.
+_LEGEND_ENTRY_PX = 20
+_LEGEND_GROUP_PX = 28
+
 _FONT = dict(family="Inter, Helvetica, Arial, sans-serif", size=12)
 
 
@@ -136,7 +156,10 @@ def _has(frame: pl.DataFrame, *columns: str) -> bool:
 
 
 def _bucket_width(frame: pl.DataFrame, column: str = "bucket") -> dt.timedelta | None:
-    """The bucket width: the smallest gap between distinct bucket starts."""
+    """The bucket width: the smallest gap between distinct bucket starts, or less when the
+    starts say so.  Buckets are aligned to the Unix epoch, so the width divides every start:
+    with a few buckets far apart (two bursts of logs days apart) the smallest gap is days
+    while a bucket is minutes, and the starts' greatest common divisor is the better bound."""
     if not _has(frame, column):
         return None
     values = frame[column].drop_nulls().unique().sort()
@@ -144,7 +167,15 @@ def _bucket_width(frame: pl.DataFrame, column: str = "bucket") -> dt.timedelta |
         return None
     gaps = values.diff().drop_nulls()
     gap = gaps.min()
-    return gap if isinstance(gap, dt.timedelta) and gap.total_seconds() > 0 else None
+    if not isinstance(gap, dt.timedelta) or gap.total_seconds() <= 0:
+        return None
+    if isinstance(values.dtype, pl.Datetime):
+        divisor = 0
+        for us in values.dt.epoch("us").to_list():
+            divisor = math.gcd(divisor, int(us))
+        if dt.timedelta(seconds=1) <= dt.timedelta(microseconds=divisor) < gap:  # buckets are 1 s or more
+            return dt.timedelta(microseconds=divisor)
+    return gap
 
 
 def _incident_spans(incidents: Any) -> list[dict[str, Any]]:
@@ -213,6 +244,27 @@ def _min_width(x_range: tuple[Any, Any] | None) -> dt.timedelta | None:
     return max(width, dt.timedelta(seconds=1))
 
 
+def _add_cause_key(fig: go.Figure, *, row: int | None = None) -> None:
+    """One legend entry per cause of the registry, in its colour, first in the legend:
+    what the colour of an incident band means, whichever causes the view holds."""
+    for rank, (cause, color) in enumerate(CAUSE_COLORS.items(), start=1):
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=cause,
+                marker=dict(symbol="square", size=12, color=color, opacity=0.5),
+                legendgroup=CAUSE_KEY_GROUP,
+                legendgrouptitle_text=CAUSE_KEY_TITLE,
+                legendrank=rank,
+                showlegend=True,
+                hoverinfo="skip",
+            ),
+            **({} if row is None else {"row": row, "col": 1}),
+        )
+
+
 def _add_bands(
     fig: go.Figure,
     spans: list[dict[str, Any]],
@@ -222,7 +274,8 @@ def _add_bands(
     hover_row: int | None = None,
     min_width: dt.timedelta | None = None,
 ) -> None:
-    """Shaded bands for incidents, one colour per cause, a legend entry per cause.
+    """Shaded bands for incidents, one colour per cause, a legend entry per cause present
+    (``legend``; the timeline gives the full key instead: :func:`_add_cause_key`).
 
     ``rows`` is the number of subplot rows the bands span (shapes are built
     directly: ``add_vrect`` is far too slow for many incidents).
@@ -340,6 +393,24 @@ def _one_panel_layout(
     return fig
 
 
+def _legend_px(fig: go.Figure) -> int:
+    """The height the legend needs: its entries and its group titles."""
+    shown = [t for t in fig.data if t.showlegend is not False and t.name]
+    groups = {t.legendgroup for t in shown if t.legendgroup}
+    return _LEGEND_ENTRY_PX * len(shown) + _LEGEND_GROUP_PX * len(groups) + 20
+
+
+def fit_legend(fig: go.Figure) -> go.Figure:
+    """Make a figure with its legend beside the plot tall enough for the whole legend, so
+    it needs no scroll bar (for callers that add traces to a :func:`timeline`)."""
+    margin = fig.layout.margin
+    room = (margin.t or 0) + (margin.b or 0)
+    need = _legend_px(fig) + room
+    if (fig.layout.height or 0) < need:
+        fig.update_layout(height=need)
+    return fig
+
+
 def _count_bars(fig: go.Figure, frame: pl.DataFrame, row: int, lane: str, width: dt.timedelta | None) -> None:
     """Stacked bars of counts per kind in one lane."""
     per_kind = frame.group_by(["bucket", "kind"]).agg(pl.col("n").sum()).sort("bucket")
@@ -366,25 +437,79 @@ def _count_bars(fig: go.Figure, frame: pl.DataFrame, row: int, lane: str, width:
         )
 
 
+def _target_label(host: Any, target: Any) -> str:
+    return f"{host or '?'} → {target or '?'}"
+
+
+def _split_targets(lat: pl.DataFrame, shown: int, *, raw: bool) -> tuple[list[tuple[Any, Any]], int]:
+    """The (host, target) pairs drawn one by one, worst first (most lost probes, then the
+    slowest round trip, then by name), and how many others are merged into one line."""
+    if raw:
+        lost = pl.col("lost").cast(pl.Int64).sum()
+        worst = pl.col("rtt_ms").max()
+    else:
+        lost = pl.col("lost").sum()
+        worst = pl.col("rtt_max").max() if "rtt_max" in lat.columns else pl.col("rtt_median").max()
+    ranked = (
+        lat.group_by(["host", "target"])
+        .agg(lost.fill_null(0).alias("_lost"), worst.fill_null(0.0).alias("_worst"))
+        .sort(["_lost", "_worst", "host", "target"], descending=[True, True, False, False], nulls_last=True)
+    )
+    pairs = list(zip(ranked["host"].to_list(), ranked["target"].to_list()))
+    if len(pairs) <= shown + 1:  # merging a single target into a line of its own says nothing
+        return pairs, 0
+    return pairs[:shown], len(pairs) - shown
+
+
+def _of_pairs(lat: pl.DataFrame, pairs: list[tuple[Any, Any]], *, keep: bool) -> pl.DataFrame:
+    """The rows of ``lat`` whose (host, target) is (``keep``) or is not among ``pairs``."""
+    chosen = pl.DataFrame(
+        {"host": [h for h, _ in pairs], "target": [t for _, t in pairs]},
+        schema={"host": lat.schema["host"], "target": lat.schema["target"]},
+    )
+    return lat.join(chosen, on=["host", "target"], how="semi" if keep else "anti", nulls_equal=True)
+
+
 def _latency_traces(
-    fig: go.Figure, lat: pl.DataFrame, *, row: int | None, legendgroup: str | None, band: bool = True
+    fig: go.Figure,
+    lat: pl.DataFrame,
+    *,
+    row: int | None,
+    legendgroup: str | None,
+    band: bool = True,
+    shown: int = LATENCY_TARGETS_SHOWN,
+    width: dt.timedelta | None = None,
 ) -> None:
-    """Median line with min-max band per host/target; lost probes as red crosses."""
+    """Median line with min-max band per host/target; lost probes as red crosses (one
+    legend entry for all targets, the target in the hover).
+
+    The ``shown`` worst targets get a line each; the others one grey line together
+    ("and K more targets": per bucket the median of their medians, their lowest minimum
+    and highest maximum, their probes and lost probes added up)."""
     kw = {} if row is None else {"row": row, "col": 1}
     group_title = dict(LANES).get("latency") if legendgroup else None
+    for column in ("host", "target"):
+        if column not in lat.columns:
+            lat = lat.with_columns(pl.lit(None, dtype=pl.String).alias(column))
     if "rtt_median" not in lat.columns and "rtt_ms" in lat.columns:
         # raw probes
         ts_col = "ts" if "ts" in lat.columns else "bucket"
-        for key, part in lat.sort(ts_col).group_by(["host", "target"], maintain_order=True):
-            host, target = key
-            label = f"{host or '?'} → {target or '?'}"
+        pairs, more = _split_targets(lat, shown, raw=True)
+        lost_x: list[Any] = []
+        lost_y: list[Any] = []
+        lost_text: list[str] = []
+        series = [(_target_label(h, t), _of_pairs(lat, [(h, t)], keep=True), False) for h, t in pairs]
+        if more:
+            series.append((f"and {more} more targets", _of_pairs(lat, pairs, keep=False), True))
+        for label, part, merged in series:
+            part = part.sort(ts_col)
             ok = part.filter(~pl.col("lost"))
             fig.add_trace(
                 go.Scatter(
                     x=ok[ts_col].to_list(),
                     y=ok["rtt_ms"].to_list(),
-                    mode="lines+markers",
-                    marker=dict(size=4),
+                    mode="markers" if merged else "lines+markers",
+                    marker=dict(size=4, color="#9e9e9e") if merged else dict(size=4),
                     name=label,
                     legendgroup=legendgroup,
                     legendgrouptitle_text=group_title,
@@ -394,28 +519,32 @@ def _latency_traces(
             lost = part.filter(pl.col("lost"))
             if lost.height:
                 top: Any = ok["rtt_ms"].max() or 1.0
-                fig.add_trace(
-                    go.Scatter(
-                        x=lost[ts_col].to_list(),
-                        y=[top * 1.05] * lost.height,
-                        mode="markers",
-                        marker=dict(symbol="x", size=9, color="#d62728"),
-                        name=f"lost {label}",
-                        legendgroup=legendgroup,
-                        hovertemplate="lost probe<br>%{x}<extra></extra>",
-                    ),
-                    **kw,
-                )
+                lost_x += lost[ts_col].to_list()
+                lost_y += [top * 1.05] * lost.height
+                lost_text += [f"lost probe<br>{label}"] * lost.height
+        _lost_trace(fig, lost_x, lost_y, lost_text, legendgroup, kw)
         return
-    width = _bucket_width(lat)
+    width = width or _bucket_width(lat)
     offset = width / 2 if width else dt.timedelta(0)
     top_value: Any = lat["rtt_max"].max() if "rtt_max" in lat.columns else None
     top = float(top_value) if top_value is not None else 1.0
-    for key, part in lat.sort("bucket").group_by(["host", "target"], maintain_order=True):
-        host, target = key
-        label = f"{host or '?'} → {target or '?'}"
+    pairs, more = _split_targets(lat, shown, raw=False)
+    lost_x, lost_y, lost_text = [], [], []
+    series = [(_target_label(h, t), _of_pairs(lat, [(h, t)], keep=True), False) for h, t in pairs]
+    if more:
+        rest = _of_pairs(lat, pairs, keep=False)
+        merged_rows = rest.group_by("bucket").agg(
+            pl.col("samples").sum(),
+            pl.col("lost").sum(),
+            pl.col("rtt_min").min(),
+            pl.col("rtt_median").median(),
+            pl.col("rtt_max").max(),
+        )
+        series.append((f"and {more} more targets", merged_rows, True))
+    for label, part, merged in series:
+        part = part.sort("bucket")
         x = (part["bucket"] + offset).to_list()
-        if band and "rtt_min" in part.columns:
+        if band and not merged and "rtt_min" in part.columns:
             both = part.filter(pl.col("rtt_min").is_not_null() & pl.col("rtt_max").is_not_null())
             if both.height > 1:
                 bx = (both["bucket"] + offset).to_list()
@@ -433,13 +562,14 @@ def _latency_traces(
                     ),
                     **kw,
                 )
+        what = f"median of {more} targets' medians" if merged else "median"
         fig.add_trace(
             go.Scatter(
                 x=x,
                 y=part["rtt_median"].to_list(),
                 mode="lines",
                 name=label,
-                line=dict(width=1.5),
+                line=dict(width=1.2, color="#9e9e9e", dash="dot") if merged else dict(width=1.5),
                 legendgroup=legendgroup,
                 legendgrouptitle_text=group_title,
                 customdata=list(
@@ -451,7 +581,7 @@ def _latency_traces(
                     )
                 ),
                 hovertemplate=(
-                    "median %{y:.1f} ms (min %{customdata[0]:.1f}, max %{customdata[1]:.1f})"
+                    what + " %{y:.1f} ms (min %{customdata[0]:.1f}, max %{customdata[1]:.1f})"
                     "<br>%{customdata[2]} probes, %{customdata[3]} lost<br>%{x}<extra>" + label + "</extra>"
                 ),
             ),
@@ -459,19 +589,31 @@ def _latency_traces(
         )
         lost = part.filter(pl.col("lost") > 0)
         if lost.height:
-            fig.add_trace(
-                go.Scatter(
-                    x=(lost["bucket"] + offset).to_list(),
-                    y=[top * 1.05] * lost.height,
-                    mode="markers",
-                    marker=dict(symbol="x", size=9, color="#d62728"),
-                    name=f"lost probes {label}",
-                    legendgroup=legendgroup,
-                    customdata=lost["lost"].to_list(),
-                    hovertemplate="%{customdata} lost probes<br>%{x}<extra>" + label + "</extra>",
-                ),
-                **kw,
-            )
+            lost_x += (lost["bucket"] + offset).to_list()
+            lost_y += [top * 1.05] * lost.height
+            lost_text += [f"{n} lost probes<br>{label}" for n in lost["lost"].to_list()]
+    _lost_trace(fig, lost_x, lost_y, lost_text, legendgroup, kw)
+
+
+def _lost_trace(
+    fig: go.Figure, x: list[Any], y: list[Any], text: list[str], legendgroup: str | None, kw: dict[str, Any]
+) -> None:
+    """Lost probes of every target as red crosses: one trace, one legend entry."""
+    if not x:
+        return
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=y,
+            mode="markers",
+            marker=dict(symbol="x", size=9, color="#d62728"),
+            name="lost probes",
+            legendgroup=legendgroup,
+            customdata=text,
+            hovertemplate="%{customdata}<br>%{x}<extra></extra>",
+        ),
+        **kw,
+    )
 
 
 # --------------------------------------------------------------------------- figures
@@ -486,6 +628,7 @@ def timeline(
     title: str | None = None,
     lanes: Sequence[str] | None = None,
     height_per_lane: int = 150,
+    bucket: dt.timedelta | None = None,
 ) -> go.Figure:
     """One lane per source, on a shared time axis, with incidents as coloured bands.
 
@@ -494,7 +637,9 @@ def timeline(
     kind (stacked bars of ``events_counts``); latency (median line, min-max
     band, lost probes as red crosses); server threads_connected against
     max_connections (``metrics``).  Hovering the triangle at the foot of a
-    band tells the incident's cause and summary.
+    band tells the incident's cause and summary; the legend opens with the colour
+    of every cause.  ``bucket`` is the frames' bucket width when the caller knows
+    it (else it is inferred from the bucket starts).
     """
     ev = _frame(events_counts)
     lat = _frame(latency)
@@ -529,7 +674,7 @@ def timeline(
     if len(chosen) == 1 and title:
         titles = [""]  # the figure's title says it
     fig = make_subplots(rows=len(chosen), cols=1, shared_xaxes=True, vertical_spacing=0.045, subplot_titles=titles)
-    width = _bucket_width(ev)
+    width = bucket or _bucket_width(ev)
     for row, lane in enumerate(chosen, start=1):
         frame = parts.get(lane, pl.DataFrame())
         if lane in ("app", "sqlalchemy", "server"):
@@ -538,11 +683,11 @@ def timeline(
             fig.update_yaxes(title_text="events", row=row, col=1, rangemode="tozero")
         elif lane == "latency":
             if frame.height:
-                _latency_traces(fig, frame, row=row, legendgroup="latency")
+                _latency_traces(fig, frame, row=row, legendgroup="latency", width=bucket)
             fig.update_yaxes(title_text="ms", row=row, col=1, rangemode="tozero")
         elif lane == "connections":
             if frame.height:
-                mw = _bucket_width(frame)
+                mw = bucket or _bucket_width(frame)
                 offset = mw / 2 if mw else dt.timedelta(0)
                 for key, part in frame.sort("bucket").group_by(["host", "name"], maintain_order=True):
                     host, name = key
@@ -569,7 +714,9 @@ def timeline(
             fig.update_yaxes(title_text="threads", row=row, col=1, rangemode="tozero")
 
     min_width = _min_width(_x_range((ev, "bucket"), (lat, "bucket"), (met, "bucket"), spans=spans))
-    _add_bands(fig, spans, rows=len(chosen), hover_row=1, min_width=min_width)
+    _add_bands(fig, spans, rows=len(chosen), legend=False, hover_row=1, min_width=min_width)
+    if spans:
+        _add_cause_key(fig, row=1)
 
     fig.update_layout(
         title=title,
@@ -579,27 +726,31 @@ def timeline(
         bargap=0,
         height=max(300, 90 + height_per_lane * len(chosen)),
         margin=dict(l=60, r=20, t=60 if title else 30, b=40),
-        legend=dict(groupclick="toggleitem", tracegroupgap=8),
+        legend=dict(groupclick="toggleitem", tracegroupgap=8, traceorder="grouped"),
         hovermode="closest",
     )
+    fit_legend(fig)  # tall enough for the whole legend: no scroll bar, nothing cut off
     fig.update_xaxes(showgrid=True, gridcolor="#eee")
     fig.update_xaxes(title_text="time (UTC)", row=len(chosen), col=1)
     return fig
 
 
-def latency_chart(latency: Any, incident: Any = None, *, title: str | None = None) -> go.Figure:
+def latency_chart(
+    latency: Any, incident: Any = None, *, title: str | None = None, bucket: dt.timedelta | None = None
+) -> go.Figure:
     """Latency over time: per host → target, median with min-max band and lost probes.
 
     ``latency`` is a ``Store.latency`` frame, or raw rows (ts, host, target,
     rtt_ms, lost).  ``incident`` (an ``Incident``, a mapping or an incidents
-    frame) is drawn as a band.
+    frame) is drawn as a band.  The :data:`LATENCY_TARGETS_SHOWN` worst targets
+    get a line each, the others one line together; ``bucket`` as for :func:`timeline`.
     """
     lat = _frame(latency)
     spans = _incident_spans(incident)
     if not (_has(lat, "bucket") or _has(lat, "ts")):
         return _empty(title or "latency", "no latency probes in this range")
     fig = go.Figure()
-    _latency_traces(fig, lat, row=None, legendgroup=None)
+    _latency_traces(fig, lat, row=None, legendgroup=None, width=bucket)
     _add_bands(fig, spans, legend=True, min_width=_min_width(_x_range((lat, "bucket"), (lat, "ts"), spans=spans)))
     return _one_panel_layout(
         fig, title or "latency", height=340, x_title="time (UTC)", y_title="round trip (ms)", yaxis_rangemode="tozero"

@@ -90,10 +90,118 @@ def test_timeline_lanes_and_bands():
         "web-1 → db-1",
         "db-1 max_connections",
         "db-1 threads_connected",
-        "incident: network",
     } <= names
     assert any(t.name and t.name.startswith("lost probes") for t in fig.data)
     assert fig.layout.title.text == "t"
+
+
+def _legend(fig: go.Figure) -> list[go.Scatter]:
+    return [t for t in fig.data if t.showlegend is not False and t.name]
+
+
+def test_timeline_legend_names_every_cause_colour_first():
+    fig = charts.timeline(_counts(), _latency(), _metrics(), _incidents())
+    key = [t for t in fig.data if t.legendgroup == charts.CAUSE_KEY_GROUP]
+    # every cause of the registry, in its colour, whichever causes the view holds
+    assert [t.name for t in key] == list(charts.CAUSE_COLORS) == list(CAUSES)
+    assert [t.marker.color for t in key] == list(charts.CAUSE_COLORS.values())
+    assert {t.legendgrouptitle.text for t in key} == {charts.CAUSE_KEY_TITLE}
+    # ranked before every other entry: the key opens the legend
+    others = [t for t in _legend(fig) if t.legendgroup != charts.CAUSE_KEY_GROUP]
+    assert max(t.legendrank for t in key) < min(t.legendrank or 1000 for t in others)
+    assert fig.layout.legend.traceorder == "grouped"
+    # no incidents, no bands: no key either
+    quiet = charts.timeline(_counts(), _latency(), _metrics(), None)
+    assert not [t for t in quiet.data if t.legendgroup == charts.CAUSE_KEY_GROUP]
+
+
+def test_timeline_is_tall_enough_for_its_whole_legend():
+    kinds = tuple(("sqlalchemy", k) for k in list(charts.KIND_COLORS)) + (("app", "server_gone"),)
+    fig = charts.timeline(_counts(20, kinds), _latency(), _metrics(), _incidents())
+    plot_px = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    groups = {t.legendgroup for t in _legend(fig)}
+    assert plot_px >= 19 * len(_legend(fig)) + 25 * len(groups)  # room for every entry: no scroll bar
+    small = charts.timeline(_counts(kinds=(("app", "server_gone"),)), None, None, None)
+    assert small.layout.height == 300  # a short legend leaves the height alone
+
+
+def _many_targets(n_targets=20, n=30, worst=17):
+    rows = []
+    for k in range(n_targets):
+        for i in range(n):
+            rows.append(
+                {
+                    "bucket": T0 + dt.timedelta(seconds=10 * i),
+                    "host": "web-1",
+                    "target": f"db-{k:02d}",
+                    "samples": 10,
+                    "lost": 3 if (k == worst and i == 5) else 0,
+                    "rtt_min": 0.4,
+                    "rtt_median": 1.0 + k,
+                    "rtt_max": 2.0 + k,
+                }
+            )
+    return pl.DataFrame(rows)
+
+
+def test_latency_draws_the_worst_targets_and_merges_the_rest():
+    lat = _many_targets()
+    fig = charts.timeline(None, lat, None, None)
+    lines = [t for t in fig.data if t.mode == "lines" and t.showlegend is not False and t.name]
+    shown = charts.LATENCY_TARGETS_SHOWN
+    assert len(lines) == shown + 1
+    # the target with lost probes first, then the slowest round trips
+    assert [t.name for t in lines[:shown]] == ["web-1 → db-17", "web-1 → db-19", "web-1 → db-18"] + [
+        "web-1 → db-16",
+        "web-1 → db-15",
+    ]
+    merged = lines[-1]
+    assert merged.name == f"and {20 - shown} more targets"
+    # per bucket: their probes added up, the median of their medians, the highest maximum
+    rest = lat.filter(~pl.col("target").is_in(["db-17", "db-19", "db-18", "db-16", "db-15"]))
+    assert [c[2] for c in merged.customdata] == [10 * rest["target"].n_unique()] * 30
+    assert merged.y[0] == rest.filter(pl.col("bucket") == T0)["rtt_median"].median()
+    assert max(c[1] for c in merged.customdata) == rest["rtt_max"].max()
+    # one legend entry for the lost probes of every target
+    assert [t.name for t in fig.data if t.name and t.name.startswith("lost")] == ["lost probes"]
+    # a single extra target is drawn, not merged
+    few = charts.latency_chart(_many_targets(shown + 1, worst=0))
+    assert not [t for t in few.data if t.name and t.name.startswith("and ")]
+    assert len([t for t in few.data if t.mode == "lines" and t.showlegend is not False]) == shown + 1
+
+
+def test_latency_raw_probes_merge_the_rest_too():
+    rows = [
+        {
+            "ts": T0 + dt.timedelta(seconds=i),
+            "host": "h",
+            "target": f"t{k}",
+            "rtt_ms": float(k),
+            "lost": i == 0 and k == 3,
+        }
+        for k in range(9)
+        for i in range(4)
+    ]
+    fig = charts.latency_chart(pl.DataFrame(rows))
+    names = [t.name for t in fig.data if t.showlegend is not False and t.name]
+    assert names[0] == "h → t3"  # the one with a lost probe
+    assert f"and {9 - charts.LATENCY_TARGETS_SHOWN} more targets" in names
+    assert "lost probes" in names
+
+
+def test_bucket_width_of_bursts_days_apart():
+    """Two bursts of logs days apart: each lane has two buckets, and a bar is a bucket wide,
+    not the gap between the bursts (which put latency lines days away from their data)."""
+    starts = [T0, T0 + dt.timedelta(minutes=1), T0 + dt.timedelta(days=12, minutes=5)]
+    counts = pl.DataFrame({"bucket": starts, "source": ["app"] * 3, "kind": ["server_gone"] * 3, "n": [1, 2, 3]})
+    fig = charts.timeline(counts.filter(pl.col("bucket") != starts[1]), None, None, None)
+    assert fig.data[0].width == pytest.approx(60_000 * 0.9 * 5)  # T0 and T0+12d5m: both multiples of 5 min
+    fig = charts.timeline(counts, None, None, None)
+    assert fig.data[0].width == pytest.approx(60_000 * 0.9)
+    lat = _latency(2).with_columns(pl.Series("bucket", [T0, T0 + dt.timedelta(days=12)]))
+    known = charts.timeline(None, lat, None, None, bucket=dt.timedelta(seconds=10))
+    line = next(t for t in known.data if t.name == "web-1 → db-1")
+    assert list(line.x) == [T0 + dt.timedelta(seconds=5), T0 + dt.timedelta(days=12, seconds=5)]
 
 
 def test_timeline_app_lane_shows_errors_only():
@@ -163,7 +271,8 @@ def test_latency_chart_bucketed_and_raw():
         }
     )
     fig = charts.latency_chart(raw)
-    assert any(t.name == "lost h → t" for t in fig.data)
+    lost = next(t for t in fig.data if t.name == "lost probes")
+    assert list(lost.x) == [T0 + dt.timedelta(seconds=1)] and "h → t" in lost.customdata[0]
     assert "no latency" in charts.latency_chart(None).layout.annotations[0].text
 
 

@@ -8,6 +8,7 @@ without incidents, without latency, not a store at all.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -15,14 +16,18 @@ import textwrap
 import time
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
-from dashboard import demo
+from dashboard import demo, views
+from pipeline import charts
 from pipeline import store as store_mod
 from pipeline.api import Store
+from pipeline.causes import by_name
+from pipeline.kinds import CAUSES
 from tests.helpers import generate_logs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,6 +82,27 @@ def first_incident(db: Path) -> dict | None:
     return frame.row(0, named=True) if frame.height else None
 
 
+def plotly_specs(at: AppTest) -> list[dict]:
+    """The figures the page sent, as plotly JSON."""
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def chart_title(spec: dict) -> str | None:
+    title = spec.get("layout", {}).get("title")
+    return title.get("text") if isinstance(title, dict) else title
+
+
+def summary(at: AppTest) -> dict[str, str]:
+    """The overview's summary numbers, {label: value}: a caption and a header per column of
+    the block keyed ``summary``."""
+    block = next(b for b in at.main.children.values() if getattr(b.proto, "id", "").endswith("-summary"))
+    out = {}
+    for column in block.get("column"):
+        label, value = column.children.values()
+        out[label.value] = value.value.replace("\\", "")  # Markdown escapes
+    return out
+
+
 # ----------------------------------------------------------------------------- pages
 
 
@@ -86,7 +112,7 @@ def test_overview(any_store, monkeypatch):
     assert at.title[0].value == "Database connection drops"
     assert plotly_count(at) >= 1  # the timeline
     n = Store(any_store).incidents().height
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = summary(at)
     assert metrics["Incidents"] == f"{n:,}"
     if n:
         # counts by cause and by host
@@ -199,7 +225,7 @@ def test_custom_range(demo_store, monkeypatch):
     assert_clean(at)
     assert qp(at)["start"] == "2026-11-20T02:00:00Z"
     assert qp(at)["end"] == "2026-11-20T04:30:00Z"
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = summary(at)
     assert metrics["Incidents"] == "2"  # network at 02:30 and max_connections at 04:00
     at.text_input(key="w_start").set_value("yesterday-ish").run()
     assert_clean(at)
@@ -210,7 +236,7 @@ def test_custom_range_from_url(demo_store, monkeypatch):
     at = run_app(demo_store, monkeypatch, range="custom", start="2026-11-20T04:30:00Z", end="2026-11-20T06:00:00Z")
     assert_clean(at)
     assert at.selectbox(key="w_range").value == "custom"
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = summary(at)
     assert metrics["Incidents"] == "1"  # the restart at 05:00
 
 
@@ -222,7 +248,7 @@ def test_cause_filter(any_store, monkeypatch):
     at.multiselect(key="w_causes").set_value([cause]).run()
     assert_clean(at)
     assert qp(at)["cause"] == cause
-    assert {m.label: m.value for m in at.metric}["Incidents"] == f"{expected:,}"
+    assert summary(at)["Incidents"] == f"{expected:,}"
     at.radio(key="w_page").set_value("incidents").run()
     assert_clean(at)
     if expected:
@@ -239,7 +265,7 @@ def test_host_filter(any_store, monkeypatch):
     assert_clean(at)
     assert qp(at)["host"] == host
     expected = Store(any_store).incidents(hosts=[host]).height
-    assert {m.label: m.value for m in at.metric}["Incidents"] == f"{expected:,}"
+    assert summary(at)["Incidents"] == f"{expected:,}"
 
 
 def test_source_filter(any_store, monkeypatch):
@@ -440,7 +466,7 @@ def test_dashboard_during_a_real_ingest(tmp_path, monkeypatch):
     assert runs >= 1
     at = run_app(db, monkeypatch)
     assert_clean(at)
-    assert {m.label: m.value for m in at.metric}["Incidents"] != "0"
+    assert summary(at)["Incidents"] != "0"
 
 
 def test_incident_page_remembers_the_last_incident(demo_store, monkeypatch):
@@ -450,3 +476,177 @@ def test_incident_page_remembers_the_last_incident(demo_store, monkeypatch):
     assert_clean(at)
     assert at.selectbox(key="w_incident").value == "inc-net-0002"
     assert qp(at)["incident"] == "inc-net-0002"
+
+
+# ----------------------------------------------------------------------------- what the pages say
+
+
+def test_overview_timeline_names_every_cause_colour(any_store, monkeypatch):
+    if Store(any_store).incidents().height == 0:
+        pytest.skip("store has no incidents")
+    at = run_app(any_store, monkeypatch)
+    assert_clean(at)
+    timeline = plotly_specs(at)[0]
+    key = [t for t in timeline["data"] if t.get("legendgroup") == charts.CAUSE_KEY_GROUP]
+    assert [t["name"] for t in key] == list(CAUSES)
+    assert [t["marker"]["color"] for t in key] == [charts.cause_color(c) for c in CAUSES]
+    assert key[0]["legendgrouptitle"]["text"] == charts.CAUSE_KEY_TITLE
+
+
+def test_overview_legend_fits_without_a_scroll_bar(any_store, monkeypatch):
+    at = run_app(any_store, monkeypatch)
+    assert_clean(at)
+    timeline = plotly_specs(at)[0]
+    entries = [t for t in timeline["data"] if t.get("showlegend", True) and t.get("name")]
+    layout = timeline["layout"]
+    plot_px = layout["height"] - layout["margin"]["t"] - layout["margin"]["b"]
+    assert plot_px >= 19 * len(entries)
+    targets = [t for t in entries if t.get("legendgroup") == "latency" and "→" in t["name"]]
+    assert len(targets) <= charts.LATENCY_TARGETS_SHOWN  # the rest are one "and K more targets" line
+
+
+def test_most_frequent_cause_shows_every_tie(demo_store, monkeypatch):
+    at = run_app(demo_store, monkeypatch)
+    assert_clean(at)
+    incidents = Store(demo_store).incidents()
+    assert incidents.group_by("cause").len()["len"].to_list() == [1] * incidents.height  # one of each
+    shown = summary(at)
+    assert "Most frequent cause" not in shown
+    assert shown["Most frequent causes (tied)"] == ", ".join(c for c in CAUSES if c in set(incidents["cause"]))
+    # one cause: no tie
+    at.multiselect(key="w_causes").set_value(["network"]).run()
+    assert_clean(at)
+    assert summary(at)["Most frequent cause"] == "network"
+
+
+def test_most_frequent_causes_ranks_ties_in_registry_order():
+    frame = pl.DataFrame({"cause": ["server_restart", "network", "idle_timeout", "network", "server_restart"]})
+    assert views.most_frequent_causes(frame) == (["network", "server_restart"], 2)
+    assert views.most_frequent_causes(frame.head(1)) == (["server_restart"], 1)
+    assert views.most_frequent_causes(frame.head(0)) == ([], 0)
+
+
+SECTION_OF = {  # chart -> (title of its figure, subheader shown instead when there is no data)
+    "latency": ("Latency around the incident", "Latency"),
+    "idle_times": ("Idle time of connections before checkout", "Idle times"),
+}
+
+
+def test_incident_page_draws_the_charts_its_cause_declares(any_store, monkeypatch):
+    incidents = Store(any_store).incidents()
+    if incidents.height == 0:
+        pytest.skip("store has no incidents")
+    for row in incidents.select("incident_id", "cause").to_dicts():
+        at = run_app(any_store, monkeypatch, page="incident", incident=row["incident_id"])
+        assert_clean(at)
+        declared = by_name(row["cause"]).charts
+        titles = [chart_title(spec) for spec in plotly_specs(at)]
+        subheaders = [s.value for s in at.subheader]
+        assert ("Timeline around the incident" in subheaders) == ("timeline" in declared), row
+        for chart, (title, subheader) in SECTION_OF.items():
+            present = title in titles or subheader in subheaders
+            assert present == (chart in declared), (row, chart, titles, subheaders)
+
+
+def test_pool_exhausted_page_shows_no_idle_chart(sample_store, monkeypatch):
+    incidents = Store(sample_store).incidents().filter(pl.col("cause") == "pool_exhausted")
+    if incidents.height == 0:
+        pytest.skip("the sample store has no pool_exhausted incident")
+    assert "idle_times" not in by_name("pool_exhausted").charts
+    at = run_app(sample_store, monkeypatch, page="incident", incident=incidents["incident_id"][0])
+    assert_clean(at)
+    page = texts(at)
+    assert "idle limit" not in page.lower() and "28800" not in page
+    assert "Idle time of connections before checkout" not in [chart_title(s) for s in plotly_specs(at)]
+
+
+def test_charts_of_a_cause_the_registry_does_not_know():
+    from pipeline.causes import INCIDENT_CHARTS
+
+    assert views.charts_for("no-such-cause") == INCIDENT_CHARTS
+    assert by_name("unknown").charts == INCIDENT_CHARTS  # too little evidence: every chart
+
+
+def test_incident_numbers_say_what_they_count(demo_store, monkeypatch):
+    at = run_app(demo_store, monkeypatch, page="incident", incident="inc-idle-0001")
+    assert_clean(at)
+    page = texts(at)
+    inc = Store(demo_store).incident("inc-idle-0001")
+    assert f"{inc.errors} connection failures on" in page  # the header
+    notes = page.replace("**", "")
+    assert f"{inc.errors} connection failures in the incident: requests the application logged as failed" in notes
+    assert "failed checkout" in notes and "The chart covers" in notes
+    assert " errors on " not in page  # no bare "errors" beside "checkouts failed"
+
+
+def _idle(ts_failed: list[tuple[int, bool]]) -> pl.DataFrame:
+    t0 = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+    return pl.DataFrame(
+        {
+            "ts": [t0 + dt.timedelta(seconds=s) for s, _ in ts_failed],
+            "idle_s": [30.0] * len(ts_failed),
+            "failed": [f for _, f in ts_failed],
+        }
+    )
+
+
+def test_idle_notes_tell_failed_checkouts_from_connection_failures():
+    t0 = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+    inc = {"start_ts": t0 + dt.timedelta(seconds=100), "end_ts": t0 + dt.timedelta(seconds=200), "errors": 5}
+    # 9 failed checkouts in the incident (one 3 s before its first failure), 2 outside it
+    checkouts = [(97, True)] + [(110 + i, True) for i in range(8)] + [(20, True), (300, True), (150, False)]
+    found = {
+        "window": (t0, t0 + dt.timedelta(seconds=400)),
+        "limit": None,
+        "wait_timeout": 28800.0,
+        "drop_within_s": 5.0,
+    }
+    notes = views.idle_notes(inc, _idle(checkouts), found)
+    assert "**5 connection failures** in the incident" in notes
+    assert "**9 failed checkouts** in the same time (more than the failures" in notes
+    assert "The chart covers 12 checkouts" in notes and "11 of them failed" in notes
+    # a wait_timeout is not presented as a limit the failures showed
+    assert "Idle limit inferred" not in notes
+    assert "No idle limit could be inferred from these checkouts (the server's wait_timeout is 28800 s" in notes
+    inferred = views.idle_notes(inc, _idle(checkouts), {**found, "limit": (240.0, 300.0)})
+    assert "Idle limit inferred from the failures: between 240 s and 300 s." in inferred
+    fewer = views.idle_notes({**inc, "errors": 20}, _idle(checkouts), found)
+    assert "(fewer than the failures" in fewer
+
+
+# ----------------------------------------------------------------------------- caching
+
+
+def test_figures_are_built_once_per_store_version(tmp_path, monkeypatch):
+    db = demo.make_store(tmp_path / "cached.duckdb", events=2000)
+    built = []
+    real = charts.timeline
+
+    def counting(*args, **kwargs):
+        built.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(charts, "timeline", counting)
+    at = run_app(db, monkeypatch)
+    assert_clean(at)
+    assert len(built) == 1
+    run_app(db, monkeypatch)  # another visitor, same view, same store version: nothing rebuilt
+    at.run()  # a rerun
+    assert len(built) == 1
+    with store_mod.opened(db) as con:  # a commit changes the version: the next run reads anew
+        con.execute("INSERT INTO rejects VALUES ('/x.log', 1, 'test', 'x')")
+        store_mod.touch_changed(con)
+    at.run()
+    assert_clean(at)
+    assert len(built) == 2
+
+
+def test_summary_is_drawn_before_the_timeline(demo_store, monkeypatch):
+    """The summary goes out first, in plain text elements, and the timeline after it."""
+    at = run_app(demo_store, monkeypatch)
+    assert_clean(at)
+    order = [getattr(el.proto, "id", "") for el in at.main.children.values()]
+    summary_at = next(i for i, el_id in enumerate(order) if el_id.endswith("-summary"))
+    timeline_at = next(i for i, el_id in enumerate(order) if el_id.endswith("-timeline"))
+    assert summary_at < timeline_at
+    assert not at.metric  # no st.metric: its component would be loaded before the numbers show

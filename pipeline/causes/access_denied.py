@@ -45,4 +45,6 @@ CAUSE = Cause(
     evidence=("client:access_denied", "srv:srv_access"),
     summarize=summarize,
     advise=advise,
+    # refused logins show in the server and application lanes; latency and idle times say nothing
+    charts=("timeline",),
 )

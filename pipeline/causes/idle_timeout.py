@@ -201,4 +201,6 @@ CAUSE = Cause(
     ),
     summarize=summarize,
     advise=advise,
+    # idle times against the limit are the evidence; calm latency rules out the network
+    charts=("timeline", "idle_times", "latency"),
 )

@@ -80,4 +80,6 @@ CAUSE = Cause(
     evidence=("client:too_many_connections", "srv:srv_tmc", "threads_connected"),
     summarize=summarize,
     advise=advise,
+    # the timeline's connections lane shows threads_connected against max_connections
+    charts=("timeline",),
 )

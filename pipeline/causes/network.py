@@ -75,4 +75,6 @@ CAUSE = Cause(
     ),
     summarize=summarize,
     advise=advise,
+    # round trips and lost probes are the evidence
+    charts=("timeline", "latency"),
 )

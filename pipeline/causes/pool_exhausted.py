@@ -66,4 +66,6 @@ CAUSE = Cause(
     evidence=("client:pool_timeout",),
     summarize=summarize,
     advise=advise,
+    # the pool's own timeouts show in the timeline's SQLAlchemy lane; the server was healthy
+    charts=("timeline",),
 )

@@ -83,4 +83,6 @@ CAUSE = Cause(
     ),
     summarize=summarize,
     advise=advise,
+    # the server log lane shows the stop and start; latency and idle times say nothing
+    charts=("timeline",),
 )
