@@ -399,10 +399,17 @@ def insert_events(con: duckdb.DuckDBPyConnection, select_sql: str, params: objec
     An ``event_id`` that ends with its line number keeps its exact value.  The query is
     run twice (once for its files, once for its rows): it must give the same rows each time."""
     given = f"(SELECT *, {PREFIX_OF_EVENT_ID} AS id_prefix FROM ({select_sql}) AS given({', '.join(EVENT_COLUMNS)}))"
-    for file, host, id_prefix in con.execute(
-        f"SELECT DISTINCT file, host, id_prefix FROM {given} ORDER BY ALL", params
-    ).fetchall():
-        file_id(con, file, host, id_prefix)  # numbered as ingest numbers them
+    # the files not registered yet, numbered in one statement, in the order of their names
+    # (one query per file made a store of 20,000 synthetic events take 40 s)
+    con.execute(
+        f"""INSERT INTO {EVENT_FILES}
+            SELECT (SELECT coalesce(max(file_id), 0) FROM {EVENT_FILES})
+                   + row_number() OVER (ORDER BY file, host, id_prefix), file, host, id_prefix
+            FROM (SELECT DISTINCT file, host, id_prefix FROM {given}) g
+            WHERE NOT EXISTS (SELECT 1 FROM {EVENT_FILES} f WHERE f.file = g.file
+                              AND f.host IS NOT DISTINCT FROM g.host AND f.id_prefix = g.id_prefix)""",
+        params,
+    )
     con.execute(
         f"""INSERT INTO {EVENT_ROWS} ({", ".join(EVENT_STORED_COLUMNS)})
             SELECT g.ts, g.source, f.file_id, g.line_no, g.level, g.kind, g.error_code, g.conn_ref, g.raw,
