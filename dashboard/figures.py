@@ -63,10 +63,10 @@ def incidents_by_cause(
 @st.cache_resource(show_spinner=False, max_entries=32)
 def incident_timeline(db: str, ver: tuple, incident_id: str, window_s: float) -> go.Figure | None:
     """The timeline around an incident, its evidence lines as diamonds."""
-    series = data.incident_series(db, ver, incident_id, window_s)
-    verdict = data.incident(db, ver, incident_id)
-    if series is None or verdict is None:
+    found = _series_and_verdict(db, ver, incident_id, window_s)
+    if found is None:
         return None
+    series, verdict = found
     fig = charts.timeline(
         series["counts"], series["latency"], series["metrics"], series["neighbours"], bucket=series["bucket"]
     )
@@ -80,10 +80,10 @@ def incident_timeline(db: str, ver: tuple, incident_id: str, window_s: float) ->
 @st.cache_resource(show_spinner=False, max_entries=32)
 def incident_latency(db: str, ver: tuple, incident_id: str, window_s: float) -> go.Figure | None:
     """Latency around an incident; None when no probe covers its time."""
-    series = data.incident_series(db, ver, incident_id, window_s)
-    verdict = data.incident(db, ver, incident_id)
-    if series is None or verdict is None:
+    found = _series_and_verdict(db, ver, incident_id, window_s)
+    if found is None:
         return None
+    series, verdict = found
     latency = series["latency"]
     if latency is None or latency.height == 0:
         return None
@@ -91,6 +91,13 @@ def incident_latency(db: str, ver: tuple, incident_id: str, window_s: float) -> 
         latency, verdict["incident"], title="Latency around the incident", bucket=series["bucket"]
     )
     return legend_below(fig)
+
+
+def _series_and_verdict(db: str, ver: tuple, incident_id: str, window_s: float) -> tuple[dict, dict] | None:
+    """The series around an incident and its verdict; None when either is missing."""
+    series = data.incident_series(db, ver, incident_id, window_s)
+    verdict = data.incident(db, ver, incident_id)
+    return None if series is None or verdict is None else (series, verdict)
 
 
 def known_idle(idle: pl.DataFrame | None) -> pl.DataFrame | None:
