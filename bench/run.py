@@ -243,7 +243,7 @@ def w_build_store(src: str, dst: str, n_events: str) -> dict:
             f"""
             INSERT INTO {store_mod.EVENT_ROWS} ({", ".join(store_mod.EVENT_STORED_COLUMNS)})
             SELECT ts + {shift}, source, file_id + k.k * {top}, line_no, level, kind, error_code, conn_ref, raw,
-                   message_text, msg_at
+                   message_text, msg_at, traits
             FROM src.{store_mod.EVENT_ROWS}, k WHERE ts + {shift} <= ?
             """,
             [cutoff],

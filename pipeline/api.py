@@ -49,7 +49,7 @@ import polars as pl
 
 from pipeline import store as store_mod
 from pipeline.correlate.details import IncidentDetails
-from pipeline.kinds import CLIENT_DROP_KINDS
+from pipeline.kinds import CLIENT_DROP_KINDS, CLIENT_SOURCES
 from pipeline.timeparse import parse_duration, parse_time
 
 if TYPE_CHECKING:
@@ -104,8 +104,6 @@ MAX_POINTS = 2000
 
 # A client drop this soon after a checkout on the same host marks the checkout failed.
 DROP_AFTER_CHECKOUT_S = 5.0
-
-_CLIENT_SOURCES = ("app", "sqlalchemy")
 
 
 class IncidentNotFound(StoreError):
@@ -702,7 +700,7 @@ class Store:
         pool_where.add("ts >= ? AND ts <= ?", lookback_start, until)
         pool_where.values("host", host_list)
         drop_where = _Where()
-        drop_where.values("source", list(_CLIENT_SOURCES))
+        drop_where.values("source", list(CLIENT_SOURCES))
         drop_where.values("kind", list(CLIENT_DROP_KINDS))
         drop_where.add("host IS NOT NULL")
         drop_where.add("ts >= ? AND ts <= ?", start, until)

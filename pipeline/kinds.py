@@ -64,6 +64,22 @@ CLIENT_DROP_KINDS: tuple[str, ...] = (
     "reset_fail",
 )
 
+# Where events come from: the application's side and the database server's.
+CLIENT_SOURCES: tuple[str, ...] = ("app", "sqlalchemy")
+SERVER_SOURCES: tuple[str, ...] = ("mysql", "postgres")
+
+# Server lines that can make an incident where no application log covers them: the server
+# going away, refusing connections or logins, or aborting connections.
+SERVER_DROP_KINDS: tuple[str, ...] = (
+    "server_stop",
+    "server_start",
+    "too_many_connections",
+    "access_denied",
+    "aborted_connection",
+    "idle_disconnect",
+    "connection_reset",
+)
+
 # Incident causes: the verdict correlation gives.  Each cause is a module of
 # pipeline/causes/ (its meaning, scoring and colour); this is their vocabulary, read from
 # the registry at each use (so causes added through PIPELINE_CAUSES are in it).

@@ -34,8 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import polars as pl
 
-from pipeline.correlate.incidents import CLIENT_SOURCES, SERVER_DROP_KINDS, SERVER_SOURCES
-from pipeline.kinds import CLIENT_DROP_KINDS
+from pipeline.kinds import CLIENT_DROP_KINDS, CLIENT_SOURCES, SERVER_DROP_KINDS, SERVER_SOURCES
 from pipeline.store import StoreError
 
 if TYPE_CHECKING:

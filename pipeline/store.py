@@ -21,6 +21,8 @@ from typing import Any
 
 import duckdb
 
+from pipeline.traits import traits_sql
+
 DEFAULT_DB = "pipeline.duckdb"
 ENV_DB = "PIPELINE_DB"
 
@@ -48,6 +50,10 @@ _EVENT_COLUMNS_0001_KEPT = """ts         TIMESTAMPTZ NOT NULL,
             kind       VARCHAR NOT NULL,
             error_code INTEGER,
             conn_ref   VARCHAR,"""
+
+
+# How a row of event_rows gives its message (the events view says the same).
+MESSAGE_OF_ROW = "coalesce(message_text, substr(raw, msg_at + 1))"
 
 
 def _rebuild(table: str, columns: str, fill: str) -> str:
@@ -284,6 +290,22 @@ MIGRATIONS: list[tuple[str, str]] = [
         "0007_files_tail",
         "ALTER TABLE files ADD COLUMN tail VARCHAR;",
     ),
+    (
+        # What an event's text says beyond its kind (refused, timed out, a server's reason
+        # for an abort) is decided once, as rows are written, and kept as bits
+        # (pipeline/traits.py); correlation tests the bits instead of matching text again.
+        "0008_event_traits",
+        f"""
+        DROP VIEW events;
+        ALTER TABLE event_rows ADD COLUMN traits USMALLINT DEFAULT 0;
+        UPDATE event_rows SET traits = {traits_sql(message=MESSAGE_OF_ROW)};
+        CREATE VIEW events AS
+        SELECT f.id_prefix || e.line_no AS event_id, e.ts, e.source, f.host, f.file, e.line_no, e.level, e.kind,
+               e.error_code, e.conn_ref, coalesce(e.message_text, substr(e.raw, e.msg_at + 1)) AS message, e.raw,
+               e.traits
+        FROM event_rows e JOIN event_files f ON f.file_id = e.file_id;
+        """,
+    ),
 ]
 
 # Events are stored in ``event_rows``, their files' path, host and id prefix in
@@ -321,8 +343,10 @@ EVENT_STORED_COLUMNS = (
     "raw",
     "message_text",
     "msg_at",
+    "traits",
 )
-# The twelve columns readers see, in order.
+# The twelve columns an event is given by (insert_events); readers see these and its
+# ``traits``, which are derived from them as rows are written.
 EVENT_COLUMNS = {
     "event_id": "VARCHAR",
     "ts": "TIMESTAMPTZ",
@@ -394,8 +418,8 @@ def choose_id_prefix(con: duckdb.DuckDBPyConnection, file: str, candidates: list
 
 
 def insert_events(con: duckdb.DuckDBPyConnection, select_sql: str, params: object = None) -> None:
-    """Insert events given as a query whose twelve columns are those readers see, in
-    ``EVENT_COLUMNS`` order; for code that makes events itself (synthetic stores, tests).
+    """Insert events given as a query whose twelve columns are ``EVENT_COLUMNS``, in that
+    order (their traits are derived from them); for code that makes events itself (synthetic stores, tests).
     An ``event_id`` that ends with its line number keeps its exact value.  The query is
     run twice (once for its files, once for its rows): it must give the same rows each time."""
     given = f"(SELECT *, {PREFIX_OF_EVENT_ID} AS id_prefix FROM ({select_sql}) AS given({', '.join(EVENT_COLUMNS)}))"
@@ -413,7 +437,7 @@ def insert_events(con: duckdb.DuckDBPyConnection, select_sql: str, params: objec
     con.execute(
         f"""INSERT INTO {EVENT_ROWS} ({", ".join(EVENT_STORED_COLUMNS)})
             SELECT g.ts, g.source, f.file_id, g.line_no, g.level, g.kind, g.error_code, g.conn_ref, g.raw,
-                   g.message, NULL
+                   g.message, NULL, {traits_sql(kind="g.kind", source="g.source", raw="g.raw", message="g.message")}
             FROM {given} g
             JOIN {EVENT_FILES} f ON f.file = g.file AND f.host IS NOT DISTINCT FROM g.host
                                     AND f.id_prefix = g.id_prefix""",

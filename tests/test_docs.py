@@ -44,6 +44,17 @@ def sources_list() -> str:
     return "\n".join(["| source | what it is |", "|---|---|", *(f"| `{k}` | {v} |" for k, v in SOURCES.items())])
 
 
+def traits_table() -> str:
+    from pipeline.traits import TRAITS, Trait
+
+    def words(t: Trait) -> str:
+        said = ", ".join(f"`{p}`" for p in t.phrases)
+        return said + (f" (not on {', '.join(f'`{k}`' for k in t.unless_kinds)})" if t.unless_kinds else "")
+
+    rows = [f"| `{t.name}` | {t.bit} | {t.scope} | {t.meaning} | {words(t)} |" for t in TRAITS]
+    return "\n".join(["| trait | bit | read on | meaning | words |", "|---|---:|---|---|---|", *rows])
+
+
 def causes_table() -> str:
     from pipeline.causes import all_causes
 
@@ -76,6 +87,7 @@ GENERATED: dict[str, tuple[str, Callable[[], str]]] = {
     "settings-table": ("configuration.md", settings_table),
     "sources-table": ("store.md", sources_list),
     "kinds-table": ("store.md", kinds_table),
+    "traits-table": ("store.md", traits_table),
     "causes-table": ("incidents.md", causes_table),
     "redaction-table": ("reliability.md", redaction_table),
 }

@@ -130,8 +130,8 @@ def test_the_writer_connection_runs_with_its_settings(tmp_path, monkeypatch):
     assert seen["max_vacuum_tasks"] == 0
 
 
-def test_events_is_a_view_of_twelve_columns_and_its_derivations_are_shared(tmp_path):
-    """Readers see the twelve EVENT_COLUMNS; queries that read event_rows directly
+def test_events_is_a_view_of_the_given_columns_and_traits_and_its_derivations_are_shared(tmp_path):
+    """Readers see the twelve EVENT_COLUMNS and the traits derived from them; queries that read event_rows directly
     (correlation, by rowid) derive event_id and message exactly as the view does."""
     log = tmp_path / "logs" / "app.log"
     log.parent.mkdir()
@@ -162,7 +162,7 @@ def test_events_is_a_view_of_twelve_columns_and_its_derivations_are_shared(tmp_p
             (c, t.replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"))
             for c, t, *_ in con.execute("DESCRIBE events").fetchall()
         ]
-        assert described == list(store.EVENT_COLUMNS.items())
+        assert described == [*store.EVENT_COLUMNS.items(), ("traits", "USMALLINT")]
         view = con.execute("SELECT event_id, message FROM events ORDER BY file, line_no").fetchall()
         derived = con.execute(
             f"SELECT {store.event_id_sql('r', 'g')}, {store.message_sql('r')} FROM {store.event_rows_sql('r', 'g')} "

@@ -25,24 +25,18 @@ if TYPE_CHECKING:
 from collections import defaultdict
 
 from pipeline.store import event_id_sql, event_rows_sql, message_sql
+from pipeline.traits import has_trait
 
-# Server-side line categories (events from mysql/postgres sources).
-SERVER_CATEGORY_SQL = """
+# Server-side line categories (events from mysql/postgres sources), from their kind and
+# what their text said (pipeline/traits.py).
+SERVER_CATEGORY_SQL = f"""
     CASE
         WHEN kind = 'server_stop' THEN 'srv_stop'
         WHEN kind = 'server_start' THEN 'srv_start'
-        WHEN kind = 'too_many_connections' OR msg ILIKE '%too many connections%' THEN 'srv_tmc'
-        WHEN kind = 'access_denied' OR msg ILIKE '%access denied%'
-             OR msg ILIKE '%not allowed to connect%' OR msg ILIKE '%no pg_hba.conf entry%'
-             OR msg ILIKE '%password authentication failed%' THEN 'srv_access'
-        WHEN kind = 'idle_disconnect' OR msg ILIKE '%timeout reading communication packets%'
-             OR msg ILIKE '%idle-session timeout%' OR msg ILIKE '%idle_session_timeout%'
-             OR msg ILIKE '%idle-in-transaction timeout%' THEN 'abort_timeout'
-        WHEN kind = 'connection_reset' OR msg ILIKE '%error reading communication packets%'
-             OR msg ILIKE '%error writing communication packets%'
-             OR msg ILIKE '%timeout writing communication packets%'
-             OR msg ILIKE '%could not receive data from client%'
-             OR msg ILIKE '%connection reset by peer%' THEN 'abort_error'
+        WHEN kind = 'too_many_connections' OR {has_trait("server_too_many")} THEN 'srv_tmc'
+        WHEN kind = 'access_denied' OR {has_trait("server_access")} THEN 'srv_access'
+        WHEN kind = 'idle_disconnect' OR {has_trait("server_idle_abort")} THEN 'abort_timeout'
+        WHEN kind = 'connection_reset' OR {has_trait("server_abort_error")} THEN 'abort_error'
     END
 """
 
@@ -169,7 +163,7 @@ def gather(
                    PARTITION BY host ORDER BY t_ms, file, line_no
                    ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS next_start_ms
         FROM (
-            SELECT event_id, epoch_ms(ts) AS t_ms, source, host, file, line_no, kind, raw,
+            SELECT event_id, epoch_ms(ts) AS t_ms, source, host, file, line_no, kind, raw, traits,
                    msg, {SERVER_CATEGORY_SQL} AS cat
             FROM (SELECT *, coalesce(message, '') AS msg FROM events
                   WHERE source IN ('mysql', 'postgres'))
@@ -218,7 +212,7 @@ def gather(
     )
     for r in _rows(
         con,
-        """
+        f"""
         SELECT grp,
                count(*) FILTER (WHERE cat = 'srv_stop') AS srv_stop,
                count(*) FILTER (WHERE cat = 'srv_start') AS srv_start,
@@ -226,7 +220,7 @@ def gather(
                count(*) FILTER (WHERE cat = 'srv_access') AS srv_access,
                count(*) FILTER (WHERE cat = 'abort_timeout') AS abort_timeout,
                count(*) FILTER (WHERE cat = 'abort_error') AS abort_error,
-               count(*) FILTER (WHERE cat = 'srv_stop' AND (msg ILIKE '%crash%' OR msg ILIKE '%got signal%'))
+               count(*) FILTER (WHERE cat = 'srv_stop' AND {has_trait("server_crash")})
                    AS srv_crash,
                min(t_ms) FILTER (WHERE cat = 'srv_stop') AS stop_ms,
                min(t_ms) FILTER (WHERE cat = 'abort_timeout') AS abort_timeout_first_ms,

@@ -43,25 +43,13 @@ if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
 
 from pipeline.correlate.evidence import SERVER_CATEGORY_SQL
-from pipeline.kinds import CLIENT_DROP_KINDS
+from pipeline.kinds import CLIENT_DROP_KINDS, CLIENT_SOURCES, SERVER_DROP_KINDS, SERVER_SOURCES
 from pipeline.store import event_id_sql, event_rows_sql, message_sql
+from pipeline.traits import has_trait
 
 # Causes whose failures come one at a time, minutes or hours apart: their incidents merge
 # into episodes.
 EPISODE_CAUSES = ("idle_timeout",)
-CLIENT_SOURCES = ("app", "sqlalchemy")
-SERVER_SOURCES = ("mysql", "postgres")
-# Server lines that can make an incident where no application log covers them: the server
-# going away, refusing connections or logins, or aborting connections.
-SERVER_DROP_KINDS = (
-    "server_stop",
-    "server_start",
-    "too_many_connections",
-    "access_denied",
-    "aborted_connection",
-    "idle_disconnect",
-    "connection_reset",
-)
 
 
 def _in_list(values: tuple[str, ...] | list[str]) -> str:
@@ -79,7 +67,7 @@ def build_incidents(con: DuckDBPyConnection, s: dict[str, Any]) -> int:
         CREATE OR REPLACE TEMP TABLE c_drops AS
         WITH client AS (
             SELECT e.rowid AS rid, {event_id_sql()} AS event_id, e.ts, e.source, f.host, f.file, e.line_no, e.kind,
-                   e.error_code, e.conn_ref, {message_sql()} AS message, e.raw, epoch_ms(e.ts) AS t_ms
+                   e.error_code, e.conn_ref, {message_sql()} AS message, e.raw, e.traits, epoch_ms(e.ts) AS t_ms
             FROM {event_rows_sql()}
             WHERE e.source IN ({_in_list(CLIENT_SOURCES)})
               AND e.kind IN ({_in_list(CLIENT_DROP_KINDS)})
@@ -89,7 +77,7 @@ def build_incidents(con: DuckDBPyConnection, s: dict[str, Any]) -> int:
             FROM event_rows WHERE source IN ({_in_list(CLIENT_SOURCES)}) GROUP BY file_id
         ), server AS (
             SELECT e.rowid AS rid, {event_id_sql()} AS event_id, e.ts, e.source, f.host, f.file, e.line_no, e.kind,
-                   e.error_code, e.conn_ref, {message_sql()} AS message, e.raw, epoch_ms(e.ts) AS t_ms
+                   e.error_code, e.conn_ref, {message_sql()} AS message, e.raw, e.traits, epoch_ms(e.ts) AS t_ms
             FROM {event_rows_sql()}
             WHERE e.source IN ({_in_list(SERVER_SOURCES)})
               AND e.kind IN ({_in_list(SERVER_DROP_KINDS)})
@@ -101,7 +89,7 @@ def build_incidents(con: DuckDBPyConnection, s: dict[str, Any]) -> int:
             UNION ALL
             SELECT *, CASE WHEN kind IN ('server_stop', 'server_start') THEN 'restart'
                            -- the server closing idle clients: kills come one at a time
-                           WHEN ({SERVER_CATEGORY_SQL.replace("msg", "coalesce(message, '')")}) = 'abort_timeout'
+                           WHEN ({SERVER_CATEGORY_SQL}) = 'abort_timeout'
                            THEN 'idle' ELSE 'conn' END
             FROM server
         ), o AS (
@@ -130,20 +118,14 @@ def build_incidents(con: DuckDBPyConnection, s: dict[str, Any]) -> int:
         )
         SELECT * EXCLUDE (lane, lane_grp, k_lane, k_grp, group_start_ms, dt_ms),
                dense_rank() OVER (ORDER BY group_start_ms, k_lane, k_grp) AS grp,
-               -- classification of the error text, used by the cause rules
-               coalesce(raw, message, '') ILIKE '%refused%' AS is_refused,
-               (coalesce(raw, message, '') ILIKE '%timed out%'
-                   OR coalesce(raw, message, '') ILIKE '%read timeout%'
-                   OR coalesce(raw, message, '') ILIKE '%errno 110%')
-                   AND kind <> 'pool_timeout' AS is_timed_out,
-               coalesce(raw, message, '') ILIKE '%reset by peer%'
-                   OR coalesce(raw, message, '') ILIKE '%errno 104%' AS is_reset,
-               coalesce(raw, message, '') ILIKE '%during query%' AS is_during_query,
+               -- what the error text said (decided at ingest: pipeline/traits.py)
+               {has_trait("refused")} AS is_refused,
+               {has_trait("timed_out")} AS is_timed_out,
+               {has_trait("reset")} AS is_reset,
+               {has_trait("during_query")} AS is_during_query,
                -- the server told the client it was going away (PostgreSQL's fast shutdown ends
                -- sessions "due to administrator command"; MySQL's 1053)
-               coalesce(raw, message, '') ILIKE '%terminating connection due to administrator command%'
-                   OR coalesce(raw, message, '') ILIKE '%server shutdown in progress%'
-                   OR coalesce(raw, message, '') ILIKE '%the database system is shutting down%' AS is_shutdown
+               {has_trait("told_shutdown")} AS is_shutdown
         FROM starts
         """
     )

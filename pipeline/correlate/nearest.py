@@ -8,6 +8,8 @@ from typing import Any
 
 from duckdb import DuckDBPyConnection
 
+from pipeline.kinds import CLIENT_SOURCES
+
 # server events that would bear on a cause if they were near enough (routine starts of
 # connections and "other" lines are not evidence of anything)
 TELLING_KINDS = (
@@ -19,7 +21,6 @@ TELLING_KINDS = (
     "access_denied",
     "idle_disconnect",
 )
-CLIENT_SOURCES = ("app", "sqlalchemy")
 SEARCH_SECONDS = 86400.0  # how far from the incident to look
 
 

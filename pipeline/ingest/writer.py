@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from pipeline import store as store_mod
+from pipeline.traits import traits_sql
 
 if TYPE_CHECKING:  # for annotations only: polars is imported when rows are written
     import duckdb
@@ -58,7 +59,7 @@ PATH_TABLES = ("latency", "metrics", "rejects")
 INSERT_SQL = {
     "events": f"""INSERT INTO {store_mod.EVENT_ROWS} ({", ".join(store_mod.EVENT_STORED_COLUMNS)})
                   SELECT ts, source, $file_id::INTEGER, line_no, level, kind, error_code, conn_ref, raw,
-                         message_text, msg_at
+                         message_text, msg_at, {traits_sql(message=store_mod.MESSAGE_OF_ROW)}
                   FROM staged_rows""",
     "latency": "INSERT INTO latency SELECT ts, $host::VARCHAR, target, rtt_ms, lost, $file::VARCHAR, line_no FROM staged_rows",
     "metrics": "INSERT INTO metrics SELECT ts, $host::VARCHAR, name, value, $file::VARCHAR, line_no FROM staged_rows",
