@@ -163,12 +163,7 @@ def _event_sources(sources: tuple[str, ...]) -> list[str] | None:
 @_guard
 @st.cache_data(show_spinner=False, max_entries=64)
 def overview(
-    db: str,
-    ver: tuple,
-    start: dt.datetime,
-    end: dt.datetime,
-    hosts: tuple[str, ...],
-    sources: tuple[str, ...],
+    db: str, ver: tuple, start: dt.datetime, end: dt.datetime, hosts: tuple[str, ...], sources: tuple[str, ...]
 ) -> dict:
     """Bucketed series for the timeline (the incidents in range come from :func:`incidents`)."""
     store = _store(db)
@@ -227,7 +222,8 @@ def incident(db: str, ver: tuple, incident_id: str) -> dict | None:
 @_guard
 @st.cache_data(show_spinner=False, max_entries=64)
 def incident_series(db: str, ver: tuple, incident_id: str, window_s: float) -> dict | None:
-    """The series of the timeline and latency charts, ``window_s`` before and after the incident."""
+    """The series of the timeline and latency charts, ``window_s`` before and after the incident
+    (and the incident, which the charts mark)."""
     store = _store(db)
     try:
         inc = store.incident(incident_id)
@@ -237,6 +233,7 @@ def incident_series(db: str, ver: tuple, incident_id: str, window_s: float) -> d
     start, end = inc.around(window)
     bucket = choose_bucket(start, end, INCIDENT_POINTS)
     return {
+        "incident": inc.as_dict(),
         "window": (start, end),
         "bucket": bucket,
         "counts": _counts(store, start, end, bucket, None, ["app", "sqlalchemy", *SERVER_SOURCES]),

@@ -80,15 +80,12 @@ def incident_timeline(db: str, ver: tuple, incident_id: str, window_s: float) ->
 @st.cache_resource(show_spinner=False, max_entries=32)
 def incident_latency(db: str, ver: tuple, incident_id: str, window_s: float) -> go.Figure | None:
     """Latency around an incident; None when no probe covers its time."""
-    found = _series_and_verdict(db, ver, incident_id, window_s)
-    if found is None:
-        return None
-    series, verdict = found
-    latency = series["latency"]
+    series = data.incident_series(db, ver, incident_id, window_s)
+    latency = series["latency"] if series else None
     if latency is None or latency.height == 0:
         return None
     fig = charts.latency_chart(
-        latency, verdict["incident"], title="Latency around the incident", bucket=series["bucket"]
+        latency, series["incident"], title="Latency around the incident", bucket=series["bucket"]
     )
     return legend_below(fig)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 _CODE = re.compile(r"\b(1040|1045|1130|2003|2005|2006|2013|2055|3024|4031)\b")
@@ -63,19 +64,24 @@ def count_app_log(path: Path) -> Counter:
     return counts
 
 
-def count_app_jsonl(path: Path) -> Counter:
-    counts: Counter = Counter()
+def _json_records(path: Path) -> Iterator[dict]:
+    """The records of a JSON-lines log; a line cut off or garbled (the app killed mid-write) is skipped."""
     with path.open(encoding="utf-8", errors="replace") as fh:
         for line in fh:
             try:
-                rec = json.loads(line)
+                yield json.loads(line)
             except ValueError:
                 continue
-            if rec.get("level") in ("ERROR", "CRITICAL"):
-                exc = [ln for ln in (rec.get("exc_info") or "").splitlines() if _EXC_LINE.match(ln)]
-                counts[classify_client(exc[-1] if exc else rec.get("message", ""))] += 1
-            elif rec.get("level") == "WARNING" and "Connection ping failed" in rec.get("message", ""):
-                counts["listener ping failed"] += 1
+
+
+def count_app_jsonl(path: Path) -> Counter:
+    counts: Counter = Counter()
+    for rec in _json_records(path):
+        if rec.get("level") in ("ERROR", "CRITICAL"):
+            exc = [ln for ln in (rec.get("exc_info") or "").splitlines() if _EXC_LINE.match(ln)]
+            counts[classify_client(exc[-1] if exc else rec.get("message", ""))] += 1
+        elif rec.get("level") == "WARNING" and "Connection ping failed" in rec.get("message", ""):
+            counts["listener ping failed"] += 1
     return counts
 
 
@@ -186,14 +192,9 @@ def errors_outside_truth(folder: str | Path) -> list[str]:
         return []
     windows = [(w["start"], w["end"]) for w in json.loads(truth_path.read_text())]
     out = []
-    with app.open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if rec.get("level") in ("ERROR", "CRITICAL"):
-                ts = rec.get("timestamp", "")
-                if not any(a <= ts <= b for a, b in windows):
-                    out.append(ts)
+    for rec in _json_records(app):
+        if rec.get("level") in ("ERROR", "CRITICAL"):
+            ts = rec.get("timestamp", "")
+            if not any(a <= ts <= b for a, b in windows):
+                out.append(ts)
     return out

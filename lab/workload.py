@@ -111,6 +111,10 @@ class PoolSettings:
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
+    def engine_options(self) -> dict:
+        """The keyword arguments of SQLAlchemy's ``create_engine`` (``listener_ping`` is the workload's own)."""
+        return {k: v for k, v in self.as_dict().items() if k != "listener_ping"}
+
 
 @dataclass
 class WorkerState:
@@ -137,15 +141,7 @@ def make_engine(url: str, pool: PoolSettings, timeout: float, driver: str):
         }
     else:
         connect_args = {"connect_timeout": int(timeout), "read_timeout": int(timeout), "write_timeout": int(timeout)}
-    engine = create_engine(
-        url,
-        pool_size=pool.pool_size,
-        max_overflow=pool.max_overflow,
-        pool_timeout=pool.pool_timeout,
-        pool_recycle=pool.pool_recycle,
-        pool_pre_ping=pool.pool_pre_ping,
-        connect_args=connect_args,
-    )
+    engine = create_engine(url, **pool.engine_options(), connect_args=connect_args)
     log = logging.getLogger("app.db")
 
     @event.listens_for(engine, "connect")

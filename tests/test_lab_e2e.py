@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from lab import scenarios
 from lab.mariadb import find_install_db, find_mariadbd
 
 pytestmark = pytest.mark.slow
@@ -34,17 +35,7 @@ def recording(tmp_path_factory):
 
 def test_recording_has_every_file(recording):
     out, result = recording
-    for name in (
-        "app.log",
-        "app.jsonl",
-        "sqlalchemy.log",
-        "mariadb-error.log",
-        "latency.csv",
-        "status.tsv",
-        "pipeline.toml",
-        "truth.json",
-        "scenario.json",
-    ):
+    for name in scenarios.get(SCENARIO).recorded_files():
         assert (out / name).is_file(), name
     assert result["problems"] == []
 

@@ -11,15 +11,7 @@ from typing import Any
 import click
 
 from pipeline import store as store_mod
-from pipeline.commands.common import (
-    config_option,
-    db_option,
-    exit_code_for,
-    fail,
-    json_option,
-    print_json,
-    wide_option,
-)
+from pipeline.commands.common import config_option, db_option, exit_code_for, fail, json_option, print_json, wide_option
 from pipeline.config import ConfigError, correlate_settings
 from pipeline.kinds import CAUSES
 from pipeline.store import StoreError, resolve_db_path

@@ -84,6 +84,8 @@ _SQL_STRING = r"(?:(')(?:[^'\\\n]|\\.|'')*(')|(\")(?:[^\"\\\n]|\\.|\"\")*(\")|(\
 # a command-line argument: quoted, or up to a space (a JSON line's \" ends it too)
 _ARG = r"(?:'[^'\n]*'|\"[^\"\n]*\"|\\\"(?:[^\"\\]|\\[^\"])*\\\"|[^\s'\"\-\\](?:[^\s\"\\]|\\[^nrt\"])*)"
 _SQL_STRING_KEEP_QUOTES = "${2}${4}${6}" + MASK + "${3}${5}${7}"
+# a single-dash option -p...: after a space, a tab or a newline, also escaped (a JSON line)
+_DASH_P = (" -p", "\t-p", "\n-p", "\\t-p", "\\n-p", "\\r-p")
 
 
 # -- SQLAlchemy's parameter echo ---------------------------------------------------------
@@ -480,7 +482,7 @@ CATALOGUE: list[Pattern] = [
         regex=r"(?m)((?:^|\s|\\[tnr])-p)" + _ARG,
         replacement="${1}" + MASK,
         trigger=r"(?:\s|\\[tnr])-p\S",
-        words=(" -p", "\t-p", "\n-p", "\\t-p", "\\n-p", "\\r-p"),
+        words=_DASH_P,
         redacts="-p<password> on any command line (mysql, mysqldump, mysqladmin, mariadb, scripts ...)",
         example="running mysqldump -h db-1 -u root -pR00t-pw --all-databases",
         secret="R00t-pw",
@@ -512,7 +514,7 @@ NOT_SECRETS: list[NotSecret] = [
     ),
     NotSecret(
         name="single_dash_long_option",  # Go's flags: -port=8080, -profile=test
-        words=(" -p", "\t-p", "\n-p", "\\t-p", "\\n-p", "\\r-p"),
+        words=_DASH_P,
         regex=(
             r"(-)(p(?:ort|rofile|ath|prof|refix|rint|roject|id|idfile|ool|arallel|rotocol|roxy|ublic|retty"
             r"|lugin|latform|ackage|kg|age|eer|olicy|riority|rune|ull|ush)\b)"

@@ -18,21 +18,8 @@ import re
 import polars as pl
 
 from pipeline.ingest.families.base import FileContext, Parsed
-from pipeline.ingest.families.common import (
-    fold,
-    normalize_level,
-    parsed_events,
-    pending_from,
-    share_score,
-    split_bad_timestamps,
-)
-from pipeline.ingest.families.server_common import (
-    classify,
-    combine_ts,
-    frame_lines,
-    offset_minutes,
-    without_captures,
-)
+from pipeline.ingest.families.common import normalize_level, share_score
+from pipeline.ingest.families.server_common import classify, fold_records, frame_lines, offset_minutes, without_captures
 
 # the commands of the general query log (its "Command" column)
 GENERAL_COMMANDS = (
@@ -159,6 +146,11 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
         b = pl.col("_o").struct.field(field_old) if field_old else pl.lit(None, pl.Utf8)
         return pl.when(main_ok).then(a).otherwise(b)
 
+    # a general-log line keeps its command ("Connect root@localhost on db"), as does mysqld_safe's
+    command = pl.coalesce(pl.col("_m").struct.field("gcmd"), pl.col("_m").struct.field("gcmd2"))
+    main_message = pl.concat_str(
+        command, pl.col("_p").str.replace(MAIN_PREFIX_NOCAP, ""), separator=" ", ignore_nulls=True
+    )
     df = df.with_columns(
         _start=main_ok | old_ok | undated,
         _date=pl.when(main_ok).then(pl.col("_m").struct.field("date")).otherwise(old_date),
@@ -169,13 +161,8 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
         _level=pick("level", "level"),
         _crash=(main_ok & pl.col("_m").struct.field("crash").is_not_null()) | undated,
         _code=pick("code", None),
-        # a general-log line keeps its command: "Connect root@localhost on db"
-        message=pl.when(main_ok & pl.col("_m").struct.field("gcmd").is_not_null())
-        .then(pl.col("_m").struct.field("gcmd") + " " + pl.col("_p").str.replace(MAIN_PREFIX_NOCAP, ""))
-        .when(main_ok & pl.col("_m").struct.field("gcmd2").is_not_null())
-        .then(pl.col("_m").struct.field("gcmd2") + " " + pl.col("_p").str.replace(MAIN_PREFIX_NOCAP, ""))
-        .when(main_ok)
-        .then(pl.col("_p").str.replace(MAIN_PREFIX_NOCAP, ""))
+        message=pl.when(main_ok)
+        .then(main_message)
         .when(old_ok)
         .then(pl.col("_p").str.replace(OLD_PREFIX_NOCAP, ""))
         .when(undated)
@@ -187,17 +174,12 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
     dates = df["_date"].drop_nulls()
     if dates.len():
         ctx.state["last_date"] = dates[-1]
-    heads, orphans = fold(df, pl.col("_start"))
-    heads = heads.with_columns(
-        ts=combine_ts(pl.col("_date"), pl.col("_hms"), pl.col("_frac"), offset_minutes(pl.col("_off")), tz),
-    )
-    pend = pending_from(heads, ctx.final)
-    heads, bad_ts = split_bad_timestamps(heads, tz)
+    records = fold_records(df, pl.col("_start"), offset_minutes(pl.col("_off")), final=ctx.final, tz=tz)
     msg = pl.col("message").str.strip_chars_end()
     aborted_id = msg.str.extract(r"Aborted connection (\d+)", 1)
     code_from_msg = msg.str.extract(CODE_IN_MESSAGE, 1)
     # the record's text is built once (each rule would rebuild it)
-    events = heads.with_columns(_kind_text=_record_text(msg)).with_columns(
+    events = records.heads.with_columns(_kind_text=_record_text(msg)).with_columns(
         source=pl.lit(source),
         # the crash handler's line has no level: it is an error
         level=normalize_level(
@@ -211,13 +193,7 @@ def parse_error_log(chunk: pl.DataFrame, ctx: FileContext, source: str = "mysql"
         conn_ref=pl.coalesce(aborted_id, pl.col("_thread")),
         message=msg,
     )
-    return parsed_events(
-        events,
-        orphans=orphans,
-        orphans_reason="no MySQL/MariaDB error-log timestamp before this line",
-        bad_ts=bad_ts,
-        pending=pend,
-    )
+    return records.parsed(events, "no MySQL/MariaDB error-log timestamp before this line")
 
 
 # the general query log of 5.5-5.7 ("121226 18:03:51 47216 Connect   user@host on db"):

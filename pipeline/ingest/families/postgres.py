@@ -29,17 +29,10 @@ import polars as pl
 
 from pipeline.ingest.families import postgres_i18n as i18n
 from pipeline.ingest.families.base import FileContext, Parsed
-from pipeline.ingest.families.common import (
-    fold,
-    normalize_level,
-    parsed_events,
-    pending_from,
-    share_score,
-    split_bad_timestamps,
-)
+from pipeline.ingest.families.common import normalize_level, share_score
 from pipeline.ingest.families.server_common import (
     classify,
-    combine_ts,
+    fold_records,
     frame_lines,
     offset_minutes,
     without_captures,
@@ -232,15 +225,12 @@ def parse_postgres(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
     if timed:  # other programs' lines in the same container log start events of their own
         starts = starts | (~text_ok & ~csv_ok & ~pl.col("_p").str.contains(CONTINUED) & pl.col("_env_ts").is_not_null())
         df = df.with_columns(message=pl.coalesce("message", "_p"))
-    heads, orphans = fold(df, starts)
     off = pl.coalesce(offset_minutes(pl.col("_off")), zone_abbrev_minutes(pl.col("_zone")))
-    ts = combine_ts(pl.col("_date"), pl.col("_hms"), pl.col("_frac"), off, tz)
-    heads = heads.with_columns(ts=pl.coalesce(ts, pl.col("_env_ts")) if timed else ts)
-    pend = pending_from(heads, ctx.final)
-    heads, bad_ts = split_bad_timestamps(heads, tz)
+    env_ts = pl.col("_env_ts") if timed else None
+    records = fold_records(df, starts, off, final=ctx.final, tz=tz, fallback=env_ts)
     level = pl.col("_level")
     # English rules first (own step: reusing the expression twice would evaluate it twice)
-    heads = heads.with_columns(_ken=classify(pl.col("message"), KIND_RULES, default=None))
+    heads = records.heads.with_columns(_ken=classify(pl.col("message"), KIND_RULES, default=None))
     events = heads.with_columns(
         source=pl.lit("postgres"),
         level=normalize_level(
@@ -265,13 +255,7 @@ def parse_postgres(chunk: pl.DataFrame, ctx: FileContext) -> Parsed:
         conn_ref=pl.col("_pid"),
         error_code=pl.lit(None, pl.Int32),
     )
-    return parsed_events(
-        events,
-        orphans=orphans,
-        orphans_reason="no PostgreSQL log prefix before this line",
-        bad_ts=bad_ts,
-        pending=pend,
-    )
+    return records.parsed(events, "no PostgreSQL log prefix before this line")
 
 
 class PostgresFamily:

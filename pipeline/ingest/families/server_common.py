@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
-from pipeline.ingest.families.common import to_utc
+from pipeline.ingest.families.base import Parsed
+from pipeline.ingest.families.common import fold, parsed_events, pending_from, split_bad_timestamps, to_utc
 
 
 def without_captures(pattern: str) -> str:
@@ -171,3 +172,34 @@ def classify(message: pl.Expr, rules: list[tuple[str, str]], default: str | None
 def frame_lines(chunk: pl.DataFrame) -> pl.DataFrame:
     """The chunk with ``line`` never null (blank lines may come back as null)."""
     return chunk.with_columns(pl.col("line").cast(pl.Utf8).fill_null(""), pl.col("line_no").cast(pl.Int64))
+
+
+class Records(NamedTuple):
+    """A chunk of a server log folded into records (see :func:`fold_records`)."""
+
+    heads: pl.DataFrame  # one row a record whose time could be read: its first line's columns, raw, n_lines, ts
+    orphans: pl.DataFrame  # the lines before the first record
+    bad_ts: pl.DataFrame  # the lines of the records whose time could not be read, as rejects
+    pending: int | None  # where the last record starts, when the next chunk may add lines to it
+
+    def parsed(self, events: pl.DataFrame, orphans_reason: str) -> Parsed:
+        """What the family returns: ``events`` (made from :attr:`heads`) and the rejects."""
+        return parsed_events(
+            events, orphans=self.orphans, orphans_reason=orphans_reason, bad_ts=self.bad_ts, pending=self.pending
+        )
+
+
+def fold_records(
+    lines: pl.DataFrame, starts: pl.Expr, offset: pl.Expr, *, final: bool, tz: str, fallback: pl.Expr | None = None
+) -> Records:
+    """Fold each continuation line into the record before it (``starts`` marks the lines that
+    begin one) and give each record its time: its first line's ``_date``, ``_hms`` and ``_frac``
+    columns at ``offset`` (minutes east of UTC; null: the wall clock in ``tz``), else ``fallback``
+    (e.g. the time of the envelope the line came in)."""
+    heads, orphans = fold(lines, starts)
+    ts = combine_ts(pl.col("_date"), pl.col("_hms"), pl.col("_frac"), offset, tz)
+    heads = heads.with_columns(ts=ts if fallback is None else pl.coalesce(ts, fallback))
+    # before the records with an unreadable time go: the last one may still be waiting for lines
+    pending = pending_from(heads, final)
+    heads, bad_ts = split_bad_timestamps(heads, tz)
+    return Records(heads, orphans, bad_ts, pending)
