@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import gzip
 import itertools
+import subprocess
+import sys
+from pathlib import Path
 
 import polars as pl
 
 from pipeline.ingest.families.base import FileContext, Parsed
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The causes the pipeline names of itself ("unknown" aside), in the order it lists them.
+BUILT_IN_CAUSES = ("idle_timeout", "network", "max_connections", "pool_exhausted", "server_restart", "access_denied")
 
 
 def lines_frame(lines: list[str], start: int = 1) -> pl.DataFrame:
@@ -21,21 +31,26 @@ def file_context(*, tz: str = "UTC", final: bool = True, state=None, path: str =
     return FileContext(path=path, host=host, timezone=tz, final=final, state=state if state is not None else {})
 
 
-def parse_lines(family, lines: list[str], *, start: int = 1, **context) -> Parsed:
+def parse_lines(family, lines: list[str], *, start: int = 1, whole: bool = False, **context) -> Parsed:
     """Parse lines as ingest does: their envelope (docker, journald...) found from the
     lines themselves unless ``state`` names it, removed, then the family parses.
+    ``whole``: check that a final parse accounts for every line (see ``each_line_once``).
     ``context``: tz, final, state, path, host (see ``file_context``)."""
     from pipeline.ingest import envelopes
 
     ctx = file_context(**context)
     ctx.state.setdefault("envelopes", envelopes.detect(lines[:200]))
-    return envelopes.parse(family, lines_frame(lines, start), ctx)
+    parsed = envelopes.parse(family, lines_frame(lines, start), ctx)
+    return each_line_once(parsed, lines) if whole and ctx.final else parsed
 
 
-def parse_plain(family, lines: list[str], *, start: int = 1, **context) -> Parsed:
+def parse_plain(family, lines: list[str], *, start: int = 1, whole: bool = False, **context) -> Parsed:
     """Parse lines with the family alone, as they stand: no envelope is looked for.
+    ``whole``: check that a final parse accounts for every line (see ``each_line_once``).
     ``context``: tz, final, state, path, host (see ``file_context``)."""
-    return family.parse(lines_frame(lines, start), file_context(**context))
+    ctx = file_context(**context)
+    parsed = family.parse(lines_frame(lines, start), ctx)
+    return each_line_once(parsed, lines) if whole and ctx.final else parsed
 
 
 def parse_in_chunks(family, lines: list[str], cuts: list[int], **context) -> list[Parsed]:
@@ -54,6 +69,19 @@ def accounted(parsed: Parsed) -> int:
     rejected, or skipped. Each line of the input counts exactly once."""
     folded = int(parsed.events["n_lines"].sum() or 0)
     return folded + parsed.latency.height + parsed.metrics.height + parsed.rejects.height + parsed.skipped
+
+
+def each_line_once(parsed: Parsed, lines: list[str]) -> Parsed:
+    """``parsed``, once checked to account for each of ``lines`` exactly once."""
+    assert accounted(parsed) == len(lines), f"{accounted(parsed)} lines accounted for, of {len(lines)}"
+    return parsed
+
+
+def utc(stamp: str) -> dt.datetime:
+    """The time an ISO 8601 stamp ("2026-11-24 23:50:01.123456") names, in UTC; a stamp
+    without an offset is read as UTC."""
+    when = dt.datetime.fromisoformat(stamp)
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
 
 
 def rows(frame: pl.DataFrame) -> list[dict]:
@@ -130,3 +158,20 @@ def start_dashboard(db, port: int, log):
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def run_python(*args, cwd=ROOT, env=None, timeout_s: float = 600) -> subprocess.CompletedProcess:
+    """Run this Python on ``args`` (a script or ``-m module``, then its arguments) in ``cwd``,
+    its output captured as text; fail the test, with that output, unless it exits 0."""
+    proc = subprocess.run(
+        [sys.executable, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def write_log(path: Path, content: str | bytes) -> Path:
+    """Write ``content`` (text or bytes) to ``path``, gzipped when its name ends in ``.gz``."""
+    data = content.encode() if isinstance(content, str) else content
+    path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
+    return path

@@ -24,21 +24,13 @@ from pipeline.api import (
 )
 from pipeline.correlate.details import IncidentDetails
 from pipeline.kinds import CAUSES
-from tests.helpers import generate_logs
+from tests.helpers import BUILT_IN_CAUSES, generate_logs
 
 UTC = dt.UTC
 T0 = dt.datetime(2025, 3, 1, 8, 0, 0, tzinfo=UTC)
 
 # one incident per cause, an hour apart: (cause, start offset in minutes)
-INCIDENT_CAUSES = [
-    "idle_timeout",
-    "network",
-    "max_connections",
-    "pool_exhausted",
-    "server_restart",
-    "access_denied",
-    "unknown",
-]
+INCIDENT_CAUSES = [*BUILT_IN_CAUSES, "unknown"]
 IDLE_LIMIT = {
     "ok_max_s": 240.0,
     "fail_min_s": 310.0,

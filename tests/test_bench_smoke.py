@@ -6,13 +6,11 @@ Benchmarks themselves are not part of the test run; this only keeps them from ro
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import generate_logs
+from tests.helpers import BUILT_IN_CAUSES, generate_logs, run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -26,14 +24,7 @@ def test_generator_is_deterministic_and_plants_every_cause(tmp_path):
         assert (tmp_path / "a" / "logs" / rel).read_bytes() == (tmp_path / "b" / "logs" / rel).read_bytes()
     assert 1.5e6 < a["bytes"] < 2.5e6
     truth = json.loads((tmp_path / "a" / "truth.json").read_text())
-    assert {w["cause"] for w in truth} == {
-        "idle_timeout",
-        "network",
-        "max_connections",
-        "pool_exhausted",
-        "server_restart",
-        "access_denied",
-    }
+    assert {w["cause"] for w in truth} == set(BUILT_IN_CAUSES)
     assert all(w["start"] < w["end"] for w in truth)
     app = (tmp_path / "a" / "logs" / a["app_logs"][0]).read_text()
     assert " - ERROR - " in app and "Traceback (most recent call last):" in app
@@ -42,26 +33,18 @@ def test_generator_is_deterministic_and_plants_every_cause(tmp_path):
 @pytest.mark.slow
 def test_run_quick_tiny(tmp_path):
     results = tmp_path / "results.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "run.py"),
-            "--quick",
-            "--tiny",
-            "--data",
-            str(tmp_path / "data"),
-            "--results",
-            str(results),
-            "--clean",
-            "--pairs",
-            "2",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    proc = run_python(
+        BENCH / "run.py",
+        "--quick",
+        "--tiny",
+        "--data",
+        tmp_path / "data",
+        "--results",
+        results,
+        "--clean",
+        "--pairs",
+        2,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| size |" in proc.stdout
     # every reference has its row: DuckDB with its default settings and capped, lnav (or "not
     # installed"), a naive Python script and wc -l
@@ -116,24 +99,9 @@ def test_run_quick_tiny(tmp_path):
 def test_profile_tiny(tmp_path):
     """--profile: every stage's MB/s and share of the time, each stage timed on its own."""
     results = tmp_path / "profile.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "run.py"),
-            "--quick",
-            "--tiny",
-            "--profile",
-            "--data",
-            str(tmp_path / "data"),
-            "--results",
-            str(results),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    proc = run_python(
+        BENCH / "run.py", "--quick", "--tiny", "--profile", "--data", tmp_path / "data", "--results", results
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| stage | MB/s | seconds | share | thread in a real run |" in proc.stdout
     prof = json.loads(results.read_text())
     iso = prof["isolated"]

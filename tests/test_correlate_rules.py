@@ -58,6 +58,15 @@ def quiet_pings(b, start, end, step=5):
         b.ping(t, 0.4 + (t % 7) * 0.03)
 
 
+def incident_of(con, fault, at, *, quiet_until=600):
+    """The one incident found when ``fault`` strikes at ``at`` s, the probe pinging quietly
+    from 0 to ``quiet_until`` s."""
+    b = StoreBuilder(con)
+    quiet_pings(b, 0, quiet_until)
+    fault(b, at)
+    return the_incident(con, b)
+
+
 def idle_pattern(
     b, t0, *, ok_idles=(10, 60, 150, 240, 290), fail_idles=(305, 330, 360), server_aborts=True, limit=300, host=None
 ):
@@ -150,10 +159,7 @@ def network_spike(b, t0, n_errors=4, host=None):
 
 
 def test_network(con):
-    b = StoreBuilder(con)
-    quiet_pings(b, 0, 3600)
-    network_spike(b, 1800)
-    inc = the_incident(con, b)
+    inc = incident_of(con, network_spike, 1800, quiet_until=3600)
     assert inc["cause"] == "network"
     assert inc["confidence"] >= 0.6
     assert "lost probes" in inc["summary"]
@@ -170,10 +176,7 @@ def max_connections_burst(b, t0, n=12):
 
 
 def test_max_connections(con):
-    b = StoreBuilder(con)
-    quiet_pings(b, 0, 600)
-    max_connections_burst(b, 300)
-    inc = the_incident(con, b)
+    inc = incident_of(con, max_connections_burst, 300)
     assert inc["cause"] == "max_connections"
     assert inc["errors"] == 12
     assert "151" in " ".join(inc["advice"])
@@ -220,10 +223,7 @@ def restart(b, t0, refused=4):
 
 
 def test_server_restart(con):
-    b = StoreBuilder(con)
-    quiet_pings(b, 0, 600)
-    restart(b, 300)
-    inc = the_incident(con, b)
+    inc = incident_of(con, restart, 300)
     assert inc["cause"] == "server_restart"
     assert inc["confidence"] >= 0.8
     assert "28 s" in inc["summary"] or "down for about" in inc["summary"]
@@ -282,26 +282,24 @@ def test_latency_spike_during_idle_kills(con):
     assert inc["confidence"] < 0.95  # a second cause scored close (alone it would be 0.98)
 
 
-def test_restart_during_max_connections_burst(con):
+@pytest.mark.parametrize(
+    "too_many,restart_at,refused,cause,other",
+    [
+        (20, 330, 3, "max_connections", "server_restart"),  # most failures are 1040s
+        (2, 310, 10, "server_restart", "max_connections"),  # the restart explains the failures
+    ],
+    ids=["burst-wins", "restart-wins"],
+)
+def test_restart_during_max_connections_burst(con, too_many, restart_at, refused, cause, other):
     b = StoreBuilder(con)
     quiet_pings(b, 0, 900)
-    max_connections_burst(b, 300, n=20)
-    restart(b, 330, refused=3)
+    max_connections_burst(b, 300, n=too_many)
+    restart(b, restart_at, refused=refused)
     inc = the_incident(con, b)
-    assert inc["cause"] == "max_connections"  # most failures are 1040s
-    assert "server_restart" in inc["scores"]
-    # the restart's own lines are kept as evidence for the other cause
+    assert inc["cause"] == cause
+    assert other in inc["scores"]
+    # the restart's own lines are kept as evidence, for either cause
     assert any(e[1] == "server_stop" for e in inc["evidence"])
-
-
-def test_restart_dominates_when_it_explains_the_failures(con):
-    b = StoreBuilder(con)
-    quiet_pings(b, 0, 900)
-    max_connections_burst(b, 300, n=2)
-    restart(b, 310, refused=10)
-    inc = the_incident(con, b)
-    assert inc["cause"] == "server_restart"
-    assert "max_connections" in inc["scores"]
 
 
 def test_latency_baseline_is_per_target(con):

@@ -4,11 +4,11 @@ the nav or a nav entry without a page fails it)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,25 +18,18 @@ def test_mkdocs_build_strict(tmp_path):
     pytest.importorskip("material", reason="mkdocs-material is not installed (pip install -e '.[test]' installs it)")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     site = tmp_path / "site"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mkdocs",
-            "build",
-            "--strict",
-            "--config-file",
-            str(ROOT / "mkdocs.yml"),
-            "--site-dir",
-            str(site),
-        ],
-        cwd=ROOT,
+    run_python(
+        "-m",
+        "mkdocs",
+        "build",
+        "--strict",
+        "--config-file",
+        ROOT / "mkdocs.yml",
+        "--site-dir",
+        site,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        timeout_s=300,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (site / "index.html").is_file()
 
 

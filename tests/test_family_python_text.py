@@ -2,122 +2,113 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from pipeline.ingest.families.python_text import FAMILY
-from tests.helpers import parse_lines, rows
-
-UTC = dt.UTC
-
-
-def ts(*args) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=UTC)
-
+from tests.helpers import parse_lines, rows, utc
 
 LAYOUT_CASES = [
     # (layout, line, expected ts, level, message)
-    ("dash", "2026-11-20 13:45:01,123 - ERROR - boom", ts(2026, 11, 20, 13, 45, 1, 123000), "ERROR", "boom"),
+    ("dash", "2026-11-20 13:45:01,123 - ERROR - boom", utc("2026-11-20 13:45:01.123"), "ERROR", "boom"),
     (
         "dash+name",
         "2026-11-20 13:45:01,123 - app.db - WARNING - slow",
-        ts(2026, 11, 20, 13, 45, 1, 123000),
+        utc("2026-11-20 13:45:01.123"),
         "WARNING",
         "slow",
     ),
     (
         "space",
         "2026-11-20 13:45:01,123 DEBUG sqlalchemy.pool.impl.QueuePool Connection <x> checked out from pool",
-        ts(2026, 11, 20, 13, 45, 1, 123000),
+        utc("2026-11-20 13:45:01.123"),
         "DEBUG",
         "Connection <x> checked out from pool",
     ),
     (
         "space-colon",
         "2026-11-20 13:45:01,123 INFO app.web: started",
-        ts(2026, 11, 20, 13, 45, 1, 123000),
+        utc("2026-11-20 13:45:01.123"),
         "INFO",
         "started",
     ),
     (
         "bracket",
         "2026-11-20 13:45:01,123 [ERROR] app.db: failed",
-        ts(2026, 11, 20, 13, 45, 1, 123000),
+        utc("2026-11-20 13:45:01.123"),
         "ERROR",
         "failed",
     ),
     (
         "flask",
         "[2026-11-20 13:45:01,123] ERROR in app: Exception on /x [GET]",
-        ts(2026, 11, 20, 13, 45, 1, 123000),
+        utc("2026-11-20 13:45:01.123"),
         "ERROR",
         "Exception on /x [GET]",
     ),
     (
         "gunicorn",
         "[2026-11-20 13:45:01 -0500] [42] [ERROR] Error handling request /x",
-        ts(2026, 11, 20, 18, 45, 1),
+        utc("2026-11-20 18:45:01"),
         "ERROR",
         "Error handling request /x",
     ),
     (
         "celery",
         "[2026-11-20 13:45:01,500: ERROR/MainProcess] Unrecoverable error",
-        ts(2026, 11, 20, 13, 45, 1, 500000),
+        utc("2026-11-20 13:45:01.500"),
         "ERROR",
         "Unrecoverable error",
     ),
     (
         "loguru",
         "2026-11-20 13:45:01.777 | INFO     | sqlalchemy.engine.base:connect:3268 - hello",
-        ts(2026, 11, 20, 13, 45, 1, 777000),
+        utc("2026-11-20 13:45:01.777"),
         "INFO",
         "hello",
     ),
     (
         "colon",
         "2026-11-20 13:45:01,076:140021197522688:ERROR:Worker:Error in loop",
-        ts(2026, 11, 20, 13, 45, 1, 76000),
+        utc("2026-11-20 13:45:01.076"),
         "ERROR",
         "Error in loop",
     ),
     (
         "thread",
         "2026-11-20 13:45:01.237 ERROR [Dummy-1] [app.py:875] - Exception on /api",
-        ts(2026, 11, 20, 13, 45, 1, 237000),
+        utc("2026-11-20 13:45:01.237"),
         "ERROR",
         "Exception on /api",
     ),
     (
         "tornado",
         "[E 261120 13:45:01 base:689] Exception during reset or similar",
-        ts(2026, 11, 20, 13, 45, 1),
+        utc("2026-11-20 13:45:01"),
         "ERROR",
         "Exception during reset or similar",
     ),
     (
         "tornado-full",
         "[W 2026-11-20 13:45:01,250 web:2250] 503 GET /x (10.0.0.1) 5001.12ms",
-        ts(2026, 11, 20, 13, 45, 1, 250000),
+        utc("2026-11-20 13:45:01.250"),
         "WARNING",
         "503 GET /x (10.0.0.1) 5001.12ms",
     ),
     (
         "jupyterhub",
         "[E 2026-11-20 13:45:01.056 JupyterHub ioloop:629] Exception in callback",
-        ts(2026, 11, 20, 13, 45, 1, 56000),
+        utc("2026-11-20 13:45:01.056"),
         "ERROR",
         "Exception in callback",
     ),
     (
         "paste-5.5",
         "2026-11-20 13:45:01,367 WARNI [ckan.lib.maintain] Function x is deprecated",
-        ts(2026, 11, 20, 13, 45, 1, 367000),
+        utc("2026-11-20 13:45:01.367"),
         "WARNING",
         "Function x is deprecated",
     ),
-    ("iso-T", "2026-11-20T13:45:01.5 - app - INFO - x", ts(2026, 11, 20, 13, 45, 1, 500000), "INFO", "x"),
+    ("iso-T", "2026-11-20T13:45:01.5 - app - INFO - x", utc("2026-11-20 13:45:01.500"), "INFO", "x"),
 ]
 
 
@@ -196,14 +187,14 @@ def test_gunicorn_offset_may_change_inside_one_file():
         "[2021-12-02 18:27:15 +0000] [1] [ERROR] Exception in worker process",
     ]
     events = rows(parse_lines(FAMILY, lines).events)
-    assert events[0]["ts"] == ts(2021, 12, 2, 18, 27, 10)
-    assert events[1]["ts"] == ts(2021, 12, 2, 18, 27, 15)
+    assert events[0]["ts"] == utc("2021-12-02 18:27:10")
+    assert events[1]["ts"] == utc("2021-12-02 18:27:15")
 
 
 def test_zone_less_stamps_take_the_configured_zone():
     line = "2026-07-01 12:00:00,000 - app - INFO - summer"
     [event] = rows(parse_lines(FAMILY, [line], tz="Europe/Berlin").events)
-    assert event["ts"] == ts(2026, 7, 1, 10, 0, 0)
+    assert event["ts"] == utc("2026-07-01 10:00:00")
 
 
 def test_dst_gap_is_rejected_and_repeated_hour_takes_first_occurrence():
@@ -215,7 +206,7 @@ def test_dst_gap_is_rejected_and_repeated_hour_takes_first_occurrence():
     [reject] = rows(parsed.rejects)
     assert reject["line_no"] == 1 and "time zone Europe/Berlin" in reject["reason"]
     [event] = rows(parsed.events)
-    assert event["ts"] == ts(2026, 10, 25, 0, 30)  # CEST (+02:00), the first of the two
+    assert event["ts"] == utc("2026-10-25 00:30:00")  # CEST (+02:00), the first of the two
 
 
 def test_compose_and_syslog_envelopes_are_removed():
@@ -248,7 +239,7 @@ def test_docker_timestamp_prefix_folds_traceback_payloads():
     events = rows(parse_lines(FAMILY, lines).events)
     assert [e["line_no"] for e in events] == [1, 5]
     assert events[0]["kind"] == "reset_fail" and events[0]["error_code"] == 2013
-    assert events[0]["ts"] == ts(2017, 5, 30, 14, 15, 40, 352021)
+    assert events[0]["ts"] == utc("2017-05-30 14:15:40.352021")
 
 
 def test_not_python_logging_scores_low():
@@ -288,8 +279,8 @@ def test_two_layouts_interleaved_in_one_file_both_start_events():
     events = rows(parse_lines(FAMILY, lines).events)
     assert [e["line_no"] for e in events] == [1, 2, 4, 5, 6]
     assert events[1]["kind"] == "server_gone" and events[1]["n_lines"] == 2
-    assert events[2]["ts"] == ts(2026, 11, 20, 14, 45, 2)
-    assert events[3]["message"] == "GET / 200" and events[3]["ts"] == ts(2026, 11, 20, 13, 45, 3)
+    assert events[2]["ts"] == utc("2026-11-20 14:45:02")
+    assert events[3]["message"] == "GET / 200" and events[3]["ts"] == utc("2026-11-20 13:45:03")
 
 
 SPLIT_CASES = [  # lines a split layout's header may or may not match

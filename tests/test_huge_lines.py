@@ -4,7 +4,6 @@ the next run does not read it again."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -17,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from tests.helpers import write_log
 
 HEADER = b"2026-11-20 10:00:00,000 - app.db - ERROR - query failed: INSERT INTO t VALUES "
 MARK = " \u2026[truncated: {} bytes]"
@@ -146,12 +146,7 @@ def test_a_line_longer_than_a_chunk_is_skipped_to_its_newline(tmp_path, compress
     # 3 MiB without a newline, read in 1 MiB chunks: kept 64 KiB of it, then the next lines
     long_tail = "z" * (3 * 1024 * 1024)
     content = _line(1) + _line(2, long_tail) + _line(3) + _line(4, long_tail).rstrip(b"\n")
-    log = tmp_path / ("app.log.gz" if compressed else "app.log")
-    if compressed:
-        with gzip.open(log, "wb") as fh:
-            fh.write(content)
-    else:
-        log.write_bytes(content)
+    log = write_log(tmp_path / ("app.log.gz" if compressed else "app.log"), content)
     db = tmp_path / "s.duckdb"
     summary = _ingest(str(log), "--db", str(db), "--max-line-bytes", "65536", "--chunk-mb", "1")
     raws = dict(_raws(db))

@@ -7,7 +7,6 @@ tiny here so a few hundred KB of log give many segments.
 
 from __future__ import annotations
 
-import gzip
 import json
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import duckdb
 import pytest
 
 from pipeline.ingest import runner, writer
+from tests.helpers import write_log
 from tests.store_dump import count, dump
 from tests.test_ingest_incremental import DATA_TABLES, app_lines, ingest
 
@@ -84,14 +84,9 @@ runner.ingest_paths([sys.argv[1]], sys.argv[2], correlate=False, chunk_bytes=16 
 
 @pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
 def test_a_killed_run_resumes_after_its_last_segment(tmp_path, compressed):
-    log = tmp_path / "logs" / ("app.log.gz" if compressed else "app.log")
-    log.parent.mkdir()
+    (tmp_path / "logs").mkdir()
     text = app_lines(0, 3000, every_error=3)
-    if compressed:
-        with gzip.open(log, "wt") as fh:
-            fh.write(text)
-    else:
-        log.write_text(text)
+    log = write_log(tmp_path / "logs" / ("app.log.gz" if compressed else "app.log"), text)
     db = tmp_path / "s.duckdb"
     proc = subprocess.run([sys.executable, "-c", DIE_AT_THIRD_COMMIT, str(log), str(db)], timeout=120)
     assert proc.returncode == 9

@@ -17,8 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from pipeline import postmortem as pm
 from pipeline.api import Store
 from pipeline.correlate.incidents import CLIENT_SOURCES, SERVER_DROP_KINDS, SERVER_SOURCES
 from pipeline.kinds import CLIENT_DROP_KINDS
+from tests.helpers import run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = "10m"
@@ -252,27 +251,20 @@ def report(sample_store, tmp_path_factory):
     iid = _crowded_incident(Store.open(sample_store))
     out = tmp_path_factory.mktemp("report")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.cli",
-            "postmortem",
-            iid,
-            "--db",
-            str(sample_store),
-            "--out",
-            str(out / "report.html"),
-            "--notebook",
-            str(out / "kept.ipynb"),
-        ],
-        capture_output=True,
-        text=True,
+    proc = run_python(
+        "-m",
+        "pipeline.cli",
+        "postmortem",
+        iid,
+        "--db",
+        sample_store,
+        "--out",
+        out / "report.html",
+        "--notebook",
+        out / "kept.ipynb",
         cwd=out,
         env=env,
-        timeout=600,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
     return iid, (out / "report.html").read_text(encoding="utf-8"), out / "kept.ipynb", proc
 
 
