@@ -239,12 +239,14 @@ def _ref(rng) -> str:
     return f"<pymysql.connections.Connection object at 0x7f{int(rng.integers(0x100000000, 0xFFFFFFFFFF)):010x}>"
 
 
-def make_plan(size: int, seed: int) -> Plan:
+def make_plan(size: int, seed: int, hosts: int | None = None, days: float | None = None) -> Plan:
+    """``hosts`` and ``days`` fix the fleet's shape (a scale test: 50 hosts for 30 days);
+    without them they follow from the size at about 15 MB per host and day."""
     rng = np.random.default_rng([seed, 1])
     host_days = size / BYTES_PER_HOST_DAY
-    n_hosts = int(min(24, max(2, round(math.sqrt(host_days * 1.4)))))
+    n_hosts = hosts or int(min(24, max(2, round(math.sqrt(host_days * 1.4)))))
     span_s = int(max(5 * 3600, host_days / n_hosts * 86400))
-    span_s = min(span_s, 35 * 86400)
+    span_s = int(days * 86400) if days else min(span_s, 35 * 86400)
     n_db = max(1, math.ceil(n_hosts / 8))
     dbs = [f"db-{i + 1}" for i in range(n_db)]
     hosts = [
@@ -909,12 +911,14 @@ timezone = "{DB_ZONE}"
 """
 
 
-def generate(size: int, seed: int, out: str | Path, quiet: bool = False) -> dict:
+def generate(
+    size: int, seed: int, out: str | Path, quiet: bool = False, hosts: int | None = None, days: float | None = None
+) -> dict:
     started = time.perf_counter()
     out = Path(out)
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    plan = make_plan(size, seed)
+    plan = make_plan(size, seed, hosts, days)
     planted, effects = plant(plan)
     (logs / "pipeline.toml").write_text(PIPELINE_TOML, encoding="utf-8")
     files: dict[str, int] = {}
@@ -992,8 +996,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", required=True, help="output folder (logs/ and truth.json go there)")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--hosts", type=int, help="application hosts (default: from --size)")
+    ap.add_argument("--days", type=float, help="days the logs span (default: from --size, 35 at most)")
     args = ap.parse_args(argv)
-    m = generate(args.size, args.seed, args.out, quiet=args.quiet)
+    m = generate(args.size, args.seed, args.out, quiet=args.quiet, hosts=args.hosts, days=args.days)
     print(
         f"{m['bytes'] / 1e6:.1f} MB in {len(m['files'])} files, {len(m['hosts'])} hosts, "
         f"{m['span_days']} days, {len(m['incidents'])} incidents, {m['seconds']} s -> {args.out}"

@@ -462,6 +462,10 @@ class Store:
             [_bucket_us(bucket)] * 2 + w.params,
         )
 
+    def incident_total(self) -> int:
+        """How many incidents the store holds."""
+        return int(self._rows("SELECT count(*) FROM incidents")[0][0])
+
     def latest_incident_id(self, cause: str | None = None) -> str | None:
         """The id of the most recent incident (optionally of one cause), or None."""
         w = _Where()

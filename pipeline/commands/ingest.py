@@ -15,19 +15,11 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from pipeline import status as status_mod
-from pipeline import store as store_mod
-from pipeline.commands.common import (
-    config_option,
-    db_option,
-    exit_code_for,
-    fail,
-    json_option,
-    print_json,
-    wide_option,
-)
+from pipeline.commands.common import config_option, db_option, exit_code_for, fail, json_option, print_json, wide_option
 from pipeline.config import ConfigError
 from pipeline.ingest import files as files_mod
 from pipeline.ingest.runner import Ingest, IngestSummary
+from pipeline.parquet_out import OutError, OutResult, ingest_to_parquet
 from pipeline.store import StoreError, resolve_db_path
 from pipeline.terminal import Column, markup, note_left_out, output_width, print_table, printable
 
@@ -58,6 +50,13 @@ from pipeline.terminal import Column, markup, note_left_out, output_width, print
     default=None,
     help="Files read at once, each with its own parser and store writer (default: one per core).",
 )
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Add to this Parquet collection instead of a store: one per fleet, each machine writes its own logs.",
+)
+@click.option("--machine", default=None, help="With --out: this machine's name in the collection (default: hostname).")
 @json_option
 @wide_option
 def ingest(
@@ -69,6 +68,8 @@ def ingest(
     chunk_mb: int,
     max_line_bytes: int,
     jobs: int | None,
+    out: str | None,
+    machine: str | None,
     as_json: bool,
     wide: bool,
 ) -> None:
@@ -77,7 +78,17 @@ def ingest(
     Each file's format is detected from its content.  Re-running is
     incremental: unchanged files are skipped, grown files continue where they
     stopped, rotated or truncated files are read again.
+
+    With --out, the rows go to a Parquet collection that many machines add to
+    (no correlation: correlate the collection with `pipeline correlate --parquet`).
     """
+    if out is not None:
+        if _db_option_given():
+            fail("--out writes a Parquet collection: --db does not apply", 2)
+        if machine is not None and not machine.strip():
+            fail("--machine: give a name", 2)
+    elif machine is not None:
+        fail("--machine names this machine in an --out collection: give --out too", 2)
     err = Console(stderr=True)
     db_path = resolve_db_path(db)
     total, n_files = _total_bytes(paths)
@@ -112,9 +123,26 @@ def ingest(
                 # --no-wait is about another ingest; a reader's moment on the store is always waited out
                 wait_for_writer=not no_wait,
             )
-            summary = runner.run(list(paths), correlate=not no_correlate)
-        except (StoreError, ConfigError) as exc:
+            if out is None:
+                summary = runner.run(list(paths), correlate=not no_correlate)
+            else:
+                result = _ingest_out(list(paths), out, machine, runner)
+                summary = result.summary
+        except (StoreError, ConfigError, OutError) as exc:
             fail(printable(str(exc)), exit_code_for(exc))  # it may quote a path or a config value
+    if out is not None:
+        if as_json:
+            print_json(summary.to_dict() | {"out": _out_dict(result, out)})
+        else:
+            _print_summary(summary, wide)
+            Console().print(
+                printable(
+                    f"{out}: machine {result.machine}, {result.parts_written} parts written, "
+                    f"{result.parts_removed} replaced, {result.parts_cut} cut back"
+                ),
+                markup=False,
+            )
+        sys.exit(1 if summary.files and all(f.status == "error" for f in summary.files) else 0)
     if as_json:
         print_json(summary.to_dict())
     else:
@@ -122,6 +150,32 @@ def ingest(
         _print_next_steps(db_path, _db_option_given(), summary.correlation is not None)
     if all(f.status == "error" for f in summary.files) and summary.files:
         sys.exit(1)
+
+
+def _ingest_out(paths: list[str], out: str, machine: str | None, runner: Ingest) -> OutResult:
+    """The same reading as into a store (the options given), into the collection ``out``."""
+    return ingest_to_parquet(
+        paths,
+        out,
+        machine=machine,
+        config=runner.config_path,
+        chunk_bytes=runner.chunk_bytes,
+        max_line_bytes=runner.max_line_bytes,
+        jobs=runner.jobs,
+        on_progress=runner.on_progress,
+        on_message=runner.on_message,
+        wait_for_writer=runner.wait_for_writer,
+    )
+
+
+def _out_dict(result: OutResult, out: str) -> dict[str, Any]:
+    return {
+        "folder": out,
+        "machine": result.machine,
+        "parts_written": result.parts_written,
+        "parts_replaced": result.parts_removed,
+        "parts_cut": result.parts_cut,
+    }
 
 
 def _total_bytes(paths: Sequence[str]) -> tuple[int, int]:
@@ -209,14 +263,13 @@ def _db_option_given() -> bool:
 
 def _store_overview(db_path: Path) -> tuple[int, str | None, str | None]:
     """The store's incident count, its most recent incident and the day a digest would report."""
+    from pipeline.api import Store
     from pipeline.digest.compute import last_data_days
 
-    with store_mod.opened(db_path, read_only=True) as con:
-        count, latest = store_mod.fetch_one(
-            con, "SELECT count(*), arg_max(incident_id, (start_ts, incident_id)) FROM incidents"
-        )
+    store = Store.open(db_path)
+    count, latest = store.incident_total(), store.latest_incident_id()
     days = last_data_days(db_path)
-    return int(count), latest, days[0].isoformat() if days else None
+    return count, latest, days[0].isoformat() if days else None
 
 
 def _print_next_steps(db_path: Path, db_given: bool, correlated: bool) -> None:

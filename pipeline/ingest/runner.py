@@ -275,8 +275,12 @@ class Ingest:
         max_line_bytes: int = files.DEFAULT_MAX_LINE_BYTES,
         stop: StopRequest | None = None,
         jobs: int | None = None,
+        id_scope: str | None = None,
     ):
         self.db = Path(db)
+        # mixed into event ids when several machines write one collection (see
+        # pipeline.parquet_out): the same path on two machines is two files
+        self.id_scope = id_scope
         self.resolver = SettingsResolver(config)
         self.config_path = config
         self.chunk_bytes = chunk_bytes
@@ -462,7 +466,7 @@ class Ingest:
         if problem:
             report.status, report.error = "error", problem
             return
-        id_prefixes = _event_id_prefixes(path, head)
+        id_prefixes = _event_id_prefixes(path, head, self.id_scope)
 
         plan = _plan_read(stored, stat, compressed, path, id_prefixes, settings)
         report.status = plan.status
@@ -506,6 +510,18 @@ class Ingest:
             start_offset, start_line, restart, state = 0, 1, stored is not None, {}
             report.status = "restarted"
         trim_from = plan.trim_from if not restart else None
+        # the file's bookkeeping row as of (offset, lines done, parser state)
+        files_row = partial(
+            self._files_row,
+            path,
+            stat,
+            compressed,
+            settings,
+            family.name,
+            stored=stored,
+            restart=restart,
+            report=report,
+        )
 
         target = _Target(
             report,
@@ -590,21 +606,7 @@ class Ingest:
                     if seg_offset > committed[0]:
                         self._commit_async(
                             report,
-                            partial(
-                                self._files_row,
-                                path,
-                                stat,
-                                compressed,
-                                settings,
-                                family.name,
-                                seg_offset,
-                                seg_line - 1,
-                                copy.deepcopy(ctx.state),
-                                stored,
-                                restart=restart,
-                                report=report,
-                                partial=True,
-                            ),
+                            partial(files_row, seg_offset, seg_line - 1, copy.deepcopy(ctx.state), partial=True),
                             restart=target.restart,
                             trim_from=target.trim_from,
                         )
@@ -636,18 +638,10 @@ class Ingest:
                 report.warnings.append(
                     f"line accounting mismatch: {report.lines} read, {report.accounted} accounted for"
                 )
-            return self._files_row(
-                path,
-                stat,
-                compressed,
-                settings,
-                family.name,
+            return files_row(
                 tail.offset if tail else offset,
                 (tail.line if tail else line_no) - 1,
                 tail.state if tail else ctx.state,
-                stored,
-                restart=restart,
-                report=report,
                 tail=tail,
             )
 
@@ -991,18 +985,21 @@ def stored_path(path: str | Path) -> str:
     return by_part if by_part != text else redact_text(text)
 
 
-def _event_id_prefixes(path: Path, head: bytes) -> list[str]:
+def _event_id_prefixes(path: Path, head: bytes, scope: str | None = None) -> list[str]:
     """The event id prefixes a file may take, most to least portable (the store takes
     the first no other file has: :func:`pipeline.store.choose_id_prefix`).  An event is
     ``<12 hex digits>:<line_no>``; the digits come from the file's name and its first
     line, not from where it sits, so the same logs get the same event and incident
     ids in any folder, clone or mount; the file's folder name and then its whole path
-    tell apart files whose name and first line are the same."""
+    tell apart files whose name and first line are the same.  A ``scope`` (the machine,
+    when several write one collection) is mixed into all three."""
     first_line = head.split(b"\n", 1)[0][: files.HEAD_BYTES]
     name = path.name.encode("utf-8", errors="surrogateescape")
     folder = path.parent.name.encode("utf-8", errors="surrogateescape")
     whole = stored_path(path).encode("utf-8", errors="surrogateescape")
     keys = [name + b"\n" + first_line, folder + b"/" + name + b"\n" + first_line, whole]
+    if scope is not None:
+        keys = [scope.encode("utf-8", errors="surrogateescape") + b"\0" + key for key in keys]
     return [hashlib.md5(key).hexdigest()[:12] + ":" for key in keys]
 
 
