@@ -393,7 +393,7 @@ def profile_stages(paths: list[Path], db: Path) -> dict:
     from pipeline.ingest import redact as redact_mod
     from pipeline.ingest.families import python_text
     from pipeline.ingest.families.base import FileContext
-    from pipeline.ingest.writer import StoreWriter
+    from pipeline.ingest.writer import KEEPING, StoreWriter
 
     spent = dict.fromkeys((key for key, *_ in ISOLATED_STAGES), 0.0)
 
@@ -443,7 +443,7 @@ def profile_stages(paths: list[Path], db: Path) -> dict:
             raise RuntimeError(f"{path}: not detected ({detection.reason})")
         report.format = family.name
         shared = {"id_prefixes": runner._event_id_prefixes(path, head), "host": settings.host, "file": spath}
-        target = runner._Target(report, shared=shared, restart=False, lane=lane)
+        target = runner._Target(report, shared=shared, replacing=KEEPING, lane=lane)
         ctx = FileContext(path=spath, host=settings.host, timezone=settings.timezone, state={})
         ctx.state.setdefault("envelopes", detection.envelopes)
         spent["other"] += time.perf_counter() - t0
@@ -468,7 +468,7 @@ def profile_stages(paths: list[Path], db: Path) -> dict:
         def commit(offset: int, lines: int) -> None:
             row = timed("other", ing._files_row, path, stat, False, settings, family.name, offset, lines, {}, None)
             t0 = time.perf_counter()
-            lane.writer.commit(report, row, restart=False)
+            lane.writer.commit(report, row, KEEPING)
             lane.writer.wait()
             spent["write"] += time.perf_counter() - t0
 

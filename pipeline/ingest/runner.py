@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline import store as store_mod
 from pipeline.config import FileSettings, SettingsResolver, correlate_settings
 from pipeline.ingest import files
-from pipeline.ingest.writer import StoreWriter
+from pipeline.ingest.writer import KEEPING, Replacing, StoreWriter
 
 # polars and the parsers are imported by the methods that read a file, not with this
 # module: a re-run that finds every file unchanged then starts 0.1 s sooner (a third of
@@ -479,9 +479,9 @@ class Ingest:
                 # the configuration names the file's host anew: its rows change host, unread
                 report.status = "relabelled"
                 report.warnings.append(f"host changed from {stored['host']!r}: its rows were relabelled, not re-read")
-                self._queue(partial(lane.writer.relabel, report, spath, settings.host, restart=False))
+                self._queue(partial(lane.writer.relabel, report, spath, settings.host, KEEPING))
                 row = {k: v for k, v in stored.items() if k != "id_prefixes"} | {"host": settings.host}
-                self._queue(partial(lane.writer.commit, report, row, restart=False))
+                self._queue(partial(lane.writer.commit, report, row, KEEPING))
             return
         start_offset, start_line, restart, state = plan.start_offset, plan.start_line, plan.restart, plan.state
 
@@ -502,7 +502,7 @@ class Ingest:
                 self._commit_async(
                     report,
                     partial(self._files_row, path, stat, compressed, settings, "unknown", 0, 0, {}, None),
-                    restart=True,
+                    Replacing(all_rows=True),
                 )
             return
         report.format = family.name
@@ -526,12 +526,11 @@ class Ingest:
         target = _Target(
             report,
             shared={"id_prefixes": id_prefixes, "host": settings.host, "file": spath},
-            restart=restart,
-            trim_from=trim_from,
+            replacing=Replacing(all_rows=restart, from_line=trim_from),
             lane=lane,
         )
         if relabel and not restart:
-            self._queue(partial(lane.writer.relabel, report, spath, settings.host, restart=False, trim_from=trim_from))
+            self._queue(partial(lane.writer.relabel, report, spath, settings.host, Replacing(from_line=trim_from)))
         segment_bytes = 0
         ctx = FileContext(path=spath, host=settings.host, timezone=settings.timezone, state=state)
         # the envelope a file was first read with stays its envelope when it grows
@@ -607,8 +606,7 @@ class Ingest:
                         self._commit_async(
                             report,
                             partial(files_row, seg_offset, seg_line - 1, copy.deepcopy(ctx.state), partial=True),
-                            restart=target.restart,
-                            trim_from=target.trim_from,
+                            target.replacing,
                         )
                         # only the first commit of a re-read file removes its old rows
                         target, segment_bytes = target.next_segment(), 0
@@ -645,20 +643,13 @@ class Ingest:
                 tail=tail,
             )
 
-        self._commit_async(report, last_row, restart=target.restart, trim_from=target.trim_from)
+        self._commit_async(report, last_row, target.replacing)
 
     def _stage_async(self, target: _Target, parsed: Parsed) -> None:
         """Stage a parsed chunk in the staging thread while the next chunk parses."""
         self._queue(self._stage, target, parsed)
 
-    def _commit_async(
-        self,
-        report: FileReport,
-        files_row: Callable[[], dict[str, Any]],
-        *,
-        restart: bool,
-        trim_from: int | None = None,
-    ) -> None:
+    def _commit_async(self, report: FileReport, files_row: Callable[[], dict[str, Any]], replacing: Replacing) -> None:
         """Commit a file, or a segment of it, once its staged chunks are counted: the
         staging thread makes its bookkeeping row (``files_row()``) after them and hands
         it to the writer, while the main thread goes on with the next chunk or file.
@@ -668,7 +659,7 @@ class Ingest:
         writer = self._lane().writer  # (commit() runs in the staging thread)
 
         def commit() -> None:
-            writer.commit(report, files_row(), restart=restart, trim_from=trim_from)
+            writer.commit(report, files_row(), replacing)
 
         self._queue(commit)
 
@@ -722,9 +713,7 @@ class Ingest:
             _warn_once(report, warning)
         assert target.lane is not None  # made by _ingest_file
         for table, rows in staged.items():
-            target.lane.writer.insert(
-                report, table, rows, target.shared, restart=target.restart, trim_from=target.trim_from
-            )
+            target.lane.writer.insert(report, table, rows, target.shared, target.replacing)
 
     def _files_row(
         self,
@@ -817,12 +806,11 @@ class _Target:
 
     report: FileReport
     shared: dict[str, Any]
-    restart: bool
-    trim_from: int | None = None  # the line from which earlier rows go (a tail read again)
+    replacing: Replacing
     lane: _Lane | None = None  # the lane the file is read through
 
     def next_segment(self) -> _Target:
-        return _Target(self.report, self.shared, restart=False, lane=self.lane)
+        return _Target(self.report, self.shared, KEEPING, lane=self.lane)
 
 
 class _Lane:

@@ -22,6 +22,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline import store as store_mod
@@ -50,6 +51,19 @@ RELEASE_FILES = 64
 # row groups (397 instead of 393 for 43M events); the row groups of a re-read file's
 # deleted rows are still dropped.
 WRITER_SETTINGS = {"max_vacuum_tasks": 0}
+
+
+@dataclass(frozen=True)
+class Replacing:
+    """Which rows already stored of a file its new rows replace: they go when the file's
+    transaction begins (only the first transaction of a re-read file replaces anything)."""
+
+    all_rows: bool = False  # the file is read again from its start
+    from_line: int | None = None  # it is read again from this line (a record that was still being written)
+
+
+KEEPING = Replacing()  # nothing: the new rows come after the stored ones
+
 
 # Tables whose rows name their file by path (events name it by file_id: see _begin).
 PATH_TABLES = ("latency", "metrics", "rejects")
@@ -171,37 +185,23 @@ class StoreWriter:
     # -- called by the runner ------------------------------------------------------
 
     def insert(
-        self,
-        report: FileReport,
-        table: str,
-        rows: pl.DataFrame,
-        shared: dict[str, Any],
-        *,
-        restart: bool,
-        trim_from: int | None = None,
+        self, report: FileReport, table: str, rows: pl.DataFrame, shared: dict[str, Any], replacing: Replacing
     ) -> None:
-        """Queue one chunk's rows of a file.  ``restart``: the file is read again from
-        its start, so its old rows go when its transaction begins; ``trim_from``: it is
-        read again from that line (a record that was still being written), so its rows
-        from there go."""
+        """Queue one chunk's rows of a file (replacing what ``replacing`` says)."""
         self._raise_if_broken()
         self._room.acquire()
-        self._submit(self._insert, report, table, rows, shared, restart, trim_from, release=True)
+        self._submit(self._insert, report, table, rows, shared, replacing, release=True)
 
-    def commit(
-        self, report: FileReport, files_row: dict[str, Any], *, restart: bool, trim_from: int | None = None
-    ) -> None:
+    def commit(self, report: FileReport, files_row: dict[str, Any], replacing: Replacing) -> None:
         """Queue the end of a file (or of a segment of it): its bookkeeping row."""
         self._raise_if_broken()
-        self._submit(self._commit, report, files_row, restart, trim_from)
+        self._submit(self._commit, report, files_row, replacing)
 
-    def relabel(
-        self, report: FileReport, path: str, host: str | None, *, restart: bool, trim_from: int | None = None
-    ) -> None:
+    def relabel(self, report: FileReport, path: str, host: str | None, replacing: Replacing) -> None:
         """Queue giving the rows already stored of a file a new host, in the transaction
         of the file's next rows (its commit follows)."""
         self._raise_if_broken()
-        self._submit(self._relabel, report, path, host, restart, trim_from)
+        self._submit(self._relabel, report, path, host, replacing)
 
     def finish(self) -> None:
         """Wait for everything queued, close the store, and raise a store error if any.
@@ -249,35 +249,26 @@ class StoreWriter:
             self._written_since_open = self._commits_since_open = 0
         return self._con
 
-    def _begin(self, con: duckdb.DuckDBPyConnection, path: str, restart: bool, trim_from: int | None) -> None:
+    def _begin(self, con: duckdb.DuckDBPyConnection, path: str, replacing: Replacing) -> None:
         if self._in_transaction != path:
             con.execute("BEGIN TRANSACTION")
             self._in_transaction = path
             self._file_id = None
-            if restart:
-                store_mod.delete_file_events(con, path)
+            from_line = 0 if replacing.all_rows else replacing.from_line  # (lines count from 1)
+            if from_line is not None:
+                store_mod.delete_file_events(con, path, from_line)
                 for table in PATH_TABLES:
-                    con.execute(f"DELETE FROM {table} WHERE file = ?", [path])
-            elif trim_from is not None:
-                store_mod.delete_file_events(con, path, trim_from)
-                for table in PATH_TABLES:
-                    con.execute(f"DELETE FROM {table} WHERE file = ? AND line_no >= ?", [path, trim_from])
+                    con.execute(f"DELETE FROM {table} WHERE file = ? AND line_no >= ?", [path, from_line])
 
     def _insert(
-        self,
-        report: FileReport,
-        table: str,
-        rows: pl.DataFrame,
-        shared: dict[str, Any],
-        restart: bool,
-        trim_from: int | None,
+        self, report: FileReport, table: str, rows: pl.DataFrame, shared: dict[str, Any], replacing: Replacing
     ) -> None:
         path = shared["file"]
         if path in self._failed:
             return
         con = self._connection()  # failing to open the store fails the run, not the file
         try:
-            self._begin(con, path, restart, trim_from)
+            self._begin(con, path, replacing)
             if table == "events" and self._file_id is None:  # once per transaction: a rollback drops it
                 self._file_id = register_file(con, path, shared["host"], shared["id_prefixes"])
             insert_rows(con, table, rows, {**shared, "file_id": self._file_id})
@@ -285,23 +276,23 @@ class StoreWriter:
         except Exception as exc:  # disk full, read-only file...: this file is not stored
             self._fail(report, path, exc)
 
-    def _relabel(self, report: FileReport, path: str, host: str | None, restart: bool, trim_from: int | None) -> None:
+    def _relabel(self, report: FileReport, path: str, host: str | None, replacing: Replacing) -> None:
         if path in self._failed:
             return
         con = self._connection()
         try:
-            self._begin(con, path, restart, trim_from)
+            self._begin(con, path, replacing)
             store_mod.relabel_file(con, path, host)
         except Exception as exc:
             self._fail(report, path, exc)
 
-    def _commit(self, report: FileReport, files_row: dict[str, Any], restart: bool, trim_from: int | None) -> None:
+    def _commit(self, report: FileReport, files_row: dict[str, Any], replacing: Replacing) -> None:
         path = files_row["path"]
         if path in self._failed:
             return
         con = self._connection()
         try:
-            self._begin(con, path, restart, trim_from)
+            self._begin(con, path, replacing)
             commit_file(con, files_row)
             self._in_transaction = None
         except Exception as exc:
