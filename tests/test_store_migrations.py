@@ -22,21 +22,8 @@ def _old_store(path, applied: int) -> None:
 
 
 # the columns a writer filled in versions 4 and 5 (host, file and id prefix on every row)
-STORED_V4 = (
-    "ts",
-    "source",
-    "host",
-    "file",
-    "line_no",
-    "level",
-    "kind",
-    "error_code",
-    "conn_ref",
-    "raw",
-    "id_prefix",
-    "message_text",
-    "msg_at",
-)
+_V4_NAMES = "ts source host file line_no level kind error_code conn_ref raw id_prefix message_text msg_at"
+STORED_V4 = tuple(_V4_NAMES.split())
 
 
 @pytest.mark.parametrize("applied", [2, 3, 4, 5], ids=["version-2", "version-3", "version-4", "version-5"])

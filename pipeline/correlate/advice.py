@@ -54,32 +54,28 @@ def why(row: dict[str, Any], f: dict[str, Any]) -> str:
             "srv:abort_timeout": "the server closed a connection left idle longer than its timeout",
             "srv:abort_error": "the server saw a connection break in the middle (error reading/writing packets)",
         }.get(cat, "server line")
-    kind = row.get("kind")
-    if kind == "too_many_connections":
-        return "1040: the server refused a new connection, max_connections reached"
-    if kind == "pool_timeout":
-        return "the application's pool had no free connection within pool_timeout"
-    if kind == "access_denied":
-        return "the server refused the login (1045 bad credentials / 1130 host not allowed)"
-    if kind == "cant_connect":
-        if row.get("is_refused"):
-            return "connection refused: nothing was listening on the server port"
-        if row.get("is_timed_out"):
-            return "connect timed out: the server did not answer"
-        return "the application could not connect to the server"
-    if kind == "lost_connection":
-        if row.get("is_timed_out"):
-            return "connection lost in the middle of a query after a read timeout"
-        return "connection lost (2013): the other end closed or reset it"
-    if kind == "server_gone":
-        return "2006: the connection had already been closed by the other end when it was used"
-    if kind == "idle_disconnect":
-        return "the server disconnected the client for inactivity"
-    if kind == "pre_ping_fail":
-        return "the pool's pre-ping found the connection dead at checkout"
-    if kind == "invalidate":
-        return "the pool discarded a dead connection"
-    return kind or "evidence"
+    kind = row.get("kind") or ""
+    for trait in ("is_refused", "is_timed_out"):  # what the error text said, when it tells more
+        if row.get(trait) and (kind, trait) in _ROW_MEANINGS:
+            return _ROW_MEANINGS[kind, trait]
+    return _ROW_MEANINGS.get((kind, None), kind or "evidence")
+
+
+# What a client evidence row of a kind means, more specific with a trait of its text.
+_ROW_MEANINGS: dict[tuple[str, str | None], str] = {
+    ("too_many_connections", None): "1040: the server refused a new connection, max_connections reached",
+    ("pool_timeout", None): "the application's pool had no free connection within pool_timeout",
+    ("access_denied", None): "the server refused the login (1045 bad credentials / 1130 host not allowed)",
+    ("cant_connect", "is_refused"): "connection refused: nothing was listening on the server port",
+    ("cant_connect", "is_timed_out"): "connect timed out: the server did not answer",
+    ("cant_connect", None): "the application could not connect to the server",
+    ("lost_connection", "is_timed_out"): "connection lost in the middle of a query after a read timeout",
+    ("lost_connection", None): "connection lost (2013): the other end closed or reset it",
+    ("server_gone", None): "2006: the connection had already been closed by the other end when it was used",
+    ("idle_disconnect", None): "the server disconnected the client for inactivity",
+    ("pre_ping_fail", None): "the pool's pre-ping found the connection dead at checkout",
+    ("invalidate", None): "the pool discarded a dead connection",
+}
 
 
 def _hhmm(t_ms: float) -> str:

@@ -47,6 +47,12 @@ def _rows(con: DuckDBPyConnection, sql: str, params: list[Any] | None = None) ->
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
+def _add_features(features: dict[int, dict[str, Any]], con: DuckDBPyConnection, sql: str) -> None:
+    """Add each incident's facts from a query with a ``grp`` column and one row per incident."""
+    for r in _rows(con, sql):
+        features[r.pop("grp")].update(r)
+
+
 def gather(
     con: DuckDBPyConnection, s: dict[str, Any]
 ) -> tuple[dict[int, dict[str, Any]], dict[int, list[dict[str, Any]]], dict[str, Any]]:
@@ -76,7 +82,8 @@ def gather(
         """
     )
     # --- client-side features
-    for r in _rows(
+    _add_features(
+        features,
         con,
         """
         WITH base AS (
@@ -104,11 +111,11 @@ def gather(
                    FILTER (WHERE kind = 'pool_timeout') AS pool_timeout_s
         FROM base GROUP BY grp
         """,
-    ):
-        features[r.pop("grp")].update(r)
+    )
 
     # --- idle time of the connections that failed in each incident
-    for r in _rows(
+    _add_features(
+        features,
         con,
         """
         SELECT d.grp,
@@ -127,12 +134,12 @@ def gather(
         WHERE c.failed
         GROUP BY d.grp
         """,
-    ):
-        features[r.pop("grp")].update(r)
+    )
 
     # --- stale on checkout, fine when new: a failed checkout (ping or invalidation) followed
     # at once by a new connection in the same file, which then worked (was checked out)
-    for r in _rows(
+    _add_features(
+        features,
         con,
         """
         WITH opened AS (
@@ -150,8 +157,7 @@ def gather(
         JOIN opened c ON c.file_id = f.file_id AND c.kind = 'checkout' AND c.t_ms BETWEEN o.t_ms AND o.t_ms + 2000
         GROUP BY f.grp
         """,
-    ):
-        features[r.pop("grp")].update(r)
+    )
 
     # --- server lines
     con.execute(
@@ -210,7 +216,8 @@ def gather(
         WHERE s.cat = 'abort_timeout'
         """
     )
-    for r in _rows(
+    _add_features(
+        features,
         con,
         f"""
         SELECT grp,
@@ -227,8 +234,7 @@ def gather(
                max(t_ms) FILTER (WHERE cat = 'srv_start') AS start_ms_srv
         FROM c_srv_inc GROUP BY grp
         """,
-    ):
-        features[r.pop("grp")].update(r)
+    )
     rows_srv = _rows(
         con,
         f"""
@@ -274,7 +280,8 @@ def gather(
                   AND l.t_ms BETWEEN o.lo_ms AND o.hi_ms))
         """
     )
-    for r in _rows(
+    _add_features(
+        features,
         con,
         """
         SELECT grp, count(*) AS lat_samples,
@@ -288,8 +295,7 @@ def gather(
                max(t_ms) FILTER (WHERE lost OR rtt_ms > limit_ms) AS lat_last_ms
         FROM c_lat_inc GROUP BY grp
         """,
-    ):
-        features[r.pop("grp")].update(r)
+    )
     rows_lat = _rows(
         con,
         f"""
@@ -342,7 +348,8 @@ def gather(
               WHERE d.grp = i.grp AND m.t_ms BETWEEN d.t_ms - {pre} AND d.t_ms + {post}))
         """
     )
-    for r in _rows(
+    _add_features(
+        features,
         con,
         """
         SELECT grp,
@@ -355,8 +362,7 @@ def gather(
                count(*) FILTER (WHERE category = 'uptime_reset') AS uptime_resets
         FROM c_met_inc GROUP BY grp
         """,
-    ):
-        features[r.pop("grp")].update(r)
+    )
     rows_met = _rows(
         con,
         f"""
