@@ -7,6 +7,7 @@ import gzip
 import itertools
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import polars as pl
@@ -14,6 +15,7 @@ import polars as pl
 from pipeline.ingest.families.base import FileContext, Parsed
 
 ROOT = Path(__file__).resolve().parents[1]
+CASES = Path(__file__).resolve().parent / "cases"
 
 # The causes the pipeline names of itself ("unknown" aside), in the order it lists them.
 BUILT_IN_CAUSES = ("idle_timeout", "network", "max_connections", "pool_exhausted", "server_restart", "access_denied")
@@ -51,6 +53,51 @@ def parse_plain(family, lines: list[str], *, start: int = 1, whole: bool = False
     ctx = file_context(**context)
     parsed = family.parse(lines_frame(lines, start), ctx)
     return each_line_once(parsed, lines) if whole and ctx.final else parsed
+
+
+def parser_for(family, *, plain: bool = False, **defaults):
+    """``parse(lines, **context)`` for ``family`` (a family or its name), checking that every
+    line is accounted for: by ``parse_lines`` (envelopes removed first, as ingest does) or,
+    with ``plain``, ``parse_plain``. ``defaults``: the context a call does not name
+    (start, tz, final, state, path, host)."""
+    from pipeline.ingest.families import by_name
+
+    family = by_name(family) if isinstance(family, str) else family
+    run = parse_plain if plain else parse_lines
+
+    def parse(lines: list[str], **context) -> Parsed:
+        return run(family, lines, whole=True, **{**defaults, **context})
+
+    return parse
+
+
+def load_cases(name: str, table: str = "case") -> dict[str, dict]:
+    """The ``[[table]]`` rows of ``tests/cases/<name>.toml``, by their ``name``."""
+    with open(CASES / f"{name}.toml", "rb") as fh:
+        rows = tomllib.load(fh)[table]
+    by_name = {row["name"]: row for row in rows}
+    assert len(by_name) == len(rows), f"{name}.toml repeats a case name"
+    return by_name
+
+
+def case_params(cases: dict[str, dict]) -> list:
+    """One ``pytest.param`` a case, its name as the test id."""
+    import pytest
+
+    return [pytest.param(case, id=name) for name, case in cases.items()]
+
+
+def assert_columns(frame: pl.DataFrame, expected: dict, what: str = "") -> None:
+    """Check a parse's rows (events, latency, metrics) against a case's table of them: for
+    each column it names, the whole column (a list) or the rows at some positions (a table
+    from position to value)."""
+    for column, want in expected.items():
+        assert column in frame.columns, f"{what}: no column {column!r}"
+        got = frame[column].to_list()
+        if isinstance(want, dict):
+            assert {i: got[int(i)] for i in want} == want, f"{what}: {column}"
+        else:
+            assert got == want, f"{what}: {column}"
 
 
 def parse_in_chunks(family, lines: list[str], cuts: list[int], **context) -> list[Parsed]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import tomllib
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -65,44 +67,17 @@ TIMESTAMPED = {
     ],
 }
 
-# excerpts without time stamps: file -> (kind, code) of the text as a whole
-UNTIMED = {
-    "sqlalchemy/gh_DB-GPT-1334_exception-during-reset_2013-timeout.log": ("lost_connection", 2013),
-    "sqlalchemy/gh_pyhss-101_1.4-error-in-json.log": ("idle_disconnect", 4031),
-    "sqlalchemy/gh_reahl-118_1.2-oneline-format.log": ("server_gone", 2006),
-    "sqlalchemy/gh_sqlalchemy-10327_2.0-pymysql-2013-traceback.log": ("lost_connection", 2013),
-    "drivers/gh_ezid-577_mysqlclient-2013-django.log": ("lost_connection", 2013),
-    "drivers/gh_pony-644_mysqldb-4031.log": ("idle_disconnect", 4031),
-    "drivers/gh_qtpylib-13_pymysql-2006-brokenpipe-chain.log": ("server_gone", 2006),
-    "drivers/gh_proxysql-1600_proxysql-4031.log": ("idle_disconnect", 4031),
-}
 
+def expectations() -> dict:
+    """What tests/cases/corpus_client.toml expects of the untimed excerpts and the one-liners."""
+    with open(Path(__file__).resolve().parent / "cases" / "corpus_client.toml", "rb") as fh:
+        return tomllib.load(fh)
+
+
+# excerpts without time stamps: file -> (kind, code) of the text as a whole
+UNTIMED = {rel: (row["kind"], row.get("code")) for rel, row in expectations()["untimed"].items()}
 # drivers/issue-oneliners.tsv: (start of the line, kind, code)
-ONELINERS = [
-    ("(pymysql.err.OperationalError) (2006", "server_gone", 2006),
-    ("(pymysql.err.OperationalError) (2013", "lost_connection", 2013),
-    ("Fatal Error: (pymysql.err.OperationalError) (2006", "server_gone", 2006),
-    ("pymysql.err.OperationalError: (2006", "server_gone", 2006),
-    ("MySQLdb._exceptions.OperationalError: (4031", "idle_disconnect", 4031),
-    ("sqlalchemy.exc.OperationalError: (MySQLdb._exceptions.OperationalError) (2013", "lost_connection", 2013),
-    ("sqlalchemy.exc.OperationalError: (pymysql.err.OperationalError) (2003", "cant_connect", 2003),
-    ("(Background on this error", "other", None),
-    ("Sorry, unexpected error: (_mysql_exceptions.OperationalError) (2005", "unknown_host", 2005),
-    ("sqlalchemy.exc.OperationalError: (MySQLdb.OperationalError) (2002", "cant_connect", 2002),
-    ("OperationalError: (2013, \"Lost connection to MySQL server at 'reading", "lost_connection", 2013),
-    ("OperationalError: (2002", "cant_connect", 2002),
-    ("client app OperationalError: (OperationalError) (2013", "lost_connection", 2013),
-    ("(psycopg2.OperationalError) FATAL: sorry, too many clients", "too_many_connections", None),
-    ("psycopg2.OperationalError: server closed the connection unexpectedly", "lost_connection", None),
-    ("FATAL: terminating connection due to idle-in-transaction timeout", "idle_disconnect", None),
-    ("[mysql_stmt_error]: The client was disconnected", "idle_disconnect", 4031),
-    ("ERROR 4031 (HY000)", "idle_disconnect", 4031),
-    ("binlogstreamer.go:78 close sync with err: ERROR 4031", "idle_disconnect", 4031),
-    ("panic: FATAL: terminating connection due to idle-session timeout", "idle_disconnect", None),
-    ("System.Exception: 57P05: terminating connection due to idle-session timeout", "idle_disconnect", None),
-    ('_duckdb.Error: Failed to execute query "ROLLBACK": server closed the connection', "lost_connection", None),
-    ("    OperationalError: (2006, 'MySQL server has gone away')", "server_gone", 2006),
-]
+ONELINERS = [(row["start"], row["kind"], row.get("code")) for row in expectations()["oneliners"]]
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 
 * every file in mysql-error/, mariadb-error/, postgresql/ and ping/ is detected as the
   family we expect (or as nothing, for files that are not logs we read) and parses into
-  the counts and kinds we derived by reading its lines (``EXPECTED``);
+  the counts and kinds we derived by reading its lines (``EXPECTED``, from
+  ``tests/cases/corpus_server.toml``);
 * where the corpus carries upstream expectations (filebeat ``*-expected.json``, the
   DataDog pipeline samples, jc's ping ``*.expected.json``) timestamp (UTC), level, code,
   thread/pid and message are checked against them;
@@ -18,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -46,111 +48,15 @@ def expect(family, lines, events, kinds=None, *, latency=0, metrics=0, rejects=0
 
 NOT_READ = (None,)  # detected as no family: not a log we read
 
-# file -> expect(...) or NOT_READ.
-# Derived by reading each file; ping files without -D stamps give no time unless a start
-# time is known, so their probes are rejected here (see test_jc_ping_expectations for
-# the same files parsed with a start time).
-EXPECTED: dict[str, tuple] = {
-    # mysql-error/
-    "beats_error-5.7.10-brew.log": expect("mysql_error", 9, 8, {"server_start": 1}),
-    "beats_mysql-ubuntu-5.5.53-extented.log": expect("mysql_error", 1, 1),
-    # server_stop was 8: each shutdown's "InnoDB: Starting shutdown..." and "InnoDB: Shutdown
-    # completed; log sequence number" lines now count, as the kind table says
-    "beats_mysql-ubuntu-5.5.53.log": expect("mysql_error", 223, 167, {"server_stop": 27, "server_start": 4}),
-    "beats_mysql-ubuntu-8.0.15.log": expect(
-        "mysql_error", 14, 14, {"server_stop": 2, "server_start": 1, "aborted_connection": 1}
-    ),
-    "datadog_mysql_tests.excerpt.yaml": NOT_READ,  # YAML test definitions; samples checked below
-    "gh_MySqlConnector-1448_mysql-8.2-verbosity3.log": expect("mysql_error", 6, 6, {"aborted_connection": 6}),
-    # server_stop 2: "Giving 0 client threads a chance to die gracefully" and "Forcefully
-    # disconnecting 0 remaining clients" (kind table), not read as stops before
-    "gh_bitnami-mysql-54_5.7-shutdown-quoted.log": expect("mysql_error", 13, 12, {"server_start": 1, "server_stop": 2}),
-    "gh_cmangos-5_5.7-dash-prefixed.log": expect("mysql_error", 8, 8, {"aborted_connection": 8}),
-    # two mongo JSON lines before the first MySQL line are rejected
-    "gh_devilbox-845_mysql-8.0.22-compose-interleaved.log": expect("mysql_error", 10, 8, rejects=2),
-    "gh_docker-library-mysql-1003_8.0.34-entrypoint.log": expect("mysql_error", 3, 3),
-    "gh_docker-library-mysql-124_5.7-compose-prefix.log": expect("mysql_error", 6, 6, {"aborted_connection": 6}),
-    "gh_go-sql-driver-556_5.7-windows.log": expect("mysql_error", 4, 4, {"aborted_connection": 2}),
-    "gh_maxwell-1830_rds-no-ts.log": NOT_READ,  # one line without a timestamp: nothing to anchor it
-    "gh_proxysql-2090_5.7-system-tz.log": expect("mysql_error", 1, 1, {"aborted_connection": 1}),
-    # mariadb-error/
-    "beats_mariadb-10.4.8.log": expect("mariadb", 30, 28, {"server_start": 1}),
-    "gh_AzuraCast-3613_compose-prefix.log": expect("mariadb", 6, 6, {"aborted_connection": 6}),
-    "gh_TeslaLogger-781_mariadb-docker.log": expect("mariadb", 5, 5, {"aborted_connection": 5}),
-    "gh_WPN-XM-439_mariadb-10.0-windows-crash-recovery.log": expect("mariadb", 15, 15, {"server_stop": 2}),
-    # the file opens with an orphan "Version:" line
-    "gh_appwrite-3157_mariadb-10.7-docker.log": expect("mariadb", 12, 11, {"aborted_connection": 3}, rejects=1),
-    # the file opens with a bitnami "INFO ==>" line
-    "gh_bitnami-mariadb-202_10.3.log": expect("mariadb", 13, 12, rejects=1),
-    # two systemd lines before the first mysqld line
-    "gh_cacti-3362_syslog-unauthenticated.log": expect("mariadb", 10, 4, {"aborted_connection": 4}, rejects=2),
-    "gh_darkweb-search-8_docker-ts-prefix.log": expect("mariadb", 10, 10),
-    # server_stop was 2: "InnoDB: Starting shutdown..." and "InnoDB: Shutdown completed; log
-    # sequence number" now count, as the kind table says
-    "gh_docker-erpnext-16_mariadb-10.6-denied-restart.log": expect(
-        "mariadb", 14, 14, {"aborted_connection": 1, "access_denied": 1, "server_stop": 4}
-    ),
-    "gh_docker-matomo-5_mariadb-10.2-pthread-id.log": expect("mariadb", 8, 8, {"aborted_connection": 8}),
-    "gh_frappe_docker-519_rancher-prefix-denied.log": expect("mariadb", 9, 9, {"access_denied": 8}),
-    "gh_galera-424_syslog-wrapped.log": expect("mariadb", 10, 10),
-    "gh_ha-addons-1468_mariadb-10.4-signal11.log": expect(
-        "mariadb", 16, 6, {"server_start": 1, "aborted_connection": 3, "server_stop": 1}
-    ),
-    # s6 / add-on lines before mysqld_safe starts
-    "gh_ha-addons-2404_s6-mysqld_safe-startup.log": expect("mariadb", 15, 5, rejects=10),
-    "gh_ha-addons-3584_mariadb-shutdown-threads.log": expect("mariadb", 17, 6, {"server_stop": 1}, rejects=7),
-    "gh_ha-core-92682_mariadb-10.6-crash-recovery.log": expect(
-        "mariadb", 15, 14, {"server_stop": 1, "server_start": 1}
-    ),
-    "gh_linuxserver-mariadb-44_compose-db-prefix.log": expect("mariadb", 12, 12, {"access_denied": 12}),
-    "gh_loops-server-261_mariadb.log": expect("mariadb", 1, 1, {"aborted_connection": 1}),
-    # server_stop was 1: "InnoDB: Starting shutdown..." now counts (kind table)
-    "gh_mariadb-docker-483_mariadb-11.4-shutdown.log": expect("mariadb", 16, 15, {"server_start": 1, "server_stop": 2}),
-    "gh_seafile-3052_mariadb.log": expect("mariadb", 8, 8, {"aborted_connection": 8}),
-    "gh_syncserver-202_mariadb.log": expect("mariadb", 8, 8, {"aborted_connection": 8}),
-    # server_stop was 1: "InnoDB: Starting shutdown..." now counts (kind table)
-    "gh_truecharts-20418_k8s-rfc3339-prefix.log": expect(
-        "mariadb", 11, 7, {"server_start": 1, "access_denied": 1, "server_stop": 2}
-    ),
-    "gh_volkszaehler-925_journald.log": expect("mariadb", 1, 1, {"aborted_connection": 1}),
-    # postgresql/
-    "beats_postgresql-11-connection-disconnection.csv.log": expect(
-        "postgres", 28, 20, {"server_start": 1, "access_denied": 4}
-    ),
-    "beats_postgresql-11.4.log": expect("postgres", 29, 14, {"server_stop": 2, "server_start": 1}),
-    "beats_postgresql-13-default.log": expect("postgres", 3, 3, {"access_denied": 2}),
-    "beats_postgresql-9.6-new-timestamp.log": expect("postgres", 5, 4),
-    # first line truncated at its start by the poster ("016-12-20 ...")
-    "gh_pgmoon-47_too-many-clients.log": expect("postgres", 5, 4, {"too_many_connections": 4}, rejects=1),
-    # its first line is a STATEMENT whose message was cut from the paste: a secondary line is
-    # never a record of its own (tests/wild/COUNTING.md), so it is rejected
-    "gh_postgresql-k8s-operator-616_custom-prefix.log": expect("postgres", 8, 6, rejects=1),
-    "gh_psycopg2-1717_client-reset.log": expect("postgres", 11, 11, {"connection_reset": 11}),
-    "gh_texera-3525_too-many-clients-gmt.log": expect("postgres", 4, 2, {"too_many_connections": 2}),
-    # ping/: mtr, paping, tcping, tcpping are other tools' formats, not read
-    "gh_mtr-249_mtr-0.87-report.txt": NOT_READ,
-    "gh_mtr-486_mtr-0.95-report-iso-start.txt": NOT_READ,
-    "gh_mtr-92_mtr-report-anonymized.txt": NOT_READ,
-    "gh_mtr-exporter-33_mtr-0.95-json.json": NOT_READ,
-    "gh_mtr-monitor-10_mtr-0.92-vs-0.95-json-fragments.txt": NOT_READ,
-    "gh_paping-22_paping-1.5.5-timeouts.txt": NOT_READ,
-    "gh_paping-4_paping-1.5.1.txt": NOT_READ,
-    "gh_pouriyajamshidi-tcping-406_reply-noreply.txt": NOT_READ,
-    "gh_tcpping-17_deajan-tcpping-with-date.txt": NOT_READ,
-    "jc-alpine-linux-3.13_ping-ip.out": expect("ping", 6, 0, rejects=1, skipped=5),
-    "jc-centos-7.7_ping-hostname-O.out": expect("ping", 25, 0, rejects=20, skipped=5),
-    "jc-centos-7.7_ping-ip-O-D.out": expect("ping", 25, 0, latency=20, skipped=5),
-    "jc-centos-7.7_ping-ip-O-unparsedlines.out": expect("ping", 27, 0, rejects=22, skipped=5),
-    "jc-centos-7.7_ping-ip-dup.out": expect("ping", 27, 0, rejects=2, skipped=25),
-    "jc-fedora32_ping-hostname-O.out": expect("ping", 25, 0, rejects=20, skipped=5),
-    "jc-freebsd12_ping-ip.out": expect("ping", 8, 0, rejects=3, skipped=5),
-    "jc-osx-10.14.6_ping-ip-unreachable.out": expect("ping", 35, 0, rejects=7, skipped=28),
-    "jc-osx-10.14.6_ping-ip.out": expect("ping", 8, 0, rejects=3, skipped=5),
-    "jc-pi_ping-ip-O-D.out": expect("ping", 10, 0, latency=4, skipped=6),
-    "jc-ubuntu-18.04_ping-hostname-O-D-p-s.out": expect("ping", 26, 0, latency=20, skipped=6),
-    "jc-ubuntu-18.04_ping6-ip-O-D-p.out": expect("ping", 26, 0, latency=20, skipped=6),
-    "jc-ubuntu-22.04_ping-dest-unreachable.out": expect("ping", 8, 0, rejects=3, skipped=5),
-}
+
+def expected_of_corpus() -> dict[str, tuple]:
+    """file -> expect(...) or NOT_READ, as tests/cases/corpus_server.toml gives them."""
+    with open(ROOT / "tests" / "cases" / "corpus_server.toml", "rb") as fh:
+        table = tomllib.load(fh)["expected"]
+    return {name: NOT_READ if row == "not read" else expect(**row) for name, row in table.items()}
+
+
+EXPECTED = expected_of_corpus()
 
 LEVELS = {"Note": "INFO", "Warning": "WARNING", "ERROR": "ERROR", "System": "INFO", "LOG": "INFO", "FATAL": "CRITICAL"}
 BEATS_ZONES = {"-02:00": "Etc/GMT+2", "UTC": "UTC"}

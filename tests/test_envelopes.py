@@ -5,6 +5,7 @@ payload has none.  Real samples come from the wild corpus (``tests/wild``)."""
 from __future__ import annotations
 
 import datetime as dt
+import tomllib
 from pathlib import Path
 
 import duckdb
@@ -19,42 +20,16 @@ from tests.helpers import parse_lines, rows
 WILD = Path(__file__).resolve().parent / "wild"
 UTC = dt.UTC
 
-# envelope -> real samples (tests/wild) that carry it, and the family of their payload
-REAL_SAMPLES = {
-    "compose": [
-        ("envelopes/Disfactory-10_compose-v1-postgres-django.log", "postgres"),
-        ("mysql/lando-pantheon-8_mariadb-compose-aborted-storm.log", "mariadb"),
-        ("envelopes/saleor-platform-201_compose-v1-celery-worker-python.log", "python_text"),
-    ],
-    "docker_ts": [
-        ("mysql/AutolabJS-309_mysql-5.7-docker-t-forced-close.log", "mysql_error"),
-        ("postgres/sentry-self-hosted-89_docker-logs-t-pg9-noprefix-initdb.log", "postgres"),
-    ],
-    "cri": [
-        ("envelopes/fluent-bit-873_cri-var-log-containers-fluentbit.log", "python_text"),
-        ("envelopes/containerd-4813_cri-partial-no-newline.log", "python_text"),
-    ],
-    "docker_json": [("envelopes/moby-29511_docker-json-logrus.log", "python_text")],
-    "journald_iso": [("envelopes/pgbadger-596_journald-short-iso-postgres-split.log", "postgres")],
-    "syslog": [
-        ("envelopes/pgbadger-681_syslog-rfc3164-postgres-statements.log", "postgres"),
-        ("envelopes/pgbadger-638_journald-plain-postgres.log", "postgres"),
-    ],
-    "syslog5424": [("envelopes/rsyslog-1120_syslog5424-rsyslogd-start.log", "python_text")],
-    "process_tag": [("postgres/devenv-1146_process-compose-prefix-checkpointer-fatal.log", "postgres")],
-    "box": [("postgres/supermq-devops-129_k9s-box-border-password-failed-gmt.log", "postgres")],
-    "quoted": [("postgres/pgbadger-476_zh-cn-quoted-duration-statement-cst.log", "postgres")],
-    "journald_json": [
-        ("envelopes2/lnav-535_journald-json-python-gpslocator.log", "python_text"),
-        ("envelopes2/journal2gelf-2_journald-json-kernel-redacted.log", "python_text"),
-    ],
-    "svlogd": [("heldout/chef-server-335_runit-svlogd-underscore-stamp-pg-noprefix-fast-shutdown.log", "postgres")],
-    "line_stamp": [("heldout/saleor-15916_docker-desktop-stamp-prefix-django-request-refused.log", "python_text")],
-    "gelf": [
-        ("envelopes2/goblog-gelftail_gelf-docker-driver-go-service.log", "python_text"),
-        ("envelopes2/docker-fluentd-kubernetes-gelf-ovh_gelf-fluentd-out-gelf-payload.log", "python_text"),
-    ],
-}
+
+def real_samples() -> dict[str, list[tuple[str, str]]]:
+    """envelope -> real samples (tests/wild) that carry it, and the family of their payload,
+    as tests/cases/envelope_samples.toml lists them."""
+    with open(Path(__file__).resolve().parent / "cases" / "envelope_samples.toml", "rb") as fh:
+        table = tomllib.load(fh)["samples"]
+    return {envelope: [(s["file"], s["family"]) for s in samples] for envelope, samples in table.items()}
+
+
+REAL_SAMPLES = real_samples()
 CASES = [(env, rel, family) for env, samples in REAL_SAMPLES.items() for rel, family in samples]
 
 

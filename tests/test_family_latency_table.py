@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline.ingest.families import latency_table
-from tests.helpers import parse_plain, utc
+from tests.helpers import assert_columns, case_params, load_cases, parser_for, utc
 
 FAMILY = latency_table.FAMILY
+CASES = load_cases("latency_table")
+parse = parser_for(FAMILY, plain=True, path="latency.csv", host="app1")
+PROBE_CSV = CASES["probe-csv"]["lines"]
 
 
-def parse(lines, tz="UTC"):
-    return parse_plain(FAMILY, lines, path="latency.csv", host="app1", tz=tz, whole=True)
+@pytest.mark.parametrize("case", case_params(CASES))
+def test_lines_parse_into_the_latency_rows_of_their_case(case):
+    """tests/cases/latency_table.toml: times, targets and losses."""
+    assert_columns(parse(case["lines"]).latency, case["latency"], case["name"])
 
 
-PROBE_CSV = [
-    "timestamp,target,rtt_ms",
-    "2026-11-24T23:50:01.123456Z,tcp:127.0.0.1:3307,0.412",
-    "2026-11-24T23:50:02.123456Z,tcp:127.0.0.1:3307,",
-    "2026-11-24T23:50:03.000001Z,tcp:127.0.0.1:3307,1250",
-]
-
-
-def test_probe_csv():
+def test_probe_csv_gives_no_rtt_for_a_lost_probe_and_skips_its_header():
     parsed = parse(PROBE_CSV)
-    lat = parsed.latency
-    assert lat["ts"].to_list() == [
-        utc("2026-11-24 23:50:01.123456"),
-        utc("2026-11-24 23:50:02.123456"),
-        utc("2026-11-24 23:50:03.000001"),
-    ]
-    assert lat["target"].to_list() == ["tcp:127.0.0.1:3307"] * 3
-    assert lat["rtt_ms"].to_list() == [0.412, None, 1250.0]
-    assert lat["lost"].to_list() == [False, True, False]
+    assert parsed.latency["rtt_ms"].to_list() == [0.412, None, 1250.0]
     assert parsed.skipped == 1
 
 
@@ -41,21 +32,8 @@ def test_header_is_optional_and_zone_less_stamps_take_the_zone():
     assert parsed.latency["ts"].to_list() == [utc("2026-11-24 22:50:01"), utc("2026-11-24 22:50:02")]
 
 
-def test_json_lines():
-    lines = [
-        '{"ts": "2026-11-24T23:50:01.5Z", "target": "tcp:db:3306", "rtt_ms": 0.4}',
-        '{"timestamp": 1795996201.25, "target": "tcp:db:3306", "rtt_ms": null}',
-        '{"ts": "2026-11-24T23:50:03Z", "target": "icmp:db", "rtt_ms": 3.0, "lost": true}',
-        "",
-    ]
-    lat = parse(lines).latency
-    assert lat["ts"].to_list() == [
-        utc("2026-11-24 23:50:01.500"),
-        utc("2026-11-29 23:50:01.250"),
-        utc("2026-11-24 23:50:03"),
-    ]
-    assert lat["lost"].to_list() == [False, True, True]
-    assert lat["rtt_ms"].to_list() == [0.4, None, None]
+def test_json_lines_give_no_rtt_for_a_lost_probe():
+    assert parse(CASES["json-lines"]["lines"]).latency["rtt_ms"].to_list() == [0.4, None, None]
 
 
 def test_bad_rows_are_rejected_with_reasons():

@@ -7,13 +7,11 @@ import polars as pl
 import pytest
 
 from pipeline.ingest.families import mariadb, mysql_error
-from tests.helpers import parse_lines, utc
+from tests.helpers import assert_columns, case_params, load_cases, parser_for, utc
 
 FAMILY = mariadb.FAMILY
-
-
-def parse(lines, tz="UTC", final=True):
-    return parse_lines(FAMILY, lines, tz=tz, final=final, whole=True)
+CASES = load_cases("mariadb")
+parse = parser_for(FAMILY)
 
 
 def test_local_time_takes_configured_zone():
@@ -68,31 +66,10 @@ def test_access_denied_is_thread_id():
     assert ev["conn_ref"][0] == "22"
 
 
-def test_unauthenticated_and_too_many_connections_at_log_warnings_4():
-    lines = [
-        "2026-11-20 13:45:01 405 [Warning] Aborted connection 405 to db: 'unconnected' user: 'unauthenticated' "
-        "host: '172.20.0.5' (This connection closed normally without authentication)",
-        "2026-11-20 13:45:02 406 [Warning] Aborted connection 406 to db: 'unconnected' user: 'unauthenticated' "
-        "host: '10.0.0.5' (Too many connections)",
-        "2026-11-20 13:45:03 407 [Warning] Aborted connection 407 to db: 'app' user: 'app' host: '10.0.0.5' "
-        "(Got an error writing communication packets)",
-    ]
-    ev = parse(lines).events
-    assert ev["kind"].to_list() == ["aborted_connection", "too_many_connections", "aborted_connection"]
-    assert ev["conn_ref"].to_list() == ["405", "406", "407"]
-
-
-def test_start_sequence_with_version_line_and_innodb():
-    lines = [
-        "2026-11-20 13:45:01 0 [Note] Starting MariaDB 11.4.2-MariaDB-ubu2404 source revision x as process 1",
-        "2026-11-20 13:45:01 0 [Note] InnoDB: Buffer pool(s) load completed at 261120 13:45:01",
-        "2026-11-20 13:45:02 0 [Note] mariadbd: ready for connections.",
-        "Version: '11.4.2-MariaDB-ubu2404'  socket: '/run/mysqld/mysqld.sock'  port: 3306  mariadb.org binary distribution",
-        "2026-11-20 13:46:02 0 [Note] mariadbd: Shutdown complete",
-    ]
-    ev = parse(lines).events
-    assert ev["kind"].to_list() == ["other", "other", "server_start", "server_stop"]
-    assert ev["n_lines"].to_list() == [1, 1, 2, 1]
+@pytest.mark.parametrize("case", case_params(CASES))
+def test_lines_parse_into_the_events_of_their_case(case):
+    """tests/cases/mariadb.toml: kinds, and codes, connections and folding."""
+    assert_columns(parse(case["lines"]).events, case["events"], case["name"])
 
 
 def test_old_layout_crash_report_is_one_event():
@@ -113,16 +90,6 @@ def test_old_layout_crash_report_is_one_event():
     assert ev["level"][0] == "ERROR"
     assert ev["n_lines"][0] == 6
     assert ev["message"][0] == "mysqld got signal 11 ;"
-
-
-def test_crash_recovery_marks_a_stop():
-    ev = parse(
-        [
-            "2026-05-06  8:31:34 0 [Note] InnoDB: Starting crash recovery from checkpoint LSN=42132,42132",
-            "2026-05-06  8:31:34 0 [Note] InnoDB: Database was not shutdown normally!",
-        ]
-    ).events
-    assert ev["kind"].to_list() == ["server_stop", "server_stop"]
 
 
 WRAPPED = [  # (line as a collector wrote it, UTC time, kind): each file has one envelope
@@ -175,57 +142,6 @@ def test_sniff_prefers_mariadb_for_zone_less_stamps():
     assert mysql_error.FAMILY.sniff(old) < 0.5
 
 
-# Lines as Debian's mariadbd 10.11 writes them with --log-warnings=4.
-MARIADB_1011 = [
-    "2026-11-25  0:09:16 0 [Note] Starting MariaDB 10.11.19-MariaDB-0+deb12u1 source revision 5843d847 server_uid Shjq0+bT= as process 25098",
-    "2026-11-25  0:09:17 0 [Note] /usr/sbin/mariadbd: ready for connections.",
-    "Version: '10.11.19-MariaDB-0+deb12u1'  socket: '/tmp/lab/mariadb.sock'  port: 35161  Debian 12",
-    "2026-11-25  0:09:19 5 [Warning] Could not read packet: fd: 42  state: 1  read_length: 4  errno: 110  vio_errno: 1159  length: -1",
-    "2026-11-25  0:09:19 5 [Warning] Aborted connection 5 to db: 'unconnected' user: 'app' host: '127.0.0.1' (Got timeout reading communication packets)",
-    "2026-11-25  0:09:21 6 [Warning] Access denied for user 'app'@'127.0.0.1' (using password: YES)",
-    "2026-11-25  0:09:42 0 [Warning] Aborted connection 0 to db: 'unconnected' user: 'unauthenticated' host: 'connecting host' (Too many connections)",
-    "2026-11-25  0:09:44 16 [Warning] Aborted connection 16 to db: 'unconnected' user: 'unauthenticated' host: '127.0.0.1' (This connection closed normally without authentication)",
-    "2026-11-25  0:09:46 0 [Note] /usr/sbin/mariadbd (initiated by: unknown): Normal shutdown",
-    "2026-11-25  0:09:46 0 [Warning] Aborted connection 17 to db: 'unconnected' user: 'app' host: '127.0.0.1' (KILLED)",
-    "2026-11-25  0:09:46 17 [ERROR] mariadbd: Connection was killed",
-    "2026-11-25  0:09:46 0 [Note] Shutdown completed; log sequence number 44828; transaction id 15",
-    "2026-11-25  0:09:46 0 [Note] /usr/sbin/mariadbd: Shutdown complete",
-    "",
-    "2026-11-25  0:09:50 0 [Note] Starting MariaDB 10.11.19-MariaDB-0+deb12u1 source revision 5843d847 server_uid Shjq0+bT= as process 25859",
-    "2026-11-25  0:09:50 0 [Note] mariadbd: Aria engine: starting recovery",
-    "recovered pages: 0% 31% 41% 100% (0.0 seconds); tables to flush: 1 0",
-    " (0.0 seconds); ",
-    "2026-11-25  0:09:50 0 [Note] mariadbd: Aria engine: recovery done",
-]
-
-
-def test_mariadb_1011_lines():
-    ev = parse(MARIADB_1011).events
-    assert ev["kind"].to_list() == [
-        "other",
-        "server_start",
-        "other",
-        "aborted_connection",
-        "access_denied",
-        "too_many_connections",
-        # index 10, InnoDB's "Shutdown completed; log sequence number ...", says the server
-        # stopped (kind table: `Shutdown complete`)
-        "aborted_connection",
-        "server_stop",
-        "aborted_connection",
-        "other",
-        "server_stop",
-        "server_stop",
-        "other",
-        "server_stop",
-        "other",
-    ]
-    assert ev["error_code"][2] == 1159  # vio_errno of "Could not read packet", not the OS errno
-    assert ev["conn_ref"].to_list()[3:8] == ["5", "6", "0", "16", "0"]
-    assert ev["n_lines"].to_list()[11] == 2  # the blank line folds into "Shutdown complete"
-    assert ev["n_lines"].to_list()[13] == 3  # Aria's progress lines fold into its recovery line
-
-
 @pytest.mark.slow
 def test_live_mariadbd_error_log(tmp_path):
     """Start a private mariadbd, make it log an idle timeout, a denied login and a
@@ -262,43 +178,3 @@ def test_live_mariadbd_error_log(tmp_path):
     aborted = parsed.events.filter(pl.col("kind") == "aborted_connection")
     assert aborted["message"].str.contains("Got timeout reading communication packets").any()
     assert parsed.rejects.height == 0
-
-
-def test_mariadb_graceful_shutdown_sequence():
-    """MariaDB 10.x's entrypoint stopping its temporary server, and 10.6's own shutdown (lines as
-    posted in docker-library and erpnext issues)."""
-    lines = [
-        "2022-12-14 10:45:42 95 [Note] mysqld: Normal shutdown",
-        "2022-12-14 10:45:42 95 [Note] Giving 0 client threads a chance to die gracefully",
-        "2022-12-14 10:45:42 95 [Note] Event Scheduler: Purging the queue. 0 events",
-        "2022-12-14 10:45:42 95 [Note] Shutting down slave threads",
-        "2022-12-14 10:45:42 95 [Note] Forcefully disconnecting 0 remaining clients",
-        "2022-12-14 10:45:42 95 [Note] Binlog end",
-        "2023-03-23 22:18:23 0 [Note] InnoDB: FTS optimize thread exiting.",
-        "2023-03-23 22:18:23 0 [Note] InnoDB: Starting shutdown...",
-        "2023-03-23 22:18:23 0 [Note] InnoDB: Dumping buffer pool(s) to /var/lib/mysql/ib_buffer_pool",
-        "2023-03-23 22:18:23 0 [Note] InnoDB: Shutdown completed; log sequence number 42288; transaction id 15",
-        "2023-03-23 22:18:23 0 [Note] mariadbd: Shutdown complete",
-    ]
-    assert parse(lines).events["kind"].to_list() == [
-        "server_stop",
-        "server_stop",
-        "other",
-        "other",
-        "server_stop",
-        "other",
-        "other",
-        "server_stop",
-        "other",
-        "server_stop",
-        "server_stop",
-    ]
-
-
-def test_mariadb_crash_recovery_and_signal():
-    lines = [
-        "2024-05-02 10:00:01 0 [Note] InnoDB: Starting crash recovery from checkpoint LSN=46846",
-        "2024-05-02 10:00:02 0 [Note] InnoDB: Starting final batch to recover 12 pages from redo log.",
-        "240502 10:05:00 [ERROR] mysqld got signal 11 ;",
-    ]
-    assert parse(lines).events["kind"].to_list() == ["server_stop", "other", "server_stop"]

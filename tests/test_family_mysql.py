@@ -5,17 +5,15 @@ from __future__ import annotations
 import pytest
 
 from pipeline.ingest.families import mariadb, mysql_error
-from tests.helpers import parse_lines, utc
+from tests.helpers import assert_columns, case_params, load_cases, parser_for, utc
 
 FAMILY = mysql_error.FAMILY
-
-
-def parse(lines, tz="UTC", final=True, start=1):
-    return parse_lines(FAMILY, lines, tz=tz, final=final, start=start, whole=True)
+CASES = load_cases("mysql_error")
+parse = parser_for(FAMILY)
 
 
 def one(line, tz="UTC"):
-    parsed = parse([line], tz)
+    parsed = parse([line], tz=tz)
     assert parsed.events.height == 1, parsed.rejects
     return parsed.events.row(0, named=True)
 
@@ -84,59 +82,14 @@ def test_mysql55_layout_uses_configured_zone():
     assert ev["kind"] == "server_stop"  # the kind table lists `InnoDB: Starting shutdown`
 
 
-def test_mysqld_safe_and_crash_lines():
-    lines = [
-        "261120 13:45:01 mysqld_safe Starting mysqld daemon with databases from /var/lib/mysql",
-        "261120 13:50:01 mysqld_safe mysqld from pid file /var/run/mysqld/mysqld.pid ended",
-        "2026-11-20T13:50:02.000000Z 0 [ERROR] [MY-000000] [Server] mysqld got signal 11 ;",
-        "Most likely, you have hit a bug, but this error can also be caused by malfunctioning hardware.",
-        "",
-        "Thread pointer: 0x0",
-    ]
-    ev = parse(lines).events
-    assert ev["kind"].to_list() == ["other", "server_stop", "server_stop"]
-    assert ev["n_lines"].to_list() == [1, 1, 4]
-    assert ev["level"][2] == "ERROR"
-    assert "Thread pointer" in ev["raw"][2]
+@pytest.mark.parametrize("case", case_params(CASES))
+def test_lines_parse_into_the_events_of_their_case(case):
+    """tests/cases/mysql_error.toml: kinds, and levels, codes, connections, folding and times."""
+    assert_columns(parse(case["lines"]).events, case["events"], case["name"])
 
 
-def test_start_and_stop_kinds():
-    lines = [
-        "2026-11-20T13:44:31.555406Z 6 [System] [MY-013172] [Server] Received SHUTDOWN from user boot. Shutting down mysqld (Version: 8.0.40).",
-        "2026-11-20T13:44:33.236624Z 0 [System] [MY-010910] [Server] /usr/sbin/mysqld: Shutdown complete (mysqld 8.0.40)  MySQL Community Server - GPL.",
-        "2026-11-20T13:44:34.420123Z 0 [System] [MY-010931] [Server] /usr/sbin/mysqld: ready for connections. Version: '8.0.40'  socket: '/var/run/mysqld/mysqld.sock'  port: 3306  MySQL Community Server - GPL.",
-        "2026-11-20T13:44:34.572158Z 0 [System] [MY-011323] [Server] X Plugin ready for connections. Bind-address: '::' port: 33060",
-        "2026-11-20T13:44:35.000000Z 0 [Note] InnoDB: Shutdown completed; log sequence number 1595675",
-        "2026-11-20T13:44:36.000000Z 0 [Note] /usr/sbin/mysqld: Normal shutdown",
-    ]
-    ev = parse(lines).events
-    # InnoDB's "Shutdown completed; log sequence number" says the server stopped (kind table:
-    # `Shutdown complete`)
-    assert ev["kind"].to_list() == ["server_stop", "server_stop", "server_start", "other", "server_stop", "server_stop"]
-    assert ev["error_code"].to_list()[:4] == [13172, 10910, 10931, 11323]
-
-
-def test_access_denied_too_many_and_inactivity():
-    lines = [
-        "2026-11-20T13:45:01.000000Z 12 [Note] [MY-010926] [Server] Access denied for user 'app'@'10.0.0.5' (using password: YES)",
-        "2026-11-20T13:45:02.000000Z 0 [Warning] [MY-010055] [Server] IP address '10.0.0.9' could not be resolved",
-        "2026-11-20T13:45:03.000000Z 0 [Note] Host '10.0.0.9' is not allowed to connect to this MySQL server",
-        "2026-11-20T13:45:04.000000Z 15 [Note] [MY-010914] [Server] Aborted connection 15 to db: 'app' user: 'app' host: '10.0.0.5' (The client was disconnected by the server because of inactivity; see wait_timeout and interactive_timeout for configuring this behavior).",
-        "2026-11-20T13:45:05.000000Z 0 [Warning] Too many connections",
-        "2026-11-20T13:45:06.000000Z 16 [Warning] Got an error reading communication packets: Connection reset by peer",
-    ]
-    ev = parse(lines).events
-    assert ev["kind"].to_list() == [
-        # "Got an error reading communication packets" is aborted_connection, a row of the
-        # kind table before connection_reset's: the first matching row wins
-        "access_denied",
-        "other",
-        "access_denied",
-        "idle_disconnect",
-        "too_many_connections",
-        "aborted_connection",
-    ]
-    assert ev["conn_ref"].to_list()[3] == "15"
+def test_a_crash_report_keeps_its_folded_lines():
+    assert "Thread pointer" in parse(CASES["mysqld-safe-and-crash-lines"]["lines"]).events["raw"][2]
 
 
 @pytest.mark.parametrize(
@@ -227,63 +180,6 @@ def test_sniff_separates_mysql_from_mariadb_and_app_logs():
     assert FAMILY.sniff([]) == 0.0
 
 
-def test_mysql57_graceful_shutdown_sequence():
-    """A docker entrypoint's temporary server stopping (MySQL 5.7, as posted in issues): the
-    lines the kind table names are stops, the steps between them are not."""
-    lines = [
-        "2021-10-17T04:48:16.845164Z 0 [Note] Giving 0 client threads a chance to die gracefully",
-        "2021-10-17T04:48:16.845212Z 0 [Note] Shutting down slave threads",
-        "2021-10-17T04:48:16.845217Z 0 [Note] Forcefully disconnecting 0 remaining clients",
-        "2021-10-17T04:48:16.845222Z 0 [Note] Event Scheduler: Purging the queue. 0 events",
-        "2021-10-17T04:48:16.845337Z 0 [Note] Binlog end",
-        "2021-10-17T04:48:16.846000Z 0 [Note] Shutting down plugin 'InnoDB'",
-        "2021-10-17T04:48:16.846100Z 0 [Note] InnoDB: FTS optimize thread exiting.",
-        "2021-10-17T04:48:16.846200Z 0 [Note] InnoDB: Starting shutdown...",
-        "2021-10-17T04:48:18.000000Z 0 [Note] InnoDB: Shutdown completed; log sequence number 12659954",
-        "2021-10-17T04:48:18.100000Z 0 [Note] /usr/sbin/mysqld: Shutdown complete",
-    ]
-    assert parse(lines).events["kind"].to_list() == [
-        "server_stop",
-        "other",
-        "server_stop",
-        "other",
-        "other",
-        "other",
-        "other",
-        "server_stop",
-        "server_stop",
-        "server_stop",
-    ]
-
-
-def test_mysql8_shutdown_sequence():
-    lines = [
-        "2020-04-08T19:53:14.140552Z 12 [System] [MY-013172] [Server] Received SHUTDOWN from user root. "
-        "Shutting down mysqld (Version: 8.0.19).",
-        "2025-11-10T11:46:27.837383+08:00 0 [Note] [MY-010733] [Server] Shutting down plugin 'InnoDB'",
-        "2025-11-10T11:46:27.837426+08:00 0 [Note] [MY-013072] [InnoDB] Starting shutdown...",
-        "2025-11-10T11:46:27.837574+08:00 0 [Note] [MY-011944] [InnoDB] Dumping buffer pool(s) to "
-        "/var/lib/mysql/ib_buffer_pool",
-        "2026-09-17T23:38:38.565846+08:00 0 [Note] [MY-013084] [InnoDB] Log background threads are being closed...",
-        "2025-11-10T11:46:28.767553+08:00 0 [Note] [MY-012980] [InnoDB] Shutdown completed; log sequence number 30303787",
-        "2020-04-08T19:53:15.777586Z 0 [System] [MY-010910] [Server] /usr/sbin/mysqld: Shutdown complete "
-        "(mysqld 8.0.19)  MySQL Community Server - GPL.",
-        "2024-06-28T01:42:06.272491Z 0 [System] [MY-015016] [Server] MySQL Server - end.",
-    ]
-    ev = parse(lines).events
-    assert ev["kind"].to_list() == [
-        "server_stop",
-        "other",
-        "server_stop",
-        "other",
-        "other",
-        "server_stop",
-        "server_stop",
-        "other",
-    ]
-    assert ev["error_code"].to_list()[2] == 13072
-
-
 def test_mysql8_communication_packets_without_aborted_connection():
     ev = one(
         "2023-11-02T17:45:57.710621+08:00 921 [Note] [MY-010914] [Server] Got an error reading communication packets"
@@ -291,23 +187,6 @@ def test_mysql8_communication_packets_without_aborted_connection():
     assert (ev["kind"], ev["error_code"], ev["conn_ref"]) == ("aborted_connection", 10914, "921")
     for reason in ("Got timeout reading communication packets", "Got an error writing communication packets"):
         assert one(f"2023-11-02T17:45:59.711067+08:00 922 [Note] {reason}")["kind"] == "aborted_connection"
-
-
-def test_an_undated_crash_line_starts_a_stop_dated_like_the_record_before():
-    """MySQL's crash handler writes "13:25:16 UTC - mysqld got signal/exception" without a
-    date: it starts a record of its own, dated like the record before it, in UTC."""
-    lines = [
-        "2024-02-01T13:25:16.001234Z 0 [ERROR] [MY-012872] [InnoDB] Database page corruption on disk or a failed "
-        "file read of tablespace app/t1 page [page id: space=5, page number=3].",
-        "InnoDB: about forcing recovery.",
-        "13:25:16 UTC - mysqld got exception 0x16 ;",
-        "Most likely, you have hit a bug, but this error can also be caused by malfunctioning hardware.",
-        "2024-02-01T13:25:17.000000Z 0 [Note] [MY-010733] [Server] Shutting down plugin 'InnoDB'",
-    ]
-    ev = parse(lines).events
-    assert ev["kind"].to_list() == ["other", "server_stop", "other"]
-    assert ev["n_lines"].to_list() == [2, 2, 1]
-    assert ev["ts"][1] == utc("2024-02-01 13:25:16") and ev["level"][1] == "ERROR"
 
 
 def test_mysql51_windows_exception_line():

@@ -5,39 +5,20 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline.ingest.families import ping
-from tests.helpers import parse_in_chunks, parse_plain, utc
+from tests.helpers import assert_columns, load_cases, parse_in_chunks, parser_for, utc
 
 FAMILY = ping.FAMILY
-
-
-def parse(lines, state=None, tz="UTC"):
-    return parse_plain(FAMILY, lines, path="ping.txt", host="app1", tz=tz, state=state, whole=True)
-
-
-D_O = [
-    "PING db.internal (10.0.0.5) 56(84) bytes of data.",
-    "[1795996201.123456] 64 bytes from 10.0.0.5: icmp_seq=1 ttl=64 time=0.412 ms",
-    "[1795996202.123999] no answer yet for icmp_seq=2",
-    "[1795996203.124001] 64 bytes from db.internal (10.0.0.5): icmp_seq=3 ttl=64 time=250 ms",
-    "",
-    "--- db.internal ping statistics ---",
-    "3 packets transmitted, 2 received, 33.3333% packet loss, time 2003ms",
-    "rtt min/avg/max/mdev = 0.412/125.206/250.000/124.794 ms",
-]
+CASES = load_cases("ping")
+parse = parser_for(FAMILY, plain=True, path="ping.txt", host="app1")
+D_O = CASES["iputils-D-O"]["lines"]
 
 
 def test_epoch_stamps_are_exact_and_loss_is_null_rtt():
+    """tests/cases/ping.toml gives the times, losses and line numbers of ``ping -D -O``."""
     parsed = parse(D_O)
-    lat = parsed.latency
-    assert lat["ts"].to_list() == [
-        utc("2026-11-29 23:50:01.123456"),
-        utc("2026-11-29 23:50:02.123999"),
-        utc("2026-11-29 23:50:03.124001"),
-    ]
-    assert lat["rtt_ms"].to_list() == [0.412, None, 250.0]
-    assert lat["lost"].to_list() == [False, True, False]
-    assert lat["target"].unique().to_list() == ["icmp:db.internal"]
-    assert lat["line_no"].to_list() == [2, 3, 4]
+    assert_columns(parsed.latency, CASES["iputils-D-O"]["latency"], "iputils-D-O")
+    assert parsed.latency["rtt_ms"].to_list() == [0.412, None, 250.0]
+    assert parsed.latency["target"].unique().to_list() == ["icmp:db.internal"]
     assert parsed.rejects.height == 0
 
 

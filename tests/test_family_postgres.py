@@ -10,13 +10,11 @@ from pathlib import Path
 import pytest
 
 from pipeline.ingest.families import postgres, postgres_i18n
-from tests.helpers import parse_plain, utc
+from tests.helpers import assert_columns, case_params, load_cases, parser_for, utc
 
 FAMILY = postgres.FAMILY
-
-
-def parse(lines, tz="UTC", final=True):
-    return parse_plain(FAMILY, lines, path="postgresql.log", host="pg1", tz=tz, final=final, whole=True)
+CASES = load_cases("postgres")
+parse = parser_for(FAMILY, plain=True, path="postgresql.log", host="pg1")
 
 
 def test_default_prefix_too_many_clients():
@@ -32,17 +30,11 @@ def test_default_prefix_too_many_clients():
     assert ev["error_code"] is None
 
 
-def test_variant_prefix_with_user_and_db():
-    lines = [
-        "2026-11-20 13:45:01 UTC [123]: [1-1] user=app,db=app FATAL:  terminating connection due to idle-session timeout",
-        "2026-11-20 13:45:02 UTC [124]: [3-1] user=app,db=app LOG:  could not receive data from client: Connection reset by peer",
-        '2026-11-20 13:45:03 UTC [125]: [1-1] user=app,db=app FATAL:  password authentication failed for user "app"',
-        "2026-11-20 13:45:04 UTC [126]: [2-1] user=app,db=app FATAL:  terminating connection due to idle-in-transaction timeout",
-    ]
-    ev = parse(lines).events
-    assert ev["kind"].to_list() == ["idle_disconnect", "connection_reset", "access_denied", "idle_disconnect"]
-    assert ev["conn_ref"].to_list() == ["123", "124", "125", "126"]
-    assert ev["level"].to_list() == ["CRITICAL", "INFO", "CRITICAL", "CRITICAL"]
+@pytest.mark.parametrize("case", case_params(CASES))
+def test_lines_parse_into_the_events_of_their_case(case):
+    """tests/cases/postgres.toml: kinds, levels, connections, messages and folding, in English
+    and localized."""
+    assert_columns(parse(case["lines"]).events, case["events"], case["name"])
 
 
 def test_user_at_db_prefix_and_line_number():
@@ -53,41 +45,6 @@ def test_user_at_db_prefix_and_line_number():
     ).events
     assert ev["conn_ref"][0] == "24915"
     assert ev["message"][0].startswith("connection authorized")
-
-
-def test_startup_and_shutdown():
-    lines = [
-        "2026-11-20 13:45:01.000 UTC [1] LOG:  received fast shutdown request",
-        "2026-11-20 13:45:01.100 UTC [1] LOG:  aborting any active transactions",
-        "2026-11-20 13:45:01.200 UTC [1] LOG:  database system is shut down",
-        "2026-11-20 13:45:05.000 UTC [1] LOG:  starting PostgreSQL 16.4 on x86_64-pc-linux-gnu",
-        "2026-11-20 13:45:05.500 UTC [1] LOG:  database system is ready to accept connections",
-        "2026-11-20 13:45:06.000 UTC [1] LOG:  server process (PID 77) was terminated by signal 9: Killed",
-    ]
-    # "aborting any active transactions" is server_stop (tests/wild/COUNTING.md)
-    assert parse(lines).events["kind"].to_list() == [
-        "server_stop",
-        "server_stop",
-        "server_stop",
-        "other",
-        "server_start",
-        "server_stop",
-    ]
-
-
-def test_detail_hint_statement_lines_fold_into_their_message():
-    lines = [
-        '2026-11-20 13:45:01.000 UTC [44] ERROR:  42704: unrecognized configuration parameter "x"',
-        "2026-11-20 13:45:01.000 UTC [44] LOCATION:  GetConfigOptionByName, guc.c:8342",
-        "2026-11-20 13:45:01.000 UTC [44] STATEMENT:  show x;",
-        '2026-11-20 13:45:02.000 UTC [45] FATAL:  password authentication failed for user "a"',
-        '2026-11-20 13:45:02.000 UTC [45] DETAIL:  Role "a" does not exist.',
-        '\tConnection matched pg_hba.conf line 95: "host all all all md5"',
-    ]
-    ev = parse(lines).events
-    assert ev["n_lines"].to_list() == [3, 3]
-    assert ev["message"][0] == 'unrecognized configuration parameter "x"'  # SQLSTATE dropped
-    assert ev["level"].to_list() == ["ERROR", "CRITICAL"]
 
 
 def test_zone_abbreviations_and_offsets():
@@ -105,25 +62,6 @@ def test_zone_abbreviations_and_offsets():
         utc("2026-07-31 13:36:43"),
         utc("2026-07-31 11:36:43"),
     ]
-
-
-def test_csvlog_with_embedded_newline():
-    lines = [
-        '2026-01-04 00:05:58.232 UTC,"azlev","azlev",36,"172.24.0.1:42326",5ff25be6.24,2,"authentication",'
-        '2026-01-04 00:05:58 UTC,3/9,0,FATAL,28P01,"password authentication failed for user ""azlev""",'
-        '"Role ""azlev"" does not exist.',
-        'Connection matched pg_hba.conf line 95: ""host all all all md5""",,,,,,,,""',
-        '2026-01-04 00:05:59.807 UTC,,,37,"172.24.0.1:42330",5ff25be7.25,1,"",2026-01-04 00:05:59 UTC,,0,LOG,'
-        '00000,"connection received: host=172.24.0.1 port=42330",,,,,,,,,""',
-    ]
-    ev = parse(lines).events
-    assert ev["message"].to_list() == [
-        'password authentication failed for user "azlev"',
-        "connection received: host=172.24.0.1 port=42330",
-    ]
-    assert ev["kind"].to_list() == ["access_denied", "other"]
-    assert ev["conn_ref"].to_list() == ["36", "37"]
-    assert ev["n_lines"].to_list() == [2, 1]
 
 
 def test_noise_before_first_line_is_rejected():
@@ -146,32 +84,6 @@ def test_sniff():
         )
         == 0.0
     )
-
-
-# --- English vocabulary gaps (tests/wild/COUNTING.md, server_stop row) -----------------------
-
-
-def test_english_server_stop_gaps():
-    lines = [
-        "2026-11-20 13:45:01.000 UTC [1] LOG:  aborting any active transactions",
-        "2026-11-20 13:45:01.100 UTC [30] LOG:  shutting down",
-        "2026-11-20 13:45:01.200 UTC [77] FATAL:  the database system is shutting down",
-        "2026-11-20 13:45:01.300 UTC [78] WARNING:  terminating connection because of crash of another server process",
-        "2026-11-20 13:45:01.300 UTC [78] DETAIL:  The postmaster has commanded this server process to roll back",
-        "2026-11-20 13:45:02.000 UTC [1] LOG:  database system was not properly shut down; automatic recovery in progress",
-        "2026-11-20 13:45:02.100 UTC [1] LOG:  database system was interrupted; last known up at 2026-11-20 13:40:00 UTC",
-        "2026-11-20 13:45:02.200 UTC [1] LOG:  terminating any other active server processes",
-    ]
-    # "the database system is shutting down" is a refused connection, not the checkpointer's line
-    assert parse(lines).events["kind"].to_list() == [
-        "server_stop",
-        "server_stop",
-        "other",
-        "server_stop",
-        "server_stop",
-        "server_stop",
-        "server_stop",
-    ]
 
 
 # --- localized servers (lc_messages) ---------------------------------------------------------
@@ -446,22 +358,6 @@ def test_localized_severity_words(word, level):
     assert ev["message"].to_list() == ["x"]
 
 
-def test_localized_secondary_labels_with_odd_separators_fold():
-    lines = [
-        "2026-11-20 13:45:01.000 CET [5] ERREUR:  la relation « t » n'existe pas",
-        "2026-11-20 13:45:01.000 CET [5] ASTUCE :  x",
-        "2026-11-20 13:45:01.000 CET [5] EMPLACEMENT :  parserOpenTable, parse_relation.c:1449",
-        "2026-11-20 13:45:02.000 CET [6] HATA:  y",
-        "2026-11-20 13:45:02.000 CET [6] AYRINTI:z",
-        "2026-11-20 13:45:03.000 CET [8] 오류:  w",
-        "2026-11-20 13:45:03.000 CET [8] 쿼리:select 1",
-        "2026-11-20 13:45:03.000 CET [8] 위치: exec_simple_query, postgres.c:1",
-    ]
-    parsed = parse(lines)
-    assert parsed.events["n_lines"].to_list() == [3, 2, 3]
-    assert parsed.events["level"].to_list() == ["ERROR", "ERROR", "ERROR"]
-
-
 def test_localized_csvlog_level():
     line = (
         '2026-01-04 00:05:58.232 MSK,"app","app",36,"10.0.0.1:42326",5ff25be6.24,2,"authentication",'
@@ -472,18 +368,6 @@ def test_localized_csvlog_level():
     assert ev["level"].to_list() == ["CRITICAL"]
     assert ev["kind"].to_list() == ["access_denied"]
     assert ev["message"].to_list() == ['пользователь "app" не прошёл проверку подлинности (по паролю)']
-
-
-def test_older_wording_from_the_second_catalogue():
-    # PostgreSQL 12-15 wording (REL_12_STABLE de.po), reworded in 16
-    ev = parse(
-        [
-            "2026-11-20 13:45:01 CET [9] FATAL:  die verbleibenden Verbindungen sind für Superuser auf "
-            "Nicht-Replikationsverbindungen reserviert",
-            "2026-11-20 13:45:02 CET [10] LOG:  Serverprozess (PID 77) wurde von Signal 9 beendet: Killed",
-        ]
-    ).events
-    assert ev["kind"].to_list() == ["too_many_connections", "server_stop"]
 
 
 def test_english_lines_never_take_the_localized_path():

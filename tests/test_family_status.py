@@ -2,51 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import polars as pl
 
 from pipeline.ingest.families import status
-from tests.helpers import parse_in_chunks, parse_plain, utc
+from tests.helpers import assert_columns, load_cases, parse_in_chunks, parser_for, utc
 
 FAMILY = status.FAMILY
-
-
-def parse(lines, state=None, tz="UTC"):
-    return parse_plain(FAMILY, lines, path="status.tsv", host="db1", tz=tz, state=state, whole=True)
-
-
-PROBE_TSV = [
-    "# 2026-11-24T23:50:00.000000Z",
-    "Variable_name\tValue",
-    "Threads_connected\t5",
-    "Max_connections\t151",
-    "Aborted_clients\t2",
-    "Have_ssl\tDISABLED",
-    "",
-    "# 2026-11-24T23:50:10.000000Z",
-    "Variable_name\tValue",
-    "Threads_connected\t7",
-    "Wait_timeout\t28800",
-    "Old_passwords\tOFF",
-    "",
-]
+CASES = load_cases("status")
+parse = parser_for(FAMILY, plain=True, path="status.tsv", host="db1")
+PROBE_TSV = CASES["probe-tsv"]["lines"]
+MYSQLADMIN = CASES["mysqladmin-extended-status"]["lines"]
 
 
 def test_probe_tsv():
+    """tests/cases/status.toml gives the names, values, times and line numbers."""
     parsed = parse(PROBE_TSV)
-    m = parsed.metrics
-    assert m["name"].to_list() == [
-        "threads_connected",
-        "max_connections",
-        "aborted_clients",
-        "threads_connected",
-        "wait_timeout",
-    ]
-    assert m["value"].to_list() == [5.0, 151.0, 2.0, 7.0, 28800.0]
-    t0 = utc("2026-11-24 23:50:00")
-    assert m["ts"].to_list() == [t0] * 3 + [t0 + dt.timedelta(seconds=10)] * 2
-    assert m["line_no"].to_list() == [3, 4, 5, 10, 11]
+    assert_columns(parsed.metrics, CASES["probe-tsv"]["metrics"], "probe-tsv")
     assert parsed.rejects.height == 0
     # non-numeric values (DISABLED, OFF) are skipped, like headers, stamps and blanks
     assert parsed.skipped == 8
@@ -55,26 +26,6 @@ def test_probe_tsv():
 def test_snapshot_time_carries_over_chunks():
     parts = parse_in_chunks(FAMILY, PROBE_TSV, [4], path="s")
     assert pl.concat([part.metrics for part in parts]).equals(parse(PROBE_TSV).metrics)
-
-
-MYSQLADMIN = [
-    "+-----------------------------------+----------+",
-    "| Variable_name                     | Value    |",
-    "+-----------------------------------+----------+",
-    "| Aborted_clients                   | 3        |",
-    "| Max_used_connections              | 20       |",
-    "| Threads_connected                 | 5        |",
-    "| Uptime                            | 1000     |",
-    "+-----------------------------------+----------+",
-    "+-----------------------------------+----------+",
-    "| Variable_name                     | Value    |",
-    "+-----------------------------------+----------+",
-    "| Aborted_clients                   | 4        |",
-    "| Max_used_connections              | 20       |",
-    "| Threads_connected                 | 9        |",
-    "| Uptime                            | 1010     |",
-    "+-----------------------------------+----------+",
-]
 
 
 def test_mysqladmin_with_date_lines():

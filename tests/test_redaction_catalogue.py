@@ -86,6 +86,20 @@ def plant_logs(root: Path, seed: int = 20261120) -> dict[str, str]:
     def line(sec: int, ms: int, logger: str, level: str, message: str) -> str:
         return f"{stamp.format(sec, ms)} - {logger} - {level} - {message}\n"
 
+    response_headers = (
+        "response headers {'Content-Type': 'application/json', "
+        f"'Set-Cookie': 'sid={t('set_cookie')}; Path=/; HttpOnly', 'Authorization': 'Bearer {t('bearer_dict')}'}}"
+    )
+    aws_environment = (
+        f"environment AWS_ACCESS_KEY_ID={aws['aws_id_env']} AWS_SECRET_ACCESS_KEY={t('aws_secret_env', 40, B64)} "
+        "AWS_DEFAULT_REGION=eu-west-1"
+    )
+    webhook = f'webhook payload="{{\\"event\\": \\"signup\\", \\"password\\": \\"{t("escaped_json")}\\"}}"'
+    azure_blob = (
+        f"blob DefaultEndpointsProtocol=https;AccountName=appstore;AccountKey={t('azure_key', 86, B64)}==;"
+        "EndpointSuffix=core.windows.net"
+    )
+    settings_dict = f"settings {{'user': 'app', 'passwd': '{t('dict_passwd')}', 'token': \"{t('dict_token')}\"}}"
     app = [
         # an orphan line before any event: a reject
         f"  Authorization: Bearer {t('reject_bearer')}\n",
@@ -101,14 +115,7 @@ def plant_logs(root: Path, seed: int = 20261120) -> dict[str, str]:
         + f"Proxy-Authorization: Basic {t('proxy_basic', 28, B64)}=\n"
         + f"Cookie: sessionid={t('cookie_header')}; csrftoken={t('cookie_csrf')}\n"
         + "Accept: application/json\n",
-        line(
-            0,
-            500,
-            "app.http",
-            "DEBUG",
-            "response headers {'Content-Type': 'application/json', "
-            f"'Set-Cookie': 'sid={t('set_cookie')}; Path=/; HttpOnly', 'Authorization': 'Bearer {t('bearer_dict')}'}}",
-        ),
+        line(0, 500, "app.http", "DEBUG", response_headers),
         line(0, 600, "app.backup", "INFO", f"running PGPASSWORD={t('pgpassword')} pg_dump -h db-2 -U report reports"),
         line(0, 700, "app.backup", "INFO", f"running MYSQL_PWD={t('mysql_pwd')} mysqldump -h db-1 -u app app"),
         line(
@@ -118,14 +125,7 @@ def plant_logs(root: Path, seed: int = 20261120) -> dict[str, str]:
             0, 900, "app.backup", "INFO", f"running /usr/local/bin/backup.sh --host db-1 -p{t('dash_p_other')} --gzip"
         ),
         line(1, 0, "app.backup", "INFO", f"running mariadb-admin --user=root --password={t('dash_password')} status"),
-        line(
-            1,
-            100,
-            "app.aws",
-            "INFO",
-            f"environment AWS_ACCESS_KEY_ID={aws['aws_id_env']} AWS_SECRET_ACCESS_KEY={t('aws_secret_env', 40, B64)} "
-            "AWS_DEFAULT_REGION=eu-west-1",
-        ),
+        line(1, 100, "app.aws", "INFO", aws_environment),
         line(1, 200, "app.aws", "DEBUG", "loaded ~/.aws/credentials:")
         + "[default]\n"
         + f"aws_access_key_id = {aws['aws_id_cfg']}\n"
@@ -139,13 +139,7 @@ def plant_logs(root: Path, seed: int = 20261120) -> dict[str, str]:
             1, 500, "app.auth", "DEBUG", f"oauth client {{'client_id': 'web', 'client_secret': '{t('client_secret')}'}}"
         ),
         line(1, 600, "app.auth", "INFO", f"issued {jwt} for user 42"),
-        line(
-            1,
-            700,
-            "app.api",
-            "INFO",
-            f'webhook payload="{{\\"event\\": \\"signup\\", \\"password\\": \\"{t("escaped_json")}\\"}}"',
-        ),
+        line(1, 700, "app.api", "INFO", webhook),
         line(
             1, 800, "app.admin", "INFO", f"executing: CREATE USER 'report'@'%' IDENTIFIED BY \"{t('identified_dq')}\""
         ),
@@ -153,23 +147,10 @@ def plant_logs(root: Path, seed: int = 20261120) -> dict[str, str]:
         + "-----BEGIN RSA PRIVATE KEY-----\n"
         + f"{t('private_key_1', 64, B64)}\n{t('private_key_2', 64, B64)}\n"
         + "-----END RSA PRIVATE KEY-----\n",
-        line(
-            2,
-            0,
-            "app.storage",
-            "INFO",
-            f"blob DefaultEndpointsProtocol=https;AccountName=appstore;AccountKey={t('azure_key', 86, B64)}==;"
-            "EndpointSuffix=core.windows.net",
-        ),
+        line(2, 0, "app.storage", "INFO", azure_blob),
         line(2, 100, "app.odbc", "INFO", f"DSN=reports;UID=app;PWD={t('odbc_pwd')};"),
         line(2, 200, "app.api", "INFO", f"GET https://api.example.com/v1/x?apikey={t('apikey_query')}&page=2 200"),
-        line(
-            2,
-            300,
-            "app.api",
-            "INFO",
-            f"settings {{'user': 'app', 'passwd': '{t('dict_passwd')}', 'token': \"{t('dict_token')}\"}}",
-        ),
+        line(2, 300, "app.api", "INFO", settings_dict),
     ]
     # a burst of dropped connections, each carrying secrets in its first line and traceback
     for i in range(6):
@@ -383,26 +364,34 @@ def _case(draw, name: str) -> str:
     return draw(st.sampled_from([name, name.upper(), name.lower(), name.title()]))
 
 
+# forms that are a fixed text around the secret (s) and a key's name (key), by number
+TEMPLATE_FORMS = {
+    0: "{key}={s}",
+    1: "{key}: {s}",
+    3: '"{key}": "{s}"',
+    4: "'{key}': '{s}'",
+    5: '{{\\"{key}\\": \\"{s}\\"}}',
+    18: "DefaultEndpointsProtocol=https;AccountName=shop;AccountKey={s};EndpointSuffix=core.windows.net",
+    19: "sshpass -p {s} ssh backup@db-1",
+    20: "curl -u admin:{s} https://db-1:8443/",
+    21: "<{key}>{s}</{key}>",
+    23: "dsn app:{s}@tcp(db-1:3306)/app",
+    25: "https://api.example.com/v1/x?page=2&{key}={s}&q=1",
+}
+
+
 @st.composite
 def planted_form(draw) -> tuple[str, list[str]]:
     """A secret in one of the catalogue's forms: (text, [what must not remain])."""
     s = draw(secrets_of())
     key = _case(draw, draw(st.sampled_from(KEY_NAMES)))
     form = draw(st.integers(0, 27))
-    if form == 0:
-        return f"{key}={s}", [s]
-    if form == 1:
-        return f"{key}: {s}", [s]
+    if form in TEMPLATE_FORMS:
+        return TEMPLATE_FORMS[form].format(key=key, s=s), [s]
     if form == 2:
         quote = draw(st.sampled_from(["'", '"']))
         sep = draw(st.sampled_from(["=", " = ", ": ", ":", "=>"]))
         return f"{key}{sep}{quote}{s} {s[::-1]}{quote}", [s, s[::-1]]
-    if form == 3:
-        return f'"{key}": "{s}"', [s]
-    if form == 4:
-        return f"'{key}': '{s}'", [s]
-    if form == 5:
-        return f'{{\\"{key}\\": \\"{s}\\"}}', [s]
     if form == 6:  # a line of YAML / .env / .ini: the value runs to the end of the line
         sep = draw(st.sampled_from([": ", "=", " = "]))
         indent = draw(st.sampled_from(["", "  ", "    ", "- "]))
@@ -464,24 +453,12 @@ def planted_form(draw) -> tuple[str, list[str]]:
         nl = draw(st.sampled_from(["\n", "\\n"]))
         block = f"-----BEGIN {kind}PRIVATE KEY-----{nl}{nl.join(body)}{nl}-----END {kind}PRIVATE KEY-----"
         return block, body
-    if form == 18:
-        return f"DefaultEndpointsProtocol=https;AccountName=shop;AccountKey={s};EndpointSuffix=core.windows.net", [s]
-    if form == 19:
-        return f"sshpass -p {s} ssh backup@db-1", [s]
-    if form == 20:
-        return f"curl -u admin:{s} https://db-1:8443/", [s]
-    if form == 21:
-        return f"<{key}>{s}</{key}>", [s]
     if form == 22:
         quote = draw(st.sampled_from(["'", '"']))
         return f"SET PASSWORD FOR 'app'@'%' = PASSWORD({quote}{s}{quote})", [s]
-    if form == 23:
-        return f"dsn app:{s}@tcp(db-1:3306)/app", [s]
     if form == 24:
         token = draw(st.text(alphabet=ALNUM, min_size=36, max_size=40))
         return draw(st.sampled_from([f"ghp_{token}", f"xoxb-{token}", f"sk_live_{token}", f"glpat-{token}"])), [token]
-    if form == 25:
-        return f"https://api.example.com/v1/x?page=2&{key}={s}&q=1", [s]
     if form == 26:
         token = draw(secrets_of(ALNUM + "-._~+/", min_size=16))  # RFC 6750's token characters
         return f"{_case(draw, 'bearer')} {token}", [token]

@@ -68,16 +68,18 @@ def test_a_shutdown_is_said_and_a_lone_start_is_not_an_incident(tmp_path):
     assert "shut down, and its log shows no start after it" in rows[0]["summary"]
 
 
-@pytest.mark.parametrize(
-    ("excerpt", "cause", "words"),
-    [
-        ("postgres/metabase-8679_too-many-clients-reserved-slots", "max_connections", "max_connections was reached"),
-        ("heldout2/all-in-one-2833_pg-acst-remaining-slots-unfenced", "max_connections", "max_connections"),
-        ("mysql/ShannonBase-475_mysql-8-crash-recovery-then-signal11", "server_restart", "crashed"),
-        ("mysql/bitnami-vms-1003_mariadb-10.6-crash-terminal-wrapped", "server_restart", "crashed and restarted"),
-    ],
-)
-def test_real_server_logs_alone(excerpt, cause, words, tmp_path):
+# real server logs (tests/wild excerpts) -> the cause found, and words of its summary
+SERVER_LOGS_ALONE = {
+    "postgres/metabase-8679_too-many-clients-reserved-slots": ("max_connections", "max_connections was reached"),
+    "heldout2/all-in-one-2833_pg-acst-remaining-slots-unfenced": ("max_connections", "max_connections"),
+    "mysql/ShannonBase-475_mysql-8-crash-recovery-then-signal11": ("server_restart", "crashed"),
+    "mysql/bitnami-vms-1003_mariadb-10.6-crash-terminal-wrapped": ("server_restart", "crashed and restarted"),
+}
+
+
+@pytest.mark.parametrize("excerpt", SERVER_LOGS_ALONE)
+def test_real_server_logs_alone(excerpt, tmp_path):
+    cause, words = SERVER_LOGS_ALONE[excerpt]
     logs = tmp_path / "db"
     logs.mkdir()
     shutil.copy(WILD / f"{excerpt}.log", logs)

@@ -63,12 +63,18 @@ def _names(bits: int) -> set[str]:
     return {t.name for t in TRAITS if bits & t.bit}
 
 
-def test_traits_are_set_as_rows_are_written(tmp_path):
+def ingested(tmp_path: Path) -> Path:
+    """A store of the two logs above, ingested without correlation."""
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "app.log").write_text(APP)
     (tmp_path / "logs" / "mariadb.err").write_text(MARIADB)
     db = tmp_path / "s.duckdb"
     ingest_paths([tmp_path / "logs"], db, correlate=False)
+    return db
+
+
+def test_traits_are_set_as_rows_are_written(tmp_path):
+    db = ingested(tmp_path)
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute("SELECT source, line_no, kind, traits FROM events ORDER BY source, line_no").fetchall()
     got = {(source, line): _names(bits) for source, line, _, bits in rows}
@@ -78,11 +84,7 @@ def test_traits_are_set_as_rows_are_written(tmp_path):
 
 def test_migration_gives_old_rows_the_traits_a_new_ingest_gives(tmp_path):
     """A store from before traits is migrated; its rows' traits equal a fresh ingest's."""
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "logs" / "app.log").write_text(APP)
-    (tmp_path / "logs" / "mariadb.err").write_text(MARIADB)
-    db = tmp_path / "s.duckdb"
-    ingest_paths([tmp_path / "logs"], db, correlate=False)
+    db = ingested(tmp_path)
     with duckdb.connect(str(db)) as con:
         fresh = con.execute("SELECT rowid, traits FROM event_rows ORDER BY rowid").fetchall()
         # as version 7 left it: no traits column, the view without it
