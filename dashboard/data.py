@@ -63,6 +63,10 @@ def db_path() -> Path:
 
 def version(db: Path) -> tuple:
     """What changes whenever the store's content changes (no open needed)."""
+    if db.is_dir():  # a Parquet export or collection
+        from pipeline import parquet_store
+
+        return parquet_store.version(db)
     sig = []
     for path in (db, Path(str(db) + ".wal")):
         try:

@@ -8,6 +8,7 @@ The layout, readable by DuckDB, Spark, Trino or pandas without this tool::
     DIR/metrics/date=.../host=.../
     DIR/rejects/                                  (no time of their own)
     DIR/files/                                    each file's progress, so an imported store resumes
+    DIR/incidents/, DIR/incident_evidence/        correlation's results, for readers of the folder
 
 A NULL host is DuckDB's ``__HIVE_DEFAULT_PARTITION__``; partition values are URL-escaped.
 The folder is written beside its destination and renamed into place at the end, so a run
@@ -37,6 +38,12 @@ TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "rejects": ("SELECT * FROM rejects", ()),
     "files": ("SELECT * FROM files", ()),
 }
+# Correlation's results go along for readers of the folder (`pipeline incidents --db DIR`, the
+# dashboard, Spark); loading the folder into a store correlates again instead.
+RESULT_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "incidents": ("SELECT * FROM incidents", ()),
+    "incident_evidence": ("SELECT * FROM incident_evidence", ()),
+}
 
 
 class ExportError(Exception):
@@ -58,7 +65,7 @@ def export_parquet(db: str | os.PathLike[str], out: str | os.PathLike[str], *, f
     try:
         with store_mod.connect(db, read_only=True) as con:
             version = int(con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])  # type: ignore[index]
-            counts = {table: _copy_table(con, table, staging) for table in TABLES}
+            counts = {table: _copy_table(con, table, staging) for table in {**TABLES, **RESULT_TABLES}}
         manifest = {"written_by": f"pipeline {__version__}", "schema_version": version, "rows": counts}
         (staging / MARK).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         if target.exists():
@@ -71,7 +78,7 @@ def export_parquet(db: str | os.PathLike[str], out: str | os.PathLike[str], *, f
 
 
 def _copy_table(con: duckdb.DuckDBPyConnection, table: str, folder: Path) -> int:
-    select, partitions = TABLES[table]
+    select, partitions = {**TABLES, **RESULT_TABLES}[table]
     count: int = con.execute(f"SELECT count(*) FROM ({select})").fetchone()[0]  # type: ignore[index]
     dest = folder / table
     dest.mkdir()

@@ -12,6 +12,7 @@ writes a file (or a segment of a large one) and closes it between segments
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import os
 import time
@@ -508,16 +509,30 @@ def connect(
     wait_s: float = DEFAULT_LOCK_WAIT_S,
     on_wait: Callable[[str], object] | None = None,
     threads: int | None = None,
+    days: tuple[dt.date, dt.date] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the store, retrying while another process holds its lock.
 
-    ``threads`` caps DuckDB's worker threads (default: one per core).
+    ``threads`` caps DuckDB's worker threads (default: one per core).  A Parquet folder
+    (``pipeline export``, ``pipeline ingest --out``) opens read-only as the same tables
+    (:mod:`pipeline.parquet_store`); ``days`` then limits the days it reads.
 
     A read-only open of a file that does not exist is an error (there is nothing
     to read); a read-write open creates it and applies migrations.
     ``on_wait`` is called once with a message when the open has to wait.
     """
     path = Path(path)
+    if path.is_dir():
+        from pipeline import parquet_store
+
+        if not parquet_store.is_parquet_store(path):
+            raise StoreError(f"{path} is a folder, not a store or a Parquet export or collection")
+        if not read_only:
+            raise StoreError(
+                f"{path} is a Parquet folder: read-only here (add to it with `pipeline ingest --out`, "
+                "or load it into a store with `pipeline ingest FOLDER --db FILE`)"
+            )
+        return parquet_store.open_parquet(path, days)
     if read_only and not path.exists():
         raise StoreError(f"no store at {path} (run `pipeline ingest` first, or pass --db)")
     deadline = time.monotonic() + wait_s

@@ -23,8 +23,8 @@ def db_option(func: F) -> F:
         envvar=ENV_DB,
         default=DEFAULT_DB,
         show_default=True,
-        type=click.Path(dir_okay=False),
-        help=f"DuckDB store file (or set ${ENV_DB}).",
+        type=click.Path(),
+        help=f"DuckDB store file, or a Parquet export or collection folder to read (or set ${ENV_DB}).",
     )(func)
 
 

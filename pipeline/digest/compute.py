@@ -467,5 +467,7 @@ def compute(con: duckdb.DuckDBPyConnection, period: Period, *, silence: timedelt
 
 def compute_from_store(db: str | Path, period: Period, *, silence: timedelta = DEFAULT_SILENCE) -> Digest:
     """Open the store read-only just long enough to compute the digest."""
-    with store_mod.opened(db, read_only=True) as con:
+    # a Parquet folder reads only the days the digest looks at: the period and its baseline
+    days = ((period.start - BASELINE_PERIODS * period.length).date() - timedelta(days=1), period.end.date())
+    with store_mod.opened(db, read_only=True, days=days) as con:
         return compute(con, period, silence=silence)
