@@ -53,7 +53,8 @@ def session(master: str | None = None, conf: dict[str, str] | None = None) -> An
 
     builder = SparkSession.builder.appName("pipeline-correlate")
     active = SparkSession.getActiveSession()
-    if active is None and not os.environ.get("SPARK_ENV_LOADED"):
+    under_submit = bool(os.environ.get("PYSPARK_GATEWAY_PORT") or os.environ.get("SPARK_ENV_LOADED"))
+    if active is None and not under_submit:
         builder = builder.master(master or os.environ.get(ENV_MASTER) or DEFAULT_MASTER)
     for key, value in {**SESSION_CONF, **(conf or {})}.items():
         builder = builder.config(key, value)
