@@ -128,8 +128,9 @@ class SparkEngine:
         if not any(path.rglob("*.parquet")):
             return self.spark.createDataFrame([], SCHEMAS[table])
         df = self.spark.read.option("basePath", str(path)).option("recursiveFileLookup", "false").parquet(str(path))
-        # the export's own day partition is derived from ts: readers never see it
-        return df.select(*columns)
+        # the export's own day partition is derived from ts: readers never see it; columns a
+        # newer store added are kept, after the known ones
+        return df.select(*columns, *[c for c in df.columns if c not in columns and c != "date"])
 
     def _view(self, name: str, df: Any) -> None:
         df = df.persist()
@@ -148,11 +149,13 @@ class SparkEngine:
             """
         )
         self._view("event_files", files)
+        known = [c.split()[0] for c in SCHEMAS["events"].split(", ")]
+        extra = "".join(f", e.{c}" for c in self.spark.table("events").columns if c not in known)
         rows = self.execute_df(
             f"""
             SELECT CAST(f.file_id AS BIGINT) * 4294967296 + e.line_no AS rowid, e.ts, e.source, f.file_id,
                    e.line_no, e.level, e.kind, e.error_code, e.conn_ref, e.raw, e.message AS message_text,
-                   CAST(NULL AS INTEGER) AS msg_at
+                   CAST(NULL AS INTEGER) AS msg_at{extra}
             FROM events e JOIN event_files f
               ON f.file = e.file AND f.host IS NOT DISTINCT FROM e.host AND f.id_prefix = {prefix}
             """
