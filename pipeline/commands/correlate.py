@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
 import textwrap
 from datetime import datetime
@@ -21,9 +22,67 @@ from pipeline.terminal import Column, note_left_out, print_table, printable
 @click.command()
 @db_option
 @config_option("pipeline.toml whose [correlate] table sets the thresholds (default: ./pipeline.toml).")
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Where correlation runs: the store (DuckDB), or Spark over a --parquet export.",
+)
+@click.option(
+    "--parquet",
+    "parquet",
+    type=click.Path(file_okay=False),
+    help="With --engine spark: the `pipeline export --parquet` folder to correlate (incidents are written into it).",
+)
+@click.option(
+    "--master",
+    help="With --engine spark: the Spark master (default $SPARK_MASTER, else local[*]; spark-submit's own wins).",
+)
 @json_option
-def correlate(db: str, config: str | None, as_json: bool) -> None:
-    """Rebuild incidents from everything in the store (e.g. after changing thresholds)."""
+def correlate(db: str, config: str | None, engine: str, parquet: str | None, master: str | None, as_json: bool) -> None:
+    """Rebuild incidents from everything in the store (e.g. after changing thresholds),
+    or, with --engine spark, from a Parquet export on Spark."""
+    if engine == "spark":
+        # the default store name is no request to write one: only a named store gets the incidents
+        source = click.get_current_context().get_parameter_source("db")
+        named = source in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+        summary = _correlate_on_spark(db if named else None, config, parquet, master)
+    else:
+        if parquet or master:
+            fail("--parquet and --master go with --engine spark")
+        summary = _correlate_store(db, config)
+    settings = summary.pop("_settings")
+    from pipeline.config_env import correlate_from_environment, variable
+
+    from_env = correlate_from_environment()
+    file = config or "./pipeline.toml"
+    # where each threshold set comes from: its PIPELINE_CORRELATE_* variable, else the file
+    sources = {key: variable(key) if key in from_env else file for key in settings if key != "pool"}
+    summary["settings"] = {"from": sources, "set": settings}
+    if as_json:
+        print_json(summary)
+        return
+    by = ", ".join(f"{c} {n}" for c, n in summary["by_cause"].items()) or "none"
+    where = f" on Spark ({summary['master']})" if summary.get("engine") == "spark" else ""
+    click.echo(f"{summary['incidents']} incidents ({by}) in {summary['seconds']:.2f} s{where}")
+    if summary.get("written"):
+        click.echo("written to " + " and ".join(summary["written"]))
+    thresholds = {key: value for key, value in settings.items() if key != "pool"}
+    if thresholds:
+        chosen = ", ".join(
+            (f"{key} = {value:g}" if isinstance(value, float) else f"{key} = {value}") + f" ({sources[key]})"
+            for key, value in sorted(thresholds.items())
+        )
+        click.echo(f"thresholds: {chosen}; the others at their defaults")
+    else:
+        click.echo("thresholds: the defaults (no [correlate] table in --config or ./pipeline.toml)")
+    if settings.get("pool"):
+        pool = ", ".join(f"{key} = {value}" for key, value in sorted(settings["pool"].items()))
+        click.echo(f"the application's pool, as [pool] in {file} gives it: {pool}")
+
+
+def _correlate_store(db: str, config: str | None) -> dict[str, Any]:
     from pipeline.correlate import rebuild
 
     db_path = resolve_db_path(db)
@@ -38,30 +97,34 @@ def correlate(db: str, config: str | None, as_json: bool) -> None:
             summary = rebuild(con, settings, force=True)
     except (StoreError, ConfigError) as exc:
         fail(str(exc), exit_code_for(exc))
-    from pipeline.config_env import correlate_from_environment, variable
+    return {**summary, "_settings": settings}
 
-    from_env = correlate_from_environment()
-    file = config or "./pipeline.toml"
-    # where each threshold set comes from: its PIPELINE_CORRELATE_* variable, else the file
-    sources = {key: variable(key) if key in from_env else file for key in settings if key != "pool"}
-    summary["settings"] = {"from": sources, "set": settings}
-    if as_json:
-        print_json(summary)
-        return
-    by = ", ".join(f"{c} {n}" for c, n in summary["by_cause"].items()) or "none"
-    click.echo(f"{summary['incidents']} incidents ({by}) in {summary['seconds']:.2f} s")
-    thresholds = {key: value for key, value in settings.items() if key != "pool"}
-    if thresholds:
-        chosen = ", ".join(
-            (f"{key} = {value:g}" if isinstance(value, float) else f"{key} = {value}") + f" ({sources[key]})"
-            for key, value in sorted(thresholds.items())
-        )
-        click.echo(f"thresholds: {chosen}; the others at their defaults")
-    else:
-        click.echo("thresholds: the defaults (no [correlate] table in --config or ./pipeline.toml)")
-    if settings.get("pool"):
-        pool = ", ".join(f"{key} = {value}" for key, value in sorted(settings["pool"].items()))
-        click.echo(f"the application's pool, as [pool] in {file} gives it: {pool}")
+
+def _correlate_on_spark(db: str | None, config: str | None, parquet: str | None, master: str | None) -> dict[str, Any]:
+    """Correlate an export on Spark; the incidents go into the folder, and into the store
+    when --db (or $PIPELINE_DB) names one explicitly."""
+    import shutil
+
+    from pipeline.export import ExportError
+
+    if not parquet:
+        fail("--engine spark needs --parquet DIR (a folder written by `pipeline export --parquet`)")
+    try:
+        import pyspark  # noqa: F401
+        import sqlglot  # noqa: F401
+    except ImportError:
+        fail("--engine spark needs pyspark and sqlglot: pip install 'dropout-pipeline[spark]'")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        fail("--engine spark needs a Java runtime (17 or later) on PATH, or JAVA_HOME")
+    from pipeline.correlate.on_spark import correlate_parquet
+
+    try:
+        settings = correlate_settings(config)
+        summary = correlate_parquet(parquet, settings, master=master, db=db)
+    except (StoreError, ConfigError, ExportError) as exc:
+        fail(str(exc), exit_code_for(exc))
+    summary["written"] = [parquet] + ([db] if db else [])
+    return {**summary, "_settings": settings}
 
 
 def _known_cause(name: str | None) -> str | None:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
 
+    from pipeline.engines import Engine
+
 import gzip
 import json
 import time
@@ -41,7 +43,7 @@ from pipeline.correlate.incidents import (
 from pipeline.correlate.nearest import nearest_unused
 from pipeline.correlate.settings import DEFAULTS, resolve
 
-__all__ = ["DEFAULTS", "correlate_store"]
+__all__ = ["DEFAULTS", "assess_all", "correlate_store"]
 
 MAX_EVIDENCE = 24
 TEMP_TABLES = (
@@ -129,6 +131,14 @@ def _begin(con: DuckDBPyConnection) -> bool:
 
 
 def _correlate(con: DuckDBPyConnection, s: dict[str, Any]) -> dict[str, Any]:
+    assessed = assess_all(con, s)
+    _write(con, assessed["rows"], assessed["evidence"])
+    return {"incidents": len(assessed["incidents"]), "by_cause": dict(sorted(assessed["by_cause"].items()))}
+
+
+def assess_all(con: Engine, s: dict[str, Any]) -> dict[str, Any]:
+    """Every stage but the writing, on any engine (:mod:`pipeline.engines`): the incidents
+    of the data in ``c_inc``, and their rows and evidence to write (``rows``, ``evidence``)."""
     build_incidents(con, s)
     build_pool(con, s)
     assessed = _assess(con, s)
@@ -148,11 +158,10 @@ def _correlate(con: DuckDBPyConnection, s: dict[str, Any]) -> dict[str, Any]:
         build_groups(con, s, episodes=frozenset(members))
         assessed = _assess(con, s, episode_sizes=members)
     _resolve_lines([r for _, _, r in assessed["evidence"]])
-    _write(con, assessed["rows"], assessed["evidence"])
-    return {"incidents": len(assessed["incidents"]), "by_cause": dict(sorted(assessed["by_cause"].items()))}
+    return assessed
 
 
-def _assess(con: DuckDBPyConnection, s: dict[str, Any], episode_sizes: dict[int, int] | None = None) -> dict[str, Any]:
+def _assess(con: Engine, s: dict[str, Any], episode_sizes: dict[int, int] | None = None) -> dict[str, Any]:
     """Evidence, scores, verdict, details, summary and advice of every group in ``c_inc``."""
     build_idle_limits(con, s)
     limits = idle_limits(con)
@@ -213,7 +222,7 @@ def _assess(con: DuckDBPyConnection, s: dict[str, Any], episode_sizes: dict[int,
     return {"incidents": incs, "causes": causes, "rows": inc_rows, "evidence": ev_rows, "by_cause": by_cause}
 
 
-def _fetch_incidents(con: DuckDBPyConnection) -> list[dict[str, Any]]:
+def _fetch_incidents(con: Engine) -> list[dict[str, Any]]:
     cur = con.execute(
         "SELECT grp, incident_id, start_ms, end_ms, hosts, errors, n_lines, server_only FROM c_inc ORDER BY grp"
     )
@@ -273,7 +282,7 @@ def _details(
     return det
 
 
-def _sources_in_store(con: DuckDBPyConnection) -> dict[str, int]:
+def _sources_in_store(con: Engine) -> dict[str, int]:
     """Rows per kind of evidence in the whole store, so advice never asks for what is there:
     application lines, pool lines with a connection identity (SQLAlchemy's pool log at DEBUG),
     server lines, latency samples and status snapshots."""
@@ -290,7 +299,7 @@ def _sources_in_store(con: DuckDBPyConnection) -> dict[str, int]:
     return {name: int(n) for name, n in zip(names, row or (0,) * len(names))}
 
 
-def _pool_seen_in_logs(con: DuckDBPyConnection) -> dict[str | None, dict[str, bool]]:
+def _pool_seen_in_logs(con: Engine) -> dict[str | None, dict[str, bool]]:
     """Per host, the pool settings its logs show: SQLAlchemy's own pre-ping lines
     (pool_pre_ping=True), its recycle lines (pool_recycle set), a checkout listener's ping
     (the tutorial's liveness check: its failures carry no connection identity)."""

@@ -20,8 +20,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from duckdb import DuckDBPyConnection
+    from pipeline.engines import Engine
 
+import math
 from collections import defaultdict
 
 from pipeline.store import event_id_sql, event_rows_sql, message_sql
@@ -41,20 +42,20 @@ SERVER_CATEGORY_SQL = f"""
 """
 
 
-def _rows(con: DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+def _rows(con: Engine, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     cur = con.execute(sql, params or [])
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
-def _add_features(features: dict[int, dict[str, Any]], con: DuckDBPyConnection, sql: str) -> None:
+def _add_features(features: dict[int, dict[str, Any]], con: Engine, sql: str) -> None:
     """Add each incident's facts from a query with a ``grp`` column and one row per incident."""
     for r in _rows(con, sql):
         features[r.pop("grp")].update(r)
 
 
 def gather(
-    con: DuckDBPyConnection, s: dict[str, Any]
+    con: Engine, s: dict[str, Any]
 ) -> tuple[dict[int, dict[str, Any]], dict[int, list[dict[str, Any]]], dict[str, Any]]:
     pre = float(s["lookback_seconds"]) * 1000.0
     post = float(s["lookahead_seconds"]) * 1000.0
@@ -71,14 +72,18 @@ def gather(
         CREATE OR REPLACE TEMP TABLE c_wt AS
         WITH w AS (
             SELECT host, epoch_ms(ts) AS t_ms, value, file, line_no FROM metrics WHERE name = 'wait_timeout'
-        ), ih AS (
-            SELECT i.grp, i.end_ms, h.host FROM c_inc i, (SELECT DISTINCT host FROM w) h
         ), last AS (
-            SELECT ih.grp, w.host, w.t_ms, w.value, w.file, w.line_no
-            FROM ih ASOF JOIN w ON ih.host IS NOT DISTINCT FROM w.host AND ih.end_ms >= w.t_ms
+            -- per incident and host, the last sample at or before the incident's end
+            SELECT i.grp, w.host, w.t_ms, w.value, w.file, w.line_no,
+                   row_number() OVER (PARTITION BY i.grp, w.host
+                                      ORDER BY w.t_ms DESC, w.value, w.file, w.line_no) AS rn
+            FROM c_inc i JOIN w ON i.end_ms >= w.t_ms
+        ), ranked AS (
+            SELECT grp, host, t_ms, value, file, line_no,
+                   row_number() OVER (PARTITION BY grp ORDER BY value, t_ms, file, line_no) AS rn
+            FROM last WHERE rn = 1
         )
-        SELECT * FROM last
-        QUALIFY row_number() OVER (PARTITION BY grp ORDER BY value, t_ms, file, line_no) = 1
+        SELECT grp, host, t_ms, value, file, line_no FROM ranked WHERE rn = 1
         """
     )
     # --- client-side features
@@ -165,7 +170,7 @@ def gather(
         CREATE OR REPLACE TEMP TABLE c_srv AS
         SELECT *,
                -- when the server was next ready again after this line
-               min(t_ms) FILTER (WHERE cat = 'srv_start') OVER (
+               min(CASE WHEN cat = 'srv_start' THEN t_ms END) OVER (
                    PARTITION BY host ORDER BY t_ms, file, line_no
                    ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS next_start_ms
         FROM (
@@ -242,6 +247,7 @@ def gather(
                NULL::DOUBLE AS value, NULL::DOUBLE AS ref
         FROM (SELECT *, row_number() OVER (PARTITION BY grp, cat ORDER BY t_ms, file, line_no) AS rn
               FROM c_srv_inc) WHERE rn <= {n_per}
+        ORDER BY grp, category, t_ms, file, line_no
         """,
     )
 
@@ -252,10 +258,14 @@ def gather(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_lat AS
-        WITH base AS (
-            SELECT host, target, median(rtt_ms) AS med, mad(rtt_ms) AS mad,
-                   avg(lost::INTEGER) AS loss_rate, count(*) AS n
-            FROM latency GROUP BY host, target
+        WITH med AS (
+            SELECT host, target, median(rtt_ms) AS med FROM latency GROUP BY host, target
+        ), base AS (
+            -- mad(): the median absolute deviation from the median
+            SELECT l.host, l.target, m.med, median(abs(l.rtt_ms - m.med)) AS mad,
+                   avg(l.lost::INTEGER) AS loss_rate, count(*) AS n
+            FROM latency l JOIN med m ON l.host IS NOT DISTINCT FROM m.host AND l.target IS NOT DISTINCT FROM m.target
+            GROUP BY l.host, l.target, m.med
         )
         SELECT epoch_ms(l.ts) AS t_ms, l.host, l.target, l.rtt_ms, l.lost, l.file, l.line_no,
                b.med, b.loss_rate,
@@ -309,6 +319,7 @@ def gather(
                        CASE WHEN lost THEN t_ms ELSE -rtt_ms END, file, line_no) AS rn
             FROM c_lat_inc WHERE lost OR rtt_ms > limit_ms
         ) WHERE rn <= {n_per}
+        ORDER BY grp, category, t_ms, file, line_no
         """,
     )
 
@@ -316,19 +327,36 @@ def gather(
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE c_met AS
-        WITH tc AS (SELECT ts, host, value, file, line_no FROM metrics WHERE name = 'threads_connected'),
-             mc AS (SELECT ts, host, value FROM metrics WHERE name = 'max_connections'),
-             mcl AS (SELECT host, arg_max(value, ts) AS value FROM mc GROUP BY host),
-             up AS (SELECT ts, host, value, file, line_no,
-                           lag(value) OVER (PARTITION BY host ORDER BY ts, file, line_no) AS prev
-                    FROM metrics WHERE name = 'uptime')
+        WITH both_ AS (
+            -- threads_connected and max_connections samples in time order, each limit before
+            -- the samples of its instant: a sample's limit is the last one at or before it
+            SELECT ts, host, name, value, file, line_no,
+                   sum(CASE WHEN name = 'max_connections' THEN 1 ELSE 0 END) OVER (
+                       PARTITION BY host ORDER BY ts, CASE WHEN name = 'max_connections' THEN 0 ELSE 1 END,
+                                                  file, line_no
+                       ROWS UNBOUNDED PRECEDING) AS mc_seq
+            FROM metrics WHERE name IN ('threads_connected', 'max_connections')
+        ), tc AS (
+            SELECT *, max(CASE WHEN name = 'max_connections' THEN value END) OVER (PARTITION BY host, mc_seq) AS mc_value
+            FROM both_
+        ), mcl AS (
+            -- the latest limit of the host, for samples older than any
+            SELECT host, max(CASE WHEN rn = 1 THEN value END) AS value FROM (
+                SELECT host, value, row_number() OVER (PARTITION BY host ORDER BY ts DESC, file DESC, line_no DESC) AS rn
+                FROM metrics WHERE name = 'max_connections'
+            ) GROUP BY host
+        ), up AS (
+            SELECT ts, host, value, file, line_no,
+                   lag(value) OVER (PARTITION BY host ORDER BY ts, file, line_no) AS prev
+            FROM metrics WHERE name = 'uptime'
+        )
         SELECT epoch_ms(tc.ts) AS t_ms, tc.host, 'threads_connected' AS category, tc.value,
-               coalesce(m.value, mcl.value) AS ref, tc.file, tc.line_no
-        FROM tc ASOF LEFT JOIN mc m ON tc.host IS NOT DISTINCT FROM m.host AND tc.ts >= m.ts
-        LEFT JOIN mcl ON tc.host IS NOT DISTINCT FROM mcl.host
+               coalesce(tc.mc_value, mcl.value) AS ref, tc.file, tc.line_no
+        FROM tc LEFT JOIN mcl ON tc.host IS NOT DISTINCT FROM mcl.host
+        WHERE tc.name = 'threads_connected'
         UNION ALL
         -- a restart happened ``uptime`` seconds before the sample that shows it
-        SELECT epoch_ms(ts) - (value * 1000)::BIGINT, host, 'uptime_reset', value, prev, file, line_no
+        SELECT epoch_ms(ts) - round(value * 1000)::BIGINT, host, 'uptime_reset', value, prev, file, line_no
         FROM up WHERE prev IS NOT NULL AND value < prev
         """
     )
@@ -368,21 +396,23 @@ def gather(
         f"""
         SELECT grp, category, 'metrics' AS source, t_ms, category AS kind, NULL AS raw,
                CASE WHEN category = 'uptime_reset'
-                    THEN 'uptime ' || value::BIGINT || ' (was ' || ref::BIGINT || ')'
-                    ELSE 'threads_connected ' || value::BIGINT || coalesce(' of max_connections ' || ref::BIGINT, '')
+                    THEN 'uptime ' || round(value)::BIGINT || ' (was ' || round(ref)::BIGINT || ')'
+                    ELSE 'threads_connected ' || round(value)::BIGINT
+                         || coalesce(' of max_connections ' || round(ref)::BIGINT, '')
                END AS line, file, line_no, NULL AS event_id, value, ref
         FROM (
             SELECT *, row_number() OVER (PARTITION BY grp, category ORDER BY
                 CASE WHEN category = 'threads_connected' THEN -value ELSE t_ms END, t_ms, file, line_no) AS rn
             FROM c_met_inc WHERE category = 'uptime_reset' OR (ref > 0 AND value / ref >= {ratio})
         ) WHERE rn <= 1
+        ORDER BY grp, category, t_ms, file, line_no
         """,
     )
     rows_wait = _rows(
         con,
         """
         SELECT grp, 'metric:wait_timeout' AS category, 'metrics' AS source, t_ms, 'wait_timeout' AS kind,
-               NULL AS raw, 'wait_timeout ' || value::BIGINT AS line, file, line_no, NULL AS event_id, value,
+               NULL AS raw, 'wait_timeout ' || round(value)::BIGINT AS line, file, line_no, NULL AS event_id, value,
                NULL::DOUBLE AS ref
         FROM c_wt
         """,
@@ -409,6 +439,7 @@ def gather(
                file, line_no, event_id, NULL::DOUBLE AS value, NULL::DOUBLE AS ref,
                is_refused, is_timed_out, is_reset, is_during_query
         FROM r WHERE rn_first <= {max(1, n_per - 1)} OR rn_last = 1
+        ORDER BY grp, category, t_ms, file, line_no
         """,
     )
     # --- idle connections that failed, and the longest idle that worked (per host)
@@ -418,8 +449,8 @@ def gather(
         WITH pick AS (
             SELECT * FROM (
                 SELECT d.grp, c.*,
-                       row_number() OVER (PARTITION BY d.grp ORDER BY c.idle_s DESC, c.t_ms, c.rid) AS rn_hi,
-                       row_number() OVER (PARTITION BY d.grp ORDER BY c.idle_s, c.t_ms, c.rid) AS rn_lo
+                       row_number() OVER (PARTITION BY d.grp ORDER BY c.idle_s DESC, c.t_ms, c.line_no, c.rid) AS rn_hi,
+                       row_number() OVER (PARTITION BY d.grp ORDER BY c.idle_s, c.t_ms, c.line_no, c.rid) AS rn_lo
                 FROM c_checkouts c JOIN c_drops d ON d.rid = c.fail_rid
                 WHERE c.failed AND c.idle_s IS NOT NULL
             ) WHERE rn_hi <= {max(1, n_per - 1)} OR rn_lo = 1
@@ -428,6 +459,7 @@ def gather(
                {message_sql()} AS line, f.file, e.line_no, {event_id_sql()} AS event_id, p.idle_s AS value,
                (p.fail_ms - p.t_ms) / 1000.0 AS ref, p.host
         FROM pick p JOIN ({event_rows_sql()}) ON e.rowid = p.rid
+        ORDER BY p.grp, p.t_ms, f.file, e.line_no
         """,
     )
     rows_ok = _rows(
@@ -438,6 +470,7 @@ def gather(
                l.ok_max AS value, NULL::DOUBLE AS ref
         FROM c_idle_inc l JOIN ({event_rows_sql()}) ON e.rowid = l.ok_rid
         WHERE l.valid
+        ORDER BY l.grp, t_ms, f.file, e.line_no
         """,
     )
     for r in rows_srv + rows_lat + rows_met + rows_cli + rows_idle + rows_ok:
@@ -446,7 +479,7 @@ def gather(
     return features, rows, ctx
 
 
-def pool_demand(con: DuckDBPyConnection, grp_ids: list[int]) -> dict[int, dict[str, Any]]:
+def pool_demand(con: Engine, grp_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Requests left waiting at once, for incidents with pool timeouts.
 
     When a QueuePool timeout is raised every connection of the pool is checked
@@ -470,7 +503,7 @@ def pool_demand(con: DuckDBPyConnection, grp_ids: list[int]) -> dict[int, dict[s
         SELECT grp, max(n) FROM (
             SELECT grp, count(*) OVER (
                 PARTITION BY grp, host, file ORDER BY t_ms
-                RANGE BETWEEN {float(timeout_s) * 1000.0} PRECEDING AND CURRENT ROW) AS n
+                RANGE BETWEEN {math.floor(float(timeout_s) * 1000.0)} PRECEDING AND CURRENT ROW) AS n
             FROM c_drops WHERE kind = 'pool_timeout' AND source = 'app' AND grp IN ({ids})
         ) GROUP BY grp
         """
@@ -479,7 +512,7 @@ def pool_demand(con: DuckDBPyConnection, grp_ids: list[int]) -> dict[int, dict[s
     return out
 
 
-def app_connections(con: DuckDBPyConnection, grp_ids: list[int]) -> dict[int, dict[str, Any]]:
+def app_connections(con: Engine, grp_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Connections the application itself held open, for incidents with refused connections.
 
     A running count of ``Created new connection`` minus ``Closing connection`` pool

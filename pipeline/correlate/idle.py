@@ -39,12 +39,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from duckdb import DuckDBPyConnection
+    from pipeline.engines import Engine
 
 from pipeline.store import event_rows_sql
 
 
-def build_pool(con: DuckDBPyConnection, s: dict[str, Any]) -> None:
+def build_pool(con: Engine, s: dict[str, Any]) -> None:
     """Create ``c_checkouts``: one row per checkout, with idle time and outcome."""
     # Compact rows (a hash for the connection key, a small code for the kind, the event's
     # rowid in the table behind the events view) keep the sort of millions of pool lines
@@ -60,11 +60,13 @@ def build_pool(con: DuckDBPyConnection, s: dict[str, Any]) -> None:
             WHERE e.source = 'sqlalchemy' AND e.conn_ref IS NOT NULL
               AND e.kind IN ('checkout', 'checkin', 'invalidate', 'pre_ping_fail', 'conn_open', 'conn_close')
         ), q AS (
-            SELECT rid, host, t_ms, kc,
-                   lag(kc) OVER w AS prev_kc, lag(t_ms) OVER w AS prev_ms,
-                   lead(kc) OVER w AS next_kc, lead(t_ms) OVER w AS next_ms, lead(rid) OVER w AS next_rid
+            SELECT rid, host, t_ms, line_no, kc,
+                   lag(kc) OVER (PARTITION BY k ORDER BY t_ms, line_no) AS prev_kc,
+                   lag(t_ms) OVER (PARTITION BY k ORDER BY t_ms, line_no) AS prev_ms,
+                   lead(kc) OVER (PARTITION BY k ORDER BY t_ms, line_no) AS next_kc,
+                   lead(t_ms) OVER (PARTITION BY k ORDER BY t_ms, line_no) AS next_ms,
+                   lead(rid) OVER (PARTITION BY k ORDER BY t_ms, line_no) AS next_rid
             FROM p
-            WINDOW w AS (PARTITION BY k ORDER BY t_ms, line_no)
         ), lines AS (
             -- pool listener lines without a connection identity: one stream per file
             SELECT e.rowid AS rid, e.file_id, f.host, epoch_ms(e.ts) AS t_ms, e.line_no,
@@ -74,14 +76,15 @@ def build_pool(con: DuckDBPyConnection, s: dict[str, Any]) -> None:
               AND e.kind IN ('checkout', 'checkin', 'pre_ping_fail', 'conn_open', 'conn_close', 'invalidate')
         ), held AS (
             -- connections held by the application after each line
-            SELECT *, lag(kc) OVER w AS prev_kc, lag(t_ms) OVER w AS prev_ms,
-                   sum(CASE kc WHEN 1 THEN 1 WHEN 2 THEN -1 ELSE 0 END) OVER (w ROWS UNBOUNDED PRECEDING) AS out_now
+            SELECT *, lag(kc) OVER (PARTITION BY file_id ORDER BY t_ms, line_no) AS prev_kc,
+                   lag(t_ms) OVER (PARTITION BY file_id ORDER BY t_ms, line_no) AS prev_ms,
+                   sum(CASE kc WHEN 1 THEN 1 WHEN 2 THEN -1 ELSE 0 END)
+                       OVER (PARTITION BY file_id ORDER BY t_ms, line_no ROWS UNBOUNDED PRECEDING) AS out_now
             FROM lines
-            WINDOW w AS (PARTITION BY file_id ORDER BY t_ms, line_no)
         ), listener AS (
             SELECT *, max(out_now) OVER (PARTITION BY file_id) AS most_held FROM held
         )
-        SELECT rid, host, t_ms,
+        SELECT rid, host, t_ms, line_no,
                CASE WHEN prev_kc = 2 THEN (t_ms - prev_ms) / 1000.0 END AS idle_s,
                coalesce(next_kc IN (3, 4), false) AS failed,
                CASE WHEN next_kc IN (3, 4) THEN next_ms END AS fail_ms,
@@ -89,7 +92,7 @@ def build_pool(con: DuckDBPyConnection, s: dict[str, Any]) -> None:
                false AS from_listener
         FROM q WHERE kc = 1
         UNION ALL
-        SELECT rid, host, t_ms,
+        SELECT rid, host, t_ms, line_no,
                CASE WHEN prev_kc = 2 AND most_held <= 1 THEN (t_ms - prev_ms) / 1000.0 END AS idle_s,
                kc = 4 AS failed,
                CASE WHEN kc = 4 THEN t_ms END AS fail_ms,
@@ -100,7 +103,7 @@ def build_pool(con: DuckDBPyConnection, s: dict[str, Any]) -> None:
     )
 
 
-def build_idle_limits(con: DuckDBPyConnection, s: dict[str, Any]) -> None:
+def build_idle_limits(con: Engine, s: dict[str, Any]) -> None:
     """Create ``c_idle_inc``: the idle limit inferred for each incident and host.
 
     Failures are the incident's failed checkouts; successes are the checkouts of
@@ -118,13 +121,13 @@ def build_idle_limits(con: DuckDBPyConnection, s: dict[str, Any]) -> None:
         f"""
         CREATE OR REPLACE TEMP TABLE c_idle_inc AS
         WITH f0 AS (
-            SELECT d.grp, c.host, c.idle_s, true AS failed, c.rid, c.from_listener
+            SELECT d.grp, c.host, c.idle_s, true AS failed, c.rid, c.t_ms, c.line_no, c.from_listener
             FROM c_checkouts c JOIN c_drops d ON d.rid = c.fail_rid
             WHERE c.failed AND c.idle_s IS NOT NULL
         ), fh AS (
             SELECT DISTINCT grp, host FROM f0
         ), o AS (
-            SELECT i.grp, c.host, c.idle_s, false AS failed, c.rid, c.from_listener
+            SELECT i.grp, c.host, c.idle_s, false AS failed, c.rid, c.t_ms, c.line_no, c.from_listener
             FROM c_checkouts c JOIN c_inc i
               ON c.t_ms BETWEEN (CASE WHEN i.is_episode THEN i.start_ms - {lookback} ELSE i.start_ms END)
                             AND i.end_ms
@@ -144,17 +147,17 @@ def build_idle_limits(con: DuckDBPyConnection, s: dict[str, Any]) -> None:
         ), f AS (
             SELECT f0.grp, f0.host,
                    f0.idle_s - CASE WHEN h.silent THEN {read_timeout} ELSE 0 END AS idle_s,
-                   f0.failed, f0.rid, f0.from_listener
+                   f0.failed, f0.rid, f0.t_ms, f0.line_no, f0.from_listener
             FROM f0 JOIN hang h ON h.grp = f0.grp AND h.host IS NOT DISTINCT FROM f0.host
         ), u AS (
             SELECT * FROM f UNION ALL SELECT * FROM o
         ), cum AS (
             SELECT grp, host, idle_s, failed,
-                   sum(failed::INTEGER) OVER w AS f_ge,
-                   sum((NOT failed)::INTEGER) OVER w AS ok_ge
+                   sum(failed::INTEGER) OVER (PARTITION BY grp, host ORDER BY idle_s DESC
+                                              RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS f_ge,
+                   sum((NOT failed)::INTEGER) OVER (PARTITION BY grp, host ORDER BY idle_s DESC
+                                                    RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS ok_ge
             FROM u
-            WINDOW w AS (PARTITION BY grp, host ORDER BY idle_s DESC
-                         RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         ), best AS (
             SELECT grp, host,
                    arg_max(idle_s, (f_ge - 3 * ok_ge) * 1e9 - idle_s) AS t,
@@ -166,20 +169,26 @@ def build_idle_limits(con: DuckDBPyConnection, s: dict[str, Any]) -> None:
             SELECT u.grp, u.host, b.t, b.f_ge, b.ok_ge,
                    count(*) FILTER (WHERE u.failed) AS f_all,
                    max(u.idle_s) FILTER (WHERE NOT u.failed AND u.idle_s < b.t) AS ok_max,
-                   arg_max(u.rid, u.idle_s) FILTER (WHERE NOT u.failed AND u.idle_s < b.t) AS ok_rid,
                    max(u.idle_s) FILTER (WHERE u.failed AND u.idle_s >= b.t) AS fail_max,
                    min(u.idle_s) FILTER (WHERE u.failed AND u.idle_s >= b.t) AS fail_min,
                    count(*) FILTER (WHERE NOT u.failed) AS ok_all
             FROM u JOIN best b ON b.grp = u.grp AND b.host IS NOT DISTINCT FROM u.host
             GROUP BY ALL
+        ), ok_pick AS (
+            -- the longest idle that worked: the first such checkout (by time, line) if several
+            SELECT u.grp, u.host, u.rid,
+                   row_number() OVER (PARTITION BY u.grp, u.host ORDER BY u.idle_s DESC, u.t_ms, u.line_no, u.rid) AS rn
+            FROM u JOIN best b ON b.grp = u.grp AND b.host IS NOT DISTINCT FROM u.host
+            WHERE NOT u.failed AND u.idle_s < b.t
         )
-        SELECT *, (f_ge >= 1 AND ok_ge <= {tol} * f_ge AND coalesce(ok_max, 0) < fail_min) AS valid
-        FROM stats
+        SELECT s.grp, s.host, s.t, s.f_ge, s.ok_ge, s.f_all, s.ok_max, k.rid AS ok_rid, s.fail_max, s.fail_min,
+               s.ok_all, (s.f_ge >= 1 AND s.ok_ge <= {tol} * s.f_ge AND coalesce(s.ok_max, 0) < s.fail_min) AS valid
+        FROM stats s LEFT JOIN ok_pick k ON k.grp = s.grp AND k.host IS NOT DISTINCT FROM s.host AND k.rn = 1
         """
     )
 
 
-def idle_limits(con: DuckDBPyConnection) -> dict[int, dict[str, dict[str, Any]]]:
+def idle_limits(con: Engine) -> dict[int, dict[str, dict[str, Any]]]:
     """Per incident number, per host: the inferred idle limit range (valid ones only)."""
     rows = con.execute(
         "SELECT grp, host, ok_max, fail_min, fail_max, f_ge, f_all, ok_ge, ok_all FROM c_idle_inc "

@@ -40,7 +40,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from duckdb import DuckDBPyConnection
+    from pipeline.engines import Engine
 
 from pipeline.correlate.evidence import SERVER_CATEGORY_SQL
 from pipeline.kinds import CLIENT_DROP_KINDS, CLIENT_SOURCES, SERVER_DROP_KINDS, SERVER_SOURCES
@@ -56,7 +56,7 @@ def _in_list(values: tuple[str, ...] | list[str]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
-def build_incidents(con: DuckDBPyConnection, s: dict[str, Any]) -> int:
+def build_incidents(con: Engine, s: dict[str, Any]) -> int:
     """Create ``c_drops`` and ``c_inc``; return the number of incidents."""
     gap = float(s["gap_seconds"])
     cover = float(s["client_cover_seconds"]) * 1000.0
@@ -116,7 +116,7 @@ def build_incidents(con: DuckDBPyConnection, s: dict[str, Any]) -> int:
         ), starts AS (
             SELECT *, min(t_ms) OVER (PARTITION BY k_lane, k_grp) AS group_start_ms FROM keyed
         )
-        SELECT * EXCLUDE (lane, lane_grp, k_lane, k_grp, group_start_ms, dt_ms),
+        SELECT rid, event_id, ts, source, host, file, line_no, kind, error_code, conn_ref, message, raw, t_ms,
                dense_rank() OVER (ORDER BY group_start_ms, k_lane, k_grp) AS grp,
                -- what the error text said (decided at ingest: pipeline/traits.py)
                {has_trait("refused")} AS is_refused,
@@ -147,7 +147,7 @@ def build_incidents(con: DuckDBPyConnection, s: dict[str, Any]) -> int:
     return build_groups(con, s)
 
 
-def build_groups(con: DuckDBPyConnection, s: dict[str, Any], episodes: frozenset[int] = frozenset()) -> int:
+def build_groups(con: Engine, s: dict[str, Any], episodes: frozenset[int] = frozenset()) -> int:
     """Create ``c_inc`` from ``c_drops``: one row per group (``grp``); return how many.
 
     ``episodes`` are groups merged from several incidents of one cause (see
@@ -187,19 +187,22 @@ def build_groups(con: DuckDBPyConnection, s: dict[str, Any], episodes: frozenset
                    count(*) FILTER (WHERE source = 'app') AS n_app,
                    bool_and(source IN ({_in_list(SERVER_SOURCES)})) AS server_only
             FROM c_drops GROUP BY grp
+        ), mids AS (
+            SELECT g.*, errs.errors,
+                   strftime(timezone('UTC', g.start_ts), '%Y%m%d-%H%M%S') || '-'
+                       || substr(md5(g.first_event), 1, 6) AS incident_id,
+                   -- evidence windows stop half-way to the neighbouring incidents
+                   (lag(g.end_ms) OVER (ORDER BY g.grp) + g.start_ms) / 2 AS prev_mid_ms,
+                   (lead(g.start_ms) OVER (ORDER BY g.grp) + g.end_ms) / 2 AS next_mid_ms
+            FROM g JOIN errs USING (grp)
         )
-        SELECT g.*, errs.errors,
-               strftime(timezone('UTC', g.start_ts), '%Y%m%d-%H%M%S') || '-'
-                   || substr(md5(g.first_event), 1, 6) AS incident_id,
-               -- evidence windows stop half-way to the neighbouring incidents
-               (lag(g.end_ms) OVER (ORDER BY g.grp) + g.start_ms) / 2 AS prev_mid_ms,
-               (lead(g.start_ms) OVER (ORDER BY g.grp) + g.end_ms) / 2 AS next_mid_ms,
+        SELECT *,
                -- (an episode can span a shorter incident of another cause: each window
                -- still covers its own incident)
-               least(g.start_ms, greatest(g.start_ms - {pre}, coalesce(prev_mid_ms, -1e18))) AS lo_ms,
-               greatest(g.end_ms, least(g.end_ms + {post}, coalesce(next_mid_ms, 1e18))) AS hi_ms,
-               {f"g.grp IN ({episode_list})" if episode_list else "false"} AS is_episode
-        FROM g JOIN errs USING (grp)
+               least(start_ms, greatest(start_ms - {pre}, coalesce(prev_mid_ms, -1e18))) AS lo_ms,
+               greatest(end_ms, least(end_ms + {post}, coalesce(next_mid_ms, 1e18))) AS hi_ms,
+               {f"grp IN ({episode_list})" if episode_list else "false"} AS is_episode
+        FROM mids
         ORDER BY grp
         """
     )
@@ -235,7 +238,7 @@ def episode_map(incidents: list[dict[str, Any]], causes: dict[int, str], s: dict
     return out
 
 
-def merge_groups(con: DuckDBPyConnection, mapping: dict[int, int]) -> None:
+def merge_groups(con: Engine, mapping: dict[int, int]) -> None:
     """Renumber ``c_drops`` so each merged incident's drops carry its episode's ``grp``."""
     if not mapping:
         return

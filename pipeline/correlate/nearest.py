@@ -4,9 +4,10 @@ what the store already holds."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from duckdb import DuckDBPyConnection
+if TYPE_CHECKING:
+    from pipeline.engines import Engine
 
 from pipeline.kinds import CLIENT_SOURCES
 
@@ -24,7 +25,7 @@ TELLING_KINDS = (
 SEARCH_SECONDS = 86400.0  # how far from the incident to look
 
 
-def nearest_unused(con: DuckDBPyConnection, inc: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+def nearest_unused(con: Engine, inc: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """The nearest telling server line and the worst latency around the incident, each with
     how far it was from the failures and the window it would have had to fall in."""
     start_ms, end_ms = inc["start_ms"], inc["end_ms"]
@@ -38,7 +39,7 @@ def nearest_unused(con: DuckDBPyConnection, inc: dict[str, Any], settings: dict[
     return out
 
 
-def _nearest_server(con: DuckDBPyConnection, start_ms: int, end_ms: int) -> dict[str, Any] | None:
+def _nearest_server(con: Engine, start_ms: int, end_ms: int) -> dict[str, Any] | None:
     row = con.execute(
         f"""
         WITH cand AS (
@@ -50,7 +51,7 @@ def _nearest_server(con: DuckDBPyConnection, start_ms: int, end_ms: int) -> dict
         SELECT strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ'), kind, host, file, line_no, message,
                CASE WHEN t_ms < $start THEN (t_ms - $start) / 1000.0
                     WHEN t_ms > $end THEN (t_ms - $end) / 1000.0 ELSE 0 END AS off_s
-        FROM cand ORDER BY abs(off_s), t_ms LIMIT 1
+        FROM cand ORDER BY abs(off_s), t_ms, file, line_no LIMIT 1
         """,
         {"start": start_ms, "end": end_ms, "search": int(SEARCH_SECONDS * 1000)},
     ).fetchone()
@@ -86,7 +87,7 @@ def _why_server_not(server: dict[str, Any], s: dict[str, Any]) -> str:
     return "near the failures, but no cause's pattern includes it on its own"
 
 
-def _latency_near(con: DuckDBPyConnection, start_ms: int, end_ms: int, s: dict[str, Any]) -> dict[str, Any] | None:
+def _latency_near(con: Engine, start_ms: int, end_ms: int, s: dict[str, Any]) -> dict[str, Any] | None:
     row = con.execute(
         """
         SELECT count(*), count(*) FILTER (WHERE lost), max(rtt_ms), median(rtt_ms)
