@@ -52,6 +52,11 @@ def _globs(folder: Path, table: str, days: tuple[dt.date, dt.date] | None) -> li
     return [g for g in candidates if any(p for p in Path("/").glob(g.lstrip("/")) if not p.name.startswith("_"))]
 
 
+def table_globs(folder: str | os.PathLike[str], table: str, days: tuple[dt.date, dt.date] | None = None) -> list[str]:
+    """The globs a table of ``folder`` is read from (empty: the folder has none of its files)."""
+    return _globs(Path(folder).resolve(), table, days)
+
+
 def open_parquet(
     folder: str | os.PathLike[str], days: tuple[dt.date, dt.date] | None = None
 ) -> duckdb.DuckDBPyConnection:
@@ -101,4 +106,4 @@ def version(folder: str | os.PathLike[str]) -> tuple[tuple[int, int] | None, ...
     return tuple(sig)
 
 
-__all__ = ["is_parquet_store", "open_parquet", "version"]
+__all__ = ["is_parquet_store", "open_parquet", "table_globs", "version"]

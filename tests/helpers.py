@@ -171,17 +171,28 @@ def stop_process(proc, timeout_s: float = 10) -> None:
         proc.kill()
 
 
-def generate_logs(out, *, size: str = "2MB", seed: int = 3, timeout_s: float = 600) -> dict:
+def generate_logs(
+    out,
+    *,
+    size: str = "2MB",
+    seed: int = 3,
+    hosts: int | None = None,
+    days: float | None = None,
+    timeout_s: float = 600,
+) -> dict:
     """Run the benchmark generator (``bench/generate.py``) into ``out``: a fleet's logs in
-    ``out/logs`` with one planted incident of every cause; gives its manifest."""
+    ``out/logs`` (one folder per machine, and the pipeline.toml that reads them) with one
+    planted incident of every cause; gives its manifest."""
     import json
     import subprocess
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
+    shape = (["--hosts", str(hosts)] if hosts else []) + (["--days", str(days)] if days else [])
     subprocess.run(
         [sys.executable, str(root / "bench" / "generate.py"), "--size", size, "--seed", str(seed)]
+        + shape
         + ["--out", str(out), "--quiet"],
         check=True,
         cwd=root,
@@ -222,3 +233,63 @@ def write_log(path: Path, content: str | bytes) -> Path:
     data = content.encode() if isinstance(content, str) else content
     path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
     return path
+
+
+def fleet_collection(out: Path, *, size: str = "20MB", hosts: int = 4, days: float = 2) -> Path:
+    """A generated fleet's logs (``out/logs``) ingested machine by machine, as each machine
+    would, into one Parquet collection (``out/fleet``); gives the collection."""
+    from pipeline.parquet_out import ingest_to_parquet
+
+    generate_logs(out, size=size, seed=7, hosts=hosts, days=days)
+    logs = out / "logs"
+    for machine in sorted(p for p in logs.iterdir() if p.is_dir()):
+        ingest_to_parquet([machine], out / "fleet", machine=machine.name, config=logs / "pipeline.toml")
+    return out / "fleet"
+
+
+# --- comparing two correlations' results
+
+
+def incident_rows(con, source: str = "incidents") -> list[dict]:
+    cur = con.execute(f"SELECT * FROM {source} ORDER BY start_ts, incident_id")
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+def evidence_rows(con, source: str = "incident_evidence") -> list[tuple]:
+    return con.execute(f"SELECT * FROM {source} ORDER BY incident_id, seq").fetchall()
+
+
+def assert_close(a, b, path: str = "") -> None:
+    """Equal, floats within 1e-9 (sums may be added up in another order)."""
+    if isinstance(a, float) and isinstance(b, float):
+        assert abs(a - b) < 1e-9, f"{path}: {a} != {b}"
+    elif isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), f"{path}: keys {sorted(a)} != {sorted(b)}"
+        for k in a:
+            assert_close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), f"{path}: {len(a)} items != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_close(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+def assert_same_incidents(want_con, got_con, incidents: str = "incidents", evidence: str = "incident_evidence") -> int:
+    """``got_con``'s incidents (from ``incidents``/``evidence``, tables or Parquet reads) are
+    ``want_con``'s store's: ids, causes, times, hosts, summaries, advice, confidence, scores
+    and details (floats within 1e-9), evidence rows; gives how many."""
+    import json
+
+    want, got = incident_rows(want_con), incident_rows(got_con, incidents)
+    assert [i["incident_id"] for i in got] == [i["incident_id"] for i in want]
+    for w, g in zip(want, got):
+        where = w["incident_id"]
+        for col in ("cause", "start_ts", "end_ts", "hosts", "errors", "summary", "advice"):
+            assert g[col] == w[col], f"{where} {col}"
+        assert abs(g["confidence"] - w["confidence"]) < 1e-9, where
+        assert_close(json.loads(w["scores"]), json.loads(g["scores"]), f"{where} scores")
+        assert_close(json.loads(w["details"]), json.loads(g["details"]), f"{where} details")
+    assert evidence_rows(got_con, evidence) == evidence_rows(want_con)
+    return len(want)

@@ -1,6 +1,8 @@
 """`pipeline correlate --engine spark` gives the incidents the store's own correlation gives:
 the same ids, causes, confidence (within 1e-9), summaries, advice, details and evidence rows,
-on the sample logs and on a lab recording, from a `pipeline export --parquet` folder.
+on the sample logs and on a lab recording, from a `pipeline export --parquet` folder, and
+on a generated fleet's collection (`pipeline ingest --out`, machine by machine) as DuckDB
+gives it over the same folder.
 
 Spark runs in local mode, one session for the module (its start costs most of the time).
 Without a Java runtime or pyspark the module is skipped, saying which is missing.
@@ -28,8 +30,9 @@ from click.testing import CliRunner
 from pipeline import store
 from pipeline.cli import cli
 from pipeline.correlate import correlate_store
-from pipeline.correlate.on_spark import correlate_parquet
+from pipeline.correlate.on_parquet import correlate_parquet
 from pipeline.export import export_parquet
+from tests.helpers import assert_same_incidents, fleet_collection
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDING = ROOT / "recordings" / "realtime" / "realtime_idle_tutorial"
@@ -57,46 +60,6 @@ def spark():
     s.stop()
 
 
-def _incidents(con: duckdb.DuckDBPyConnection, source: str = "incidents") -> list[dict[str, Any]]:
-    cur = con.execute(f"SELECT * FROM {source} ORDER BY start_ts, incident_id")
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, row)) for row in cur.fetchall()]
-
-
-def _evidence(con: duckdb.DuckDBPyConnection, source: str = "incident_evidence") -> list[tuple[Any, ...]]:
-    return con.execute(f"SELECT * FROM {source} ORDER BY incident_id, seq").fetchall()
-
-
-def _close(a: Any, b: Any, path: str = "") -> None:
-    """Equal, floats within 1e-9 (sums may be added up in another order)."""
-    if isinstance(a, float) and isinstance(b, float):
-        assert abs(a - b) < 1e-9, f"{path}: {a} != {b}"
-    elif isinstance(a, dict) and isinstance(b, dict):
-        assert a.keys() == b.keys(), f"{path}: keys {sorted(a)} != {sorted(b)}"
-        for k in a:
-            _close(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, list) and isinstance(b, list):
-        assert len(a) == len(b), f"{path}: {len(a)} items != {len(b)}"
-        for i, (x, y) in enumerate(zip(a, b)):
-            _close(x, y, f"{path}[{i}]")
-    else:
-        assert a == b, f"{path}: {a!r} != {b!r}"
-
-
-def _assert_same(duck: duckdb.DuckDBPyConnection, spark_side: duckdb.DuckDBPyConnection, inc: str, ev: str) -> int:
-    want, got = _incidents(duck), _incidents(spark_side, inc)
-    assert [i["incident_id"] for i in got] == [i["incident_id"] for i in want]
-    for w, g in zip(want, got):
-        where = w["incident_id"]
-        for col in ("cause", "start_ts", "end_ts", "hosts", "errors", "summary", "advice"):
-            assert g[col] == w[col], f"{where} {col}"
-        assert abs(g["confidence"] - w["confidence"]) < 1e-9, where
-        _close(json.loads(w["scores"]), json.loads(g["scores"]), f"{where} scores")
-        _close(json.loads(w["details"]), json.loads(g["details"]), f"{where} details")
-    assert _evidence(spark_side, ev) == _evidence(duck)
-    return len(want)
-
-
 def _compare(db: Path, tmp_path: Path, run) -> dict[str, Any]:
     """Correlate ``db`` in DuckDB and its export on Spark (``run(folder, into)``); assert
     the same result in the folder and in the store ``into``."""
@@ -108,16 +71,20 @@ def _compare(db: Path, tmp_path: Path, run) -> dict[str, Any]:
     summary = run(folder, into)
     with duckdb.connect(str(db), read_only=True) as duck, duckdb.connect() as mem:
         parquet = {t: f"read_parquet('{folder / t}/*.parquet')" for t in ("incidents", "incident_evidence")}
-        n = _assert_same(duck, mem, parquet["incidents"], parquet["incident_evidence"])
+        n = assert_same_incidents(duck, mem, parquet["incidents"], parquet["incident_evidence"])
         with duckdb.connect(str(into), read_only=True) as written:
-            _assert_same(duck, written, "incidents", "incident_evidence")
+            assert_same_incidents(duck, written)
     assert summary["incidents"] == n
     assert not list(folder.glob(".*partial*")) and not list(folder.glob(".*old*"))  # renamed into place
     return summary
 
 
 def test_sample_logs_correlate_the_same_on_spark(sample_store_copy, tmp_path, spark):
-    summary = _compare(sample_store_copy, tmp_path, lambda folder, into: correlate_parquet(folder, None, db=into))
+    summary = _compare(
+        sample_store_copy,
+        tmp_path,
+        lambda folder, into: correlate_parquet(folder, None, engine="spark", db=into, spark=spark),
+    )
     assert summary["incidents"] >= 8 and len(summary["by_cause"]) >= 5  # every kind of scenario
 
 
@@ -143,11 +110,25 @@ def test_a_recording_correlates_the_same_with_the_command(tmp_path, spark):
     assert result.exit_code == 0, result.output
 
 
+def test_a_fleet_collection_correlates_the_same_on_spark(tmp_path, spark):
+    fleet = fleet_collection(tmp_path)
+    on_duckdb = correlate_parquet(fleet, None)
+    with duckdb.connect() as con:
+        con.execute(f"CREATE TABLE incidents AS SELECT * FROM read_parquet('{fleet}/incidents/*.parquet')")
+        con.execute(
+            f"CREATE TABLE incident_evidence AS SELECT * FROM read_parquet('{fleet}/incident_evidence/*.parquet')"
+        )
+        on_spark = correlate_parquet(fleet, None, engine="spark", spark=spark)
+        parquet = {t: f"read_parquet('{fleet / t}/*.parquet')" for t in ("incidents", "incident_evidence")}
+        n = assert_same_incidents(con, con, parquet["incidents"], parquet["incident_evidence"])
+    assert n == on_duckdb["incidents"] == on_spark["incidents"] and len(on_spark["by_cause"]) >= 5
+
+
 def test_the_command_says_what_is_missing(tmp_path):
     runner = CliRunner()
     result = runner.invoke(cli, ["correlate", "--engine", "spark"])
     assert result.exit_code != 0 and "--parquet" in result.output
     result = runner.invoke(cli, ["correlate", "--engine", "spark", "--parquet", str(tmp_path)])
-    assert result.exit_code != 0 and "not a `pipeline export --parquet` folder" in result.output
-    result = runner.invoke(cli, ["correlate", "--parquet", str(tmp_path), "--db", str(tmp_path / "x.duckdb")])
-    assert result.exit_code != 0 and "--engine spark" in result.output
+    assert (
+        result.exit_code != 0 and "not a `pipeline export --parquet` or `pipeline ingest --out` folder" in result.output
+    )

@@ -27,13 +27,14 @@ from pipeline.terminal import Column, note_left_out, print_table, printable
     type=click.Choice(["duckdb", "spark"]),
     default="duckdb",
     show_default=True,
-    help="Where correlation runs: the store (DuckDB), or Spark over a --parquet export.",
+    help="Where correlation runs: DuckDB (the store, or a --parquet folder read in place) or Spark (a --parquet folder).",
 )
 @click.option(
     "--parquet",
     "parquet",
     type=click.Path(file_okay=False),
-    help="With --engine spark: the `pipeline export --parquet` folder to correlate (incidents are written into it).",
+    help="Correlate this Parquet folder (from `pipeline export --parquet` or `pipeline ingest --out`) instead of a store; "
+    "the incidents are written into it.",
 )
 @click.option(
     "--master",
@@ -42,15 +43,15 @@ from pipeline.terminal import Column, note_left_out, print_table, printable
 @json_option
 def correlate(db: str, config: str | None, engine: str, parquet: str | None, master: str | None, as_json: bool) -> None:
     """Rebuild incidents from everything in the store (e.g. after changing thresholds),
-    or, with --engine spark, from a Parquet export on Spark."""
-    if engine == "spark":
+    or from a Parquet folder (--parquet), in DuckDB or on Spark (--engine spark)."""
+    if master and engine != "spark":
+        fail("--master goes with --engine spark", 2)
+    if engine == "spark" or parquet:
         # the default store name is no request to write one: only a named store gets the incidents
         source = click.get_current_context().get_parameter_source("db")
         named = source in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
-        summary = _correlate_on_spark(db if named else None, config, parquet, master)
+        summary = _correlate_folder(engine, db if named else None, config, parquet, master)
     else:
-        if parquet or master:
-            fail("--parquet and --master go with --engine spark")
         summary = _correlate_store(db, config)
     settings = summary.pop("_settings")
     from pipeline.config_env import correlate_from_environment, variable
@@ -65,6 +66,8 @@ def correlate(db: str, config: str | None, engine: str, parquet: str | None, mas
         return
     by = ", ".join(f"{c} {n}" for c, n in summary["by_cause"].items()) or "none"
     where = f" on Spark ({summary['master']})" if summary.get("engine") == "spark" else ""
+    if summary.get("engine") == "duckdb":
+        where = " in DuckDB, reading the Parquet in place"
     click.echo(f"{summary['incidents']} incidents ({by}) in {summary['seconds']:.2f} s{where}")
     if summary.get("written"):
         click.echo("written to " + " and ".join(summary["written"]))
@@ -100,27 +103,32 @@ def _correlate_store(db: str, config: str | None) -> dict[str, Any]:
     return {**summary, "_settings": settings}
 
 
-def _correlate_on_spark(db: str | None, config: str | None, parquet: str | None, master: str | None) -> dict[str, Any]:
-    """Correlate an export on Spark; the incidents go into the folder, and into the store
+def _correlate_folder(
+    engine: str, db: str | None, config: str | None, parquet: str | None, master: str | None
+) -> dict[str, Any]:
+    """Correlate a Parquet folder; the incidents go into the folder, and into the store
     when --db (or $PIPELINE_DB) names one explicitly."""
     import shutil
 
     from pipeline.export import ExportError
 
     if not parquet:
-        fail("--engine spark needs --parquet DIR (a folder written by `pipeline export --parquet`)")
-    try:
-        import pyspark  # noqa: F401
-        import sqlglot  # noqa: F401
-    except ImportError:
-        fail("--engine spark needs pyspark and sqlglot: pip install 'dropout-pipeline[spark]'")
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        fail("--engine spark needs a Java runtime (17 or later) on PATH, or JAVA_HOME")
-    from pipeline.correlate.on_spark import correlate_parquet
+        fail(
+            "--engine spark needs --parquet DIR (a folder from `pipeline export --parquet` or `pipeline ingest --out`)"
+        )
+    if engine == "spark":
+        try:
+            import pyspark  # noqa: F401
+            import sqlglot  # noqa: F401
+        except ImportError:
+            fail("--engine spark needs pyspark and sqlglot: pip install 'dropout-pipeline[spark]'")
+        if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+            fail("--engine spark needs a Java runtime (17 or later) on PATH, or JAVA_HOME")
+    from pipeline.correlate.on_parquet import correlate_parquet
 
     try:
         settings = correlate_settings(config)
-        summary = correlate_parquet(parquet, settings, master=master, db=db)
+        summary = correlate_parquet(parquet, settings, engine=engine, master=master, db=db)
     except (StoreError, ConfigError, ExportError) as exc:
         fail(str(exc), exit_code_for(exc))
     summary["written"] = [parquet] + ([db] if db else [])

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.engines.from_export import EVENT_FILES_SQL, event_rows_sql
 from pipeline.engines.spark_sql import Statement, translate
-from pipeline.store import PREFIX_OF_EVENT_ID
 
 DEFAULT_MASTER = "local[*]"
 ENV_MASTER = "SPARK_MASTER"
@@ -142,29 +142,8 @@ class SparkEngine:
         df.createOrReplaceTempView(name)
 
     def _tables_behind_events(self) -> None:
-        # a file's number is its rank by path, host and id prefix; an event's rowid its
-        # file's number and its line (unique: one event starts on each line)
-        prefix = PREFIX_OF_EVENT_ID
-        files = self.execute_df(
-            f"""
-            SELECT CAST(dense_rank() OVER (ORDER BY file, host NULLS LAST, id_prefix) AS INT) AS file_id,
-                   file, host, id_prefix
-            FROM (SELECT DISTINCT file, host, {prefix} AS id_prefix FROM events)
-            """
-        )
-        self._view("event_files", files)
-        known = [c.split()[0] for c in SCHEMAS["events"].split(", ")]
-        extra = "".join(f", e.{c}" for c in self.spark.table("events").columns if c not in known)
-        rows = self.execute_df(
-            f"""
-            SELECT CAST(f.file_id AS BIGINT) * 4294967296 + e.line_no AS rowid, e.ts, e.source, f.file_id,
-                   e.line_no, e.level, e.kind, e.error_code, e.conn_ref, e.raw, e.message AS message_text,
-                   CAST(NULL AS INTEGER) AS msg_at{extra}
-            FROM events e JOIN event_files f
-              ON f.file = e.file AND f.host IS NOT DISTINCT FROM e.host AND f.id_prefix = {prefix}
-            """
-        )
-        self._view("event_rows", rows)
+        self._view("event_files", self.execute_df(EVENT_FILES_SQL))
+        self._view("event_rows", self.execute_df(event_rows_sql(self.spark.table("events").columns)))
 
     def execute_df(self, query: str) -> Any:
         """A query's DataFrame (translated like :meth:`execute`'s)."""

@@ -1,7 +1,8 @@
-"""Correlation of a ``pipeline export --parquet`` folder on Spark.
+"""Correlation of a Parquet folder (``pipeline export --parquet``, ``pipeline ingest --out``).
 
-The same stages as :func:`pipeline.correlate.correlate_store`, through
-:class:`pipeline.engines.spark.SparkEngine`; the result is written as Parquet beside the
+The same stages as :func:`pipeline.correlate.correlate_store`, on DuckDB reading the folder
+in place (:mod:`pipeline.engines.duckdb_folder`) or on Spark
+(:class:`pipeline.engines.spark.SparkEngine`); the result is written as Parquet beside the
 folder's tables (``DIR/incidents/``, ``DIR/incident_evidence/``, with the columns and rows
 a store's tables get), and into a DuckDB store when one is named, for the dashboard,
 ``pipeline incidents``/``explain`` and the digest.
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 
 from pipeline.correlate import assess_all
 from pipeline.correlate.settings import resolve
+from pipeline.engines import Engine
 
 OUTPUT_TABLES = ("incidents", "incident_evidence")
 UTC_US = pa.timestamp("us", tz="UTC")
@@ -29,42 +31,60 @@ def correlate_parquet(
     folder: str | os.PathLike[str],
     settings: dict[str, Any] | None = None,
     *,
+    engine: str = "duckdb",
     master: str | None = None,
     db: str | os.PathLike[str] | None = None,
     spark: Any = None,
 ) -> dict[str, Any]:
-    """Correlate the export in ``folder`` on Spark (``spark``, else a session for
-    ``master``); write the incidents into it (and into the store ``db``); return
-    {"incidents", "by_cause", "seconds", "engine", "master"}."""
-    from pipeline.engines.spark import SparkEngine, session
+    """Correlate the export or collection in ``folder`` with ``engine``: "duckdb" (reading
+    the Parquet in place) or "spark" (``spark``, else a session for ``master``); write the
+    incidents into the folder (and into the store ``db``); return {"incidents", "by_cause",
+    "seconds", "engine", and for Spark "master"}."""
     from pipeline.export import ExportError, is_export
 
     t0 = time.perf_counter()
     if not is_export(folder):
-        raise ExportError(f"{folder} is not a `pipeline export --parquet` folder")
+        raise ExportError(f"{folder} is not a `pipeline export --parquet` or `pipeline ingest --out` folder")
     s = resolve(settings)
-    spark = spark or session(master)
-    with SparkEngine(spark, folder) as engine:
-        assessed = assess_all(engine, s)
-        # the incidents' first and last drop to the microsecond, as the store keeps them
-        times = {
-            grp: (start_us, end_us)
-            for grp, start_us, end_us in engine.execute(
-                "SELECT grp, epoch_us(start_ts), epoch_us(end_ts) FROM c_inc"
-            ).fetchall()
-        }
+    summary: dict[str, Any] = {"engine": engine}
+    if engine == "spark":
+        from pipeline.engines.spark import SparkEngine, session
+
+        spark = spark or session(master)
+        summary["master"] = spark.sparkContext.master
+        with SparkEngine(spark, folder) as on_spark:
+            assessed, times = _assess(on_spark, s)
+    elif engine == "duckdb":
+        from pipeline.engines.duckdb_folder import open_folder
+
+        with open_folder(folder) as con:
+            assessed, times = _assess(con, s)
+    else:
+        raise ValueError(f"no engine {engine!r} (duckdb or spark)")
     incidents, evidence = incident_tables(assessed, times)
     write_parquet(folder, incidents, evidence)
     if db is not None:
         write_store(db, incidents, evidence)
     by_cause: dict[str, int] = assessed["by_cause"]
-    return {
-        "incidents": incidents.num_rows,
-        "by_cause": dict(sorted(by_cause.items())),
-        "seconds": round(time.perf_counter() - t0, 3),
-        "engine": "spark",
-        "master": spark.sparkContext.master,
+    summary.update(
+        incidents=incidents.num_rows,
+        by_cause=dict(sorted(by_cause.items())),
+        seconds=round(time.perf_counter() - t0, 3),
+    )
+    return summary
+
+
+def _assess(engine: Engine, s: dict[str, Any]) -> tuple[dict[str, Any], dict[int, tuple[int, int]]]:
+    """Correlation's verdicts, and each incident's first and last drop to the microsecond
+    (as the store keeps them)."""
+    assessed = assess_all(engine, s)
+    times = {
+        grp: (start_us, end_us)
+        for grp, start_us, end_us in engine.execute(
+            "SELECT grp, epoch_us(start_ts), epoch_us(end_ts) FROM c_inc"
+        ).fetchall()
     }
+    return assessed, times
 
 
 def incident_tables(assessed: dict[str, Any], times: dict[int, tuple[int, int]]) -> tuple[pa.Table, pa.Table]:
