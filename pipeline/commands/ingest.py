@@ -134,7 +134,7 @@ def ingest(
         if as_json:
             print_json(summary.to_dict() | {"out": _out_dict(result, out)})
         else:
-            _print_summary(summary, wide)
+            _print_summary(summary, wide, into=f"{out} (machine {result.machine})")
             Console().print(
                 printable(
                     f"{out}: machine {result.machine}, {result.parts_written} parts written, "
@@ -210,7 +210,7 @@ def _console() -> Console:
     return Console(width=output_width())
 
 
-def _print_summary(summary: IngestSummary, wide: bool = False) -> None:
+def _print_summary(summary: IngestSummary, wide: bool = False, into: str | None = None) -> None:
     rows = [
         [
             _short(f.path),
@@ -226,7 +226,7 @@ def _print_summary(summary: IngestSummary, wide: bool = False) -> None:
         ]
         for f in summary.files
     ]
-    left_out = print_table(SUMMARY_COLUMNS, rows, wide=wide, title=f"ingest into {summary.db}")
+    left_out = print_table(SUMMARY_COLUMNS, rows, wide=wide, title=f"ingest into {into or summary.db}")
     console = _console()
     totals = summary.totals()
     console.print(
