@@ -58,6 +58,11 @@ from pipeline import store as store_mod
 
 PROGRESS = "_progress"
 PARTS = "parts.json"  # in a machine's progress: its part files, per file
+COMPACTING = "compacting.json"  # in a machine's progress: a merge of parts under way
+# A machine's parts of one file in one partition are merged into one when there are this
+# many (one part per run that read the file: a machine ingesting every 10 minutes reaches it
+# in 80 minutes, and a day of it is one file per host, table and day instead of 144).
+COMPACT_AT = 8
 STAGING = "_staging"
 # table: (the rows written, the partition columns)
 OUT_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -78,6 +83,7 @@ class OutResult:
     parts_written: int
     parts_removed: int
     parts_cut: int
+    parts_merged: int = 0  # merged into another part of theirs (see _compact)
 
 
 def machine_name(given: str | None = None) -> str:
@@ -111,6 +117,7 @@ def ingest_to_parquet(
     progress = folder / PROGRESS / name
     progress.mkdir(parents=True, exist_ok=True)
     with _machine_lock(progress), tempfile.TemporaryDirectory(prefix="pipeline-out-") as scratch_dir:
+        _finish_compaction(folder, progress)
         scratch = Path(scratch_dir) / "scratch.duckdb"
         old = _load_progress(scratch, progress)
         summary = Ingest(scratch, id_scope=name, on_message=on_message, **ingest_options).run(
@@ -133,9 +140,10 @@ def ingest_to_parquet(
             _move_in(staging, folder)
             with store_mod.connect(scratch, read_only=True) as con:
                 _save_progress(con, progress)
+            merged = _compact(folder, progress, parts)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return OutResult(summary, name, written, removed, cut)
+    return OutResult(summary, name, written, removed, cut, merged)
 
 
 def _prepare(folder: Path) -> None:
@@ -271,18 +279,77 @@ def _supersede(
                 removed += 1
                 continue
             src = _quote(part)
-            (last,) = con.execute(f"SELECT max(line_no) FROM read_parquet('{src}')").fetchone()  # type: ignore[misc]
+            (last,) = con.execute(f"SELECT max(line_no) FROM {_part_rows(src)}").fetchone()  # type: ignore[misc]
             if last is None or last < first:
                 continue
             temp = part.with_name(f"_{part.name}.tmp")
             con.execute(
-                f"COPY (SELECT * FROM read_parquet('{src}') WHERE line_no < {first} ORDER BY ALL) "
+                f"COPY (SELECT * FROM {_part_rows(src)} WHERE line_no < {first} ORDER BY ALL) "
                 f"TO '{_quote(temp)}' (FORMAT parquet)"
             )
             os.replace(temp, part)
             cut += 1
         parts[key] = kept
     return removed, cut
+
+
+def _part_rows(*quoted_paths: str) -> str:
+    """The rows of part files as they are written: DuckDB would add the ``key=value``
+    folders of their path as columns, and a part holding them clashes with the partition
+    columns readers derive (Spark refuses such a folder)."""
+    files = ", ".join(f"'{p}'" for p in quoted_paths)
+    return f"read_parquet([{files}], hive_partitioning = false, union_by_name = true)"
+
+
+def _finish_compaction(folder: Path, progress: Path) -> None:
+    """Finish a merge a killed run left half done (see :func:`_compact`)."""
+    journal = progress / COMPACTING
+    if not journal.is_file():
+        return
+    merge = json.loads(journal.read_text())
+    temp = folder / merge["temp"]
+    if temp.is_file():  # killed before the merged part went in: the parts are all still there
+        temp.unlink()
+    else:  # the merged part is in: the parts it replaced go
+        for rel in merge["replaced"]:
+            (folder / rel).unlink(missing_ok=True)
+    journal.unlink()
+
+
+def _compact(folder: Path, progress: Path, parts: dict[str, list[str]]) -> int:
+    """Merge a machine's parts of one file in one partition once there are ``COMPACT_AT``
+    of them, into the part with the lowest first line (its name stays true: the merged
+    part starts there).  A machine that runs every few minutes would otherwise leave a
+    small file per run, and readers open every file.  A journal in the machine's progress
+    says what is being merged, so a run killed mid-way is finished by the next one; until
+    then readers may see the merged rows twice (never a half file, never a row missing).
+    Returns how many parts were merged away; ``parts`` is updated."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for key, rels in parts.items():
+        for rel in rels:
+            if _first_line_of(rel) is not None and (folder / rel).is_file():
+                groups.setdefault((key, rel.rsplit("/", 1)[0]), []).append(rel)
+    merged = 0
+    for (key, _), rels in sorted(groups.items()):
+        if len(rels) < COMPACT_AT:
+            continue
+        rels.sort(key=lambda rel: _first_line_of(rel) or 0)
+        into, replaced = rels[0], rels[1:]
+        temp = f"{into.rsplit('/', 1)[0]}/_{into.rsplit('/', 1)[1]}.merge"
+        with duckdb.connect() as con:
+            sources = [_quote(folder / rel) for rel in rels]
+            con.execute(
+                f"COPY (SELECT * FROM {_part_rows(*sources)} ORDER BY ALL) TO '{_quote(folder / temp)}' (FORMAT parquet)"
+            )
+        _write_atomically(progress / COMPACTING, json.dumps({"into": into, "temp": temp, "replaced": replaced}))
+        os.replace(folder / temp, folder / into)
+        for rel in replaced:
+            (folder / rel).unlink(missing_ok=True)
+        parts[key] = [rel for rel in parts[key] if rel not in replaced]
+        _write_atomically(progress / PARTS, json.dumps({k: sorted(set(v)) for k, v in parts.items()}, indent=0))
+        (progress / COMPACTING).unlink()
+        merged += len(replaced)
+    return merged
 
 
 def _move_in(staging: Path, folder: Path) -> None:

@@ -194,3 +194,74 @@ def test_a_collection_loads_into_a_store_with_the_same_verdicts(tmp_path):
         with duckdb.connect(str(tmp_path / db), read_only=True) as con:
             causes.append(con.execute("SELECT start_ts, cause, errors FROM incidents ORDER BY ALL").fetchall())
     assert causes[0] == causes[1] and causes[0]
+
+
+def _parts_per_partition(out: Path) -> list[int]:
+    folders: dict[Path, int] = {}
+    for part in out.rglob("*.parquet"):
+        if part.parent.name.startswith("host=") or part.parent.name.startswith("date="):
+            folders[part.parent] = folders.get(part.parent, 0) + 1
+    return sorted(folders.values())
+
+
+def test_frequent_runs_leave_few_parts_and_the_same_rows(tmp_path):
+    """A machine that runs every few minutes: its parts of a file in a partition are merged
+    once there are COMPACT_AT of them; the rows are those of one read of the whole file."""
+    from pipeline.parquet_out import COMPACT_AT
+
+    text = app_lines(0, 30000, every_error=7)
+    cuts = [len(text) * i // 20 + 3 for i in range(1, 20)]  # 20 runs, each ending inside a line
+    grown, whole = tmp_path / "grown", tmp_path / "whole"
+    _grow_in_steps(tmp_path / "g" / "web-1" / "app.log", text, cuts, grown)
+    _grow_in_steps(tmp_path / "w" / "web-1" / "app.log", text, [], whole)
+    strip = lambda rows: [tuple(str(v).replace("/g/", "/w/") for v in r) for r in rows]  # noqa: E731
+    assert {t: strip(r) for t, r in _snapshot(grown).items()} == {t: strip(r) for t, r in _snapshot(whole).items()}
+    assert max(_parts_per_partition(grown)) < COMPACT_AT
+    # the merged parts hold only their own columns (the partition's come from the path)
+    with duckdb.connect() as con:
+        for part in grown.rglob("*.parquet"):
+            if "_progress" not in part.parts:
+                cols = {
+                    c
+                    for (c, *_) in con.execute(
+                        f"DESCRIBE SELECT * FROM read_parquet('{part}', hive_partitioning = false)"
+                    ).fetchall()
+                }
+                assert not cols & {"source", "date", "host"}, part
+
+
+@pytest.mark.parametrize("moment", ["before the merged part goes in", "after it went in"])
+def test_a_merge_cut_short_is_finished_by_the_next_run(tmp_path, monkeypatch, moment):
+    import pipeline.parquet_out as out_mod
+
+    text = app_lines(0, 30000, every_error=7)
+    cuts = [len(text) * i // 12 + 3 for i in range(1, out_mod.COMPACT_AT)]
+    log = tmp_path / "logs" / "web-1" / "app.log"
+    grown = tmp_path / "grown"
+    _grow_in_steps(log, text[: cuts[-1]], cuts[:-1], grown)  # one part short of a merge
+    want_dir = tmp_path / "whole"
+    _grow_in_steps(tmp_path / "w" / "web-1" / "app.log", text, [], want_dir)
+
+    class Killed(BaseException):
+        pass
+
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(src).endswith(".merge"):
+            if moment == "after it went in":
+                real_replace(src, dst)
+            raise Killed
+        real_replace(src, dst)
+
+    monkeypatch.setattr(out_mod.os, "replace", replace)
+    log.write_text(text)
+    with pytest.raises(Killed):
+        ingest_to_parquet([log.parent], grown, machine="m", jobs=1)
+    monkeypatch.setattr(out_mod.os, "replace", real_replace)
+    assert (grown / "_progress" / "m" / out_mod.COMPACTING).is_file()
+    ingest_to_parquet([log.parent], grown, machine="m", jobs=1)  # nothing new to read: finishes the merge
+    assert not (grown / "_progress" / "m" / out_mod.COMPACTING).exists()
+    strip = lambda rows: [tuple(str(v).replace("/logs/", "/w/") for v in r) for r in rows]  # noqa: E731
+    got = {t: strip(r) for t, r in _snapshot(grown).items()}
+    assert got == {t: strip(r) for t, r in _snapshot(want_dir).items()}

@@ -138,7 +138,7 @@ def ingest(
             Console().print(
                 printable(
                     f"{out}: machine {result.machine}, {result.parts_written} parts written, "
-                    f"{result.parts_removed} replaced, {result.parts_cut} cut back"
+                    f"{result.parts_removed} replaced, {result.parts_cut} cut back, {result.parts_merged} merged"
                 ),
                 markup=False,
             )
@@ -175,6 +175,7 @@ def _out_dict(result: OutResult, out: str) -> dict[str, Any]:
         "parts_written": result.parts_written,
         "parts_replaced": result.parts_removed,
         "parts_cut": result.parts_cut,
+        "parts_merged": result.parts_merged,
     }
 
 
