@@ -295,8 +295,8 @@ def _supersede(
 
 def _part_rows(*quoted_paths: str) -> str:
     """The rows of part files as they are written: DuckDB would add the ``key=value``
-    folders of their path as columns, and a part holding them clashes with the partition
-    columns readers derive (Spark refuses such a folder)."""
+    folders of their path as columns (``date`` typed as a DATE), and a part rewritten with
+    them holds columns beside the partition columns readers derive from its path."""
     files = ", ".join(f"'{p}'" for p in quoted_paths)
     return f"read_parquet([{files}], hive_partitioning = false, union_by_name = true)"
 
