@@ -80,6 +80,8 @@ def _handle_stop_signals() -> Callable[[], None]:
 def main() -> None:
     import sys
 
+    import duckdb
+
     from pipeline.causes import CauseModuleError, all_causes
     from pipeline.config import ConfigError
     from pipeline.ingest.runner import IngestInterrupted
@@ -98,6 +100,12 @@ def main() -> None:
         sys.exit(2)
     except StoreError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except (MemoryError, duckdb.OutOfMemoryException) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
+        click.echo(
+            f"error: {printable(first, one_line=True)} (the work needs more memory than it may use here)", err=True
+        )
         sys.exit(1)
     except click.exceptions.Abort:  # Ctrl-C (click turns KeyboardInterrupt into Abort)
         click.echo("interrupted", err=True)

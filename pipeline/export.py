@@ -102,8 +102,9 @@ def import_parquet(src: str | os.PathLike[str], db: str | os.PathLike[str]) -> d
     with store_mod.connect(db) as con:
         con.execute("BEGIN TRANSACTION")
         try:
-            for table in TABLES:
-                loaded[table] = _load_table(con, folder, table)
+            with store_mod.work_memory(con):
+                for table in TABLES:
+                    loaded[table] = _load_table(con, folder, table)
             store_mod.touch_changed(con)
             con.execute("INSERT OR REPLACE INTO meta VALUES ('data_change', uuid()::VARCHAR)")
             con.execute("COMMIT")

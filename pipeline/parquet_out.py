@@ -159,7 +159,10 @@ def _prepare(folder: Path) -> None:
         if manifest.get("layout") != "per-machine":
             raise OutError(f"{folder} is an export of one store, not a collection: give --out a new folder")
         return
-    if folder.exists() and any(p.name not in (PROGRESS, STAGING) for p in folder.iterdir()):
+    # another machine's first run may be creating the collection right now: its marker (and
+    # the "_" file the marker is written as) are no sign of a folder that is something else
+    ours = (PROGRESS, STAGING, export_mod.MARK)
+    if folder.exists() and any(p.name not in ours and not p.name.startswith("_") for p in folder.iterdir()):
         raise OutError(f"{folder} is not empty and not a collection: give --out a new or empty folder")
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {

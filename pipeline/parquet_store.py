@@ -11,9 +11,13 @@ a day's digest reads that day and its baseline, not the whole fleet's months.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import functools
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -52,6 +56,13 @@ def _globs(folder: Path, table: str, days: tuple[dt.date, dt.date] | None) -> li
     return [g for g in candidates if any(p for p in Path("/").glob(g.lstrip("/")) if not p.name.startswith("_"))]
 
 
+@functools.cache
+def _spill_folder() -> str:
+    folder = Path(tempfile.gettempdir()) / f"pipeline-duckdb-{os.getpid()}"
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return str(folder)
+
+
 def table_globs(folder: str | os.PathLike[str], table: str, days: tuple[dt.date, dt.date] | None = None) -> list[str]:
     """The globs a table of ``folder`` is read from (empty: the folder has none of its files)."""
     return _globs(Path(folder).resolve(), table, days)
@@ -67,7 +78,9 @@ def open_parquet(
     manifest = json.loads((folder / MARK).read_text())
     if manifest.get("schema_version", 0) > len(store_mod.MIGRATIONS):
         raise store_mod.StoreError(f"{folder} was written by a newer version ({manifest.get('written_by')}): upgrade")
-    con = duckdb.connect()
+    # the store's memory bound, spilling to a folder of this process's own (an in-memory
+    # DuckDB would take 80% of RAM and spill into ./.tmp of wherever it was started)
+    con = duckdb.connect(config={"memory_limit": store_mod.DEFAULT_MEMORY_LIMIT, "temp_directory": _spill_folder()})
     con.execute("SET enable_progress_bar = false")
     store_mod.migrate(con)  # the store's tables, empty, with their columns and types
     for table in TABLES:

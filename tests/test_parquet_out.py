@@ -265,3 +265,26 @@ def test_a_merge_cut_short_is_finished_by_the_next_run(tmp_path, monkeypatch, mo
     strip = lambda rows: [tuple(str(v).replace("/logs/", "/w/") for v in r) for r in rows]  # noqa: E731
     got = {t: strip(r) for t, r in _snapshot(grown).items()}
     assert got == {t: strip(r) for t, r in _snapshot(want_dir).items()}
+
+
+def test_machines_starting_together_on_a_new_folder_both_add(tmp_path):
+    """The first runs of two machines on an empty folder: one may see the other's marker
+    being written (a "_" file) or just written, and must add to the collection, not refuse."""
+    from pipeline.export import MARK
+
+    logs = _copy_samples(tmp_path / "logs", "pool_exhaustion")
+    being_written = tmp_path / "a"
+    being_written.mkdir()
+    (being_written / f"_{MARK}.4242.tmp").write_text("{")
+    assert ingest_to_parquet([logs], being_written, machine="m", jobs=1).parts_written > 0
+    # and side by side, for real
+    import concurrent.futures
+
+    together = tmp_path / "b"
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(ingest_to_parquet, [logs], together, machine=name, jobs=1) for name in ("m1", "m2")]
+        assert all(run.result().parts_written > 0 for run in runs)
+    something_else = tmp_path / "c"
+    (something_else / "events").mkdir(parents=True)
+    with pytest.raises(Exception, match="not empty and not a collection"):
+        ingest_to_parquet([logs], something_else, machine="m", jobs=1)

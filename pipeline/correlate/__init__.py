@@ -28,6 +28,7 @@ import json
 import time
 from pathlib import Path
 
+from pipeline import store as store_mod
 from pipeline.causes import all_causes, score_causes, verdict
 from pipeline.correlate import advice as _advice
 from pipeline.correlate.details import IncidentDetails
@@ -85,7 +86,8 @@ def correlate_store(con: DuckDBPyConnection, settings: dict[str, Any] | None = N
     s = resolve(settings)
     own_tx = _begin(con)
     try:
-        summary = _correlate(con, s)
+        with store_mod.work_memory(con):
+            summary = _correlate(con, s)
         # what these incidents were built from: the data and the effective thresholds
         con.execute("INSERT OR REPLACE INTO meta VALUES ('correlated', ?)", [_fingerprint(con, s)])
         if own_tx:

@@ -15,11 +15,13 @@ import duckdb
 
 from pipeline.engines.from_export import EVENT_FILES_SQL, event_rows_sql
 from pipeline.parquet_store import open_parquet, table_globs
+from pipeline.store import WORK_MEMORY_LIMIT
 
 
 def open_folder(folder: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:
     """An engine (a DuckDB connection) over ``folder`` for :func:`pipeline.correlate.assess_all`."""
     con = open_parquet(folder)
+    con.execute(f"SET memory_limit = '{WORK_MEMORY_LIMIT}'")  # a whole collection's medians and sorts
     if table_globs(folder, "events"):  # else the store's own empty tables stay
         columns = [name for (name,) in con.execute("SELECT column_name FROM (DESCRIBE events)").fetchall()]
         con.execute("DROP TABLE event_rows")
