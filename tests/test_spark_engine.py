@@ -1,6 +1,6 @@
 """`pipeline correlate --engine spark` gives the incidents the store's own correlation gives:
 the same ids, causes, confidence (within 1e-9), summaries, advice, details and evidence rows,
-on the sample logs and on a lab recording, from a `pipeline export --parquet` folder, and
+on the sample logs and on the lab recordings, from a `pipeline export --parquet` folder, and
 on a generated fleet's collection (`pipeline ingest --out`, machine by machine) as DuckDB
 gives it over the same folder.
 
@@ -35,7 +35,8 @@ from pipeline.export import export_parquet
 from tests.helpers import assert_same_incidents, fleet_collection
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORDING = ROOT / "recordings" / "realtime" / "realtime_idle_tutorial"
+# every lab recording, in one store (one Spark run covers them all)
+RECORDINGS = sorted(p for p in (ROOT / "recordings" / "realtime").iterdir() if p.is_dir())
 # small data on a small machine: few partitions, no generated code to compile per query, and
 # a JVM that compiles quickly rather than well (it lives for a minute: 40 s for the sample
 # logs instead of 85 s)
@@ -88,11 +89,12 @@ def test_sample_logs_correlate_the_same_on_spark(sample_store_copy, tmp_path, sp
     assert summary["incidents"] >= 8 and len(summary["by_cause"]) >= 5  # every kind of scenario
 
 
-def test_a_recording_correlates_the_same_with_the_command(tmp_path, spark):
+def test_the_recordings_correlate_the_same_with_the_command(tmp_path, spark):
     from pipeline.ingest.runner import ingest_paths
 
     db = tmp_path / "recording.duckdb"
-    ingest_paths([RECORDING], db, correlate=False)
+    assert len(RECORDINGS) >= 2
+    ingest_paths(RECORDINGS, db, correlate=False)
 
     def command(folder: Path, into: Path) -> dict[str, Any]:
         args = ["correlate", "--engine", "spark", "--parquet", str(folder), "--db", str(into), "--json"]
