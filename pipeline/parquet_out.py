@@ -136,7 +136,7 @@ def ingest_to_parquet(
             for staged in sorted(staging.rglob("*.parquet")):
                 key = staged.name.split("~")[1]
                 parts.setdefault(key, []).append(staged.relative_to(staging).as_posix())
-            _write_atomically(progress / PARTS, json.dumps({k: sorted(set(v)) for k, v in parts.items()}, indent=0))
+            _save_parts(progress, parts)
             _move_in(staging, folder)
             with store_mod.connect(scratch, read_only=True) as con:
                 _save_progress(con, progress)
@@ -174,8 +174,10 @@ def _prepare(folder: Path) -> None:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    temp = path.with_name(f"_{path.name}.{os.getpid()}.tmp")
-    temp.write_text(text)
+    # a temporary name of its own: two runs in one process (threads) must not share one
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f"_{path.name}.", suffix=".tmp")
+    with os.fdopen(handle, "w") as out:
+        out.write(text)
     os.replace(temp, path)
 
 
@@ -239,6 +241,10 @@ def _stage_parts(con: duckdb.DuckDBPyConnection, staging: Path, machine: str, fi
             else:
                 con.execute(f"COPY ({rows} ORDER BY ALL) TO '{where}/{pattern.format(i=0)}.parquet' (FORMAT parquet)")
     return sum(1 for _ in staging.rglob("*.parquet"))
+
+
+def _save_parts(progress: Path, parts: dict[str, list[str]]) -> None:
+    _write_atomically(progress / PARTS, json.dumps({k: sorted(set(v)) for k, v in parts.items()}, indent=0))
 
 
 def _load_parts(folder: Path, progress: Path, machine: str) -> dict[str, list[str]]:
@@ -333,25 +339,27 @@ def _compact(folder: Path, progress: Path, parts: dict[str, list[str]]) -> int:
             if _first_line_of(rel) is not None and (folder / rel).is_file():
                 groups.setdefault((key, rel.rsplit("/", 1)[0]), []).append(rel)
     merged = 0
-    for (key, _), rels in sorted(groups.items()):
-        if len(rels) < COMPACT_AT:
-            continue
-        rels.sort(key=lambda rel: _first_line_of(rel) or 0)
-        into, replaced = rels[0], rels[1:]
-        temp = f"{into.rsplit('/', 1)[0]}/_{into.rsplit('/', 1)[1]}.merge"
-        with duckdb.connect() as con:
+    with duckdb.connect() as con:
+        for (key, _), rels in sorted(groups.items()):
+            if len(rels) < COMPACT_AT:
+                continue
+            rels.sort(key=lambda rel: _first_line_of(rel) or 0)
+            into, replaced = rels[0], rels[1:]
+            temp = f"{into.rsplit('/', 1)[0]}/_{into.rsplit('/', 1)[1]}.merge"
             sources = [_quote(folder / rel) for rel in rels]
             con.execute(
                 f"COPY (SELECT * FROM {_part_rows(*sources)} ORDER BY ALL) TO '{_quote(folder / temp)}' (FORMAT parquet)"
             )
-        _write_atomically(progress / COMPACTING, json.dumps({"into": into, "temp": temp, "replaced": replaced}))
-        os.replace(folder / temp, folder / into)
-        for rel in replaced:
-            (folder / rel).unlink(missing_ok=True)
-        parts[key] = [rel for rel in parts[key] if rel not in replaced]
-        _write_atomically(progress / PARTS, json.dumps({k: sorted(set(v)) for k, v in parts.items()}, indent=0))
-        (progress / COMPACTING).unlink()
-        merged += len(replaced)
+            _write_atomically(progress / COMPACTING, json.dumps({"into": into, "temp": temp, "replaced": replaced}))
+            os.replace(folder / temp, folder / into)
+            for rel in replaced:
+                (folder / rel).unlink(missing_ok=True)
+            (progress / COMPACTING).unlink()
+            gone = set(replaced)
+            parts[key] = [rel for rel in parts[key] if rel not in gone]
+            merged += len(replaced)
+    if merged:  # a list that still names a merged-away part is harmless: missing parts are skipped
+        _save_parts(progress, parts)
     return merged
 
 
