@@ -44,6 +44,7 @@ RESULT_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "incidents": ("SELECT * FROM incidents", ()),
     "incident_evidence": ("SELECT * FROM incident_evidence", ()),
 }
+WRITTEN_TABLES = {**TABLES, **RESULT_TABLES}  # what an export writes
 
 
 class ExportError(Exception):
@@ -65,7 +66,7 @@ def export_parquet(db: str | os.PathLike[str], out: str | os.PathLike[str], *, f
     try:
         with store_mod.connect(db, read_only=True) as con:
             version = int(con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])  # type: ignore[index]
-            counts = {table: _copy_table(con, table, staging) for table in {**TABLES, **RESULT_TABLES}}
+            counts = {table: _copy_table(con, table, staging) for table in WRITTEN_TABLES}
         manifest = {"written_by": f"pipeline {__version__}", "schema_version": version, "rows": counts}
         (staging / MARK).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         if target.exists():
@@ -78,7 +79,7 @@ def export_parquet(db: str | os.PathLike[str], out: str | os.PathLike[str], *, f
 
 
 def _copy_table(con: duckdb.DuckDBPyConnection, table: str, folder: Path) -> int:
-    select, partitions = {**TABLES, **RESULT_TABLES}[table]
+    select, partitions = WRITTEN_TABLES[table]
     count: int = con.execute(f"SELECT count(*) FROM ({select})").fetchone()[0]  # type: ignore[index]
     dest = folder / table
     dest.mkdir()

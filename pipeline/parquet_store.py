@@ -63,11 +63,6 @@ def _spill_folder() -> str:
     return str(folder)
 
 
-def table_globs(folder: str | os.PathLike[str], table: str, days: tuple[dt.date, dt.date] | None = None) -> list[str]:
-    """The globs a table of ``folder`` is read from (empty: the folder has none of its files)."""
-    return _globs(Path(folder).resolve(), table, days)
-
-
 def open_parquet(
     folder: str | os.PathLike[str], days: tuple[dt.date, dt.date] | None = None
 ) -> duckdb.DuckDBPyConnection:
@@ -119,4 +114,4 @@ def version(folder: str | os.PathLike[str]) -> tuple[tuple[int, int] | None, ...
     return tuple(sig)
 
 
-__all__ = ["is_parquet_store", "open_parquet", "table_globs", "version"]
+__all__ = ["is_parquet_store", "open_parquet", "version"]

@@ -156,17 +156,17 @@ def write_store(db: str | os.PathLike[str], incidents: pa.Table, evidence: pa.Ta
         try:
             con.execute("DELETE FROM incident_evidence")
             con.execute("DELETE FROM incidents")
-            con.register("c_spark_inc", incidents)
-            con.register("c_spark_ev", evidence)
-            con.execute("INSERT INTO incidents SELECT * FROM c_spark_inc ORDER BY start_ts, incident_id")
-            con.execute("INSERT INTO incident_evidence SELECT * FROM c_spark_ev ORDER BY incident_id, seq")
+            con.register("c_new_inc", incidents)
+            con.register("c_new_ev", evidence)
+            con.execute("INSERT INTO incidents SELECT * FROM c_new_inc ORDER BY start_ts, incident_id")
+            con.execute("INSERT INTO incident_evidence SELECT * FROM c_new_ev ORDER BY incident_id, seq")
             store_mod.touch_changed(con)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         finally:
-            for name in ("c_spark_inc", "c_spark_ev"):
+            for name in ("c_new_inc", "c_new_ev"):
                 con.unregister(name)
 
 

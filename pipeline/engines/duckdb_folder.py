@@ -14,7 +14,7 @@ import os
 import duckdb
 
 from pipeline.engines.from_export import EVENT_FILES_SQL, event_rows_sql
-from pipeline.parquet_store import open_parquet, table_globs
+from pipeline.parquet_store import open_parquet
 from pipeline.store import WORK_MEMORY_LIMIT
 
 
@@ -22,7 +22,12 @@ def open_folder(folder: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:
     """An engine (a DuckDB connection) over ``folder`` for :func:`pipeline.correlate.assess_all`."""
     con = open_parquet(folder)
     con.execute(f"SET memory_limit = '{WORK_MEMORY_LIMIT}'")  # a whole collection's medians and sorts
-    if table_globs(folder, "events"):  # else the store's own empty tables stay
+    # events read from the folder (else the store's own empty tables stay): open_parquet
+    # made the view, so its globs need not be walked again
+    (from_files,) = con.execute(  # type: ignore[misc]
+        "SELECT count(*) > 0 FROM duckdb_views() WHERE view_name = 'events' AND sql ILIKE '%read_parquet%'"
+    ).fetchone()
+    if from_files:
         columns = [name for (name,) in con.execute("SELECT column_name FROM (DESCRIBE events)").fetchall()]
         con.execute("DROP TABLE event_rows")
         con.execute("DROP TABLE event_files")
