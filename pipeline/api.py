@@ -48,6 +48,7 @@ import duckdb
 import polars as pl
 
 from pipeline import store as store_mod
+from pipeline.causes.idle_timeout import IdleTimeoutDetails
 from pipeline.correlate.details import IncidentDetails
 from pipeline.kinds import CLIENT_DROP_KINDS, CLIENT_SOURCES
 from pipeline.timeparse import parse_duration, parse_time
@@ -438,7 +439,8 @@ class Store:
                 "scores": _json(scores),
                 "evidence": evidence.get(iid, []),
                 "advice": list(advice or []),
-                "details": _json(details),
+                # read back through the typed form, so every store's details print the same layout
+                "details": IncidentDetails.from_json(details).as_dict(),
             }
             for iid, start, end, cause_, confidence, hosts_, errors, summary, advice, scores, details in incidents
         ]
@@ -833,9 +835,10 @@ class Incident:
 
         Empty when correlation inferred none.
         """
-        if self.details.idle_limits:
-            return {str(h): dict(v) for h, v in self.details.idle_limits.items()}
-        return {"*": dict(self.details.idle_limit)} if self.details.idle_limit else {}
+        idle = self.details.of(IdleTimeoutDetails)
+        if idle.idle_limits:
+            return {str(h): dict(v) for h, v in idle.idle_limits.items()}
+        return {"*": dict(idle.idle_limit)} if idle.idle_limit else {}
 
     def limit_range(self, host: str | None = None) -> tuple[float | None, float] | None:
         """The inferred idle limit as (low, high) seconds: it lies between the two.
@@ -862,7 +865,7 @@ class Incident:
     def wait_timeout(self) -> float | None:
         """The server's ``wait_timeout`` in seconds: from ``details``, else the smallest
         ``wait_timeout`` status snapshot up to a day before the incident; None if unknown."""
-        value = self.details.wait_timeout
+        value = self.details.of(IdleTimeoutDetails).wait_timeout
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             return float(value)
         wt = self.store.metrics(self.start - dt.timedelta(days=1), self.end, names=["wait_timeout"], bucket="1d")

@@ -146,6 +146,9 @@ def _scratch(sc: Scenario) -> Iterator[Path]:
 
 
 def _incident_rows(con: Any) -> list[dict[str, Any]]:
+    from pipeline.causes.idle_timeout import IdleTimeoutDetails
+    from pipeline.correlate.details import IncidentDetails
+
     rows = con.execute(
         """
         SELECT incident_id, strftime(timezone('UTC', start_ts), '%Y-%m-%dT%H:%M:%S.%gZ'),
@@ -161,7 +164,7 @@ def _incident_rows(con: Any) -> list[dict[str, Any]]:
             "cause": r[3],
             "confidence": r[4],
             "errors": r[5],
-            "idle_limit": json.loads(r[6] or "{}").get("idle_limit"),
+            "idle_limit": IncidentDetails.from_json(r[6]).of(IdleTimeoutDetails).idle_limit,
         }
         for r in rows
     ]

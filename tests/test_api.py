@@ -22,6 +22,8 @@ from pipeline.api import (
     parse_duration,
     parse_time,
 )
+from pipeline.causes.idle_timeout import IdleTimeoutDetails
+from pipeline.causes.server_restart import ServerRestartDetails
 from pipeline.correlate.details import IncidentDetails
 from pipeline.kinds import CAUSES
 from tests.helpers import BUILT_IN_CAUSES, generate_logs
@@ -368,7 +370,7 @@ def test_incident(store):
     assert inc.evidence.height == 1
     assert inc.evidence["why"][0] == EVIDENCE_WHY["idle_timeout"]
     assert "idle_timeout" in inc._repr_markdown_()
-    assert inc.as_dict()["details"]["idle_limits"]["web-1"]["fail_min_s"] == 310.0
+    assert inc.as_dict()["details"]["causes"]["idle_timeout"]["idle_limits"]["web-1"]["fail_min_s"] == 310.0
 
 
 def test_incident_prefix_latest_and_missing(store):
@@ -460,10 +462,10 @@ def test_limit_range_falls_back_to_wait_timeout(store):
     bare = Incident(**{**inc.__dict__, "details": IncidentDetails()})
     assert bare.limit_range() == (300.0, 300.0)
     assert inc.wait_timeout() == 300.0
-    assert Incident(**{**inc.__dict__, "details": IncidentDetails(wait_timeout=120)}).wait_timeout() == 120.0
-    assert Incident(
-        **{**inc.__dict__, "details": IncidentDetails(idle_limits={"web-1": {"fail_min_s": 50.0}})}
-    ).limit_range() == (None, 50.0)
+    waited = IncidentDetails(causes={"idle_timeout": IdleTimeoutDetails(wait_timeout=120)})
+    assert Incident(**{**inc.__dict__, "details": waited}).wait_timeout() == 120.0
+    limited = IncidentDetails(causes={"idle_timeout": IdleTimeoutDetails(idle_limits={"web-1": {"fail_min_s": 50.0}})})
+    assert Incident(**{**inc.__dict__, "details": limited}).limit_range() == (None, 50.0)
     other = store.incident(incident_id("pool_exhausted"))
     assert other.idle_limits() == {}
 
@@ -569,7 +571,22 @@ def test_reads_while_ingest_runs(tmp_path):
 def test_details_are_read_back_into_their_type(store):
     inc = store.incident(incident_id("idle_timeout"))
     assert isinstance(inc.details, IncidentDetails)
-    # a store written before details had a version reads as version 0, its fields kept
-    old = IncidentDetails.from_json('{"wait_timeout": 300, "idle_limits": {"h": {"fail_min_s": 9}}, "gone": 1}')
-    assert old.version == 0 and old.wait_timeout == 300 and old.idle_limits == {"h": {"fail_min_s": 9}}
-    assert IncidentDetails.from_json(IncidentDetails(crashed=True).to_json()).crashed is True
+    # each cause's details come back as that cause's own dataclass
+    assert type(inc.details.causes["idle_timeout"]) is IdleTimeoutDetails
+    assert inc.details.of(IdleTimeoutDetails).idle_limits["web-1"]["fail_min_s"] == 310.0
+    # a store written before details had a version reads as version 0, and before each cause
+    # had its own (version 1) every field was flat: each cause takes its own from the top
+    old = IncidentDetails.from_json(
+        '{"wait_timeout": 300, "idle_limits": {"h": {"fail_min_s": 9}}, "crashed": true, "gone": 1}'
+    )
+    assert old.version == 0
+    assert old.of(IdleTimeoutDetails).wait_timeout == 300
+    assert old.of(IdleTimeoutDetails).idle_limits == {"h": {"fail_min_s": 9}}
+    assert old.of(ServerRestartDetails).crashed is True
+    v1 = IncidentDetails.from_json('{"version": 1, "server_only": true, "downtime_s": 12.5}')
+    assert v1.server_only is True and v1.of(ServerRestartDetails).downtime_s == 12.5
+    # and the current form round-trips
+    now = IncidentDetails(causes={"server_restart": ServerRestartDetails(crashed=True)})
+    assert IncidentDetails.from_json(now.to_json()).of(ServerRestartDetails).crashed is True
+    # a cause with no details in the store reads as its defaults
+    assert IncidentDetails().of(ServerRestartDetails) == ServerRestartDetails()

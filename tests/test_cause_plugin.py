@@ -42,7 +42,9 @@ def test_the_cause_names_incidents_and_filters(plugin_store):
     assert r.returncode == 0, r.stderr
     mine = json.loads(r.stdout)
     assert mine and all(row["cause"] == NAME for row in mine)
-    assert all("a lost-connection storm" in row["summary"] for row in mine)
+    # the summary reads the cause's own details, built from its own query
+    assert all("a lost-connection storm of " in row["summary"] for row in mine)
+    assert all(" on 1 host(s) " in row["summary"] for row in mine), [row["summary"] for row in mine]
     # the evidence it asked for comes first
     assert mine[0]["evidence"][0]["kind"] == "lost_connection"
 
@@ -50,6 +52,27 @@ def test_the_cause_names_incidents_and_filters(plugin_store):
     assert r.returncode == 0, r.stderr
     assert f": {NAME} (confidence" in r.stdout
     assert "Nothing to change: this cause exists for the tests." in r.stdout
+
+
+def test_its_details_are_stored_typed_and_read_back_as_its_own_type(plugin_store, monkeypatch):
+    db, env = plugin_store
+    r = cli("incidents", "--db", str(db), "--cause", NAME, "--format", "json", env=env)
+    first = json.loads(r.stdout)[0]["id"]
+    r = cli("explain", first, "--db", str(db), "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    stored = json.loads(r.stdout)["details"]
+    assert stored["version"] == 2
+    assert stored["causes"][NAME]["lost"] >= 1 and stored["causes"][NAME]["hosts_hit"] == 1
+    assert stored["features"]["storm_hosts"] == 1  # what its own query found
+
+    monkeypatch.setenv("PIPELINE_CAUSES", str(FIXTURE))
+    from pipeline.api import Store
+    from pipeline.causes import by_name
+
+    storm_type = by_name(NAME).details
+    assert storm_type is not None
+    own = Store.open(db).incident(first).details.of(storm_type)
+    assert type(own) is storm_type and own.hosts_hit == 1
 
 
 def test_without_the_variable_the_cause_is_unknown_to_the_cli(plugin_store):

@@ -143,7 +143,7 @@ def test_idle_limit_ignores_busy_failures(con):
     b.flush()
     correlate_store(con)
     for (details,) in con.execute("SELECT details FROM incidents").fetchall():
-        assert json.loads(details)["idle_limits"] == {}  # typed details: present, empty when none inferred
+        assert json.loads(details)["causes"]["idle_timeout"]["idle_limits"] == {}  # typed: present, empty when none
 
 
 @pytest.mark.slow

@@ -332,7 +332,7 @@ def test_wait_timeout_in_force_at_the_incident(con):
     idle_pattern(b, 0)
     b.metric(1200, "wait_timeout", 28800)  # raised after the incident
     inc = the_incident(con, b)
-    assert inc["details"]["wait_timeout"] == 300
+    assert inc["details"]["causes"]["idle_timeout"]["wait_timeout"] == 300
     assert "wait_timeout = 300 s" in inc["summary"]
 
 

@@ -4,7 +4,8 @@ the incident's details, its summary and its advice."""
 from __future__ import annotations
 
 from pipeline.causes import by_name
-from pipeline.correlate import _limit_matches
+from pipeline.causes.idle_timeout import IdleTimeoutDetails, _limit_matches
+from pipeline.correlate.details import IncidentDetails
 
 
 def limit(lo: float | None, hi: float) -> dict:
@@ -42,8 +43,9 @@ def test_no_product_fits_a_lab_scale_limit():
 
 def test_summary_and_advice_name_the_match():
     cause = by_name("idle_timeout")
-    det = {"idle_limit": limit(1150, 1250), "wait_timeout": 28800, "idle_closed_by_server": False}
-    det["limit_matches"] = _limit_matches(det["idle_limit"], by_server=False)
+    own = IdleTimeoutDetails(idle_limit=limit(1150, 1250), wait_timeout=28800, idle_closed_by_server=False)
+    own.limit_matches = _limit_matches(limit(1150, 1250), by_server=False)
+    det = IncidentDetails(causes={"idle_timeout": own})
     summary = cause.summarize({}, {}, det, "7 connection failures on app-1")
     assert "the limit is between 1150 s and 1250 s" in summary
     assert "GCP Cloud NAT's TCP established connection idle timeout (1200 s)" in summary

@@ -1,8 +1,11 @@
 """Incident causes: one module each, all behind one small interface.
 
 A cause module in this package exposes ``CAUSE``, a :class:`Cause`: its name, its one-line
-meaning, its colour and place in charts and tables, and how it scores an incident from the
-evidence gathered for it (:class:`Evidence`).  The registry (:func:`all_causes`) finds the
+meaning, its colour and place in charts and tables, how it scores an incident from the
+evidence gathered for it (:class:`Evidence`), its own evidence queries when the shared ones
+(``pipeline.correlate.evidence``) lack a fact it needs (``Cause.gather``), the details it
+records about each incident as a typed dataclass (``Cause.details``, a :class:`CauseDetails`),
+and its summary and advice.  The registry (:func:`all_causes`) finds the
 modules by themselves, so the vocabulary (``pipeline.kinds.CAUSES``), the evidence shown for a
 verdict, the charts' and digest's colours and the docs' cause table all come from here:
 adding a cause is one new module and its tests.
@@ -36,9 +39,13 @@ import os
 import pkgutil
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from functools import cache, cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from pipeline.correlate.details import IncidentDetails
+    from pipeline.engines import Engine
 
 # parts (source -> 0..1) and the share of the incident's errors the cause explains
 Score = tuple[dict[str, float], float]
@@ -48,6 +55,50 @@ Score = tuple[dict[str, float], float]
 # around the incident) and "idle_times" (how long each pooled connection sat idle before
 # checkout, against the idle limit inferred from the failures).
 INCIDENT_CHARTS: tuple[str, ...] = ("timeline", "latency", "idle_times")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a cause's details are built from, for one incident."""
+
+    incident: dict[str, Any]  # grp, incident_id, start_ms, end_ms, hosts, errors, server_only
+    features: dict[str, Any]  # the facts the causes score from (shared and the causes' own queries)
+    settings: dict[str, Any]  # the effective [correlate] settings
+    idle_limits: dict[str, dict[str, Any]]  # per host, the idle limit inferred (pipeline.correlate.idle)
+
+
+@dataclass
+class CauseDetails:
+    """What one cause records about an incident beyond its score: subclass it in the cause's
+    module as a dataclass of JSON values, every field with a default (a store written before
+    a field existed reads back with the default), and name it in ``Cause.details``.
+
+    Correlation builds it for every incident (:meth:`build`) and stores it in the incident's
+    details under the cause's name; ``pipeline.api.Incident.details.of(TheClass)`` reads it
+    back as the same type."""
+
+    @classmethod
+    def build(cls, facts: Facts) -> Self:
+        raise NotImplementedError(f"{cls.__name__}.build")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """From a stored form; keys the class no longer has are dropped, missing ones default."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# The summary and advice of a cause read the incident (``inc``), its facts (``f``) and its
+# details (``det``: the common part, and each cause's own through ``det.of(TheDetails)``).
+Summarize = Callable[[dict[str, Any], dict[str, Any], "IncidentDetails", str], str]
+Advise = Callable[[dict[str, Any], dict[str, Any], "IncidentDetails"], list[str]]
+# A cause's own evidence queries, run after the shared ones over the same temporary tables
+# (pipeline.correlate.evidence): (engine, settings, facts so far per incident number) ->
+# {incident number: {fact: value}}, merged into the facts every cause scores from.
+Gather = Callable[["Engine", dict[str, Any], dict[int, dict[str, Any]]], dict[int, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -62,15 +113,17 @@ class Cause:
     # pipeline.correlate.evidence: "client:<kind>", "srv:<fact>", "latency_high", ...)
     evidence: tuple[str, ...] = ()
     # one sentence on what happened (incident, facts, details, "N connection failures on hosts")
-    summarize: Callable[[dict[str, Any], dict[str, Any], dict[str, Any], str], str] | None = None
+    summarize: Summarize | None = None
     # what to change, as specific as the evidence allows (incident, facts, details)
-    advise: Callable[[dict[str, Any], dict[str, Any], dict[str, Any]], list[str]] | None = None
+    advise: Advise | None = None
     # the incident page's charts that bear on this cause (from INCIDENT_CHARTS); the page
     # draws these and leaves the others out
     charts: tuple[str, ...] = INCIDENT_CHARTS
+    gather: Gather | None = None  # the cause's own evidence queries, if the shared ones lack a fact
+    details: type[CauseDetails] | None = None  # what it records about every incident
 
 
-def _unknown_summary(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any], errs: str) -> str:
+def _unknown_summary(inc: dict[str, Any], f: dict[str, Any], det: IncidentDetails, errs: str) -> str:
     return f"{errs}: the evidence is too thin to name a cause."
 
 
@@ -86,13 +139,13 @@ _COLLECT = {
 }
 
 
-def _unknown_advice(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[str]:
+def _unknown_advice(inc: dict[str, Any], f: dict[str, Any], det: IncidentDetails) -> list[str]:
     """Ask only for the evidence the store lacks, and say what the rest showed."""
-    present = det.get("sources_in_store") or {}
+    present = det.sources_in_store
     missing = [f"{what} ({how})" for key, (what, how) in _COLLECT.items() if not present.get(key)]
     there = [what for key, (what, _) in _COLLECT.items() if present.get(key)]
     out = ["Not enough evidence to name a cause."]
-    nearest = det.get("nearest_unused") or {}
+    nearest = det.nearest_unused
     server, latency = nearest.get("server"), nearest.get("latency")
     if server:
         out.append(
@@ -287,6 +340,19 @@ def by_name(name: str) -> Cause:
     raise KeyError(name)
 
 
+def gather_own(con: Engine, s: dict[str, Any], features: dict[int, dict[str, Any]]) -> None:
+    """Run each cause's own evidence queries and add what they find to ``features``."""
+    for cause in all_causes():
+        if cause.gather is not None:
+            for grp, found in cause.gather(con, s, features).items():
+                features.setdefault(grp, {}).update(found)
+
+
+def build_details(facts: Facts) -> dict[str, CauseDetails]:
+    """Every cause's own details of one incident, by cause name."""
+    return {c.name: c.details.build(facts) for c in all_causes() if c.details is not None}
+
+
 def score_causes(f: dict[str, Any], s: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """{cause: {"score", "explained", "parts": {source: value}}} for every cause with evidence."""
     evidence = Evidence(f, s)
@@ -327,11 +393,15 @@ __all__ = [
     "INCIDENT_CHARTS",
     "UNKNOWN",
     "Cause",
+    "CauseDetails",
     "CauseModuleError",
     "CauseTable",
     "Evidence",
+    "Facts",
     "all_causes",
+    "build_details",
     "by_name",
+    "gather_own",
     "score_causes",
     "share",
     "verdict",

@@ -11,6 +11,13 @@ def n(x: float | None) -> str:
     return "?" if x is None else (f"{x:.0f}" if abs(x) >= 10 else f"{x:.1f}")
 
 
+def iso(t_ms: float | None) -> str | None:
+    """A time in ms since the epoch as ISO 8601 UTC, to the second."""
+    if t_ms is None:
+        return None
+    return datetime.fromtimestamp(t_ms / 1000.0, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def hhmmss(t_ms: float) -> str:
     return datetime.fromtimestamp(t_ms / 1000.0, UTC).strftime("%H:%M:%S")
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.causes import Cause, Evidence, Score, share
+
+if TYPE_CHECKING:
+    from pipeline.correlate.details import IncidentDetails
 
 
 def score(e: Evidence) -> Score:
@@ -19,12 +22,12 @@ def score(e: Evidence) -> Score:
     }, explained
 
 
-def summarize(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any], errs: str) -> str:
+def summarize(inc: dict[str, Any], f: dict[str, Any], det: IncidentDetails, errs: str) -> str:
     """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
     return f"{errs}: the server refused the application's login (credentials or host allow-list)."
 
 
-def advise(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[str]:
+def advise(inc: dict[str, Any], f: dict[str, Any], det: IncidentDetails) -> list[str]:
     """What to change, as specific as the evidence allows."""
     out: list[str] = []
     out.append(

@@ -3,10 +3,40 @@ middlebox's idle limit, and its next use failed."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from pipeline.causes import Cause, Evidence, Score, share
+from pipeline.causes import Cause, CauseDetails, Evidence, Facts, Score, share
 from pipeline.causes._words import hhmmss, n, recycle_for
+
+if TYPE_CHECKING:
+    from pipeline.correlate.details import IncidentDetails
+    from pipeline.engines import Engine
+
+
+def gather(con: Engine, s: dict[str, Any], features: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Stale on checkout, fine when new (``n_stale_reconnect``): a failed checkout (ping or
+    invalidation) followed at once by a new connection in the same file, which then worked
+    (was checked out)."""
+    rows = con.execute(
+        """
+        WITH opened AS (
+            SELECT e.file_id, epoch_ms(e.ts) AS t_ms, e.kind
+            FROM event_rows e
+            WHERE e.source = 'sqlalchemy' AND e.kind IN ('conn_open', 'checkout')
+        ), f AS (
+            SELECT d.grp, d.rid, d.t_ms, r.file_id
+            FROM c_drops d JOIN event_rows r ON r.rowid = d.rid
+            WHERE d.kind IN ('pre_ping_fail', 'invalidate')
+        )
+        SELECT f.grp, count(DISTINCT f.rid) AS n_stale_reconnect
+        FROM f
+        JOIN opened o ON o.file_id = f.file_id AND o.kind = 'conn_open' AND o.t_ms BETWEEN f.t_ms AND f.t_ms + 2000
+        JOIN opened c ON c.file_id = f.file_id AND c.kind = 'checkout' AND c.t_ms BETWEEN o.t_ms AND o.t_ms + 2000
+        GROUP BY f.grp
+        """
+    ).fetchall()
+    return {grp: {"n_stale_reconnect": int(count)} for grp, count in rows}
 
 
 def score(e: Evidence) -> Score:
@@ -39,24 +69,85 @@ def score(e: Evidence) -> Score:
     return {"client": client, "server": server, "metrics": metrics, "network": network}, explained
 
 
-def summarize(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any], errs: str) -> str:
+@dataclass
+class IdleTimeoutDetails(CauseDetails):
+    """The idle limit found, and who closed the connections."""
+
+    # per host, the limit inferred from idle times (ok_max_s, fail_min_s, fail_max_s,
+    # failed_over, failed_total, ok_over, ok_total), and the one most failures were over
+    idle_limits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    idle_limit: dict[str, Any] | None = None
+    wait_timeout: float | None = None  # the server's, from status snapshots
+    idle_closed_by_server: bool = False
+    server_abort_lines: int = 0  # "Got timeout reading communication packets" aborts
+    server_reset_lines: int = 0  # "Got an error reading/writing communication packets" aborts
+    # products whose default idle limit fits the inferred one (pipeline/catalogue/idle_limits.toml):
+    # product, setting, seconds, behaviour, how_to_change, source
+    limit_matches: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, facts: Facts) -> IdleTimeoutDetails:
+        f = facts.features
+        out = cls(
+            idle_limits=dict(facts.idle_limits),
+            wait_timeout=f.get("wait_timeout"),
+            server_abort_lines=f.get("abort_timeout") or 0,
+            server_reset_lines=f.get("abort_error") or 0,
+        )
+        if out.idle_limits:
+            out.idle_limit = max(out.idle_limits.values(), key=lambda v: (v["failed_over"], -v["fail_min_s"]))
+        # who closed the idle connections: the server when it logged the kills, or when
+        # its wait_timeout fits the idle times that failed; otherwise something between
+        wt, lim = out.wait_timeout, out.idle_limit
+        fits = bool(wt and lim and (lim["ok_max_s"] or 0) <= wt <= lim["fail_min_s"])
+        out.idle_closed_by_server = bool(
+            out.server_abort_lines or fits or (wt and not lim and (f.get("n_idle_over_wait") or 0) > 0)
+        )
+        if lim:
+            out.limit_matches = _limit_matches(lim, by_server=out.idle_closed_by_server)
+        return out
+
+
+def _limit_matches(lim: dict[str, Any], *, by_server: bool, most: int = 3) -> list[dict[str, Any]]:
+    """Products whose default idle limit lies in the inferred range: databases when the
+    server closed the connections, the things in between when it did not."""
+    from pipeline.catalogue.idle_limits import matching
+
+    lo, hi = lim.get("ok_max_s"), lim["fail_min_s"]
+    if not hi or (lo is not None and lo > hi):
+        return []
+    rows = [r for r in matching(lo, hi) if (r.kind == "database") == by_server]
+    return [
+        {
+            "product": r.product,
+            "setting": r.setting,
+            "seconds": r.seconds,
+            "behaviour": r.behaviour,
+            "how_to_change": r.how_to_change,
+            "source": r.source,
+        }
+        for r in rows[:most]
+    ]
+
+
+def summarize(inc: dict[str, Any], f: dict[str, Any], det: IncidentDetails, errs: str) -> str:
     """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
     from pipeline.correlate.idle import describe_limit  # the correlate stage, loaded by then
 
-    lim = det.get("idle_limit")
-    wt = det.get("wait_timeout")
-    if det.get("idle_closed_by_server"):
+    own = det.of(IdleTimeoutDetails)
+    lim, wt = own.idle_limit, own.wait_timeout
+    if own.idle_closed_by_server:
         who = f"the server (wait_timeout = {n(wt)} s)" if wt else "the server"
     else:
         saw = (
             "the server only saw the connections break ('error reading communication packets')"
-            if det.get("server_reset_lines")
+            if own.server_reset_lines
             else "the server logged nothing"
         )
         who = f"something between application and server ({saw}" + (
             f" and its wait_timeout is {n(wt)} s)" if wt else ")"
         )
-    matches = det.get("limit_matches") or []
+    matches = own.limit_matches
     fits = ""
     if matches:
         names = ", ".join(f"{m['product']}'s {m['setting']} ({n(m['seconds'])} s)" for m in matches)
@@ -84,12 +175,12 @@ def _common_path_limits(most: int = 4) -> str:
     return ", ".join(f"{n(sec)} s ({product})" for product, sec in list(seen.items())[:most])
 
 
-def settings_let_through(det: dict[str, Any]) -> list[str]:
+def settings_let_through(det: IncidentDetails) -> list[str]:
     """Why the application's own pool settings did not prevent these failures."""
-    pool = det.get("pool_settings") or {}
-    lim = det.get("idle_limit")
-    wt = det.get("wait_timeout")
-    limit = lim["fail_min_s"] if lim else (wt if det.get("idle_closed_by_server") else None)
+    pool = det.pool_settings
+    own = det.of(IdleTimeoutDetails)
+    lim, wt = own.idle_limit, own.wait_timeout
+    limit = lim["fail_min_s"] if lim else (wt if own.idle_closed_by_server else None)
     out: list[str] = []
     recycle = pool.get("pool_recycle")
     if recycle is not None and recycle <= 0:
@@ -113,11 +204,11 @@ def settings_let_through(det: dict[str, Any]) -> list[str]:
     return out
 
 
-def advise(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[str]:
+def advise(inc: dict[str, Any], f: dict[str, Any], det: IncidentDetails) -> list[str]:
     """What to change, as specific as the evidence allows."""
     out: list[str] = settings_let_through(det)
-    lim = det.get("idle_limit")
-    wt = det.get("wait_timeout")
+    own = det.of(IdleTimeoutDetails)
+    lim, wt = own.idle_limit, own.wait_timeout
     bound, what = None, ""
     if lim:
         lo, hi = lim["ok_max_s"], lim["fail_min_s"]
@@ -127,14 +218,14 @@ def advise(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[
             bound, what = lo, f"the idle limit, somewhere between {n(lo)} s and {n(hi)} s"
         else:
             bound, what = hi, f"the idle limit, below {n(hi)} s"
-    elif wt and det.get("idle_closed_by_server"):
+    elif wt and own.idle_closed_by_server:
         bound, what = wt, f"the server's wait_timeout of {n(wt)} s"
     if bound:
         out.append(
             f"Set pool_recycle={recycle_for(bound)} on create_engine (below {what}), so the pool "
             "replaces a connection before anything in between kills it."
         )
-    elif det.get("idle_closed_by_server"):
+    elif own.idle_closed_by_server:
         out.append("Set pool_recycle below the server's wait_timeout.")
     else:
         out.append(
@@ -142,33 +233,29 @@ def advise(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[
             "cannot measure it (they do not say how long each failed connection sat idle: SQLAlchemy's pool "
             "logging at DEBUG does); common defaults: " + _common_path_limits() + "."
         )
-    pool = det.get("pool_settings") or {}
+    pool = det.pool_settings
     if not (pool.get("pool_pre_ping") or pool.get("listener_ping")):
         out.append(
             "Set pool_pre_ping=True so each checkout tests the connection and transparently replaces a dead one "
             "(it does not protect a query already running)."
         )
-    if det.get("idle_closed_by_server"):
+    if own.idle_closed_by_server:
         out.append(
             f"Or raise the server's wait_timeout{f' (now {n(wt)} s)' if wt else ''} above the longest idle time "
             "your pool sees"
             + (
                 "; the server logged these kills as 'Got timeout reading communication packets'."
-                if det.get("server_abort_lines")
+                if own.server_abort_lines
                 else "."
             )
         )
     else:
         out.append(
-            (
-                "The server did not close these connections"
-                if det.get("server_reset_lines")
-                else "The server logged nothing"
-            )
+            ("The server did not close these connections" if own.server_reset_lines else "The server logged nothing")
             + ": look for a firewall, NAT or load balancer idle timeout between the "
             "application and the database, and raise it or enable TCP keepalives shorter than it."
         )
-    for m in det.get("limit_matches") or []:
+    for m in own.limit_matches:
         out.append(
             f"If the path goes through {m['product']} (default {m['setting']} {n(m['seconds'])} s, "
             f"which fits the limit found): {m['how_to_change']} (source: {m['source']})"
@@ -203,4 +290,6 @@ CAUSE = Cause(
     advise=advise,
     # idle times against the limit are the evidence; calm latency rules out the network
     charts=("timeline", "idle_times", "latency"),
+    gather=gather,
+    details=IdleTimeoutDetails,
 )

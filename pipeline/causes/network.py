@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.causes import Cause, Evidence, Score, share
 from pipeline.causes._words import hhmmss, n
+
+if TYPE_CHECKING:
+    from pipeline.correlate.details import IncidentDetails
 
 
 def score(e: Evidence) -> Score:
@@ -30,7 +33,7 @@ def score(e: Evidence) -> Score:
     return {"network": e.latency_part, "client": min(1.0, client), "server": server}, explained
 
 
-def summarize(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any], errs: str) -> str:
+def summarize(inc: dict[str, Any], f: dict[str, Any], det: IncidentDetails, errs: str) -> str:
     """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
     parts = []
     if f.get("lat_high"):
@@ -41,7 +44,7 @@ def summarize(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any], errs:
     return f"{errs} while the network to the server degraded: {extra}."
 
 
-def advise(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[str]:
+def advise(inc: dict[str, Any], f: dict[str, Any], det: IncidentDetails) -> list[str]:
     """What to change, as specific as the evidence allows."""
     out: list[str] = []
     targets = ", ".join(f.get("lat_targets") or []) or "the database server"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from pipeline.causes import Cause, Evidence, Score, share
-from pipeline.causes._words import n
+from pipeline.causes import Cause, CauseDetails, Evidence, Facts, Score, share
+from pipeline.causes._words import iso, n
+
+if TYPE_CHECKING:
+    from pipeline.correlate.details import IncidentDetails
 
 
 def score(e: Evidence) -> Score:
@@ -24,27 +28,58 @@ def score(e: Evidence) -> Score:
     return {"server": server, "metrics": metrics, "client": client}, explained
 
 
-def summarize(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any], errs: str) -> str:
+@dataclass
+class ServerRestartDetails(CauseDetails):
+    """When the server went away, whether it crashed, and for how long."""
+
+    restart_at: str | None = None  # the shutdown line or the first failure, whichever came first
+    crashed: bool = False
+    downtime_s: float | None = None
+    server_came_back: bool | None = None  # a start after the stop (None: no stop seen)
+
+    @classmethod
+    def build(cls, facts: Facts) -> ServerRestartDetails:
+        f, inc = facts.features, facts.incident
+        stop, start = f.get("stop_ms"), f.get("start_ms_srv")
+        out = cls(crashed=bool(f.get("srv_crash")))
+        if stop is not None or start is not None:
+            out.restart_at = iso(min(x for x in (stop, inc["start_ms"]) if x is not None))
+        if stop is not None:
+            out.server_came_back = start is not None and start >= stop
+        if start is not None:
+            # down from the shutdown line or the first failure, whichever came first (a crash
+            # writes nothing when it happens: its recovery lines come at the next start); with
+            # the server's log alone, the first line of the incident may be an earlier start
+            firsts = (stop,) if inc.get("server_only") else (stop, inc["start_ms"])
+            down_from = min((x for x in firsts if x is not None), default=inc["start_ms"])
+            if start > down_from:
+                out.downtime_s = round((start - down_from) / 1000.0, 1)
+        return out
+
+
+def summarize(inc: dict[str, Any], f: dict[str, Any], det: IncidentDetails, errs: str) -> str:
     """One sentence: what happened, from the facts (``f``) and the details (``det``)."""
-    down = det.get("downtime_s")
+    own = det.of(ServerRestartDetails)
+    down = own.downtime_s
     d = f", down for about {n(down)} s" if down is not None else ""
     if f.get("n_told_shutdown") and not (f.get("srv_stop") or f.get("srv_start") or f.get("uptime_resets")):
         return (
             f"{errs}: the database server ended these sessions itself, saying it was shutting down "
             "(a shutdown, a failover or an administrator's kill; the server's log would tell which)."
         )
-    if det.get("server_came_back") is False:
-        how = "crashed" if det.get("crashed") else "shut down"
+    if own.server_came_back is False:
+        how = "crashed" if own.crashed else "shut down"
         return f"{errs}: the database server {how}, and its log shows no start after it."
-    how = "crashed and restarted" if det.get("crashed") else "restarted"
+    how = "crashed and restarted" if own.crashed else "restarted"
     return f"{errs}: the database server {how}{d}."
 
 
-def advise(inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[str]:
+def advise(inc: dict[str, Any], f: dict[str, Any], det: IncidentDetails) -> list[str]:
     """What to change, as specific as the evidence allows."""
     out: list[str] = []
-    when = det.get("restart_at")
-    if det.get("crashed"):
+    own = det.of(ServerRestartDetails)
+    when = own.restart_at
+    if own.crashed:
         out.append(
             "The database server crashed"
             + (f" around {when}" if when else "")
@@ -85,4 +120,5 @@ CAUSE = Cause(
     advise=advise,
     # the server log lane shows the stop and start; latency and idle times say nothing
     charts=("timeline",),
+    details=ServerRestartDetails,
 )

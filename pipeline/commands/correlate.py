@@ -309,10 +309,12 @@ def render_explain(inc: dict[str, Any], width: int = 100) -> str:
     if top is not None or other_scores:
         ranked = sorted(inc["scores"].items(), key=lambda kv: -kv[1])
         out += ["", "Scores: " + ", ".join(f"{c} {v:.2f}" for c, v in ranked)]
-    details = inc.get("details") or {}
-    for host, lim in sorted((details.get("idle_limits") or {}).items()):
-        from pipeline.correlate.idle import describe_limit
+    from pipeline.causes.idle_timeout import IdleTimeoutDetails
+    from pipeline.correlate.details import IncidentDetails
+    from pipeline.correlate.idle import describe_limit
 
+    idle = IncidentDetails.from_json(inc.get("details")).of(IdleTimeoutDetails)
+    for host, lim in sorted(idle.idle_limits.items()):
         out.append(one(f"Idle limit on {host}: {describe_limit(lim)}"))
     out += ["", "Evidence:"]
     others: list[str] = []

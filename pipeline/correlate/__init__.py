@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 
 from pipeline import store as store_mod
-from pipeline.causes import all_causes, score_causes, verdict
+from pipeline.causes import Facts, all_causes, build_details, gather_own, score_causes, verdict
 from pipeline.correlate import advice as _advice
 from pipeline.correlate.details import IncidentDetails
-from pipeline.correlate.evidence import app_connections, gather, pool_demand
+from pipeline.correlate.evidence import gather
 from pipeline.correlate.idle import build_idle_limits, build_pool, idle_limits
 from pipeline.correlate.incidents import (
     aborts_claimed_by_clients,
@@ -168,16 +168,8 @@ def _assess(con: Engine, s: dict[str, Any], episode_sizes: dict[int, int] | None
     build_idle_limits(con, s)
     limits = idle_limits(con)
     features, rows, ctx = gather(con, s)
+    gather_own(con, s, features)
     incs = _fetch_incidents(con)
-    pool_grps = [i["grp"] for i in incs if (features.get(i["grp"], {}).get("n_pool_timeout") or 0) > 0]
-    demand = pool_demand(con, pool_grps)
-    refused_grps = [
-        i["grp"]
-        for i in incs
-        if (features.get(i["grp"], {}).get("n_1040") or features.get(i["grp"], {}).get("srv_tmc"))
-    ]
-    for grp, extra in app_connections(con, refused_grps).items():
-        demand.setdefault(grp, {}).update(extra)
 
     seen_pool = _pool_seen_in_logs(con)
     in_store = _sources_in_store(con)
@@ -193,13 +185,18 @@ def _assess(con: Engine, s: dict[str, Any], episode_sizes: dict[int, int] | None
         scores = score_causes(f, s)
         cause, confidence = verdict(scores, s)
         causes[grp] = cause
-        det = _details(inc, f, limits.get(grp, {}), ctx, demand.get(grp, {}))
-        det.update(_pool_settings(inc, s.get("pool") or {}, seen_pool))
-        det["sources_in_store"] = in_store
+        det = IncidentDetails(
+            scores=scores,
+            features=_clean(f),
+            server_only=bool(inc["server_only"]),
+            sources_in_store=in_store,
+            causes=build_details(Facts(incident=inc, features=f, settings=s, idle_limits=limits.get(grp, {}))),
+            **_pool_settings(inc, s.get("pool") or {}, seen_pool),
+        )
         if cause == "unknown":
-            det["nearest_unused"] = nearest_unused(con, inc, s)
+            det.nearest_unused = nearest_unused(con, inc, s)
         if episode_sizes and episode_sizes.get(grp, 0) > 1:
-            det["episode_incidents"] = episode_sizes[grp]
+            det.episode_incidents = episode_sizes[grp]
         evidence = _pick_evidence(cause, scores, rows.get(grp, []), inc, ctx)
         for r in evidence:
             r["why"] = _advice.why(r, f)
@@ -215,7 +212,7 @@ def _assess(con: Engine, s: dict[str, Any], episode_sizes: dict[int, int] | None
                 "summary": _advice.summarize(cause, inc, f, det),
                 "advice": _advice.advise(cause, inc, f, det),
                 "scores": json.dumps({c: v["score"] for c, v in sorted(scores.items())}, sort_keys=True),
-                "details": IncidentDetails.build(scores, _clean(f), det).to_json(),
+                "details": det.to_json(),
             }
         )
         for seq, r in enumerate(evidence, 1):
@@ -239,49 +236,6 @@ def _fetch_incidents(con: Engine) -> list[dict[str, Any]]:
 
 def _clean(f: dict[str, Any]) -> dict[str, Any]:
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in sorted(f.items()) if v is not None}
-
-
-def _details(
-    inc: dict[str, Any], f: dict[str, Any], limits: dict[str, Any], ctx: dict[str, Any], demand: dict[str, Any]
-) -> dict[str, Any]:
-    det: dict[str, Any] = {"wait_timeout": f.get("wait_timeout")}
-    host_limits = dict(limits)
-    if host_limits:
-        det["idle_limits"] = host_limits
-        det["idle_limit"] = max(host_limits.values(), key=lambda v: (v["failed_over"], -v["fail_min_s"]))
-    det["server_abort_lines"] = f.get("abort_timeout") or 0
-    # who closed the idle connections: the server when it logged the kills, or when
-    # its wait_timeout fits the idle times that failed; otherwise something between
-    wt, lim = det.get("wait_timeout"), det.get("idle_limit")
-    fits = bool(wt and lim and (lim["ok_max_s"] or 0) <= wt <= lim["fail_min_s"])
-    det["idle_closed_by_server"] = bool(
-        det["server_abort_lines"] or fits or (wt and not lim and (f.get("n_idle_over_wait") or 0) > 0)
-    )
-    if lim:
-        det["limit_matches"] = _limit_matches(lim, by_server=det["idle_closed_by_server"])
-    for key in ("pool_size", "max_overflow", "pool_timeout_s"):
-        if f.get(key) is not None:
-            det[key] = f[key]
-    if demand:
-        det.update(demand)
-        if demand.get("waiting_peak") and f.get("pool_size") is not None and f.get("max_overflow") is not None:
-            det["demand_peak"] = f["pool_size"] + f["max_overflow"] + demand.get("waiting_peak", 0)
-    if f.get("stop_ms") is not None or f.get("start_ms_srv") is not None:
-        det["restart_at"] = _advice.iso(min(x for x in (f.get("stop_ms"), inc["start_ms"]) if x is not None))
-    det["crashed"] = bool(f.get("srv_crash"))
-    det["server_reset_lines"] = f.get("abort_error") or 0
-    det["server_only"] = bool(inc.get("server_only"))
-    if f.get("stop_ms") is not None:
-        det["server_came_back"] = f.get("start_ms_srv") is not None and f["start_ms_srv"] >= f["stop_ms"]
-    if f.get("start_ms_srv") is not None:
-        # down from the shutdown line or the first failure, whichever came first (a crash
-        # writes nothing when it happens: its recovery lines come at the next start); with
-        # the server's log alone, the first line of the incident may be an earlier start
-        firsts = (f.get("stop_ms"),) if inc.get("server_only") else (f.get("stop_ms"), inc["start_ms"])
-        down_from = min((x for x in firsts if x is not None), default=inc["start_ms"])
-        if f["start_ms_srv"] > down_from:
-            det["downtime_s"] = round((f["start_ms_srv"] - down_from) / 1000.0, 1)
-    return det
 
 
 def _sources_in_store(con: Engine) -> dict[str, int]:
@@ -336,28 +290,6 @@ def _pool_settings(
         return {}
     source = " and ".join(x for x, present in (("pipeline.toml", given), ("the logs", from_logs)) if present)
     return {"pool_settings": settings, "pool_settings_from": source}
-
-
-def _limit_matches(lim: dict[str, Any], *, by_server: bool, most: int = 3) -> list[dict[str, Any]]:
-    """Products whose default idle limit lies in the inferred range: databases when the
-    server closed the connections, the things in between when it did not."""
-    from pipeline.catalogue.idle_limits import matching
-
-    lo, hi = lim.get("ok_max_s"), lim["fail_min_s"]
-    if not hi or (lo is not None and lo > hi):
-        return []
-    rows = [r for r in matching(lo, hi) if (r.kind == "database") == by_server]
-    return [
-        {
-            "product": r.product,
-            "setting": r.setting,
-            "seconds": r.seconds,
-            "behaviour": r.behaviour,
-            "how_to_change": r.how_to_change,
-            "source": r.source,
-        }
-        for r in rows[:most]
-    ]
 
 
 def _pick_evidence(

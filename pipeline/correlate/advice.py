@@ -13,16 +13,13 @@ discard that connection and retry.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.causes import UNKNOWN, Cause, by_name
 from pipeline.causes._words import n as _n
 
-
-def iso(t_ms: float | None) -> str | None:
-    if t_ms is None:
-        return None
-    return datetime.fromtimestamp(t_ms / 1000.0, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+if TYPE_CHECKING:
+    from pipeline.correlate.details import IncidentDetails
 
 
 def why(row: dict[str, Any], f: dict[str, Any]) -> str:
@@ -82,7 +79,7 @@ def _hhmm(t_ms: float) -> str:
     return datetime.fromtimestamp(t_ms / 1000.0, UTC).strftime("%H:%M")
 
 
-def summarize(cause: str, inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> str:
+def summarize(cause: str, inc: dict[str, Any], f: dict[str, Any], det: IncidentDetails) -> str:
     """The cause's one-sentence summary of the incident (``pipeline/causes/<cause>.py``)."""
     hosts = ", ".join(inc["hosts"]) or "unknown host"
     n = inc["errors"]
@@ -91,14 +88,14 @@ def summarize(cause: str, inc: dict[str, Any], f: dict[str, Any], det: dict[str,
         errs = f"Server log only (no application log to confirm which requests failed): {seen} on {hosts}"
     else:
         errs = f"{n} connection failure{'s' if n != 1 else ''} on {hosts}"
-    if det.get("episode_incidents"):
+    if det.episode_incidents:
         errs += f" between {_hhmm(inc['start_ms'])} and {_hhmm(inc['end_ms'])} UTC, one at a time"
     summarize = _cause(cause).summarize or UNKNOWN.summarize
     assert summarize is not None  # unknown has one
     return summarize(inc, f, det, errs)
 
 
-def advise(cause: str, inc: dict[str, Any], f: dict[str, Any], det: dict[str, Any]) -> list[str]:
+def advise(cause: str, inc: dict[str, Any], f: dict[str, Any], det: IncidentDetails) -> list[str]:
     """The cause's advice for the incident (``pipeline/causes/<cause>.py``)."""
     advise = _cause(cause).advise or UNKNOWN.advise
     assert advise is not None  # unknown has one

@@ -1,17 +1,28 @@
-"""What correlation records about each incident beyond its verdict, as one typed structure.
+"""What correlation records about each incident beyond its verdict, as typed structures.
 
-Stored as JSON in ``incidents.details`` with a ``version``; ``pipeline.api.Incident`` reads it
-back into :class:`IncidentDetails`, so nothing downstream guesses keys.  A store written before
-the version existed reads as version 0: the same fields, whatever of them it holds.
+Stored as JSON in ``incidents.details`` with a ``version``.  :class:`IncidentDetails` holds
+what is common to every incident (the scores, the facts scored from, what the store holds,
+the application's pool settings); each cause records its own details in a dataclass of its
+module (``pipeline.causes.CauseDetails``), kept under the cause's name in ``causes``.
+``pipeline.api.Incident`` reads all of it back into the same types, so nothing downstream
+guesses keys: ``incident.details.of(IdleTimeoutDetails).wait_timeout``.
+
+Versions: 2 nests each cause's details under ``causes``; 1 and 0 (a store written before
+the version existed) kept every field flat at the top, and read back the same way: each
+cause's fields taken from the flat keys.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
-DETAILS_VERSION = 1
+from pipeline.causes import CauseDetails, all_causes
+
+DETAILS_VERSION = 2
+
+D = TypeVar("D", bound=CauseDetails)
 
 
 @dataclass
@@ -21,70 +32,52 @@ class IncidentDetails:
         default_factory=dict
     )  # every cause with evidence: score, explained, parts
     features: dict[str, Any] = field(default_factory=dict)  # the facts the causes were scored from
-    # idle connections: the limit inferred per host (ok_max_s, fail_min_s, fail_max_s, failed_over,
-    # failed_total, ok_over, ok_total), the one most failures were over, and who closed them
-    idle_limits: dict[str, dict[str, Any]] = field(default_factory=dict)
-    idle_limit: dict[str, Any] | None = None
-    wait_timeout: float | None = None  # the server's, from status snapshots
-    idle_closed_by_server: bool = False
-    server_abort_lines: int = 0  # "Got timeout reading communication packets" aborts
-    server_reset_lines: int = 0  # "Got an error reading/writing communication packets" aborts
-    # products whose default idle limit fits the inferred one (pipeline/catalogue/idle_limits.toml):
-    # product, setting, seconds, behaviour, how_to_change, source
-    limit_matches: list[dict[str, Any]] = field(default_factory=list)
+    server_only: bool = False  # only the server's log saw the incident
+    episode_incidents: int | None = None  # incidents of one cause merged into this one (an episode)
+    # rows of each kind of evidence in the whole store (app, pool_debug, server, latency, metrics)
+    sources_in_store: dict[str, int] = field(default_factory=dict)
     # the application's pool settings that bear on the verdict: from [pool] in pipeline.toml,
     # else what the logs show (pool_pre_ping, pool_recycle, a checkout listener's ping)
     pool_settings: dict[str, Any] = field(default_factory=dict)
     pool_settings_from: str | None = None  # "pipeline.toml", "the logs" or both
-    # the application's pools
-    pool_size: int | None = None
-    max_overflow: int | None = None
-    pool_timeout_s: float | None = None
-    waiting_peak: int | None = None  # requests left waiting at once for a connection
-    demand_peak: int | None = None  # connections wanted at once: the pool's size plus the waiting
-    app_connections_peak: int | None = None  # connections the application's pools held at once
-    app_hosts_with_pool_lines: int | None = None
-    processes: int | None = None
-    # the server going away
-    restart_at: str | None = None
-    crashed: bool = False
-    downtime_s: float | None = None
-    server_came_back: bool | None = None  # a start after the stop (None: no stop seen)
-    server_only: bool = False  # only the server's log saw the incident
-    episode_incidents: int | None = None
-    # rows of each kind of evidence in the whole store (app, pool_debug, server, latency, metrics)
-    sources_in_store: dict[str, int] = field(
-        default_factory=dict
-    )  # incidents of one cause merged into this one (an episode)
-
     # an unknown verdict: the nearest server line and the latency around the failures that did
     # not count, each with why (server: ts, kind, host, file, line_no, message,
     # seconds_from_failures, why_not; latency: samples, lost, max_rtt_ms, median_rtt_ms, why_not)
     nearest_unused: dict[str, Any] = field(default_factory=dict)
+    # each cause's own details (its CauseDetails dataclass), by cause name
+    causes: dict[str, CauseDetails] = field(default_factory=dict)
+
+    def of(self, kind: type[D]) -> D:
+        """The details of the cause whose dataclass is ``kind`` (its defaults when the
+        incident has none: a store correlated before that cause existed)."""
+        for value in self.causes.values():
+            if isinstance(value, kind):
+                return value
+        return kind()
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, default=str)
+        return json.dumps(self.as_dict(), sort_keys=True, default=str)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def build(cls, scores: dict[str, Any], features: dict[str, Any], det: dict[str, Any]) -> IncidentDetails:
-        """From what correlation computed; a key this class does not know is an error (so the
-        stored form cannot drift from what the causes were given)."""
-        unknown = set(det) - {f.name for f in fields(cls)}
-        if unknown:
-            raise KeyError(f"incident details without a field: {sorted(unknown)}")
-        return cls(scores=scores, features=features, **det)
-
-    @classmethod
     def from_json(cls, value: str | dict[str, Any] | None) -> IncidentDetails:
-        """Read back a stored form (any version); fields it lacks keep their defaults."""
+        """Read back a stored form (any version); fields it lacks keep their defaults, and a
+        cause the registry no longer has is left out."""
         data = json.loads(value) if isinstance(value, str) else dict(value or {})
-        known = {f.name for f in fields(cls)}
-        out = cls(**{k: v for k, v in data.items() if k in known})
-        if "version" not in data:
-            out.version = 0
+        version = int(data.get("version") or 0)
+        common = {f.name for f in fields(cls)} - {"causes", "version"}
+        out = cls(version=version, **{k: v for k, v in data.items() if k in common})
+        for cause in all_causes():
+            if cause.details is None:
+                continue
+            if version >= 2:
+                stored = (data.get("causes") or {}).get(cause.name)
+                if stored is not None:
+                    out.causes[cause.name] = cause.details.from_dict(stored)
+            else:  # flat: every cause's fields at the top
+                out.causes[cause.name] = cause.details.from_dict(data)
         return out
 
 

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pipeline.engines import Engine
 
-import math
 from collections import defaultdict
 
 from pipeline.store import event_id_sql, event_rows_sql, message_sql
@@ -138,29 +137,6 @@ def gather(
         LEFT JOIN c_wt wt ON wt.grp = d.grp
         WHERE c.failed
         GROUP BY d.grp
-        """,
-    )
-
-    # --- stale on checkout, fine when new: a failed checkout (ping or invalidation) followed
-    # at once by a new connection in the same file, which then worked (was checked out)
-    _add_features(
-        features,
-        con,
-        """
-        WITH opened AS (
-            SELECT e.file_id, epoch_ms(e.ts) AS t_ms, e.kind
-            FROM event_rows e
-            WHERE e.source = 'sqlalchemy' AND e.kind IN ('conn_open', 'checkout')
-        ), f AS (
-            SELECT d.grp, d.rid, d.t_ms, r.file_id
-            FROM c_drops d JOIN event_rows r ON r.rowid = d.rid
-            WHERE d.kind IN ('pre_ping_fail', 'invalidate')
-        )
-        SELECT f.grp, count(DISTINCT f.rid) AS n_stale_reconnect
-        FROM f
-        JOIN opened o ON o.file_id = f.file_id AND o.kind = 'conn_open' AND o.t_ms BETWEEN f.t_ms AND f.t_ms + 2000
-        JOIN opened c ON c.file_id = f.file_id AND c.kind = 'checkout' AND c.t_ms BETWEEN o.t_ms AND o.t_ms + 2000
-        GROUP BY f.grp
         """,
     )
 
@@ -477,73 +453,3 @@ def gather(
         rows[r.pop("grp")].append(r)
     ctx = {"wait_rows": {r.pop("grp"): r for r in rows_wait}}
     return features, rows, ctx
-
-
-def pool_demand(con: Engine, grp_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Requests left waiting at once, for incidents with pool timeouts.
-
-    When a QueuePool timeout is raised every connection of the pool is checked
-    out (pool_size + max_overflow, both in the error message), so demand is that
-    plus the requests that were waiting: the most pool-timeout errors in one log
-    file within ``pool_timeout`` (the longest in the messages, 30 s when they do not say) of each other.
-    """
-    if not grp_ids:
-        return {}
-    ids = ", ".join(str(int(g)) for g in grp_ids)
-    out: dict[int, dict[str, Any]] = {}
-    row = con.execute(
-        f"""
-        SELECT max(TRY_CAST(regexp_extract(coalesce(raw, message), 'timeout (\\d+(?:\\.\\d+)?)', 1) AS DOUBLE))
-        FROM c_drops WHERE kind = 'pool_timeout' AND grp IN ({ids})
-        """
-    ).fetchone()
-    timeout_s = (row[0] if row else None) or 30.0
-    for grp, waiting in con.execute(
-        f"""
-        SELECT grp, max(n) FROM (
-            SELECT grp, count(*) OVER (
-                PARTITION BY grp, host, file ORDER BY t_ms
-                RANGE BETWEEN {math.floor(float(timeout_s) * 1000.0)} PRECEDING AND CURRENT ROW) AS n
-            FROM c_drops WHERE kind = 'pool_timeout' AND source = 'app' AND grp IN ({ids})
-        ) GROUP BY grp
-        """
-    ).fetchall():
-        out[grp] = {"waiting_peak": int(waiting)}
-    return out
-
-
-def app_connections(con: Engine, grp_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Connections the application itself held open, for incidents with refused connections.
-
-    A running count of ``Created new connection`` minus ``Closing connection`` pool
-    lines per log file: its peak near the incident, summed over hosts (the busiest
-    file of each), says how much of ``max_connections`` the application used.
-    """
-    if not grp_ids:
-        return {}
-    ids = ", ".join(str(int(g)) for g in grp_ids)
-    out: dict[int, dict[str, Any]] = {}
-    for grp, peak, hosts in con.execute(
-        f"""
-        WITH ev AS (
-            SELECT host, file, epoch_ms(ts) AS t_ms, line_no,
-                   CASE WHEN kind = 'conn_open' THEN 1 ELSE -1 END AS d
-            FROM events
-            WHERE source = 'sqlalchemy' AND conn_ref IS NOT NULL AND kind IN ('conn_open', 'conn_close')
-              AND host IN (SELECT DISTINCT host FROM c_drops WHERE grp IN ({ids}))
-        ), run AS (
-            SELECT host, file, t_ms,
-                   sum(d) OVER (PARTITION BY host, file ORDER BY t_ms, line_no ROWS UNBOUNDED PRECEDING) AS n
-            FROM ev
-        ), per_file AS (
-            SELECT i.grp, r.host, r.file, max(r.n) AS n
-            FROM run r JOIN c_inc i ON r.t_ms BETWEEN i.lo_ms AND i.hi_ms
-            WHERE i.grp IN ({ids}) GROUP BY ALL
-        ), per_host AS (
-            SELECT grp, host, max(n) AS n FROM per_file GROUP BY ALL
-        )
-        SELECT grp, sum(n)::INTEGER, count(*) FROM per_host GROUP BY grp
-        """
-    ).fetchall():
-        out[grp] = {"app_connections_peak": int(peak), "app_hosts_with_pool_lines": int(hosts)}
-    return out
