@@ -48,7 +48,8 @@ from pipeline.terminal import Column, markup, note_left_out, output_width, print
     "--jobs",
     type=click.IntRange(1, 256),
     default=None,
-    help="Files read at once, each with its own parser and store writer (default: one per core).",
+    help="Files read at once, each with its own parser and store writer, and the most cores the run uses "
+    "(default: one file per core, every core).",
 )
 @click.option(
     "--out",
@@ -89,6 +90,10 @@ def ingest(
             fail("--machine: give a name", 2)
     elif machine is not None:
         fail("--machine names this machine in an --out collection: give --out too", 2)
+    if jobs is not None:
+        from pipeline import cores
+
+        cores.limit_to(jobs)  # --jobs 1 means one core, not one file with helpers on every core
     err = Console(stderr=True)
     db_path = resolve_db_path(db)
     total, n_files = _total_bytes(paths)
