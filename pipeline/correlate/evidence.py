@@ -7,6 +7,10 @@
 * ``rows``: a bounded number of candidate evidence lines per category, each with
   the file and line number it came from.
 
+These are the facts several causes score from.  A fact only one cause needs is gathered by
+that cause's own queries (``gather`` in ``pipeline/causes/<name>.py``), over the same
+temporary tables, after these.
+
 Windows: server lines, latency samples and metrics count for an incident when
 they fall between ``lookback_seconds`` before its first drop and
 ``lookahead_seconds`` after its last.  "timeout reading" aborts (idle kills) are
