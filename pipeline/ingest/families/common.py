@@ -50,7 +50,10 @@ def fold(chunk: pl.DataFrame, starts: pl.Expr | pl.Series) -> tuple[pl.DataFrame
     # an envelope was removed: raw keeps the lines as written, the payload is classified
     texts = {"raw": "line", **({"_raw_orig": "_orig"} if "_orig" in df.columns else {})}
     per_row = pl.col("_nl") if "_nl" in df.columns else pl.lit(1, pl.Int64)
-    cont = df.filter(~pl.col("_start"))
+    # only the columns the continuations give (the others would be copied for nothing)
+    cont = df.select("_start", "_ev", *texts.values(), *(["_nl"] if "_nl" in df.columns else [])).filter(
+        ~pl.col("_start")
+    )
     if cont.height == 0:
         heads = heads.with_columns(**{out: pl.col(col) for out, col in texts.items()}, n_lines=per_row)
         return heads.drop("_start", "_ev"), orphans
