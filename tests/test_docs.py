@@ -120,7 +120,10 @@ def write() -> None:
 
 
 def _commands(group: click.Group, prefix: str = "pipeline"):
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in sorted(group.list_commands(ctx)):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         path = f"{prefix} {name}"
         yield path, command
         if isinstance(command, click.Group):
@@ -209,8 +212,11 @@ def _resolve(words: list[str]) -> tuple[str, click.Command | None, list[str]]:
     command: click.Command = _cli()
     path = ["pipeline"]
     rest = words[1:]
-    while isinstance(command, click.Group) and rest and rest[0] in command.commands:
-        command = command.commands[rest[0]]
+    ctx = click.Context(command)
+    while isinstance(command, click.Group) and rest and rest[0] in command.list_commands(ctx):
+        found = command.get_command(ctx, rest[0])
+        assert found is not None
+        command = found
         path.append(rest.pop(0))
     if len(path) == 1:
         return " ".join(path + rest[:1]), None, rest
