@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     tree, _ = bench_run.ensure_data(args.size, args.seed, args.data, print)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-cores-") as tmp:
         work = Path(tmp)
         folder = work / "eight"
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         date=dt.date.today().isoformat(),
         cpu=bench_run._cpu_model(),
         cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        load_before=os.getloadavg()[0],
+        load_before=load_before,
+        load_after=os.getloadavg()[0],
         command="python bench/cores.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     )
     s = result["seconds"]
