@@ -14,10 +14,15 @@ lines and server lines, not on every INFO line.  The table of docs/store.md is m
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pipeline.kinds import CLIENT_DROP_KINDS, SERVER_DROP_KINDS, SERVER_SOURCES
+
+if TYPE_CHECKING:  # polars is imported when rows are staged
+    import polars as pl
 
 
 @dataclass(frozen=True)
@@ -132,4 +137,68 @@ def has_trait(name: str, column: str = "traits") -> str:
     return f"(({column} & {TRAIT_BY_NAME[name].bit}) <> 0)"
 
 
-__all__ = ["TRAITS", "TRAIT_NAMES", "Trait", "has_trait", "traits_sql"]
+# -- the same bits from a polars frame, for ingest: it stages them with the rows (DuckDB took as
+# long to bind traits_sql in each chunk's INSERT as to insert the chunk)
+
+
+def ilike_regex(phrase: str) -> str:
+    """A regex that finds ``phrase`` (ASCII) wherever DuckDB's ``text ILIKE '%phrase%'``
+    does.  DuckDB lowercases text and pattern one code point at a time, so a letter
+    matches itself, its capital, and the two non-ASCII letters whose lower case is ASCII
+    (U+0130 -> i, U+212A Kelvin sign -> k); ``_`` is any one character and ``%`` any
+    run of them, newlines too (with the ``(?s)`` flag).  (A plain case-insensitive regex
+    would miss the U+0130 and match more.)"""
+    assert phrase.isascii(), phrase  # a non-ASCII letter would need DuckDB's lower case
+    also = {"i": "\u0130", "k": "\u212a"}
+    parts = []
+    for char in phrase.lower():
+        if char in "_%":
+            parts.append("." if char == "_" else ".*")
+        elif char.isalpha():
+            parts.append(f"[{char}{char.upper()}{also.get(char, '')}]")
+        else:
+            parts.append(re.escape(char))
+    return "".join(parts)
+
+
+# each trait as (bit, scope, regex of its phrases, kinds it does not apply to)
+_TRAIT_RULES = [
+    (t.bit, t.scope, "(?s)" + "|".join(f"(?:{ilike_regex(p)})" for p in t.phrases), list(t.unless_kinds))
+    for t in TRAITS
+]
+
+
+def event_traits(events: pl.DataFrame) -> pl.Series:
+    """Each event's ``traits``, as :func:`traits_sql` gives them from the same
+    columns (a test compares the two).  Only rows of the kinds and sources that can have
+    traits are searched; all others get 0."""
+    import polars as pl
+
+    candidate, traits = _trait_expressions()
+    zeros = pl.zeros(events.height, pl.UInt16, eager=True).alias("traits")
+    rows = events.select(candidate.arg_true()).to_series()
+    if rows.len() == 0:
+        return zeros
+    return zeros.scatter(rows, events[rows].select(traits).to_series())
+
+
+@functools.cache
+def _trait_expressions() -> tuple[pl.Expr, pl.Expr]:
+    """(whether a row can have traits, its traits), built once: building the expressions
+    cost more than evaluating them on a chunk's few candidate rows."""
+    import polars as pl
+
+    kind = pl.col("kind")
+    applies = {"client": kind.is_in(list(CLIENT_TRAIT_KINDS)), "server": pl.col("source").is_in(list(SERVER_SOURCES))}
+    texts = {"client": pl.coalesce("raw", "message", pl.lit("")), "server": pl.coalesce("message", pl.lit(""))}
+    bits = [
+        pl.when(applies[scope] & texts[scope].str.contains(regex) & (~kind.is_in(unless) if unless else True))
+        .then(pl.lit(bit, pl.UInt16))
+        .otherwise(pl.lit(0, pl.UInt16))
+        for bit, scope, regex, unless in _TRAIT_RULES
+    ]
+    candidate = (applies["client"] | applies["server"]).fill_null(False)
+    return candidate, pl.sum_horizontal(bits).cast(pl.UInt16)
+
+
+__all__ = ["TRAITS", "TRAIT_NAMES", "Trait", "event_traits", "has_trait", "ilike_regex", "traits_sql"]

@@ -1,4 +1,4 @@
-"""Ingest stages an event's traits (pipeline.ingest.writer.event_traits) instead of having
+"""Ingest stages an event's traits (pipeline.traits.event_traits) instead of having
 DuckDB compute ``traits_sql`` in every chunk's INSERT: the two must agree on every row,
 the case rules of DuckDB's ILIKE included."""
 
@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 
 from pipeline import store
-from pipeline.ingest.writer import event_traits, ilike_regex, storable_events
+from pipeline.ingest.writer import storable_events
 from pipeline.kinds import SERVER_SOURCES
-from pipeline.traits import CLIENT_TRAIT_KINDS, TRAITS, traits_sql
+from pipeline.traits import CLIENT_TRAIT_KINDS, TRAITS, event_traits, ilike_regex, traits_sql
 
 KINDS = [*CLIENT_TRAIT_KINDS, "other", "query_error", "checkout"]
 SOURCES = [*SERVER_SOURCES, "app", "sqlalchemy"]

@@ -18,9 +18,7 @@ after a commit once enough was written (readers can open it in between).
 
 from __future__ import annotations
 
-import functools
 import os
-import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,8 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline import store as store_mod
-from pipeline.kinds import SERVER_SOURCES
-from pipeline.traits import CLIENT_TRAIT_KINDS, TRAITS
+from pipeline.traits import event_traits
 
 if TYPE_CHECKING:  # for annotations only: polars is imported when rows are written
     import duckdb
@@ -73,7 +70,7 @@ PATH_TABLES = ("latency", "metrics", "rejects")
 
 # Columns the whole file shares are not staged per row: DuckDB fills them in from
 # parameters as it inserts (events: the number of the file's row in event_files).
-# Traits are staged (see event_traits): DuckDB took as long to bind the SQL of traits_sql
+# Traits are staged (pipeline.traits.event_traits): DuckDB took as long to bind the SQL of traits_sql
 # for each chunk's INSERT as to insert the chunk's rows.
 INSERT_SQL = {
     "events": f"""INSERT INTO {store_mod.EVENT_ROWS} ({", ".join(store_mod.EVENT_STORED_COLUMNS)})
@@ -107,66 +104,6 @@ def storable_events(events: pl.DataFrame) -> pl.DataFrame:
         msg_at=pl.when(in_raw).then((raw.str.len_chars() - message.str.len_chars()).cast(pl.Int32)),
         traits=event_traits(events),
     ).drop("message", "_in_raw")
-
-
-def ilike_regex(phrase: str) -> str:
-    """A regex that finds ``phrase`` (ASCII) wherever DuckDB's ``text ILIKE '%phrase%'``
-    does.  DuckDB lowercases text and pattern one code point at a time, so a letter
-    matches itself, its capital, and the two non-ASCII letters whose lower case is ASCII
-    (U+0130 -> i, U+212A Kelvin sign -> k); ``_`` is any one character and ``%`` any
-    run of them, newlines too (with the ``(?s)`` flag).  (A plain case-insensitive regex
-    would miss the U+0130 and match more.)"""
-    assert phrase.isascii(), phrase  # a non-ASCII letter would need DuckDB's lower case
-    also = {"i": "\u0130", "k": "\u212a"}
-    parts = []
-    for char in phrase.lower():
-        if char in "_%":
-            parts.append("." if char == "_" else ".*")
-        elif char.isalpha():
-            parts.append(f"[{char}{char.upper()}{also.get(char, '')}]")
-        else:
-            parts.append(re.escape(char))
-    return "".join(parts)
-
-
-# each trait as (bit, scope, regex of its phrases, kinds it does not apply to)
-_TRAIT_RULES = [
-    (t.bit, t.scope, "(?s)" + "|".join(f"(?:{ilike_regex(p)})" for p in t.phrases), list(t.unless_kinds))
-    for t in TRAITS
-]
-
-
-def event_traits(events: pl.DataFrame) -> pl.Series:
-    """Each event's ``traits`` (pipeline.traits), as ``traits_sql`` gives them from the same
-    columns (a test compares the two).  Only rows of the kinds and sources that can have
-    traits are searched; all others get 0."""
-    import polars as pl
-
-    candidate, traits = _trait_expressions()
-    zeros = pl.zeros(events.height, pl.UInt16, eager=True).alias("traits")
-    rows = events.select(candidate.arg_true()).to_series()
-    if rows.len() == 0:
-        return zeros
-    return zeros.scatter(rows, events[rows].select(traits).to_series())
-
-
-@functools.cache
-def _trait_expressions() -> tuple[pl.Expr, pl.Expr]:
-    """(whether a row can have traits, its traits), built once: building the expressions
-    cost more than evaluating them on a chunk's few candidate rows."""
-    import polars as pl
-
-    kind = pl.col("kind")
-    applies = {"client": kind.is_in(list(CLIENT_TRAIT_KINDS)), "server": pl.col("source").is_in(list(SERVER_SOURCES))}
-    texts = {"client": pl.coalesce("raw", "message", pl.lit("")), "server": pl.coalesce("message", pl.lit(""))}
-    bits = [
-        pl.when(applies[scope] & texts[scope].str.contains(regex) & (~kind.is_in(unless) if unless else True))
-        .then(pl.lit(bit, pl.UInt16))
-        .otherwise(pl.lit(0, pl.UInt16))
-        for bit, scope, regex, unless in _TRAIT_RULES
-    ]
-    candidate = (applies["client"] | applies["server"]).fill_null(False)
-    return candidate, pl.sum_horizontal(bits).cast(pl.UInt16)
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, shared: dict[str, Any]) -> None:
@@ -388,4 +325,4 @@ class StoreWriter:
             con.close()
 
 
-__all__ = ["StoreWriter", "commit_file", "event_traits", "ilike_regex", "insert_rows", "storable_events"]
+__all__ = ["StoreWriter", "commit_file", "insert_rows", "storable_events"]
