@@ -24,6 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench_run
 
+from pipeline.cores import available as available_cores
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 1.6  # the default against --jobs 1, on two cores or more
 
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     result.update(
         date=dt.date.today().isoformat(),
         cpu=bench_run._cpu_model(),
-        cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        cores=available_cores(),
         load_before=load_before,
         load_after=os.getloadavg()[0],
         command="python bench/cores.py " + " ".join(argv if argv is not None else sys.argv[1:]),

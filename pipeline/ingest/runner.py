@@ -843,11 +843,9 @@ MAX_DEFAULT_JOBS = 8  # beyond that the store's writers, not the parsers, hold a
 
 def default_jobs() -> int:
     """Files read at once: one per core this process may use."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return min(cores, MAX_DEFAULT_JOBS)
+    from pipeline import cores
+
+    return min(cores.available(), MAX_DEFAULT_JOBS)
 
 
 @dataclass
