@@ -432,7 +432,7 @@ def profile_stages(paths: list[Path], db: Path) -> dict:
     with store_mod.opened(db):  # the schema, as a run's first look at the store makes it
         pass
     ing = runner.Ingest(db, jobs=1)
-    lane = runner._Lane(db, store_mod.DEFAULT_LOCK_WAIT_S, lambda m: None)  # one file at a time, as --jobs 1
+    lane = runner._Lane(db, store_mod.DEFAULT_LOCK_WAIT_S, lambda m: None, lanes=1)  # one file at a time, as --jobs 1
     counts = dict.fromkeys(("bytes", "lines", "events", "rejects"), 0)
 
     def one_file(path: Path) -> None:

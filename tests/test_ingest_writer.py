@@ -130,6 +130,38 @@ def test_the_writer_connection_runs_with_its_settings(tmp_path, monkeypatch):
     assert seen["max_vacuum_tasks"] == 0
 
 
+@pytest.mark.parametrize(
+    ("lanes", "limit"), [(1, "128MiB"), (2, "128MiB"), (3, "192MiB"), (4, "256MiB"), (8, "256MiB")]
+)
+def test_the_writers_memory_limit_grows_with_the_lanes_up_to_the_stores_usual(lanes, limit):
+    from pipeline.ingest.writer import writer_memory_limit
+
+    assert writer_memory_limit(lanes) == limit
+
+
+@pytest.mark.parametrize(("jobs", "expected"), [(1, "128.0 MiB"), (4, "256.0 MiB")])
+def test_the_inserting_connection_keeps_the_lanes_memory_limit(tmp_path, monkeypatch, jobs, expected):
+    """DuckDB caches the blocks it has written up to its limit, and with several lanes the
+    store's instance stays open the whole run: the limit caps that cache (see
+    writer_memory_limit), so it must be in force where rows are inserted."""
+    from pipeline.ingest import writer
+
+    seen = set()
+    real = writer.insert_rows
+
+    def spy(con, table, rows, shared):
+        seen.add(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        return real(con, table, rows, shared)
+
+    monkeypatch.setattr(writer, "insert_rows", spy)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("a.log", "b.log"):
+        (logs / name).write_text(app_lines(0, 50))
+    ingest_paths([logs], tmp_path / "s.duckdb", correlate=False, jobs=jobs)
+    assert seen == {expected}
+
+
 def test_events_is_a_view_of_the_given_columns_and_traits_and_its_derivations_are_shared(tmp_path):
     """Readers see the twelve EVENT_COLUMNS and the traits derived from them; queries that read event_rows directly
     (correlation, by rowid) derive event_id and message exactly as the view does."""

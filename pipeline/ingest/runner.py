@@ -444,7 +444,7 @@ class Ingest:
         """This thread's lane (made on its first file)."""
         lane: _Lane | None = getattr(self._local, "lane", None)
         if lane is None:
-            lane = _Lane(self.db, self.lock_wait_s, self.on_message)
+            lane = _Lane(self.db, self.lock_wait_s, self.on_message, lanes=self.jobs)
             self._local.lane = lane
             with self._lock:
                 self._lanes.append(lane)
@@ -819,10 +819,12 @@ class _Lane:
     to the store at once, each in its own transactions (DuckDB takes appends from
     several transactions to one table; see pipeline.ingest.writer)."""
 
-    def __init__(self, db: Path, lock_wait_s: float, on_message: Callable[[str], None]):
+    def __init__(self, db: Path, lock_wait_s: float, on_message: Callable[[str], None], lanes: int):
         self.stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-stager")
         self.staging_jobs: deque[Future[None]] = deque()
-        self.writer = StoreWriter(db, lock_wait_s=lock_wait_s, on_message=on_message, on_failure=_write_failed)
+        self.writer = StoreWriter(
+            db, lock_wait_s=lock_wait_s, on_message=on_message, on_failure=_write_failed, lanes=lanes
+        )
 
     def drain(self) -> None:
         while self.staging_jobs:

@@ -53,6 +53,21 @@ RELEASE_FILES = 64
 WRITER_SETTINGS = {"max_vacuum_tasks": 0}
 
 
+def writer_memory_limit(lanes: int) -> str:
+    """DuckDB's memory limit while ``lanes`` writers fill the store.
+
+    DuckDB keeps the blocks it has written cached until its memory limit is reached.
+    With two lanes one writer's connection is always open, so the store's instance (and
+    its cache) lived for the whole run and the cache only grew: 9 -> 110 MB of
+    ``BASE_TABLE`` memory over 1.2 GB of log, and a 5 GiB ingest peaked 150-250 MB
+    above a 200 MB one.  What a writer needs is its open transaction, about 45 MB for
+    a segment of 40 MB of log; the cache is never read again during ingest.  So 64 MiB
+    a lane, at least 128 MiB; from four lanes on, the store's usual 256 MiB.
+    (Measured on 1.6 GB of application logs, two lanes: peak RSS 929 -> 795 MB, the
+    same time, nothing spilled to disk.)"""
+    return f"{min(256, max(128, 64 * lanes))}MiB"
+
+
 @dataclass(frozen=True)
 class Replacing:
     """Which rows already stored of a file its new rows replace: they go when the file's
@@ -169,8 +184,10 @@ class StoreWriter:
         lock_wait_s: float,
         on_message: Callable[[str], None],
         on_failure: Callable[[FileReport, str], None],
+        lanes: int = 1,
     ):
         self.db = db
+        self.memory_limit = writer_memory_limit(lanes)
         self.lock_wait_s = lock_wait_s
         self.on_message = on_message
         self.on_failure = on_failure
@@ -250,6 +267,7 @@ class StoreWriter:
             )
             for name, value in WRITER_SETTINGS.items():
                 self._con.execute(f"SET {name} = {value}")
+            self._con.execute(f"SET memory_limit = '{self.memory_limit}'")  # (the whole store's: lanes agree)
             self._written_since_open = self._commits_since_open = 0
         return self._con
 
