@@ -1,0 +1,62 @@
+"""A command that succeeded ends without the interpreter's teardown (pipeline.cli._exit_done),
+and loses nothing by it: the whole output, exit handlers, a thread still at work."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_main(tmp_path: Path, before: str = "") -> subprocess.CompletedProcess[str]:
+    db = tmp_path / "s.duckdb"
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.argv = ["pipeline", "ingest", {str(ROOT / "sample_logs" / "network")!r}, "--db", {str(db)!r},
+                    "--no-correlate", "--json"]
+        {textwrap.indent(textwrap.dedent(before), " " * 8).strip()}
+        from pipeline.cli import main
+        main()
+        raise SystemExit("main() returned instead of ending the process")
+        """
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+def test_a_command_that_succeeded_ends_with_its_whole_output_and_its_exit_handlers(tmp_path):
+    marker = tmp_path / "atexit-ran"
+    result = run_main(
+        tmp_path,
+        f"""
+        import atexit, pathlib
+        atexit.register(pathlib.Path({str(marker)!r}).write_text, "yes")
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)  # the JSON is whole: nothing was cut at the end
+    assert summary["totals"]["events"] == 2323
+    assert marker.read_text() == "yes"
+    assert "returned instead" not in result.stderr
+
+
+def test_a_thread_still_at_work_gets_the_ordinary_exit(tmp_path):
+    marker = tmp_path / "thread-done"
+    result = run_main(
+        tmp_path,
+        f"""
+        import pathlib, threading, time
+        def late():
+            time.sleep(1.0)
+            pathlib.Path({str(marker)!r}).write_text("done")
+        threading.Thread(target=late).start()
+        """,
+    )
+    # main() returned (no fast exit), so the script's own SystemExit ended it, after the thread
+    assert "returned instead" in result.stderr
+    assert marker.read_text() == "done"
+    assert json.loads(result.stdout)["totals"]["events"] == 2323
