@@ -139,8 +139,8 @@ def test_the_writers_memory_limit_grows_with_the_lanes_up_to_the_stores_usual(la
     assert writer_memory_limit(lanes) == limit
 
 
-@pytest.mark.parametrize(("jobs", "expected"), [(1, "128.0 MiB"), (4, "256.0 MiB")])
-def test_the_inserting_connection_keeps_the_lanes_memory_limit(tmp_path, monkeypatch, jobs, expected):
+@pytest.mark.parametrize(("lanes", "expected"), [(1, "128.0 MiB"), (4, "256.0 MiB")])
+def test_the_inserting_connection_keeps_the_lanes_memory_limit(tmp_path, monkeypatch, lanes, expected):
     """DuckDB caches the blocks it has written up to its limit, and with several lanes the
     store's instance stays open the whole run: the limit caps that cache (see
     writer_memory_limit), so it must be in force where rows are inserted."""
@@ -158,7 +158,7 @@ def test_the_inserting_connection_keeps_the_lanes_memory_limit(tmp_path, monkeyp
     logs.mkdir()
     for name in ("a.log", "b.log"):
         (logs / name).write_text(app_lines(0, 50))
-    ingest_paths([logs], tmp_path / "s.duckdb", correlate=False, jobs=jobs)
+    ingest_paths([logs], tmp_path / "s.duckdb", correlate=False, lanes=lanes)
     assert seen == {expected}
 
 

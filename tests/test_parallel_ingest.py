@@ -1,12 +1,15 @@
-"""Files read at once (``--jobs``, default one per core) give the store one file at a time
-gives: same rows, same ids, same incidents, whatever the order the files finish in."""
+"""Files read at once (lanes: one for every two cores ``--jobs`` gives) give the store one
+file at a time gives: same rows, same ids, same incidents, whatever the order the files
+finish in."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-from pipeline.ingest.runner import ingest_paths
+import pytest
+
+from pipeline.ingest.runner import Ingest, ingest_paths, lanes_for
 from tests.store_dump import dump
 from tests.test_ingest_incremental import DATA_TABLES, app_lines
 
@@ -17,7 +20,7 @@ ALL_TABLES = (*DATA_TABLES, "incidents", "incident_evidence")
 def test_the_samples_read_three_at_a_time_give_the_store_one_at_a_time_gives(tmp_path):
     one, three = tmp_path / "one.duckdb", tmp_path / "three.duckdb"
     first = ingest_paths([SAMPLES], one, jobs=1)
-    second = ingest_paths([SAMPLES], three, jobs=3)
+    second = ingest_paths([SAMPLES], three, lanes=3)
     # the summary lists files in the order they were found, not the order they finished
     assert [f.path for f in first.files] == [f.path for f in second.files]
     assert [f.events for f in first.files] == [f.events for f in second.files]
@@ -30,7 +33,7 @@ def test_appends_rotations_and_tails_across_parallel_runs(tmp_path):
         (logs / f"web-{n}").mkdir(parents=True)
         (logs / f"web-{n}" / "app.log").write_text(app_lines(n * 1000, 900 + 50 * n))
     steps = tmp_path / "steps.duckdb"
-    ingest_paths([logs], steps, jobs=2, chunk_bytes=16 * 1024)
+    ingest_paths([logs], steps, lanes=2, chunk_bytes=16 * 1024)
     for n in (0, 2, 4):  # grown, one of them ending inside a traceback
         with open(logs / f"web-{n}" / "app.log", "a") as fh:
             fh.write(app_lines(50_000 + n * 100, 40))
@@ -38,7 +41,18 @@ def test_appends_rotations_and_tails_across_parallel_runs(tmp_path):
                 fh.write("2026-11-21 09:00:00,000 - app.worker - ERROR - job x failed\nTraceback (most recent")
     shutil.move(logs / "web-1" / "app.log", logs / "web-1" / "app.log.1")  # rotated
     (logs / "web-1" / "app.log").write_text(app_lines(90_000, 30))
-    ingest_paths([logs], steps, jobs=2, chunk_bytes=16 * 1024)
+    ingest_paths([logs], steps, lanes=2, chunk_bytes=16 * 1024)
     clean = tmp_path / "clean.duckdb"
     ingest_paths([logs], clean, jobs=1)
     assert dump(steps, ALL_TABLES) == dump(clean, ALL_TABLES)
+
+
+@pytest.mark.parametrize(("cores", "lanes"), [(1, 1), (2, 1), (3, 2), (4, 2), (8, 4), (16, 8), (64, 8)])
+def test_one_lane_reads_for_every_two_cores(cores, lanes):
+    assert lanes_for(cores) == lanes
+
+
+def test_jobs_gives_the_lanes_and_lanes_may_be_asked_for(tmp_path):
+    assert Ingest(tmp_path / "a.duckdb", jobs=2).lanes == 1
+    assert Ingest(tmp_path / "a.duckdb", jobs=4).lanes == 2
+    assert Ingest(tmp_path / "a.duckdb", jobs=1, lanes=3).lanes == 3

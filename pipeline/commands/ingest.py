@@ -48,8 +48,8 @@ from pipeline.terminal import Column, markup, note_left_out, output_width, print
     "--jobs",
     type=click.IntRange(1, 256),
     default=None,
-    help="Files read at once, each with its own parser and store writer, and the most cores the run uses "
-    "(default: one file per core, every core).",
+    help="The most cores the run uses (default: every core); a file is read at a time for every two, "
+    "each with its own parser and store writer.",
 )
 @click.option(
     "--out",
