@@ -52,7 +52,31 @@ def test_one_lane_reads_for_every_two_cores(cores, lanes):
     assert lanes_for(cores) == lanes
 
 
-def test_jobs_gives_the_lanes_and_lanes_may_be_asked_for(tmp_path):
+def test_jobs_gives_the_lanes_and_lanes_may_be_asked_for(tmp_path, monkeypatch):
+    from pipeline import cores
+
+    monkeypatch.setattr(cores, "available", lambda: 8)
     assert Ingest(tmp_path / "a.duckdb", jobs=2).lanes == 1
     assert Ingest(tmp_path / "a.duckdb", jobs=4).lanes == 2
+    assert Ingest(tmp_path / "a.duckdb").lanes == 4
     assert Ingest(tmp_path / "a.duckdb", jobs=1, lanes=3).lanes == 3
+
+
+def test_more_jobs_than_cores_use_the_cores_there_are(tmp_path, monkeypatch):
+    from pipeline import cores
+
+    monkeypatch.setattr(cores, "available", lambda: 2)
+    run = Ingest(tmp_path / "a.duckdb", jobs=16)
+    assert (run.jobs, run.lanes) == (2, 1)
+
+
+def test_more_lanes_read_smaller_chunks_and_commit_smaller_segments(tmp_path):
+    """Each lane holds chunks in flight and an open transaction: with more than two lanes
+    both shrink, so the lanes together stay near the memory of two (4 lanes of 40 MB
+    segments peaked at 1,088 MB, of 20 MB segments at 886 MB)."""
+    from pipeline.ingest import files
+    from pipeline.ingest.runner import SEGMENT_BYTES
+
+    two, four = Ingest(tmp_path / "a.duckdb", lanes=2), Ingest(tmp_path / "a.duckdb", lanes=4)
+    assert (two.chunk_bytes, two.segment_bytes) == (files.DEFAULT_CHUNK_BYTES, SEGMENT_BYTES)
+    assert (four.chunk_bytes, four.segment_bytes) == (files.DEFAULT_CHUNK_BYTES // 2, SEGMENT_BYTES // 2)

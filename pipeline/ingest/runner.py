@@ -52,6 +52,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline import cores
 from pipeline import store as store_mod
 from pipeline.config import FileSettings, SettingsResolver, correlate_settings
 from pipeline.ingest import files
@@ -293,12 +294,16 @@ class Ingest:
         self.wait_for_writer = wait_for_writer
         self.max_line_bytes = max_line_bytes
         self.stop = STOP if stop is None else stop
-        self.jobs = max(1, jobs if jobs is not None else default_jobs())  # cores
+        # the cores used: more than this process may run on would only add lanes that wait
+        self.jobs = max(1, min(jobs, cores.available()) if jobs is not None else default_jobs())
         self.lanes = max(1, lanes) if lanes is not None else lanes_for(self.jobs)  # files read at once
+        self.segment_bytes = SEGMENT_BYTES
         if self.lanes > 2:
-            # each lane holds a few chunks in every stage: smaller chunks keep the sum of
-            # the lanes under the memory of two (measured: 4 lanes of 4 MB chunks, 0.97 GB)
+            # each lane holds a few chunks in every stage and its open transaction: smaller
+            # chunks and segments keep the sum of the lanes near the memory of two
+            # (measured: 4 lanes of 4 MB chunks, 0.97 GB)
             self.chunk_bytes = max(MIN_LANE_CHUNK, chunk_bytes * 2 // self.lanes)
+            self.segment_bytes = max(MIN_LANE_SEGMENT, SEGMENT_BYTES * 2 // self.lanes)
         self.reports: list[FileReport] = []
         # each thread that reads files has a lane of its own (see _Lane)
         self._lanes: list[_Lane] = []
@@ -596,7 +601,7 @@ class Ingest:
                 offset, line_no = chunk.end_offset, line_no + chunk.frame.height
                 self.on_progress(chunk.end_offset - chunk.start_offset, path.name)
                 stopping = self.stop.requested and not chunk.final  # a safe point: between chunks
-                if (segment_bytes >= SEGMENT_BYTES or stopping) and not chunk.final:
+                if (segment_bytes >= self.segment_bytes or stopping) and not chunk.final:
                     # the rows staged so far end where the event in progress starts
                     seg_offset, seg_line = (
                         (carry_offsets[0], int(carry["line_no"][0]))
@@ -844,6 +849,7 @@ class _Lane:
 
 
 MIN_LANE_CHUNK = 1024 * 1024
+MIN_LANE_SEGMENT = 8 * 1024 * 1024
 # A lane keeps about two cores busy by itself: its parse thread, DuckDB's insert in its
 # writer thread, its reader and staging threads, and the threads polars and DuckDB start
 # for their own work.  Measured on 2 cores: one 800 MB file took 11.5 s with 1.8 cores
@@ -857,8 +863,6 @@ MAX_LANES = 8  # beyond that the store's writers, not the parsers, hold a run ba
 
 def default_jobs() -> int:
     """The cores a run uses: every core this process may use (up to what MAX_LANES fill)."""
-    from pipeline import cores
-
     return min(cores.available(), MAX_LANES * CORES_PER_LANE)
 
 
