@@ -80,3 +80,28 @@ def test_more_lanes_read_smaller_chunks_and_commit_smaller_segments(tmp_path):
     two, four = Ingest(tmp_path / "a.duckdb", lanes=2), Ingest(tmp_path / "a.duckdb", lanes=4)
     assert (two.chunk_bytes, two.segment_bytes) == (files.DEFAULT_CHUNK_BYTES, SEGMENT_BYTES)
     assert (four.chunk_bytes, four.segment_bytes) == (files.DEFAULT_CHUNK_BYTES // 2, SEGMENT_BYTES // 2)
+
+
+def test_a_run_shortens_the_switch_interval_and_gives_it_back(tmp_path, monkeypatch):
+    """Threads hand the GIL to each other sooner while a run reads (see SWITCH_INTERVAL_S),
+    and the process gets its own interval back afterwards, whatever happens in the run."""
+    import sys
+
+    from pipeline.ingest import runner
+
+    seen = []
+    real = runner.Ingest._run
+
+    def spy(self, paths, *, correlate):
+        seen.append(sys.getswitchinterval())
+        return real(self, paths, correlate=correlate)
+
+    monkeypatch.setattr(runner.Ingest, "_run", spy)
+    before = sys.getswitchinterval()
+    ingest_paths([SAMPLES / "network"], tmp_path / "s.duckdb", correlate=False)
+    assert seen == [pytest.approx(runner.SWITCH_INTERVAL_S)]
+    assert sys.getswitchinterval() == before
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(OSError):  # a run that fails gives it back too (its store's folder is a file)
+        ingest_paths([SAMPLES / "network"], tmp_path / "a-file" / "s.duckdb", correlate=False)
+    assert sys.getswitchinterval() == before

@@ -74,6 +74,11 @@ if TYPE_CHECKING:  # for annotations only
 # costs DuckDB a partly filled row group (8 commits per 40 MB cost ~30% more than one).
 SEGMENT_BYTES = 40 * 1024 * 1024
 STAGING_AHEAD = 2  # parsed chunks that may wait for the staging thread
+# The parse thread gives up the GIL for each polars call and must get it back after;
+# behind a reader or staging thread running Python it waits up to the interpreter's
+# switch interval (5 ms by default) each time.  At 1 ms the 162 MB of application logs
+# ingested 2-5% faster in three sets of alternating pairs (medians), the CPU the same.
+SWITCH_INTERVAL_S = 0.001
 PLAUSIBLE_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
@@ -316,6 +321,14 @@ class Ingest:
     # -- the run ---------------------------------------------------------------
 
     def run(self, paths: list[str | Path], *, correlate: bool = True) -> IngestSummary:
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        try:
+            return self._run(paths, correlate=correlate)
+        finally:
+            sys.setswitchinterval(switch_interval)
+
+    def _run(self, paths: list[str | Path], *, correlate: bool) -> IngestSummary:
         started = time.perf_counter()
         correlation: dict[str, Any] | None = None
         ingest_seconds = 0.0
