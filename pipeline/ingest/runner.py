@@ -862,6 +862,7 @@ class _Lane:
 
 
 MIN_LANE_CHUNK = 1024 * 1024
+# each commit leaves a partly filled row group (8 commits per 40 MB cost ~30% more than one)
 MIN_LANE_SEGMENT = 8 * 1024 * 1024
 # A lane keeps about two cores busy by itself: its parse thread, DuckDB's insert in its
 # writer thread, its reader and staging threads, and the threads polars and DuckDB start
@@ -879,9 +880,9 @@ def default_jobs() -> int:
     return min(cores.available(), MAX_LANES * CORES_PER_LANE)
 
 
-def lanes_for(cores: int) -> int:
-    """Files read at once on ``cores`` cores: one lane for every two."""
-    return max(1, min(MAX_LANES, -(-cores // CORES_PER_LANE)))
+def lanes_for(n_cores: int) -> int:
+    """Files read at once on ``n_cores`` cores: one lane for every two."""
+    return max(1, min(MAX_LANES, -(-n_cores // CORES_PER_LANE)))
 
 
 @dataclass
