@@ -49,11 +49,18 @@ def test_a_thread_still_at_work_gets_the_ordinary_exit(tmp_path):
     result = run_main(
         tmp_path,
         f"""
-        import pathlib, threading, time
-        def late():
-            time.sleep(1.0)
+        import pathlib, threading
+        import pipeline.cli as cli_module
+        release = threading.Event()
+        def late():  # still at work when the command is done, whatever the command took
+            release.wait(60)
             pathlib.Path({str(marker)!r}).write_text("done")
         threading.Thread(target=late).start()
+        exit_done = cli_module._exit_done
+        def exit_done_then_release():
+            exit_done()  # must return: the thread is alive
+            release.set()
+        cli_module._exit_done = exit_done_then_release
         """,
     )
     # main() returned (no fast exit), so the script's own SystemExit ended it, after the thread
