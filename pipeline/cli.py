@@ -106,12 +106,10 @@ def main() -> None:
     from pipeline.store import StoreError
     from pipeline.terminal import printable
 
-    done = False
     restore_signals = _handle_stop_signals()
     try:
         all_causes()  # a bad PIPELINE_CAUSES module is reported before any work starts
         cli.main(standalone_mode=False)
-        done = True
     except IngestInterrupted as exc:  # stopped at a safe point by SIGINT or SIGTERM
         click.echo(printable(exc.message, one_line=True), err=True)  # it names files
         sys.exit(128 + exc.signum)
@@ -138,10 +136,10 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    else:
+        _exit_done()  # (if a thread keeps the process alive, ``finally`` restores the handlers)
     finally:
         restore_signals()
-    if done:
-        _exit_done()
 
 
 def _exit_done() -> None:

@@ -184,7 +184,7 @@ class StoreWriter:
         lock_wait_s: float,
         on_message: Callable[[str], None],
         on_failure: Callable[[FileReport, str], None],
-        lanes: int = 1,
+        lanes: int,
     ):
         self.db = db
         self.memory_limit = writer_memory_limit(lanes)
