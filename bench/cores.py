@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, default=None)
     args = ap.parse_args(argv)
 
+    bench_run.compile_package()
     tree, _ = bench_run.ensure_data(args.size, args.seed, args.data, print)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-cores-") as tmp:

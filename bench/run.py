@@ -132,6 +132,16 @@ def pipeline_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipeline.cli", *args]
 
 
+def compile_package() -> None:
+    """Byte-compile the package before anything is timed, as ``pip install`` does for an
+    installed one.  Run from a checkout with ``PYTHONDONTWRITEBYTECODE`` set, each pipeline
+    process would compile the 30 modules an ingest imports again: 0.09 s of its start, on
+    one core, that no user with the tool installed pays."""
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "pipeline"), quiet=1)
+
+
 # --------------------------------------------------------------------------------------
 # workers (run in a child process so that RSS and cold caches are their own)
 
@@ -1315,6 +1325,7 @@ def main(argv=None) -> int:
         name, *rest = args.worker
         print(json.dumps(WORKERS[name](*rest), default=str))
         return 0
+    compile_package()
 
     if args.tiny:
         sizes = [generate.parse_size("3MB"), generate.parse_size("6MB")]

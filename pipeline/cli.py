@@ -96,7 +96,13 @@ def _handle_stop_signals() -> Callable[[], None]:
 
 
 def main() -> None:
+    import os
     import sys
+
+    # numpy (which ingest uses to find newlines) loads OpenBLAS, which starts a thread per
+    # core that spins for about 0.1 s of CPU, though nothing here multiplies matrices: that
+    # CPU is taken from the parser's cores.  One BLAS thread, unless the environment says.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
     import duckdb
 

@@ -4,6 +4,7 @@ and loses nothing by it: the whole output, exit handlers, a thread still at work
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_main(tmp_path: Path, before: str = "") -> subprocess.CompletedProcess[str]:
+def run_main(tmp_path: Path, before: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     db = tmp_path / "s.duckdb"
     code = textwrap.dedent(
         f"""
@@ -25,7 +26,7 @@ def run_main(tmp_path: Path, before: str = "") -> subprocess.CompletedProcess[st
         raise SystemExit("main() returned instead of ending the process")
         """
     )
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
 
 
 def test_a_command_that_succeeded_ends_with_its_whole_output_and_its_exit_handlers(tmp_path):
@@ -82,3 +83,26 @@ def test_an_ingest_does_not_build_pyarrows_compute_functions(tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["totals"]["events"] == 2323
     assert "compute imported: False" in result.stderr
+
+
+BLAS_REPORT = """
+import atexit
+def report():
+    import numpy  # already imported by the ingest: the value it saw is the one it kept
+    print("blas threads:", os.environ.get("OPENBLAS_NUM_THREADS"), file=sys.stderr)
+import os
+atexit.register(report)
+"""
+
+
+def test_numpys_blas_gets_one_thread_unless_the_environment_says(tmp_path):
+    """OpenBLAS, loaded with numpy, starts a thread per core that spins for about 0.1 s of
+    CPU, though nothing in the pipeline multiplies matrices (pipeline.cli.main)."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    result = run_main(tmp_path, BLAS_REPORT, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "blas threads: 1" in result.stderr
+    (tmp_path / "s.duckdb").unlink()
+    result = run_main(tmp_path, BLAS_REPORT, env={**env, "OPENBLAS_NUM_THREADS": "2"})
+    assert result.returncode == 0, result.stderr
+    assert "blas threads: 2" in result.stderr
