@@ -38,11 +38,11 @@ if TYPE_CHECKING:  # for annotations only (see the note on imports above)
 
 # Parsing needs several times a chunk in memory, and each chunk's parse, classification,
 # redaction and insert cost about 20 ms whatever its size (some 40 polars queries and 600
-# calls building them).  On the 162 MB of application logs (medians of five pairs, with the
-# shallower queues that came with this): 4 MB 5.0 CPU-s, peak 441 MB; 6 MB 4.5 CPU-s,
-# 489 MB; 8 MB the same CPU as 6 MB, 544 MB.  A 5 GiB tree's application logs peak at
-# 574 MB with 6 MB chunks (709 MB with 8 MB and the old queues).
-DEFAULT_CHUNK_BYTES = 6 * 1024 * 1024
+# calls building them).  Larger chunks were not faster on large files (two 198 MB logs:
+# 7.1-7.2 s with 4 or 6 MB, five pairs) and only about 3% faster on 40 MB ones, for 35-60
+# MB more peak RSS; the peak of a 5 GiB tree's application logs is 527 MB with 4 MB chunks
+# and 604 MB with 6 MB.
+DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
 HEAD_BYTES = 4096  # identity of a file: the md5 of its first bytes
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024  # longer lines are stored cut to this length, marked
 SNIFF_BYTES = 64 * 1024

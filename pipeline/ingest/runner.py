@@ -73,7 +73,7 @@ if TYPE_CHECKING:  # for annotations only
 # about as large as a 40 MB log's, whatever its size.  Not much smaller: each commit
 # costs DuckDB a partly filled row group (8 commits per 40 MB cost ~30% more than one).
 SEGMENT_BYTES = 40 * 1024 * 1024
-STAGING_AHEAD = 1  # parsed chunks that may wait for the staging thread (one 6 MB chunk keeps it busy)
+STAGING_AHEAD = 1  # parsed chunks that may wait for the staging thread (two kept no more busy, held more)
 # The parse thread gives up the GIL for each polars call and must get it back after;
 # behind a reader or staging thread running Python it waits up to the interpreter's
 # switch interval (5 ms by default) each time.  At 1 ms the 162 MB of application logs

@@ -39,8 +39,8 @@ if TYPE_CHECKING:  # for annotations only: polars is imported when rows are writ
 # insert writes full row groups that need no merging at commit (measured: ~25% less
 # CPU per row than with two threads).
 WRITER_THREADS = 1
-# Staged chunks that may wait for the writer; bounds the memory held for it.  With 6 MB
-# chunks two keep DuckDB as busy as three did (the same time, less peak RSS).
+# Staged chunks that may wait for the writer; bounds the memory held for it.  Two keep
+# DuckDB as busy as three did (the same time, about 25 MB less peak RSS).
 WRITE_AHEAD = 2
 # After a commit, the store is closed (so readers may open it) once this much was
 # written, or this many files were committed, since it was opened.
