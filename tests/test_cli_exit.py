@@ -86,11 +86,10 @@ def test_an_ingest_does_not_build_pyarrows_compute_functions(tmp_path):
 
 
 BLAS_REPORT = """
-import atexit
+import atexit, os
 def report():
     import numpy  # already imported by the ingest: the value it saw is the one it kept
     print("blas threads:", os.environ.get("OPENBLAS_NUM_THREADS"), file=sys.stderr)
-import os
 atexit.register(report)
 """
 

@@ -13,31 +13,24 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import threading
+import functools
 from collections.abc import Callable
 
 # At most one trim per this much written: a trim walks every heap (a few ms), which a
 # run of thousands of small files would otherwise pay at every commit.
 TRIM_EVERY_BYTES = 32 * 1024 * 1024
 
-_trim: Callable[[int], int] | None = None
-_looked = False
-_lock = threading.Lock()
 
-
+@functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    global _trim, _looked
-    with _lock:
-        if not _looked:
-            _looked = True
-            try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-                _trim = libc.malloc_trim
-                _trim.argtypes = [ctypes.c_size_t]
-                _trim.restype = ctypes.c_int
-            except (OSError, AttributeError):  # not glibc
-                _trim = None
-    return _trim
+    """glibc's ``malloc_trim``, or None where the C library has none."""
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
 
 
 def release_free_memory() -> bool:

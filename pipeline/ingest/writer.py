@@ -203,7 +203,7 @@ class StoreWriter:
         self._trimmer = Trimmer()  # frees the heaps the committed rows used (pipeline.ingest.heap)
         self._file_id: int | None = None  # its number in event_files, once it has events
         self._failed: set[str] = set()
-        self._written_since_open: float = 0  # bytes (polars' estimated_size may be a float)
+        self._written_since_open = 0  # bytes
         self._commits_since_open = 0
 
     # -- called by the runner ------------------------------------------------------
