@@ -866,8 +866,7 @@ class _Lane:
 
 
 MIN_LANE_CHUNK = 1024 * 1024
-# each commit leaves a partly filled row group (8 commits per 40 MB cost ~30% more than one)
-MIN_LANE_SEGMENT = 8 * 1024 * 1024
+MIN_LANE_SEGMENT = 8 * 1024 * 1024  # not much smaller: see SEGMENT_BYTES on what each commit costs
 # A lane keeps about two cores busy by itself: its parse thread, DuckDB's insert in its
 # writer thread, its reader and staging threads, and the threads polars and DuckDB start
 # for their own work.  Measured on 2 cores: one 800 MB file took 11.5 s with 1.8 cores
