@@ -508,6 +508,12 @@ def require_tables(con: duckdb.DuckDBPyConnection, path: str | os.PathLike[str],
         raise StoreError(f"{path} is not a pipeline store (missing tables: {', '.join(sorted(missing))})")
 
 
+def exists(path: str | os.PathLike[str]) -> bool:
+    """Whether anything is at the store's path: a store, a Parquet folder, or the
+    write-ahead log a killed run left of a store."""
+    return Path(path).exists() or Path(str(path) + ".wal").exists()
+
+
 def resolve_db_path(db: str | os.PathLike[str] | None) -> Path:
     """The store path: the argument, else ``$PIPELINE_DB``, else ``./pipeline.duckdb``."""
     return Path(db or os.environ.get(ENV_DB) or DEFAULT_DB)

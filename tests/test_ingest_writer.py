@@ -269,3 +269,55 @@ def test_a_new_host_for_a_file_applies_to_all_its_rows_without_a_re_read(tmp_pat
         hosts = con.execute("SELECT host, count(*) FROM events GROUP BY host").fetchall()
         assert con.execute("SELECT DISTINCT host FROM files").fetchall() == [("renamed",)]
     assert hosts == [("renamed", 140)]
+
+
+def test_a_new_store_is_made_while_the_first_chunks_are_parsed(tmp_path, monkeypatch):
+    """A run into a new store makes its tables in a thread of its own; the writer waits for
+    them before its first insert, and the store is whole when the run ends."""
+    import threading
+
+    from pipeline.ingest import writer
+
+    made_in: list[str] = []
+    real_create = writer.StoreCreation._create
+
+    def create(self, *args):
+        made_in.append(threading.current_thread().name)
+        real_create(self, *args)
+
+    monkeypatch.setattr(writer.StoreCreation, "_create", create)
+    log = tmp_path / "app.log"
+    log.write_text(app_lines(0, 300, every_error=10))
+    db = tmp_path / "new" / "s.duckdb"
+    summary = ingest_paths([str(log)], db, correlate=False)
+    assert made_in == ["pipeline-new-store"]
+    assert summary.totals()["events"] == 300
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 300
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(
+            len(store.MIGRATIONS)
+        )
+    # a store that exists is opened as before: no second creation
+    ingest_paths([str(log)], db, correlate=False)
+    assert made_in == ["pipeline-new-store"]
+
+
+def test_a_run_that_writes_nothing_still_leaves_a_new_store(tmp_path):
+    empty = tmp_path / "logs"
+    empty.mkdir()
+    db = tmp_path / "s.duckdb"
+    ingest_paths([str(empty)], db, correlate=False)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+
+def test_a_new_store_that_cannot_be_made_fails_the_run_with_the_stores_error(tmp_path):
+    """The tables are made in the background, but a store that cannot be made still ends the
+    run with the store's own error (a dangling link: nothing is at the path, and DuckDB
+    cannot create the file it points to)."""
+    log = tmp_path / "app.log"
+    log.write_text(app_lines(0, 50))
+    db = tmp_path / "s.duckdb"
+    db.symlink_to(tmp_path / "missing-dir" / "s.duckdb")
+    with pytest.raises(store.StoreError, match="cannot open store"):
+        ingest_paths([str(log)], db, correlate=False)

@@ -56,7 +56,7 @@ from pipeline import cores
 from pipeline import store as store_mod
 from pipeline.config import FileSettings, SettingsResolver, correlate_settings
 from pipeline.ingest import files
-from pipeline.ingest.writer import KEEPING, Replacing, StoreWriter
+from pipeline.ingest.writer import KEEPING, Replacing, StoreCreation, StoreWriter
 
 # polars and the parsers are imported by the methods that read a file, not with this
 # module: a re-run that finds every file unchanged then starts 0.1 s sooner (a third of
@@ -317,6 +317,7 @@ class Ingest:
         # what a stopped run kept of the files it was reading: (report, bytes, lines, size, .gz)
         self._stopped: list[tuple[FileReport, int | None, int, int, bool]] = []
         self._not_started = 0
+        self._store_ready: StoreCreation = StoreCreation.DONE  # see _open_store
 
     # -- the run ---------------------------------------------------------------
 
@@ -343,8 +344,7 @@ class Ingest:
             try:
                 with self.stop.armed("running"):
                     paths = self._import_exports(paths)
-                    with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
-                        stored = _stored_files(con)
+                    stored = self._open_store()
                     todo: list[tuple[int, Path]] = []
                     for found in files.discover(paths):
                         if found.problem:
@@ -361,12 +361,14 @@ class Ingest:
                             todo.append((len(self.reports), found.path))
                             self.reports.append(FileReport(stored_path(found.path), "unknown", None, "not started"))
                     self._read_files(todo, stored)
+                    self._store_ready.wait()  # the store exists even when nothing was written
                     for lane in self._lanes:
                         lane.finish()
                     ingest_seconds = time.perf_counter() - started
                     if correlate and not self.stop.requested:
                         correlation = self._correlate()
             finally:
+                self._store_ready.settle()
                 for lane in self._lanes:  # after an error: let the writers stop and close the store
                     lane.close()
         self.reports = [r for r in self.reports if r.status != "not started"]
@@ -381,6 +383,17 @@ class Ingest:
             message = self._kept_message(self.stop.signum, correlate and correlation is None)
             raise IngestInterrupted(self.stop.signum, message, summary)
         return summary
+
+    def _open_store(self) -> dict[str, dict[str, Any]]:
+        """What earlier runs stored of each file.  A store that does not exist yet holds
+        nothing: it is made in the background while the first chunks are read and parsed
+        (its tables take 50-70 ms to make, the first chunk about as long to parse), and
+        the writers wait for it before they open it."""
+        if store_mod.exists(self.db):
+            with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
+                return _stored_files(con)
+        self._store_ready = StoreCreation(self.db, self.lock_wait_s, self.on_message)
+        return {}
 
     def _import_exports(self, paths: list[str | Path]) -> list[str | Path]:
         """Load the given folders that ``pipeline export --parquet`` wrote (see
@@ -466,7 +479,7 @@ class Ingest:
         """This thread's lane (made on its first file)."""
         lane: _Lane | None = getattr(self._local, "lane", None)
         if lane is None:
-            lane = _Lane(self.db, self.lock_wait_s, self.on_message, lanes=self.lanes)
+            lane = _Lane(self.db, self.lock_wait_s, self.on_message, lanes=self.lanes, store_ready=self._store_ready)
             self._local.lane = lane
             with self._lock:
                 self._lanes.append(lane)
@@ -845,11 +858,23 @@ class _Lane:
     to the store at once, each in its own transactions (DuckDB takes appends from
     several transactions to one table; see pipeline.ingest.writer)."""
 
-    def __init__(self, db: Path, lock_wait_s: float, on_message: Callable[[str], None], lanes: int):
+    def __init__(
+        self,
+        db: Path,
+        lock_wait_s: float,
+        on_message: Callable[[str], None],
+        lanes: int,
+        store_ready: StoreCreation | None = None,
+    ):
         self.stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-stager")
         self.staging_jobs: deque[Future[None]] = deque()
         self.writer = StoreWriter(
-            db, lock_wait_s=lock_wait_s, on_message=on_message, on_failure=_write_failed, lanes=lanes
+            db,
+            lock_wait_s=lock_wait_s,
+            on_message=on_message,
+            on_failure=_write_failed,
+            lanes=lanes,
+            before_open=(store_ready or StoreCreation.DONE).wait,
         )
 
     def drain(self) -> None:

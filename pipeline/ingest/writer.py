@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pipeline import store as store_mod
 from pipeline.ingest.heap import Trimmer
@@ -168,6 +168,49 @@ def commit_file(con: duckdb.DuckDBPyConnection, files_row: dict[str, Any]) -> No
     con.execute("COMMIT")
 
 
+class StoreCreation:
+    """A new store being made (its tables: :func:`pipeline.store.connect`) in a thread of
+    its own, while the run reads and parses its first chunks.  ``DONE`` stands for a
+    store that already exists."""
+
+    DONE: ClassVar[StoreCreation]
+
+    def __init__(
+        self,
+        db: str | os.PathLike[str] | None = None,
+        lock_wait_s: float = 0.0,
+        on_message: Callable[[str], None] | None = None,
+    ):
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if db is not None:
+            self._thread = threading.Thread(
+                target=self._create, args=(db, lock_wait_s, on_message), name="pipeline-new-store", daemon=True
+            )
+            self._thread.start()
+
+    def _create(self, db: str | os.PathLike[str], lock_wait_s: float, on_message: Callable[[str], None] | None) -> None:
+        try:
+            with store_mod.opened(db, wait_s=lock_wait_s, on_wait=on_message):
+                pass
+        except BaseException as exc:  # raised again by wait(), in the threads that need the store
+            self._error = exc
+
+    def wait(self) -> None:
+        """Return once the store exists; raise what kept it from being made."""
+        self.settle()
+        if self._error is not None:
+            raise self._error
+
+    def settle(self) -> None:
+        """Wait for the attempt to end, whatever its outcome (before cleaning up)."""
+        if self._thread is not None:
+            self._thread.join()
+
+
+StoreCreation.DONE = StoreCreation()
+
+
 class StoreWriter:
     """Applies a run's rows and bookkeeping to the store, in order, in one thread.
 
@@ -187,8 +230,10 @@ class StoreWriter:
         on_message: Callable[[str], None],
         on_failure: Callable[[FileReport, str], None],
         lanes: int,
+        before_open: Callable[[], None] = StoreCreation.DONE.wait,
     ):
         self.db = db
+        self.before_open = before_open  # waits until the store exists (see StoreCreation)
         self.memory_limit = writer_memory_limit(lanes)
         self.lock_wait_s = lock_wait_s
         self.on_message = on_message
@@ -265,6 +310,7 @@ class StoreWriter:
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
+            self.before_open()
             self._con = store_mod.connect(
                 self.db, wait_s=self.lock_wait_s, on_wait=self.on_message, threads=WRITER_THREADS
             )
@@ -349,4 +395,4 @@ class StoreWriter:
             con.close()
 
 
-__all__ = ["StoreWriter", "commit_file", "insert_rows", "storable_events"]
+__all__ = ["StoreCreation", "StoreWriter", "commit_file", "insert_rows", "storable_events"]
