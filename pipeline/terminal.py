@@ -24,13 +24,14 @@ import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from rich.cells import cell_len, get_character_cell_size
-from rich.console import Console, JustifyMethod
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
+# rich is imported where something is drawn: `pipeline ingest --json`, or a run whose only
+# output is an error line, never draws, and rich is 0.025 s of every start
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
+    from rich.table import Table
+    from rich.text import Text
 
 # C0 controls but tab and newline, DEL, C1 controls (a terminal may read U+009B as CSI),
 # and the bidi controls: ALM, LRM, RLM, LRE..RLO, LRI..PDI
@@ -51,11 +52,15 @@ def printable(text: str, *, one_line: bool = False) -> str:
 
 def cell(text: str) -> Text:
     """One value for a rich table or console: printed as is, never as markup or emoji."""
+    from rich.text import Text
+
     return Text(printable(text, one_line=True))
 
 
 def markup(text: str) -> str:
     """``text`` to put inside a rich markup string: printable, its brackets escaped."""
+    from rich.markup import escape
+
     return escape(printable(text, one_line=True))
 
 
@@ -85,6 +90,19 @@ class Column:
     keep: int = REQUIRED
     shrink: Shrink = "never"
     min_width: int = 0
+
+
+def cell_len(text: str) -> int:
+    """The cells ``text`` takes on a terminal (rich's measure)."""
+    from rich.cells import cell_len as measure
+
+    return measure(text)
+
+
+def get_character_cell_size(char: str) -> int:
+    from rich.cells import get_character_cell_size as measure
+
+    return measure(char)
 
 
 def output_width() -> int:
@@ -183,6 +201,8 @@ def table_width(widths: Sequence[int | None]) -> int:
 
 
 def _fitted_cell(text: str, column: Column, width: int) -> Text:
+    from rich.text import Text
+
     return Text(shorten_middle(text, width) if column.shrink == "path" else text)
 
 
@@ -190,6 +210,9 @@ def build_table(
     columns: Sequence[Column], rows: Sequence[Sequence[str]], widths: Sequence[int | None], title: str | None = None
 ) -> Table:
     """A rich table of the columns given a width; cells are Text (printed literally)."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=Text(printable(title, one_line=True)) if title is not None else None)
     shown = [(i, col, w) for i, (col, w) in enumerate(zip(columns, widths, strict=True)) if w is not None]
     for _, col, w in shown:
@@ -207,6 +230,8 @@ def print_table(
 ) -> list[str]:
     """Print a table that fits :func:`output_width` (every column at its full width when
     ``wide``); gives the headers of the columns left out.  Values are made printable here."""
+    from rich.console import Console
+
     safe = [[printable(value, one_line=True) for value in row] for row in rows]
     width = output_width()
     widths: list[int | None] = list(_natural_widths(columns, safe)) if wide else fit_widths(columns, safe, width)
@@ -219,6 +244,8 @@ def print_table(
 
 def note_left_out(headers: Sequence[str]) -> None:
     """Say which columns a narrow output left out, and how to see them."""
+    from rich.console import Console
+
     if headers:
         width = output_width()
         names = ", ".join(dict.fromkeys(headers))

@@ -7,12 +7,10 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from pipeline import status as status_mod
 from pipeline.commands.common import config_option, db_option, exit_code_for, fail, json_option, print_json, wide_option
@@ -22,6 +20,9 @@ from pipeline.ingest.runner import Ingest, IngestSummary
 from pipeline.parquet_out import OutError, OutResult, ingest_to_parquet
 from pipeline.store import StoreError, resolve_db_path
 from pipeline.terminal import Column, markup, note_left_out, output_width, print_table, printable
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @click.command()
@@ -94,28 +95,9 @@ def ingest(
         from pipeline import cores
 
         cores.limit_to(jobs)  # --jobs 1 means one core, not one file with helpers on every core
-    err = Console(stderr=True)
     db_path = resolve_db_path(db)
     total, n_files = _total_bytes(paths)
-    show_progress = sys.stderr.isatty() and not as_json
-    progress = Progress(
-        TextColumn("[bold]ingest[/] file {task.fields[done]}/{task.fields[files]} {task.fields[name]}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=err,
-        transient=True,
-        disable=not show_progress,
-    )
-    with progress:
-        task = progress.add_task("ingest", total=total or None, name="", done=0, files=n_files)
-        seen: set[str] = set()
-
-        def on_progress(nbytes: int, name: str) -> None:
-            seen.add(name)
-            # the progress line is rich markup: a file name is text in it
-            progress.update(task, advance=nbytes, name=markup(name), done=len(seen))
-
+    with _RunDisplay(sys.stderr.isatty() and not as_json, total, n_files) as display:
         try:
             runner = Ingest(
                 db_path,
@@ -123,8 +105,8 @@ def ingest(
                 chunk_bytes=chunk_mb * 2**20,
                 max_line_bytes=max_line_bytes,
                 jobs=jobs,
-                on_progress=on_progress,
-                on_message=lambda msg: err.print(printable(msg), markup=False, emoji=False),
+                on_progress=display.progress,
+                on_message=display.message,
                 # --no-wait is about another ingest; a reader's moment on the store is always waited out
                 wait_for_writer=not no_wait,
             )
@@ -140,6 +122,8 @@ def ingest(
             print_json(summary.to_dict() | {"out": _out_dict(result, out)})
         else:
             _print_summary(summary, wide, into=f"{out} (machine {result.machine})")
+            from rich.console import Console
+
             Console().print(
                 printable(
                     f"{out}: machine {result.machine}, {result.parts_written} parts written, "
@@ -155,6 +139,54 @@ def ingest(
         _print_next_steps(db_path, _db_option_given(), summary.correlation is not None)
     if all(f.status == "error" for f in summary.files) and summary.files:
         sys.exit(1)
+
+
+class _RunDisplay:
+    """What a run shows on stderr while it goes: a progress bar on a terminal (not with
+    --json), and the run's messages (waiting for a lock, ...).  rich is imported only when
+    something is shown: 0.025 s of every start."""
+
+    def __init__(self, show_progress: bool, total: int, n_files: int):
+        self._console: Console | None = None
+        self._bar: Any = None
+        self._seen: set[str] = set()
+        if show_progress:
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+            self._bar = Progress(
+                TextColumn("[bold]ingest[/] file {task.fields[done]}/{task.fields[files]} {task.fields[name]}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                console=self.console(),  # messages print above the bar
+                transient=True,
+            )
+            self._task = self._bar.add_task("ingest", total=total or None, name="", done=0, files=n_files)
+
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True)
+        return self._console
+
+    def __enter__(self) -> _RunDisplay:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def progress(self, nbytes: int, name: str) -> None:
+        if self._bar is not None:
+            self._seen.add(name)
+            # the progress line is rich markup: a file name is text in it
+            self._bar.update(self._task, advance=nbytes, name=markup(name), done=len(self._seen))
+
+    def message(self, msg: str) -> None:
+        self.console().print(printable(msg), markup=False, emoji=False)
 
 
 def _ingest_out(paths: list[str], out: str, machine: str | None, runner: Ingest) -> OutResult:
@@ -213,6 +245,8 @@ SUMMARY_COLUMNS = [
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     return Console(width=output_width())
 
 
