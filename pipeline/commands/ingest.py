@@ -149,6 +149,7 @@ class _RunDisplay:
     def __init__(self, show_progress: bool, total: int, n_files: int):
         self._console: Console | None = None
         self._bar: Any = None
+        self._task: Any = None
         self._seen: set[str] = set()
         if show_progress:
             from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn

@@ -390,6 +390,7 @@ class Ingest:
         (its tables take 50-70 ms to make, the first chunk about as long to parse), and
         the writers wait for it before they open it."""
         if store_mod.exists(self.db):
+            self._store_ready = StoreCreation.DONE
             with store_mod.opened(self.db, wait_s=self.lock_wait_s, on_wait=self.on_message) as con:
                 return _stored_files(con)
         self._store_ready = StoreCreation(self.db, self.lock_wait_s, self.on_message)
@@ -864,7 +865,7 @@ class _Lane:
         lock_wait_s: float,
         on_message: Callable[[str], None],
         lanes: int,
-        store_ready: StoreCreation | None = None,
+        store_ready: StoreCreation = StoreCreation.DONE,
     ):
         self.stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-stager")
         self.staging_jobs: deque[Future[None]] = deque()
@@ -874,7 +875,7 @@ class _Lane:
             on_message=on_message,
             on_failure=_write_failed,
             lanes=lanes,
-            before_open=(store_ready or StoreCreation.DONE).wait,
+            before_open=store_ready.wait,
         )
 
     def drain(self) -> None:
