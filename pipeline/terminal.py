@@ -99,12 +99,6 @@ def cell_len(text: str) -> int:
     return measure(text)
 
 
-def get_character_cell_size(char: str) -> int:
-    from rich.cells import get_character_cell_size as measure
-
-    return measure(char)
-
-
 def output_width() -> int:
     """The width tables fit: $COLUMNS when set, else the terminal's width; ``PIPED_WIDTH``
     when stdout is not a terminal."""
@@ -118,6 +112,8 @@ def output_width() -> int:
 
 def _fit_start(text: str, width: int) -> str:
     """The longest start of ``text`` that fits ``width`` cells."""
+    from rich.cells import get_character_cell_size
+
     used = 0
     for i, char in enumerate(text):
         used += get_character_cell_size(char)
@@ -128,6 +124,8 @@ def _fit_start(text: str, width: int) -> str:
 
 def _fit_end(text: str, width: int) -> str:
     """The longest end of ``text`` that fits ``width`` cells."""
+    from rich.cells import get_character_cell_size
+
     used = 0
     for i in range(len(text) - 1, -1, -1):
         used += get_character_cell_size(text[i])
@@ -244,9 +242,9 @@ def print_table(
 
 def note_left_out(headers: Sequence[str]) -> None:
     """Say which columns a narrow output left out, and how to see them."""
-    from rich.console import Console
-
     if headers:
+        from rich.console import Console
+
         width = output_width()
         names = ", ".join(dict.fromkeys(headers))
         Console(width=width).print(
