@@ -599,7 +599,9 @@ opened = connect
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Apply every migration not yet applied; return the schema version."""
     con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-    applied = {row[0] for row in con.execute("SELECT key FROM meta WHERE key LIKE 'migration:%'").fetchall()}
+    rows = con.execute("SELECT key, value FROM meta WHERE key LIKE 'migration:%' OR key = 'schema_version'").fetchall()
+    applied = {key for key, _ in rows if key != "schema_version"}
+    recorded = next((value for key, value in rows if key == "schema_version"), None)
     for name, sql in MIGRATIONS:
         key = f"migration:{name}"
         if key in applied:
@@ -613,7 +615,10 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             con.execute("ROLLBACK")
             raise
     version = len(MIGRATIONS)
-    con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)])
+    # written only when it changes: an open that writes commits (and syncs) a transaction,
+    # and a long ingest opens the store again after every few hundred MB it writes
+    if recorded != str(version):
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)])
     return version
 
 

@@ -71,15 +71,18 @@ def test_more_jobs_than_cores_use_the_cores_there_are(tmp_path, monkeypatch):
 
 
 def test_more_lanes_read_smaller_chunks_and_commit_smaller_segments(tmp_path):
-    """Each lane holds chunks in flight and an open transaction: with more than two lanes
-    both shrink, so the lanes together stay near the memory of two (4 lanes of 40 MB
-    segments peaked at 1,088 MB, of 20 MB segments at 886 MB)."""
+    """Each lane holds chunks in flight and an open transaction: the lanes share the chunk
+    size, and with more than two lanes the segments shrink too, so the lanes together stay
+    near the memory of two (4 lanes of 40 MB segments peaked at 1,088 MB, of 20 MB segments
+    at 886 MB)."""
     from pipeline.ingest import files
     from pipeline.ingest.runner import SEGMENT_BYTES
 
-    two, four = Ingest(tmp_path / "a.duckdb", lanes=2), Ingest(tmp_path / "a.duckdb", lanes=4)
-    assert (two.chunk_bytes, two.segment_bytes) == (files.DEFAULT_CHUNK_BYTES, SEGMENT_BYTES)
-    assert (four.chunk_bytes, four.segment_bytes) == (files.DEFAULT_CHUNK_BYTES // 2, SEGMENT_BYTES // 2)
+    one, two = Ingest(tmp_path / "a.duckdb", lanes=1), Ingest(tmp_path / "a.duckdb", lanes=2)
+    four = Ingest(tmp_path / "a.duckdb", lanes=4)
+    assert (one.chunk_bytes, one.segment_bytes) == (files.DEFAULT_CHUNK_BYTES, SEGMENT_BYTES)
+    assert (two.chunk_bytes, two.segment_bytes) == (files.DEFAULT_CHUNK_BYTES // 2, SEGMENT_BYTES)
+    assert (four.chunk_bytes, four.segment_bytes) == (files.DEFAULT_CHUNK_BYTES // 4, SEGMENT_BYTES // 2)
 
 
 def test_a_run_shortens_the_switch_interval_and_gives_it_back(tmp_path, monkeypatch):

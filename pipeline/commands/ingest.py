@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     type=click.IntRange(1, 1024),
     default=files_mod.DEFAULT_CHUNK_BYTES // 2**20,
     show_default=True,
-    help="Megabytes read per chunk; bounds memory.",
+    help="Megabytes read at a time (shared by the files read at once); bounds memory.",
 )
 @click.option(
     "--max-line-bytes",

@@ -36,13 +36,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # for annotations only (see the note on imports above)
     import polars as pl
 
-# Parsing needs several times a chunk in memory, and each chunk's parse, classification,
-# redaction and insert cost about 20 ms whatever its size (some 40 polars queries and 600
-# calls building them).  Larger chunks were not faster on large files (two 198 MB logs:
-# 7.1-7.2 s with 4 or 6 MB, five pairs) and only about 3% faster on 40 MB ones, for 35-60
-# MB more peak RSS; the peak of a 5 GiB tree's application logs is 527 MB with 4 MB chunks
-# and 604 MB with 6 MB.
-DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
+# What a run reads at a time (all the files it reads at once together: see
+# pipeline.ingest.runner).  Each chunk's parse, classification, redaction and insert has a
+# fixed part of about 7 ms (some 40 polars queries, the regexes they compile, DuckDB's bind),
+# whatever its size.  Measured in alternating pairs, one lane, 8 MB against 4 MB: four 198
+# MB application logs 10.35 against 11.33 s (five pairs, 7% less CPU), the 200 MB bench's
+# four 40 MB ones 2.67 against 2.84 s (six pairs); peak RSS 627 against 508 MB and 542
+# against 459.  (When parsing cost more per row, 6 MB was not faster than 4.)
+DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024
 HEAD_BYTES = 4096  # identity of a file: the md5 of its first bytes
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024  # longer lines are stored cut to this length, marked
 SNIFF_BYTES = 64 * 1024

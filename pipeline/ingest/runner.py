@@ -56,6 +56,7 @@ from pipeline import cores
 from pipeline import store as store_mod
 from pipeline.config import FileSettings, SettingsResolver, correlate_settings
 from pipeline.ingest import files
+from pipeline.ingest.heap import keep_large_blocks_mapped
 from pipeline.ingest.writer import KEEPING, Replacing, StoreCreation, StoreWriter
 
 # polars and the parsers are imported by the methods that read a file, not with this
@@ -303,11 +304,14 @@ class Ingest:
         self.jobs = max(1, min(jobs, cores.available()) if jobs is not None else default_jobs())
         self.lanes = max(1, lanes) if lanes is not None else lanes_for(self.jobs)  # files read at once
         self.segment_bytes = SEGMENT_BYTES
+        if self.lanes > 1:
+            # each lane holds a few chunks in every stage: ``chunk_bytes`` is what the lanes
+            # read at a time together, so the chunks of every lane weigh about what one
+            # lane's do (measured: 2 lanes of 4 MB chunks peaked at 811-838 MB)
+            self.chunk_bytes = max(MIN_LANE_CHUNK, chunk_bytes // self.lanes)
         if self.lanes > 2:
-            # each lane holds a few chunks in every stage and its open transaction: smaller
-            # chunks and segments keep the sum of the lanes near the memory of two
-            # (measured: 4 lanes of 4 MB chunks, 0.97 GB)
-            self.chunk_bytes = max(MIN_LANE_CHUNK, chunk_bytes * 2 // self.lanes)
+            # and an open transaction each: smaller segments keep the sum of the lanes near
+            # the memory of two (measured: 4 lanes of 40 MB segments, 1,088 MB; of 20 MB, 886)
             self.segment_bytes = max(MIN_LANE_SEGMENT, SEGMENT_BYTES * 2 // self.lanes)
         self.reports: list[FileReport] = []
         # each thread that reads files has a lane of its own (see _Lane)
@@ -322,6 +326,7 @@ class Ingest:
     # -- the run ---------------------------------------------------------------
 
     def run(self, paths: list[str | Path], *, correlate: bool = True) -> IngestSummary:
+        keep_large_blocks_mapped()  # chunk-sized buffers must not fragment the C heaps (see heap)
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         try:
