@@ -47,6 +47,56 @@ def test_appends_rotations_and_tails_across_parallel_runs(tmp_path):
     assert dump(steps, ALL_TABLES) == dump(clean, ALL_TABLES)
 
 
+def test_one_file_parsed_by_several_threads_gives_the_store_one_thread_gives(tmp_path, monkeypatch):
+    """With cores to spare (fewer files than lanes) a file's chunks are cut where their last
+    event starts and parsed side by side; the store is the one a single parser gives: the
+    same ids, kinds, raw text, rejects and progress, tracebacks cut by chunk edges, a .gz,
+    a file that grew and one whose last record is still being written included."""
+    import gzip
+
+    from pipeline.ingest import runner
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "app.log").write_text("stray continuation before any event\n" + app_lines(0, 3000))
+    with gzip.open(logs / "old.log.gz", "wt") as fh:
+        fh.write(app_lines(20_000, 2000))
+    (logs / "tail.log").write_text(
+        app_lines(40_000, 500) + "2026-11-21 09:00:00,000 - app - ERROR - x\nTraceback (most"
+    )
+    cut_chunks = []
+    real_last_start = runner._can_cut
+
+    def counting(family, ctx):
+        ok = real_last_start(family, ctx)
+        cut_chunks.append(ok)
+        return ok
+
+    monkeypatch.setattr(runner, "_can_cut", counting)
+    several, single = tmp_path / "several.duckdb", tmp_path / "single.duckdb"
+    run = Ingest(several, lanes=1, parse_threads=3, chunk_bytes=16 * 1024)
+    run.run([logs], correlate=False)
+    assert sum(cut_chunks) > 20  # most chunks were cut and parsed side by side
+    Ingest(single, lanes=1, parse_threads=1, chunk_bytes=16 * 1024).run([logs], correlate=False)
+    assert dump(several, ALL_TABLES) == dump(single, ALL_TABLES)
+    with open(logs / "app.log", "a") as fh:  # it grows: read on from where it stopped
+        fh.write(app_lines(60_000, 400))
+    Ingest(several, lanes=1, parse_threads=3, chunk_bytes=16 * 1024).run([logs], correlate=False)
+    Ingest(single, lanes=1, parse_threads=1, chunk_bytes=16 * 1024).run([logs], correlate=False)
+    assert dump(several, ALL_TABLES) == dump(single, ALL_TABLES)
+
+
+def test_lanes_without_a_file_lend_their_cores_to_parsing(tmp_path):
+    logs = [tmp_path / f"app{n}.log" for n in range(3)]
+    for n, log in enumerate(logs):
+        log.write_text(app_lines(n * 1000, 50))
+    for lanes, files, threads in [(1, 1, 1), (4, 1, 4), (4, 2, 2), (4, 3, 1), (8, 1, 4)]:
+        paths = logs[:files]
+        run = Ingest(tmp_path / f"s{lanes}{files}.duckdb", lanes=lanes)
+        run.run(paths, correlate=False)
+        assert run._parse_threads == threads, (lanes, files)
+
+
 @pytest.mark.parametrize(("cores", "lanes"), [(1, 1), (2, 1), (3, 2), (4, 2), (8, 4), (16, 8), (64, 8)])
 def test_one_lane_reads_for_every_two_cores(cores, lanes):
     assert lanes_for(cores) == lanes

@@ -339,6 +339,41 @@ class PythonTextFamily:
             pending=pending,
         )
 
+    # -- cutting a file's chunks where events start (parsed side by side: see runner) --
+
+    def can_cut(self, ctx: FileContext) -> bool:
+        """Whether :meth:`last_event_start` can tell where events start without parsing,
+        and a parse of a chunk cut there changes nothing in ``ctx.state`` (so chunks can be
+        parsed side by side): the file's layouts and their stamps' formats are known, and
+        no envelope gives the times (its starts depend on more than the header)."""
+        state = ctx.state
+        if "layouts" not in state or state.get("envelope_time") or state.get("envelopes"):
+            return False
+        layouts = _layouts_of(pl.DataFrame({"line": []}, schema={"line": pl.Utf8}), state)
+        if not layouts:
+            return False
+        formats = state.get("ts_formats", {})
+        return all(
+            lay.name in formats for lay in layouts if lay.has_ts and not (lay.with_offset or lay.stamp or lay.ts_format)
+        )
+
+    def last_event_start(self, chunk: pl.DataFrame, ctx: FileContext) -> int | None:
+        """The line number of the last line of ``chunk`` that starts an event (one a layout's
+        header matches, as :meth:`parse` finds them), or None when none does.  Only the end
+        of the chunk is searched, further back until a start is found."""
+        layouts = _layouts_of(chunk.head(0), ctx.state)
+        assert layouts, "can_cut() said the layouts are known"
+        starts = pl.any_horizontal([pl.col("line").str.contains(layout.pattern) for layout in layouts])
+        lines = 256
+        while True:
+            tail = chunk.tail(lines)
+            found = tail.select(starts).to_series()
+            if found.any():
+                return int(tail["line_no"][int(found.arg_true()[-1])])
+            if lines >= chunk.height:
+                return None
+            lines *= 16
+
     @staticmethod
     def _timestamps(heads: pl.DataFrame, layout: Layout, state: dict[str, Any], tz: str) -> pl.Series:
         """UTC time stamps of the event heads.
