@@ -616,7 +616,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             raise
     version = len(MIGRATIONS)
     # written only when it changes: an open that writes commits (and syncs) a transaction,
-    # and a long ingest opens the store again after every few hundred MB it writes
+    # and a long ingest's writer opens the store again after every 64 MB it writes
     if recorded != str(version):
         con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)])
     return version

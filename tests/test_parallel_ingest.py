@@ -90,7 +90,7 @@ def test_lanes_without_a_file_lend_their_cores_to_parsing(tmp_path):
     logs = [tmp_path / f"app{n}.log" for n in range(3)]
     for n, log in enumerate(logs):
         log.write_text(app_lines(n * 1000, 50))
-    for lanes, files, threads in [(1, 1, 1), (4, 1, 4), (4, 2, 2), (4, 3, 1), (8, 1, 4)]:
+    for lanes, files, threads in [(1, 1, 1), (4, 1, 4), (4, 2, 2), (4, 3, 1), (2, 3, 1), (8, 1, 4)]:
         paths = logs[:files]
         run = Ingest(tmp_path / f"s{lanes}{files}.duckdb", lanes=lanes)
         run.run(paths, correlate=False)
@@ -158,3 +158,21 @@ def test_a_run_shortens_the_switch_interval_and_gives_it_back(tmp_path, monkeypa
     with pytest.raises(OSError):  # a run that fails gives it back too (its store's folder is a file)
         ingest_paths([SAMPLES / "network"], tmp_path / "a-file" / "s.duckdb", correlate=False)
     assert sys.getswitchinterval() == before
+
+
+def test_a_cut_that_fails_parses_the_chunk_whole(tmp_path, monkeypatch):
+    """A bug in finding where events start must not lose lines: the chunk is parsed as
+    it would be without parse threads."""
+    from pipeline.ingest.families import python_text
+
+    log = tmp_path / "app.log"
+    log.write_text(app_lines(0, 2000))
+    single, several = tmp_path / "single.duckdb", tmp_path / "several.duckdb"
+    Ingest(single, lanes=1, parse_threads=1, chunk_bytes=16 * 1024).run([log], correlate=False)
+
+    def broken(self, chunk, ctx):
+        raise ValueError("broken")
+
+    monkeypatch.setattr(python_text.PythonTextFamily, "last_event_start", broken)
+    Ingest(several, lanes=1, parse_threads=3, chunk_bytes=16 * 1024).run([log], correlate=False)
+    assert dump(several, ALL_TABLES) == dump(single, ALL_TABLES)
