@@ -22,21 +22,28 @@ import ctypes
 import ctypes.util
 import functools
 from collections.abc import Callable
+from typing import Any
 
 # At most one trim per this much written: a trim walks every heap (a few ms), which a
 # run of thousands of small files would otherwise pay at every commit.
 TRIM_EVERY_BYTES = 32 * 1024 * 1024
 
 
+def _glibc(name: str) -> Any | None:
+    """The C library's function ``name``, or None where it has none (not glibc)."""
+    try:
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
+    except (OSError, AttributeError):
+        return None
+
+
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's ``malloc_trim``, or None where the C library has none."""
-    try:
-        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
+    trim = _glibc("malloc_trim")
+    if trim is not None:
+        trim.argtypes = [ctypes.c_size_t]
+        trim.restype = ctypes.c_int
     return trim
 
 
@@ -51,9 +58,8 @@ def keep_large_blocks_mapped() -> bool:
     (once); False where the C library has no ``mallopt``.  A process that ingests keeps
     it: glibc cannot go back to a moving threshold, and a fixed one costs nothing
     measurable elsewhere."""
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
-    except (OSError, AttributeError):  # not glibc
+    mallopt = _glibc("mallopt")
+    if mallopt is None:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int

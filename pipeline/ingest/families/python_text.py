@@ -347,10 +347,8 @@ class PythonTextFamily:
         parsed side by side): the file's layouts and their stamps' formats are known, and
         no envelope gives the times (its starts depend on more than the header)."""
         state = ctx.state
-        if "layouts" not in state or state.get("envelope_time") or state.get("envelopes"):
-            return False
-        layouts = _layouts_of(pl.DataFrame({"line": []}, schema={"line": pl.Utf8}), state)
-        if not layouts:
+        layouts = _known_layouts(state)
+        if not layouts or state.get("envelope_time") or state.get("envelopes"):
             return False
         formats = state.get("ts_formats", {})
         return all(
@@ -361,7 +359,7 @@ class PythonTextFamily:
         """The line number of the last line of ``chunk`` that starts an event (one a layout's
         header matches, as :meth:`parse` finds them), or None when none does.  Only the end
         of the chunk is searched, further back until a start is found."""
-        layouts = _layouts_of(chunk.head(0), ctx.state)
+        layouts = _known_layouts(ctx.state)
         assert layouts, "can_cut() said the layouts are known"
         starts = pl.any_horizontal([pl.col("line").str.contains(layout.pattern) for layout in layouts])
         lines = 256
@@ -415,9 +413,8 @@ class PythonTextFamily:
 def _layouts_of(chunk: pl.DataFrame, state: dict[str, Any]) -> list[Layout] | None:
     """The file's layouts: chosen from its first lines at its first chunk and kept in
     ``state`` (learned layouts with their regex), so a later run reads it the same way."""
-    if "layouts" not in state or any(
-        name not in LAYOUT_BY_NAME and name not in state.get("learned", {}) for name in state["layouts"]
-    ):
+    known = _known_layouts(state)
+    if known is None:
         head = [ln for ln in chunk["line"].head(200).to_list() if ln and ln.strip()]
         layouts, _share = _choose_layouts(head)
         timed_by_envelope = "_env_ts" in chunk.columns and chunk["_env_ts"].is_not_null().any()
@@ -432,10 +429,20 @@ def _layouts_of(chunk: pl.DataFrame, state: dict[str, Any]) -> list[Layout] | No
             return None
         state["layouts"] = [lay.name for lay in layouts]
         state["learned"] = {lay.name: {"header": lay.header, "stamp": lay.stamp} for lay in layouts if lay.inferred}
+        known = _known_layouts(state)
+    return known
+
+
+def _known_layouts(state: dict[str, Any]) -> list[Layout] | None:
+    """The layouts ``state`` names, or None when it names none or one this version does not
+    know (a learned layout's regex is kept in ``state``)."""
     learned = state.get("learned", {})
+    names = state.get("layouts")
+    if names is None or any(name not in LAYOUT_BY_NAME and name not in learned for name in names):
+        return None
     return [
         LAYOUT_BY_NAME.get(name) or Layout(name, learned[name]["header"], stamp=learned[name]["stamp"], inferred=True)
-        for name in state["layouts"]
+        for name in names
     ]
 
 
