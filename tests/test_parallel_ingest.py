@@ -65,10 +65,10 @@ def test_one_file_parsed_by_several_threads_gives_the_store_one_thread_gives(tmp
         app_lines(40_000, 500) + "2026-11-21 09:00:00,000 - app - ERROR - x\nTraceback (most"
     )
     cut_chunks = []
-    real_last_start = runner._can_cut
+    real_can_cut = runner._can_cut
 
     def counting(family, ctx):
-        ok = real_last_start(family, ctx)
+        ok = real_can_cut(family, ctx)
         cut_chunks.append(ok)
         return ok
 

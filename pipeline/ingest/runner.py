@@ -55,7 +55,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from pipeline import cores
 from pipeline import store as store_mod
@@ -71,7 +71,7 @@ if TYPE_CHECKING:  # for annotations only
     import duckdb
     import polars as pl
 
-    from pipeline.ingest.families.base import FileContext, LogFamily, Parsed
+    from pipeline.ingest.families.base import CutsAtEventStarts, FileContext, LogFamily, Parsed
 
 # Log bytes of a large file committed in one transaction: how much a killed run has
 # to read again.  DuckDB's memory grows with the open transaction (measured: about
@@ -596,6 +596,9 @@ class Ingest:
         # the envelope a file was first read with stays its envelope when it grows
         ctx.state.setdefault("envelopes", detection.envelopes)
         report.envelopes = list(ctx.state["envelopes"])
+        # the context of a chunk cut where its last event starts: whole events, parsed as a
+        # file's end is (nothing held back; see _Lane.parser)
+        whole_ctx = FileContext(path=spath, host=settings.host, timezone=settings.timezone, state=ctx.state)
         offset, line_no = start_offset, start_line
         # the event in progress at a chunk's end, read again with the next chunk, and
         # where each of its lines starts in the file
@@ -621,11 +624,12 @@ class Ingest:
                 ctx.final = chunk.final and compressed
                 # with parse threads to spare, a chunk is cut where its last event starts (the
                 # family says where without parsing) and parsed beside the next one
-                cut = lane.parser is not None and not ctx.final and _can_cut(family, ctx)
+                cutter = family if lane.parser is not None and not ctx.final and _can_cut(family, ctx) else None
+                cut = cutter is not None
                 parsed: Parsed | Future[Parsed] = Parsed()
-                if cut:
+                if cutter is not None:
                     try:
-                        pending = family.last_event_start(frame, ctx)  # type: ignore[attr-defined]
+                        pending = cutter.last_event_start(frame, ctx)
                     except Exception:  # a bug there must not lose lines: parse it whole, here
                         cut = False
                 if not cut:
@@ -645,8 +649,6 @@ class Ingest:
                         parsed = _drop_from(done, pending)
                 if cut:
                     assert lane.parser is not None
-                    # whole events: parsed as a file's end is (nothing held back)
-                    whole_ctx = FileContext(path=spath, host=settings.host, timezone=settings.timezone, state=ctx.state)
                     parsed = lane.parser.submit(_safe_parse, family, whole, whole_ctx) if whole.height else Parsed()
                 self._stage_async(target, parsed)
                 if chunk.final and carry is not None:  # the tail: see above
@@ -1143,12 +1145,12 @@ def _safe_parse(family: LogFamily, frame: pl.DataFrame, ctx: FileContext) -> Par
         )
 
 
-def _can_cut(family: LogFamily, ctx: FileContext) -> bool:
+def _can_cut(family: LogFamily, ctx: FileContext) -> TypeGuard[CutsAtEventStarts]:
     """Whether ``family`` can say where the events of a chunk start without parsing it, and
-    its parses of chunks cut there may run side by side (see ``can_cut`` in
-    pipeline.ingest.families.python_text)."""
-    can_cut = getattr(family, "can_cut", None)
-    return bool(can_cut is not None and can_cut(ctx))
+    its parses of chunks cut there may run side by side (see CutsAtEventStarts)."""
+    from pipeline.ingest.families.base import CutsAtEventStarts
+
+    return isinstance(family, CutsAtEventStarts) and family.can_cut(ctx)
 
 
 def _final(ctx: FileContext) -> FileContext:

@@ -31,7 +31,7 @@ holds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 
@@ -108,3 +108,18 @@ class LogFamily(Protocol):
     def sniff(self, head: list[str]) -> float: ...
 
     def parse(self, chunk: pl.DataFrame, ctx: FileContext) -> Parsed: ...
+
+
+@runtime_checkable
+class CutsAtEventStarts(Protocol):
+    """A family that can say where a chunk's events start without parsing it, so that a
+    file's chunks cut there parse side by side (see pipeline.ingest.runner)."""
+
+    def can_cut(self, ctx: FileContext) -> bool:
+        """Whether :meth:`last_event_start` can tell now, and parses of chunks cut there
+        leave ``ctx.state`` as it is."""
+        ...
+
+    def last_event_start(self, chunk: pl.DataFrame, ctx: FileContext) -> int | None:
+        """The line number of the chunk's last line that starts an event (None: none does)."""
+        ...
